@@ -1,0 +1,341 @@
+//! Protocol v1 between the supervisor and the Python worker (docs/protocol.md is normative).
+//!
+//! Transport (framing) is kept apart from the messages: `read_frame`/`write_frame` know only
+//! "4-byte big-endian length + one MessagePack map"; the enums below know only the maps.
+//! A bad length, a truncated frame or undecodable bytes become a `ProtocolError`, never a panic
+//! and never an allocation of whatever size a corrupt header asks for.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest frame either side accepts (64 MiB).
+pub const MAX_FRAME: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("frame length {0} is outside 1..={MAX_FRAME} bytes")]
+    BadLength(u64),
+    #[error("stream ended inside a frame ({got} of {want} bytes)")]
+    Truncated { got: usize, want: usize },
+    #[error("undecodable frame: {0}")]
+    Decode(String),
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Reads one frame. `Ok(None)` is an orderly close (end of stream between frames).
+pub fn read_frame<R: Read>(r: &mut R, buf: &mut Vec<u8>) -> Result<Option<()>, ProtocolError> {
+    let mut len = [0u8; 4];
+    let got = read_full(r, &mut len)?;
+    if got == 0 {
+        return Ok(None);
+    }
+    if got < 4 {
+        return Err(ProtocolError::Truncated { got, want: 4 });
+    }
+    let n = u32::from_be_bytes(len) as usize;
+    if n == 0 || n > MAX_FRAME {
+        return Err(ProtocolError::BadLength(n as u64));
+    }
+    buf.clear();
+    buf.resize(n, 0);
+    let got = read_full(r, buf)?;
+    if got < n {
+        return Err(ProtocolError::Truncated { got, want: n });
+    }
+    Ok(Some(()))
+}
+
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut off = 0;
+    while off < buf.len() {
+        match r.read(&mut buf[off..]) {
+            Ok(0) => break,
+            Ok(k) => off += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(off)
+}
+
+/// Encodes a message as one complete frame (length prefix included).
+pub fn encode_frame<T: Serialize>(msg: &T) -> Vec<u8> {
+    let mut out = vec![0u8; 4];
+    // Serializing our own plain data types into a Vec cannot fail.
+    rmp_serde::encode::write_named(&mut out, msg).expect("msgpack encoding of a protocol message");
+    let n = (out.len() - 4) as u32;
+    out[..4].copy_from_slice(&n.to_be_bytes());
+    out
+}
+
+pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> io::Result<()> {
+    w.write_all(&encode_frame(msg))
+}
+
+pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProtocolError> {
+    rmp_serde::from_slice(body).map_err(|e| ProtocolError::Decode(e.to_string()))
+}
+
+/// Free-form maps (vllm_config, mock shape, resolved engine config) travel as MessagePack values.
+pub type Map = BTreeMap<String, rmpv::Value>;
+
+// ---------------------------------------------------------------- supervisor → worker
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToWorker {
+    Init(Init),
+    Tokenize {
+        id: u64,
+        texts: Vec<String>,
+        add_special_tokens: bool,
+    },
+    FramePrompt {
+        id: u64,
+        format: String,
+        template: Option<String>,
+        system: Option<String>,
+    },
+    Generate(Generate),
+    Abort {
+        ids: Vec<u64>,
+    },
+    Reset {
+        id: u64,
+    },
+    Shutdown {},
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Init {
+    /// `vllm`, `mock` or `tokenizer`.
+    pub engine: String,
+    pub model: String,
+    #[serde(default)]
+    pub vllm_config: Map,
+    #[serde(default)]
+    pub mock: Map,
+    #[serde(default)]
+    pub processor: Option<String>,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub send_token_ids: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generate {
+    pub id: u64,
+    pub prompt_token_ids: Vec<u32>,
+    pub max_tokens: Option<u32>,
+    pub ignore_eos: bool,
+    #[serde(default)]
+    pub sampling: Map,
+}
+
+/// Borrowing twin of `Generate` for the hot path: the pacer encodes prompts it shares.
+#[derive(Serialize)]
+pub struct GenerateRef<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: u64,
+    pub prompt_token_ids: &'a [u32],
+    pub max_tokens: Option<u32>,
+    pub ignore_eos: bool,
+    pub sampling: &'a Map,
+}
+
+// ---------------------------------------------------------------- worker → supervisor
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromWorker {
+    Hello(Hello),
+    Ready(Ready),
+    Tokenized {
+        id: u64,
+        token_ids: Vec<Vec<u32>>,
+    },
+    Framed {
+        id: u64,
+        prefix_ids: Vec<u32>,
+        suffix_ids: Vec<u32>,
+    },
+    Outputs {
+        items: Vec<OutputItem>,
+    },
+    Failed {
+        id: u64,
+        error: String,
+    },
+    ResetDone {
+        id: u64,
+        attempts: u32,
+    },
+    Error {
+        id: Option<u64>,
+        error: String,
+        #[serde(default)]
+        user_error: bool,
+    },
+    Fatal(Fatal),
+    Bye {},
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    pub pid: u32,
+    pub python: String,
+    #[serde(default)]
+    pub executable: String,
+    pub vllm: Option<String>,
+    pub torch: Option<String>,
+    pub clock_ns: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ready {
+    pub engine: String,
+    pub model: String,
+    pub max_model_len: Option<u64>,
+    pub vocab_size: Option<u64>,
+    pub bos_token_id: Option<u32>,
+    #[serde(default)]
+    pub add_bos: bool,
+    #[serde(default)]
+    pub chat_template: bool,
+    #[serde(default)]
+    pub device: String,
+    #[serde(default)]
+    pub engine_start_ns: u64,
+    #[serde(default)]
+    pub config: Map,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fatal {
+    pub error: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub user_error: bool,
+    #[serde(default)]
+    pub traceback: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputItem {
+    pub id: u64,
+    pub n: u32,
+    pub t_ns: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ids: Option<Vec<u32>>,
+    pub finish: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_ns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineStamps>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineStamps {
+    pub queued_ns: Option<u64>,
+    pub scheduled_ns: Option<u64>,
+    pub first_token_ns: Option<u64>,
+    pub last_token_ns: Option<u64>,
+    #[serde(default)]
+    pub preemptions: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_round_trip() {
+        let msg = ToWorker::Abort { ids: vec![1, 2, 3] };
+        let frame = encode_frame(&msg);
+        let mut buf = Vec::new();
+        let mut r = &frame[..];
+        assert!(read_frame(&mut r, &mut buf).unwrap().is_some());
+        assert_eq!(decode::<ToWorker>(&buf).unwrap(), msg);
+        assert!(
+            read_frame(&mut r, &mut buf).unwrap().is_none(),
+            "clean end of stream"
+        );
+    }
+
+    #[test]
+    fn oversized_length_is_refused_without_allocating() {
+        let mut r = &[0xffu8, 0xff, 0xff, 0xff, 1, 2][..];
+        let mut buf = Vec::new();
+        let e = read_frame(&mut r, &mut buf).unwrap_err();
+        assert!(matches!(e, ProtocolError::BadLength(_)), "{e}");
+        assert!(buf.capacity() < 1024);
+    }
+
+    #[test]
+    fn zero_length_is_refused() {
+        let mut r = &[0u8, 0, 0, 0][..];
+        assert!(matches!(
+            read_frame(&mut r, &mut Vec::new()),
+            Err(ProtocolError::BadLength(0))
+        ));
+    }
+
+    #[test]
+    fn truncated_frame_is_an_error() {
+        let frame = encode_frame(&ToWorker::Shutdown {});
+        for cut in 1..frame.len() {
+            let mut r = &frame[..cut];
+            let e = read_frame(&mut r, &mut Vec::new()).unwrap_err();
+            assert!(
+                matches!(e, ProtocolError::Truncated { .. }),
+                "cut at {cut}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error() {
+        for body in [
+            &[0xc1u8][..],
+            b"\x93\x01\x02\x03",
+            b"\x81\xa4type\xa7nothing",
+            b"\xff\xfe",
+        ] {
+            assert!(matches!(
+                decode::<FromWorker>(body),
+                Err(ProtocolError::Decode(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_ignored() {
+        let mut m = rmpv::Value::Map(vec![
+            ("type".into(), "reset_done".into()),
+            ("id".into(), 7.into()),
+            ("attempts".into(), 2.into()),
+            ("added_in_a_later_version".into(), true.into()),
+        ]);
+        let mut body = Vec::new();
+        rmpv::encode::write_value(&mut body, &mut m).unwrap();
+        assert_eq!(
+            decode::<FromWorker>(&body).unwrap(),
+            FromWorker::ResetDone { id: 7, attempts: 2 }
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! Finding and ending everything a worker started.
+//!
+//! llmbench makes itself a child subreaper, so a descendant that leaves its process group or
+//! session (`setsid`, as Ray and some executors do) is reparented to llmbench rather than to PID 1
+//! when its parent dies: it stays visible here and is reaped here. After a worker's process group
+//! has been killed, `sweep` kills and reaps whatever is still parented to llmbench.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+pub fn become_subreaper() {
+    // SAFETY: prctl with integer arguments only.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+}
+
+/// (pid, ppid, state) of every process visible in /proc.
+pub fn processes() -> Vec<(i32, i32, char)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Some((ppid, state)) = stat_of(pid) {
+            out.push((pid, ppid, state));
+        }
+    }
+    out
+}
+
+/// Parent pid and state letter from /proc/PID/stat (the command name may hold spaces and parens).
+pub fn stat_of(pid: i32) -> Option<(i32, char)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let mut it = rest.split_whitespace();
+    let state = it.next()?.chars().next()?;
+    let ppid = it.next()?.parse().ok()?;
+    Some((ppid, state))
+}
+
+/// Every live (non-zombie) descendant of `root`.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let procs = processes();
+    let mut found = vec![root];
+    let mut seen: HashSet<i32> = HashSet::from([root]);
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        for &(pid, ppid, _) in &procs {
+            if ppid == p && seen.insert(pid) {
+                found.push(pid);
+            }
+        }
+        i += 1;
+    }
+    found.remove(0);
+    let states: std::collections::HashMap<i32, char> =
+        procs.iter().map(|&(p, _, s)| (p, s)).collect();
+    found.retain(|p| states.get(p).is_some_and(|&s| s != 'Z'));
+    found
+}
+
+/// Kills and reaps every process still parented to llmbench except `keep` (workers whose owner
+/// threads are still waiting on them). Returns how many were found.
+pub fn sweep(keep: &[i32], budget: Duration) -> usize {
+    let me = std::process::id() as i32;
+    let deadline = Instant::now() + budget;
+    let mut total = 0;
+    loop {
+        let children: Vec<i32> = processes()
+            .into_iter()
+            .filter(|&(pid, ppid, _)| ppid == me && !keep.contains(&pid))
+            .map(|(pid, _, _)| pid)
+            .collect();
+        if children.is_empty() || Instant::now() > deadline {
+            return total;
+        }
+        for pid in children {
+            total += 1;
+            // Kill the whole tree below it first, so nothing escapes while we reap the parent.
+            for d in descendants(pid) {
+                // SAFETY: plain kill syscall.
+                unsafe { libc::kill(d, libc::SIGKILL) };
+            }
+            // SAFETY: kill and waitpid on a pid that is our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                let mut status = 0;
+                libc::waitpid(pid, &mut status, 0);
+            }
+        }
+    }
+}

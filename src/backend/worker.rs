@@ -1,0 +1,611 @@
+//! Spawning, talking to and tearing down one Python worker.
+//!
+//! Process model (DESIGN.md): the worker runs in its own process group, spawned from a thread that
+//! lives exactly as long as the worker (PR_SET_PDEATHSIG fires when the *thread* that forked exits,
+//! so a pooled thread would kill the worker when it idles out). That thread waits on the child and
+//! reports its exit status. The worker's stdin is a pipe whose write end only we hold: when
+//! llmbench dies, the worker's death-pipe thread sees EOF and kills its process group — vLLM's
+//! EngineCore included, which vLLM itself leaves running when its parent is killed.
+
+use super::protocol::{self, FromWorker, Hello, Init, Ready, ToWorker, PROTOCOL_VERSION};
+use crate::clock::now_ns;
+use crate::error::UsageError;
+use anyhow::{anyhow, bail, Context, Result};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The worker script, embedded so the binary is all a user installs.
+pub const WORKER_SOURCE: &str = include_str!("../../worker/llmbench_worker.py");
+
+/// Process groups of live workers, for the "second Ctrl-C kills at once" path.
+static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+pub fn kill_all_live_groups() {
+    if let Ok(groups) = LIVE_GROUPS.lock() {
+        for &g in groups.iter() {
+            // SAFETY: plain killpg syscall.
+            unsafe { libc::killpg(g, libc::SIGKILL) };
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub python: PathBuf,
+    /// Extra environment for the worker (on top of ours).
+    pub env: Vec<(String, String)>,
+    pub hello_timeout: Duration,
+    /// Forward the worker's stdout/stderr (vLLM's logs) to ours as they come.
+    pub passthrough_logs: bool,
+}
+
+/// What the reader thread hands on: a decoded message with the supervisor's receive stamp, or
+/// the end of the connection.
+#[derive(Debug)]
+pub enum Event {
+    Msg(u64, FromWorker),
+    Closed(Option<String>),
+}
+
+/// Tail of the worker's stderr, kept for error messages.
+#[derive(Default)]
+pub struct Tail {
+    lines: VecDeque<String>,
+}
+
+impl Tail {
+    const KEEP: usize = 60;
+    fn push(&mut self, line: String) {
+        if self.lines.len() == Self::KEEP {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
+    pub fn last(&self, n: usize) -> String {
+        let skip = self.lines.len().saturating_sub(n);
+        self.lines
+            .iter()
+            .skip(skip)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+pub struct Worker {
+    pub pid: i32,
+    pub hello: Hello,
+    /// Whether the worker's clock reading fell between ours before spawn and after receipt.
+    pub clock_shared: bool,
+    pub python: PathBuf,
+    writer: Arc<Mutex<UnixStream>>,
+    events: Receiver<Event>,
+    exit_rx: Receiver<std::io::Result<ExitStatus>>,
+    exit: Option<String>,
+    stderr_tail: Arc<Mutex<Tail>>,
+    death_pipe: Option<ChildStdin>,
+    closed: bool,
+    next_ctl_id: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl Worker {
+    /// Spawns the worker and completes the `hello` half of the handshake.
+    pub fn spawn(opts: &WorkerOptions) -> Result<Worker> {
+        let dir = tempfile::Builder::new()
+            .prefix("llmbench-")
+            .tempdir()
+            .context("creating llmbench's private temp directory")?;
+        let script = dir.path().join("llmbench_worker.py");
+        std::fs::write(&script, WORKER_SOURCE).context("writing the worker script")?;
+        let sock_path = dir.path().join("worker.sock");
+        let listener = UnixListener::bind(&sock_path)
+            .with_context(|| format!("binding {}", sock_path.display()))?;
+        listener.set_nonblocking(true)?;
+
+        let mut cmd = Command::new(&opts.python);
+        cmd.arg("-u")
+            .arg(&script)
+            .arg("--socket")
+            .arg(&sock_path)
+            .arg("--parent-pid")
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                // vLLM logs to stdout; we want it with stderr, in one pipe, never on our stdout.
+                libc::dup2(2, 1);
+                // A catchable signal: the worker's handler kills its whole process group.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+
+        let spawn_ns = now_ns();
+        let (start_tx, start_rx) = bounded(1);
+        let (exit_tx, exit_rx) = bounded(1);
+        let python = opts.python.clone();
+        std::thread::Builder::new()
+            .name("worker-owner".into())
+            .spawn(move || match cmd.spawn() {
+                Err(e) => {
+                    let _ = start_tx.send(Err(e));
+                }
+                Ok(mut child) => {
+                    let pid = child.id() as i32;
+                    let _ = start_tx.send(Ok((pid, child.stdin.take(), child.stderr.take())));
+                    let _ = exit_tx.send(child.wait());
+                }
+            })
+            .context("starting the worker's owner thread")?;
+        let (pid, death_pipe, stderr) = match start_rx.recv() {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => {
+                return Err(UsageError::new(format!(
+                    "cannot run Python interpreter {} ({e}); pass --python PATH or set LLMBENCH_PYTHON to a Python that has vLLM installed",
+                    python.display()
+                ))
+                .into())
+            }
+            Err(_) => bail!("the worker's owner thread ended before spawning"),
+        };
+        LIVE_GROUPS.lock().map(|mut g| g.push(pid)).ok();
+
+        let stderr_tail = Arc::new(Mutex::new(Tail::default()));
+        if let Some(stderr) = stderr {
+            let tail = stderr_tail.clone();
+            let pass = opts.passthrough_logs;
+            std::thread::Builder::new()
+                .name("worker-stderr".into())
+                .spawn(move || {
+                    for line in BufReader::new(stderr).lines() {
+                        let Ok(line) = line else { break };
+                        if pass {
+                            eprintln!("[worker] {line}");
+                        }
+                        tail.lock().map(|mut t| t.push(line)).ok();
+                    }
+                })?;
+        }
+
+        let mut w = Worker {
+            pid,
+            hello: Hello {
+                protocol: 0,
+                pid: 0,
+                python: String::new(),
+                executable: String::new(),
+                vllm: None,
+                torch: None,
+                clock_ns: 0,
+            },
+            clock_shared: false,
+            python: opts.python.clone(),
+            writer: Arc::new(Mutex::new(placeholder_stream()?)),
+            events: unbounded().1,
+            exit_rx,
+            exit: None,
+            stderr_tail,
+            death_pipe,
+            closed: false,
+            next_ctl_id: 1,
+            _dir: dir,
+        };
+
+        // Accept exactly one connection, from our child, while watching for its early death.
+        let deadline = Instant::now() + opts.hello_timeout;
+        let stream = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if w.poll_exit(Duration::from_millis(5)) {
+                        return Err(w.died_error("while starting"));
+                    }
+                    if Instant::now() > deadline {
+                        w.kill_group();
+                        bail!(
+                            "worker (pid {pid}, {}) did not connect within {:?}; last output:\n{}",
+                            w.python.display(),
+                            opts.hello_timeout,
+                            w.tail(20)
+                        );
+                    }
+                }
+                Err(e) => return Err(e).context("accepting the worker's connection"),
+            }
+        };
+        drop(listener);
+        let _ = std::fs::remove_file(&sock_path);
+        stream.set_nonblocking(false)?;
+        let peer = peer_pid(&stream)?;
+        if peer != pid {
+            w.kill_group();
+            bail!("a process other than our worker (pid {peer}, expected {pid}) connected to the worker socket");
+        }
+        let reader = stream.try_clone()?;
+        w.writer = Arc::new(Mutex::new(stream));
+        let (tx, rx) = unbounded();
+        w.events = rx;
+        std::thread::Builder::new()
+            .name("worker-reader".into())
+            .spawn(move || reader_loop(reader, tx))?;
+
+        // hello
+        let hello = match w.recv_until(deadline)? {
+            Some((recv_ns, FromWorker::Hello(h))) => {
+                w.clock_shared = spawn_ns <= h.clock_ns && h.clock_ns <= recv_ns;
+                h
+            }
+            Some((_, FromWorker::Fatal(f))) => return Err(w.fatal_error(f)),
+            Some((_, other)) => {
+                w.kill_group();
+                bail!("worker sent {other:?} before hello");
+            }
+            None => {
+                w.kill_group();
+                bail!(
+                    "worker did not say hello within {:?}; last output:\n{}",
+                    opts.hello_timeout,
+                    w.tail(20)
+                );
+            }
+        };
+        if hello.protocol != PROTOCOL_VERSION {
+            w.kill_group();
+            bail!(
+                "worker speaks protocol {} but this llmbench speaks {PROTOCOL_VERSION}; the worker is embedded in the binary, so rebuild llmbench",
+                hello.protocol
+            );
+        }
+        w.hello = hello;
+        Ok(w)
+    }
+
+    /// Sends `init` and waits for `ready`. A `fatal` the worker marks as the user's fault becomes a
+    /// `UsageError` (exit code 2).
+    pub fn init(&mut self, init: Init, timeout: Duration) -> Result<Ready> {
+        if init.engine == "vllm" && self.hello.vllm.is_none() {
+            let python = &self.hello.executable;
+            return Err(UsageError::new(format!(
+                "Python {python} (version {}) cannot import vllm; install vLLM there (on a CPU-only host: scripts/setup-vllm-cpu.sh) or pick another interpreter with --python PATH or LLMBENCH_PYTHON",
+                self.hello.python
+            ))
+            .into());
+        }
+        self.send(&ToWorker::Init(init))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.recv_until(deadline)? {
+                Some((_, FromWorker::Ready(r))) => return Ok(r),
+                Some((_, FromWorker::Fatal(f))) => return Err(self.fatal_error(f)),
+                Some((
+                    _,
+                    FromWorker::Error {
+                        error, user_error, ..
+                    },
+                )) => {
+                    return Err(if user_error {
+                        UsageError::new(error).into()
+                    } else {
+                        anyhow!(error)
+                    })
+                }
+                Some(_) => continue,
+                None => bail!("the engine did not become ready within {timeout:?}"),
+            }
+        }
+    }
+
+    /// A request–reply exchange (tokenize, frame_prompt, reset) while nothing else is in flight.
+    /// Outputs that arrive meanwhile (aborted requests finishing) are handed to `other`.
+    pub fn call(
+        &mut self,
+        make: impl FnOnce(u64) -> ToWorker,
+        timeout: Duration,
+        mut other: impl FnMut(u64, FromWorker),
+    ) -> Result<FromWorker> {
+        let id = self.next_ctl_id;
+        self.next_ctl_id += 1;
+        self.send(&make(id))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.recv_until(deadline)? {
+                Some((_, m @ FromWorker::Tokenized { id: i, .. }))
+                | Some((_, m @ FromWorker::Framed { id: i, .. }))
+                | Some((_, m @ FromWorker::ResetDone { id: i, .. }))
+                    if i == id =>
+                {
+                    return Ok(m)
+                }
+                Some((
+                    _,
+                    FromWorker::Error {
+                        id: Some(i),
+                        error,
+                        user_error,
+                    },
+                )) if i == id => {
+                    return Err(if user_error {
+                        UsageError::new(error).into()
+                    } else {
+                        anyhow!(error)
+                    })
+                }
+                Some((_, FromWorker::Fatal(f))) => return Err(self.fatal_error(f)),
+                Some((t, m)) => other(t, m),
+                None => bail!("the worker did not answer within {timeout:?}"),
+            }
+        }
+    }
+
+    pub fn send(&self, msg: &ToWorker) -> Result<()> {
+        let frame = protocol::encode_frame(msg);
+        self.send_raw(&frame)
+    }
+
+    pub fn send_raw(&self, frame: &[u8]) -> Result<()> {
+        let mut w = self
+            .writer
+            .lock()
+            .map_err(|_| anyhow!("worker writer poisoned"))?;
+        w.write_all(frame).context("writing to the worker")
+    }
+
+    pub fn writer(&self) -> Arc<Mutex<UnixStream>> {
+        self.writer.clone()
+    }
+
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    /// Next message before `deadline`; `Ok(None)` on timeout; an error if the worker is gone.
+    pub fn recv_until(&mut self, deadline: Instant) -> Result<Option<(u64, FromWorker)>> {
+        if self.closed {
+            return Err(self.died_error(""));
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match self.events.recv_timeout(wait) {
+            Ok(Event::Msg(t, m)) => Ok(Some((t, m))),
+            Ok(Event::Closed(why)) => {
+                self.closed = true;
+                let ctx = why
+                    .map(|w| format!("(connection: {w})"))
+                    .unwrap_or_default();
+                Err(self.died_error(&ctx))
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => {
+                self.closed = true;
+                Err(self.died_error(""))
+            }
+        }
+    }
+
+    /// Marks the connection closed (the caller saw `Event::Closed` on `events()` itself).
+    pub fn mark_closed(&mut self) {
+        self.closed = true;
+    }
+
+    /// The error for a worker that went away: its exit status and the tail of its output.
+    pub fn died_error(&mut self, context: &str) -> anyhow::Error {
+        self.poll_exit(Duration::from_secs(3));
+        let status = self.exit.clone().unwrap_or_else(|| "still running".into());
+        anyhow!(
+            "the worker (pid {}) stopped unexpectedly {context}: {status}; last worker output:\n{}",
+            self.pid,
+            indent(&self.tail(25))
+        )
+    }
+
+    fn fatal_error(&mut self, f: protocol::Fatal) -> anyhow::Error {
+        self.teardown(Duration::from_secs(10));
+        if f.user_error {
+            UsageError::new(f.error).into()
+        } else {
+            let tb = f
+                .traceback
+                .map(|t| format!("\n{}", indent(&t)))
+                .unwrap_or_default();
+            anyhow!("worker failed ({}): {}{tb}", f.kind, f.error)
+        }
+    }
+
+    pub fn tail(&self, n: usize) -> String {
+        self.stderr_tail
+            .lock()
+            .map(|t| t.last(n))
+            .unwrap_or_default()
+    }
+
+    /// Waits up to `d` for the worker to exit; true if it has.
+    fn poll_exit(&mut self, d: Duration) -> bool {
+        if self.exit.is_some() {
+            return true;
+        }
+        if let Ok(st) = self.exit_rx.recv_timeout(d) {
+            self.exit = Some(match st {
+                Ok(s) => describe_status(s),
+                Err(e) => format!("wait failed: {e}"),
+            });
+            LIVE_GROUPS
+                .lock()
+                .map(|mut g| g.retain(|&p| p != self.pid))
+                .ok();
+            return true;
+        }
+        false
+    }
+
+    pub fn exit_description(&self) -> Option<&str> {
+        self.exit.as_deref()
+    }
+
+    fn kill_group(&mut self) {
+        // SAFETY: plain killpg syscall on the group we created.
+        unsafe { libc::killpg(self.pid, libc::SIGKILL) };
+        self.poll_exit(Duration::from_secs(5));
+    }
+
+    /// shutdown → bye → SIGTERM to the group → SIGKILL; always reaped; then whatever the worker
+    /// left parented to us (setsid descendants) is killed and reaped too.
+    pub fn teardown(&mut self, grace: Duration) {
+        if self.exit.is_none() && !self.closed {
+            if self.send(&ToWorker::Shutdown {}).is_ok() {
+                let deadline = Instant::now() + grace;
+                while Instant::now() < deadline {
+                    match self.recv_until(deadline.min(Instant::now() + Duration::from_millis(100)))
+                    {
+                        Ok(Some((_, FromWorker::Bye {}))) => break,
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                self.poll_exit(left.max(Duration::from_millis(500)));
+            }
+        }
+        if self.exit.is_none() {
+            // SAFETY: plain killpg syscall.
+            unsafe { libc::killpg(self.pid, libc::SIGTERM) };
+            if !self.poll_exit(Duration::from_secs(5)) {
+                self.kill_group();
+            }
+        }
+        // Group members outlive the leader only briefly; make sure none is left.
+        // SAFETY: plain killpg syscall; ESRCH when the group is already empty.
+        unsafe { libc::killpg(self.pid, libc::SIGKILL) };
+        self.death_pipe.take();
+        let keep: Vec<i32> = LIVE_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
+        super::reaper::sweep(&keep, Duration::from_secs(10));
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if self.exit.is_none() {
+            self.teardown(Duration::from_secs(5));
+        }
+    }
+}
+
+fn reader_loop(mut stream: UnixStream, tx: Sender<Event>) {
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        match protocol::read_frame(&mut stream, &mut buf) {
+            Ok(Some(())) => {
+                let t = now_ns();
+                match protocol::decode::<FromWorker>(&buf) {
+                    Ok(m) => {
+                        if tx.send(Event::Msg(t, m)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Event::Closed(Some(format!("protocol error: {e}"))));
+                        return;
+                    }
+                }
+            }
+            Ok(None) => {
+                let _ = tx.send(Event::Closed(None));
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send(Event::Closed(Some(format!("protocol error: {e}"))));
+                return;
+            }
+        }
+    }
+}
+
+fn peer_pid(s: &UnixStream) -> Result<i32> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`, which we own.
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            &mut cred as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("reading the worker socket's peer credentials");
+    }
+    Ok(cred.pid)
+}
+
+/// A connected stream to stand in until the real one is accepted.
+fn placeholder_stream() -> Result<UnixStream> {
+    Ok(UnixStream::pair()?.0)
+}
+
+pub fn describe_status(s: ExitStatus) -> String {
+    if let Some(code) = s.code() {
+        format!("exit status {code}")
+    } else if let Some(sig) = s.signal() {
+        format!("killed by signal {sig} ({})", signal_name(sig))
+    } else {
+        format!("{s}")
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGINT => "SIGINT",
+        libc::SIGBUS => "SIGBUS",
+        _ => "signal",
+    }
+}
+
+fn indent(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("  | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Finds the Python to run the worker with: `--python`, `$LLMBENCH_PYTHON`, the active
+/// virtualenv, then `python3` on PATH.
+pub fn find_python(flag: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("LLMBENCH_PYTHON").filter(|s| !s.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Some(v) = std::env::var_os("VIRTUAL_ENV").filter(|s| !s.is_empty()) {
+        let p = PathBuf::from(v).join("bin/python");
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from("python3")
+}

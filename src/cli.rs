@@ -1,0 +1,135 @@
+//! Command-line arguments: only what the user typed (GuideLLM v0.6 `benchmark run` names and
+//! aliases). Nothing here does I/O or cross-flag validation; `plan.rs` turns `RunArgs` into a
+//! `Plan` and names the flag at fault when it cannot.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "llmbench",
+    version,
+    about = "Benchmark LLM inference: vLLM's engine in a supervised worker, GuideLLM's command line"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run benchmarks (`llmbench benchmark` alone means `benchmark run`).
+    Benchmark(BenchmarkCmd),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchmarkCmd {
+    #[command(subcommand)]
+    pub sub: Option<BenchmarkSub>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchmarkSub {
+    /// Run benchmarks against a model.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    /// Backend kind. Only `vllm_python` (vLLM's engine in a supervised Python worker) exists.
+    #[arg(long, visible_alias = "backend-type", value_name = "KIND")]
+    pub backend: Option<String>,
+
+    /// Server address, for HTTP backends only; refused with `vllm_python`.
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+
+    /// Model id or local directory. Repeatable: each model runs in its own worker, in turn.
+    #[arg(long, value_name = "MODEL")]
+    pub model: Vec<String>,
+
+    /// JSON object: `vllm_config` (vLLM AsyncEngineArgs fields), `request_format`, `sampling`
+    /// (extra SamplingParams for every request), `engine` (`vllm` or `mock`), `mock` (mock shape).
+    #[arg(long, visible_alias = "backend-args", value_name = "JSON")]
+    pub backend_kwargs: Option<String>,
+
+    /// `plain`, `default-template`, a Jinja file, or an inline Jinja template.
+    #[arg(long, visible_alias = "request-type", value_name = "FORMAT")]
+    pub request_format: Option<String>,
+
+    /// Synthetic data spec, e.g. "prompt_tokens=256,output_tokens=128" (or the same as JSON).
+    #[arg(long, value_name = "SPEC")]
+    pub data: Option<String>,
+
+    /// Tokenizer for data preparation (default: the model's).
+    #[arg(long, value_name = "PATH")]
+    pub processor: Option<String>,
+
+    /// synchronous, concurrent, throughput, constant (alias async), poisson or sweep.
+    #[arg(long, visible_alias = "rate-type", value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// Comma list; its meaning depends on --profile (streams, max concurrency, req/s, or the
+    /// number of sweep benchmarks).
+    #[arg(long, value_name = "RATE[,RATE…]", allow_hyphen_values = true)]
+    pub rate: Option<String>,
+
+    /// Per-benchmark time limit in seconds.
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
+    pub max_seconds: Option<f64>,
+
+    /// Per-benchmark request limit.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub max_requests: Option<i64>,
+
+    /// Stop a benchmark once more than N requests have errored.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub max_errors: Option<i64>,
+
+    /// One seed for data and arrivals; recorded in the report.
+    #[arg(long, value_name = "SEED", default_value_t = 42)]
+    pub random_seed: u64,
+
+    /// Where the report files go (`benchmarks.json`).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+
+    /// A report file (its extension picks the format) or a directory.
+    #[arg(long, value_name = "PATH")]
+    pub output_path: Option<PathBuf>,
+
+    /// Comma list of formats or file names: json (more formats to come).
+    #[arg(long, value_name = "LIST")]
+    pub outputs: Option<String>,
+
+    /// Python interpreter for the worker (default: $LLMBENCH_PYTHON, the active venv, python3).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+
+    /// Per-request lines printed per benchmark (the JSON always has every request).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub print_requests: usize,
+
+    /// Unrecorded requests sent to each engine before its first benchmark.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub engine_warmup_requests: u32,
+
+    /// Seconds to wait for an engine to load before giving up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800.0)]
+    pub engine_start_timeout: f64,
+
+    /// No live progress display.
+    #[arg(long, visible_alias = "disable-progress")]
+    pub disable_console_interactive: bool,
+
+    /// No console output at all (reports are still written).
+    #[arg(long, visible_alias = "disable-console-outputs")]
+    pub disable_console: bool,
+
+    /// Show the worker's and vLLM's own log lines on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+}

@@ -1,0 +1,60 @@
+//! One clock for everything: CLOCK_MONOTONIC in integer nanoseconds.
+//!
+//! The worker stamps with Python's `time.monotonic_ns()` and vLLM's EngineCore with
+//! `time.monotonic()`; both read the same host-wide CLOCK_MONOTONIC, so every stamp in a request's
+//! chain lies on one timeline with no offset to estimate. `Instant` is opaque and `SystemTime` is
+//! wall time, so neither is used for measurements.
+
+/// Nanoseconds of CLOCK_MONOTONIC.
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Sleeps until the absolute CLOCK_MONOTONIC time `t_ns` (TIMER_ABSTIME: no drift from
+/// relative sleeps; microsecond-level wake-ups instead of tokio's millisecond timer).
+pub fn sleep_until_ns(t_ns: u64) {
+    let ts = libc::timespec {
+        tv_sec: (t_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (t_ns % 1_000_000_000) as libc::c_long,
+    };
+    loop {
+        // SAFETY: plain syscall on a timespec we own.
+        let rc = unsafe {
+            libc::clock_nanosleep(
+                libc::CLOCK_MONOTONIC,
+                libc::TIMER_ABSTIME,
+                &ts,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != libc::EINTR {
+            return;
+        }
+    }
+}
+
+/// Wall-clock seconds since the epoch, for report metadata only.
+pub fn wall_unix_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn monotonic_and_sleeps_to_absolute_target() {
+        let a = now_ns();
+        sleep_until_ns(a + 2_000_000);
+        let b = now_ns();
+        assert!(b >= a + 2_000_000);
+    }
+}

@@ -1,0 +1,3 @@
+//! Data: the synthetic spec grammar and exact-length prompt building.
+pub mod prompts;
+pub mod synthetic;

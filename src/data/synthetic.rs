@@ -1,0 +1,286 @@
+//! GuideLLM's synthetic data grammar: `key=value,…` or the same keys as a JSON object.
+//!
+//! Lengths: min defaults to max(1, mean − 5σ), max to mean + 5σ; no σ → constant; σ = 0 with a
+//! range → uniform over [min, max]; otherwise a normal draw, rounded and clamped. Seeded.
+
+use crate::error::UsageError;
+use anyhow::Result;
+use rand::Rng;
+use rand_distr::{Distribution, Normal};
+use serde::Serialize;
+
+pub const KEYS: &[&str] = &[
+    "prompt_tokens",
+    "prompt_tokens_stdev",
+    "prompt_tokens_min",
+    "prompt_tokens_max",
+    "output_tokens",
+    "output_tokens_stdev",
+    "output_tokens_min",
+    "output_tokens_max",
+    "prefix_tokens",
+    "prefix_count",
+    "samples",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LengthDist {
+    pub mean: f64,
+    pub stdev: Option<f64>,
+    pub min: u32,
+    pub max: u32,
+}
+
+impl LengthDist {
+    fn new(
+        name: &str,
+        mean: f64,
+        stdev: Option<f64>,
+        min: Option<f64>,
+        max: Option<f64>,
+    ) -> Result<Self> {
+        if !(mean >= 1.0) {
+            crate::bail_usage!("--data: {name} must be at least 1 (got {mean})");
+        }
+        let sd = stdev.unwrap_or(0.0);
+        if sd < 0.0 {
+            crate::bail_usage!("--data: {name}_stdev must not be negative (got {sd})");
+        }
+        let min = min.unwrap_or_else(|| (mean - 5.0 * sd).max(1.0));
+        let max = max.unwrap_or(mean + 5.0 * sd);
+        if min < 1.0 {
+            crate::bail_usage!("--data: {name}_min must be at least 1 (got {min})");
+        }
+        if min > max {
+            crate::bail_usage!("--data: {name}_min ({min}) is greater than {name}_max ({max})");
+        }
+        Ok(LengthDist {
+            mean,
+            stdev,
+            min: min.round() as u32,
+            max: max.round() as u32,
+        })
+    }
+
+    pub fn is_constant(&self) -> bool {
+        self.stdev.is_none() || (self.stdev == Some(0.0) && self.min == self.max)
+    }
+
+    pub fn sample<R: Rng>(&self, rng: &mut R) -> u32 {
+        match self.stdev {
+            None => (self.mean.round() as u32).clamp(self.min, self.max),
+            Some(sd) if sd == 0.0 => {
+                if self.min == self.max {
+                    self.min
+                } else {
+                    rng.gen_range(self.min..=self.max)
+                }
+            }
+            Some(sd) => {
+                let v: f64 = Normal::new(self.mean, sd)
+                    .map(|n| n.sample(rng))
+                    .unwrap_or(self.mean);
+                (v.round().max(0.0) as u32).clamp(self.min, self.max)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyntheticSpec {
+    pub prompt: LengthDist,
+    /// None: no target; requests run to EOS or the model's limit.
+    pub output: Option<LengthDist>,
+    pub prefix_tokens: u32,
+    pub prefix_count: u32,
+    pub samples: Option<u64>,
+}
+
+/// Does `s` look like a synthetic spec (as opposed to a file path)?
+pub fn looks_like_spec(s: &str) -> bool {
+    let t = s.trim_start();
+    t.starts_with('{') || (s.contains('=') && !std::path::Path::new(s).exists())
+}
+
+pub fn parse(s: &str) -> Result<SyntheticSpec> {
+    let pairs: Vec<(String, f64)> = if s.trim_start().starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(s).map_err(|e| {
+            UsageError::new(format!("--data: the JSON spec does not parse ({e}); write e.g. '{{\"prompt_tokens\": 256, \"output_tokens\": 128}}'"))
+        })?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| UsageError::new("--data: a JSON spec must be an object"))?;
+        obj.iter()
+            .map(|(k, v)| {
+                v.as_f64().map(|f| (k.clone(), f)).ok_or_else(|| {
+                    UsageError::new(format!("--data: {k} must be a number (got {v})")).into()
+                })
+            })
+            .collect::<Result<_>>()?
+    } else {
+        s.split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').ok_or_else(|| {
+                    UsageError::new(format!("--data: '{p}' is not key=value; write e.g. prompt_tokens=256,output_tokens=128"))
+                })?;
+                let k = k.trim();
+                let f: f64 = v.trim().parse().map_err(|_| {
+                    UsageError::new(format!("--data: {k} must be a number (got '{}')", v.trim()))
+                })?;
+                Ok((k.to_string(), f))
+            })
+            .collect::<Result<_>>()?
+    };
+    let mut get = std::collections::HashMap::new();
+    for (k, v) in pairs {
+        if !KEYS.contains(&k.as_str()) {
+            crate::bail_usage!(
+                "--data: unknown key '{k}'; valid keys are {}",
+                KEYS.join(", ")
+            );
+        }
+        if !v.is_finite() {
+            crate::bail_usage!("--data: {k} must be a finite number");
+        }
+        get.insert(k, v);
+    }
+    let g = |k: &str| get.get(k).copied();
+    let Some(pt) = g("prompt_tokens") else {
+        crate::bail_usage!(
+            "--data: prompt_tokens is required, e.g. prompt_tokens=256,output_tokens=128"
+        );
+    };
+    if pt < 1.0 {
+        crate::bail_usage!("--data: prompt_tokens must be at least 1 (got {pt})");
+    }
+    let prompt = LengthDist::new(
+        "prompt_tokens",
+        pt,
+        g("prompt_tokens_stdev"),
+        g("prompt_tokens_min"),
+        g("prompt_tokens_max"),
+    )?;
+    let output = match g("output_tokens") {
+        Some(ot) => Some(LengthDist::new(
+            "output_tokens",
+            ot,
+            g("output_tokens_stdev"),
+            g("output_tokens_min"),
+            g("output_tokens_max"),
+        )?),
+        None => {
+            for k in [
+                "output_tokens_stdev",
+                "output_tokens_min",
+                "output_tokens_max",
+            ] {
+                if g(k).is_some() {
+                    crate::bail_usage!("--data: {k} needs output_tokens");
+                }
+            }
+            None
+        }
+    };
+    let nonneg_int = |k: &str| -> Result<u32> {
+        match g(k) {
+            None => Ok(0),
+            Some(v) if v >= 0.0 && v.fract() == 0.0 => Ok(v as u32),
+            Some(v) => Err(UsageError::new(format!(
+                "--data: {k} must be a whole number ≥ 0 (got {v})"
+            ))
+            .into()),
+        }
+    };
+    let prefix_tokens = nonneg_int("prefix_tokens")?;
+    let mut prefix_count = nonneg_int("prefix_count")?;
+    if prefix_tokens > 0 && prefix_count == 0 {
+        prefix_count = 1;
+    }
+    let samples = match g("samples") {
+        None => None,
+        Some(v) if v >= 1.0 && v.fract() == 0.0 => Some(v as u64),
+        Some(v) => crate::bail_usage!("--data: samples must be a whole number ≥ 1 (got {v})"),
+    };
+    Ok(SyntheticSpec {
+        prompt,
+        output,
+        prefix_tokens,
+        prefix_count,
+        samples,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn key_value_and_json_forms_agree() {
+        let a = parse("prompt_tokens=64,output_tokens=32").unwrap();
+        let b = parse(r#"{"prompt_tokens": 64, "output_tokens": 32}"#).unwrap();
+        assert_eq!(a, b);
+        assert!(a.prompt.is_constant());
+        assert_eq!(a.output.as_ref().unwrap().min, 32);
+    }
+
+    #[test]
+    fn guidellm_min_max_defaults() {
+        let s = parse("prompt_tokens=100,prompt_tokens_stdev=10").unwrap();
+        assert_eq!((s.prompt.min, s.prompt.max), (50, 150));
+        let s = parse("prompt_tokens=10,prompt_tokens_stdev=10").unwrap();
+        assert_eq!(s.prompt.min, 1);
+        assert!(s.output.is_none());
+    }
+
+    #[test]
+    fn draws_stay_in_range_and_are_seeded() {
+        let s = parse(
+            "prompt_tokens=512,prompt_tokens_stdev=128,prompt_tokens_min=64,prompt_tokens_max=1024",
+        )
+        .unwrap();
+        let draw = |seed| {
+            let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            (0..200)
+                .map(|_| s.prompt.sample(&mut r))
+                .collect::<Vec<_>>()
+        };
+        let a = draw(7);
+        assert_eq!(a, draw(7));
+        assert_ne!(a, draw(8));
+        assert!(a.iter().all(|&v| (64..=1024).contains(&v)));
+        assert!(a.iter().collect::<std::collections::HashSet<_>>().len() > 50);
+    }
+
+    #[test]
+    fn uniform_when_stdev_zero_with_range() {
+        let s = parse(
+            "prompt_tokens=10,prompt_tokens_stdev=0,prompt_tokens_min=5,prompt_tokens_max=15",
+        )
+        .unwrap();
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let v: std::collections::BTreeSet<u32> =
+            (0..500).map(|_| s.prompt.sample(&mut r)).collect();
+        assert_eq!(v, (5..=15).collect());
+    }
+
+    #[test]
+    fn bad_specs_name_the_key() {
+        let e = parse("prompt_tokens=64,output_tokenz=3")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown key 'output_tokenz'") && e.contains("output_tokens"),
+            "{e}"
+        );
+        let e = parse("prompt_tokens=0").unwrap_err().to_string();
+        assert!(e.contains("prompt_tokens must be at least 1"), "{e}");
+        let e = parse("prompt_tokens=10,prompt_tokens_min=20,prompt_tokens_max=5")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("greater than"), "{e}");
+        let e = parse("output_tokens=5").unwrap_err().to_string();
+        assert!(e.contains("prompt_tokens is required"), "{e}");
+    }
+}

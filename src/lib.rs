@@ -1,0 +1,418 @@
+//! llmbench: benchmarks LLM inference the way GuideLLM does, with vLLM's engine in a supervised
+//! Python worker instead of behind an HTTP server.
+//!
+//! The run, top to bottom: arguments → `Plan` (all validation) → per model: spawn a worker,
+//! handshake, build prompts as exact token ids, run each benchmark (pacer + collector), write the
+//! report after every benchmark → tear the worker's whole process tree down → next model.
+
+pub mod backend;
+pub mod cli;
+pub mod clock;
+pub mod data;
+pub mod error;
+pub mod metrics;
+pub mod plan;
+pub mod report;
+pub mod scheduler;
+
+use anyhow::{anyhow, Result};
+use backend::protocol::{FromWorker, Init, Ready, ToWorker};
+use backend::worker::{Worker, WorkerOptions};
+use data::prompts::{PromptFrame, RequestSource, RequestSpec, SyntheticSource, CORPUS_TEXT};
+use plan::{Plan, Profile, RequestFormat};
+use report::{ModelEntry, Report};
+use scheduler::{EndReason, Strategy};
+use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub fn run(cli: cli::Cli, argv: Vec<String>) -> Result<i32> {
+    match cli.command {
+        cli::Command::Benchmark(b) => {
+            let args = match b.sub {
+                Some(cli::BenchmarkSub::Run(a)) => a,
+                None => b.run,
+            };
+            let plan = plan::plan(&args)?;
+            run_plan(&plan, argv)
+        }
+    }
+}
+
+/// Ctrl-C / SIGTERM: the first stops dispatch and lets the run write its partial report; the
+/// second kills every worker group at once and exits.
+fn install_signals() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM]) {
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    if f.swap(true, Ordering::SeqCst) {
+                        eprintln!("second interrupt: killing the workers now");
+                        backend::worker::kill_all_live_groups();
+                        std::process::exit(130);
+                    }
+                    eprintln!("interrupt: stopping dispatch, aborting in-flight requests, writing the partial report (again to kill at once)");
+                }
+            })
+            .ok();
+    }
+    flag
+}
+
+pub fn run_plan(plan: &Plan, argv: Vec<String>) -> Result<i32> {
+    backend::reaper::become_subreaper();
+    let interrupt = install_signals();
+    let config = json!({
+        "backend": "vllm_python",
+        "engine": plan.engine,
+        "models": plan.models,
+        "data": plan.data_arg,
+        "data_spec": plan.data,
+        "request_format": plan.request_format.name(),
+        "profile": plan.profile,
+        "limits": plan.limits,
+        "vllm_config": plan::msgpack_to_json(&rmpv::Value::Map(plan.vllm_config.iter().map(|(k, v)| (k.as_str().into(), v.clone())).collect())),
+        "sampling": plan::msgpack_to_json(&rmpv::Value::Map(plan.sampling.iter().map(|(k, v)| (k.as_str().into(), v.clone())).collect())),
+    });
+    let mut report = Report::new(argv, plan.seed, config);
+    let mut any_failed = false;
+    for model in &plan.models {
+        if interrupt.load(Ordering::Relaxed) {
+            break;
+        }
+        let idx = report.models.len();
+        report.models.push(ModelEntry {
+            model: model.clone(),
+            status: "running".into(),
+            error: None,
+            engine_starts: 0,
+            worker: json!(null),
+            engine: json!(null),
+            request_format: json!(null),
+        });
+        let res = run_model(plan, model, idx, &mut report, &interrupt);
+        if let Err(e) = res {
+            // A usage error before anything was measured: one sentence, exit 2, nothing written.
+            if error::exit_code(&e) == 2 && report.benchmarks.is_empty() && plan.models.len() == 1 {
+                return Err(e);
+            }
+            any_failed = true;
+            report.models[idx].status = "failed".into();
+            report.models[idx].error = Some(format!("{e:#}"));
+            if plan.console {
+                eprintln!("error: model {model}: {e:#}");
+            }
+        } else {
+            report.models[idx].status = "ok".into();
+        }
+        write_report(plan, &report)?;
+    }
+    report.interrupted = interrupt.load(Ordering::Relaxed);
+    report.partial = report.interrupted;
+    write_report(plan, &report)?;
+    if plan.console {
+        report::print_summary(&report);
+        if let Some(p) = &plan.json_path {
+            println!("report: {}", p.display());
+        }
+    }
+    Ok(if report.interrupted {
+        130
+    } else if any_failed
+        || report
+            .benchmarks
+            .iter()
+            .any(|b| b.ended_by == EndReason::WorkerDied)
+    {
+        1
+    } else {
+        0
+    })
+}
+
+fn write_report(plan: &Plan, report: &Report) -> Result<()> {
+    if let Some(p) = &plan.json_path {
+        report.write_json(p)?;
+    }
+    Ok(())
+}
+
+fn run_model(
+    plan: &Plan,
+    model: &str,
+    idx: usize,
+    report: &mut Report,
+    interrupt: &AtomicBool,
+) -> Result<()> {
+    let opts = WorkerOptions {
+        python: plan.python.clone(),
+        env: Vec::new(),
+        hello_timeout: Duration::from_secs(120),
+        passthrough_logs: plan.verbose,
+    };
+    let mut worker = Worker::spawn(&opts)?;
+    let h = worker.hello.clone();
+    report.models[idx].worker = json!({
+        "pid": h.pid, "python": h.python, "executable": h.executable, "vllm": h.vllm, "torch": h.torch,
+        "protocol": h.protocol, "clock_shared": worker.clock_shared,
+    });
+    let ready = worker.init(
+        Init {
+            engine: plan.engine.clone(),
+            model: model.to_string(),
+            vllm_config: plan.vllm_config.clone(),
+            mock: plan.mock.clone(),
+            processor: plan.processor.clone(),
+            seed: plan.seed,
+            send_token_ids: false,
+        },
+        Duration::from_secs_f64(plan.engine_start_timeout),
+    )?;
+    report.models[idx].engine_starts += 1;
+    report.models[idx].engine = json!({
+        "engine": ready.engine, "device": ready.device, "max_model_len": ready.max_model_len,
+        "vocab_size": ready.vocab_size, "bos_token_id": ready.bos_token_id, "tokenizer_adds_bos": ready.add_bos,
+        "chat_template": ready.chat_template, "engine_start_s": ready.engine_start_ns as f64 / 1e9,
+        "config": plan::msgpack_to_json(&rmpv::Value::Map(ready.config.iter().map(|(k, v)| (k.as_str().into(), v.clone())).collect())),
+        "warnings": ready.warnings,
+    });
+    for w in &ready.warnings {
+        eprintln!("warning: {model}: {w}");
+    }
+
+    let (corpus, frame) = prepare_prompts(&mut worker, plan, &ready)?;
+    report.models[idx].request_format = json!({
+        "format": plan.request_format.name(),
+        "template_prefix_tokens": frame.prefix.len(),
+        "template_suffix_tokens": frame.suffix.len(),
+        "note": if frame.counts_in_content() {
+            "plain: the engine sees exactly the requested prompt tokens (a BOS the tokenizer adds counts among them)"
+        } else {
+            "chat template: prompt_tokens = content_tokens + the template's tokens (template_prefix_tokens + template_suffix_tokens)"
+        },
+    });
+    let source = SyntheticSource::new(plan.data.clone(), corpus.clone(), frame.clone(), plan.seed);
+    let (max_prompt, max_out) = source.max_lengths();
+    if let Some(limit) = ready.max_model_len {
+        if max_prompt + max_out.unwrap_or(1) > limit {
+            bail_usage!(
+                "--data asks for prompts of up to {max_prompt} tokens{} but model {model} has max_model_len {limit}; raise it with --backend-kwargs '{{\"vllm_config\": {{\"max_model_len\": N}}}}' (up to the model's limit) or ask for shorter prompts",
+                max_out.map(|o| format!(" plus {o} output tokens")).unwrap_or_default()
+            );
+        }
+    }
+    let mut source: Box<dyn RequestSource> = Box::new(source);
+    let mut next_id: u64 = 1;
+
+    // Unrecorded engine warm-up, from its own data stream so the benchmarks' data do not depend on it.
+    if plan.warmup_requests > 0 {
+        let warm = Box::new(Capped {
+            inner: SyntheticSource::new(plan.data.clone(), corpus, frame, plan.seed ^ 0x5741_524d),
+            cap: 16,
+        });
+        let limits = plan::Limits {
+            max_requests: Some(plan.warmup_requests as u64),
+            max_seconds: Some(120.0),
+            max_errors: None,
+        };
+        let (_, o) = scheduler::run_benchmark(
+            shared(&mut worker, plan, interrupt, &mut next_id),
+            warm,
+            &Strategy::Concurrent {
+                streams: plan.warmup_requests,
+            },
+            &limits,
+        );
+        if let Some(e) = o.worker_error {
+            return Err(anyhow!("engine warm-up failed: {e}"));
+        }
+        reset(&mut worker)?;
+    }
+
+    let default_concurrency = ready
+        .config
+        .get("max_num_seqs")
+        .and_then(|v| v.as_u64())
+        .map(|v| v as u32)
+        .unwrap_or(256);
+    let mut strategies: Vec<Strategy> = match &plan.profile {
+        Profile::Synchronous => vec![Strategy::Synchronous],
+        Profile::Concurrent(v) => v
+            .iter()
+            .map(|&s| Strategy::Concurrent { streams: s })
+            .collect(),
+        Profile::Throughput(c) => vec![Strategy::Throughput {
+            max_concurrency: c.unwrap_or(default_concurrency),
+        }],
+        Profile::Constant(v) => v.iter().map(|&r| Strategy::Constant { rate: r }).collect(),
+        Profile::Poisson(v) => v.iter().map(|&r| Strategy::Poisson { rate: r }).collect(),
+        Profile::Sweep(_) => vec![
+            Strategy::Synchronous,
+            Strategy::Throughput {
+                max_concurrency: default_concurrency,
+            },
+        ],
+    };
+    let mut i = 0;
+    let mut measured: Vec<f64> = Vec::new();
+    while i < strategies.len() {
+        if interrupt.load(Ordering::Relaxed) {
+            break;
+        }
+        let strategy = strategies[i].clone();
+        let (src, outcome) = scheduler::run_benchmark(
+            shared(&mut worker, plan, interrupt, &mut next_id),
+            source,
+            &strategy,
+            &plan.limits,
+        );
+        source = src;
+        let worker_error = outcome.worker_error.clone();
+        let entry = report.add_benchmark(model, strategy, outcome);
+        measured.push(entry.summary.requests_per_second);
+        if plan.console {
+            println!(
+                "benchmark {} ({model}, {}): ended by {:?}",
+                entry.index,
+                entry.strategy.label(),
+                entry.ended_by
+            );
+            report::print_requests(entry, plan.print_requests);
+        }
+        write_report(plan, report)?;
+        if let Some(e) = worker_error {
+            return Err(anyhow!(
+                "{}",
+                if e.is_empty() {
+                    worker.died_error("mid-benchmark").to_string()
+                } else {
+                    format!("{e}\n{}", worker.died_error("mid-benchmark"))
+                }
+            ));
+        }
+        if let (Profile::Sweep(n), 1) = (&plan.profile, i) {
+            // linspace(sync_rate, throughput_rate, n-1)[1:]: evenly spaced, ending at throughput.
+            let (lo, hi) = (measured[0], measured[1]);
+            let k = *n as usize - 1;
+            for j in 1..k {
+                strategies.push(Strategy::Constant {
+                    rate: lo + (hi - lo) * j as f64 / (k - 1) as f64,
+                });
+            }
+        }
+        i += 1;
+        if i < strategies.len() {
+            reset(&mut worker)?;
+        }
+    }
+    worker.teardown(Duration::from_secs(30));
+    Ok(())
+}
+
+fn shared<'a>(
+    worker: &'a mut Worker,
+    plan: &'a Plan,
+    interrupt: &'a AtomicBool,
+    next_id: &'a mut u64,
+) -> scheduler::Shared<'a> {
+    scheduler::Shared {
+        worker,
+        sampling: &plan.sampling,
+        interrupt,
+        next_id,
+        seed: plan.seed,
+    }
+}
+
+/// Between benchmarks: everything aborted, the engine idle, the prefix cache empty.
+fn reset(worker: &mut Worker) -> Result<()> {
+    worker.call(
+        |id| ToWorker::Reset { id },
+        Duration::from_secs(300),
+        |_, _| {},
+    )?;
+    Ok(())
+}
+
+/// Token-id corpus and prompt frame for this model (mock: synthetic ids, no template).
+fn prepare_prompts(
+    worker: &mut Worker,
+    plan: &Plan,
+    ready: &Ready,
+) -> Result<(Vec<u32>, PromptFrame)> {
+    if plan.engine == "mock" {
+        let vocab = ready.vocab_size.unwrap_or(32_000).max(64) as u32;
+        return Ok((
+            (16..vocab.min(4096)).collect(),
+            PromptFrame {
+                format: "plain".into(),
+                ..Default::default()
+            },
+        ));
+    }
+    let reply = worker.call(
+        |id| ToWorker::Tokenize {
+            id,
+            texts: vec![CORPUS_TEXT.to_string()],
+            add_special_tokens: false,
+        },
+        Duration::from_secs(120),
+        |_, _| {},
+    )?;
+    let FromWorker::Tokenized { mut token_ids, .. } = reply else {
+        return Err(anyhow!("unexpected reply to tokenize"));
+    };
+    let corpus = token_ids
+        .pop()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| anyhow!("the tokenizer returned no tokens for the corpus"))?;
+    let (format, template) = match &plan.request_format {
+        RequestFormat::Plain => ("plain", None),
+        RequestFormat::DefaultTemplate => ("default-template", None),
+        RequestFormat::Jinja { source, .. } => ("jinja", Some(source.clone())),
+    };
+    let reply = worker.call(
+        |id| ToWorker::FramePrompt {
+            id,
+            format: format.into(),
+            template,
+            system: None,
+        },
+        Duration::from_secs(60),
+        |_, _| {},
+    )?;
+    let FromWorker::Framed {
+        prefix_ids,
+        suffix_ids,
+        ..
+    } = reply
+    else {
+        return Err(anyhow!("unexpected reply to frame_prompt"));
+    };
+    Ok((
+        corpus,
+        PromptFrame {
+            format: format.into(),
+            prefix: prefix_ids,
+            suffix: suffix_ids,
+        },
+    ))
+}
+
+/// Warm-up requests: the benchmark's shape, outputs capped so warming is quick.
+struct Capped {
+    inner: SyntheticSource,
+    cap: u32,
+}
+
+impl RequestSource for Capped {
+    fn next_request(&mut self) -> Option<RequestSpec> {
+        let mut r = self.inner.next_request()?;
+        r.max_tokens = Some(r.max_tokens.map_or(self.cap, |m| m.min(self.cap)));
+        Some(r)
+    }
+}

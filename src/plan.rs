@@ -1,0 +1,383 @@
+//! `RunArgs` (what the user typed) → `Plan` (what will run). Every check that needs no engine
+//! happens here, before anything is spawned or written, and every error names its flag.
+
+use crate::backend::protocol::Map;
+use crate::bail_usage;
+use crate::cli::RunArgs;
+use crate::data::synthetic::{self, SyntheticSpec};
+use crate::error::UsageError;
+use anyhow::Result;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RequestFormat {
+    Plain,
+    DefaultTemplate,
+    /// A Jinja chat template, from a file or inline.
+    Jinja {
+        source: String,
+        origin: String,
+    },
+}
+
+impl RequestFormat {
+    pub fn name(&self) -> &str {
+        match self {
+            RequestFormat::Plain => "plain",
+            RequestFormat::DefaultTemplate => "default-template",
+            RequestFormat::Jinja { .. } => "jinja",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    Synchronous,
+    Concurrent(Vec<u32>),
+    Throughput(Option<u32>),
+    Constant(Vec<f64>),
+    Poisson(Vec<f64>),
+    Sweep(u32),
+}
+
+impl Profile {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Profile::Synchronous => "synchronous",
+            Profile::Concurrent(_) => "concurrent",
+            Profile::Throughput(_) => "throughput",
+            Profile::Constant(_) => "constant",
+            Profile::Poisson(_) => "poisson",
+            Profile::Sweep(_) => "sweep",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Limits {
+    pub max_seconds: Option<f64>,
+    pub max_requests: Option<u64>,
+    pub max_errors: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub models: Vec<String>,
+    /// `vllm` or `mock`.
+    pub engine: String,
+    pub vllm_config: Map,
+    pub mock: Map,
+    pub sampling: Map,
+    pub request_format: RequestFormat,
+    pub data: SyntheticSpec,
+    pub data_arg: String,
+    pub processor: Option<String>,
+    pub profile: Profile,
+    pub limits: Limits,
+    pub seed: u64,
+    pub python: PathBuf,
+    pub json_path: Option<PathBuf>,
+    pub console: bool,
+    pub print_requests: usize,
+    pub warmup_requests: u32,
+    pub engine_start_timeout: f64,
+    pub verbose: bool,
+}
+
+const KWARGS_KEYS: &[&str] = &[
+    "vllm_config",
+    "request_format",
+    "sampling",
+    "engine",
+    "mock",
+];
+const FORMATS: &str =
+    "plain, default-template, a path to a Jinja template file, or an inline Jinja template";
+const PROFILES: &str =
+    "synchronous, concurrent, throughput, constant (alias async), poisson, sweep";
+
+pub fn plan(a: &RunArgs) -> Result<Plan> {
+    match a.backend.as_deref() {
+        None | Some("vllm_python") => {}
+        Some(other) => bail_usage!("--backend {other} is not supported; the only backend is vllm_python (vLLM's engine in a supervised Python worker)"),
+    }
+    if let Some(t) = &a.target {
+        bail_usage!("--target {t} is for HTTP backends; --backend vllm_python runs the engine itself and takes no target (only the in-process backend exists), so remove --target");
+    }
+    if a.model.is_empty() {
+        bail_usage!("--model is required: a local model directory or a model id");
+    }
+
+    // --backend-kwargs
+    let kwargs: serde_json::Map<String, serde_json::Value> = match &a.backend_kwargs {
+        None => Default::default(),
+        Some(s) => match serde_json::from_str::<serde_json::Value>(s) {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(other) => bail_usage!("--backend-kwargs must be a JSON object such as '{{\"vllm_config\": {{\"max_model_len\": 1024}}}}', not {}", json_kind(&other)),
+            Err(e) => bail_usage!("--backend-kwargs is not valid JSON ({e}); it must be a JSON object such as '{{\"vllm_config\": {{\"max_model_len\": 1024}}}}'"),
+        },
+    };
+    for k in kwargs.keys() {
+        if !KWARGS_KEYS.contains(&k.as_str()) {
+            bail_usage!(
+                "--backend-kwargs: unknown key '{k}'; valid keys are {}",
+                KWARGS_KEYS.join(", ")
+            );
+        }
+    }
+    let obj = |k: &str| -> Result<Map> {
+        match kwargs.get(k) {
+            None => Ok(Map::new()),
+            Some(serde_json::Value::Object(m)) => Ok(m
+                .iter()
+                .map(|(k, v)| (k.clone(), json_to_msgpack(v)))
+                .collect()),
+            Some(v) => bail_usage!(
+                "--backend-kwargs: '{k}' must be a JSON object, not {}",
+                json_kind(v)
+            ),
+        }
+    };
+    let vllm_config = obj("vllm_config")?;
+    let mock = obj("mock")?;
+    let sampling = obj("sampling")?;
+    let engine = match kwargs.get("engine") {
+        None => "vllm".to_string(),
+        Some(serde_json::Value::String(s)) if s == "vllm" || s == "mock" => s.clone(),
+        Some(v) => bail_usage!("--backend-kwargs: 'engine' must be \"vllm\" or \"mock\", not {v}"),
+    };
+
+    // models
+    for m in &a.model {
+        let looks_local =
+            m.starts_with('/') || m.starts_with("./") || m.starts_with("../") || m.starts_with('~');
+        if engine == "vllm" && looks_local && !Path::new(m).exists() {
+            bail_usage!("--model {m}: no such file or directory; give a local model directory or a model id");
+        }
+    }
+
+    // request format
+    let rf_arg = match (&a.request_format, kwargs.get("request_format")) {
+        (Some(f), _) => Some(f.clone()),
+        (None, Some(serde_json::Value::String(s))) => Some(s.clone()),
+        (None, Some(v)) => {
+            bail_usage!("--backend-kwargs: 'request_format' must be a string ({FORMATS}), not {v}")
+        }
+        (None, None) => None,
+    };
+    let request_format = match rf_arg.as_deref() {
+        None | Some("default-template") => RequestFormat::DefaultTemplate,
+        Some("plain") => RequestFormat::Plain,
+        Some(s) if s.contains("{%") || s.contains("{{") => RequestFormat::Jinja {
+            source: s.to_string(),
+            origin: "inline".into(),
+        },
+        Some(s) if Path::new(s).is_file() => {
+            let source = std::fs::read_to_string(s).map_err(|e| {
+                UsageError::new(format!(
+                    "--request-format {s}: cannot read the template file ({e})"
+                ))
+            })?;
+            RequestFormat::Jinja {
+                source,
+                origin: s.to_string(),
+            }
+        }
+        Some(s) => bail_usage!("--request-format '{s}' is not a known format; use {FORMATS}"),
+    };
+
+    // data
+    let Some(data_arg) = a.data.clone() else {
+        bail_usage!("--data is required, e.g. --data \"prompt_tokens=256,output_tokens=128\"");
+    };
+    if !synthetic::looks_like_spec(&data_arg) {
+        if Path::new(&data_arg).exists() {
+            bail_usage!("--data {data_arg}: dataset files are not supported yet; use a synthetic spec such as \"prompt_tokens=256,output_tokens=128\"");
+        }
+        bail_usage!("--data {data_arg}: no such file, and not a synthetic spec such as \"prompt_tokens=256,output_tokens=128\" (hub datasets cannot be fetched offline)");
+    }
+    let data = synthetic::parse(&data_arg)?;
+
+    // profile and rate
+    let rates: Option<Vec<f64>> = match &a.rate {
+        None => None,
+        Some(s) => Some(
+            s.split(',')
+                .map(|p| {
+                    let v: f64 = p.trim().parse().map_err(|_| {
+                        UsageError::new(format!("--rate: '{}' is not a number", p.trim()))
+                    })?;
+                    if !(v > 0.0) || !v.is_finite() {
+                        bail_usage!("--rate values must be greater than 0 (got {})", p.trim());
+                    }
+                    Ok(v)
+                })
+                .collect::<Result<_>>()?,
+        ),
+    };
+    let profile_name = a.profile.as_deref().unwrap_or("sweep");
+    let whole = |what: &str, rs: &[f64]| -> Result<Vec<u32>> {
+        rs.iter()
+            .map(|&r| {
+                if r.fract() != 0.0 || r > u32::MAX as f64 {
+                    bail_usage!("--profile {profile_name} takes whole numbers of {what} in --rate (got {r})");
+                }
+                Ok(r as u32)
+            })
+            .collect()
+    };
+    let need = |rs: Option<Vec<f64>>, what: &str| -> Result<Vec<f64>> {
+        rs.ok_or_else(|| {
+            UsageError::new(format!("--profile {profile_name} needs --rate: {what}")).into()
+        })
+    };
+    let profile = match profile_name {
+        "synchronous" => {
+            if a.rate.is_some() {
+                bail_usage!("--rate is not used with --profile synchronous (one request at a time); remove --rate or pick --profile constant");
+            }
+            Profile::Synchronous
+        }
+        "concurrent" => Profile::Concurrent(whole(
+            "streams",
+            &need(
+                rates,
+                "the number of concurrent streams, e.g. --rate 1,4,16",
+            )?,
+        )?),
+        "throughput" => Profile::Throughput(match rates {
+            None => None,
+            Some(r) => Some(whole("requests in flight", &r[..1])?[0]),
+        }),
+        "constant" | "async" => {
+            Profile::Constant(need(rates, "requests per second, e.g. --rate 5,10")?)
+        }
+        "poisson" => Profile::Poisson(need(rates, "requests per second, e.g. --rate 10")?),
+        "sweep" => {
+            let n = match rates {
+                None => 10,
+                Some(r) => whole("benchmarks", &r[..1])?[0],
+            };
+            if n < 2 {
+                bail_usage!("--profile sweep needs --rate of at least 2 (the number of benchmarks: synchronous, throughput, then constant rates)");
+            }
+            Profile::Sweep(n)
+        }
+        other => bail_usage!("--profile '{other}' is not a profile; use {PROFILES}"),
+    };
+
+    // limits
+    let limits = Limits {
+        max_seconds: match a.max_seconds {
+            Some(s) if !(s > 0.0) || !s.is_finite() => {
+                bail_usage!("--max-seconds must be greater than 0 (got {s})")
+            }
+            s => s,
+        },
+        max_requests: match a.max_requests {
+            Some(n) if n < 1 => bail_usage!("--max-requests must be at least 1 (got {n})"),
+            n => n.map(|n| n as u64),
+        },
+        max_errors: match a.max_errors {
+            Some(n) if n < 0 => bail_usage!("--max-errors must be 0 or more (got {n})"),
+            n => n.map(|n| n as u64),
+        },
+    };
+    if limits.max_seconds.is_none() && limits.max_requests.is_none() && data.samples.is_none() {
+        bail_usage!("nothing would end the benchmarks: set --max-seconds or --max-requests (or samples= in --data)");
+    }
+
+    // outputs
+    if a.output_dir.is_some() && a.output_path.is_some() {
+        bail_usage!("--output-path and --output-dir are alternatives; give one");
+    }
+    if let Some(o) = &a.outputs {
+        for f in o.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+            let ext = Path::new(f)
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or(f);
+            match ext {
+                "json" | "console" => {}
+                other => bail_usage!(
+                    "--outputs: '{other}' is not available yet; valid now: json, console"
+                ),
+            }
+        }
+    }
+    let json_path = match (&a.output_path, &a.output_dir) {
+        (Some(p), _) if p.extension().is_some_and(|e| e == "json") => Some(p.clone()),
+        (Some(p), _) if p.extension().is_some() && !p.is_dir() => {
+            bail_usage!(
+                "--output-path {}: the extension picks the format and only .json is available yet",
+                p.display()
+            )
+        }
+        (Some(p), _) => Some(p.join("benchmarks.json")),
+        (None, Some(d)) => Some(d.join("benchmarks.json")),
+        (None, None) => Some(PathBuf::from("benchmarks.json")),
+    };
+
+    Ok(Plan {
+        models: a.model.clone(),
+        engine,
+        vllm_config,
+        mock,
+        sampling,
+        request_format,
+        data,
+        data_arg,
+        processor: a.processor.clone(),
+        profile,
+        limits,
+        seed: a.random_seed,
+        python: crate::backend::worker::find_python(a.python.as_deref()),
+        json_path,
+        console: !a.disable_console,
+        print_requests: a.print_requests,
+        warmup_requests: a.engine_warmup_requests,
+        engine_start_timeout: a.engine_start_timeout,
+        verbose: a.verbose,
+    })
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+pub fn json_to_msgpack(v: &serde_json::Value) -> rmpv::Value {
+    match v {
+        serde_json::Value::Null => rmpv::Value::Nil,
+        serde_json::Value::Bool(b) => (*b).into(),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into()
+            } else if let Some(u) = n.as_u64() {
+                u.into()
+            } else {
+                n.as_f64().unwrap_or(0.0).into()
+            }
+        }
+        serde_json::Value::String(s) => s.as_str().into(),
+        serde_json::Value::Array(a) => rmpv::Value::Array(a.iter().map(json_to_msgpack).collect()),
+        serde_json::Value::Object(m) => rmpv::Value::Map(
+            m.iter()
+                .map(|(k, v)| (k.as_str().into(), json_to_msgpack(v)))
+                .collect(),
+        ),
+    }
+}
+
+pub fn msgpack_to_json(v: &rmpv::Value) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}

@@ -1,0 +1,268 @@
+//! The one `Report` type, written as JSON after every benchmark (so a crash or Ctrl-C keeps
+//! what was done), and the console summary.
+
+use crate::metrics::{summarize, RequestRecord, Summary};
+use crate::scheduler::{EndReason, Outcome, Strategy};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::path::Path;
+
+pub const REPORT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub report_version: u32,
+    pub llmbench_version: String,
+    /// True until the run finished normally (a crash or Ctrl-C leaves a partial report).
+    pub partial: bool,
+    pub interrupted: bool,
+    pub command: Vec<String>,
+    pub random_seed: u64,
+    /// Every `*_ns` field in this report is nanoseconds after this CLOCK_MONOTONIC origin.
+    pub clock: Clock,
+    pub host: Value,
+    pub config: Value,
+    pub models: Vec<ModelEntry>,
+    pub benchmarks: Vec<BenchmarkEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Clock {
+    pub origin_monotonic_ns: u64,
+    pub origin_unix_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelEntry {
+    pub model: String,
+    /// `ok`, `failed` or `running`.
+    pub status: String,
+    pub error: Option<String>,
+    pub engine_starts: u32,
+    pub worker: Value,
+    pub engine: Value,
+    pub request_format: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchmarkEntry {
+    pub model: String,
+    pub index: usize,
+    pub strategy: Strategy,
+    pub ended_by: EndReason,
+    pub worker_error: Option<String>,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub summary: Summary,
+    pub requests: Vec<Value>,
+    #[serde(skip)]
+    pub records: Vec<RequestRecord>,
+}
+
+impl Report {
+    pub fn new(command: Vec<String>, seed: u64, config: Value) -> Report {
+        Report {
+            report_version: REPORT_VERSION,
+            llmbench_version: env!("CARGO_PKG_VERSION").to_string(),
+            partial: true,
+            interrupted: false,
+            command,
+            random_seed: seed,
+            clock: Clock {
+                origin_monotonic_ns: crate::clock::now_ns(),
+                origin_unix_s: crate::clock::wall_unix_s(),
+            },
+            host: json!({
+                "hostname": hostname(),
+                "os": std::env::consts::OS,
+                "arch": std::env::consts::ARCH,
+                "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            }),
+            config,
+            models: Vec::new(),
+            benchmarks: Vec::new(),
+        }
+    }
+
+    pub fn add_benchmark(
+        &mut self,
+        model: &str,
+        strategy: Strategy,
+        o: Outcome,
+    ) -> &BenchmarkEntry {
+        let origin = self.clock.origin_monotonic_ns;
+        let summary = summarize(&o.records, o.start_ns, o.end_ns);
+        let requests = o.records.iter().map(|r| record_json(r, origin)).collect();
+        self.benchmarks.push(BenchmarkEntry {
+            model: model.to_string(),
+            index: self.benchmarks.len(),
+            strategy,
+            ended_by: o.ended_by,
+            worker_error: o.worker_error,
+            start_ns: o.start_ns.saturating_sub(origin),
+            end_ns: o.end_ns.saturating_sub(origin),
+            summary,
+            requests,
+            records: o.records,
+        });
+        self.benchmarks.last().expect("just pushed")
+    }
+
+    /// Writes the JSON atomically (temp file + rename): a reader never sees half a report.
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(self).context("serializing the report")?;
+        std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+}
+
+fn rel(t: Option<u64>, origin: u64) -> Value {
+    t.map_or(Value::Null, |t| json!(t as i128 - origin as i128))
+}
+
+pub fn record_json(r: &RequestRecord, origin: u64) -> Value {
+    let chain: serde_json::Map<String, Value> =
+        r.t.chain()
+            .iter()
+            .map(|(k, v)| (k.to_string(), rel(*v, origin)))
+            .collect();
+    json!({
+        "id": r.id,
+        "status": r.status,
+        "finish_reason": r.finish_reason,
+        "error": r.error,
+        "content_tokens": r.content_tokens,
+        "prefix_tokens": r.prefix_tokens,
+        "prompt_tokens_sent": r.prompt_tokens_sent,
+        "prompt_tokens": r.prompt_tokens,
+        "output_tokens": r.output_tokens,
+        "max_tokens": r.max_tokens,
+        "cached_tokens": r.cached_tokens,
+        "preemptions": r.preemptions,
+        "ttft_ms": r.ttft_ns().map(|v| v as f64 / 1e6),
+        "latency_ms": r.latency_ns().map(|v| v as f64 / 1e6),
+        "output_events": r.token_events.len(),
+        "timestamps_ns": chain,
+    })
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn fmt_opt_ms(v: Option<u64>) -> String {
+    v.map_or("-".into(), |v| format!("{:.2}", v as f64 / 1e6))
+}
+
+/// Per-request lines, as the benchmark ends.
+pub fn print_requests(b: &BenchmarkEntry, limit: usize) {
+    if limit == 0 || b.records.is_empty() {
+        return;
+    }
+    println!(
+        "{:>6}  {:>8}  {:>7}  {:>6}  {:>9}  {:>10}  {}",
+        "req", "prompt", "engine", "output", "TTFT ms", "latency ms", "status"
+    );
+    for r in b.records.iter().take(limit) {
+        println!(
+            "{:>6}  {:>8}  {:>7}  {:>6}  {:>9}  {:>10}  {}",
+            r.id,
+            r.content_tokens,
+            r.prompt_tokens.map_or("-".into(), |p| p.to_string()),
+            r.output_tokens,
+            fmt_opt_ms(r.ttft_ns()),
+            fmt_opt_ms(r.latency_ns()),
+            match (&r.finish_reason, &r.error) {
+                (_, Some(e)) =>
+                    format!("{:?}: {}", r.status, e.lines().next().unwrap_or("")).to_lowercase(),
+                (Some(f), None) => format!(
+                    "{} ({f})",
+                    serde_json::to_value(r.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                ),
+                (None, None) => "incomplete".into(),
+            }
+        );
+    }
+    if b.records.len() > limit {
+        println!(
+            "  … {} more requests in the JSON report",
+            b.records.len() - limit
+        );
+    }
+}
+
+pub fn print_summary(report: &Report) {
+    println!();
+    println!(
+        "{:<3} {:<22} {:<18} {:>5} {:>5} {:>5} {:>8} {:>8} {:>10} {:>9} {:>9} {:>9} {:>10}",
+        "#",
+        "model",
+        "strategy",
+        "ok",
+        "inc",
+        "err",
+        "dur s",
+        "req/s",
+        "out tok/s",
+        "TTFT p50",
+        "TTFT p99",
+        "ITL p50",
+        "lat p50 ms"
+    );
+    for b in &report.benchmarks {
+        let s = &b.summary;
+        let model = if b.model.len() > 22 {
+            format!("…{}", &b.model[b.model.len() - 21..])
+        } else {
+            b.model.clone()
+        };
+        println!(
+            "{:<3} {:<22} {:<18} {:>5} {:>5} {:>5} {:>8.2} {:>8.2} {:>10.1} {:>9.2} {:>9.2} {:>9.3} {:>10.2}",
+            b.index,
+            model,
+            b.strategy.label(),
+            s.requests.successful,
+            s.requests.incomplete,
+            s.requests.errored,
+            s.duration_s,
+            s.requests_per_second,
+            s.output_tokens_per_second,
+            s.ttft_ms.median,
+            s.ttft_ms.p99,
+            s.itl_ms.median,
+            s.request_latency_ms.median
+        );
+    }
+    for b in &report.benchmarks {
+        if b.ended_by != EndReason::MaxRequests && b.ended_by != EndReason::DataExhausted {
+            println!(
+                "benchmark {} ended by {}",
+                b.index,
+                serde_json::to_value(b.ended_by)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    for m in &report.models {
+        if let Some(e) = &m.error {
+            println!(
+                "model {} failed: {}",
+                m.model,
+                e.lines().next().unwrap_or("")
+            );
+        }
+    }
+}

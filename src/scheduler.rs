@@ -1,0 +1,515 @@
+//! Runs one benchmark: a pacer thread dispatches requests on absolute targets; the collector
+//! (the calling thread) routes the worker's outputs into request records, frees concurrency
+//! slots, and enforces the constraints.
+//!
+//! Why a dedicated pacer thread with `clock_nanosleep(TIMER_ABSTIME)` rather than async timers:
+//! tokio's timer wheel has millisecond granularity, and a relative sleep accumulates drift.
+//! Targets are `start + i/rate` (or seeded Poisson offsets), so a late wake-up never shifts the
+//! requests after it.
+
+use crate::backend::protocol::{encode_frame, FromWorker, GenerateRef, Map, OutputItem, ToWorker};
+use crate::backend::worker::{Event, Worker};
+use crate::clock::{now_ns, sleep_until_ns};
+use crate::data::prompts::RequestSource;
+use crate::metrics::{RequestRecord, Status, Timestamps};
+use crate::plan::Limits;
+use crossbeam_channel::{select, unbounded, Receiver, Sender};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Exp};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Strategy {
+    Synchronous,
+    Concurrent { streams: u32 },
+    Throughput { max_concurrency: u32 },
+    Constant { rate: f64 },
+    Poisson { rate: f64 },
+}
+
+impl Strategy {
+    fn concurrency(&self) -> Option<u32> {
+        match self {
+            Strategy::Synchronous => Some(1),
+            Strategy::Concurrent { streams } => Some(*streams),
+            Strategy::Throughput { max_concurrency } => Some(*max_concurrency),
+            _ => None,
+        }
+    }
+    pub fn label(&self) -> String {
+        match self {
+            Strategy::Synchronous => "synchronous".into(),
+            Strategy::Concurrent { streams } => format!("concurrent@{streams}"),
+            Strategy::Throughput { max_concurrency } => format!("throughput@{max_concurrency}"),
+            Strategy::Constant { rate } => format!("constant@{rate:.2}"),
+            Strategy::Poisson { rate } => format!("poisson@{rate:.2}"),
+        }
+    }
+}
+
+/// Why a benchmark ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    MaxSeconds,
+    MaxRequests,
+    MaxErrors,
+    DataExhausted,
+    Interrupted,
+    WorkerDied,
+}
+
+pub struct Outcome {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub records: Vec<RequestRecord>,
+    pub ended_by: EndReason,
+    /// The worker's death, if it died during the benchmark.
+    pub worker_error: Option<String>,
+}
+
+enum PacerMsg {
+    Sent {
+        id: u64,
+        scheduled: u64,
+        sent: u64,
+        content: u32,
+        prefix: u32,
+        prompt_len: u32,
+        max_tokens: Option<u32>,
+    },
+    Done(EndReason),
+}
+
+pub struct Shared<'a> {
+    pub worker: &'a mut Worker,
+    pub sampling: &'a Map,
+    pub interrupt: &'a AtomicBool,
+    /// Request ids are unique per worker session.
+    pub next_id: &'a mut u64,
+    pub seed: u64,
+}
+
+/// Runs one benchmark to its end. The request source goes in and comes back out so the next
+/// benchmark continues the same seeded stream.
+pub fn run_benchmark(
+    sh: Shared<'_>,
+    source: Box<dyn RequestSource>,
+    strategy: &Strategy,
+    limits: &Limits,
+) -> (Box<dyn RequestSource>, Outcome) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (msg_tx, msg_rx) = unbounded::<PacerMsg>();
+    let (slot_tx, slot_rx) = unbounded::<u64>();
+    let start_ns = now_ns() + 2_000_000; // a moment for the pacer thread to be ready
+    let concurrency = strategy.concurrency();
+    if let Some(n) = concurrency {
+        for _ in 0..n {
+            let _ = slot_tx.send(start_ns);
+        }
+    }
+    let first_id = *sh.next_id;
+    let pacer = {
+        let stop = stop.clone();
+        let writer = sh.worker.writer();
+        let sampling = sh.sampling.clone();
+        let strategy = strategy.clone();
+        let max_requests = limits.max_requests;
+        let seed = sh.seed ^ first_id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        std::thread::Builder::new()
+            .name("pacer".into())
+            .spawn(move || {
+                pace(PacerArgs {
+                    source,
+                    stop,
+                    writer,
+                    sampling,
+                    strategy,
+                    max_requests,
+                    start_ns,
+                    first_id,
+                    seed,
+                    slot_rx,
+                    tx: msg_tx,
+                })
+            })
+            .expect("spawning the pacer thread")
+    };
+
+    let mut col = Collector {
+        inflight: HashMap::new(),
+        done: Vec::new(),
+        errors: 0,
+        slot_tx: concurrency.map(|_| slot_tx),
+    };
+    let deadline = limits.max_seconds.map(|s| start_ns + (s * 1e9) as u64);
+    let mut pacer_end: Option<EndReason> = None;
+    let mut sent_total: u64 = 0;
+    let ended_by: EndReason;
+    let mut worker_error: Option<String> = None;
+    let events = sh.worker.events().clone();
+    let tick = Duration::from_millis(10);
+
+    // Main loop: until a constraint fires or dispatch ended and every request is back.
+    loop {
+        select! {
+            recv(events) -> ev => match ev {
+                Ok(Event::Msg(t, m)) => col.on_worker(t, m, &mut worker_error),
+                Ok(Event::Closed(why)) => {
+                    sh.worker.mark_closed();
+                    worker_error = Some(why.unwrap_or_default());
+                }
+                Err(_) => worker_error = Some("worker channel closed".into()),
+            },
+            recv(msg_rx) -> m => match m {
+                Ok(PacerMsg::Sent { id, scheduled, sent, content, prefix, prompt_len, max_tokens }) => {
+                    sent_total += 1;
+                    col.on_sent(id, scheduled, sent, content, prefix, prompt_len, max_tokens);
+                }
+                Ok(PacerMsg::Done(r)) => pacer_end = Some(r),
+                Err(_) => pacer_end = pacer_end.or(Some(EndReason::DataExhausted)),
+            },
+            default(tick) => {}
+        }
+        if worker_error.is_some() {
+            ended_by = EndReason::WorkerDied;
+            break;
+        }
+        if sh.interrupt.load(Ordering::Relaxed) {
+            ended_by = EndReason::Interrupted;
+            break;
+        }
+        if deadline.is_some_and(|d| now_ns() >= d) {
+            ended_by = EndReason::MaxSeconds;
+            break;
+        }
+        if limits.max_errors.is_some_and(|m| col.errors > m) {
+            ended_by = EndReason::MaxErrors;
+            break;
+        }
+        if let Some(r) = pacer_end {
+            if col.inflight.is_empty() && col.done.len() as u64 >= sent_total {
+                ended_by = r;
+                break;
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let end_ns = now_ns();
+    let source = pacer
+        .join()
+        .unwrap_or_else(|_| panic!("pacer thread panicked"));
+    // Late Sent messages from the pacer (written just before it saw `stop`).
+    while let Ok(m) = msg_rx.try_recv() {
+        if let PacerMsg::Sent {
+            id,
+            scheduled,
+            sent,
+            content,
+            prefix,
+            prompt_len,
+            max_tokens,
+        } = m
+        {
+            col.on_sent(id, scheduled, sent, content, prefix, prompt_len, max_tokens);
+        }
+    }
+    *sh.next_id = col
+        .inflight
+        .keys()
+        .chain(col.done.iter().map(|r| &r.id))
+        .max()
+        .map_or(*sh.next_id, |m| m + 1)
+        .max(first_id);
+
+    if worker_error.is_none() && !col.inflight.is_empty() {
+        // Abort what is still in flight; each comes back with finish "abort" and its tokens.
+        let ids: Vec<u64> = col.inflight.keys().copied().collect();
+        if sh.worker.send(&ToWorker::Abort { ids }).is_ok() {
+            let give_up = now_ns() + 30_000_000_000;
+            while !col.inflight.is_empty() && now_ns() < give_up && worker_error.is_none() {
+                match events.recv_timeout(tick) {
+                    Ok(Event::Msg(t, m)) => col.on_worker(t, m, &mut worker_error),
+                    Ok(Event::Closed(why)) => {
+                        sh.worker.mark_closed();
+                        worker_error = Some(why.unwrap_or_default());
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+    // Whatever is left never came back.
+    let status = if worker_error.is_some() {
+        Status::Errored
+    } else {
+        Status::Incomplete
+    };
+    let why = worker_error.clone().map(|e| {
+        if e.is_empty() {
+            "the worker died".to_string()
+        } else {
+            e
+        }
+    });
+    for (_, mut r) in col.inflight.drain() {
+        r.status = status;
+        r.error = why
+            .clone()
+            .or(Some("no answer from the engine after abort".into()));
+        r.t.end = r.t.end.or(Some(end_ns));
+        col.done.push(r);
+    }
+    col.done.sort_by_key(|r| r.id);
+    let ended_at = if matches!(ended_by, EndReason::MaxSeconds | EndReason::Interrupted) {
+        end_ns
+    } else {
+        col.done
+            .iter()
+            .filter_map(|r| r.t.end)
+            .max()
+            .unwrap_or(end_ns)
+    };
+    (
+        source,
+        Outcome {
+            start_ns,
+            end_ns: ended_at,
+            records: col.done,
+            ended_by,
+            worker_error,
+        },
+    )
+}
+
+struct PacerArgs {
+    source: Box<dyn RequestSource>,
+    stop: Arc<AtomicBool>,
+    writer: Arc<std::sync::Mutex<std::os::unix::net::UnixStream>>,
+    sampling: Map,
+    strategy: Strategy,
+    max_requests: Option<u64>,
+    start_ns: u64,
+    first_id: u64,
+    seed: u64,
+    slot_rx: Receiver<u64>,
+    tx: Sender<PacerMsg>,
+}
+
+fn pace(mut a: PacerArgs) -> Box<dyn RequestSource> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
+    let mut poisson_t = 0.0f64;
+    let mut i: u64 = 0;
+    let end = loop {
+        if a.max_requests.is_some_and(|m| i >= m) {
+            break EndReason::MaxRequests;
+        }
+        // Prepare before waiting, so building the prompt never delays the send.
+        let Some(spec) = a.source.next_request() else {
+            break EndReason::DataExhausted;
+        };
+        let scheduled = match &a.strategy {
+            Strategy::Constant { rate } => a.start_ns + (i as f64 * 1e9 / rate) as u64,
+            Strategy::Poisson { rate } => {
+                if i > 0 {
+                    poisson_t += Exp::new(*rate)
+                        .map(|e| e.sample(&mut rng))
+                        .unwrap_or(1.0 / rate);
+                }
+                a.start_ns + (poisson_t * 1e9) as u64
+            }
+            _ => loop {
+                if a.stop.load(Ordering::Relaxed) {
+                    break 0;
+                }
+                if let Ok(t) = a.slot_rx.recv_timeout(Duration::from_millis(20)) {
+                    break t.max(a.start_ns);
+                }
+            },
+        };
+        if a.stop.load(Ordering::Relaxed) {
+            break EndReason::Interrupted;
+        }
+        // Sleep coarse in slices (to notice `stop`), then to the exact target.
+        loop {
+            let now = now_ns();
+            if now >= scheduled {
+                break;
+            }
+            sleep_until_ns(scheduled.min(now + 50_000_000));
+            if a.stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        if a.stop.load(Ordering::Relaxed) {
+            break EndReason::Interrupted;
+        }
+        let id = a.first_id + i;
+        let frame = encode_frame(&GenerateRef {
+            kind: "generate",
+            id,
+            prompt_token_ids: &spec.prompt,
+            max_tokens: spec.max_tokens,
+            ignore_eos: spec.max_tokens.is_some(),
+            sampling: &a.sampling,
+        });
+        let ok = match a.writer.lock() {
+            Ok(mut w) => w.write_all(&frame).is_ok(),
+            Err(_) => false,
+        };
+        if !ok {
+            break EndReason::WorkerDied;
+        }
+        let sent = now_ns();
+        let _ = a.tx.send(PacerMsg::Sent {
+            id,
+            scheduled,
+            sent,
+            content: spec.content_tokens,
+            prefix: spec.prefix_tokens,
+            prompt_len: spec.prompt.len() as u32,
+            max_tokens: spec.max_tokens,
+        });
+        i += 1;
+    };
+    let _ = a.tx.send(PacerMsg::Done(end));
+    a.source
+}
+
+struct Collector {
+    inflight: HashMap<u64, RequestRecord>,
+    done: Vec<RequestRecord>,
+    errors: u64,
+    slot_tx: Option<Sender<u64>>,
+}
+
+fn blank(id: u64) -> RequestRecord {
+    RequestRecord {
+        id,
+        status: Status::Incomplete,
+        finish_reason: None,
+        error: None,
+        content_tokens: 0,
+        prefix_tokens: 0,
+        prompt_tokens_sent: 0,
+        prompt_tokens: None,
+        output_tokens: 0,
+        max_tokens: None,
+        cached_tokens: None,
+        preemptions: 0,
+        t: Timestamps::default(),
+        token_events: Vec::new(),
+    }
+}
+
+impl Collector {
+    #[allow(clippy::too_many_arguments)]
+    fn on_sent(
+        &mut self,
+        id: u64,
+        scheduled: u64,
+        sent: u64,
+        content: u32,
+        prefix: u32,
+        prompt_len: u32,
+        max_tokens: Option<u32>,
+    ) {
+        let r = self.inflight.entry(id).or_insert_with(|| blank(id));
+        r.t.scheduled = Some(scheduled);
+        r.t.sent = Some(sent);
+        r.content_tokens = content;
+        r.prefix_tokens = prefix;
+        r.prompt_tokens_sent = prompt_len;
+        r.max_tokens = max_tokens;
+        if r.t.end.is_some() {
+            // Its outputs overtook the pacer's note: it is complete now.
+            let r = self.inflight.remove(&id).expect("present");
+            self.done.push(r);
+        }
+    }
+
+    fn on_worker(&mut self, t: u64, m: FromWorker, worker_error: &mut Option<String>) {
+        match m {
+            FromWorker::Outputs { items } => {
+                for it in items {
+                    self.on_item(t, it);
+                }
+            }
+            FromWorker::Failed { id, error } => {
+                let mut r = self.inflight.remove(&id).unwrap_or_else(|| blank(id));
+                r.status = Status::Errored;
+                r.error = Some(error);
+                r.t.end = Some(t);
+                self.finish(r, t);
+            }
+            FromWorker::Fatal(f) => *worker_error = Some(f.error),
+            _ => {}
+        }
+    }
+
+    fn on_item(&mut self, t: u64, it: OutputItem) {
+        let r = self.inflight.entry(it.id).or_insert_with(|| blank(it.id));
+        if let Some(x) = it.received_ns {
+            r.t.worker_received = Some(x);
+        }
+        if let Some(x) = it.submitted_ns {
+            r.t.worker_submitted = Some(x);
+        }
+        if it.n > 0 {
+            if r.t.first_token.is_none() {
+                r.t.first_token = Some(t);
+                r.t.worker_first_token = Some(it.t_ns);
+            }
+            r.t.last_token = Some(t);
+            r.t.worker_last_token = Some(it.t_ns);
+            r.output_tokens += it.n;
+            r.token_events.push((t, it.n));
+        }
+        let Some(finish) = it.finish else { return };
+        r.t.end = Some(t);
+        r.prompt_tokens = it.prompt_tokens.or(r.prompt_tokens);
+        r.cached_tokens = it.cached_tokens;
+        if let Some(e) = it.engine {
+            r.t.engine_queued = e.queued_ns;
+            r.t.engine_scheduled = e.scheduled_ns;
+            r.t.engine_first_token = e.first_token_ns;
+            r.t.engine_last_token = e.last_token_ns;
+            r.preemptions = e.preemptions;
+        }
+        r.status = match finish.as_str() {
+            "abort" => Status::Incomplete,
+            "error" => Status::Errored,
+            _ => Status::Successful,
+        };
+        if r.status == Status::Errored {
+            r.error = Some("the engine ended the request with finish_reason 'error'".into());
+        }
+        r.finish_reason = Some(finish);
+        let id = it.id;
+        if r.t.sent.is_some() {
+            let r = self.inflight.remove(&id).expect("present");
+            self.finish(r, t);
+        } else if let Some(tx) = &self.slot_tx {
+            // Completed before the pacer's note arrived; it is moved to `done` in on_sent.
+            let _ = tx.send(t);
+        }
+    }
+
+    fn finish(&mut self, r: RequestRecord, t: u64) {
+        if r.status == Status::Errored {
+            self.errors += 1;
+        }
+        if let Some(tx) = &self.slot_tx {
+            if r.t.sent.is_some() {
+                let _ = tx.send(t);
+            }
+        }
+        self.done.push(r);
+    }
+}

@@ -29,6 +29,11 @@ if [ -n "${LLMBENCH_PYTHON:-}" ] && has_vllm "$LLMBENCH_PYTHON"; then
   echo "$LLMBENCH_PYTHON"
   exit 0
 fi
+if [ -z "${LLMBENCH_FORCE_VENV:-}" ] && command -v python3 >/dev/null && has_vllm "$(command -v python3)"; then
+  echo "vLLM already importable by $(command -v python3); nothing to build" >&2
+  command -v python3
+  exit 0
+fi
 if [ -x "$venv/bin/python" ] && has_vllm "$venv/bin/python" && [ -f "$venv/.llmbench-complete" ]; then
   echo "$venv/bin/python"
   exit 0

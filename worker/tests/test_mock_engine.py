@@ -1,0 +1,302 @@
+"""The mock engine through a real socket: batching, counts, queueing, abort, reset, crash knobs."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import W
+
+
+def start(supervisor, mock=None, seed=1, send_token_ids=False, model="mock-model", processor=None):
+    s = supervisor()
+    assert s.recv()["type"] == "hello"
+    s.send({"type": "init", "engine": "mock", "model": model, "vllm_config": {}, "mock": mock or {},
+            "processor": processor, "seed": seed, "send_token_ids": send_token_ids})
+    ready = s.recv()
+    assert ready["type"] == "ready", ready
+    return s, ready
+
+
+def gen(s, rid, n_prompt=4, max_tokens=8):
+    s.send({"type": "generate", "id": rid, "prompt_token_ids": list(range(1, n_prompt + 1)), "max_tokens": max_tokens,
+            "ignore_eos": True, "sampling": {}})
+
+
+def collect(s, ids, timeout=20):
+    """Read outputs until every id has finished; returns (frames, items by id)."""
+    frames, by_id = [], {i: [] for i in ids}
+    left = set(ids)
+    deadline = time.monotonic() + timeout
+    while left:
+        m = s.recv(max(0.01, deadline - time.monotonic()))
+        assert m["type"] == "outputs", m
+        frames.append(m)
+        for it in m["items"]:
+            by_id.setdefault(it["id"], []).append(it)
+            if it["finish"] is not None:
+                left.discard(it["id"])
+    return frames, by_id
+
+
+def check_request(items, prompt_tokens, out_tokens, finish="length"):
+    assert sum(i["n"] for i in items) == out_tokens
+    assert [i["finish"] for i in items[:-1]] == [None] * (len(items) - 1)
+    last = items[-1]
+    assert last["finish"] == finish
+    assert last["prompt_tokens"] == prompt_tokens and last["cached_tokens"] == 0
+    first = items[0]
+    assert first["received_ns"] <= first["submitted_ns"] <= first["t_ns"]
+    assert all("received_ns" not in i for i in items[1:])
+    e = last["engine"]
+    assert e["queued_ns"] <= e["scheduled_ns"] <= e["first_token_ns"] <= e["last_token_ns"] <= last["t_ns"]
+    assert e["preemptions"] == 0
+    ts = [i["t_ns"] for i in items]
+    assert ts == sorted(ts)
+
+
+def test_ready_and_batched_outputs(supervisor):
+    s, ready = start(supervisor, {"step_base_us": 2000, "vocab_size": 1000, "max_model_len": 512})
+    assert ready["engine"] == "mock" and ready["model"] == "mock-model"
+    assert ready["max_model_len"] == 512 and ready["vocab_size"] == 1000 and ready["device"] == "cpu"
+    assert ready["config"]["step_base_us"] == 2000 and ready["config"]["tokenizer"] == "builtin"
+    assert list(ready["config"]) == sorted(ready["config"])
+    for rid in range(5):
+        gen(s, rid, n_prompt=10, max_tokens=6)
+    frames, by_id = collect(s, range(5))
+    for rid in range(5):
+        check_request(by_id[rid], 10, 6)
+        assert [i["n"] for i in by_id[rid]] == [1] * 6
+        assert "token_ids" not in by_id[rid][0]
+    # five requests sent back to back are served in the same steps: one frame per step
+    assert len(frames) == 6
+    assert all(len(f["items"]) == 5 for f in frames)
+    s.send({"type": "shutdown"})
+    assert s.recv() == {"type": "bye"}
+    assert s.wait(10) == 0
+
+
+def test_token_ids_tokens_per_step_and_determinism(supervisor):
+    runs = []
+    for _ in range(2):
+        s, _ = start(supervisor, {"step_base_us": 300, "tokens_per_step": 4, "vocab_size": 100}, seed=9,
+                     send_token_ids=True)
+        gen(s, 7, max_tokens=10)
+        _, by_id = collect(s, [7])
+        items = by_id[7]
+        assert [i["n"] for i in items] == [1, 4, 4, 1]
+        assert all(len(i["token_ids"]) == i["n"] for i in items)
+        ids = [t for i in items for t in i["token_ids"]]
+        assert all(0 <= t < 100 for t in ids)
+        runs.append(ids)
+    assert runs[0] == runs[1]
+
+
+def test_max_tokens_nil_uses_default_and_caps_at_context(supervisor):
+    s, _ = start(supervisor, {"step_base_us": 0, "default_output_tokens": 20, "max_model_len": 30})
+    s.send({"type": "generate", "id": 1, "prompt_token_ids": [5] * 4, "max_tokens": None, "ignore_eos": False,
+            "sampling": {}})
+    gen(s, 2, n_prompt=25, max_tokens=100)  # capped to 30 - 25
+    gen(s, 3, n_prompt=30, max_tokens=1)  # does not fit
+    s.send({"type": "generate", "id": 4, "prompt_token_ids": [], "max_tokens": 1, "ignore_eos": False,
+            "sampling": {}})
+    failed = {}
+    frames, by_id = [], {1: [], 2: []}
+    left = {1, 2}
+    while left or len(failed) < 2:
+        m = s.recv()
+        if m["type"] == "failed":
+            failed[m["id"]] = m["error"]
+            continue
+        for it in m["items"]:
+            by_id[it["id"]].append(it)
+            if it["finish"]:
+                left.discard(it["id"])
+    check_request(by_id[1], 4, 20)
+    check_request(by_id[2], 25, 5)
+    assert "max_model_len" in failed[3] and "empty" in failed[4]
+
+
+def test_queueing_beyond_max_num_seqs(supervisor):
+    s, _ = start(supervisor, {"step_base_us": 1000, "max_num_seqs": 2})
+    for rid in range(4):
+        gen(s, rid, max_tokens=5)
+    _, by_id = collect(s, range(4))
+    e = {rid: by_id[rid][-1]["engine"] for rid in range(4)}
+    for rid in range(4):
+        check_request(by_id[rid], 4, 5)
+    # requests 2 and 3 wait until 0 and 1 are done
+    assert e[2]["scheduled_ns"] >= e[0]["last_token_ns"]
+    assert e[3]["scheduled_ns"] >= e[1]["last_token_ns"]
+    assert e[2]["scheduled_ns"] - e[2]["queued_ns"] >= 4_000_000
+
+
+def test_chunked_prefill_and_step_cost(supervisor):
+    # budget 100 tokens/step: a 250-token prompt needs 3 prefill steps of 2 ms + 10 us/token
+    s, _ = start(supervisor, {"step_base_us": 1000, "max_num_batched_tokens": 100, "prefill_base_us": 1000,
+                              "prefill_per_token_us": 10})
+    gen(s, 1, n_prompt=250, max_tokens=3)
+    _, by_id = collect(s, [1])
+    check_request(by_id[1], 250, 3)
+    e = by_id[1][-1]["engine"]
+    ttft = e["first_token_ns"] - e["scheduled_ns"]
+    # 3 steps: 3 x (1 ms + 1 ms) + 250 x 10 us = 8.5 ms
+    assert 8.0e6 <= ttft < 30e6, ttft
+
+
+def test_step_deadlines_do_not_drift(supervisor):
+    s, _ = start(supervisor, {"step_base_us": 1500})
+    gen(s, 1, max_tokens=200)
+    _, by_id = collect(s, [1])
+    e = by_id[1][-1]["engine"]
+    # 199 decode steps after the first token: 298.5 ms on absolute deadlines
+    span = (e["last_token_ns"] - e["first_token_ns"]) / 1e6
+    assert 298.5 <= span < 298.5 * 1.05 + 5, span
+
+
+def test_stalls_are_seeded(supervisor):
+    def run():
+        s, _ = start(supervisor, {"step_base_us": 200, "stall_every": 10, "stall_us": 20000}, seed=3)
+        gen(s, 1, max_tokens=60)
+        _, by_id = collect(s, [1])
+        ts = [i["t_ns"] for i in by_id[1]]
+        gaps = [b - a for a, b in zip(ts, ts[1:])]
+        return [i for i, g in enumerate(gaps) if g > 15e6]
+
+    a = run()
+    assert 4 <= len(a) <= 8
+    assert a == run()
+
+
+def test_abort_and_reset(supervisor):
+    s, _ = start(supervisor, {"step_base_us": 2000})
+    for rid in range(4):
+        gen(s, rid, max_tokens=1000)
+    # let them stream a little
+    got = {}
+    while len(got) < 4:
+        for it in s.recv()["items"]:
+            got.setdefault(it["id"], []).append(it)
+    s.send({"type": "abort", "ids": [1, 99]})  # 99 is unknown: ignored
+    while True:
+        m = s.recv()
+        done = [it for it in m["items"] if it["finish"]]
+        if done:
+            assert [it["id"] for it in done] == [1] and done[0]["finish"] == "abort"
+            assert done[0]["engine"]["scheduled_ns"] is not None
+            break
+    s.send({"type": "reset", "id": 50})
+    finished = []
+    while True:
+        m = s.recv()
+        if m["type"] == "reset_done":
+            assert m == {"type": "reset_done", "id": 50, "attempts": 1}
+            break
+        finished += [it["id"] for it in m["items"] if it["finish"] == "abort"]
+    assert sorted(finished) == [0, 2, 3]
+    # the engine still works after a reset, and an id can not be reused while in flight
+    gen(s, 10, max_tokens=2)
+    gen(s, 10, max_tokens=2)
+    m = s.recv()
+    assert m == {"type": "failed", "id": 10, "error": "request id 10 is already in flight"}
+    _, by_id = collect(s, [10])
+    check_request(by_id[10], 4, 2)
+
+
+def test_abort_while_queued(supervisor):
+    s, _ = start(supervisor, {"step_base_us": 2000, "max_num_seqs": 1})
+    gen(s, 1, max_tokens=50)
+    gen(s, 2, max_tokens=50)
+    time.sleep(0.01)
+    s.send({"type": "abort", "ids": [2]})
+    while True:
+        m = s.recv()
+        fin = [it for it in m["items"] if it["finish"]]
+        if fin:
+            it = fin[0]
+            assert it["id"] == 2 and it["finish"] == "abort" and it["n"] == 0
+            assert it["received_ns"] <= it["submitted_ns"]  # first and last item at once
+            assert it["engine"]["scheduled_ns"] is None and it["engine"]["first_token_ns"] is None
+            break
+
+
+def test_throughput_ceiling(supervisor):
+    s, _ = start(supervisor, {"step_base_us": 0})
+    n = 2000
+    t0 = time.monotonic()
+    blob = b"".join(W.pack_frame({"type": "generate", "id": i, "prompt_token_ids": [1, 2, 3], "max_tokens": 4,
+                                  "ignore_eos": True, "sampling": {}}) for i in range(n))
+    s.send_raw(blob)
+    frames, by_id = collect(s, range(n), timeout=60)
+    dt = time.monotonic() - t0
+    assert sum(it["n"] for f in frames for it in f["items"]) == 4 * n
+    assert n / dt > 1000, "mock served only %.0f requests/s" % (n / dt)
+
+
+def test_exit_after_outputs(supervisor):
+    s, _ = start(supervisor, {"step_base_us": 1000, "exit_after_outputs": 7})
+    for rid in range(3):
+        gen(s, rid, max_tokens=100)
+    items = []
+    try:
+        while True:
+            items += s.recv()["items"]
+    except EOFError:
+        pass
+    assert len(items) == 7
+    assert s.wait(10) == W.EXIT_MOCK_CRASH
+
+
+def test_spawn_setsid_child(supervisor):
+    s, ready = start(supervisor, {"spawn_setsid_child": True})
+    pid = ready["config"]["setsid_child_pid"]
+    try:
+        assert os.getsid(pid) == pid and os.getpgid(pid) != s.proc.pid
+        s.send({"type": "shutdown"})
+        assert s.recv() == {"type": "bye"}
+        assert s.wait(10) == 0
+        os.kill(pid, 0)  # still alive: left for the supervisor's reaper
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_load_seconds(supervisor):
+    s = supervisor()
+    s.recv()
+    t0 = time.monotonic()
+    s.send({"type": "init", "engine": "mock", "model": "m", "vllm_config": {}, "mock": {"load_seconds": 0.3},
+            "processor": None, "seed": 0})
+    r = s.recv()
+    assert r["type"] == "ready" and time.monotonic() - t0 >= 0.3 and r["engine_start_ns"] >= 300_000_000
+
+
+def test_unknown_mock_key_is_fatal_user_error(supervisor):
+    s = supervisor()
+    s.recv()
+    s.send({"type": "init", "engine": "mock", "model": "m", "vllm_config": {}, "mock": {"step_bse_us": 5},
+            "processor": None, "seed": 0})
+    m = s.recv()
+    assert m["type"] == "fatal" and m["user_error"] is True
+    assert "'step_bse_us'" in m["error"] and "'step_base_us'" in m["error"]
+    assert s.wait(10) == W.EXIT_FATAL
+
+
+def test_builtin_tokenizer(supervisor):
+    s, ready = start(supervisor, {"add_bos": True, "bos_token_id": 1})
+    assert ready["bos_token_id"] == 1 and ready["add_bos"] is True and ready["chat_template"] is True
+    s.send({"type": "tokenize", "id": 1, "texts": ["a b c", ""], "add_special_tokens": True})
+    m = s.recv()
+    assert m["type"] == "tokenized" and m["id"] == 1
+    assert len(m["token_ids"][0]) == 4 and m["token_ids"][0][0] == 1 and m["token_ids"][1] == [1]
+    s.send({"type": "frame_prompt", "id": 2, "format": "plain", "template": None, "system": None})
+    assert s.recv() == {"type": "framed", "id": 2, "prefix_ids": [1], "suffix_ids": []}
+    s.send({"type": "frame_prompt", "id": 3, "format": "default-template", "template": None, "system": "x y"})
+    m = s.recv()
+    assert m["prefix_ids"][:2] == [1, 3] and len(m["prefix_ids"]) == 6 and m["suffix_ids"] == [4, 6]
+    s.send({"type": "frame_prompt", "id": 4, "format": "jinja", "template": "{{ x }}", "system": None})
+    m = s.recv()
+    assert m["type"] == "error" and m["id"] == 4 and m["user_error"] is True

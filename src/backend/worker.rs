@@ -192,6 +192,8 @@ impl Worker {
                 vllm: None,
                 torch: None,
                 clock_ns: 0,
+                vllm_dist: None,
+                codec: None,
             },
             clock_shared: false,
             python: opts.python.clone(),

@@ -77,6 +77,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "RATE[,RATE…]", allow_hyphen_values = true)]
     pub rate: Option<String>,
 
+    /// Seconds over which constant, concurrent and throughput benchmarks ramp up (not poisson or
+    /// synchronous).
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
+    pub rampup: Option<f64>,
+
+    /// Warm-up excluded from the metrics: < 1 a fraction of the benchmark (of its duration with
+    /// --max-seconds, else of its requests), ≥ 1 seconds (with --max-seconds) or requests.
+    #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true)]
+    pub warmup: Option<f64>,
+
+    /// Cool-down excluded from the metrics, as --warmup.
+    #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true)]
+    pub cooldown: Option<f64>,
+
     /// Per-benchmark time limit in seconds.
     #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
     pub max_seconds: Option<f64>,
@@ -88,6 +102,44 @@ pub struct RunArgs {
     /// Stop a benchmark once more than N requests have errored.
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub max_errors: Option<i64>,
+
+    /// Stop a benchmark when the error rate over the last 30 requests exceeds this (0–1).
+    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
+    pub max_error_rate: Option<f64>,
+
+    /// Stop a benchmark when its error rate (after at least 30 requests) exceeds this (0–1).
+    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
+    pub max_global_error_rate: Option<f64>,
+
+    /// Stop a benchmark once the engine is over-saturated (in-flight requests and TTFT keep rising).
+    #[arg(long)]
+    pub detect_saturation: bool,
+
+    /// Over-saturation detection with options, as JSON: {"min_seconds": 10, "window_seconds": 10,
+    /// "min_growth": 0.5}. Implies --detect-saturation.
+    #[arg(long, value_name = "JSON")]
+    pub over_saturation: Option<String>,
+
+    /// Prepare N requests; each benchmark makes one pass over them. -1: as many as needed.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub data_samples: Option<i64>,
+
+    /// Loader options for dataset files (JSON).
+    #[arg(long, value_name = "JSON")]
+    pub data_args: Option<String>,
+
+    /// Column names for dataset files (JSON), e.g. {"text_column": "article"}.
+    #[arg(long, value_name = "JSON")]
+    pub data_column_mapper: Option<String>,
+
+    /// Keep N per-request records per status in the JSON (default: all).
+    #[arg(long, visible_alias = "request-samples", value_name = "N")]
+    pub sample_requests: Option<usize>,
+
+    /// A JSON or YAML file of options (the same names as these flags); flags typed on the command
+    /// line and LLMBENCH_*/GUIDELLM_* environment variables win over it.
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
 
     /// One seed for data and arrivals; recorded in the report.
     #[arg(long, value_name = "SEED", default_value_t = 42)]

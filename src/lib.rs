@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod scheduler;
+pub mod sources;
 
 use anyhow::{anyhow, Result};
 use backend::protocol::{FromWorker, Init, Ready, ToWorker};
@@ -220,7 +221,18 @@ fn run_model(
             );
         }
     }
-    let mut source: Box<dyn RequestSource> = Box::new(source);
+    let mut source = source;
+    // With a fixed sample count, every benchmark makes one pass over the same prepared requests.
+    let prepared: Option<Arc<Vec<RequestSpec>>> = plan
+        .data_samples
+        .map(|n| Arc::new((0..n).filter_map(|_| source.next_request()).collect()));
+    let fresh_source = |source: SyntheticSource| -> Box<dyn RequestSource> {
+        match &prepared {
+            Some(p) => Box::new(data::prompts::Prepared::new(p.clone())),
+            None => Box::new(source),
+        }
+    };
+    let mut source: Box<dyn RequestSource> = fresh_source(source);
     let mut next_id: u64 = 1;
 
     // Unrecorded engine warm-up, from its own data stream so the benchmarks' data do not depend on it.
@@ -232,7 +244,7 @@ fn run_model(
         let limits = plan::Limits {
             max_requests: Some(plan.warmup_requests as u64),
             max_seconds: Some(120.0),
-            max_errors: None,
+            ..Default::default()
         };
         let (_, o) = scheduler::run_benchmark(
             shared(&mut worker, plan, interrupt, &mut next_id),
@@ -286,15 +298,29 @@ fn run_model(
                 strategy.label()
             );
         }
-        let (src, outcome) = scheduler::run_benchmark(
-            shared(&mut worker, plan, interrupt, &mut next_id),
-            source,
-            &strategy,
-            &plan.limits,
-        );
-        source = src;
+        let live = plan.live_progress.then(|| {
+            progress_line(format!(
+                "[{}] {}",
+                report.benchmarks.len(),
+                strategy.label()
+            ))
+        });
+        let mut sh = shared(&mut worker, plan, interrupt, &mut next_id);
+        sh.progress = live.as_ref().map(|f| f as &dyn Fn(&scheduler::Progress));
+        let (src, outcome) = scheduler::run_benchmark(sh, source, &strategy, &plan.limits);
+        if live.is_some() {
+            print!("\r\x1b[2K");
+        }
+        source = if prepared.is_some() {
+            Box::new(data::prompts::Prepared::new(
+                prepared.clone().expect("some"),
+            ))
+        } else {
+            src
+        };
         let worker_error = outcome.worker_error.clone();
-        let entry = report.add_benchmark(model, strategy, outcome);
+        let entry =
+            report.add_benchmark(model, strategy, outcome, &plan.window, plan.sample_requests);
         measured.push(entry.summary.requests_per_second);
         if plan.console {
             println!(
@@ -347,6 +373,33 @@ fn shared<'a>(
         interrupt,
         next_id,
         seed: plan.seed,
+        progress: None,
+    }
+}
+
+/// One live line, redrawn in place, when stdout is a terminal and progress is not disabled.
+fn progress_line(label: String) -> impl Fn(&scheduler::Progress) {
+    move |p: &scheduler::Progress| {
+        use std::io::Write;
+        let rate = |x: f64| {
+            if p.elapsed_s > 0.0 {
+                x / p.elapsed_s
+            } else {
+                0.0
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = write!(
+            out,
+            "\r\x1b[2K{label}  {:>6.1}s  done {:>6}  in flight {:>4}  errored {:>4}  {:>8.1} req/s  {:>9.1} tok/s",
+            p.elapsed_s,
+            p.done,
+            p.in_flight,
+            p.errored,
+            rate(p.done as f64),
+            rate(p.output_tokens as f64)
+        );
+        let _ = out.flush();
     }
 }
 

@@ -1,7 +1,8 @@
-use clap::Parser;
-
 fn main() {
-    let cli = llmbench::cli::Cli::parse();
+    let cli = match llmbench::sources::parse_with_sources(std::env::args_os().collect()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let argv: Vec<String> = std::env::args().collect();
     match llmbench::run(cli, argv) {
         Ok(code) => std::process::exit(code),

@@ -61,6 +61,55 @@ pub struct Limits {
     pub max_seconds: Option<f64>,
     pub max_requests: Option<u64>,
     pub max_errors: Option<u64>,
+    /// Error rate over the last `ERROR_WINDOW` finished requests.
+    pub max_error_rate: Option<f64>,
+    /// Error rate over the whole benchmark, checked from `ERROR_WINDOW` finished requests on.
+    pub max_global_error_rate: Option<f64>,
+    pub saturation: Option<Saturation>,
+    /// Seconds over which dispatch ramps up (constant, concurrent, throughput).
+    pub rampup: f64,
+}
+
+/// Requests in the sliding window of `--max-error-rate`, and the minimum for the global rate.
+pub const ERROR_WINDOW: usize = 30;
+
+/// Over-saturation detection: stop once, over the last `window_seconds`, both the number of
+/// requests in flight and the TTFT of newly started requests grew by more than `min_growth`
+/// (a fraction) with positive trends, after at least `min_seconds` of the benchmark.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Saturation {
+    pub min_seconds: f64,
+    pub window_seconds: f64,
+    pub min_growth: f64,
+}
+
+impl Default for Saturation {
+    fn default() -> Self {
+        Saturation {
+            min_seconds: 10.0,
+            window_seconds: 10.0,
+            min_growth: 0.5,
+        }
+    }
+}
+
+/// A warm-up or cool-down amount: `< 1` a fraction, `≥ 1` seconds or requests.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Amount {
+    Fraction(f64),
+    Absolute(f64),
+}
+
+/// The measurement window: what is cut off at the start and the end of each benchmark, and
+/// whether those amounts are of time (`--max-seconds` given) or of requests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Window {
+    pub warmup: Option<Amount>,
+    pub cooldown: Option<Amount>,
+    pub by_time: bool,
+    pub max_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -77,10 +126,16 @@ pub struct Plan {
     pub processor: Option<String>,
     pub profile: Profile,
     pub limits: Limits,
+    pub window: Window,
+    /// Prepared requests per benchmark pass (--data-samples or samples= in --data).
+    pub data_samples: Option<u64>,
+    pub sample_requests: Option<usize>,
     pub seed: u64,
     pub python: PathBuf,
     pub json_path: Option<PathBuf>,
     pub console: bool,
+    /// A live progress line (stdout is a terminal, and neither console flag turned it off).
+    pub live_progress: bool,
     pub print_requests: usize,
     pub warmup_requests: u32,
     pub engine_start_timeout: f64,
@@ -285,8 +340,88 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
             Some(n) if n < 0 => bail_usage!("--max-errors must be 0 or more (got {n})"),
             n => n.map(|n| n as u64),
         },
+        max_error_rate: fraction("--max-error-rate", a.max_error_rate)?,
+        max_global_error_rate: fraction("--max-global-error-rate", a.max_global_error_rate)?,
+        saturation: match (&a.over_saturation, a.detect_saturation) {
+            (Some(j), _) => Some(serde_json::from_str::<Saturation>(j).map_err(|e| {
+                UsageError::new(format!("--over-saturation must be a JSON object with min_seconds, window_seconds, min_growth ({e})"))
+            })?),
+            (None, true) => Some(Saturation::default()),
+            (None, false) => None,
+        },
+        rampup: match a.rampup {
+            None => 0.0,
+            Some(r) if !(r >= 0.0) || !r.is_finite() => bail_usage!("--rampup must be 0 or more seconds (got {r})"),
+            Some(r) => r,
+        },
     };
-    if limits.max_seconds.is_none() && limits.max_requests.is_none() && data.samples.is_none() {
+    if limits.rampup > 0.0 && matches!(profile, Profile::Synchronous | Profile::Poisson(_)) {
+        bail_usage!("--rampup applies to constant, concurrent and throughput benchmarks, not to --profile {}", profile.name());
+    }
+
+    // measurement window
+    let amount = |flag: &str, v: Option<f64>| -> Result<Option<Amount>> {
+        match v {
+            None => Ok(None),
+            Some(x) if !(x >= 0.0) || !x.is_finite() => {
+                bail_usage!("{flag} must be 0 or more (got {x})")
+            }
+            Some(x) if x == 0.0 => Ok(None),
+            Some(x) if x < 1.0 => Ok(Some(Amount::Fraction(x))),
+            Some(x) => Ok(Some(Amount::Absolute(x))),
+        }
+    };
+    let window = Window {
+        warmup: amount("--warmup", a.warmup)?,
+        cooldown: amount("--cooldown", a.cooldown)?,
+        by_time: limits.max_seconds.is_some(),
+        max_seconds: limits.max_seconds,
+    };
+    let frac = |x: Option<Amount>| match x {
+        Some(Amount::Fraction(f)) => f,
+        _ => 0.0,
+    };
+    let abs = |x: Option<Amount>| match x {
+        Some(Amount::Absolute(f)) => f,
+        _ => 0.0,
+    };
+    if frac(window.warmup) + frac(window.cooldown) >= 1.0 {
+        bail_usage!("--warmup {} and --cooldown {} leave no measurement window (their fractions must add up to less than 1)", a.warmup.unwrap_or(0.0), a.cooldown.unwrap_or(0.0));
+    }
+    let whole_span = if window.by_time {
+        limits.max_seconds
+    } else {
+        limits.max_requests.map(|n| n as f64)
+    };
+    if let Some(span) = whole_span {
+        let cut = abs(window.warmup)
+            + abs(window.cooldown)
+            + (frac(window.warmup) + frac(window.cooldown)) * span;
+        if cut >= span {
+            let unit = if window.by_time {
+                "seconds of --max-seconds"
+            } else {
+                "requests of --max-requests"
+            };
+            bail_usage!("--warmup and --cooldown cut {cut} of the {span} {unit}, leaving no measurement window");
+        }
+    }
+    for (flag, v) in [
+        ("--data-args", &a.data_args),
+        ("--data-column-mapper", &a.data_column_mapper),
+    ] {
+        if v.is_some() {
+            bail_usage!("{flag} applies to dataset files, which llmbench does not read yet; use a synthetic --data spec");
+        }
+    }
+    let data_samples = match a.data_samples {
+        None | Some(-1) => data.samples,
+        Some(n) if n >= 1 => Some(n as u64),
+        Some(n) => {
+            bail_usage!("--data-samples must be -1 (as many as needed) or at least 1 (got {n})")
+        }
+    };
+    if limits.max_seconds.is_none() && limits.max_requests.is_none() && data_samples.is_none() {
         bail_usage!("nothing would end the benchmarks: set --max-seconds or --max-requests (or samples= in --data)");
     }
 
@@ -333,15 +468,30 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         processor: a.processor.clone(),
         profile,
         limits,
+        window,
+        data_samples,
+        sample_requests: a.sample_requests,
         seed: a.random_seed,
         python: crate::backend::worker::find_python(a.python.as_deref()),
         json_path,
         console: !a.disable_console,
+        live_progress: !a.disable_console
+            && !a.disable_console_interactive
+            && std::io::IsTerminal::is_terminal(&std::io::stdout()),
         print_requests: a.print_requests,
         warmup_requests: a.engine_warmup_requests,
         engine_start_timeout: a.engine_start_timeout,
         verbose: a.verbose,
     })
+}
+
+fn fraction(flag: &str, v: Option<f64>) -> Result<Option<f64>> {
+    match v {
+        Some(x) if !(x > 0.0 && x <= 1.0) => {
+            bail_usage!("{flag} must be a fraction greater than 0 and at most 1 (got {x})")
+        }
+        v => Ok(v),
+    }
 }
 
 fn json_kind(v: &serde_json::Value) -> &'static str {

@@ -54,6 +54,11 @@ pub struct BenchmarkEntry {
     pub worker_error: Option<String>,
     pub start_ns: u64,
     pub end_ns: u64,
+    /// The measurement window (after warm-up, before cool-down) the summary covers.
+    pub window_start_ns: u64,
+    pub window_end_ns: u64,
+    /// Requests dispatched in this benchmark (the `requests` list may be sampled).
+    pub requests_total: usize,
     pub summary: Summary,
     pub requests: Vec<Value>,
     #[serde(skip)]
@@ -90,10 +95,27 @@ impl Report {
         model: &str,
         strategy: Strategy,
         o: Outcome,
+        window: &crate::plan::Window,
+        sample_per_status: Option<usize>,
     ) -> &BenchmarkEntry {
         let origin = self.clock.origin_monotonic_ns;
-        let summary = summarize(&o.records, o.start_ns, o.end_ns);
-        let requests = o.records.iter().map(|r| record_json(r, origin)).collect();
+        let (ws, we) = crate::metrics::resolve_window(window, &o.records, o.start_ns, o.end_ns);
+        let summary = summarize(&o.records, ws, we);
+        let mut kept = std::collections::HashMap::new();
+        let requests = o
+            .records
+            .iter()
+            .filter(|r| {
+                let k = kept.entry(r.status).or_insert(0usize);
+                *k += 1;
+                sample_per_status.is_none_or(|n| *k <= n)
+            })
+            .map(|r| {
+                let mut v = record_json(r, origin);
+                v["in_window"] = json!(r.t.sent.is_some_and(|t| t >= ws && t <= we));
+                v
+            })
+            .collect();
         self.benchmarks.push(BenchmarkEntry {
             model: model.to_string(),
             index: self.benchmarks.len(),
@@ -102,6 +124,9 @@ impl Report {
             worker_error: o.worker_error,
             start_ns: o.start_ns.saturating_sub(origin),
             end_ns: o.end_ns.saturating_sub(origin),
+            window_start_ns: ws.saturating_sub(origin),
+            window_end_ns: we.saturating_sub(origin),
+            requests_total: o.records.len(),
             summary,
             requests,
             records: o.records,

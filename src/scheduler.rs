@@ -12,7 +12,7 @@ use crate::backend::worker::{Event, Worker};
 use crate::clock::{now_ns, sleep_until_ns};
 use crate::data::prompts::RequestSource;
 use crate::metrics::{RequestRecord, Status, Timestamps};
-use crate::plan::Limits;
+use crate::plan::{Limits, Saturation, ERROR_WINDOW};
 use crossbeam_channel::{select, unbounded, Receiver, Sender};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Exp};
@@ -60,6 +60,9 @@ pub enum EndReason {
     MaxSeconds,
     MaxRequests,
     MaxErrors,
+    MaxErrorRate,
+    MaxGlobalErrorRate,
+    OverSaturated,
     DataExhausted,
     Interrupted,
     WorkerDied,
@@ -94,6 +97,18 @@ pub struct Shared<'a> {
     /// Request ids are unique per worker session.
     pub next_id: &'a mut u64,
     pub seed: u64,
+    /// Called about four times a second with the benchmark's live state.
+    pub progress: Option<&'a dyn Fn(&Progress)>,
+}
+
+/// Live state of a running benchmark, for the progress display.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub elapsed_s: f64,
+    pub done: usize,
+    pub in_flight: usize,
+    pub errored: u64,
+    pub output_tokens: u64,
 }
 
 /// Runs one benchmark to its end. The request source goes in and comes back out so the next
@@ -109,9 +124,18 @@ pub fn run_benchmark(
     let (slot_tx, slot_rx) = unbounded::<u64>();
     let start_ns = now_ns() + 2_000_000; // a moment for the pacer thread to be ready
     let concurrency = strategy.concurrency();
+    let rampup_ns = (limits.rampup * 1e9) as u64;
     if let Some(n) = concurrency {
-        for _ in 0..n {
-            let _ = slot_tx.send(start_ns);
+        // With --rampup the streams start one by one, evenly over the ramp.
+        for k in 0..n as u64 {
+            let _ = slot_tx.send(
+                start_ns
+                    + if rampup_ns > 0 {
+                        k * rampup_ns / n as u64
+                    } else {
+                        0
+                    },
+            );
         }
     }
     let first_id = *sh.next_id;
@@ -121,6 +145,7 @@ pub fn run_benchmark(
         let sampling = sh.sampling.clone();
         let strategy = strategy.clone();
         let max_requests = limits.max_requests;
+        let limits_rampup = limits.rampup;
         let seed = sh.seed ^ first_id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         std::thread::Builder::new()
             .name("pacer".into())
@@ -133,6 +158,7 @@ pub fn run_benchmark(
                     strategy,
                     max_requests,
                     start_ns,
+                    rampup_s: limits_rampup,
                     first_id,
                     seed,
                     slot_rx,
@@ -146,6 +172,8 @@ pub fn run_benchmark(
         inflight: HashMap::new(),
         done: Vec::new(),
         errors: 0,
+        recent: std::collections::VecDeque::new(),
+        out_tokens: 0,
         slot_tx: concurrency.map(|_| slot_tx),
     };
     let deadline = limits.max_seconds.map(|s| start_ns + (s * 1e9) as u64);
@@ -155,6 +183,8 @@ pub fn run_benchmark(
     let mut worker_error: Option<String> = None;
     let events = sh.worker.events().clone();
     let tick = Duration::from_millis(10);
+    let mut saturation = SaturationWatch::default();
+    let mut last_progress = 0u64;
 
     // Main loop: until a constraint fires or dispatch ended and every request is back.
     loop {
@@ -177,6 +207,25 @@ pub fn run_benchmark(
             },
             default(tick) => {}
         }
+        if let Some(p) = sh.progress {
+            let now = now_ns();
+            if now >= last_progress + 250_000_000 {
+                last_progress = now;
+                col.out_tokens = col
+                    .done
+                    .iter()
+                    .chain(col.inflight.values())
+                    .map(|r| r.output_tokens as u64)
+                    .sum();
+                p(&Progress {
+                    elapsed_s: now.saturating_sub(start_ns) as f64 / 1e9,
+                    done: col.done.len(),
+                    in_flight: col.inflight.len(),
+                    errored: col.errors,
+                    output_tokens: col.out_tokens,
+                });
+            }
+        }
         if worker_error.is_some() {
             ended_by = EndReason::WorkerDied;
             break;
@@ -192,6 +241,28 @@ pub fn run_benchmark(
         if limits.max_errors.is_some_and(|m| col.errors > m) {
             ended_by = EndReason::MaxErrors;
             break;
+        }
+        if let Some(r) = limits.max_error_rate {
+            let w = &col.recent;
+            if w.len() >= ERROR_WINDOW
+                && w.iter().filter(|&&e| e).count() as f64 / w.len() as f64 > r
+            {
+                ended_by = EndReason::MaxErrorRate;
+                break;
+            }
+        }
+        if let Some(r) = limits.max_global_error_rate {
+            let n = col.done.len();
+            if n >= ERROR_WINDOW && col.errors as f64 / n as f64 > r {
+                ended_by = EndReason::MaxGlobalErrorRate;
+                break;
+            }
+        }
+        if let Some(sat) = &limits.saturation {
+            if saturation.observe(now_ns(), col.inflight.len(), &col.done, sat, start_ns) {
+                ended_by = EndReason::OverSaturated;
+                break;
+            }
         }
         if let Some(r) = pacer_end {
             if col.inflight.is_empty() && col.done.len() as u64 >= sent_total {
@@ -296,6 +367,7 @@ struct PacerArgs {
     strategy: Strategy,
     max_requests: Option<u64>,
     start_ns: u64,
+    rampup_s: f64,
     first_id: u64,
     seed: u64,
     slot_rx: Receiver<u64>,
@@ -315,7 +387,9 @@ fn pace(mut a: PacerArgs) -> Box<dyn RequestSource> {
             break EndReason::DataExhausted;
         };
         let scheduled = match &a.strategy {
-            Strategy::Constant { rate } => a.start_ns + (i as f64 * 1e9 / rate) as u64,
+            Strategy::Constant { rate } => {
+                a.start_ns + (constant_offset_s(i, *rate, a.rampup_s) * 1e9) as u64
+            }
             Strategy::Poisson { rate } => {
                 if i > 0 {
                     poisson_t += Exp::new(*rate)
@@ -386,6 +460,9 @@ struct Collector {
     inflight: HashMap<u64, RequestRecord>,
     done: Vec<RequestRecord>,
     errors: u64,
+    /// Errored-or-not of the last `ERROR_WINDOW` finished requests.
+    recent: std::collections::VecDeque<bool>,
+    out_tokens: u64,
     slot_tx: Option<Sender<u64>>,
 }
 
@@ -502,14 +579,116 @@ impl Collector {
     }
 
     fn finish(&mut self, r: RequestRecord, t: u64) {
-        if r.status == Status::Errored {
+        let errored = r.status == Status::Errored;
+        if errored {
             self.errors += 1;
         }
+        if self.recent.len() == ERROR_WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(errored);
         if let Some(tx) = &self.slot_tx {
             if r.t.sent.is_some() {
                 let _ = tx.send(t);
             }
         }
         self.done.push(r);
+    }
+}
+
+/// Offset of request `i` of a constant-rate benchmark. With a ramp of `r` seconds the rate grows
+/// linearly from 0 to `rate` over the ramp (n(t) = rate·t²/2r), then stays constant.
+pub fn constant_offset_s(i: u64, rate: f64, rampup: f64) -> f64 {
+    let i = i as f64;
+    if rampup <= 0.0 {
+        return i / rate;
+    }
+    if i < rate * rampup / 2.0 {
+        (2.0 * rampup * i / rate).sqrt()
+    } else {
+        i / rate + rampup / 2.0
+    }
+}
+
+/// Samples once a second: requests in flight, and the median TTFT of requests that got their
+/// first token during that second.
+#[derive(Default)]
+struct SaturationWatch {
+    last_ns: u64,
+    seen: usize,
+    samples: std::collections::VecDeque<(f64, f64, f64)>,
+}
+
+impl SaturationWatch {
+    fn observe(
+        &mut self,
+        now: u64,
+        inflight: usize,
+        done: &[RequestRecord],
+        s: &Saturation,
+        start_ns: u64,
+    ) -> bool {
+        if now < self.last_ns + 1_000_000_000 {
+            return false;
+        }
+        self.last_ns = now;
+        let mut ttfts: Vec<f64> = done[self.seen..]
+            .iter()
+            .filter_map(|r| r.ttft_ns())
+            .map(|v| v as f64)
+            .collect();
+        self.seen = done.len();
+        ttfts.sort_by(|a, b| a.total_cmp(b));
+        let Some(&ttft) = ttfts.get(ttfts.len() / 2) else {
+            return false;
+        };
+        let t = (now - start_ns) as f64 / 1e9;
+        self.samples.push_back((t, inflight as f64, ttft));
+        while self
+            .samples
+            .front()
+            .is_some_and(|f| f.0 < t - s.window_seconds)
+        {
+            self.samples.pop_front();
+        }
+        if t < s.min_seconds || self.samples.len() < 3 {
+            return false;
+        }
+        let (first, last) = (self.samples[0], self.samples[self.samples.len() - 1]);
+        let grew = |a: f64, b: f64| a > 0.0 && b > a * (1.0 + s.min_growth);
+        let slope = |f: fn(&(f64, f64, f64)) -> f64| {
+            let n = self.samples.len() as f64;
+            let mx = self.samples.iter().map(|x| x.0).sum::<f64>() / n;
+            let my = self.samples.iter().map(f).sum::<f64>() / n;
+            self.samples
+                .iter()
+                .map(|x| (x.0 - mx) * (f(x) - my))
+                .sum::<f64>()
+        };
+        grew(first.1, last.1)
+            && grew(first.2, last.2)
+            && slope(|x| x.1) > 0.0
+            && slope(|x| x.2) > 0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_pacing_is_exact_and_ramps_linearly() {
+        assert_eq!(constant_offset_s(10, 5.0, 0.0), 2.0);
+        // 10 req/s ramped over 4 s: 20 requests during the ramp, then 10/s shifted by 2 s.
+        let r = 4.0;
+        assert!((constant_offset_s(20, 10.0, r) - 4.0).abs() < 1e-9);
+        assert!((constant_offset_s(30, 10.0, r) - 5.0).abs() < 1e-9);
+        // During the ramp gaps shrink.
+        let g1 = constant_offset_s(2, 10.0, r) - constant_offset_s(1, 10.0, r);
+        let g2 = constant_offset_s(15, 10.0, r) - constant_offset_s(14, 10.0, r);
+        assert!(g1 > g2 && g2 > 0.1);
+        // Continuous at the end of the ramp.
+        let before = constant_offset_s(19, 10.0, r);
+        assert!(before < 4.0 && 4.0 - before < 0.11);
     }
 }

@@ -185,6 +185,13 @@ fn cuda_only_vllm_without_gpu_names_the_cpu_build() {
     let pkg = dir.path().join("vllm");
     std::fs::create_dir_all(pkg.join("platforms")).unwrap();
     std::fs::write(pkg.join("__init__.py"), "__version__ = '0.33.0'\n").unwrap();
+    std::fs::create_dir_all(pkg.join("engine")).unwrap();
+    std::fs::write(pkg.join("engine/__init__.py"), "").unwrap();
+    std::fs::write(
+        pkg.join("engine/arg_utils.py"),
+        "import dataclasses\n@dataclasses.dataclass\nclass AsyncEngineArgs:\n    model: str = ''\n    max_model_len: int = 0\n",
+    )
+    .unwrap();
     std::fs::write(
         pkg.join("platforms/__init__.py"),
         "class _P:\n    device_type = ''\n    device_name = ''\n    def is_unspecified(self):\n        return True\ncurrent_platform = _P()\n",
@@ -248,4 +255,36 @@ fn rates_and_limits_are_checked() {
         "1",
     ];
     expect_usage_error(&args, &["prompt_tokens must be at least 1"]);
+}
+
+#[test]
+fn load_generation_bad_input() {
+    expect_usage_error(
+        &with(&["--profile", "poisson", "--rate", "5", "--rampup", "2"]),
+        &["--rampup", "poisson"],
+    );
+    expect_usage_error(
+        &with(&["--profile", "synchronous", "--rampup", "2"]),
+        &["--rampup", "synchronous"],
+    );
+    expect_usage_error(
+        &with(&["--warmup", "0.6", "--cooldown", "0.6"]),
+        &["leave no measurement window"],
+    );
+    expect_usage_error(
+        &with(&["--profile", "constant", "--rate", "-1"]),
+        &["--rate values must be greater than 0"],
+    );
+    expect_usage_error(
+        &with(&["--profile", "concurrent"]),
+        &["--profile concurrent needs --rate"],
+    );
+    expect_usage_error(
+        &with(&["--max-error-rate", "1.5"]),
+        &["--max-error-rate must be a fraction"],
+    );
+    expect_usage_error(
+        &with(&["--data-column-mapper", "{}"]),
+        &["--data-column-mapper applies to dataset files"],
+    );
 }

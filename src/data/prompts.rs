@@ -108,9 +108,6 @@ fn window(corpus: &[u32], alphabet: &[u32], rng: &mut ChaCha8Rng, n: usize) -> V
 
 impl RequestSource for SyntheticSource {
     fn next_request(&mut self) -> Option<RequestSpec> {
-        if self.spec.samples.is_some_and(|s| self.produced >= s) {
-            return None;
-        }
         self.produced += 1;
         let content = self.spec.prompt.sample(&mut self.rng);
         let max_tokens = self.spec.output.as_ref().map(|o| o.sample(&mut self.rng));
@@ -138,6 +135,26 @@ impl RequestSource for SyntheticSource {
             prefix_tokens: shared.len() as u32,
             max_tokens,
         })
+    }
+}
+
+/// A fixed list of prepared requests, served once in order (`--data-samples N`).
+pub struct Prepared {
+    specs: Arc<Vec<RequestSpec>>,
+    pos: usize,
+}
+
+impl Prepared {
+    pub fn new(specs: Arc<Vec<RequestSpec>>) -> Self {
+        Prepared { specs, pos: 0 }
+    }
+}
+
+impl RequestSource for Prepared {
+    fn next_request(&mut self) -> Option<RequestSpec> {
+        let r = self.specs.get(self.pos).cloned();
+        self.pos += 1;
+        r
     }
 }
 
@@ -223,13 +240,20 @@ mod tests {
     }
 
     #[test]
-    fn samples_limit_the_source() {
+    fn prepared_requests_make_one_pass() {
         let mut s = SyntheticSource::new(
-            parse("prompt_tokens=4,samples=3").unwrap(),
+            parse("prompt_tokens=4").unwrap(),
             corpus(),
             PromptFrame::default(),
             9,
         );
-        assert_eq!(std::iter::from_fn(|| s.next_request()).count(), 3);
+        let v = Arc::new(
+            (0..3)
+                .map(|_| s.next_request().unwrap())
+                .collect::<Vec<_>>(),
+        );
+        let mut p = Prepared::new(v.clone());
+        let got: Vec<_> = std::iter::from_fn(|| p.next_request()).collect();
+        assert_eq!(&got, &*v);
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Successful,
@@ -168,6 +168,10 @@ pub struct Summary {
     pub requests_per_second: f64,
     pub output_tokens_per_second: f64,
     pub input_tokens_per_second: f64,
+    /// Time-weighted mean number of requests in flight.
+    pub concurrency: f64,
+    /// Output tokens credited to the window.
+    pub output_tokens_total: u64,
     pub prompt_tokens: Distribution,
     pub output_tokens: Distribution,
     pub ttft_ms: Distribution,
@@ -178,21 +182,27 @@ pub struct Summary {
     pub dispatch_lag_us: Distribution,
 }
 
-pub fn summarize(records: &[RequestRecord], start_ns: u64, end_ns: u64) -> Summary {
+/// Statistics of one benchmark over its measurement window `[ws, we]` (docs/metrics.md):
+/// rates credit each token *event* inside the window, so a request straddling a window edge
+/// contributes only its in-window tokens; distributions use the requests sent inside it.
+pub fn summarize(records: &[RequestRecord], ws: u64, we: u64) -> Summary {
     let ms = |ns: u64| ns as f64 / 1e6;
-    let ok: Vec<&RequestRecord> = records
+    let inside = |t: Option<u64>| t.is_some_and(|t| t >= ws && t <= we);
+    let measured: Vec<&RequestRecord> = records.iter().filter(|r| inside(r.t.sent)).collect();
+    let ok: Vec<&RequestRecord> = measured
         .iter()
+        .copied()
         .filter(|r| r.status == Status::Successful)
         .collect();
     let mut counts = Counts::default();
-    for r in records {
+    for r in &measured {
         match r.status {
             Status::Successful => counts.successful += 1,
             Status::Incomplete => counts.incomplete += 1,
             Status::Errored => counts.errored += 1,
         }
     }
-    let duration_s = end_ns.saturating_sub(start_ns) as f64 / 1e9;
+    let duration_s = we.saturating_sub(ws) as f64 / 1e9;
     let per_s = |x: f64| {
         if duration_s > 0.0 {
             x / duration_s
@@ -200,21 +210,44 @@ pub fn summarize(records: &[RequestRecord], start_ns: u64, end_ns: u64) -> Summa
             0.0
         }
     };
+    let out_tokens: u64 = records
+        .iter()
+        .flat_map(|r| r.token_events.iter())
+        .filter(|(t, _)| *t >= ws && *t <= we)
+        .map(|&(_, n)| n as u64)
+        .sum();
+    let completed = records
+        .iter()
+        .filter(|r| r.status == Status::Successful && inside(r.t.end))
+        .count();
+    let in_tokens: u64 = records
+        .iter()
+        .filter(|r| inside(r.t.first_token))
+        .map(|r| r.prompt_tokens.unwrap_or(r.prompt_tokens_sent) as u64)
+        .sum();
+    // Time-weighted concurrency: the in-flight intervals [sent, end] clipped to the window.
+    let busy_ns: f64 = records
+        .iter()
+        .filter_map(|r| {
+            let (a, b) = (r.t.sent?.max(ws), r.t.end?.min(we));
+            Some(b.saturating_sub(a) as f64)
+        })
+        .sum();
     let mut itl = Vec::new();
     for r in &ok {
         r.itl_samples_ns(&mut itl);
     }
     Summary {
         duration_s,
-        requests_per_second: per_s(counts.successful as f64),
-        output_tokens_per_second: per_s(records.iter().map(|r| r.output_tokens as f64).sum()),
-        input_tokens_per_second: per_s(
-            records
-                .iter()
-                .filter(|r| r.t.first_token.is_some())
-                .map(|r| r.prompt_tokens.unwrap_or(r.prompt_tokens_sent) as f64)
-                .sum(),
-        ),
+        requests_per_second: per_s(completed as f64),
+        output_tokens_per_second: per_s(out_tokens as f64),
+        input_tokens_per_second: per_s(in_tokens as f64),
+        concurrency: if duration_s > 0.0 {
+            busy_ns / 1e9 / duration_s
+        } else {
+            0.0
+        },
+        output_tokens_total: out_tokens,
         requests: counts,
         prompt_tokens: Distribution::from_values(
             ok.iter()
@@ -246,12 +279,61 @@ pub fn summarize(records: &[RequestRecord], start_ns: u64, end_ns: u64) -> Summa
                 .collect(),
         ),
         dispatch_lag_us: Distribution::from_values(
-            records
+            measured
                 .iter()
                 .filter_map(|r| Some(r.t.sent?.saturating_sub(r.t.scheduled?) as f64 / 1e3))
                 .collect(),
         ),
     }
+}
+
+/// Resolves `--warmup`/`--cooldown` for one benchmark that ran from `start` to `end`:
+/// of time when `--max-seconds` was given, else of its requests in dispatch order (the window
+/// then runs from the first measured request's `sent` to the first cool-down request's `sent`).
+pub fn resolve_window(
+    w: &crate::plan::Window,
+    records: &[RequestRecord],
+    start: u64,
+    end: u64,
+) -> (u64, u64) {
+    use crate::plan::Amount;
+    if w.warmup.is_none() && w.cooldown.is_none() {
+        return (start, end);
+    }
+    if w.by_time {
+        let span = end.saturating_sub(start) as f64 / 1e9;
+        let secs = |a: Option<Amount>| match a {
+            None => 0.0,
+            Some(Amount::Fraction(f)) => f * w.max_seconds.unwrap_or(span),
+            Some(Amount::Absolute(s)) => s,
+        };
+        let ws = start + (secs(w.warmup) * 1e9) as u64;
+        let we = end.saturating_sub((secs(w.cooldown) * 1e9) as u64);
+        return (ws.min(end), we.max(ws.min(end)));
+    }
+    let mut sent: Vec<u64> = records.iter().filter_map(|r| r.t.sent).collect();
+    sent.sort_unstable();
+    let n = sent.len();
+    let count = |a: Option<Amount>| match a {
+        None => 0,
+        Some(Amount::Fraction(f)) => (f * n as f64).round() as usize,
+        Some(Amount::Absolute(k)) => k as usize,
+    };
+    let (skip, cool) = (count(w.warmup).min(n), count(w.cooldown).min(n));
+    let ws = if skip == 0 {
+        start
+    } else {
+        sent.get(skip).copied().unwrap_or(end)
+    };
+    let we = if cool == 0 {
+        end
+    } else {
+        sent.get(n.saturating_sub(cool))
+            .copied()
+            .unwrap_or(end)
+            .saturating_sub(1)
+    };
+    (ws, we.max(ws))
 }
 
 #[cfg(test)]
@@ -320,11 +402,62 @@ mod tests {
         let mut b = a.clone();
         b.status = Status::Incomplete;
         b.output_tokens = 1;
+        b.token_events.truncate(1);
         a.t.end = Some(1_000_000_010);
         let s = summarize(&[a, b], 0, 2_000_000_000);
         assert_eq!((s.requests.successful, s.requests.incomplete), (1, 1));
         assert!((s.requests_per_second - 0.5).abs() < 1e-12);
         assert!((s.output_tokens_per_second - 1.5).abs() < 1e-12);
         assert!((s.request_latency_ms.median - 1000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn window_edges_cut_token_events_not_requests() {
+        // One request streaming a token every second from 1 s to 10 s, sent at 0.5 s.
+        let s = 1_000_000_000u64;
+        let events: Vec<(u64, u32)> = (1..=10).map(|k| (k * s, 1)).collect();
+        let mut r = rec(&events);
+        r.t.sent = Some(s / 2);
+        r.t.scheduled = Some(s / 2);
+        let w = crate::plan::Window {
+            warmup: Some(crate::plan::Amount::Absolute(2.5)),
+            cooldown: Some(crate::plan::Amount::Absolute(2.5)),
+            by_time: true,
+            max_seconds: Some(10.0),
+        };
+        let (ws, we) = resolve_window(&w, std::slice::from_ref(&r), 0, 10 * s);
+        assert_eq!((ws, we), (2_500_000_000, 7_500_000_000));
+        let sum = summarize(std::slice::from_ref(&r), ws, we);
+        assert_eq!(sum.output_tokens_total, 5, "tokens at 3,4,5,6,7 s only");
+        assert!((sum.output_tokens_per_second - 1.0).abs() < 1e-9);
+        assert!(
+            (sum.concurrency - 1.0).abs() < 1e-9,
+            "in flight for the whole window"
+        );
+        assert_eq!(
+            sum.requests.successful, 0,
+            "sent before the window: not in the latency statistics"
+        );
+    }
+
+    #[test]
+    fn request_count_windows_follow_dispatch_order() {
+        let w = crate::plan::Window {
+            warmup: Some(crate::plan::Amount::Fraction(0.2)),
+            cooldown: Some(crate::plan::Amount::Absolute(2.0)),
+            by_time: false,
+            max_seconds: None,
+        };
+        let recs: Vec<RequestRecord> = (0..10u64)
+            .map(|i| {
+                let mut r = rec(&[(i * 100 + 50, 1)]);
+                r.t.sent = Some(i * 100);
+                r
+            })
+            .collect();
+        let (ws, we) = resolve_window(&w, &recs, 0, 1000);
+        assert_eq!((ws, we), (200, 799));
+        let sum = summarize(&recs, ws, we);
+        assert_eq!(sum.requests.successful, 6, "requests 2..=7");
     }
 }

@@ -62,8 +62,9 @@ def test_ready_and_batched_outputs(supervisor):
     assert ready["max_model_len"] == 512 and ready["vocab_size"] == 1000 and ready["device"] == "cpu"
     assert ready["config"]["step_base_us"] == 2000 and ready["config"]["tokenizer"] == "builtin"
     assert list(ready["config"]) == sorted(ready["config"])
-    for rid in range(5):
-        gen(s, rid, n_prompt=10, max_tokens=6)
+    # five requests in one write: the worker reads them in one go, before the next step starts
+    s.send_raw(b"".join(W.pack_frame({"type": "generate", "id": rid, "prompt_token_ids": list(range(1, 11)),
+                                      "max_tokens": 6, "ignore_eos": True, "sampling": {}}) for rid in range(5)))
     frames, by_id = collect(s, range(5))
     for rid in range(5):
         check_request(by_id[rid], 10, 6)
@@ -120,8 +121,8 @@ def test_max_tokens_nil_uses_default_and_caps_at_context(supervisor):
 
 def test_queueing_beyond_max_num_seqs(supervisor):
     s, _ = start(supervisor, {"step_base_us": 1000, "max_num_seqs": 2})
-    for rid in range(4):
-        gen(s, rid, max_tokens=5)
+    s.send_raw(b"".join(W.pack_frame({"type": "generate", "id": rid, "prompt_token_ids": [1, 2, 3, 4],
+                                      "max_tokens": 5, "ignore_eos": True, "sampling": {}}) for rid in range(4)))
     _, by_id = collect(s, range(4))
     e = {rid: by_id[rid][-1]["engine"] for rid in range(4)}
     for rid in range(4):
@@ -150,19 +151,20 @@ def test_step_deadlines_do_not_drift(supervisor):
     gen(s, 1, max_tokens=200)
     _, by_id = collect(s, [1])
     e = by_id[1][-1]["engine"]
-    # 199 decode steps after the first token: 298.5 ms on absolute deadlines
+    # 199 decode steps after the first token: 298.5 ms on absolute deadlines (the first token's
+    # own wake-up may be late by up to a timer tick, which the later steps do not repeat)
     span = (e["last_token_ns"] - e["first_token_ns"]) / 1e6
-    assert 298.5 <= span < 298.5 * 1.05 + 5, span
+    assert 298.5 - 2 <= span < 298.5 * 1.05 + 5, span
 
 
 def test_stalls_are_seeded(supervisor):
     def run():
-        s, _ = start(supervisor, {"step_base_us": 200, "stall_every": 10, "stall_us": 20000}, seed=3)
+        s, _ = start(supervisor, {"step_base_us": 200, "stall_every": 10, "stall_us": 60000}, seed=3)
         gen(s, 1, max_tokens=60)
         _, by_id = collect(s, [1])
         ts = [i["t_ns"] for i in by_id[1]]
         gaps = [b - a for a, b in zip(ts, ts[1:])]
-        return [i for i, g in enumerate(gaps) if g > 15e6]
+        return [i for i, g in enumerate(gaps) if g > 45e6]
 
     a = run()
     assert 4 <= len(a) <= 8

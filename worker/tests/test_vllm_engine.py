@@ -17,7 +17,8 @@ def group_members(pgid):
         if name.isdigit():
             try:
                 data = open("/proc/%s/stat" % name, "rb").read()
-                if int(data[data.rindex(b")") + 2:].split()[2]) == pgid:
+                fields = data[data.rindex(b")") + 2:].split()
+                if int(fields[2]) == pgid and fields[0] != b"Z":  # zombies hold nothing
                     out.append(int(name))
             except (OSError, ValueError):
                 pass

@@ -39,6 +39,23 @@ pub fn sleep_until_ns(t_ns: u64) {
     }
 }
 
+/// Asks the kernel to keep CPUs out of deep idle states while held (PM QoS, `/dev/cpu_dma_latency`
+/// = 0), as latency-oriented tuning profiles do. On virtual machines the wake-up from a halted
+/// vCPU otherwise delays timers by milliseconds, which would show up as dispatch lag. Needs root;
+/// `None` where not permitted. The request lasts as long as the returned file is open.
+pub fn hold_low_latency() -> Option<std::fs::File> {
+    use std::io::Write;
+    if std::env::var_os("LLMBENCH_NO_CPU_LATENCY_HINT").is_some() {
+        return None;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/cpu_dma_latency")
+        .ok()?;
+    f.write_all(&0i32.to_ne_bytes()).ok()?;
+    Some(f)
+}
+
 /// Wall-clock seconds since the epoch, for report metadata only.
 pub fn wall_unix_s() -> f64 {
     std::time::SystemTime::now()

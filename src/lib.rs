@@ -67,6 +67,7 @@ fn install_signals() -> Arc<AtomicBool> {
 pub fn run_plan(plan: &Plan, argv: Vec<String>) -> Result<i32> {
     backend::reaper::become_subreaper();
     let interrupt = install_signals();
+    let cpu_latency_hint = clock::hold_low_latency();
     let config = json!({
         "backend": "vllm_python",
         "engine": plan.engine,
@@ -80,6 +81,7 @@ pub fn run_plan(plan: &Plan, argv: Vec<String>) -> Result<i32> {
         "sampling": plan::msgpack_to_json(&rmpv::Value::Map(plan.sampling.iter().map(|(k, v)| (k.as_str().into(), v.clone())).collect())),
     });
     let mut report = Report::new(argv, plan.seed, config);
+    report.host["cpu_latency_hint"] = json!(cpu_latency_hint.is_some());
     let mut any_failed = false;
     for model in &plan.models {
         if interrupt.load(Ordering::Relaxed) {

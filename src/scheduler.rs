@@ -374,7 +374,22 @@ struct PacerArgs {
     tx: Sender<PacerMsg>,
 }
 
+/// The last stretch before a send target is spun, not slept.
+const SPIN_NS: u64 = 20_000;
+
+/// Makes the calling (pacer) thread wake on time: no timer slack, and real-time priority where
+/// the system allows it (root or CAP_SYS_NICE). Returns whether real-time priority was granted.
+pub fn sharpen_current_thread() -> bool {
+    // SAFETY: prctl and sched_setscheduler on the calling thread, with plain integer arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1, 0, 0, 0);
+        let p = libc::sched_param { sched_priority: 1 };
+        libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) == 0
+    }
+}
+
 fn pace(mut a: PacerArgs) -> Box<dyn RequestSource> {
+    sharpen_current_thread();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
     let mut poisson_t = 0.0f64;
     let mut i: u64 = 0;
@@ -382,10 +397,19 @@ fn pace(mut a: PacerArgs) -> Box<dyn RequestSource> {
         if a.max_requests.is_some_and(|m| i >= m) {
             break EndReason::MaxRequests;
         }
-        // Prepare before waiting, so building the prompt never delays the send.
+        // Prepare before waiting, so building and encoding the prompt never delays the send.
         let Some(spec) = a.source.next_request() else {
             break EndReason::DataExhausted;
         };
+        let id = a.first_id + i;
+        let frame = encode_frame(&GenerateRef {
+            kind: "generate",
+            id,
+            prompt_token_ids: &spec.prompt,
+            max_tokens: spec.max_tokens,
+            ignore_eos: spec.max_tokens.is_some(),
+            sampling: &a.sampling,
+        });
         let scheduled = match &a.strategy {
             Strategy::Constant { rate } => {
                 a.start_ns + (constant_offset_s(i, *rate, a.rampup_s) * 1e9) as u64
@@ -410,13 +434,17 @@ fn pace(mut a: PacerArgs) -> Box<dyn RequestSource> {
         if a.stop.load(Ordering::Relaxed) {
             break EndReason::Interrupted;
         }
-        // Sleep coarse in slices (to notice `stop`), then to the exact target.
+        // Sleep coarse in slices (to notice `stop`), then to just before the target, then spin
+        // the last few microseconds (a wake-up is never exactly on time).
         loop {
             let now = now_ns();
-            if now >= scheduled {
+            if now + SPIN_NS >= scheduled {
+                while now_ns() < scheduled {
+                    std::hint::spin_loop();
+                }
                 break;
             }
-            sleep_until_ns(scheduled.min(now + 50_000_000));
+            sleep_until_ns((scheduled - SPIN_NS).min(now + 50_000_000));
             if a.stop.load(Ordering::Relaxed) {
                 break;
             }
@@ -424,15 +452,6 @@ fn pace(mut a: PacerArgs) -> Box<dyn RequestSource> {
         if a.stop.load(Ordering::Relaxed) {
             break EndReason::Interrupted;
         }
-        let id = a.first_id + i;
-        let frame = encode_frame(&GenerateRef {
-            kind: "generate",
-            id,
-            prompt_token_ids: &spec.prompt,
-            max_tokens: spec.max_tokens,
-            ignore_eos: spec.max_tokens.is_some(),
-            sampling: &a.sampling,
-        });
         let ok = match a.writer.lock() {
             Ok(mut w) => w.write_all(&frame).is_ok(),
             Err(_) => false,

@@ -217,3 +217,83 @@ fn kill_9_of_llmbench_while_the_engine_runs_leaves_no_process() {
 fn kill_9_of_llmbench_while_the_engine_loads_leaves_no_process() {
     kill9_leaves_nothing("EngineCore", Duration::from_millis(300));
 }
+
+#[test]
+fn sweep_on_the_real_engine_uses_one_engine_and_places_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sweep.json");
+    let o = bin()
+        .args([
+            "benchmark",
+            "run",
+            "--backend",
+            "vllm_python",
+            "--model",
+            &model("tiny-llama"),
+        ])
+        .args([
+            "--data",
+            "prompt_tokens=64,output_tokens=200",
+            "--rate",
+            "4",
+            "--max-seconds",
+            "5",
+        ])
+        .args([
+            "--backend-kwargs",
+            VLLM_KWARGS,
+            "--request-format",
+            "plain",
+            "--python",
+        ])
+        .arg(python())
+        .arg("--output-path")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&path);
+    assert_eq!(r["models"][0]["engine_starts"], 1);
+    let b = r["benchmarks"].as_array().unwrap();
+    let kinds: Vec<&str> = b
+        .iter()
+        .map(|x| x["strategy"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["synchronous", "throughput", "constant", "constant"]);
+    let rps = |i: usize| b[i]["summary"]["requests_per_second"].as_f64().unwrap();
+    let (sync, thr) = (rps(0), rps(1));
+    let c1 = b[2]["strategy"]["rate"].as_f64().unwrap();
+    let c2 = b[3]["strategy"]["rate"].as_f64().unwrap();
+    assert!(sync < c1 && c1 < thr, "{sync} < {c1} < {thr}");
+    assert!((c2 - thr).abs() < 1e-9);
+    for (i, bench) in b.iter().enumerate() {
+        assert_eq!(bench["ended_by"], "max_seconds", "benchmark {i}");
+        let reqs = bench["requests"].as_array().unwrap();
+        // Requests cut by the time limit end incomplete, with the tokens they produced.
+        for q in reqs.iter().filter(|q| q["status"] == "incomplete") {
+            assert_eq!(q["finish_reason"], "abort");
+            assert!(q["output_tokens"].as_u64().unwrap() < 200);
+        }
+        // The engine is idle before the next benchmark begins: every request of this one has ended.
+        if let Some(next) = b.get(i + 1) {
+            let next_start = next["start_ns"].as_i64().unwrap();
+            for q in reqs {
+                assert!(q["timestamps_ns"]["end"].as_i64().unwrap() < next_start);
+                let eng_last = q["timestamps_ns"]["engine_last_token"].as_i64();
+                assert!(eng_last.is_none_or(|t| t < next_start));
+            }
+        }
+    }
+    let partial: u64 = b[1]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["status"] == "incomplete")
+        .map(|q| q["output_tokens"].as_u64().unwrap())
+        .sum();
+    assert!(
+        partial > 0,
+        "throughput's cut requests kept their partial tokens"
+    );
+}

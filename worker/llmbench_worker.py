@@ -1022,10 +1022,13 @@ class MockEngine:
                 deadline = now  # idle start, or hopelessly behind: restart the schedule
             deadline += dur
             delay = deadline - now
-            if delay > 0:
+            if delay <= 0:
+                await asyncio.sleep(0)  # behind schedule: catch up, but let the reader run
+            while delay > 0:
+                # event-loop timers are millisecond-grained and may fire early (uvloop rounds
+                # and reads a cached clock): never end a step before its deadline
                 await asyncio.sleep(delay)
-            else:
-                await asyncio.sleep(0)
+                delay = deadline - mono()
             # the step is done: apply it
             t = time.monotonic_ns()
             by_id = self.by_id

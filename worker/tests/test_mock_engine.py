@@ -151,10 +151,11 @@ def test_step_deadlines_do_not_drift(supervisor):
     gen(s, 1, max_tokens=200)
     _, by_id = collect(s, [1])
     e = by_id[1][-1]["engine"]
-    # 199 decode steps after the first token: 298.5 ms on absolute deadlines (the first token's
-    # own wake-up may be late by up to a timer tick, which the later steps do not repeat)
+    # 199 decode steps after the first token: 298.5 ms on absolute deadlines. The first token's
+    # own wake-up may be late (a timer tick, a busy host), which the later steps do not repeat;
+    # relative sleeps would add a timer tick to every step (about 400 ms here)
     span = (e["last_token_ns"] - e["first_token_ns"]) / 1e6
-    assert 298.5 - 2 <= span < 298.5 * 1.05 + 5, span
+    assert 298.5 - 10 <= span < 298.5 * 1.05 + 10, span
 
 
 def test_stalls_are_seeded(supervisor):

@@ -20,7 +20,7 @@ echo "== build"
 cargo build --tests --quiet
 
 echo "== Rust unit and mock-engine tests"
-cargo test --quiet --lib --test protocol --test cli_errors --test mock_engine
+cargo test --quiet --lib --test protocol --test cli_errors --test mock_engine --test profiles
 echo "== real vLLM engine tests (one at a time: each starts an engine on 2 cores)"
 cargo test --quiet --test real_engine -- --test-threads=1
 echo "== worker pytest"

@@ -469,3 +469,51 @@ fn guidellm_environment_and_scenario_give_the_same_plan_as_flags() {
     );
     assert_eq!(sc_env.0.iter().map(|s| s.1).collect::<Vec<_>>(), vec![25.0]);
 }
+
+#[test]
+fn sliding_and_global_error_rates_end_benchmarks() {
+    for (flag, reason) in [
+        ("--max-error-rate", "max_error_rate"),
+        ("--max-global-error-rate", "max_global_error_rate"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        let o = bin()
+            .args([
+                "benchmark",
+                "run",
+                "--model",
+                "mock",
+                "--data",
+                "prompt_tokens=8,output_tokens=4",
+                "--profile",
+                "constant",
+            ])
+            .args([
+                "--rate",
+                "200",
+                "--max-seconds",
+                "5",
+                flag,
+                "0.3",
+                "--engine-warmup-requests",
+                "0",
+            ])
+            .args([
+                "--backend-kwargs",
+                r#"{"engine": "mock", "mock": {"fail_every": 2}}"#,
+                "--python",
+            ])
+            .arg(python())
+            .arg("--output-path")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+        let r = read_json(&path);
+        assert_eq!(r["benchmarks"][0]["ended_by"], reason);
+        // Checked from 30 finished requests on: half of them failed.
+        let n = requests(&r, 0).len();
+        assert!((30..200).contains(&n), "{flag}: {n} requests");
+    }
+}

@@ -794,7 +794,10 @@ def _ns(ts):
 # The mock engine
 # --------------------------------------------------------------------------------------------
 
+CPU_DEFAULT_KV_CACHE_BYTES = 1 << 30
+
 MOCK_DEFAULTS = {
+    "fail_every": 0,
     "step_base_us": 1000,
     "step_per_seq_us": 0,
     "prefill_base_us": 0,
@@ -1255,6 +1258,7 @@ class Worker:
         self.exit_after = 0
         self.closing = False  # exiting: nothing more is written
         self.stopping = False  # shutdown in progress: requests end silently
+        self.mock_generates = 0  # generate messages seen by the mock (for fail_every)
         self.kind = None  # "vllm", "mock", "tokenizer" once ready
         self.initializing = False
         self.send_token_ids = False
@@ -1553,6 +1557,20 @@ class Worker:
             raise
         if unspecified or not device:
             raise UserError(NO_DEVICE_MESSAGE.format(version=vdesc), kind="no_device")
+        if (
+            device == "cpu"
+            and "kv_cache_memory_bytes" not in cfg
+            and "gpu_memory_utilization" not in cfg
+            and not os.environ.get("VLLM_CPU_KVCACHE_SPACE")
+        ):
+            # vLLM's CPU backend otherwise reserves 92% of the host's memory for the KV cache and
+            # refuses to start when less is free; a benchmark should not need a flag for that.
+            cfg["kv_cache_memory_bytes"] = CPU_DEFAULT_KV_CACHE_BYTES
+            warnings.append(
+                "on CPU, llmbench set vllm_config.kv_cache_memory_bytes to %d (1 GiB) because vLLM's CPU "
+                "default reserves 92%% of host memory; set kv_cache_memory_bytes (or VLLM_CPU_KVCACHE_SPACE) "
+                "to choose" % CPU_DEFAULT_KV_CACHE_BYTES
+            )
         self.v = _VllmApi()
         import_ns = time.monotonic_ns() - t_import
         proc = msg.get("processor")
@@ -1680,6 +1698,11 @@ class Worker:
         if self.kind == "mock":
             if rid in self.mock.by_id:
                 self.failed(rid, "request id %d is already in flight" % rid)
+                return
+            self.mock_generates += 1
+            every = self.mock.s["fail_every"]
+            if every and self.mock_generates % every == 0:
+                self.failed(rid, "mock: failure injected (fail_every=%d)" % every)
                 return
             err = self.mock.add(rid, ids, max_tokens, received)
             if err:

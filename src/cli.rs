@@ -51,6 +51,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODEL")]
     pub model: Vec<String>,
 
+    /// A file of models, one per line, each optionally followed by a JSON object of
+    /// `vllm_config` overrides for that model; blank lines and `#` comments are ignored.
+    #[arg(long, value_name = "FILE")]
+    pub models_file: Option<PathBuf>,
+
+    /// Stop at the first model that fails instead of going on to the next.
+    #[arg(long)]
+    pub stop_on_failure: bool,
+
+    /// Seconds to wait, after a model's worker is gone, for GPU memory to return to the
+    /// baseline measured before the first model.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    pub gpu_memory_wait: f64,
+
     /// JSON object: `vllm_config` (vLLM AsyncEngineArgs fields), `request_format`, `sampling`
     /// (extra SamplingParams for every request), `engine` (`vllm` or `mock`), `mock` (mock shape).
     #[arg(long, visible_alias = "backend-args", value_name = "JSON")]

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod data;
 pub mod error;
+pub mod gpu;
 pub mod metrics;
 pub mod plan;
 pub mod report;
@@ -82,13 +83,23 @@ pub fn run_plan(plan: &Plan, argv: Vec<String>) -> Result<i32> {
     });
     let mut report = Report::new(argv, plan.seed, config);
     report.host["cpu_latency_hint"] = json!(cpu_latency_hint.is_some());
+    let gpu = gpu::probe();
+    let gpu_baseline = gpu.as_ref().and_then(|g| g.read().ok());
+    report.host["gpu"] = match &gpu_baseline {
+        Some(b) => json!({"present": true, "baseline": b}),
+        None => {
+            json!({"present": false, "note": "no NVIDIA GPU found (nvidia-smi): GPU memory is not tracked"})
+        }
+    };
     let mut any_failed = false;
-    for model in &plan.models {
+    for spec in &plan.models {
         if interrupt.load(Ordering::Relaxed) {
             break;
         }
+        let model = &spec.name;
         let idx = report.models.len();
         report.models.push(ModelEntry {
+            teardown: json!(null),
             model: model.clone(),
             status: "running".into(),
             error: None,
@@ -97,7 +108,22 @@ pub fn run_plan(plan: &Plan, argv: Vec<String>) -> Result<i32> {
             engine: json!(null),
             request_format: json!(null),
         });
-        let res = run_model(plan, model, idx, &mut report, &interrupt);
+        let res = run_model(plan, spec, idx, &mut report, &interrupt);
+        // The worker is gone (run_model's Worker was torn down on every path): check that
+        // nothing it started is left, then wait for the GPU to give its memory back.
+        let left = backend::reaper::descendants(std::process::id() as i32);
+        if !left.is_empty() {
+            backend::reaper::sweep(&[], Duration::from_secs(10));
+        }
+        let mut teardown = json!({"processes_left": left.len()});
+        if let (Some(g), Some(base)) = (&gpu, &gpu_baseline) {
+            let w = g.wait_for_baseline(base, Duration::from_secs_f64(plan.gpu_memory_wait));
+            if !w.returned && plan.console {
+                eprintln!("warning: GPU memory did not return to its baseline within {:.0} s after {model}: {:?} MiB used, baseline {:?}", plan.gpu_memory_wait, w.final_mib, w.baseline_mib);
+            }
+            teardown["gpu"] = json!(w);
+        }
+        report.models[idx].teardown = teardown;
         if let Err(e) = res {
             // A usage error before anything was measured: one sentence, exit 2, nothing written.
             if error::exit_code(&e) == 2 && report.benchmarks.is_empty() && plan.models.len() == 1 {
@@ -109,6 +135,11 @@ pub fn run_plan(plan: &Plan, argv: Vec<String>) -> Result<i32> {
             if plan.console {
                 eprintln!("error: model {model}: {e:#}");
             }
+            write_report(plan, &report)?;
+            if plan.stop_on_failure {
+                break;
+            }
+            continue;
         } else {
             report.models[idx].status = "ok".into();
         }
@@ -146,11 +177,12 @@ fn write_report(plan: &Plan, report: &Report) -> Result<()> {
 
 fn run_model(
     plan: &Plan,
-    model: &str,
+    spec: &plan::ModelSpec,
     idx: usize,
     report: &mut Report,
     interrupt: &AtomicBool,
 ) -> Result<()> {
+    let model = spec.name.as_str();
     let opts = WorkerOptions {
         python: plan.python.clone(),
         env: Vec::new(),
@@ -167,13 +199,18 @@ fn run_model(
         Init {
             engine: plan.engine.clone(),
             model: model.to_string(),
-            vllm_config: plan.vllm_config.clone(),
+            vllm_config: {
+                let mut c = plan.vllm_config.clone();
+                c.extend(spec.overrides.clone());
+                c
+            },
             mock: plan.mock.clone(),
             processor: plan.processor.clone(),
             seed: plan.seed,
             send_token_ids: false,
         },
         Duration::from_secs_f64(plan.engine_start_timeout),
+        interrupt,
     )?;
     report.models[idx].engine_starts += 1;
     report.models[idx].engine = json!({
@@ -195,6 +232,9 @@ fn run_model(
             h.vllm.as_deref().unwrap_or("-"),
             ready.engine_start_ns as f64 / 1e9
         );
+    }
+    if let Some(g) = gpu::probe().and_then(|p| p.read().ok()) {
+        report.models[idx].engine["gpu_memory_after_load"] = json!(g);
     }
     for w in &ready.warnings {
         eprintln!("warning: {model}: {w}");

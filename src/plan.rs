@@ -112,9 +112,18 @@ pub struct Window {
     pub max_seconds: Option<f64>,
 }
 
+/// One model of the run, with its own `vllm_config` overrides (from `--models-file`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelSpec {
+    pub name: String,
+    pub overrides: Map,
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub models: Vec<String>,
+    pub models: Vec<ModelSpec>,
+    pub stop_on_failure: bool,
+    pub gpu_memory_wait: f64,
     /// `vllm` or `mock`.
     pub engine: String,
     pub vllm_config: Map,
@@ -162,8 +171,21 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
     if let Some(t) = &a.target {
         bail_usage!("--target {t} is for HTTP backends; --backend vllm_python runs the engine itself and takes no target (only the in-process backend exists), so remove --target");
     }
-    if a.model.is_empty() {
-        bail_usage!("--model is required: a local model directory or a model id");
+    let mut models: Vec<ModelSpec> = a
+        .model
+        .iter()
+        .map(|m| ModelSpec {
+            name: m.clone(),
+            overrides: Map::new(),
+        })
+        .collect();
+    if let Some(f) = &a.models_file {
+        models.extend(read_models_file(f)?);
+    }
+    if models.is_empty() {
+        bail_usage!(
+            "--model is required: a local model directory or a model id (or --models-file FILE)"
+        );
     }
 
     // --backend-kwargs
@@ -206,7 +228,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
     };
 
     // models
-    for m in &a.model {
+    for m in models.iter().map(|m| &m.name) {
         let looks_local =
             m.starts_with('/') || m.starts_with("./") || m.starts_with("../") || m.starts_with('~');
         if engine == "vllm" && looks_local && !Path::new(m).exists() {
@@ -457,7 +479,9 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
     };
 
     Ok(Plan {
-        models: a.model.clone(),
+        models,
+        stop_on_failure: a.stop_on_failure,
+        gpu_memory_wait: a.gpu_memory_wait,
         engine,
         vllm_config,
         mock,
@@ -483,6 +507,50 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         engine_start_timeout: a.engine_start_timeout,
         verbose: a.verbose,
     })
+}
+
+/// `--models-file`: `MODEL [JSON object of vllm_config overrides]` per line.
+fn read_models_file(path: &Path) -> Result<Vec<ModelSpec>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        UsageError::new(format!(
+            "--models-file {}: cannot read it ({e})",
+            path.display()
+        ))
+    })?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, rest) = match line.split_once(char::is_whitespace) {
+            Some((n, r)) => (n, r.trim()),
+            None => (line, ""),
+        };
+        let overrides = if rest.is_empty() {
+            Map::new()
+        } else {
+            match serde_json::from_str::<serde_json::Value>(rest) {
+                Ok(serde_json::Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), json_to_msgpack(v))).collect(),
+                _ => bail_usage!(
+                    "--models-file {} line {}: after the model, only a JSON object of vllm_config overrides may follow, e.g. {name} {{\"max_model_len\": 2048}}",
+                    path.display(),
+                    i + 1
+                ),
+            }
+        };
+        out.push(ModelSpec {
+            name: name.to_string(),
+            overrides,
+        });
+    }
+    if out.is_empty() {
+        bail_usage!(
+            "--models-file {}: no models in it (one per line; # starts a comment)",
+            path.display()
+        );
+    }
+    Ok(out)
 }
 
 fn fraction(flag: &str, v: Option<f64>) -> Result<Option<f64>> {

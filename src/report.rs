@@ -43,6 +43,8 @@ pub struct ModelEntry {
     pub worker: Value,
     pub engine: Value,
     pub request_format: Value,
+    /// After the worker was torn down: descendants left (0 expected) and GPU memory figures.
+    pub teardown: Value,
 }
 
 #[derive(Debug, Clone, Serialize)]

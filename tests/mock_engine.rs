@@ -214,3 +214,99 @@ fn worker_that_exits_on_its_own_is_reported_with_its_status() {
         "about 100 outputs / 10 tokens finished: {ok}"
     );
 }
+
+#[test]
+fn a_setsid_grandchild_is_found_and_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let kw = mock_kwargs(r#"{"spawn_setsid_child": true}"#);
+    let o = bin()
+        .args([
+            "benchmark",
+            "run",
+            "--model",
+            "m1",
+            "--model",
+            "m2",
+            "--data",
+            "prompt_tokens=8,output_tokens=4",
+        ])
+        .args([
+            "--profile",
+            "synchronous",
+            "--max-requests",
+            "2",
+            "--backend-kwargs",
+            &kw,
+            "--python",
+        ])
+        .arg(python())
+        .arg("--output-path")
+        .arg(out_json(&dir))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let r = read_json(&out_json(&dir));
+    for m in r["models"].as_array().unwrap() {
+        let pid = m["engine"]["config"]["setsid_child_pid"]
+            .as_i64()
+            .expect("the mock reports its grandchild") as i32;
+        assert!(
+            !alive(pid),
+            "setsid grandchild {pid} must be ended with its model"
+        );
+        assert_eq!(m["teardown"]["processes_left"], 0);
+    }
+}
+
+#[test]
+fn fake_gpu_memory_is_waited_for_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("calls");
+    let smi = dir.path().join("nvidia-smi");
+    // Baseline 500 MiB; right after each teardown 4000 MiB, then back to 510 on the next read.
+    std::fs::write(
+        &smi,
+        format!(
+            "#!/bin/sh\nn=$(cat {s} 2>/dev/null || echo 0); echo $((n+1)) > {s}\nif [ $n -lt 2 ] || [ $((n % 2)) -eq 1 ]; then u=500; else u=4000; fi\n[ $n -ge 2 ] && [ $((n % 2)) -eq 1 ] && u=510\necho \"0, $u, 81559\"\n",
+            s = state.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&smi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = bin()
+        .args([
+            "benchmark",
+            "run",
+            "--model",
+            "a",
+            "--model",
+            "b",
+            "--data",
+            "prompt_tokens=8,output_tokens=4",
+        ])
+        .args([
+            "--profile",
+            "synchronous",
+            "--max-requests",
+            "1",
+            "--backend-kwargs",
+            &mock_kwargs("{}"),
+            "--python",
+        ])
+        .arg(python())
+        .arg("--output-path")
+        .arg(out_json(&dir))
+        .env("LLMBENCH_NVIDIA_SMI", &smi)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let r = read_json(&out_json(&dir));
+    assert_eq!(r["host"]["gpu"]["present"], true);
+    for m in r["models"].as_array().unwrap() {
+        let g = &m["teardown"]["gpu"];
+        assert_eq!(g["baseline_mib"], serde_json::json!([500]));
+        assert_eq!(g["after_teardown_mib"], serde_json::json!([4000]));
+        assert_eq!(g["final_mib"], serde_json::json!([510]));
+        assert_eq!(g["returned"], true);
+    }
+}

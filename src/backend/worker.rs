@@ -279,7 +279,12 @@ impl Worker {
 
     /// Sends `init` and waits for `ready`. A `fatal` the worker marks as the user's fault becomes a
     /// `UsageError` (exit code 2).
-    pub fn init(&mut self, init: Init, timeout: Duration) -> Result<Ready> {
+    pub fn init(
+        &mut self,
+        init: Init,
+        timeout: Duration,
+        interrupt: &std::sync::atomic::AtomicBool,
+    ) -> Result<Ready> {
         if init.engine == "vllm" && self.hello.vllm.is_none() {
             let python = &self.hello.executable;
             return Err(UsageError::new(format!(
@@ -291,7 +296,12 @@ impl Worker {
         self.send(&ToWorker::Init(init))?;
         let deadline = Instant::now() + timeout;
         loop {
-            match self.recv_until(deadline)? {
+            if interrupt.load(std::sync::atomic::Ordering::Relaxed) {
+                self.teardown(Duration::from_secs(2));
+                bail!("interrupted while the engine was loading");
+            }
+            let slice = deadline.min(Instant::now() + Duration::from_millis(100));
+            match self.recv_until(slice)? {
                 Some((_, FromWorker::Ready(r))) => return Ok(r),
                 Some((_, FromWorker::Fatal(f))) => return Err(self.fatal_error(f)),
                 Some((
@@ -307,6 +317,7 @@ impl Worker {
                     })
                 }
                 Some(_) => continue,
+                None if Instant::now() < deadline => continue,
                 None => bail!("the engine did not become ready within {timeout:?}"),
             }
         }

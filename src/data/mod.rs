@@ -1,3 +1,4 @@
 //! Data: the synthetic spec grammar and exact-length prompt building.
+pub mod files;
 pub mod prompts;
 pub mod synthetic;

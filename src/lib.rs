@@ -21,10 +21,11 @@ use anyhow::{anyhow, Result};
 use backend::protocol::{FromWorker, Init, Ready, ToWorker};
 use backend::worker::{Worker, WorkerOptions};
 use data::prompts::{PromptFrame, RequestSource, RequestSpec, SyntheticSource, CORPUS_TEXT};
-use plan::{Plan, Profile, RequestFormat};
+use plan::{DataSource, Plan, Profile, RequestFormat};
 use report::{ModelEntry, Report};
 use scheduler::{EndReason, Strategy};
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,7 +75,7 @@ pub fn run_plan(plan: &Plan, argv: Vec<String>) -> Result<i32> {
         "engine": plan.engine,
         "models": plan.models,
         "data": plan.data_arg,
-        "data_spec": plan.data,
+        "data_source": plan.data.describe(),
         "request_format": plan.request_format.name(),
         "profile": plan.profile,
         "limits": plan.limits,
@@ -131,7 +132,7 @@ pub fn run_plan(plan: &Plan, argv: Vec<String>) -> Result<i32> {
             }
             any_failed = true;
             report.models[idx].status = "failed".into();
-            report.models[idx].error = Some(format!("{e:#}"));
+            report.models[idx].error = Some(format!("{model}: {e:#}"));
             if plan.console {
                 eprintln!("error: model {model}: {e:#}");
             }
@@ -195,23 +196,31 @@ fn run_model(
         "pid": h.pid, "python": h.python, "executable": h.executable, "vllm": h.vllm, "vllm_dist": h.vllm_dist, "torch": h.torch, "codec": h.codec,
         "protocol": h.protocol, "clock_shared": worker.clock_shared,
     });
-    let ready = worker.init(
-        Init {
-            engine: plan.engine.clone(),
-            model: model.to_string(),
-            vllm_config: {
-                let mut c = plan.vllm_config.clone();
-                c.extend(spec.overrides.clone());
-                c
-            },
-            mock: plan.mock.clone(),
-            processor: plan.processor.clone(),
-            seed: plan.seed,
-            send_token_ids: false,
+    let init = |engine: &str| Init {
+        engine: engine.to_string(),
+        model: model.to_string(),
+        vllm_config: {
+            let mut c = plan.vllm_config.clone();
+            c.extend(spec.overrides.clone());
+            c
         },
-        Duration::from_secs_f64(plan.engine_start_timeout),
-        interrupt,
-    )?;
+        mock: plan.mock.clone(),
+        processor: plan.processor.clone(),
+        seed: plan.seed,
+        send_token_ids: false,
+    };
+    let start_timeout = Duration::from_secs_f64(plan.engine_start_timeout);
+    // Data are prepared and checked against the model's limits before any engine loads (a GPU
+    // load takes minutes): with vLLM the worker first loads only the tokenizer, then the engine.
+    let (prep, ready) = if plan.engine == "vllm" {
+        let tok = worker.init(init("tokenizer"), Duration::from_secs(600), interrupt)?;
+        let prep = prepare_data(&mut worker, plan, &tok, model)?;
+        let ready = worker.init(init("vllm"), start_timeout, interrupt)?;
+        (prep, ready)
+    } else {
+        let ready = worker.init(init(&plan.engine), start_timeout, interrupt)?;
+        (prepare_data(&mut worker, plan, &ready, model)?, ready)
+    };
     report.models[idx].engine_starts += 1;
     report.models[idx].engine = json!({
         "engine": ready.engine, "device": ready.device, "max_model_len": ready.max_model_len,
@@ -239,8 +248,7 @@ fn run_model(
     for w in &ready.warnings {
         eprintln!("warning: {model}: {w}");
     }
-
-    let (corpus, frame) = prepare_prompts(&mut worker, plan, &ready)?;
+    let frame = &prep.frame;
     report.models[idx].request_format = json!({
         "format": plan.request_format.name(),
         "template_prefix_tokens": frame.prefix.len(),
@@ -253,36 +261,17 @@ fn run_model(
             "chat template: prompt_tokens = content_tokens + the template's tokens (template_prefix_tokens + template_suffix_tokens)"
         },
     });
-    let source = SyntheticSource::new(plan.data.clone(), corpus.clone(), frame.clone(), plan.seed);
-    let (max_prompt, max_out) = source.max_lengths();
-    if let Some(limit) = ready.max_model_len {
-        if max_prompt + max_out.unwrap_or(1) > limit {
-            bail_usage!(
-                "--data asks for prompts of up to {max_prompt} tokens{} but model {model} has max_model_len {limit}; raise it with --backend-kwargs '{{\"vllm_config\": {{\"max_model_len\": N}}}}' (up to the model's limit) or ask for shorter prompts",
-                max_out.map(|o| format!(" plus {o} output tokens")).unwrap_or_default()
-            );
-        }
-    }
+    let Prep {
+        source,
+        prepared,
+        warm,
+        ..
+    } = prep;
     let mut source = source;
-    // With a fixed sample count, every benchmark makes one pass over the same prepared requests.
-    let prepared: Option<Arc<Vec<RequestSpec>>> = plan
-        .data_samples
-        .map(|n| Arc::new((0..n).filter_map(|_| source.next_request()).collect()));
-    let fresh_source = |source: SyntheticSource| -> Box<dyn RequestSource> {
-        match &prepared {
-            Some(p) => Box::new(data::prompts::Prepared::new(p.clone())),
-            None => Box::new(source),
-        }
-    };
-    let mut source: Box<dyn RequestSource> = fresh_source(source);
     let mut next_id: u64 = 1;
 
-    // Unrecorded engine warm-up, from its own data stream so the benchmarks' data do not depend on it.
+    // Unrecorded engine warm-up; the prefix cache is reset after it.
     if plan.warmup_requests > 0 {
-        let warm = Box::new(Capped {
-            inner: SyntheticSource::new(plan.data.clone(), corpus, frame, plan.seed ^ 0x5741_524d),
-            cap: 16,
-        });
         let limits = plan::Limits {
             max_requests: Some(plan.warmup_requests as u64),
             max_seconds: Some(120.0),
@@ -455,38 +444,144 @@ fn reset(worker: &mut Worker) -> Result<()> {
     Ok(())
 }
 
-/// Token-id corpus and prompt frame for this model (mock: synthetic ids, no template).
-fn prepare_prompts(
-    worker: &mut Worker,
-    plan: &Plan,
-    ready: &Ready,
-) -> Result<(Vec<u32>, PromptFrame)> {
-    if plan.engine == "mock" {
-        let vocab = ready.vocab_size.unwrap_or(32_000).max(64) as u32;
-        return Ok((
-            (16..vocab.min(4096)).collect(),
-            PromptFrame {
-                format: "plain".into(),
-                ..Default::default()
-            },
-        ));
+/// Everything a model's benchmarks draw their requests from, prepared before the engine loads.
+struct Prep {
+    frame: PromptFrame,
+    /// The request stream of the first benchmark.
+    source: Box<dyn RequestSource>,
+    /// With a fixed sample count (or a dataset file), every benchmark makes one pass over these.
+    prepared: Option<Arc<Vec<RequestSpec>>>,
+    /// Warm-up requests (outputs capped).
+    warm: Box<dyn RequestSource>,
+}
+
+/// Builds the requests for `model` with its tokenizer (the worker's), and checks the longest
+/// prompt plus its output against the model's `max_model_len`.
+fn prepare_data(worker: &mut Worker, plan: &Plan, ready: &Ready, model: &str) -> Result<Prep> {
+    let frame = frame_for(worker, plan, None)?;
+    let (source, prepared, warm, max_prompt, max_out): (
+        Box<dyn RequestSource>,
+        _,
+        Box<dyn RequestSource>,
+        u64,
+        Option<u64>,
+    ) = match &plan.data {
+        DataSource::Synthetic(spec) => {
+            let corpus = if plan.engine == "mock" {
+                let vocab = ready.vocab_size.unwrap_or(32_000).max(64) as u32;
+                (16..vocab.min(4096)).collect()
+            } else {
+                let mut t = tokenize(worker, vec![CORPUS_TEXT.to_string()])?;
+                t.pop()
+                    .filter(|c| !c.is_empty())
+                    .ok_or_else(|| anyhow!("the tokenizer returned no tokens for the corpus"))?
+            };
+            let mut source =
+                SyntheticSource::new(spec.clone(), corpus.clone(), frame.clone(), plan.seed);
+            let (p, o) = source.max_lengths();
+            let prepared: Option<Arc<Vec<RequestSpec>>> = plan
+                .data_samples
+                .map(|n| Arc::new((0..n).filter_map(|_| source.next_request()).collect()));
+            let warm = Capped {
+                inner: Box::new(SyntheticSource::new(
+                    spec.clone(),
+                    corpus,
+                    frame.clone(),
+                    plan.seed ^ 0x5741_524d,
+                )),
+                cap: 16,
+            };
+            let first: Box<dyn RequestSource> = match &prepared {
+                Some(v) => Box::new(data::prompts::Prepared::new(v.clone())),
+                None => Box::new(source),
+            };
+            (first, prepared, Box::new(warm), p, o)
+        }
+        DataSource::File {
+            rows,
+            output_from_reply,
+            ..
+        } => {
+            let n = plan
+                .data_samples
+                .map_or(rows.len(), |n| (n as usize).min(rows.len()));
+            let specs = Arc::new(file_requests(
+                worker,
+                plan,
+                &frame,
+                &rows[..n],
+                *output_from_reply,
+            )?);
+            let p = specs
+                .iter()
+                .map(|r| r.prompt.len() as u64)
+                .max()
+                .unwrap_or(0);
+            let o = specs
+                .iter()
+                .filter_map(|r| r.max_tokens)
+                .max()
+                .map(|m| m as u64);
+            let warm_specs = Arc::new(
+                specs
+                    .iter()
+                    .take(plan.warmup_requests as usize)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+            let warm = Capped {
+                inner: Box::new(data::prompts::Prepared::new(warm_specs)),
+                cap: 16,
+            };
+            (
+                Box::new(data::prompts::Prepared::new(specs.clone())),
+                Some(specs),
+                Box::new(warm),
+                p,
+                o,
+            )
+        }
+    };
+    if let Some(limit) = ready.max_model_len {
+        if max_prompt + max_out.unwrap_or(1) > limit {
+            bail_usage!(
+                "--data asks for prompts of up to {max_prompt} tokens{} but model {model} has max_model_len {limit}; raise it with --backend-kwargs '{{\"vllm_config\": {{\"max_model_len\": N}}}}' (up to the model's limit) or ask for shorter prompts",
+                max_out.map(|o| format!(" plus {o} output tokens")).unwrap_or_default()
+            );
+        }
     }
+    Ok(Prep {
+        frame,
+        source,
+        prepared,
+        warm,
+    })
+}
+
+fn tokenize(worker: &mut Worker, texts: Vec<String>) -> Result<Vec<Vec<u32>>> {
     let reply = worker.call(
         |id| ToWorker::Tokenize {
             id,
-            texts: vec![CORPUS_TEXT.to_string()],
+            texts,
             add_special_tokens: false,
         },
-        Duration::from_secs(120),
+        Duration::from_secs(300),
         |_, _| {},
     )?;
-    let FromWorker::Tokenized { mut token_ids, .. } = reply else {
-        return Err(anyhow!("unexpected reply to tokenize"));
-    };
-    let corpus = token_ids
-        .pop()
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| anyhow!("the tokenizer returned no tokens for the corpus"))?;
+    match reply {
+        FromWorker::Tokenized { token_ids, .. } => Ok(token_ids),
+        _ => Err(anyhow!("unexpected reply to tokenize")),
+    }
+}
+
+/// The request format's token frame, with an optional system message.
+fn frame_for(worker: &mut Worker, plan: &Plan, system: Option<String>) -> Result<PromptFrame> {
+    if plan.engine == "mock" && matches!(plan.data, DataSource::Synthetic(_)) {
+        return Ok(PromptFrame {
+            format: "plain".into(),
+            ..Default::default()
+        });
+    }
     let (format, template) = match &plan.request_format {
         RequestFormat::Plain => ("plain", None),
         RequestFormat::DefaultTemplate => ("default-template", None),
@@ -497,7 +592,7 @@ fn prepare_prompts(
             id,
             format: format.into(),
             template,
-            system: None,
+            system,
         },
         Duration::from_secs(60),
         |_, _| {},
@@ -510,19 +605,101 @@ fn prepare_prompts(
     else {
         return Err(anyhow!("unexpected reply to frame_prompt"));
     };
-    Ok((
-        corpus,
-        PromptFrame {
-            format: format.into(),
-            prefix: prefix_ids,
-            suffix: suffix_ids,
-        },
-    ))
+    Ok(PromptFrame {
+        format: format.into(),
+        prefix: prefix_ids,
+        suffix: suffix_ids,
+    })
+}
+
+/// Requests from dataset rows: each text tokenized once, framed by the request format (with the
+/// row's system message), cut or extended to the row's prompt-token target when it has one.
+fn file_requests(
+    worker: &mut Worker,
+    plan: &Plan,
+    plain_frame: &PromptFrame,
+    rows: &[data::files::FileRow],
+    output_from_reply: bool,
+) -> Result<Vec<RequestSpec>> {
+    let plain = matches!(plan.request_format, RequestFormat::Plain);
+    // `plain` joins the messages' contents with spaces (GuideLLM's plain format).
+    let texts: Vec<String> = rows
+        .iter()
+        .map(|r| match (&r.system, plain) {
+            (Some(s), true) => format!("{s} {}", r.text),
+            _ => r.text.clone(),
+        })
+        .collect();
+    let mut ids = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(256) {
+        ids.extend(tokenize(worker, chunk.to_vec())?);
+    }
+    let replies: Vec<Option<u32>> = if output_from_reply {
+        let r: Vec<String> = rows
+            .iter()
+            .map(|r| r.reply.clone().unwrap_or_default())
+            .collect();
+        let mut out = Vec::new();
+        for chunk in r.chunks(256) {
+            out.extend(
+                tokenize(worker, chunk.to_vec())?
+                    .into_iter()
+                    .map(|t| (!t.is_empty()).then_some(t.len() as u32)),
+            );
+        }
+        out
+    } else {
+        vec![None; rows.len()]
+    };
+    let mut frames: HashMap<Option<String>, PromptFrame> = HashMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, (row, mut content)) in rows.iter().zip(ids).enumerate() {
+        let system = if plain { None } else { row.system.clone() };
+        let frame = match frames.get(&system) {
+            Some(f) => f.clone(),
+            None if system.is_none() => plain_frame.clone(),
+            None => {
+                let f = frame_for(worker, plan, system.clone())?;
+                frames.insert(system, f.clone());
+                f
+            }
+        };
+        if let Some(n) = row.prompt_tokens {
+            if content.is_empty() {
+                bail_usage!(
+                    "--data {}: row {} has an empty prompt but asks for {n} prompt tokens",
+                    plan.data_arg,
+                    i + 1
+                );
+            }
+            // With `plain` a BOS the tokenizer adds counts among the requested tokens.
+            let n = if frame.counts_in_content() {
+                (n as usize).saturating_sub(frame.prefix.len()).max(1)
+            } else {
+                n as usize
+            };
+            let src = content.clone();
+            content = src.iter().copied().cycle().take(n).collect();
+        }
+        let content_tokens = content.len() as u32;
+        let mut prompt =
+            Vec::with_capacity(frame.prefix.len() + content.len() + frame.suffix.len());
+        prompt.extend_from_slice(&frame.prefix);
+        prompt.extend(content);
+        prompt.extend_from_slice(&frame.suffix);
+        out.push(RequestSpec {
+            prompt,
+            content_tokens,
+            prefix_tokens: 0,
+            max_tokens: row.output_tokens.or(replies[i]),
+        });
+    }
+    Ok(out)
 }
 
 /// Warm-up requests: the benchmark's shape, outputs capped so warming is quick.
 struct Capped {
-    inner: SyntheticSource,
+    inner: Box<dyn RequestSource>,
     cap: u32,
 }
 

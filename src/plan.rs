@@ -112,6 +112,106 @@ pub struct Window {
     pub max_seconds: Option<f64>,
 }
 
+/// Where requests come from: a synthetic spec, or the rows of a dataset file.
+#[derive(Debug, Clone)]
+pub enum DataSource {
+    Synthetic(SyntheticSpec),
+    File {
+        path: PathBuf,
+        rows: std::sync::Arc<Vec<crate::data::files::FileRow>>,
+        /// Use the length of each conversation's reply as its output target (`--data-args
+        /// '{"output_tokens_from_reply": true}'`).
+        output_from_reply: bool,
+    },
+}
+
+impl DataSource {
+    pub fn describe(&self) -> serde_json::Value {
+        match self {
+            DataSource::Synthetic(s) => serde_json::json!({"kind": "synthetic", "spec": s}),
+            DataSource::File {
+                path,
+                rows,
+                output_from_reply,
+            } => serde_json::json!({
+                "kind": "file", "path": path, "rows": rows.len(), "output_tokens_from_reply": output_from_reply,
+            }),
+        }
+    }
+}
+
+/// `--data`: a synthetic spec (inline, or a .yaml/.json file of spec keys) or a dataset file.
+fn load_data(
+    arg: &str,
+    data_args: Option<serde_json::Value>,
+    column_mapper: Option<serde_json::Value>,
+) -> Result<DataSource> {
+    let path = Path::new(arg);
+    let spec_file = |text: &str, yaml: bool| -> Result<Option<SyntheticSpec>> {
+        let v: serde_json::Value = if yaml {
+            serde_yaml::from_str(text)
+                .map_err(|e| UsageError::new(format!("--data {arg}: not valid YAML ({e})")))?
+        } else {
+            match serde_json::from_str(text) {
+                Ok(v) => v,
+                Err(_) => return Ok(None),
+            }
+        };
+        match v {
+            serde_json::Value::Object(m) if m.contains_key("prompt_tokens") || yaml => Ok(Some(
+                synthetic::parse(&serde_json::Value::Object(m).to_string())?,
+            )),
+            _ => Ok(None),
+        }
+    };
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase());
+    if path.is_file() && matches!(ext.as_deref(), Some("yaml" | "yml" | "json")) {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError::new(format!("--data {arg}: cannot read it ({e})")))?;
+        if let Some(spec) = spec_file(&text, ext.as_deref() != Some("json"))? {
+            if data_args.is_some() || column_mapper.is_some() {
+                bail_usage!("--data-args and --data-column-mapper apply to dataset files, not to a synthetic spec");
+            }
+            return Ok(DataSource::Synthetic(spec));
+        }
+    }
+    if synthetic::looks_like_spec(arg) {
+        if data_args.is_some() || column_mapper.is_some() {
+            bail_usage!("--data-args and --data-column-mapper apply to dataset files, not to a synthetic spec");
+        }
+        return Ok(DataSource::Synthetic(synthetic::parse(arg)?));
+    }
+    if !path.exists() {
+        bail_usage!("--data {arg}: no such file, and not a synthetic spec such as \"prompt_tokens=256,output_tokens=128\" (hub datasets cannot be fetched offline)");
+    }
+    let output_from_reply = data_args
+        .as_ref()
+        .and_then(|v| v.get("output_tokens_from_reply"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let opts = crate::data::files::LoadOptions {
+        column_mapper,
+        data_args,
+    };
+    let rows = crate::data::files::load(path, &opts)?;
+    for (i, r) in rows.iter().enumerate() {
+        if r.prompt_tokens == Some(0) {
+            bail_usage!(
+                "--data {arg}: row {} asks for 0 prompt tokens; a prompt needs at least 1",
+                i + 1
+            );
+        }
+    }
+    Ok(DataSource::File {
+        path: path.to_path_buf(),
+        rows: std::sync::Arc::new(rows),
+        output_from_reply,
+    })
+}
+
 /// One model of the run, with its own `vllm_config` overrides (from `--models-file`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelSpec {
@@ -130,7 +230,7 @@ pub struct Plan {
     pub mock: Map,
     pub sampling: Map,
     pub request_format: RequestFormat,
-    pub data: SyntheticSpec,
+    pub data: DataSource,
     pub data_arg: String,
     pub processor: Option<String>,
     pub profile: Profile,
@@ -270,13 +370,20 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
     let Some(data_arg) = a.data.clone() else {
         bail_usage!("--data is required, e.g. --data \"prompt_tokens=256,output_tokens=128\"");
     };
-    if !synthetic::looks_like_spec(&data_arg) {
-        if Path::new(&data_arg).exists() {
-            bail_usage!("--data {data_arg}: dataset files are not supported yet; use a synthetic spec such as \"prompt_tokens=256,output_tokens=128\"");
+    let json_arg = |flag: &str, v: &Option<String>| -> Result<Option<serde_json::Value>> {
+        match v {
+            None => Ok(None),
+            Some(s) => match serde_json::from_str::<serde_json::Value>(s) {
+                Ok(v @ serde_json::Value::Object(_)) => Ok(Some(v)),
+                _ => bail_usage!(
+                    "{flag} must be a JSON object, e.g. '{{\"text_column\": \"article\"}}'"
+                ),
+            },
         }
-        bail_usage!("--data {data_arg}: no such file, and not a synthetic spec such as \"prompt_tokens=256,output_tokens=128\" (hub datasets cannot be fetched offline)");
-    }
-    let data = synthetic::parse(&data_arg)?;
+    };
+    let data_args = json_arg("--data-args", &a.data_args)?;
+    let column_mapper = json_arg("--data-column-mapper", &a.data_column_mapper)?;
+    let data = load_data(&data_arg, data_args, column_mapper)?;
 
     // profile and rate
     let rates: Option<Vec<f64>> = match &a.rate {
@@ -428,16 +535,11 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
             bail_usage!("--warmup and --cooldown cut {cut} of the {span} {unit}, leaving no measurement window");
         }
     }
-    for (flag, v) in [
-        ("--data-args", &a.data_args),
-        ("--data-column-mapper", &a.data_column_mapper),
-    ] {
-        if v.is_some() {
-            bail_usage!("{flag} applies to dataset files, which llmbench does not read yet; use a synthetic --data spec");
-        }
-    }
     let data_samples = match a.data_samples {
-        None | Some(-1) => data.samples,
+        None | Some(-1) => match &data {
+            DataSource::Synthetic(s) => s.samples,
+            DataSource::File { rows, .. } => Some(rows.len() as u64),
+        },
         Some(n) if n >= 1 => Some(n as u64),
         Some(n) => {
             bail_usage!("--data-samples must be -1 (as many as needed) or at least 1 (got {n})")

@@ -1396,11 +1396,14 @@ class Worker:
     # ---- init ------------------------------------------------------------------------------
 
     async def on_init(self, msg):
-        if self.kind is not None or self.initializing:
+        engine = msg.get("engine")
+        # A tokenizer-only worker may be upgraded to an engine: the supervisor prepares and checks
+        # its data with the tokenizer before any (slow) engine load, in the same process.
+        upgrade = self.kind == "tokenizer" and engine in ("vllm", "mock")
+        if (self.kind is not None and not upgrade) or self.initializing:
             self.error(None, "init was already received")
             return
         self.initializing = True
-        engine = msg.get("engine")
         model = msg.get("model")
         self.send_token_ids = bool(msg.get("send_token_ids", False))
         try:
@@ -1445,13 +1448,24 @@ class Worker:
         }
 
     async def init_tokenizer(self, msg, model):
+        if importlib.util.find_spec("vllm") is not None:
+            self._preflight_vllm(msg, model)
         cfg = msg.get("vllm_config") or {}
         path = msg.get("processor") or model
         problem = model_path_problem(path)
         if problem:
             raise UserError(problem, kind="model_missing")
         t0 = time.monotonic_ns()
-        self.tokenizer = load_hf_tokenizer(path, cfg)
+        try:
+            self.tokenizer = load_hf_tokenizer(path, cfg)
+        except Exception as e:
+            if not os.path.isdir(os.path.expanduser(str(path))):
+                raise UserError(
+                    "model %s is not a local directory and its tokenizer could not be fetched from the model hub "
+                    "(%s: %s)" % (path, type(e).__name__, _short(e)),
+                    kind="model_missing",
+                )
+            raise
         start_ns = time.monotonic_ns() - t0
         mcfg = _read_model_config(model) if isinstance(model, str) else {}
         mml = cfg.get("max_model_len") if isinstance(cfg, dict) else None
@@ -1520,7 +1534,10 @@ class Worker:
             "mock", model, shape["max_model_len"], shape["vocab_size"], device, start_ns, config, []
         )
 
-    async def init_vllm(self, msg, model):
+    def _preflight_vllm(self, msg, model):
+        """Every check of an engine init that needs no model load: vllm_config keys, the model
+        path, an importable vLLM and a device. Also run by a tokenizer-only init when vLLM is
+        importable, so that bad input is reported before the tokenizer (and the engine) load."""
         cfg = msg.get("vllm_config") or {}
         if isinstance(cfg, dict) and "device" in cfg:
             raise UserError(DEVICE_KEY_MESSAGE, kind="config")
@@ -1571,6 +1588,10 @@ class Worker:
                 "default reserves 92%% of host memory; set kv_cache_memory_bytes (or VLLM_CPU_KVCACHE_SPACE) "
                 "to choose" % CPU_DEFAULT_KV_CACHE_BYTES
             )
+        return cfg, warnings, fields, AsyncEngineArgs, vdesc, versions, t_import, device
+
+    async def init_vllm(self, msg, model):
+        cfg, warnings, fields, AsyncEngineArgs, vdesc, versions, t_import, device = self._preflight_vllm(msg, model)
         self.v = _VllmApi()
         import_ns = time.monotonic_ns() - t_import
         proc = msg.get("processor")
@@ -1622,6 +1643,8 @@ class Worker:
             vocab = int(mc.get_vocab_size())
         except Exception:
             vocab = self.tokenizer.vocab_size() if self.tokenizer else None
+        from vllm.platforms import current_platform
+
         config = resolved_vllm_config(vc, current_platform)
         config["vllm_import_ns"] = import_ns
         config["vllm_version"] = versions["vllm"]

@@ -285,7 +285,8 @@ impl Worker {
         timeout: Duration,
         interrupt: &std::sync::atomic::AtomicBool,
     ) -> Result<Ready> {
-        if init.engine == "vllm" && self.hello.vllm.is_none() {
+        // The tokenizer-only init precedes a vLLM engine's, and needs vLLM's dependencies too.
+        if (init.engine == "vllm" || init.engine == "tokenizer") && self.hello.vllm.is_none() {
             let python = &self.hello.executable;
             return Err(UsageError::new(format!(
                 "Python {python} (version {}) cannot import vllm; install vLLM there (on a CPU-only host: scripts/setup-vllm-cpu.sh) or pick another interpreter with --python PATH or LLMBENCH_PYTHON",

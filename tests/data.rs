@@ -1,0 +1,440 @@
+//! Data through the CLI: synthetic distributions and shared prefixes against the real engine,
+//! dataset files and request formats with the real tokenizers (mock engine where the engine's
+//! own behaviour is not the point), and the checks that run before any engine loads.
+mod common;
+use common::*;
+use serde_json::Value;
+
+fn run_ok(args: &[&str], engine_kwargs: &str, out: &std::path::Path) -> Value {
+    let o = bin()
+        .args(["benchmark", "run"])
+        .args(args)
+        .args(["--backend-kwargs", engine_kwargs, "--python"])
+        .arg(python())
+        .arg("--output-path")
+        .arg(out)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{args:?}\n{stdout}\n{stderr}");
+    read_json(out)
+}
+
+const MOCK: &str = r#"{"engine": "mock", "mock": {"step_base_us": 200}}"#;
+
+#[test]
+fn synthetic_distribution_counts_match_the_engine_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama");
+    let r = run_ok(
+        &["--model", &m, "--request-format", "plain", "--profile", "concurrent", "--rate", "4", "--max-requests", "24",
+          "--data", "prompt_tokens=100,prompt_tokens_stdev=40,prompt_tokens_min=20,prompt_tokens_max=200,output_tokens=16,output_tokens_stdev=4"],
+        VLLM_KWARGS,
+        &dir.path().join("a.json"),
+    );
+    let reqs = requests(&r, 0);
+    assert_eq!(reqs.len(), 24);
+    let mut lens = std::collections::HashSet::new();
+    for q in &reqs {
+        let drawn = q["content_tokens"].as_u64().unwrap();
+        assert!((20..=200).contains(&drawn));
+        assert_eq!(
+            q["prompt_tokens"].as_u64().unwrap(),
+            drawn,
+            "plain: the engine sees exactly what the spec drew"
+        );
+        assert_eq!(
+            q["output_tokens"], q["max_tokens"],
+            "output target honoured (ignore_eos)"
+        );
+        lens.insert(drawn);
+    }
+    assert!(lens.len() > 10, "lengths vary: {lens:?}");
+}
+
+#[test]
+fn shared_prefixes_hit_the_engine_prefix_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama");
+    let r = run_ok(
+        &[
+            "--model",
+            &m,
+            "--request-format",
+            "plain",
+            "--profile",
+            "synchronous",
+            "--max-requests",
+            "8",
+            "--data",
+            "prompt_tokens=64,output_tokens=4,prefix_tokens=256,prefix_count=2",
+        ],
+        VLLM_KWARGS,
+        &dir.path().join("p.json"),
+    );
+    let reqs = requests(&r, 0);
+    for q in &reqs {
+        assert_eq!(q["prefix_tokens"], 256);
+        assert_eq!(q["prompt_tokens"], 320);
+    }
+    // Two distinct prefixes: after each has been seen once, vLLM on CPU caches their whole
+    // 128-token blocks (256 tokens) for every later request with the same prefix.
+    let cached: Vec<u64> = reqs
+        .iter()
+        .map(|q| q["cached_tokens"].as_u64().unwrap())
+        .collect();
+    assert!(
+        cached.iter().filter(|&&c| c >= 256).count() >= 5,
+        "cached tokens: {cached:?}"
+    );
+    assert!(cached.iter().all(|&c| c == 0 || c >= 256), "{cached:?}");
+}
+
+#[test]
+fn too_long_prompts_are_refused_before_any_engine_starts() {
+    let m = model("tiny-llama");
+    let t0 = std::time::Instant::now();
+    let o = bin()
+        .args([
+            "benchmark",
+            "run",
+            "--model",
+            &m,
+            "--data",
+            "prompt_tokens=1000,output_tokens=100",
+            "--max-requests",
+            "1",
+        ])
+        .args(["--backend-kwargs", VLLM_KWARGS, "--python"])
+        .arg(python())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("max_model_len 1024") && stderr.contains("raise it"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("engine ready"),
+        "no engine may start: {stderr}"
+    );
+    eprintln!("refused after {:?}", t0.elapsed());
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, body: &str) -> String {
+    let p = dir.path().join(name);
+    std::fs::write(&p, body).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn dataset_files_jsonl_csv_sharegpt_txt_with_the_real_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama");
+    let jsonl = write(&dir, "d.jsonl", "{\"Prompt\": \"the cat sat on the mat\", \"output_tokens_count\": 5}\n{\"Prompt\": \"a dog ran far away\", \"prompt_tokens_count\": 12, \"output_tokens_count\": 3}\n");
+    let r = run_ok(
+        &[
+            "--model",
+            &m,
+            "--data",
+            &jsonl,
+            "--profile",
+            "synchronous",
+            "--request-format",
+            "plain",
+        ],
+        MOCK,
+        &dir.path().join("j.json"),
+    );
+    let reqs = requests(&r, 0);
+    assert_eq!(reqs.len(), 2, "one pass over the file");
+    assert_eq!(r["benchmarks"][0]["ended_by"], "data_exhausted");
+    assert_eq!(
+        (
+            reqs[0]["output_tokens"].as_u64(),
+            reqs[1]["output_tokens"].as_u64()
+        ),
+        (Some(5), Some(3))
+    );
+    assert_eq!(reqs[1]["prompt_tokens"], 12, "per-row prompt target");
+
+    let csv = write(
+        &dir,
+        "d.csv",
+        "id,article,n\n1,\"hello, world and more\",4\n2,\"another text here\",6\n3,third,2\n",
+    );
+    let r = run_ok(
+        &[
+            "--model",
+            &m,
+            "--data",
+            &csv,
+            "--data-column-mapper",
+            r#"{"text_column": "article", "output_tokens_count_column": "n"}"#,
+            "--profile",
+            "concurrent",
+            "--rate",
+            "2",
+        ],
+        MOCK,
+        &dir.path().join("c.json"),
+    );
+    let outs: Vec<u64> = requests(&r, 0)
+        .iter()
+        .map(|q| q["output_tokens"].as_u64().unwrap())
+        .collect();
+    assert_eq!(outs, vec![4, 6, 2]);
+
+    let share = write(
+        &dir,
+        "s.json",
+        r#"[{"conversations": [{"from": "human", "value": "tell me a story"}, {"from": "gpt", "value": "once upon a time there was a very small model"}]},
+            {"conversations": [{"from": "system", "value": "be brief"}, {"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello there"}]}]"#,
+    );
+    let r = run_ok(
+        &[
+            "--model",
+            &m,
+            "--data",
+            &share,
+            "--data-args",
+            r#"{"output_tokens_from_reply": true}"#,
+            "--profile",
+            "synchronous",
+        ],
+        MOCK,
+        &dir.path().join("s.out.json"),
+    );
+    let reqs = requests(&r, 0);
+    assert_eq!(reqs.len(), 2);
+    assert!(
+        reqs.iter()
+            .all(|q| q["output_tokens"].as_u64().unwrap() > 1),
+        "reply length as output target"
+    );
+    // The second row's system message is inside the template: more template tokens than the first.
+    assert!(
+        reqs[1]["prompt_tokens"].as_u64().unwrap() > reqs[1]["content_tokens"].as_u64().unwrap()
+    );
+
+    let txt = write(&dir, "l.txt", "first line\n\nsecond line\nthird line\n");
+    let r = run_ok(
+        &[
+            "--model",
+            &m,
+            "--data",
+            &txt,
+            "--data-samples",
+            "2",
+            "--profile",
+            "synchronous",
+        ],
+        MOCK,
+        &dir.path().join("t.json"),
+    );
+    assert_eq!(
+        requests(&r, 0).len(),
+        2,
+        "--data-samples takes the first N rows"
+    );
+}
+
+#[test]
+fn parquet_file_on_the_real_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("d.parquet");
+    let py = python();
+    let st = std::process::Command::new(&py)
+        .args(["-c", "import pyarrow as pa, pyarrow.parquet as pq, sys; pq.write_table(pa.table({'question': ['what is a benchmark', 'why count tokens exactly', 'how fast is it'], 'output_tokens_count': [8, 8, 8]}), sys.argv[1])"])
+        .arg(&p)
+        .status()
+        .unwrap();
+    assert!(st.success(), "pyarrow writes the test file");
+    let r = run_ok(
+        &[
+            "--model",
+            &model("tiny-llama"),
+            "--data",
+            p.to_str().unwrap(),
+            "--profile",
+            "synchronous",
+            "--request-format",
+            "default-template",
+        ],
+        VLLM_KWARGS,
+        &dir.path().join("pq.json"),
+    );
+    let reqs = requests(&r, 0);
+    assert_eq!(reqs.len(), 3);
+    for q in &reqs {
+        assert_eq!(q["output_tokens"], 8);
+        assert_eq!(
+            q["prompt_tokens"], q["prompt_tokens_sent"],
+            "the engine counted what was sent"
+        );
+    }
+}
+
+#[test]
+fn request_formats_with_the_bos_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama-bos");
+    let jinja = write(
+        &dir,
+        "t.jinja",
+        "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}[assistant]",
+    );
+    let mut seen = Vec::new();
+    for fmt in [
+        "plain",
+        "default-template",
+        jinja.as_str(),
+        "{{ bos_token }}{% for m in messages %}<{{ m['content'] }}>{% endfor %}",
+    ] {
+        let r = run_ok(
+            &[
+                "--model",
+                &m,
+                "--data",
+                "prompt_tokens=32,output_tokens=2",
+                "--profile",
+                "synchronous",
+                "--max-requests",
+                "2",
+                "--request-format",
+                fmt,
+            ],
+            MOCK,
+            &dir.path().join(format!("f{}.json", seen.len())),
+        );
+        let rf = &r["models"][0]["request_format"];
+        let ids: Vec<u64> = rf["template_prefix_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        let bos = r["models"][0]["engine"]["bos_token_id"].as_u64().unwrap();
+        assert!(
+            ids.iter().filter(|&&t| t == bos).count() <= 1,
+            "{fmt}: BOS never doubled: {ids:?}"
+        );
+        let q = &requests(&r, 0)[0];
+        let expect = if fmt == "plain" {
+            32
+        } else {
+            32 + rf["template_prefix_tokens"].as_u64().unwrap()
+                + rf["template_suffix_tokens"].as_u64().unwrap()
+        };
+        assert_eq!(q["prompt_tokens"].as_u64().unwrap(), expect, "{fmt}");
+        seen.push((rf["format"].as_str().unwrap().to_string(), ids.len()));
+    }
+    assert_eq!(
+        seen.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
+        ["plain", "default-template", "jinja", "jinja"]
+    );
+}
+
+#[test]
+fn the_same_seed_prepares_the_same_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama");
+    let lens = |seed: &str, name: &str| {
+        let r = run_ok(
+            &[
+                "--model",
+                &m,
+                "--data",
+                "prompt_tokens=50,prompt_tokens_stdev=20,output_tokens=3",
+                "--profile",
+                "synchronous",
+                "--max-requests",
+                "12",
+                "--random-seed",
+                seed,
+                "--request-format",
+                "plain",
+            ],
+            MOCK,
+            &dir.path().join(name),
+        );
+        requests(&r, 0)
+            .iter()
+            .map(|q| {
+                (
+                    q["content_tokens"].as_u64().unwrap(),
+                    q["output_tokens"].as_u64().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lens("5", "a.json"), lens("5", "b.json"));
+    assert_ne!(lens("5", "a.json"), lens("6", "c.json"));
+}
+
+#[test]
+fn bad_data_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--data".into(), write(&dir, "e.jsonl", "")], "empty"),
+        (
+            vec![
+                "--data".into(),
+                write(&dir, "bad.jsonl", "{\"prompt\": \"x\"}\n{oops\n"),
+            ],
+            "line 2",
+        ),
+        (
+            vec!["--data".into(), write(&dir, "cols.csv", "a,b\n1,2\n")],
+            "a, b",
+        ),
+        (
+            vec![
+                "--data".into(),
+                dir.path()
+                    .join("missing.jsonl")
+                    .to_string_lossy()
+                    .into_owned(),
+            ],
+            "no such file",
+        ),
+        (
+            vec!["--data".into(), "prompt_tokens=8,prompt_tokenz=3".into()],
+            "unknown key 'prompt_tokenz'",
+        ),
+        (
+            vec![
+                "--data".into(),
+                "prompt_tokens=8,prompt_tokens_min=9,prompt_tokens_max=3".into(),
+            ],
+            "greater than",
+        ),
+    ];
+    for (args, needle) in cases {
+        let o = bin()
+            .args([
+                "benchmark",
+                "run",
+                "--model",
+                &m,
+                "--max-requests",
+                "1",
+                "--python",
+            ])
+            .arg(python())
+            .args(&args)
+            .arg("--output-dir")
+            .arg(dir.path().join("out"))
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.to_lowercase().contains(&needle.to_lowercase()),
+            "{args:?}: expected {needle:?} in {stderr}"
+        );
+        assert!(!dir.path().join("out").exists(), "nothing written");
+    }
+}

@@ -195,6 +195,14 @@ pub struct RunArgs {
     #[arg(long, visible_alias = "disable-console-outputs")]
     pub disable_console: bool,
 
+    /// Prepare and check the data with the model's tokenizer only, then stop: no engine loads.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// With --dry-run: write the prepared requests (token ids) as JSON Lines to FILE.
+    #[arg(long, value_name = "FILE", requires = "dry_run")]
+    pub save_requests: Option<PathBuf>,
+
     /// Show the worker's and vLLM's own log lines on stderr.
     #[arg(short, long)]
     pub verbose: bool,

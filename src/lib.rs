@@ -149,7 +149,7 @@ pub fn run_plan(plan: &Plan, argv: Vec<String>) -> Result<i32> {
     report.interrupted = interrupt.load(Ordering::Relaxed);
     report.partial = report.interrupted;
     write_report(plan, &report)?;
-    if plan.console {
+    if plan.console && !plan.dry_run {
         report::print_summary(&report);
         if let Some(p) = &plan.json_path {
             println!("report: {}", p.display());
@@ -214,12 +214,23 @@ fn run_model(
     // load takes minutes): with vLLM the worker first loads only the tokenizer, then the engine.
     let (prep, ready) = if plan.engine == "vllm" {
         let tok = worker.init(init("tokenizer"), Duration::from_secs(600), interrupt)?;
+        let t_prepare = std::time::Instant::now();
         let prep = prepare_data(&mut worker, plan, &tok, model)?;
+        if plan.dry_run {
+            worker.teardown(Duration::from_secs(10));
+            return dry_run(plan, model, prep, t_prepare);
+        }
         let ready = worker.init(init("vllm"), start_timeout, interrupt)?;
         (prep, ready)
     } else {
         let ready = worker.init(init(&plan.engine), start_timeout, interrupt)?;
-        (prepare_data(&mut worker, plan, &ready, model)?, ready)
+        let t_prepare = std::time::Instant::now();
+        let prep = prepare_data(&mut worker, plan, &ready, model)?;
+        if plan.dry_run {
+            worker.teardown(Duration::from_secs(10));
+            return dry_run(plan, model, prep, t_prepare);
+        }
+        (prep, ready)
     };
     report.models[idx].engine_starts += 1;
     report.models[idx].engine = json!({
@@ -441,6 +452,48 @@ fn reset(worker: &mut Worker) -> Result<()> {
         Duration::from_secs(300),
         |_, _| {},
     )?;
+    Ok(())
+}
+
+/// `--dry-run`: prepare the requests with the tokenizer only (no engine), check them, say what
+/// would be sent, and optionally save them (`--save-requests`, JSON Lines of token ids).
+fn dry_run(plan: &Plan, model: &str, prep: Prep, t0: std::time::Instant) -> Result<()> {
+    let n = plan
+        .data_samples
+        .or(plan.limits.max_requests)
+        .unwrap_or(1000);
+    let mut source = prep.source;
+    let reqs: Vec<RequestSpec> = (0..n).map_while(|_| source.next_request()).collect();
+    let secs = t0.elapsed().as_secs_f64();
+    let lens: Vec<usize> = reqs.iter().map(|r| r.prompt.len()).collect();
+    let tokens: usize = lens.iter().sum();
+    if plan.console {
+        println!(
+            "dry run, {model}: prepared {} requests ({} prompt tokens; per request min {}, max {}) in {secs:.3} s after the tokenizer loaded; every check passed, no engine was started",
+            reqs.len(),
+            tokens,
+            lens.iter().min().unwrap_or(&0),
+            lens.iter().max().unwrap_or(&0)
+        );
+    }
+    if let Some(path) = &plan.save_requests {
+        use std::io::Write;
+        let tmp = path.with_extension("tmp");
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(&tmp)
+                .map_err(|e| anyhow!("--save-requests {}: {e}", path.display()))?,
+        );
+        for r in &reqs {
+            serde_json::to_writer(
+                &mut f,
+                &json!({"prompt_token_ids": r.prompt, "content_tokens": r.content_tokens, "prefix_tokens": r.prefix_tokens, "max_tokens": r.max_tokens}),
+            )?;
+            f.write_all(b"\n")?;
+        }
+        f.flush()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+    }
     Ok(())
 }
 

@@ -249,6 +249,8 @@ pub struct Plan {
     pub warmup_requests: u32,
     pub engine_start_timeout: f64,
     pub verbose: bool,
+    pub dry_run: bool,
+    pub save_requests: Option<PathBuf>,
 }
 
 const KWARGS_KEYS: &[&str] = &[
@@ -545,7 +547,11 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
             bail_usage!("--data-samples must be -1 (as many as needed) or at least 1 (got {n})")
         }
     };
-    if limits.max_seconds.is_none() && limits.max_requests.is_none() && data_samples.is_none() {
+    if limits.max_seconds.is_none()
+        && limits.max_requests.is_none()
+        && data_samples.is_none()
+        && !a.dry_run
+    {
         bail_usage!("nothing would end the benchmarks: set --max-seconds or --max-requests (or samples= in --data)");
     }
 
@@ -599,7 +605,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         sample_requests: a.sample_requests,
         seed: a.random_seed,
         python: crate::backend::worker::find_python(a.python.as_deref()),
-        json_path,
+        json_path: if a.dry_run { None } else { json_path },
         console: !a.disable_console,
         live_progress: !a.disable_console
             && !a.disable_console_interactive
@@ -608,6 +614,8 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         warmup_requests: a.engine_warmup_requests,
         engine_start_timeout: a.engine_start_timeout,
         verbose: a.verbose,
+        dry_run: a.dry_run,
+        save_requests: a.save_requests.clone(),
     })
 }
 

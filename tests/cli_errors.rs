@@ -285,6 +285,6 @@ fn load_generation_bad_input() {
     );
     expect_usage_error(
         &with(&["--data-column-mapper", "{}"]),
-        &["--data-column-mapper applies to dataset files"],
+        &["--data-column-mapper apply to dataset files"],
     );
 }

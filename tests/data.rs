@@ -337,40 +337,37 @@ fn request_formats_with_the_bos_tokenizer() {
 }
 
 #[test]
-fn the_same_seed_prepares_the_same_requests() {
+fn the_same_seed_prepares_byte_identical_requests_without_an_engine() {
     let dir = tempfile::tempdir().unwrap();
     let m = model("tiny-llama");
-    let lens = |seed: &str, name: &str| {
-        let r = run_ok(
-            &[
-                "--model",
-                &m,
-                "--data",
-                "prompt_tokens=50,prompt_tokens_stdev=20,output_tokens=3",
-                "--profile",
-                "synchronous",
-                "--max-requests",
-                "12",
-                "--random-seed",
-                seed,
-                "--request-format",
-                "plain",
-            ],
-            MOCK,
-            &dir.path().join(name),
-        );
-        requests(&r, 0)
-            .iter()
-            .map(|q| {
-                (
-                    q["content_tokens"].as_u64().unwrap(),
-                    q["output_tokens"].as_u64().unwrap(),
-                )
-            })
-            .collect::<Vec<_>>()
+    let prepare = |seed: &str, name: &str| {
+        let path = dir.path().join(name);
+        let o = bin()
+            .args(["benchmark", "run", "--model", &m, "--data", "prompt_tokens=50,prompt_tokens_stdev=20,output_tokens=3,prefix_tokens=16,prefix_count=2"])
+            .args(["--data-samples", "40", "--random-seed", seed, "--dry-run", "--save-requests"])
+            .arg(&path)
+            .args(["--backend-kwargs", VLLM_KWARGS, "--python"])
+            .arg(python())
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+        assert!(stdout.contains("no engine was started"), "{stdout}");
+        assert!(!stderr.contains("engine ready"), "{stderr}");
+        std::fs::read(&path).unwrap()
     };
-    assert_eq!(lens("5", "a.json"), lens("5", "b.json"));
-    assert_ne!(lens("5", "a.json"), lens("6", "c.json"));
+    let a = prepare("5", "a.jsonl");
+    assert_eq!(
+        a,
+        prepare("5", "b.jsonl"),
+        "same seed, byte-identical prepared requests"
+    );
+    assert_ne!(a, prepare("6", "c.jsonl"), "another seed, other requests");
+    let first: serde_json::Value =
+        serde_json::from_slice(a.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    let ids = first["prompt_token_ids"].as_array().unwrap();
+    // Chat template (the default format) around 16 shared-prefix tokens plus the drawn content.
+    assert!(ids.len() as u64 > first["content_tokens"].as_u64().unwrap() + 16);
 }
 
 #[test]

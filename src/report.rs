@@ -1,8 +1,9 @@
 //! The one `Report` type, written as JSON after every benchmark (so a crash or Ctrl-C keeps
 //! what was done), and the console summary.
 
+use crate::metrics::Distribution;
 use crate::metrics::{summarize, RequestRecord, Summary};
-use crate::scheduler::{EndReason, Outcome, Strategy};
+use crate::scheduler::{EndReason, HarnessStats, Outcome, Strategy};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -62,6 +63,8 @@ pub struct BenchmarkEntry {
     /// Requests dispatched in this benchmark (the `requests` list may be sampled).
     pub requests_total: usize,
     pub summary: Summary,
+    /// Whether llmbench kept up (docs/metrics.md, "Headroom").
+    pub headroom: Headroom,
     pub requests: Vec<Value>,
     #[serde(skip)]
     pub records: Vec<RequestRecord>,
@@ -103,6 +106,7 @@ impl Report {
         let origin = self.clock.origin_monotonic_ns;
         let (ws, we) = crate::metrics::resolve_window(window, &o.records, o.start_ns, o.end_ns);
         let summary = summarize(&o.records, ws, we);
+        let hr = headroom(&strategy, &summary, &o.records, o.harness.clone());
         let mut kept = std::collections::HashMap::new();
         let requests = o
             .records
@@ -129,6 +133,7 @@ impl Report {
             window_start_ns: ws.saturating_sub(origin),
             window_end_ns: we.saturating_sub(origin),
             requests_total: o.records.len(),
+            headroom: hr,
             summary,
             requests,
             records: o.records,
@@ -283,6 +288,14 @@ pub fn print_summary(report: &Report) {
             );
         }
     }
+    for b in &report.benchmarks {
+        for w in &b.headroom.warnings {
+            println!(
+                "warning: benchmark {}: llmbench, not the engine, may have been the limit: {w}",
+                b.index
+            );
+        }
+    }
     for m in &report.models {
         if let Some(e) = &m.error {
             println!(
@@ -291,5 +304,82 @@ pub fn print_summary(report: &Report) {
                 e.lines().next().unwrap_or("")
             );
         }
+    }
+}
+
+/// Did the harness, rather than the engine, limit this benchmark? Judged on the engine's own time
+/// scale: dispatch lag or worker event-loop lag above 10% of the median inter-token latency
+/// (at least 2 ms for the loop, whose timer has millisecond resolution), or a dispatch rate more
+/// than 1% under the requested rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Headroom {
+    pub harness_limited: bool,
+    pub warnings: Vec<String>,
+    /// Constant/Poisson: requests dispatched per second, from their send times.
+    pub dispatch_rate: Option<f64>,
+    pub requested_rate: Option<f64>,
+    /// Worker event-loop lag (10 ms ticker), µs.
+    pub loop_lag_us: Distribution,
+    /// Supervisor-minus-worker first-token time per request, µs: the delivery cost of the IPC.
+    pub delivery_us: Distribution,
+    #[serde(flatten)]
+    pub costs: HarnessStats,
+}
+
+pub fn headroom(
+    strategy: &Strategy,
+    s: &Summary,
+    records: &[RequestRecord],
+    costs: HarnessStats,
+) -> Headroom {
+    let mut warnings = Vec::new();
+    let itl_ms = s.itl_ms.median;
+    let lag_p99_ms = s.dispatch_lag_us.p99 / 1e3;
+    if itl_ms > 0.0 && lag_p99_ms > 0.1 * itl_ms {
+        warnings.push(format!(
+            "dispatch lag p99 {lag_p99_ms:.3} ms is above 10% of the median ITL ({itl_ms:.3} ms)"
+        ));
+    }
+    let loop_lag = Distribution::from_values(costs.loop_lag_us.iter().map(|&v| v as f64).collect());
+    let loop_p99_ms = loop_lag.p99 / 1e3;
+    if loop_lag.count > 0 && loop_p99_ms > (0.1 * itl_ms).max(2.0) {
+        warnings.push(format!("the worker's event loop lagged {loop_p99_ms:.2} ms at p99 (median ITL {itl_ms:.3} ms): it was busy"));
+    }
+    let requested_rate = match strategy {
+        Strategy::Constant { rate } | Strategy::Poisson { rate } => Some(*rate),
+        _ => None,
+    };
+    let mut sent: Vec<u64> = records.iter().filter_map(|r| r.t.sent).collect();
+    sent.sort_unstable();
+    let dispatch_rate = match (requested_rate, sent.first(), sent.last()) {
+        (Some(_), Some(&a), Some(&b)) if b > a && sent.len() > 2 => {
+            Some((sent.len() - 1) as f64 / ((b - a) as f64 / 1e9))
+        }
+        _ => None,
+    };
+    if let (Some(want), Some(got)) = (requested_rate, dispatch_rate) {
+        // A Poisson schedule's own rate varies; only a constant schedule is exact.
+        if matches!(strategy, Strategy::Constant { .. }) && got < 0.99 * want {
+            warnings.push(format!(
+                "dispatched {got:.1} req/s, more than 1% under the requested {want:.1}"
+            ));
+        }
+    }
+    let delivery_us = Distribution::from_values(
+        records
+            .iter()
+            .filter_map(|r| {
+                Some(r.t.first_token?.saturating_sub(r.t.worker_first_token?) as f64 / 1e3)
+            })
+            .collect(),
+    );
+    Headroom {
+        harness_limited: !warnings.is_empty(),
+        warnings,
+        dispatch_rate,
+        requested_rate,
+        loop_lag_us: loop_lag,
+        delivery_us,
+        costs,
     }
 }

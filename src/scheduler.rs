@@ -75,6 +75,78 @@ pub struct Outcome {
     pub ended_by: EndReason,
     /// The worker's death, if it died during the benchmark.
     pub worker_error: Option<String>,
+    /// Whether llmbench kept up: its own costs during the benchmark.
+    pub harness: HarnessStats,
+}
+
+/// llmbench's own costs during one benchmark, to tell a harness limit from an engine limit.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HarnessStats {
+    /// CPU seconds (user + system) used during the benchmark by the supervisor, the worker
+    /// process (vLLM's front end runs in it) and the engine processes below it.
+    pub cpu_seconds_supervisor: f64,
+    pub cpu_seconds_worker: f64,
+    pub cpu_seconds_engine: f64,
+    /// Peak resident memory so far, MiB.
+    pub peak_rss_mib_supervisor: f64,
+    pub peak_rss_mib_worker: f64,
+    /// How late each wake-up of the worker's 10 ms event-loop ticker was, µs.
+    #[serde(skip)]
+    pub loop_lag_us: Vec<u64>,
+}
+
+fn clk_tck() -> f64 {
+    // SAFETY: sysconf with a constant name.
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as f64
+}
+
+/// utime + stime of a process, seconds (0 when it is gone).
+fn proc_cpu_s(pid: i32) -> f64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(close) = s.rfind(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = s[close + 2..].split_whitespace().collect();
+    // Fields after the command name: state is [0], utime is field 14 of stat → [11], stime [12].
+    let t = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / clk_tck()
+}
+
+fn self_cpu_s() -> f64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn self_peak_rss_mib() -> f64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    ru.ru_maxrss as f64 / 1024.0
+}
+
+fn peak_rss_mib(pid: i32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// (supervisor, worker, engine) CPU seconds so far.
+fn cpu_now(worker_pid: i32) -> (f64, f64, f64) {
+    let engine = crate::backend::reaper::descendants(worker_pid)
+        .into_iter()
+        .map(proc_cpu_s)
+        .sum();
+    (self_cpu_s(), proc_cpu_s(worker_pid), engine)
 }
 
 enum PacerMsg {
@@ -119,6 +191,14 @@ pub fn run_benchmark(
     strategy: &Strategy,
     limits: &Limits,
 ) -> (Box<dyn RequestSource>, Outcome) {
+    // The worker's event-loop lag since the last benchmark is not this one's: clear it.
+    let _ = sh.worker.call(
+        |id| ToWorker::Stats { id },
+        Duration::from_secs(10),
+        |_, _| {},
+    );
+    let worker_pid = sh.worker.pid;
+    let cpu0 = cpu_now(worker_pid);
     let stop = Arc::new(AtomicBool::new(false));
     let (msg_tx, msg_rx) = unbounded::<PacerMsg>();
     let (slot_tx, slot_rx) = unbounded::<u64>();
@@ -347,6 +427,24 @@ pub fn run_benchmark(
             .max()
             .unwrap_or(end_ns)
     };
+    let cpu1 = cpu_now(worker_pid);
+    let mut harness = HarnessStats {
+        cpu_seconds_supervisor: cpu1.0 - cpu0.0,
+        cpu_seconds_worker: cpu1.1 - cpu0.1,
+        cpu_seconds_engine: (cpu1.2 - cpu0.2).max(0.0),
+        peak_rss_mib_supervisor: self_peak_rss_mib(),
+        peak_rss_mib_worker: peak_rss_mib(worker_pid),
+        loop_lag_us: Vec::new(),
+    };
+    if worker_error.is_none() {
+        if let Ok(FromWorker::StatsReport { loop_lag_us, .. }) = sh.worker.call(
+            |id| ToWorker::Stats { id },
+            Duration::from_secs(10),
+            |_, _| {},
+        ) {
+            harness.loop_lag_us = loop_lag_us;
+        }
+    }
     (
         source,
         Outcome {
@@ -355,6 +453,7 @@ pub fn run_benchmark(
             records: col.done,
             ended_by,
             worker_error,
+            harness,
         },
     )
 }

@@ -310,3 +310,70 @@ fn fake_gpu_memory_is_waited_for_and_reported() {
         assert_eq!(g["returned"], true);
     }
 }
+
+#[test]
+fn a_starved_harness_is_flagged_and_a_comfortable_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |rate: &str, mock: &str, name: &str| {
+        let path = dir.path().join(name);
+        let o = bin()
+            .args([
+                "benchmark",
+                "run",
+                "--model",
+                "m",
+                "--data",
+                "prompt_tokens=32,output_tokens=32",
+                "--profile",
+                "constant",
+            ])
+            .args([
+                "--rate",
+                rate,
+                "--max-seconds",
+                "2",
+                "--engine-warmup-requests",
+                "0",
+                "--print-requests",
+                "0",
+            ])
+            .args(["--backend-kwargs", &mock_kwargs(mock), "--python"])
+            .arg(python())
+            .arg("--output-path")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{stderr}");
+        (
+            read_json(&path)["benchmarks"][0]["headroom"].clone(),
+            stdout,
+        )
+    };
+    // Far above what one Python worker can stream back.
+    let (h, stdout) = run(
+        "40000",
+        r#"{"prefill_base_us": 5000, "step_base_us": 1000}"#,
+        "starved.json",
+    );
+    assert_eq!(h["harness_limited"], true, "{h}");
+    assert!(!h["warnings"].as_array().unwrap().is_empty());
+    assert!(
+        stdout.contains("llmbench, not the engine, may have been the limit"),
+        "{stdout}"
+    );
+    assert!(h["cpu_seconds_supervisor"].as_f64().unwrap() > 0.0);
+    assert!(
+        h["loop_lag_us"]["count"].as_u64().unwrap() > 50,
+        "the worker's ticker reported"
+    );
+    // A slow engine (10 ms steps) at a modest rate: the harness is nowhere near its limit.
+    let (h, stdout) = run(
+        "50",
+        r#"{"prefill_base_us": 20000, "step_base_us": 10000}"#,
+        "ok.json",
+    );
+    assert_eq!(h["harness_limited"], false, "{h}");
+    assert!(!stdout.contains("may have been the limit"));
+    assert!(h["delivery_us"]["median"].as_f64().unwrap() > 0.0);
+}

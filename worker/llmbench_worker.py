@@ -1354,7 +1354,29 @@ class Worker:
 
     # ---- input -----------------------------------------------------------------------------
 
+    # ---- event-loop lag (is the worker keeping up?) ----------------------------------------
+
+    async def _lag_ticker(self):
+        """Wakes every 10 ms on absolute targets and records how late each wake-up was: a busy
+        event loop (the harness, not the engine, being the limit) shows up as lag."""
+        period = 10_000_000
+        nxt = time.monotonic_ns() + period
+        while True:
+            await asyncio.sleep(max(0, nxt - time.monotonic_ns()) / 1e9)
+            now = time.monotonic_ns()
+            if len(self.loop_lag_us) < 200_000:
+                self.loop_lag_us.append(max(0, now - nxt) // 1000)
+            nxt += period
+            if nxt <= now:
+                nxt = now + period
+
+    def on_stats(self, msg):
+        lag, self.loop_lag_us = self.loop_lag_us, []
+        self.send({"type": "stats_report", "id": msg.get("id"), "loop_lag_us": lag})
+
     async def run(self):
+        self.loop_lag_us = []
+        self.loop.create_task(self._lag_ticker())
         while True:
             try:
                 msg = await read_frame(self.reader)
@@ -1388,6 +1410,8 @@ class Worker:
             self.on_frame_prompt(msg)
         elif t == "reset":
             self.loop.create_task(self.on_reset(msg))
+        elif t == "stats":
+            self.on_stats(msg)
         elif t == "shutdown":
             await self.on_shutdown()
         else:

@@ -107,6 +107,10 @@ pub enum ToWorker {
         id: u64,
     },
     Shutdown {},
+    /// Ask for the worker's event-loop lag since the last `stats` (answered by `stats_report`).
+    Stats {
+        id: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +187,11 @@ pub enum FromWorker {
     },
     Fatal(Fatal),
     Bye {},
+    StatsReport {
+        id: u64,
+        #[serde(default)]
+        loop_lag_us: Vec<u64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

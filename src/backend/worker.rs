@@ -341,6 +341,7 @@ impl Worker {
                 Some((_, m @ FromWorker::Tokenized { id: i, .. }))
                 | Some((_, m @ FromWorker::Framed { id: i, .. }))
                 | Some((_, m @ FromWorker::ResetDone { id: i, .. }))
+                | Some((_, m @ FromWorker::StatsReport { id: i, .. }))
                     if i == id =>
                 {
                     return Ok(m)

@@ -39,7 +39,9 @@ MESSAGES = [
     {"type": "abort", "ids": [3, 4]},
     {"type": "reset", "id": 5},
     {"type": "shutdown"},
+    {"type": "stats", "id": 9},
     # worker -> supervisor
+    {"type": "stats_report", "id": 9, "loop_lag_us": [12, 850, 3]},
     {
         "type": "hello",
         "protocol": 1,

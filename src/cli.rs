@@ -20,6 +20,24 @@ pub struct Cli {
 pub enum Command {
     /// Run benchmarks (`llmbench benchmark` alone means `benchmark run`).
     Benchmark(BenchmarkCmd),
+    /// Measure llmbench's own ceiling on this machine (supervisor + IPC + worker, with the
+    /// worker's mock engine): how far above an engine's rates llmbench can go.
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CalibrateArgs {
+    /// Total time to spend, spread over a ladder of request rates.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub seconds: f64,
+
+    /// Python interpreter for the worker (default: $LLMBENCH_PYTHON, the active venv, python3).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+
+    /// Also write the calibration runs' full report (JSON) here.
+    #[arg(long, value_name = "FILE")]
+    pub output_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

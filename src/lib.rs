@@ -6,6 +6,7 @@
 //! report after every benchmark → tear the worker's whole process tree down → next model.
 
 pub mod backend;
+pub mod calibrate;
 pub mod cli;
 pub mod clock;
 pub mod data;
@@ -40,6 +41,7 @@ pub fn run(cli: cli::Cli, argv: Vec<String>) -> Result<i32> {
             let plan = plan::plan(&args)?;
             run_plan(&plan, argv)
         }
+        cli::Command::Calibrate(c) => calibrate::run(&c, argv),
     }
 }
 
@@ -67,6 +69,11 @@ fn install_signals() -> Arc<AtomicBool> {
 }
 
 pub fn run_plan(plan: &Plan, argv: Vec<String>) -> Result<i32> {
+    execute(plan, argv).map(|(code, _)| code)
+}
+
+/// Runs a plan to its end; the exit code and the report it wrote.
+pub fn execute(plan: &Plan, argv: Vec<String>) -> Result<(i32, Report)> {
     backend::reaper::become_subreaper();
     let interrupt = install_signals();
     let cpu_latency_hint = clock::hold_low_latency();
@@ -155,7 +162,7 @@ pub fn run_plan(plan: &Plan, argv: Vec<String>) -> Result<i32> {
             println!("report: {}", p.display());
         }
     }
-    Ok(if report.interrupted {
+    let code = if report.interrupted {
         130
     } else if any_failed
         || report
@@ -166,7 +173,8 @@ pub fn run_plan(plan: &Plan, argv: Vec<String>) -> Result<i32> {
         1
     } else {
         0
-    })
+    };
+    Ok((code, report))
 }
 
 fn write_report(plan: &Plan, report: &Report) -> Result<()> {

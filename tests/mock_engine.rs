@@ -377,3 +377,21 @@ fn a_starved_harness_is_flagged_and_a_comfortable_one_is_not() {
     assert!(!stdout.contains("may have been the limit"));
     assert!(h["delivery_us"]["median"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn calibrate_reports_a_ceiling() {
+    let o = bin()
+        .args(["calibrate", "--seconds", "3", "--python"])
+        .arg(python())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("harness ceiling"), "{stdout}");
+    // One table row per rate of the ladder, each with its verdict.
+    let rows = stdout
+        .lines()
+        .filter(|l| l.trim_end().ends_with("yes") || l.trim_end().ends_with("no"))
+        .count();
+    assert_eq!(rows, 7, "{stdout}");
+}

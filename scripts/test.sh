@@ -16,11 +16,13 @@ models="$(LLMBENCH_PYTHON="$py" scripts/make-tiny-model.sh | tail -n 1)"
 echo "models: $models"
 export LLMBENCH_TEST_PYTHON="$py" LLMBENCH_TEST_MODELS="$models"
 
+echo "== Chromium (for the HTML report test)"
+scripts/install-chromium.sh
 echo "== build"
 cargo build --tests --quiet
 
 echo "== Rust unit and mock-engine tests"
-cargo test --quiet --lib --test protocol --test cli_errors --test mock_engine --test profiles --test containerfile
+cargo test --quiet --lib --test protocol --test cli_errors --test mock_engine --test profiles --test containerfile --test report_formats --test html_report
 echo "== real vLLM engine tests (one at a time: each starts an engine on 2 cores)"
 cargo test --quiet --test real_engine --test many_models --test data -- --test-threads=1
 echo "== worker pytest"

@@ -40,7 +40,7 @@ pub fn run(c: &CalibrateArgs, argv: Vec<String>) -> Result<i32> {
     };
     let mut plan = crate::plan::plan(&args)?;
     if c.output_path.is_none() {
-        plan.json_path = None;
+        plan.outputs.clear();
     }
     eprintln!("calibrating: constant rates {} req/s, {per:.1} s each, against the mock engine (TTFT 5 ms, ITL 1 ms, 32 tokens)", rates.join(", "));
     let (code, report) = crate::execute(&plan, argv)?;
@@ -85,7 +85,7 @@ fn print_table(r: &Report) {
             expected,
             b.summary.dispatch_lag_us.median,
             b.summary.dispatch_lag_us.p99,
-            b.summary.dispatch_lag_us.p999,
+            b.summary.dispatch_lag_us.p99_9,
             h.costs.cpu_seconds_supervisor,
             h.costs.cpu_seconds_worker,
             if ok { "yes".to_string() } else { "no".to_string() }

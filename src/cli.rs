@@ -53,6 +53,22 @@ pub struct BenchmarkCmd {
 pub enum BenchmarkSub {
     /// Run benchmarks against a model.
     Run(RunArgs),
+    /// Render a saved JSON report again, in any format.
+    FromFile(FromFileArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FromFileArgs {
+    /// A JSON report written by `llmbench benchmark run`.
+    pub path: PathBuf,
+
+    /// Comma list of json, yaml, csv, html, or file names whose extension picks the format.
+    #[arg(long, value_name = "LIST", default_value = "json,csv")]
+    pub outputs: String,
+
+    /// Where to write (default: the current directory).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod gpu;
 pub mod metrics;
 pub mod plan;
+pub mod render;
 pub mod report;
 pub mod scheduler;
 pub mod sources;
@@ -36,6 +37,7 @@ pub fn run(cli: cli::Cli, argv: Vec<String>) -> Result<i32> {
         cli::Command::Benchmark(b) => {
             let args = match b.sub {
                 Some(cli::BenchmarkSub::Run(a)) => a,
+                Some(cli::BenchmarkSub::FromFile(f)) => return from_file(&f),
                 None => b.run,
             };
             let plan = plan::plan(&args)?;
@@ -43,6 +45,36 @@ pub fn run(cli: cli::Cli, argv: Vec<String>) -> Result<i32> {
         }
         cli::Command::Calibrate(c) => calibrate::run(&c, argv),
     }
+}
+
+/// `benchmark from-file`: any saved JSON report, rendered again in the asked formats.
+fn from_file(f: &cli::FromFileArgs) -> Result<i32> {
+    let text = std::fs::read_to_string(&f.path).map_err(|e| {
+        error::UsageError::new(format!(
+            "benchmark from-file {}: cannot read it ({e})",
+            f.path.display()
+        ))
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        error::UsageError::new(format!(
+            "benchmark from-file {}: not a JSON report ({e})",
+            f.path.display()
+        ))
+    })?;
+    if v.get("benchmarks").and_then(|b| b.as_array()).is_none() {
+        bail_usage!(
+            "benchmark from-file {}: not an llmbench report (no \"benchmarks\" list)",
+            f.path.display()
+        );
+    }
+    let outputs = render::parse_outputs(&f.outputs).map_err(error::UsageError::new)?;
+    if outputs.iter().any(|(o, _)| *o == render::Format::Console) {
+        bail_usage!("--outputs console: from-file writes files (json, yaml, csv, html); the console tables are printed by benchmark run");
+    }
+    for p in render::write_all(&v, &outputs, &f.output_dir)? {
+        println!("wrote {}", p.display());
+    }
+    Ok(0)
 }
 
 /// Ctrl-C / SIGTERM: the first stops dispatch and lets the run write its partial report; the
@@ -155,10 +187,10 @@ pub fn execute(plan: &Plan, argv: Vec<String>) -> Result<(i32, Report)> {
     }
     report.interrupted = interrupt.load(Ordering::Relaxed);
     report.partial = report.interrupted;
-    write_report(plan, &report)?;
+    let written = write_report(plan, &report)?;
     if plan.console && !plan.dry_run {
         report::print_summary(&report);
-        if let Some(p) = &plan.json_path {
+        for p in &written {
             println!("report: {}", p.display());
         }
     }
@@ -177,11 +209,18 @@ pub fn execute(plan: &Plan, argv: Vec<String>) -> Result<(i32, Report)> {
     Ok((code, report))
 }
 
-fn write_report(plan: &Plan, report: &Report) -> Result<()> {
-    if let Some(p) = &plan.json_path {
-        report.write_json(p)?;
+/// Writes every `--outputs` format (each atomically): called after every benchmark, so a crash
+/// or Ctrl-C keeps what was done.
+fn write_report(plan: &Plan, report: &Report) -> Result<Vec<std::path::PathBuf>> {
+    if plan
+        .outputs
+        .iter()
+        .all(|(f, _)| *f == render::Format::Console)
+    {
+        return Ok(Vec::new());
     }
-    Ok(())
+    let v = serde_json::to_value(report)?;
+    render::write_all(&v, &plan.outputs, &plan.output_dir)
 }
 
 fn run_model(
@@ -314,6 +353,7 @@ fn run_model(
         .config
         .get("max_num_seqs")
         .and_then(|v| v.as_u64())
+        .filter(|&v| v > 0)
         .map(|v| v as u32)
         .unwrap_or(256);
     let mut strategies: Vec<Strategy> = match &plan.profile {
@@ -396,6 +436,11 @@ fn run_model(
             // linspace(sync_rate, throughput_rate, n-1)[1:]: evenly spaced, ending at throughput.
             let (lo, hi) = (measured[0], measured[1]);
             let k = *n as usize - 1;
+            if !(hi > 0.0) {
+                return Err(anyhow!(
+                    "the sweep measured no completed requests in its throughput benchmark, so it cannot place constant rates; give --max-seconds enough time for requests to finish"
+                ));
+            }
             for j in 1..k {
                 strategies.push(Strategy::Constant {
                     rate: lo + (hi - lo) * j as f64 / (k - 1) as f64,

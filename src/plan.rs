@@ -241,7 +241,9 @@ pub struct Plan {
     pub sample_requests: Option<usize>,
     pub seed: u64,
     pub python: PathBuf,
-    pub json_path: Option<PathBuf>,
+    /// Report files: each format with its file name (`None`: `benchmarks.<ext>` in `output_dir`).
+    pub outputs: Vec<(crate::render::Format, Option<PathBuf>)>,
+    pub output_dir: PathBuf,
     pub console: bool,
     /// A live progress line (stdout is a terminal, and neither console flag turned it off).
     pub live_progress: bool,
@@ -559,32 +561,21 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
     if a.output_dir.is_some() && a.output_path.is_some() {
         bail_usage!("--output-path and --output-dir are alternatives; give one");
     }
-    if let Some(o) = &a.outputs {
-        for f in o.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-            let ext = Path::new(f)
-                .extension()
-                .and_then(|e| e.to_str())
-                .unwrap_or(f);
-            match ext {
-                "json" | "console" => {}
-                other => bail_usage!(
-                    "--outputs: '{other}' is not available yet; valid now: json, console"
-                ),
-            }
-        }
-    }
-    let json_path = match (&a.output_path, &a.output_dir) {
-        (Some(p), _) if p.extension().is_some_and(|e| e == "json") => Some(p.clone()),
+    // --output-path FILE: that one file, its extension picking the format; a directory (or a
+    // path without an extension): the --outputs there. --output-dir DIR: the --outputs there.
+    let (mut outputs, output_dir) = match (&a.output_path, &a.output_dir) {
         (Some(p), _) if p.extension().is_some() && !p.is_dir() => {
-            bail_usage!(
-                "--output-path {}: the extension picks the format and only .json is available yet",
-                p.display()
-            )
+            let Some(f) = crate::render::Format::from_path(p) else {
+                bail_usage!("--output-path {}: the extension picks the format; use .json, .yaml, .yml, .csv or .html (or give a directory)", p.display());
+            };
+            (vec![(f, Some(p.clone()))], PathBuf::from("."))
         }
-        (Some(p), _) => Some(p.join("benchmarks.json")),
-        (None, Some(d)) => Some(d.join("benchmarks.json")),
-        (None, None) => Some(PathBuf::from("benchmarks.json")),
+        (Some(d), _) | (None, Some(d)) => (parse_outputs(a.outputs.as_deref())?, d.clone()),
+        (None, None) => (parse_outputs(a.outputs.as_deref())?, PathBuf::from(".")),
     };
+    if a.dry_run {
+        outputs.clear();
+    }
 
     Ok(Plan {
         models,
@@ -605,7 +596,8 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         sample_requests: a.sample_requests,
         seed: a.random_seed,
         python: crate::backend::worker::find_python(a.python.as_deref()),
-        json_path: if a.dry_run { None } else { json_path },
+        outputs,
+        output_dir,
         console: !a.disable_console,
         live_progress: !a.disable_console
             && !a.disable_console_interactive
@@ -661,6 +653,11 @@ fn read_models_file(path: &Path) -> Result<Vec<ModelSpec>> {
         );
     }
     Ok(out)
+}
+
+fn parse_outputs(list: Option<&str>) -> Result<Vec<(crate::render::Format, Option<PathBuf>)>> {
+    crate::render::parse_outputs(list.unwrap_or(crate::render::DEFAULT_OUTPUTS))
+        .map_err(|e| UsageError::new(e).into())
 }
 
 fn fraction(flag: &str, v: Option<f64>) -> Result<Option<f64>> {

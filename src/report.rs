@@ -4,10 +4,8 @@
 use crate::metrics::Distribution;
 use crate::metrics::{summarize, RequestRecord, Summary};
 use crate::scheduler::{EndReason, HarnessStats, Outcome, Strategy};
-use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::path::Path;
 
 pub const REPORT_VERSION: u32 = 1;
 
@@ -65,6 +63,10 @@ pub struct BenchmarkEntry {
     pub summary: Summary,
     /// Whether llmbench kept up (docs/metrics.md, "Headroom").
     pub headroom: Headroom,
+    /// Output tokens/s and requests in flight over time, seconds from the benchmark's start.
+    pub timeseries: TimeSeries,
+    /// The engine's own state over time (vLLM stat logger), seconds from the benchmark's start.
+    pub telemetry: Telemetry,
     pub requests: Vec<Value>,
     #[serde(skip)]
     pub records: Vec<RequestRecord>,
@@ -134,23 +136,13 @@ impl Report {
             window_end_ns: we.saturating_sub(origin),
             requests_total: o.records.len(),
             headroom: hr,
+            timeseries: timeseries(&o.records, o.start_ns, o.end_ns),
+            telemetry: telemetry(&o.harness.telemetry, o.start_ns),
             summary,
             requests,
             records: o.records,
         });
         self.benchmarks.last().expect("just pushed")
-    }
-
-    /// Writes the JSON atomically (temp file + rename): a reader never sees half a report.
-    pub fn write_json(&self, path: &Path) -> Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let tmp = path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(self).context("serializing the report")?;
-        std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
     }
 }
 
@@ -234,46 +226,181 @@ pub fn print_requests(b: &BenchmarkEntry, limit: usize) {
     }
 }
 
+/// Prints aligned columns: a header row and data rows.
+fn table(title: &str, head: &[&str], rows: Vec<Vec<String>>) {
+    let mut w: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    println!("\n{title}");
+    let line = |cells: Vec<String>| {
+        let out: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i < 2 {
+                    format!("{c:<width$}", width = w[i])
+                } else {
+                    format!("{c:>width$}", width = w[i])
+                }
+            })
+            .collect();
+        println!("  {}", out.join("  "));
+    };
+    line(head.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        line(r);
+    }
+}
+
 pub fn print_summary(report: &Report) {
-    println!();
-    println!(
-        "{:<3} {:<22} {:<18} {:>5} {:>5} {:>5} {:>8} {:>8} {:>10} {:>9} {:>9} {:>9} {:>10}",
-        "#",
-        "model",
-        "strategy",
-        "ok",
-        "inc",
-        "err",
-        "dur s",
-        "req/s",
-        "out tok/s",
-        "TTFT p50",
-        "TTFT p99",
-        "ITL p50",
-        "lat p50 ms"
-    );
-    for b in &report.benchmarks {
-        let s = &b.summary;
-        let model = if b.model.len() > 22 {
-            format!("…{}", &b.model[b.model.len() - 21..])
+    if report.benchmarks.is_empty() {
+        println!("\nno benchmark completed");
+    }
+    let short = |m: &str| {
+        if m.chars().count() > 24 {
+            format!(
+                "…{}",
+                m.chars().skip(m.chars().count() - 23).collect::<String>()
+            )
         } else {
-            b.model.clone()
-        };
-        println!(
-            "{:<3} {:<22} {:<18} {:>5} {:>5} {:>5} {:>8.2} {:>8.2} {:>10.1} {:>9.2} {:>9.2} {:>9.3} {:>10.2}",
-            b.index,
-            model,
+            m.to_string()
+        }
+    };
+    let id = |b: &BenchmarkEntry| {
+        vec![
+            format!("{} {}", b.index, short(&b.model)),
             b.strategy.label(),
-            s.requests.successful,
-            s.requests.incomplete,
-            s.requests.errored,
-            s.duration_s,
-            s.requests_per_second,
-            s.output_tokens_per_second,
-            s.ttft_ms.median,
-            s.ttft_ms.p99,
-            s.itl_ms.median,
-            s.request_latency_ms.median
+        ]
+    };
+    let f1 = |x: f64| format!("{x:.1}");
+    let f2 = |x: f64| format!("{x:.2}");
+    let bs = &report.benchmarks;
+    if !bs.is_empty() {
+        table(
+            "Run summary",
+            &[
+                "# model",
+                "strategy",
+                "ended by",
+                "ok",
+                "incomplete",
+                "errored",
+                "duration s",
+                "engine starts",
+            ],
+            bs.iter()
+                .map(|b| {
+                    let starts = report
+                        .models
+                        .iter()
+                        .find(|m| m.model == b.model)
+                        .map_or(0, |m| m.engine_starts);
+                    let mut r = id(b);
+                    r.extend([
+                        serde_json::to_value(b.ended_by)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_default(),
+                        b.summary.requests.successful.to_string(),
+                        b.summary.requests.incomplete.to_string(),
+                        b.summary.requests.errored.to_string(),
+                        f2(b.summary.duration_s),
+                        starts.to_string(),
+                    ]);
+                    r
+                })
+                .collect(),
+        );
+        table(
+            "Request tokens (successful requests)",
+            &[
+                "# model",
+                "strategy",
+                "prompt mean",
+                "prompt p50",
+                "output mean",
+                "output p50",
+                "cached mean",
+            ],
+            bs.iter()
+                .map(|b| {
+                    let s = &b.summary;
+                    let mut r = id(b);
+                    r.extend([
+                        f1(s.prompt_tokens.mean),
+                        f1(s.prompt_tokens.median),
+                        f1(s.output_tokens.mean),
+                        f1(s.output_tokens.median),
+                        f1(s.cached_tokens.mean),
+                    ]);
+                    r
+                })
+                .collect(),
+        );
+        table(
+            "Latency, ms (successful requests)",
+            &[
+                "# model",
+                "strategy",
+                "TTFT p50",
+                "TTFT p95",
+                "TTFT p99",
+                "ITL p50",
+                "ITL p95",
+                "ITL p99",
+                "TPOT p50",
+                "latency p50",
+                "latency p95",
+                "latency p99",
+            ],
+            bs.iter()
+                .map(|b| {
+                    let s = &b.summary;
+                    let mut r = id(b);
+                    r.extend([
+                        f2(s.ttft_ms.median),
+                        f2(s.ttft_ms.p95),
+                        f2(s.ttft_ms.p99),
+                        format!("{:.3}", s.itl_ms.median),
+                        format!("{:.3}", s.itl_ms.p95),
+                        format!("{:.3}", s.itl_ms.p99),
+                        format!("{:.3}", s.tpot_ms.median),
+                        f2(s.request_latency_ms.median),
+                        f2(s.request_latency_ms.p95),
+                        f2(s.request_latency_ms.p99),
+                    ]);
+                    r
+                })
+                .collect(),
+        );
+        table(
+            "Throughput",
+            &[
+                "# model",
+                "strategy",
+                "req/s",
+                "input tok/s",
+                "output tok/s",
+                "total tok/s",
+                "concurrency",
+            ],
+            bs.iter()
+                .map(|b| {
+                    let s = &b.summary;
+                    let mut r = id(b);
+                    r.extend([
+                        f2(s.requests_per_second),
+                        f1(s.input_tokens_per_second),
+                        f1(s.output_tokens_per_second),
+                        f1(s.total_tokens_per_second),
+                        f2(s.concurrency),
+                    ]);
+                    r
+                })
+                .collect(),
         );
     }
     for b in &report.benchmarks {
@@ -382,4 +509,97 @@ pub fn headroom(
         delivery_us,
         costs,
     }
+}
+
+/// Most points a time series keeps (longer runs are binned or downsampled).
+pub const MAX_POINTS: usize = 1000;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TimeSeries {
+    pub bin_s: f64,
+    pub t_s: Vec<f64>,
+    pub output_tokens_per_s: Vec<f64>,
+    pub requests_in_flight: Vec<f64>,
+}
+
+/// Bins of at least 100 ms and at most `MAX_POINTS` of them: output tokens per second (token
+/// events in the bin) and the time-weighted number of requests in flight.
+pub fn timeseries(records: &[RequestRecord], start: u64, end: u64) -> TimeSeries {
+    let span = end.saturating_sub(start).max(1);
+    let bin = (span / MAX_POINTS as u64).max(100_000_000);
+    let n = (span / bin + 1) as usize;
+    let mut tokens = vec![0u64; n];
+    for r in records {
+        for &(t, k) in &r.token_events {
+            if t >= start && t <= end {
+                tokens[((t - start) / bin) as usize] += k as u64;
+            }
+        }
+    }
+    // In flight: +1 at sent, −1 at end; integrate per bin.
+    let mut ev: Vec<(u64, i64)> = Vec::with_capacity(records.len() * 2);
+    for r in records {
+        if let (Some(a), Some(b)) = (r.t.sent, r.t.end) {
+            ev.push((a.clamp(start, end), 1));
+            ev.push((b.clamp(start, end), -1));
+        }
+    }
+    ev.sort_unstable();
+    let mut busy = vec![0f64; n];
+    let (mut level, mut at) = (0i64, start);
+    let mut add = |from: u64, to: u64, level: i64| {
+        let mut t = from;
+        while t < to {
+            let i = ((t - start) / bin) as usize;
+            let edge = (start + (i as u64 + 1) * bin).min(to);
+            busy[i.min(n - 1)] += level as f64 * (edge - t) as f64;
+            t = edge;
+        }
+    };
+    for (t, d) in ev {
+        add(at, t, level);
+        level += d;
+        at = t;
+    }
+    add(at, end, level);
+    let secs = bin as f64 / 1e9;
+    TimeSeries {
+        bin_s: secs,
+        t_s: (0..n).map(|i| i as f64 * secs).collect(),
+        output_tokens_per_s: tokens.iter().map(|&k| k as f64 / secs).collect(),
+        requests_in_flight: busy.iter().map(|&b| b / bin as f64).collect(),
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Telemetry {
+    pub t_s: Vec<f64>,
+    pub running: Vec<u32>,
+    pub waiting: Vec<u32>,
+    /// KV-cache use, 0–1.
+    pub kv_cache_usage: Vec<f64>,
+    /// Prefix-cache hits / queries (tokens) since the previous point; null without queries.
+    pub prefix_cache_hit_rate: Vec<Option<f64>>,
+    /// Preemptions since the previous point.
+    pub preemptions: Vec<u64>,
+}
+
+/// The worker's engine samples, downsampled to at most `MAX_POINTS` (counters summed).
+pub fn telemetry(samples: &[(u64, u32, u32, f64, u64, u64, u64)], start: u64) -> Telemetry {
+    let stride = samples.len().div_ceil(MAX_POINTS).max(1);
+    let mut t = Telemetry::default();
+    for chunk in samples.chunks(stride) {
+        let last = chunk[chunk.len() - 1];
+        let (q, h, p) = chunk
+            .iter()
+            .fold((0, 0, 0), |a, s| (a.0 + s.4, a.1 + s.5, a.2 + s.6));
+        t.t_s.push(last.0.saturating_sub(start) as f64 / 1e9);
+        t.running.push(last.1);
+        t.waiting.push(last.2);
+        t.kv_cache_usage.push(last.3);
+        t.prefix_cache_hit_rate
+            .push((q > 0).then(|| h as f64 / q as f64));
+        t.preemptions.push(p);
+    }
+    t
 }

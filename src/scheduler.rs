@@ -93,6 +93,9 @@ pub struct HarnessStats {
     /// How late each wake-up of the worker's 10 ms event-loop ticker was, µs.
     #[serde(skip)]
     pub loop_lag_us: Vec<u64>,
+    /// The engine's per-step telemetry during the benchmark (see the protocol's `stats_report`).
+    #[serde(skip)]
+    pub telemetry: Vec<(u64, u32, u32, f64, u64, u64, u64)>,
 }
 
 fn clk_tck() -> f64 {
@@ -435,14 +438,20 @@ pub fn run_benchmark(
         peak_rss_mib_supervisor: self_peak_rss_mib(),
         peak_rss_mib_worker: peak_rss_mib(worker_pid),
         loop_lag_us: Vec::new(),
+        telemetry: Vec::new(),
     };
     if worker_error.is_none() {
-        if let Ok(FromWorker::StatsReport { loop_lag_us, .. }) = sh.worker.call(
+        if let Ok(FromWorker::StatsReport {
+            loop_lag_us,
+            telemetry,
+            ..
+        }) = sh.worker.call(
             |id| ToWorker::Stats { id },
             Duration::from_secs(10),
             |_, _| {},
         ) {
             harness.loop_lag_us = loop_lag_us;
+            harness.telemetry = telemetry;
         }
     }
     (
@@ -510,16 +519,16 @@ fn pace(mut a: PacerArgs) -> Box<dyn RequestSource> {
             sampling: &a.sampling,
         });
         let scheduled = match &a.strategy {
-            Strategy::Constant { rate } => {
-                a.start_ns + (constant_offset_s(i, *rate, a.rampup_s) * 1e9) as u64
-            }
+            Strategy::Constant { rate } => a
+                .start_ns
+                .saturating_add((constant_offset_s(i, *rate, a.rampup_s) * 1e9) as u64),
             Strategy::Poisson { rate } => {
                 if i > 0 {
                     poisson_t += Exp::new(*rate)
                         .map(|e| e.sample(&mut rng))
                         .unwrap_or(1.0 / rate);
                 }
-                a.start_ns + (poisson_t * 1e9) as u64
+                a.start_ns.saturating_add((poisson_t * 1e9) as u64)
             }
             _ => loop {
                 if a.stop.load(Ordering::Relaxed) {

@@ -47,6 +47,11 @@ fn plain_and_template_prompt_counts_match_the_engine() {
     let dir = tempfile::tempdir().unwrap();
     let m = model("tiny-llama");
     let r = sync5(&m, "plain", &dir);
+    assert_eq!(
+        schema_errors(&r),
+        Vec::<String>::new(),
+        "the report validates against docs/report-schema.json"
+    );
     assert_eq!(r["models"][0]["engine_starts"], 1);
     assert_eq!(r["models"][0]["engine"]["device"], "cpu");
     let reqs = requests(&r, 0);
@@ -79,6 +84,45 @@ fn plain_and_template_prompt_counts_match_the_engine() {
             "chain out of order: {t}"
         );
     }
+
+    // Engine telemetry from vLLM's stat logger, on the benchmark's timeline.
+    let tel = &r["benchmarks"][0]["telemetry"];
+    let running: Vec<u64> = tel["running"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(!running.is_empty(), "telemetry series present: {tel}");
+    assert!(
+        running.iter().any(|&n| n == 1) && running.iter().all(|&n| n <= 1),
+        "synchronous: one request running: {running:?}"
+    );
+    assert!(tel["kv_cache_usage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v.as_f64().unwrap() > 0.0));
+    // Where the time went: every stage of every request, adding up to end − scheduled.
+    let st = &r["benchmarks"][0]["summary"]["stages_ms"];
+    for stage in [
+        "dispatch", "handover", "queue", "prefill", "decode", "delivery",
+    ] {
+        assert_eq!(st[stage]["count"], 5, "{stage}: {st}");
+    }
+    let sum: f64 = [
+        "dispatch", "handover", "queue", "prefill", "decode", "delivery",
+    ]
+    .iter()
+    .map(|k| st[*k]["mean"].as_f64().unwrap())
+    .sum();
+    let total = r["benchmarks"][0]["summary"]["latency_from_scheduled_ms"]["mean"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (sum - total).abs() < 1e-6 * total.max(1.0),
+        "stages add up: {sum} vs {total}"
+    );
 
     let r = sync5(&m, "default-template", &dir);
     let rf = &r["models"][0]["request_format"];

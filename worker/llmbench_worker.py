@@ -794,6 +794,65 @@ def _ns(ts):
 # The mock engine
 # --------------------------------------------------------------------------------------------
 
+class Telemetry:
+    """Engine state per step, on the worker's monotonic clock, at most one sample per 10 ms
+    (counters in between are summed into the next sample): [t_ns, running, waiting,
+    kv_cache_usage, prefix_cache_queries, prefix_cache_hits, preemptions]."""
+
+    MIN_GAP_NS = 10_000_000
+    MAX_SAMPLES = 100_000
+
+    def __init__(self):
+        self.samples = []
+        self.last_ns = 0
+        self.queries = 0
+        self.hits = 0
+        self.preempted = 0
+
+    def record(self, running, waiting, kv_usage, queries=0, hits=0, preempted=0):
+        self.queries += queries
+        self.hits += hits
+        self.preempted += preempted
+        now = time.monotonic_ns()
+        if now - self.last_ns < self.MIN_GAP_NS or len(self.samples) >= self.MAX_SAMPLES:
+            return
+        self.last_ns = now
+        self.samples.append([now, running, waiting, float(kv_usage), self.queries, self.hits, self.preempted])
+        self.queries = self.hits = self.preempted = 0
+
+    def take(self):
+        """The samples so far, and a fresh collector (same object, emptied)."""
+        out, self.samples = self.samples, []
+        return out, self
+
+
+def make_stat_logger_class(base, sink):
+    """A vLLM stat logger (StatLoggerBase subclass) feeding `sink` (a Telemetry); vLLM calls
+    record() in this process after every engine step."""
+
+    class LlmbenchStatLogger(base):
+        def __init__(self, vllm_config, engine_index=0):
+            pass
+
+        def record(self, scheduler_stats, iteration_stats, mm_cache_stats=None, engine_idx=0):
+            if scheduler_stats is None:
+                return
+            pc = getattr(scheduler_stats, "prefix_cache_stats", None)
+            sink.record(
+                getattr(scheduler_stats, "num_running_reqs", 0),
+                getattr(scheduler_stats, "num_waiting_reqs", 0),
+                getattr(scheduler_stats, "kv_cache_usage", 0.0),
+                getattr(pc, "queries", 0) if pc is not None else 0,
+                getattr(pc, "hits", 0) if pc is not None else 0,
+                getattr(iteration_stats, "num_preempted_reqs", 0) if iteration_stats is not None else 0,
+            )
+
+        def log_engine_initialized(self):
+            pass
+
+    return LlmbenchStatLogger
+
+
 CPU_DEFAULT_KV_CACHE_BYTES = 1 << 30
 
 MOCK_DEFAULTS = {
@@ -988,6 +1047,9 @@ class MockEngine:
             # admit queued requests
             running = self.running
             waiting = self.waiting
+            tel = getattr(self.w, "telemetry", None)
+            if tel is not None:
+                tel.record(len(running), len(waiting), 0.0)
             while waiting and (max_seqs == 0 or len(running) < max_seqs):
                 r = waiting.popleft()
                 r.scheduled_ns = now_ns
@@ -1372,10 +1434,13 @@ class Worker:
 
     def on_stats(self, msg):
         lag, self.loop_lag_us = self.loop_lag_us, []
-        self.send({"type": "stats_report", "id": msg.get("id"), "loop_lag_us": lag})
+        samples, _ = self.telemetry.take()
+        self.send({"type": "stats_report", "id": msg.get("id"), "loop_lag_us": lag, "telemetry": samples})
 
     async def run(self):
         self.loop_lag_us = []
+        if getattr(self, "telemetry", None) is None:
+            self.telemetry = Telemetry()
         self.loop.create_task(self._lag_ticker())
         while True:
             try:
@@ -1632,7 +1697,19 @@ class Worker:
             # Built inside the running loop, so AsyncLLM starts its output handler at once.
             # This call is synchronous and blocks the loop for seconds (minutes on a GPU); the
             # death-pipe thread covers the supervisor dying meanwhile.
-            self.engine = self.v.AsyncLLMEngine.from_engine_args(engine_args)
+            stat_loggers = None
+            try:
+                from vllm.v1.metrics.loggers import StatLoggerBase
+
+                if getattr(self, "telemetry", None) is None:
+                    self.telemetry = Telemetry()
+                stat_loggers = [make_stat_logger_class(StatLoggerBase, self.telemetry)]
+            except Exception as e:  # an older vLLM without this interface: no engine telemetry
+                print("llmbench worker: no engine telemetry (%s)" % _short(e), file=sys.stderr)
+            if stat_loggers:
+                self.engine = self.v.AsyncLLMEngine.from_engine_args(engine_args, stat_loggers=stat_loggers)
+            else:
+                self.engine = self.v.AsyncLLMEngine.from_engine_args(engine_args)
         except Exception as e:
             if _raised_in(e, ("create_engine_config",)):
                 raise UserError(

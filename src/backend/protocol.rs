@@ -191,6 +191,10 @@ pub enum FromWorker {
         id: u64,
         #[serde(default)]
         loop_lag_us: Vec<u64>,
+        /// Engine state per step: (t_ns, running, waiting, kv_cache_usage, prefix_cache_queries,
+        /// prefix_cache_hits, preemptions), counters summed since the previous sample.
+        #[serde(default)]
+        telemetry: Vec<(u64, u32, u32, f64, u64, u64, u64)>,
     },
 }
 

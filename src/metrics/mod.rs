@@ -85,25 +85,30 @@ impl RequestRecord {
     }
     /// Inter-token gaps: an event carrying k tokens after a gap g gives k samples of g/k; extra
     /// tokens in the first event arrived together with the first token and give samples of 0.
-    pub fn itl_samples_ns(&self, out: &mut Vec<f64>) {
+    /// `f(gap_ns, count)`.
+    pub fn itl_gaps(&self, mut f: impl FnMut(f64, u64)) {
         let mut prev: Option<u64> = None;
         for &(t, n) in &self.token_events {
             if n == 0 {
                 continue;
             }
             match prev {
-                None => out.extend(std::iter::repeat(0.0).take(n as usize - 1)),
-                Some(p) => {
-                    let g = t.saturating_sub(p) as f64 / n as f64;
-                    out.extend(std::iter::repeat(g).take(n as usize));
-                }
+                None => f(0.0, n as u64 - 1),
+                Some(p) => f(t.saturating_sub(p) as f64 / n as f64, n as u64),
             }
             prev = Some(t);
         }
     }
+
+    /// The same gaps as a list (tests and small reports).
+    pub fn itl_samples_ns(&self, out: &mut Vec<f64>) {
+        self.itl_gaps(|g, n| out.extend(std::iter::repeat(g).take(n as usize)));
+    }
 }
 
-/// Summary statistics of a sample, exact (sorted), in the unit the caller chose.
+/// Summary statistics of a sample, in the unit the caller chose. Count, mean, std, min and max
+/// are exact; percentiles come from an HDR histogram holding values at 1/1000 of the unit
+/// (µs for millisecond metrics) with three significant digits.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Distribution {
     pub count: u64,
@@ -112,46 +117,130 @@ pub struct Distribution {
     pub std: f64,
     pub min: f64,
     pub max: f64,
+    pub p0_1: f64,
     pub p1: f64,
     pub p5: f64,
     pub p10: f64,
     pub p25: f64,
+    pub p50: f64,
     pub p75: f64,
     pub p90: f64,
     pub p95: f64,
     pub p99: f64,
-    pub p999: f64,
+    pub p99_9: f64,
+}
+
+/// Streaming accumulator behind `Distribution`: constant memory however many samples.
+pub struct Acc {
+    h: hdrhistogram::Histogram<u64>,
+    n: u64,
+    sum: f64,
+    sumsq: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Default for Acc {
+    fn default() -> Self {
+        Acc {
+            h: hdrhistogram::Histogram::new(3).expect("3 significant digits is a valid precision"),
+            n: 0,
+            sum: 0.0,
+            sumsq: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl Acc {
+    const SCALE: f64 = 1000.0;
+
+    pub fn record(&mut self, v: f64) {
+        self.record_n(v, 1);
+    }
+
+    /// Records `v` `n` times.
+    pub fn record_n(&mut self, v: f64, n: u64) {
+        if n == 0 || !v.is_finite() {
+            return;
+        }
+        let v = v.max(0.0);
+        self.n += n;
+        self.sum += v * n as f64;
+        self.sumsq += v * v * n as f64;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        let _ = self.h.record_n((v * Self::SCALE).round() as u64, n);
+    }
+
+    pub fn finish(&self) -> Distribution {
+        if self.n == 0 {
+            return Distribution::default();
+        }
+        let n = self.n as f64;
+        let mean = self.sum / n;
+        let var = (self.sumsq / n - mean * mean).max(0.0);
+        let q = |p: f64| {
+            (self.h.value_at_quantile(p / 100.0) as f64 / Self::SCALE).clamp(self.min, self.max)
+        };
+        Distribution {
+            count: self.n,
+            mean,
+            median: q(50.0),
+            std: var.sqrt(),
+            min: self.min,
+            max: self.max,
+            p0_1: q(0.1),
+            p1: q(1.0),
+            p5: q(5.0),
+            p10: q(10.0),
+            p25: q(25.0),
+            p50: q(50.0),
+            p75: q(75.0),
+            p90: q(90.0),
+            p95: q(95.0),
+            p99: q(99.0),
+            p99_9: q(99.9),
+        }
+    }
 }
 
 impl Distribution {
-    pub fn from_values(mut v: Vec<f64>) -> Distribution {
-        if v.is_empty() {
-            return Distribution::default();
+    pub fn from_values(v: Vec<f64>) -> Distribution {
+        let mut a = Acc::default();
+        for x in v {
+            a.record(x);
         }
-        v.sort_by(|a, b| a.total_cmp(b));
-        let n = v.len();
-        let mean = v.iter().sum::<f64>() / n as f64;
-        let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
-        // Nearest-rank percentile: the smallest value with at least p% of the sample at or below it.
-        let pct = |p: f64| v[((p / 100.0 * n as f64).ceil() as usize).clamp(1, n) - 1];
-        Distribution {
-            count: n as u64,
-            mean,
-            median: pct(50.0),
-            std: var.sqrt(),
-            min: v[0],
-            max: v[n - 1],
-            p1: pct(1.0),
-            p5: pct(5.0),
-            p10: pct(10.0),
-            p25: pct(25.0),
-            p75: pct(75.0),
-            p90: pct(90.0),
-            p95: pct(95.0),
-            p99: pct(99.0),
-            p999: pct(99.9),
-        }
+        a.finish()
     }
+}
+
+/// Where the time went, per request (docs/metrics.md): consecutive stretches of the timestamp
+/// chain that add up to `end − scheduled`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stages {
+    /// scheduled → sent: llmbench's own dispatch delay.
+    pub dispatch: Distribution,
+    /// sent → engine queued: socket, worker, and vLLM's input processing.
+    pub handover: Distribution,
+    /// engine queued → engine scheduled: waiting for a batch slot.
+    pub queue: Distribution,
+    /// engine scheduled → engine first token.
+    pub prefill: Distribution,
+    /// engine first token → engine last token.
+    pub decode: Distribution,
+    /// engine last token → the supervisor read the final output.
+    pub delivery: Distribution,
+}
+
+/// Distributions of one status's requests (successful ones are the main summary).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StatusSummary {
+    pub ttft_ms: Distribution,
+    pub request_latency_ms: Distribution,
+    pub prompt_tokens: Distribution,
+    pub output_tokens: Distribution,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -168,18 +257,31 @@ pub struct Summary {
     pub requests_per_second: f64,
     pub output_tokens_per_second: f64,
     pub input_tokens_per_second: f64,
+    pub total_tokens_per_second: f64,
     /// Time-weighted mean number of requests in flight.
     pub concurrency: f64,
     /// Output tokens credited to the window.
     pub output_tokens_total: u64,
     pub prompt_tokens: Distribution,
     pub output_tokens: Distribution,
+    pub cached_tokens: Distribution,
+    pub preemptions: Distribution,
     pub ttft_ms: Distribution,
+    /// TTFT measured from the scheduled time (includes dispatch delay: coordinated omission).
+    pub ttft_from_scheduled_ms: Distribution,
     pub itl_ms: Distribution,
+    /// vLLM's TPOT: (last token − first token) / (output tokens − 1), TTFT excluded.
     pub tpot_ms: Distribution,
+    /// GuideLLM's "time per output token": (last token − sent) / output tokens, TTFT included.
+    pub tpot_incl_ttft_ms: Distribution,
     pub request_latency_ms: Distribution,
     pub latency_from_scheduled_ms: Distribution,
     pub dispatch_lag_us: Distribution,
+    /// Where the time went (successful requests whose chain is complete).
+    pub stages_ms: Stages,
+    /// Incomplete and errored requests, apart.
+    pub incomplete: StatusSummary,
+    pub errored: StatusSummary,
 }
 
 /// Statistics of one benchmark over its measurement window `[ws, we]` (docs/metrics.md):
@@ -189,11 +291,6 @@ pub fn summarize(records: &[RequestRecord], ws: u64, we: u64) -> Summary {
     let ms = |ns: u64| ns as f64 / 1e6;
     let inside = |t: Option<u64>| t.is_some_and(|t| t >= ws && t <= we);
     let measured: Vec<&RequestRecord> = records.iter().filter(|r| inside(r.t.sent)).collect();
-    let ok: Vec<&RequestRecord> = measured
-        .iter()
-        .copied()
-        .filter(|r| r.status == Status::Successful)
-        .collect();
     let mut counts = Counts::default();
     for r in &measured {
         match r.status {
@@ -233,15 +330,95 @@ pub fn summarize(records: &[RequestRecord], ws: u64, we: u64) -> Summary {
             Some(b.saturating_sub(a) as f64)
         })
         .sum();
-    let mut itl = Vec::new();
-    for r in &ok {
-        r.itl_samples_ns(&mut itl);
+
+    let mut acc: std::collections::HashMap<String, Acc> = std::collections::HashMap::new();
+    let mut rec = |k: &str, v: Option<f64>| {
+        if let Some(v) = v {
+            acc.entry(k.to_string()).or_default().record(v);
+        }
+    };
+    let mut itl = Acc::default();
+    for r in &measured {
+        let t = &r.t;
+        let span = |a: Option<u64>, b: Option<u64>| Some(ms(b?.checked_sub(a?)?));
+        // Successful requests make the main distributions; the others are kept apart.
+        let prefix = match r.status {
+            Status::Successful => "",
+            Status::Incomplete => "incomplete.",
+            Status::Errored => "errored.",
+        };
+        let key = |name: &str| format!("{prefix}{name}");
+        rec(&key("ttft"), r.ttft_ns().map(ms));
+        rec(&key("latency"), r.latency_ns().map(ms));
+        rec(
+            &key("prompt"),
+            Some(r.prompt_tokens.unwrap_or(r.prompt_tokens_sent) as f64),
+        );
+        rec(&key("output"), Some(r.output_tokens as f64));
+        rec(
+            "dispatch_lag",
+            Some(t.sent.unwrap_or(0).saturating_sub(t.scheduled.unwrap_or(0)) as f64 / 1e3),
+        );
+        if r.status != Status::Successful {
+            continue;
+        }
+        rec("cached", r.cached_tokens.map(|c| c as f64));
+        rec("preemptions", Some(r.preemptions as f64));
+        rec("ttft_sched", span(t.scheduled, t.first_token));
+        rec("latency_sched", span(t.scheduled, t.end));
+        if r.output_tokens > 1 {
+            rec(
+                "tpot",
+                span(t.first_token, t.last_token).map(|d| d / (r.output_tokens - 1) as f64),
+            );
+        }
+        if r.output_tokens > 0 {
+            rec(
+                "tpot_incl",
+                span(t.sent, t.last_token).map(|d| d / r.output_tokens as f64),
+            );
+        }
+        // Stages only for a complete chain, so that they add up.
+        if [
+            t.scheduled,
+            t.sent,
+            t.engine_queued,
+            t.engine_scheduled,
+            t.engine_first_token,
+            t.engine_last_token,
+            t.end,
+        ]
+        .iter()
+        .all(Option::is_some)
+        {
+            rec("stage.dispatch", span(t.scheduled, t.sent));
+            rec("stage.handover", span(t.sent, t.engine_queued));
+            rec("stage.queue", span(t.engine_queued, t.engine_scheduled));
+            rec(
+                "stage.prefill",
+                span(t.engine_scheduled, t.engine_first_token),
+            );
+            rec(
+                "stage.decode",
+                span(t.engine_first_token, t.engine_last_token),
+            );
+            rec("stage.delivery", span(t.engine_last_token, t.end));
+        }
+        r.itl_gaps(|g, n| itl.record_n(g / 1e6, n));
     }
+    let d = |k: &str| acc.get(k).map(Acc::finish).unwrap_or_default();
+    let status = |p: &str| StatusSummary {
+        ttft_ms: d(&format!("{p}ttft")),
+        request_latency_ms: d(&format!("{p}latency")),
+        prompt_tokens: d(&format!("{p}prompt")),
+        output_tokens: d(&format!("{p}output")),
+    };
     Summary {
         duration_s,
         requests_per_second: per_s(completed as f64),
         output_tokens_per_second: per_s(out_tokens as f64),
         input_tokens_per_second: per_s(in_tokens as f64),
+        total_tokens_per_second: per_s((in_tokens + out_tokens) as f64),
         concurrency: if duration_s > 0.0 {
             busy_ns / 1e9 / duration_s
         } else {
@@ -249,41 +426,28 @@ pub fn summarize(records: &[RequestRecord], ws: u64, we: u64) -> Summary {
         },
         output_tokens_total: out_tokens,
         requests: counts,
-        prompt_tokens: Distribution::from_values(
-            ok.iter()
-                .map(|r| r.prompt_tokens.unwrap_or(r.prompt_tokens_sent) as f64)
-                .collect(),
-        ),
-        output_tokens: Distribution::from_values(
-            ok.iter().map(|r| r.output_tokens as f64).collect(),
-        ),
-        ttft_ms: Distribution::from_values(ok.iter().filter_map(|r| r.ttft_ns()).map(ms).collect()),
-        itl_ms: Distribution::from_values(itl.into_iter().map(|g| g / 1e6).collect()),
-        tpot_ms: Distribution::from_values(
-            ok.iter()
-                .filter(|r| r.output_tokens > 1)
-                .filter_map(|r| {
-                    Some(
-                        ms(r.t.last_token?.saturating_sub(r.t.first_token?))
-                            / (r.output_tokens - 1) as f64,
-                    )
-                })
-                .collect(),
-        ),
-        request_latency_ms: Distribution::from_values(
-            ok.iter().filter_map(|r| r.latency_ns()).map(ms).collect(),
-        ),
-        latency_from_scheduled_ms: Distribution::from_values(
-            ok.iter()
-                .filter_map(|r| Some(ms(r.t.end?.saturating_sub(r.t.scheduled?))))
-                .collect(),
-        ),
-        dispatch_lag_us: Distribution::from_values(
-            measured
-                .iter()
-                .filter_map(|r| Some(r.t.sent?.saturating_sub(r.t.scheduled?) as f64 / 1e3))
-                .collect(),
-        ),
+        prompt_tokens: d("prompt"),
+        output_tokens: d("output"),
+        cached_tokens: d("cached"),
+        preemptions: d("preemptions"),
+        ttft_ms: d("ttft"),
+        ttft_from_scheduled_ms: d("ttft_sched"),
+        itl_ms: itl.finish(),
+        tpot_ms: d("tpot"),
+        tpot_incl_ttft_ms: d("tpot_incl"),
+        request_latency_ms: d("latency"),
+        latency_from_scheduled_ms: d("latency_sched"),
+        dispatch_lag_us: d("dispatch_lag"),
+        stages_ms: Stages {
+            dispatch: d("stage.dispatch"),
+            handover: d("stage.handover"),
+            queue: d("stage.queue"),
+            prefill: d("stage.prefill"),
+            decode: d("stage.decode"),
+            delivery: d("stage.delivery"),
+        },
+        incomplete: status("incomplete."),
+        errored: status("errored."),
     }
 }
 
@@ -387,13 +551,26 @@ mod tests {
     }
 
     #[test]
-    fn nearest_rank_percentiles() {
+    fn percentiles_within_a_thousandth_and_exact_moments() {
         let d = Distribution::from_values((1..=100).map(|x| x as f64).collect());
-        assert_eq!(
-            (d.min, d.median, d.p90, d.p99, d.max),
-            (1.0, 50.0, 90.0, 99.0, 100.0)
+        let close = |a: f64, b: f64| (a - b).abs() <= b * 1e-3;
+        assert_eq!((d.min, d.max, d.count), (1.0, 100.0, 100));
+        assert!(
+            close(d.median, 50.0) && close(d.p90, 90.0) && close(d.p99, 99.0),
+            "{d:?}"
         );
-        assert_eq!(d.count, 100);
+        assert!((d.mean - 50.5).abs() < 1e-12, "mean is exact");
+        // Constant memory whatever the count: a million samples.
+        let mut a = Acc::default();
+        for i in 0..1_000_000u64 {
+            a.record((i % 1000) as f64 * 0.01);
+        }
+        let d = a.finish();
+        assert_eq!(d.count, 1_000_000);
+        assert!(
+            (d.p50 - 5.0).abs() < 0.011 && (d.p99_9 - 9.99).abs() < 0.011,
+            "{d:?}"
+        );
     }
 
     #[test]

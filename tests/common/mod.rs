@@ -190,3 +190,15 @@ impl Drop for Running {
         }
     }
 }
+
+/// Errors of `report` against docs/report-schema.json (empty when it validates).
+pub fn schema_errors(report: &serde_json::Value) -> Vec<String> {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("docs/report-schema.json")).unwrap(),
+    )
+    .expect("the schema is JSON");
+    let v = jsonschema::validator_for(&schema).expect("the schema compiles");
+    v.iter_errors(report)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}

@@ -41,7 +41,7 @@ MESSAGES = [
     {"type": "shutdown"},
     {"type": "stats", "id": 9},
     # worker -> supervisor
-    {"type": "stats_report", "id": 9, "loop_lag_us": [12, 850, 3]},
+    {"type": "stats_report", "id": 9, "loop_lag_us": [12, 850, 3], "telemetry": [[5000000000, 2, 1, 0.25, 64, 32, 0]]},
     {
         "type": "hello",
         "protocol": 1,

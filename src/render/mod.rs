@@ -1,0 +1,236 @@
+//! Renderers of a saved report, and GuideLLM's `--outputs` list.
+//!
+//! Every renderer takes the report as a `serde_json::Value` (what `Report` serializes to, or a
+//! report read back from disk by `benchmark from-file`), so a report written by another version
+//! still renders: a missing key gives an empty cell or a missing chart, never a panic.
+
+pub mod csv;
+pub mod html;
+pub mod yaml;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// GuideLLM's default `--outputs`.
+pub const DEFAULT_OUTPUTS: &str = "json,csv";
+
+/// One output format of `--outputs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Json,
+    Yaml,
+    Csv,
+    Html,
+    /// The end-of-run tables on stdout (the caller prints them; nothing is written).
+    Console,
+}
+
+impl Format {
+    /// The name `--outputs` accepts, and the extension of its default file `benchmarks.<ext>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Yaml => "yaml",
+            Format::Csv => "csv",
+            Format::Html => "html",
+            Format::Console => "console",
+        }
+    }
+
+    /// The default file name in the output directory (`None` for the console).
+    pub fn default_file(self) -> Option<&'static str> {
+        match self {
+            Format::Json => Some("benchmarks.json"),
+            Format::Yaml => Some("benchmarks.yaml"),
+            Format::Csv => Some("benchmarks.csv"),
+            Format::Html => Some("benchmarks.html"),
+            Format::Console => None,
+        }
+    }
+
+    /// A bare format name (`yml` is YAML), case-insensitive.
+    pub fn from_name(s: &str) -> Option<Format> {
+        match s.to_ascii_lowercase().as_str() {
+            "json" => Some(Format::Json),
+            "yaml" | "yml" => Some(Format::Yaml),
+            "csv" => Some(Format::Csv),
+            "html" => Some(Format::Html),
+            "console" => Some(Format::Console),
+            _ => None,
+        }
+    }
+
+    /// The format a file name's extension picks (`.htm` is HTML too), case-insensitive.
+    pub fn from_path(p: &Path) -> Option<Format> {
+        let ext = p.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "json" => Some(Format::Json),
+            "yaml" | "yml" => Some(Format::Yaml),
+            "csv" => Some(Format::Csv),
+            "html" | "htm" => Some(Format::Html),
+            _ => None,
+        }
+    }
+}
+
+/// Parses GuideLLM's `--outputs`: a comma list of `json`, `yaml` (`yml`), `csv`, `html`,
+/// `console`, or file names whose extension picks the format (`results.csv` → CSV written to
+/// that name). Blank entries are skipped and repeated entries kept once; an unknown entry or an
+/// empty list is an error of one sentence naming the valid entries.
+pub fn parse_outputs(list: &str) -> Result<Vec<(Format, Option<PathBuf>)>, String> {
+    const VALID: &str = "json, yaml, csv, html, console, or a file name ending in .json, .yaml, .yml, .csv or .html";
+    let mut out: Vec<(Format, Option<PathBuf>)> = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let item = if let Some(f) = Format::from_name(entry) {
+            (f, None)
+        } else if let Some(f) = Format::from_path(Path::new(entry)) {
+            (f, Some(PathBuf::from(entry)))
+        } else {
+            return Err(format!(
+                "--outputs: unknown output `{entry}`; valid outputs are {VALID}"
+            ));
+        };
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "--outputs: no output given; valid outputs are {VALID}"
+        ));
+    }
+    Ok(out)
+}
+
+/// The report rendered in `format` (`None` for the console, which the caller prints).
+pub fn render(report: &Value, format: Format) -> Option<String> {
+    Some(match format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(report).unwrap_or_else(|_| "{}".into());
+            s.push('\n');
+            s
+        }
+        Format::Yaml => yaml::render(report),
+        Format::Csv => csv::render(report),
+        Format::Html => html::render(report),
+        Format::Console => return None,
+    })
+}
+
+/// Writes every file output into `dir` (created if missing): `benchmarks.<ext>`, or the name
+/// given (relative names are taken inside `dir`, absolute ones as they are). Each file is
+/// written atomically (a temp file in the same directory, then a rename), so a reader never
+/// sees half a report. `Console` is skipped. Returns the paths written, in order.
+pub fn write_all(
+    report: &Value,
+    outputs: &[(Format, Option<PathBuf>)],
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for (format, name) in outputs {
+        let Some(text) = render(report, *format) else {
+            continue;
+        };
+        let path = match name {
+            Some(n) => dir.join(n),
+            None => dir.join(
+                format
+                    .default_file()
+                    .expect("file formats have a default name"),
+            ),
+        };
+        write_atomic(&path, text.as_bytes())?;
+        if !written.contains(&path) {
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
+/// Temp file next to the destination + rename (`std::fs::write`, so the file gets the usual
+/// umask-derived mode, not a temp file's 0600).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("writing {}", path.display())
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_names_files_and_errors() {
+        assert_eq!(
+            parse_outputs("json,csv").unwrap(),
+            vec![(Format::Json, None), (Format::Csv, None)]
+        );
+        assert_eq!(
+            parse_outputs(" YAML , yml,console,html ").unwrap(),
+            vec![
+                (Format::Yaml, None),
+                (Format::Console, None),
+                (Format::Html, None)
+            ]
+        );
+        assert_eq!(
+            parse_outputs("results.csv,out/r.YML,report.htm").unwrap(),
+            vec![
+                (Format::Csv, Some("results.csv".into())),
+                (Format::Yaml, Some("out/r.YML".into())),
+                (Format::Html, Some("report.htm".into())),
+            ]
+        );
+        let e = parse_outputs("json,xml").unwrap_err();
+        assert!(
+            e.contains("`xml`") && e.contains("json, yaml, csv, html, console"),
+            "{e}"
+        );
+        assert!(parse_outputs(" , ").is_err());
+        assert!(parse_outputs("results.txt").is_err());
+    }
+
+    #[test]
+    fn write_all_writes_each_file_atomically_and_skips_console() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = serde_json::json!({"report_version": 1, "benchmarks": []});
+        let outs = parse_outputs("json,yaml,csv,console,sub/mine.json").unwrap();
+        let paths = write_all(&report, &outs, dir.path()).unwrap();
+        let names: Vec<String> = paths
+            .iter()
+            .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "benchmarks.json",
+                "benchmarks.yaml",
+                "benchmarks.csv",
+                "sub/mine.json"
+            ]
+        );
+        let back: Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("sub/mine.json")).unwrap())
+                .unwrap();
+        assert_eq!(back, report);
+        // No temporary files left behind.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty());
+    }
+}

@@ -67,9 +67,59 @@ pub struct BenchmarkEntry {
     pub timeseries: TimeSeries,
     /// The engine's own state over time (vLLM stat logger), seconds from the benchmark's start.
     pub telemetry: Telemetry,
-    pub requests: Vec<Value>,
-    #[serde(skip)]
+    /// Per-request records (all, or `--sample-requests` per status), serialized as they are
+    /// written: a run of 100,000 requests is never held as JSON in memory.
+    pub requests: RequestList,
+}
+
+/// The records of a benchmark and what their JSON needs.
+#[derive(Debug, Clone)]
+pub struct RequestList {
     pub records: Vec<RequestRecord>,
+    origin: u64,
+    window: (u64, u64),
+    sample_per_status: Option<usize>,
+}
+
+thread_local! {
+    /// While set, `RequestList` serializes at most this many records (for renderers that show a
+    /// sample only: CSV has none, HTML a table of 50).
+    static REQUESTS_CAP: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+impl Serialize for RequestList {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let cap = REQUESTS_CAP.with(|c| c.get()).unwrap_or(usize::MAX);
+        let mut kept = std::collections::HashMap::new();
+        let (ws, we) = self.window;
+        let mut seq = ser.serialize_seq(None)?;
+        for r in self
+            .records
+            .iter()
+            .filter(|r| {
+                let k = kept.entry(r.status).or_insert(0usize);
+                *k += 1;
+                self.sample_per_status.is_none_or(|n| *k <= n)
+            })
+            .take(cap)
+        {
+            let mut v = record_json(r, self.origin);
+            v["in_window"] = json!(r.t.sent.is_some_and(|t| t >= ws && t <= we));
+            seq.serialize_element(&v)?;
+        }
+        seq.end()
+    }
+}
+
+impl Report {
+    /// The report as a JSON value with at most `cap` request records per benchmark.
+    pub fn to_value_capped(&self, cap: usize) -> serde_json::Result<Value> {
+        REQUESTS_CAP.with(|c| c.set(Some(cap)));
+        let v = serde_json::to_value(self);
+        REQUESTS_CAP.with(|c| c.set(None));
+        v
+    }
 }
 
 impl Report {
@@ -109,21 +159,6 @@ impl Report {
         let (ws, we) = crate::metrics::resolve_window(window, &o.records, o.start_ns, o.end_ns);
         let summary = summarize(&o.records, ws, we);
         let hr = headroom(&strategy, &summary, &o.records, o.harness.clone());
-        let mut kept = std::collections::HashMap::new();
-        let requests = o
-            .records
-            .iter()
-            .filter(|r| {
-                let k = kept.entry(r.status).or_insert(0usize);
-                *k += 1;
-                sample_per_status.is_none_or(|n| *k <= n)
-            })
-            .map(|r| {
-                let mut v = record_json(r, origin);
-                v["in_window"] = json!(r.t.sent.is_some_and(|t| t >= ws && t <= we));
-                v
-            })
-            .collect();
         self.benchmarks.push(BenchmarkEntry {
             model: model.to_string(),
             index: self.benchmarks.len(),
@@ -139,8 +174,12 @@ impl Report {
             timeseries: timeseries(&o.records, o.start_ns, o.end_ns),
             telemetry: telemetry(&o.harness.telemetry, o.start_ns),
             summary,
-            requests,
-            records: o.records,
+            requests: RequestList {
+                records: o.records,
+                origin,
+                window: (ws, we),
+                sample_per_status,
+            },
         });
         self.benchmarks.last().expect("just pushed")
     }
@@ -188,14 +227,14 @@ fn fmt_opt_ms(v: Option<u64>) -> String {
 
 /// Per-request lines, as the benchmark ends.
 pub fn print_requests(b: &BenchmarkEntry, limit: usize) {
-    if limit == 0 || b.records.is_empty() {
+    if limit == 0 || b.requests.records.is_empty() {
         return;
     }
     println!(
         "{:>6}  {:>8}  {:>7}  {:>6}  {:>9}  {:>10}  {}",
         "req", "prompt", "engine", "output", "TTFT ms", "latency ms", "status"
     );
-    for r in b.records.iter().take(limit) {
+    for r in b.requests.records.iter().take(limit) {
         println!(
             "{:>6}  {:>8}  {:>7}  {:>6}  {:>9}  {:>10}  {}",
             r.id,
@@ -218,10 +257,10 @@ pub fn print_requests(b: &BenchmarkEntry, limit: usize) {
             }
         );
     }
-    if b.records.len() > limit {
+    if b.requests.records.len() > limit {
         println!(
             "  … {} more requests in the JSON report",
-            b.records.len() - limit
+            b.requests.records.len() - limit
         );
     }
 }
@@ -530,7 +569,7 @@ pub fn timeseries(records: &[RequestRecord], start: u64, end: u64) -> TimeSeries
     let n = (span / bin + 1) as usize;
     let mut tokens = vec![0u64; n];
     for r in records {
-        for &(t, k) in &r.token_events {
+        for (t, k) in r.token_events.iter() {
             if t >= start && t <= end {
                 tokens[((t - start) / bin) as usize] += k as u64;
             }

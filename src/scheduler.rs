@@ -608,7 +608,7 @@ fn blank(id: u64) -> RequestRecord {
         cached_tokens: None,
         preemptions: 0,
         t: Timestamps::default(),
-        token_events: Vec::new(),
+        token_events: Default::default(),
     }
 }
 
@@ -673,7 +673,7 @@ impl Collector {
             r.t.last_token = Some(t);
             r.t.worker_last_token = Some(it.t_ns);
             r.output_tokens += it.n;
-            r.token_events.push((t, it.n));
+            r.token_events.push(t, it.n);
         }
         let Some(finish) = it.finish else { return };
         r.t.end = Some(t);

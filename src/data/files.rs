@@ -1177,7 +1177,7 @@ mod tests {
         ));
         assert!(
             msg.contains("output_tokens_count_column \"n_out\" is not a column of")
-                && msg.ends_with("its columns are: n, prompt"),
+                && msg.ends_with("its columns are: prompt, n"),
             "{msg}"
         );
         let msg = usage_err(load(&path, &mapper(json!({"txt_column": "prompt"}))));

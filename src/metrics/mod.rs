@@ -53,6 +53,82 @@ impl Timestamps {
     }
 }
 
+/// Output events of one request: 4 bytes per event in the common case (a gap under 4.29 s
+/// carrying one token), exact in every case. A 100,000-request run of 128-token outputs keeps
+/// all its events in about 50 MB instead of 200.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TokenEvents {
+    first: u64,
+    /// Nanoseconds since the previous event (the first is 0); `u32::MAX` marks a gap kept in `long`.
+    gaps: Vec<u32>,
+    /// (event index, gap) for gaps of 4.29 s or more.
+    long: Vec<(u32, u64)>,
+    /// (event index, tokens) for events carrying other than one token.
+    multi: Vec<(u32, u32)>,
+    last: u64,
+}
+
+impl TokenEvents {
+    pub fn push(&mut self, t: u64, n: u32) {
+        let i = self.gaps.len() as u32;
+        let gap = if self.gaps.is_empty() {
+            self.first = t;
+            0
+        } else {
+            t.saturating_sub(self.last)
+        };
+        if gap >= u32::MAX as u64 {
+            self.gaps.push(u32::MAX);
+            self.long.push((i, gap));
+        } else {
+            self.gaps.push(gap as u32);
+        }
+        if n != 1 {
+            self.multi.push((i, n));
+        }
+        self.last = t.max(self.last);
+    }
+
+    pub fn len(&self) -> usize {
+        self.gaps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.gaps.is_empty()
+    }
+
+    /// (time, tokens) of each event, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        let (mut t, mut li, mut mi) = (self.first, 0usize, 0usize);
+        self.gaps.iter().enumerate().map(move |(i, &g)| {
+            let gap = if g == u32::MAX {
+                li += 1;
+                self.long[li - 1].1
+            } else {
+                g as u64
+            };
+            t += gap;
+            let n = if self.multi.get(mi).is_some_and(|m| m.0 as usize == i) {
+                mi += 1;
+                self.multi[mi - 1].1
+            } else {
+                1
+            };
+            (t, n)
+        })
+    }
+}
+
+impl FromIterator<(u64, u32)> for TokenEvents {
+    fn from_iter<I: IntoIterator<Item = (u64, u32)>>(it: I) -> Self {
+        let mut e = TokenEvents::default();
+        for (t, n) in it {
+            e.push(t, n);
+        }
+        e
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestRecord {
     pub id: u64,
@@ -72,8 +148,8 @@ pub struct RequestRecord {
     pub cached_tokens: Option<u32>,
     pub preemptions: u32,
     pub t: Timestamps,
-    /// (supervisor receive time, tokens) of every output event, in order.
-    pub token_events: Vec<(u64, u32)>,
+    /// (supervisor receive time, tokens) of every output event, in order, stored compactly.
+    pub token_events: TokenEvents,
 }
 
 impl RequestRecord {
@@ -88,7 +164,7 @@ impl RequestRecord {
     /// `f(gap_ns, count)`.
     pub fn itl_gaps(&self, mut f: impl FnMut(f64, u64)) {
         let mut prev: Option<u64> = None;
-        for &(t, n) in &self.token_events {
+        for (t, n) in self.token_events.iter() {
             if n == 0 {
                 continue;
             }
@@ -311,7 +387,7 @@ pub fn summarize(records: &[RequestRecord], ws: u64, we: u64) -> Summary {
         .iter()
         .flat_map(|r| r.token_events.iter())
         .filter(|(t, _)| *t >= ws && *t <= we)
-        .map(|&(_, n)| n as u64)
+        .map(|(_, n)| n as u64)
         .sum();
     let completed = records
         .iter()
@@ -526,8 +602,23 @@ mod tests {
                 end: events.last().map(|e| e.0),
                 ..Default::default()
             },
-            token_events: events.to_vec(),
+            token_events: events.iter().copied().collect(),
         }
+    }
+
+    #[test]
+    fn token_events_are_stored_compactly_and_exactly() {
+        let ev = vec![
+            (5u64, 1u32),
+            (10, 3),
+            (10 + 5_000_000_000, 1),
+            (10 + 5_000_000_007, 2),
+            (10 + 5_000_000_008, 1),
+        ];
+        let t: TokenEvents = ev.iter().copied().collect();
+        assert_eq!(t.iter().collect::<Vec<_>>(), ev);
+        assert_eq!(t.len(), 5);
+        assert_eq!((t.long.len(), t.multi.len()), (1, 2));
     }
 
     #[test]
@@ -579,7 +670,7 @@ mod tests {
         let mut b = a.clone();
         b.status = Status::Incomplete;
         b.output_tokens = 1;
-        b.token_events.truncate(1);
+        b.token_events = a.token_events.iter().take(1).collect();
         a.t.end = Some(1_000_000_010);
         let s = summarize(&[a, b], 0, 2_000_000_000);
         assert_eq!((s.requests.successful, s.requests.incomplete), (1, 1));

@@ -127,44 +127,56 @@ pub fn write_all(
     outputs: &[(Format, Option<PathBuf>)],
     dir: &Path,
 ) -> Result<Vec<PathBuf>> {
+    write_with(outputs, dir, |format, w| {
+        if let Some(text) = render(report, format) {
+            w.write_all(text.as_bytes())?;
+        }
+        Ok(())
+    })
+}
+
+/// As `write_all`, with the caller producing each format's bytes into the (temporary) file:
+/// a large report is streamed to disk instead of being built in memory first.
+pub fn write_with(
+    outputs: &[(Format, Option<PathBuf>)],
+    dir: &Path,
+    mut produce: impl FnMut(Format, &mut dyn std::io::Write) -> Result<()>,
+) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (format, name) in outputs {
-        let Some(text) = render(report, *format) else {
+        let Some(default) = format.default_file() else {
             continue;
         };
         let path = match name {
             Some(n) => dir.join(n),
-            None => dir.join(
-                format
-                    .default_file()
-                    .expect("file formats have a default name"),
-            ),
+            None => dir.join(default),
         };
-        write_atomic(&path, text.as_bytes())?;
+        if let Some(d) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+        let result = (|| -> Result<()> {
+            let f = std::fs::File::create(&tmp)
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            let mut w = std::io::BufWriter::new(f);
+            produce(*format, &mut w)?;
+            std::io::Write::flush(&mut w).with_context(|| format!("writing {}", tmp.display()))?;
+            drop(w);
+            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result?;
         if !written.contains(&path) {
             written.push(path);
         }
     }
     Ok(written)
-}
-
-/// Temp file next to the destination + rename (`std::fs::write`, so the file gets the usual
-/// umask-derived mode, not a temp file's 0600).
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("writing {}", path.display())
-    })?;
-    Ok(())
 }
 
 #[cfg(test)]

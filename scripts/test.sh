@@ -27,4 +27,11 @@ echo "== real vLLM engine tests (one at a time: each starts an engine on 2 cores
 cargo test --quiet --test real_engine --test many_models --test data -- --test-threads=1
 echo "== worker pytest"
 "$py" -m pytest -q worker/tests
+echo "== benchmark scripts, smoke mode (the full runs: docs/performance.md)"
+cargo build --release --quiet
+export LLMBENCH_PYTHON="$py"
+python3 scripts/bench/pacing.py --smoke
+SAMPLES=100 scripts/bench/prepare.sh
+scripts/bench/memory.sh 2000 1000
+python3 scripts/bench/engine_ratio.py --smoke
 echo "== all tests passed in $(( $(date +%s) - t0 )) s"

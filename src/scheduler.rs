@@ -737,8 +737,8 @@ pub fn constant_offset_s(i: u64, rate: f64, rampup: f64) -> f64 {
     }
 }
 
-/// Samples once a second: requests in flight, and the median TTFT of requests that got their
-/// first token during that second.
+/// Samples (five times per window, at most once a second): requests in flight, and the median
+/// TTFT of requests that finished since the previous sample.
 #[derive(Default)]
 struct SaturationWatch {
     last_ns: u64,
@@ -755,7 +755,9 @@ impl SaturationWatch {
         s: &Saturation,
         start_ns: u64,
     ) -> bool {
-        if now < self.last_ns + 1_000_000_000 {
+        // About five samples per window, so that a trend can be seen within it.
+        let every = (s.window_seconds / 5.0).clamp(0.1, 1.0);
+        if now < self.last_ns + (every * 1e9) as u64 || now < start_ns {
             return false;
         }
         self.last_ns = now;

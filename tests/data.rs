@@ -1,6 +1,6 @@
-//! Data through the CLI: synthetic distributions and shared prefixes against the real engine,
-//! dataset files and request formats with the real tokenizers (mock engine where the engine's
-//! own behaviour is not the point), and the checks that run before any engine loads.
+//! Data through the CLI, against the real vLLM engine on the tiny models: synthetic
+//! distributions, shared prefixes and the prefix cache, dataset files, request formats with the
+//! BOS-adding tokenizer, and the checks that run before any engine loads.
 mod common;
 use common::*;
 use serde_json::Value;
@@ -19,8 +19,6 @@ fn run_ok(args: &[&str], engine_kwargs: &str, out: &std::path::Path) -> Value {
     assert_eq!(o.status.code(), Some(0), "{args:?}\n{stdout}\n{stderr}");
     read_json(out)
 }
-
-const MOCK: &str = r#"{"engine": "mock", "mock": {"step_base_us": 200}}"#;
 
 #[test]
 fn synthetic_distribution_counts_match_the_engine_exactly() {
@@ -144,7 +142,7 @@ fn dataset_files_jsonl_csv_sharegpt_txt_with_the_real_tokenizer() {
             "--request-format",
             "plain",
         ],
-        MOCK,
+        VLLM_KWARGS,
         &dir.path().join("j.json"),
     );
     let reqs = requests(&r, 0);
@@ -177,7 +175,7 @@ fn dataset_files_jsonl_csv_sharegpt_txt_with_the_real_tokenizer() {
             "--rate",
             "2",
         ],
-        MOCK,
+        VLLM_KWARGS,
         &dir.path().join("c.json"),
     );
     let outs: Vec<u64> = requests(&r, 0)
@@ -203,7 +201,7 @@ fn dataset_files_jsonl_csv_sharegpt_txt_with_the_real_tokenizer() {
             "--profile",
             "synchronous",
         ],
-        MOCK,
+        VLLM_KWARGS,
         &dir.path().join("s.out.json"),
     );
     let reqs = requests(&r, 0);
@@ -230,7 +228,7 @@ fn dataset_files_jsonl_csv_sharegpt_txt_with_the_real_tokenizer() {
             "--profile",
             "synchronous",
         ],
-        MOCK,
+        VLLM_KWARGS,
         &dir.path().join("t.json"),
     );
     assert_eq!(
@@ -305,7 +303,7 @@ fn request_formats_with_the_bos_tokenizer() {
                 "--request-format",
                 fmt,
             ],
-            MOCK,
+            VLLM_KWARGS,
             &dir.path().join(format!("f{}.json", seen.len())),
         );
         let rf = &r["models"][0]["request_format"];

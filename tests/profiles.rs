@@ -517,3 +517,28 @@ fn sliding_and_global_error_rates_end_benchmarks() {
         assert!((30..200).contains(&n), "{flag}: {n} requests");
     }
 }
+
+#[test]
+fn over_saturation_ends_a_benchmark_the_engine_cannot_keep_up_with() {
+    // Two sequences at a time, 10 ms steps, 16 tokens: about 12 requests/s at most; 100 req/s
+    // makes the queue (requests in flight) and TTFT grow without bound.
+    let (r, _) = run_mock(
+        &[
+            "--profile",
+            "constant",
+            "--rate",
+            "100",
+            "--max-seconds",
+            "30",
+            "--over-saturation",
+            r#"{"min_seconds": 2, "window_seconds": 2, "min_growth": 0.5}"#,
+        ],
+        r#"{"step_base_us": 10000, "max_num_seqs": 2}"#,
+    );
+    let b = &r["benchmarks"][0];
+    assert_eq!(b["ended_by"], "over_saturated", "{}", b["summary"]);
+    assert!(
+        b["summary"]["duration_s"].as_f64().unwrap() < 10.0,
+        "stopped early"
+    );
+}

@@ -267,6 +267,7 @@ pub fn run_benchmark(
     let events = sh.worker.events().clone();
     let tick = Duration::from_millis(10);
     let mut saturation = SaturationWatch::default();
+    let mut pacer_rx = msg_rx.clone();
     let mut last_progress = 0u64;
 
     // Main loop: until a constraint fires or dispatch ended and every request is back.
@@ -280,13 +281,21 @@ pub fn run_benchmark(
                 }
                 Err(_) => worker_error = Some("worker channel closed".into()),
             },
-            recv(msg_rx) -> m => match m {
+            recv(pacer_rx) -> m => match m {
                 Ok(PacerMsg::Sent { id, scheduled, sent, content, prefix, prompt_len, max_tokens }) => {
                     sent_total += 1;
                     col.on_sent(id, scheduled, sent, content, prefix, prompt_len, max_tokens);
                 }
-                Ok(PacerMsg::Done(r)) => pacer_end = Some(r),
-                Err(_) => pacer_end = pacer_end.or(Some(EndReason::DataExhausted)),
+                // Once the pacer is done its channel is dropped from the select: a disconnected
+                // channel is always ready and would spin this loop on a core the engine needs.
+                Ok(PacerMsg::Done(r)) => {
+                    pacer_end = Some(r);
+                    pacer_rx = crossbeam_channel::never();
+                }
+                Err(_) => {
+                    pacer_end = pacer_end.or(Some(EndReason::DataExhausted));
+                    pacer_rx = crossbeam_channel::never();
+                }
             },
             default(tick) => {}
         }

@@ -86,7 +86,8 @@ async def main(model, config, reqs_path, warm):
     ru = resource.getrusage(resource.RUSAGE_SELF)
     front = (ru.ru_utime + ru.ru_stime) - (c0[0].ru_utime + c0[0].ru_stime)
     eng = sum(cpu_of(p) for p in engines) - c0[1]
-    print(json.dumps({"tokens": sum(counts), "seconds": t1 - t0, "cpu_front": front, "cpu_engine": eng}))
+    with open(sys.argv[5], "w") as f:
+        json.dump({"tokens": sum(counts), "seconds": t1 - t0, "cpu_front": front, "cpu_engine": eng}, f)
     engine.shutdown()
 
 asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4])))
@@ -104,8 +105,10 @@ def prepare(n, path):
 
 
 def reference(reqs, warm):
-    out = run([PY, "-c", REFERENCE, MODEL, json.dumps(CONFIG), reqs, str(warm)]).stdout.strip().splitlines()[-1]
-    r = json.loads(out)
+    # vLLM logs on stdout: the result goes to a file of its own.
+    res = reqs + ".reference.json"
+    run([PY, "-c", REFERENCE, MODEL, json.dumps(CONFIG), reqs, str(warm), res])
+    r = json.load(open(res))
     return {"tok_s": r["tokens"] / r["seconds"], "tokens": r["tokens"], "cpu_front": r["cpu_front"], "cpu_engine": r["cpu_engine"]}
 
 

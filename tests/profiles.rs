@@ -294,9 +294,9 @@ fn data_samples_end_each_benchmark_after_one_pass() {
     }
 }
 
-#[test]
-fn max_errors_and_error_rates_end_benchmarks() {
-    // The mock fails every request whose sampling asks it to (see docs/protocol.md).
+/// A constant 200 req/s benchmark of up to 5 s against a mock that fails every second request,
+/// ended by the error limit in `limit`.
+fn run_failing_mock(limit: &[&str]) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.json");
     let o = bin()
@@ -307,19 +307,18 @@ fn max_errors_and_error_rates_end_benchmarks() {
             "mock",
             "--data",
             "prompt_tokens=8,output_tokens=4",
-            "--profile",
-            "constant",
         ])
         .args([
+            "--profile",
+            "constant",
             "--rate",
             "200",
             "--max-seconds",
             "5",
-            "--max-errors",
-            "3",
             "--engine-warmup-requests",
             "0",
         ])
+        .args(limit)
         .args([
             "--backend-kwargs",
             r#"{"engine": "mock", "mock": {"fail_every": 2}}"#,
@@ -330,9 +329,13 @@ fn max_errors_and_error_rates_end_benchmarks() {
         .arg(&path)
         .output()
         .unwrap();
-    let (_, stderr) = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{stderr}");
-    let r = read_json(&path);
+    assert_eq!(o.status.code(), Some(0), "{limit:?}: {}", text(&o).1);
+    read_json(&path)
+}
+
+#[test]
+fn max_errors_and_error_rates_end_benchmarks() {
+    let r = run_failing_mock(&["--max-errors", "3"]);
     assert_eq!(r["benchmarks"][0]["ended_by"], "max_errors");
     let errored = requests(&r, 0)
         .iter()
@@ -476,41 +479,7 @@ fn sliding_and_global_error_rates_end_benchmarks() {
         ("--max-error-rate", "max_error_rate"),
         ("--max-global-error-rate", "max_global_error_rate"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.json");
-        let o = bin()
-            .args([
-                "benchmark",
-                "run",
-                "--model",
-                "mock",
-                "--data",
-                "prompt_tokens=8,output_tokens=4",
-                "--profile",
-                "constant",
-            ])
-            .args([
-                "--rate",
-                "200",
-                "--max-seconds",
-                "5",
-                flag,
-                "0.3",
-                "--engine-warmup-requests",
-                "0",
-            ])
-            .args([
-                "--backend-kwargs",
-                r#"{"engine": "mock", "mock": {"fail_every": 2}}"#,
-                "--python",
-            ])
-            .arg(python())
-            .arg("--output-path")
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
-        let r = read_json(&path);
+        let r = run_failing_mock(&[flag, "0.3"]);
         assert_eq!(r["benchmarks"][0]["ended_by"], reason);
         // Checked from 30 finished requests on: half of them failed.
         let n = requests(&r, 0).len();

@@ -28,7 +28,7 @@ pub fn run(c: &CalibrateArgs, argv: Vec<String>) -> Result<i32> {
         warmup: Some(0.2),
         cooldown: Some(0.2),
         backend_kwargs: Some(
-            r#"{"engine": "mock", "mock": {"prefill_base_us": 5000, "prefill_per_token_us": 0, "step_base_us": 1000, "max_num_seqs": 0}}"#.into(),
+            r#"{"engine": "mock", "mock": {"ttft_us": 5000, "step_base_us": 1000, "max_num_seqs": 0}}"#.into(),
         ),
         python: c.python.clone(),
         output_path: c.output_path.clone(),

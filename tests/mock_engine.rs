@@ -388,10 +388,25 @@ fn calibrate_reports_a_ceiling() {
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("harness ceiling"), "{stdout}");
-    // One table row per rate of the ladder, each with its verdict.
-    let rows = stdout
+    // One table row per rate of the ladder, each with its verdict; every rate was dispatched.
+    let rows: Vec<Vec<&str>> = stdout
         .lines()
         .filter(|l| l.trim_end().ends_with("yes") || l.trim_end().ends_with("no"))
-        .count();
-    assert_eq!(rows, 7, "{stdout}");
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 7, "{stdout}");
+    for r in &rows {
+        let (rate, dispatched): (f64, f64) = (r[0].parse().unwrap(), r[1].parse().unwrap());
+        assert!((dispatched - rate).abs() < 0.05 * rate, "{stdout}");
+    }
+    // The verdict names the highest sustained rate of the table (when the machine sustained one).
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("harness ceiling"))
+        .unwrap();
+    if let Some(rest) = line.split("at least ").nth(1) {
+        let rate = rest.split_whitespace().next().unwrap();
+        let best = rows.iter().filter(|r| *r.last().unwrap() == "yes").last();
+        assert_eq!(best.map(|r| r[0]), Some(rate), "{stdout}");
+    }
 }

@@ -345,22 +345,63 @@ def unpack_frames(buf):
     return msgs, buf[pos:]
 
 
-async def read_frame(reader):
-    """Read one message; None on an orderly close between frames."""
-    try:
-        head = await reader.readexactly(4)
-    except asyncio.IncompleteReadError as e:
-        if not e.partial:
-            return None
-        raise ProtocolError("truncated frame: stream ended inside a length prefix") from None
-    n = check_length(int.from_bytes(head, "big"))
-    try:
-        body = await reader.readexactly(n)
-    except asyncio.IncompleteReadError as e:
-        raise ProtocolError(
-            "truncated frame: stream ended after %d of %d bytes" % (len(e.partial), n)
-        ) from None
-    return decode_body(body)
+class Inbox(asyncio.Protocol):
+    """The supervisor's side of the socket, as an asyncio protocol: frames are decoded inside the
+    event loop's read callback and handed on at once, stamped with the time of that read. (An
+    awaited StreamReader adds a task wake-up, tens of microseconds, between the bytes arriving
+    and the handler running; a generate request's "worker_received" is the read itself.)"""
+
+    def __init__(self, worker):
+        self.buf = bytearray()
+        self.worker = worker
+        self.on_message = worker.on_message  # (msg, received_ns)
+        self.on_closed = worker.on_closed  # (problem or None)
+        self.failed = False
+
+    def connection_made(self, transport):
+        self.worker.start(transport)
+
+    def data_received(self, data):
+        t = time.monotonic_ns()
+        if self.failed:
+            return
+        buf = self.buf
+        buf += data
+        pos, end = 0, len(buf)
+        try:
+            while end - pos >= 4:
+                n = check_length(int.from_bytes(buf[pos : pos + 4], "big"))
+                if end - pos - 4 < n:
+                    break
+                msg = decode_body(bytes(buf[pos + 4 : pos + 4 + n]))
+                pos += 4 + n
+                self.on_message(msg, t)
+        except ProtocolError as e:
+            self.failed = True
+            self.on_closed("protocol error: %s" % e)
+            return
+        if pos:
+            del buf[:pos]
+
+    def eof_received(self):
+        return False  # close the transport: nothing is written to a supervisor that hung up
+
+    def connection_lost(self, exc):
+        if self.failed:
+            return
+        if not self.buf:
+            self.on_closed(None)
+        elif len(self.buf) < 4:
+            self.on_closed("protocol error: truncated frame: stream ended inside a length prefix")
+        else:
+            n = int.from_bytes(self.buf[:4], "big")
+            self.on_closed(
+                "protocol error: truncated frame: stream ended after %d of %d bytes" % (len(self.buf) - 4, n)
+            )
+
+
+# handled inside the read callback; the others (init, abort, shutdown) are awaited in order
+SYNC_MESSAGES = frozenset(("generate", "tokenize", "frame_prompt", "stats", "reset"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -827,11 +868,28 @@ class Telemetry:
 
 
 def make_stat_logger_class(base, sink):
-    """A vLLM stat logger (StatLoggerBase subclass) feeding `sink` (a Telemetry); vLLM calls
-    record() in this process after every engine step."""
+    """A vLLM stat logger feeding `sink` (a Telemetry); vLLM calls record() in this process
+    after every engine step.
+
+    With vLLM's PrometheusStatLogger as `base` it also takes that logger's place: vLLM adds a
+    Prometheus logger unless one is given, and nobody scrapes a benchmark worker, while filling
+    its histograms costs the worker's event loop time on every step and every finished request
+    (time the next request then waits for). Nothing of the base is initialised or called."""
 
     class LlmbenchStatLogger(base):
-        def __init__(self, vllm_config, engine_index=0):
+        def __init__(self, vllm_config=None, engine_index=0, engine_indexes=None, **_kw):
+            pass
+
+        def log(self):
+            pass
+
+        def record_sleep_state(self, *_a, **_kw):
+            pass
+
+        def record_admission_rejection(self, *_a, **_kw):
+            pass
+
+        def log_metrics_info(self, *_a, **_kw):
             pass
 
         def record(self, scheduler_stats, iteration_stats, mm_cache_stats=None, engine_idx=0):
@@ -861,6 +919,7 @@ MOCK_DEFAULTS = {
     "step_per_seq_us": 0,
     "prefill_base_us": 0,
     "prefill_per_token_us": 0,
+    "ttft_us": 0,
     "max_num_seqs": 0,
     "max_num_batched_tokens": 0,
     "tokens_per_step": 1,
@@ -1034,6 +1093,7 @@ class MockEngine:
         pf_base_s = s["prefill_base_us"] / 1e6
         pf_tok_s = s["prefill_per_token_us"] / 1e6
         stall_s = s["stall_us"] / 1e6
+        ttft_ns = s["ttft_us"] * 1000  # > 0: prefill is a fixed delay per request, costing no step time
         max_seqs = s["max_num_seqs"]
         budget0 = s["max_num_batched_tokens"]
         tps = s["tokens_per_step"]
@@ -1066,6 +1126,8 @@ class MockEngine:
                         budget -= 1
             for r in running:
                 if r.to_prefill > 0:
+                    if ttft_ns:
+                        continue  # prefilled "in the background": see below
                     if budget is None:
                         chunk = r.to_prefill
                     elif budget <= 0:
@@ -1076,7 +1138,7 @@ class MockEngine:
                     prefill.append((r, chunk))
                     pf_tokens += chunk
             dur = base_s + per_seq_s * (len(decode) + len(prefill))
-            if prefill:
+            if prefill and not ttft_ns:
                 dur += pf_base_s + pf_tok_s * pf_tokens
             self.step_no += 1
             if self.next_stall is not None and self.step_no >= self.next_stall:
@@ -1096,6 +1158,10 @@ class MockEngine:
                 delay = deadline - mono()
             # the step is done: apply it
             t = time.monotonic_ns()
+            if ttft_ns:
+                # a request's prefill is done in the first step that ends at or after
+                # submitted + ttft_us, at no cost to any step
+                prefill = [(r, r.to_prefill) for r in running if r.to_prefill > 0 and r.submitted_ns + ttft_ns <= t]
             by_id = self.by_id
             done = None
             for r in decode:
@@ -1309,11 +1375,11 @@ class _VllmRequest:
 
 
 class Worker:
-    def __init__(self, reader, writer):
-        self.reader = reader
-        self.writer = writer
-        self.transport = writer.transport
+    def __init__(self):
+        self.transport = None  # set by start(), before the first message
         self.loop = asyncio.get_running_loop()
+        self.inbox = deque()  # messages waiting for an earlier (async) one to be handled
+        self.inbox_busy = False
         self.pending = []
         self.flush_scheduled = False
         self.items_sent = 0
@@ -1345,12 +1411,25 @@ class Worker:
         self._write(msg)
 
     def emit(self, item):
+        """Queue one output item; the items of one event-loop turn go out together in one frame
+        when the turn ends. A lone request's tokens (one request in flight, nothing queued) are
+        written at once instead: there is nothing to batch them with, and the turn's end is tens
+        of microseconds later. Its final item still waits for the turn's end, so that the worker
+        has finished with the request before the supervisor can send the next one."""
         if self.closing:
+            return
+        if not self.pending and item["finish"] is None and self._in_flight() == 1:
+            self._send_items([item])
             return
         self.pending.append(item)
         if not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.call_soon(self._flush)
+
+    def _in_flight(self):
+        if self.kind == "mock":
+            return len(self.mock.by_id)
+        return len(self.reqs)
 
     def _flush(self):
         self.flush_scheduled = False
@@ -1358,6 +1437,11 @@ class Worker:
         if not items or self.closing:
             return
         self.pending = []
+        self._send_items(items)
+
+    def _send_items(self, items):
+        if self.closing:
+            return
         if self.exit_after:
             left = self.exit_after - self.items_sent
             if len(items) >= left:
@@ -1437,50 +1521,71 @@ class Worker:
         samples, _ = self.telemetry.take()
         self.send({"type": "stats_report", "id": msg.get("id"), "loop_lag_us": lag, "telemetry": samples})
 
-    async def run(self):
+    def start(self, transport):
+        self.transport = transport
         self.loop_lag_us = []
         if getattr(self, "telemetry", None) is None:
             self.telemetry = Telemetry()
         self.loop.create_task(self._lag_ticker())
-        while True:
+
+    def on_message(self, msg, received_ns):
+        """Called from the socket's read callback. Messages are handled strictly in order:
+        synchronous ones at once, the rest by a task that drains the queue, which holds back
+        everything behind it (an init, abort or shutdown completes before the next message)."""
+        if self.closing:
+            return
+        if self.inbox_busy:
+            self.inbox.append((msg, received_ns))
+            return
+        t = msg["type"]
+        if t in SYNC_MESSAGES:
+            self._handle_sync(t, msg, received_ns)
+            return
+        self.inbox_busy = True
+        self.inbox.append((msg, received_ns))
+        self.loop.create_task(self._drain_inbox())
+
+    def _handle_sync(self, t, msg, received_ns):
+        try:
+            if t == "generate":
+                self.on_generate(msg, received_ns)
+            elif t == "tokenize":
+                self.on_tokenize(msg)
+            elif t == "frame_prompt":
+                self.on_frame_prompt(msg)
+            elif t == "stats":
+                self.on_stats(msg)
+            elif t == "reset":
+                self.loop.create_task(self.on_reset(msg))
+        except Exception as e:
+            self.fatal("internal worker error: %s" % _short(e), "internal", False, traceback.format_exc())
+
+    async def _drain_inbox(self):
+        while self.inbox and not self.closing:
+            msg, received_ns = self.inbox.popleft()
+            t = msg["type"]
             try:
-                msg = await read_frame(self.reader)
-            except ProtocolError as e:
-                print("llmbench worker: protocol error: %s" % e, file=sys.stderr)
-                hard_exit(EXIT_PROTOCOL)
-            except (ConnectionError, OSError):
-                msg = None
-            if msg is None:
-                # the supervisor closed the connection: nobody is left to talk to
-                print("llmbench worker: connection closed by the supervisor, exiting", file=sys.stderr)
-                hard_exit(0)
-            if self.closing:
-                continue
-            try:
-                await self.dispatch(msg)
+                if t in SYNC_MESSAGES:
+                    self._handle_sync(t, msg, received_ns)
+                elif t == "abort":
+                    await self.on_abort(msg)
+                elif t == "init":
+                    await self.on_init(msg)
+                elif t == "shutdown":
+                    await self.on_shutdown()
+                else:
+                    self.error(msg.get("id"), "unknown message type %r" % t)
             except Exception as e:
                 self.fatal("internal worker error: %s" % _short(e), "internal", False, traceback.format_exc())
+        self.inbox_busy = False
 
-    async def dispatch(self, msg):
-        t = msg["type"]
-        if t == "generate":
-            self.on_generate(msg)
-        elif t == "abort":
-            await self.on_abort(msg)
-        elif t == "init":
-            await self.on_init(msg)
-        elif t == "tokenize":
-            self.on_tokenize(msg)
-        elif t == "frame_prompt":
-            self.on_frame_prompt(msg)
-        elif t == "reset":
-            self.loop.create_task(self.on_reset(msg))
-        elif t == "stats":
-            self.on_stats(msg)
-        elif t == "shutdown":
-            await self.on_shutdown()
-        else:
-            self.error(msg.get("id"), "unknown message type %r" % t)
+    def on_closed(self, problem):
+        if problem:
+            print("llmbench worker: %s" % problem, file=sys.stderr)
+            hard_exit(EXIT_PROTOCOL)
+        # the supervisor closed the connection: nobody is left to talk to
+        print("llmbench worker: connection closed by the supervisor, exiting", file=sys.stderr)
+        hard_exit(0)
 
     # ---- init ------------------------------------------------------------------------------
 
@@ -1581,7 +1686,10 @@ class Worker:
             )
             tok_name = "builtin"
         if shape["load_seconds"]:
-            await asyncio.sleep(shape["load_seconds"])
+            # uvloop's timers may fire up to a millisecond early: sleep to the deadline
+            end = time.monotonic() + shape["load_seconds"]
+            while end - time.monotonic() > 0:
+                await asyncio.sleep(end - time.monotonic())
         device = "cpu"
         config = {}
         if shape["gpu_memory_bytes"]:
@@ -1677,6 +1785,11 @@ class Worker:
                 "default reserves 92%% of host memory; set kv_cache_memory_bytes (or VLLM_CPU_KVCACHE_SPACE) "
                 "to choose" % CPU_DEFAULT_KV_CACHE_BYTES
             )
+        if "disable_log_stats" in fields and "disable_log_stats" not in cfg:
+            # vLLM's periodic "Avg prompt throughput" log lines: llmbench reports the engine's
+            # state itself (telemetry), and the logger's bookkeeping runs on every step. Stats
+            # stay collected for llmbench's own logger (a custom logger keeps them on).
+            cfg["disable_log_stats"] = True
         return cfg, warnings, fields, AsyncEngineArgs, vdesc, versions, t_import, device
 
     async def init_vllm(self, msg, model):
@@ -1699,11 +1812,12 @@ class Worker:
             # death-pipe thread covers the supervisor dying meanwhile.
             stat_loggers = None
             try:
-                from vllm.v1.metrics.loggers import StatLoggerBase
+                from vllm.v1.metrics import loggers as vllm_loggers
 
                 if getattr(self, "telemetry", None) is None:
                     self.telemetry = Telemetry()
-                stat_loggers = [make_stat_logger_class(StatLoggerBase, self.telemetry)]
+                base = getattr(vllm_loggers, "PrometheusStatLogger", None) or vllm_loggers.StatLoggerBase
+                stat_loggers = [make_stat_logger_class(base, self.telemetry)]
             except Exception as e:  # an older vLLM without this interface: no engine telemetry
                 print("llmbench worker: no engine telemetry (%s)" % _short(e), file=sys.stderr)
             if stat_loggers:
@@ -1803,8 +1917,7 @@ class Worker:
     def failed(self, rid, text):
         self.send({"type": "failed", "id": rid, "error": text})
 
-    def on_generate(self, msg):
-        received = time.monotonic_ns()
+    def on_generate(self, msg, received):
         rid = msg.get("id")
         if not isinstance(rid, int) or isinstance(rid, bool):
             self.error(None, "generate.id must be an integer", False)
@@ -2025,9 +2138,11 @@ def _new_loop():
 
 
 async def _amain(sock):
-    reader, writer = await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
-    worker = Worker(reader, writer)
-    await worker.run()
+    loop = asyncio.get_running_loop()
+    worker = Worker()
+    # the read callback may run before connect_accepted_socket returns: the worker exists first
+    await loop.connect_accepted_socket(lambda: Inbox(worker), sock=sock)
+    await loop.create_future()  # the worker ends the process itself (hard_exit)
 
 
 def main(argv=None):

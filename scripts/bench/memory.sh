@@ -13,7 +13,7 @@ trap 'rm -rf "$out"' EXIT
 start=$(date +%s)
 "$bin" benchmark run --model mock --python "$py" --data "prompt_tokens=32,output_tokens=128" \
   --profile constant --rate "$rate" --max-requests "$n" --engine-warmup-requests 0 --print-requests 0 \
-  --backend-kwargs '{"engine": "mock", "mock": {"prefill_base_us": 5000, "step_base_us": 1000}}' \
+  --backend-kwargs '{"engine": "mock", "mock": {"ttft_us": 5000, "step_base_us": 1000}}' \
   --disable-console --output-path "$out/r.json"
 echo "wall time: $(( $(date +%s) - start )) s"
 "$py" - "$out/r.json" <<'PY'

@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MOCK = {"prefill_base_us": 5000, "prefill_per_token_us": 0, "step_base_us": 1000, "max_num_seqs": 0}
+MOCK = {"ttft_us": 5000, "step_base_us": 1000, "max_num_seqs": 0}
 
 
 def python():

@@ -146,6 +146,26 @@ def test_chunked_prefill_and_step_cost(supervisor):
     assert 8.0e6 <= ttft < 30e6, ttft
 
 
+def test_ttft_us_is_a_per_request_delay_that_costs_no_step_time(supervisor):
+    # requests arriving 3 ms apart, prefill as a 5 ms delay: every first token comes 5 ms (rounded
+    # up to a 1 ms step end) after submission, and the first request's 39 decode steps stay 1 ms
+    # long while the later ones prefill (with prefill_base_us = 5000 as step time instead, each of
+    # those prefills would stretch a step to 6 ms: about 80 ms)
+    s, _ = start(supervisor, {"step_base_us": 1000, "ttft_us": 5000, "prefill_base_us": 5000})
+    for rid in range(10):
+        gen(s, rid, n_prompt=8, max_tokens=40)
+        time.sleep(0.003)
+    _, by_id = collect(s, range(10))
+    for rid in range(10):
+        check_request(by_id[rid], 8, 40)
+        e = by_id[rid][-1]["engine"]
+        ttft_ms = (e["first_token_ns"] - by_id[rid][0]["submitted_ns"]) / 1e6
+        assert 5.0 <= ttft_ms < 5.0 + 1.0 + 15, ttft_ms
+    e = by_id[0][-1]["engine"]
+    span_ms = (e["last_token_ns"] - e["first_token_ns"]) / 1e6
+    assert 39 - 5 <= span_ms < 39 * 1.05 + 15, span_ms
+
+
 def test_step_deadlines_do_not_drift(supervisor):
     s, _ = start(supervisor, {"step_base_us": 1500})
     gen(s, 1, max_tokens=200)

@@ -78,6 +78,12 @@ def test_real_vllm_engine(supervisor):
         assert e["first_token_ns"] <= e["last_token_ns"] <= last["t_ns"]
         assert e["preemptions"] == 0
 
+    # vLLM's stat logger hook (standing in for its Prometheus logger) fed the telemetry
+    s.send({"type": "stats", "id": 50})
+    st = s.recv_type("stats_report", timeout=30, collect=[])
+    assert st["id"] == 50 and st["telemetry"], st
+    assert max(t[1] for t in st["telemetry"]) >= 1, st["telemetry"]  # [t_ns, running, waiting, ...]
+
     # a prompt that does not fit fails alone
     s.send({"type": "generate", "id": 3, "prompt_token_ids": [5] * 1100, "max_tokens": 4, "ignore_eos": True,
             "sampling": {}})

@@ -94,6 +94,7 @@ fn engine_core_killed_mid_benchmark_keeps_the_partial_result_and_the_next_model_
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.json");
     let (llama, qwen) = (model("tiny-llama"), model("tiny-qwen3"));
+    let shm_before = shm_entries();
     let mut run = spawn_cmd(base(&[&llama, &qwen], &out).args([
         "--profile",
         "constant",
@@ -129,6 +130,9 @@ fn engine_core_killed_mid_benchmark_keeps_the_partial_result_and_the_next_model_
     assert_eq!(b[1]["model"], qwen.as_str());
     assert_eq!(b[1]["ended_by"], "max_seconds");
     assert!(worker_pids(&r).iter().all(|&p| !alive(p)));
+    // The dead engine's shared memory did not outlive it (nor the healthy one's).
+    let leaked: Vec<String> = shm_entries().difference(&shm_before).cloned().collect();
+    assert!(leaked.is_empty(), "left in /dev/shm: {leaked:?}");
 }
 
 #[test]
@@ -136,6 +140,7 @@ fn ctrl_c_writes_a_partial_report_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.json");
     let llama = model("tiny-llama");
+    let shm_before = shm_entries();
     let mut run = spawn_cmd(base(&[&llama, &llama], &out).args([
         "--profile",
         "constant",
@@ -172,6 +177,8 @@ fn ctrl_c_writes_a_partial_report_and_leaves_nothing() {
         .iter()
         .any(|q| q["status"] == "successful"));
     assert!(wait_gone(&kids, Duration::from_secs(5)).is_empty());
+    let leaked: Vec<String> = shm_entries().difference(&shm_before).cloned().collect();
+    assert!(leaked.is_empty(), "left in /dev/shm: {leaked:?}");
 }
 
 #[test]

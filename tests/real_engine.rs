@@ -185,6 +185,7 @@ fn kill9_leaves_nothing(wait_for: &str, extra_wait: Duration) {
     let py = python();
     let dir = tempfile::tempdir().unwrap();
     let m = model("tiny-llama");
+    let shm_before = shm_entries();
     let mut run = spawn_cmd(
         bin()
             .args([
@@ -244,11 +245,24 @@ fn kill9_leaves_nothing(wait_for: &str, extra_wait: Duration) {
         kids.iter().any(|(_, c)| c.contains("EngineCor")),
         "EngineCore is among the descendants: {kids:?}"
     );
+    // The worker is the child running the script from llmbench's private directory.
+    let script_dir = kids
+        .iter()
+        .find_map(|(p, _)| cmdline_arg(*p, "--script-dir"))
+        .expect("the worker names its script directory");
     run.kill9();
     let left = wait_gone(&kids, Duration::from_secs(5));
     assert!(
         left.is_empty(),
         "descendants still alive 5 s after kill -9 of llmbench: {left:?}"
+    );
+    // Nothing left behind on disk either: vLLM's shared-memory ring buffers and semaphores
+    // (unlinked by Python's resource tracker, which the kill spares), and the worker's script.
+    let leaked: Vec<String> = shm_entries().difference(&shm_before).cloned().collect();
+    assert!(leaked.is_empty(), "left in /dev/shm: {leaked:?}");
+    assert!(
+        !std::path::Path::new(&script_dir).exists(),
+        "{script_dir} is still there"
     );
 }
 

@@ -409,15 +409,45 @@ SYNC_MESSAGES = frozenset(("generate", "tokenize", "frame_prompt", "stats", "res
 # --------------------------------------------------------------------------------------------
 
 
+# --script-dir: the supervisor's private directory holding this script; removed when the worker
+# ends its group because the supervisor is gone (a supervisor killed with SIGKILL cannot)
+SCRIPT_DIR = None
+
+
+def _remove_script_dir():
+    d = SCRIPT_DIR
+    if not d or not os.path.basename(d).startswith("llmbench-"):
+        return
+    try:
+        for name in os.listdir(d):
+            if name in ("llmbench_worker.py", "worker.sock"):
+                os.unlink(os.path.join(d, name))
+        os.rmdir(d)
+    except OSError:
+        pass
+
+
 def _kill_group_now(*_args):
     try:
-        os.killpg(0, signal.SIGKILL)
+        kill_group_members()
+        _remove_script_dir()
     finally:
         os._exit(137)
 
 
+def _is_resource_tracker(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return b"multiprocessing.resource_tracker" in f.read()
+    except OSError:
+        return False
+
+
 def kill_group_members():
-    """SIGKILL every other process of our process group (vLLM's EngineCore and workers)."""
+    """SIGKILL every other process of our process group (vLLM's EngineCore and workers), except
+    Python's multiprocessing resource tracker: once every process that registered shared memory
+    or semaphores with it is gone, it unlinks them (vLLM's /dev/shm ring buffers, which a SIGKILL
+    would otherwise leave behind) and exits by itself, within milliseconds."""
     me = os.getpid()
     pg = os.getpgrp()
     if pg != me:
@@ -445,7 +475,7 @@ def kill_group_members():
             with open("/proc/%d/stat" % pid, "rb") as f:
                 data = f.read()
             fields = data[data.rindex(b")") + 2 :].split()
-            if int(fields[2]) == pg:
+            if int(fields[2]) == pg and not _is_resource_tracker(pid):
                 os.kill(pid, signal.SIGKILL)
         except (OSError, ValueError, IndexError):
             continue
@@ -2152,7 +2182,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="llmbench_worker.py", description="llmbench engine worker")
     p.add_argument("--socket", required=True, help="Unix socket the supervisor listens on")
     p.add_argument("--parent-pid", type=int, default=0, help="the supervisor's pid")
+    p.add_argument("--script-dir", default=None, help="the supervisor's directory for this script")
     args = p.parse_args(argv)
+    global SCRIPT_DIR
+    SCRIPT_DIR = args.script_dir
 
     install_parent_death(args.parent_pid)
     for k, val in (("VLLM_NO_USAGE_STATS", "1"), ("DO_NOT_TRACK", "1"), ("TOKENIZERS_PARALLELISM", "false")):

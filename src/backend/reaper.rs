@@ -42,6 +42,63 @@ pub fn stat_of(pid: i32) -> Option<(i32, char)> {
     Some((ppid, state))
 }
 
+/// Live (non-zombie) members of process group `pgid`, each with whether it is Python's
+/// multiprocessing resource tracker.
+pub fn group_members(pgid: i32) -> Vec<(i32, bool)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = s.rfind(')') else { continue };
+        let f: Vec<&str> = s[close + 2..].split_whitespace().collect();
+        if f.len() < 3 || f[0] == "Z" || f[2].parse::<i32>().ok() != Some(pgid) {
+            continue;
+        }
+        let tracker = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| c.windows(TRACKER.len()).any(|w| w == TRACKER.as_bytes()))
+            .unwrap_or(false);
+        out.push((pid, tracker));
+    }
+    out
+}
+
+const TRACKER: &str = "multiprocessing.resource_tracker";
+
+/// Ends process group `pgid`: SIGKILL to every member except Python's resource tracker, which
+/// then unlinks the shared memory and semaphores registered with it (vLLM's /dev/shm ring
+/// buffers: a plain killpg would leave them behind) and exits once every process that used it is
+/// gone. A tracker still there after `grace` is killed too. Returns when the group is empty or
+/// holds only zombies.
+pub fn end_group(pgid: i32, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    loop {
+        let members = group_members(pgid);
+        if members.is_empty() {
+            return;
+        }
+        let late = Instant::now() >= deadline;
+        for &(pid, tracker) in &members {
+            if !tracker || late {
+                // SAFETY: plain kill syscall on a member of a group we created.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        if late {
+            // SAFETY: plain killpg syscall; ESRCH when the group is already empty.
+            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Every live (non-zombie) descendant of `root`.
 pub fn descendants(root: i32) -> Vec<i32> {
     let procs = processes();

@@ -24,14 +24,24 @@ use std::time::{Duration, Instant};
 /// The worker script, embedded so the binary is all a user installs.
 pub const WORKER_SOURCE: &str = include_str!("../../worker/llmbench_worker.py");
 
+/// How long Python's resource tracker gets to unlink the shared memory of a killed worker group
+/// (it needs milliseconds) before it is killed too.
+const TRACKER_GRACE: Duration = Duration::from_secs(3);
+
 /// Process groups of live workers, for the "second Ctrl-C kills at once" path.
 static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
 pub fn kill_all_live_groups() {
     if let Ok(groups) = LIVE_GROUPS.lock() {
         for &g in groups.iter() {
-            // SAFETY: plain killpg syscall.
-            unsafe { libc::killpg(g, libc::SIGKILL) };
+            // Everything but Python's resource tracker, which unlinks the group's shared memory
+            // and exits by itself once the others are gone (see reaper::end_group).
+            for (pid, tracker) in super::reaper::group_members(g) {
+                if !tracker {
+                    // SAFETY: plain kill syscall on a member of a group we created.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
         }
     }
 }
@@ -117,6 +127,9 @@ impl Worker {
             .arg(&sock_path)
             .arg("--parent-pid")
             .arg(std::process::id().to_string())
+            // the worker removes this directory when it ends the group because we are gone
+            .arg("--script-dir")
+            .arg(dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -471,8 +484,7 @@ impl Worker {
     }
 
     fn kill_group(&mut self) {
-        // SAFETY: plain killpg syscall on the group we created.
-        unsafe { libc::killpg(self.pid, libc::SIGKILL) };
+        super::reaper::end_group(self.pid, TRACKER_GRACE);
         self.poll_exit(Duration::from_secs(5));
     }
 
@@ -501,9 +513,9 @@ impl Worker {
                 self.kill_group();
             }
         }
-        // Group members outlive the leader only briefly; make sure none is left.
-        // SAFETY: plain killpg syscall; ESRCH when the group is already empty.
-        unsafe { libc::killpg(self.pid, libc::SIGKILL) };
+        // Group members outlive the leader only briefly; make sure none is left (the resource
+        // tracker, if any, after it has cleaned up).
+        super::reaper::end_group(self.pid, TRACKER_GRACE);
         self.death_pipe.take();
         let keep: Vec<i32> = LIVE_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
         super::reaper::sweep(&keep, Duration::from_secs(10));

@@ -109,6 +109,30 @@ pub fn descendants(pid: u32) -> Vec<(i32, String)> {
         .collect()
 }
 
+/// Names in /dev/shm of the kinds a vLLM worker group creates: Python shared memory (`psm_*`,
+/// vLLM's ring buffers) and multiprocessing semaphores (`sem.mp-*`).
+pub fn shm_entries() -> std::collections::BTreeSet<String> {
+    std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("psm_") || n.starts_with("sem.mp-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The value following `flag` on the command line of process `pid`.
+pub fn cmdline_arg(pid: i32, flag: &str) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = raw
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let i = args.iter().position(|a| a == flag)?;
+    args.get(i + 1).cloned()
+}
+
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => false,

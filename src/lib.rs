@@ -118,6 +118,12 @@ pub fn execute(plan: &Plan, argv: Vec<String>) -> Result<(i32, Report)> {
         "request_format": plan.request_format.name(),
         "profile": plan.profile,
         "limits": plan.limits,
+        "window": {
+            "warmup": plan.window.warmup,
+            "cooldown": plan.window.cooldown,
+            "of": if plan.window.by_time { "seconds" } else { "requests" },
+        },
+        "engine_warmup_requests": plan.warmup_requests,
         "vllm_config": plan::msgpack_to_json(&rmpv::Value::Map(plan.vllm_config.iter().map(|(k, v)| (k.as_str().into(), v.clone())).collect())),
         "sampling": plan::msgpack_to_json(&rmpv::Value::Map(plan.sampling.iter().map(|(k, v)| (k.as_str().into(), v.clone())).collect())),
     });

@@ -367,6 +367,11 @@ fn warmup_and_cooldown_shrink_the_window() {
         ],
         "{}",
     );
+    assert_eq!(
+        r["config"]["window"],
+        serde_json::json!({"warmup": {"fraction": 0.25}, "cooldown": {"fraction": 0.25}, "of": "seconds"}),
+        "the report says what the window left out"
+    );
     let b = &r["benchmarks"][0];
     let (s, ws, we) = (
         b["start_ns"].as_i64().unwrap(),

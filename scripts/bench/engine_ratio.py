@@ -87,7 +87,8 @@ async def main(model, config, reqs_path, warm):
     front = (ru.ru_utime + ru.ru_stime) - (c0[0].ru_utime + c0[0].ru_stime)
     eng = sum(cpu_of(p) for p in engines) - c0[1]
     with open(sys.argv[5], "w") as f:
-        json.dump({"tokens": sum(counts), "seconds": t1 - t0, "cpu_front": front, "cpu_engine": eng}, f)
+        json.dump({"tokens": sum(counts), "seconds": t1 - t0, "cpu_front": front, "cpu_engine": eng,
+                   "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}, f)
     engine.shutdown()
 
 asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4])))
@@ -109,7 +110,8 @@ def reference(reqs, warm):
     res = reqs + ".reference.json"
     run([PY, "-c", REFERENCE, MODEL, json.dumps(CONFIG), reqs, str(warm), res])
     r = json.load(open(res))
-    return {"tok_s": r["tokens"] / r["seconds"], "tokens": r["tokens"], "cpu_front": r["cpu_front"], "cpu_engine": r["cpu_engine"]}
+    return {"tok_s": r["tokens"] / r["seconds"], "tokens": r["tokens"], "cpu_front": r["cpu_front"], "cpu_engine": r["cpu_engine"],
+            "rss_mib": r["rss_mib"]}
 
 
 def llmbench(n, out):
@@ -121,7 +123,8 @@ def llmbench(n, out):
     h = b["headroom"]
     return {"tok_s": b["summary"]["output_tokens_per_second"], "tokens": b["summary"]["output_tokens_total"],
             "cpu_front": h["cpu_seconds_supervisor"] + h["cpu_seconds_worker"], "cpu_sup": h["cpu_seconds_supervisor"],
-            "cpu_worker": h["cpu_seconds_worker"], "cpu_engine": h["cpu_seconds_engine"]}
+            "cpu_worker": h["cpu_seconds_worker"], "cpu_engine": h["cpu_seconds_engine"],
+            "rss_mib": h["peak_rss_mib_worker"]}
 
 
 def single_stream(n, out):
@@ -181,6 +184,9 @@ def main():
     sup, wkr = med("cpu_sup", 1), med("cpu_worker", 1)
     print(f"{'  of which supervisor / worker':<52} {f'{sup:.2f} / {wkr:.2f}':>12}")
     print(f"{'CPU llmbench adds, as % of engine CPU':<52} {100 * (lb_front - ref_front) / max(lb_eng, 1e-9):>11.2f}%")
+    ref_rss, lb_rss = med("rss_mib", 0), med("rss_mib", 1)
+    print(f"{'peak RSS MiB, reference front end / llmbench worker':<52} {f'{ref_rss:.0f} / {lb_rss:.0f}':>12}")
+    print(f"{'  memory the worker adds over the bare front end, MiB':<52} {lb_rss - ref_rss:>12.0f}")
     pct = lambda p: stream[min(len(stream) - 1, int(p / 100 * len(stream)))]
     print(f"{'single stream: supervisor − worker TTFT, median us':<52} {statistics.median(stream):>12.1f}")
     print(f"{'single stream: supervisor − worker TTFT, p99 us':<52} {pct(99):>12.1f}")

@@ -491,20 +491,17 @@ impl Worker {
     /// shutdown → bye → SIGTERM to the group → SIGKILL; always reaped; then whatever the worker
     /// left parented to us (setsid descendants) is killed and reaped too.
     pub fn teardown(&mut self, grace: Duration) {
-        if self.exit.is_none() && !self.closed {
-            if self.send(&ToWorker::Shutdown {}).is_ok() {
-                let deadline = Instant::now() + grace;
-                while Instant::now() < deadline {
-                    match self.recv_until(deadline.min(Instant::now() + Duration::from_millis(100)))
-                    {
-                        Ok(Some((_, FromWorker::Bye {}))) => break,
-                        Ok(_) => {}
-                        Err(_) => break,
-                    }
+        if self.exit.is_none() && !self.closed && self.send(&ToWorker::Shutdown {}).is_ok() {
+            let deadline = Instant::now() + grace;
+            while Instant::now() < deadline {
+                match self.recv_until(deadline.min(Instant::now() + Duration::from_millis(100))) {
+                    Ok(Some((_, FromWorker::Bye {}))) => break,
+                    Ok(_) => {}
+                    Err(_) => break,
                 }
-                let left = deadline.saturating_duration_since(Instant::now());
-                self.poll_exit(left.max(Duration::from_millis(500)));
             }
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.poll_exit(left.max(Duration::from_millis(500)));
         }
         if self.exit.is_none() {
             // SAFETY: plain killpg syscall.
@@ -526,6 +523,11 @@ impl Drop for Worker {
     fn drop(&mut self) {
         if self.exit.is_none() {
             self.teardown(Duration::from_secs(5));
+        } else {
+            // The worker itself is gone (it died, or a teardown ran), but what it started may
+            // still be ending: above all Python's resource tracker, still unlinking the group's
+            // shared memory. Let it finish before anything sweeps up our children.
+            super::reaper::end_group(self.pid, TRACKER_GRACE);
         }
     }
 }

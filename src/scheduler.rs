@@ -303,12 +303,6 @@ pub fn run_benchmark(
             let now = now_ns();
             if now >= last_progress + 250_000_000 {
                 last_progress = now;
-                col.out_tokens = col
-                    .done
-                    .iter()
-                    .chain(col.inflight.values())
-                    .map(|r| r.output_tokens as u64)
-                    .sum();
                 p(&Progress {
                     elapsed_s: now.saturating_sub(start_ns) as f64 / 1e9,
                     done: col.done.len(),
@@ -683,6 +677,7 @@ impl Collector {
             r.t.worker_last_token = Some(it.t_ns);
             r.output_tokens += it.n;
             r.token_events.push(t, it.n);
+            self.out_tokens += it.n as u64;
         }
         let Some(finish) = it.finish else { return };
         r.t.end = Some(t);

@@ -516,3 +516,55 @@ fn over_saturation_ends_a_benchmark_the_engine_cannot_keep_up_with() {
         "stopped early"
     );
 }
+
+/// The live progress line: drawn (carriage return, clear line) while a benchmark runs when stdout
+/// is a terminal, never when it is not or with --disable-console-interactive.
+#[test]
+fn live_progress_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let kw = mock_kwargs("{}");
+    let cmd = |extra: &str| {
+        format!(
+            "{} benchmark run --model mock --data prompt_tokens=32,output_tokens=64 --profile constant --rate 200 --max-seconds 2 --engine-warmup-requests 0 --backend-kwargs '{kw}' --python {} --output-path {} {extra}",
+            env!("CARGO_BIN_EXE_llmbench"),
+            python().display(),
+            dir.path().join("r.json").display()
+        )
+    };
+    // `script` gives the command a pseudo-terminal as stdout.
+    let on_tty = |extra: &str| {
+        let o = std::process::Command::new("script")
+            .args(["-qec", &cmd(extra), "/dev/null"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let out = on_tty("");
+    let lines: Vec<&str> = out
+        .split("\r\x1b[2K")
+        .filter(|l| l.starts_with("[0] constant@200.00"))
+        .collect();
+    assert!(lines.len() >= 4, "a line every 250 ms for 2 s: {out:?}");
+    let last = lines.last().unwrap();
+    let field = |name: &str| -> f64 {
+        let words: Vec<&str> = last.split_whitespace().collect();
+        let i = words.iter().position(|w| *w == name).unwrap();
+        words[i - 1].parse().unwrap()
+    };
+    assert!(field("req/s") > 100.0 && field("tok/s") > 1000.0, "{last}");
+    assert!(last.contains("done") && last.contains("in flight") && last.contains("errored"));
+    // Off with --disable-console-interactive, and off when stdout is not a terminal.
+    let off = on_tty("--disable-console-interactive");
+    assert!(!off.contains("\x1b[2K[0] constant@"), "{off:?}");
+    let plain = std::process::Command::new("sh")
+        .args(["-c", &cmd("")])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("\x1b[2K"));
+}

@@ -482,6 +482,10 @@ def kill_group_members():
 
 
 def hard_exit(code):
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # already ending the group: keep `code`
+    except (ValueError, OSError):
+        pass
     for s in (sys.stdout, sys.stderr):
         try:
             s.flush()

@@ -503,6 +503,10 @@ impl Worker {
             let left = deadline.saturating_duration_since(Instant::now());
             self.poll_exit(left.max(Duration::from_millis(500)));
         }
+        if self.exit.is_none() && self.closed {
+            // The worker closed the connection: it is exiting on its own (its status says why).
+            self.poll_exit(Duration::from_millis(500));
+        }
         if self.exit.is_none() {
             // SAFETY: plain killpg syscall.
             unsafe { libc::killpg(self.pid, libc::SIGTERM) };

@@ -406,7 +406,7 @@ fn calibrate_reports_a_ceiling() {
         .unwrap();
     if let Some(rest) = line.split("at least ").nth(1) {
         let rate = rest.split_whitespace().next().unwrap();
-        let best = rows.iter().filter(|r| *r.last().unwrap() == "yes").last();
+        let best = rows.iter().rev().find(|r| *r.last().unwrap() == "yes");
         assert_eq!(best.map(|r| r[0]), Some(rate), "{stdout}");
     }
 }

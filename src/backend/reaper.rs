@@ -15,61 +15,62 @@ pub fn become_subreaper() {
     }
 }
 
-/// (pid, ppid, state) of every process visible in /proc.
-pub fn processes() -> Vec<(i32, i32, char)> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Some((ppid, state)) = stat_of(pid) {
-            out.push((pid, ppid, state));
-        }
-    }
-    out
+/// Every pid visible in /proc.
+fn pids() -> impl Iterator<Item = i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
 }
 
-/// Parent pid and state letter from /proc/PID/stat (the command name may hold spaces and parens).
-pub fn stat_of(pid: i32) -> Option<(i32, char)> {
+/// (pid, ppid, state) of every process visible in /proc.
+pub fn processes() -> Vec<(i32, i32, char)> {
+    pids()
+        .filter_map(|pid| stat_of(pid).map(|(ppid, state, _)| (pid, ppid, state)))
+        .collect()
+}
+
+/// Parent pid, state letter and process group from /proc/PID/stat (the command name may hold
+/// spaces and parens).
+fn stat_of(pid: i32) -> Option<(i32, char, i32)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &s[s.rfind(')')? + 2..];
     let mut it = rest.split_whitespace();
     let state = it.next()?.chars().next()?;
     let ppid = it.next()?.parse().ok()?;
-    Some((ppid, state))
+    let pgrp = it.next()?.parse().ok()?;
+    Some((ppid, state, pgrp))
 }
 
 /// Live (non-zombie) members of process group `pgid`, each with whether it is Python's
 /// multiprocessing resource tracker.
-pub fn group_members(pgid: i32) -> Vec<(i32, bool)> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = s.rfind(')') else { continue };
-        let f: Vec<&str> = s[close + 2..].split_whitespace().collect();
-        if f.len() < 3 || f[0] == "Z" || f[2].parse::<i32>().ok() != Some(pgid) {
-            continue;
-        }
-        let tracker = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| c.windows(TRACKER.len()).any(|w| w == TRACKER.as_bytes()))
-            .unwrap_or(false);
-        out.push((pid, tracker));
-    }
-    out
+fn group_members(pgid: i32) -> Vec<(i32, bool)> {
+    pids()
+        .filter(|&pid| stat_of(pid).is_some_and(|(_, state, pgrp)| pgrp == pgid && state != 'Z'))
+        .map(|pid| {
+            let tracker = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| c.windows(TRACKER.len()).any(|w| w == TRACKER.as_bytes()))
+                .unwrap_or(false);
+            (pid, tracker)
+        })
+        .collect()
 }
 
 const TRACKER: &str = "multiprocessing.resource_tracker";
+
+/// SIGKILL to every live member of group `pgid` (but Python's resource tracker when
+/// `spare_tracker`); false when the group had no live member.
+pub fn kill_members(pgid: i32, spare_tracker: bool) -> bool {
+    let members = group_members(pgid);
+    for &(pid, tracker) in &members {
+        if !(tracker && spare_tracker) {
+            // SAFETY: plain kill syscall on a member of a group we created.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    !members.is_empty()
+}
 
 /// Ends process group `pgid`: SIGKILL to every member except Python's resource tracker, which
 /// then unlinks the shared memory and semaphores registered with it (vLLM's /dev/shm ring
@@ -79,16 +80,9 @@ const TRACKER: &str = "multiprocessing.resource_tracker";
 pub fn end_group(pgid: i32, grace: Duration) {
     let deadline = Instant::now() + grace;
     loop {
-        let members = group_members(pgid);
-        if members.is_empty() {
-            return;
-        }
         let late = Instant::now() >= deadline;
-        for &(pid, tracker) in &members {
-            if !tracker || late {
-                // SAFETY: plain kill syscall on a member of a group we created.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
+        if !kill_members(pgid, !late) {
+            return;
         }
         if late {
             // SAFETY: plain killpg syscall; ESRCH when the group is already empty.

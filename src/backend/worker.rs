@@ -36,12 +36,7 @@ pub fn kill_all_live_groups() {
         for &g in groups.iter() {
             // Everything but Python's resource tracker, which unlinks the group's shared memory
             // and exits by itself once the others are gone (see reaper::end_group).
-            for (pid, tracker) in super::reaper::group_members(g) {
-                if !tracker {
-                    // SAFETY: plain kill syscall on a member of a group we created.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-            }
+            super::reaper::kill_members(g, true);
         }
     }
 }

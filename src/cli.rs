@@ -221,6 +221,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 1800.0)]
     pub engine_start_timeout: f64,
 
+    /// The engine watchdog: seconds without engine progress (a token, a finished request, a
+    /// completed engine step, an answer) while requests are in flight or an abort, reset or
+    /// shutdown is awaited, after which the engine counts as wedged and the model fails; 0 = off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    pub engine_stall_timeout: f64,
+
     /// No live progress display.
     #[arg(long, visible_alias = "disable-progress")]
     pub disable_console_interactive: bool,

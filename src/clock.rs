@@ -39,6 +39,57 @@ pub fn sleep_until_ns(t_ns: u64) {
     }
 }
 
+/// The clock the scheduler paces and checks its constraints by. `Monotonic` is the real one;
+/// unit tests drive the scheduler on a virtual clock (`backend::sim`) so that every profile and
+/// constraint is checked deterministically, in milliseconds, without Python.
+pub trait Clock: Send + Sync {
+    /// Nanoseconds on the clock's timeline.
+    fn now_ns(&self) -> u64;
+    /// Waits until `t_ns`, or until `stop` is set; true when `t_ns` was reached.
+    fn wait_until(&self, t_ns: u64, stop: &std::sync::atomic::AtomicBool) -> bool;
+    /// The collector found nothing to do for `d` (a real clock has already waited that long).
+    fn idle(&self, _d: std::time::Duration) {}
+    /// The pacer has sent the request it last waited for.
+    fn dispatched(&self) {}
+    /// Whether this is the host's real clock (the pacer then asks for real-time priority).
+    fn is_real(&self) -> bool {
+        false
+    }
+}
+
+/// CLOCK_MONOTONIC, with the pacer's wait: coarse sleeps in slices (to notice `stop`), then
+/// to just before the target, then a spin for the last few microseconds (a wake-up is never
+/// exactly on time).
+pub struct Monotonic;
+
+/// The last stretch before a target is spun, not slept.
+const SPIN_NS: u64 = 20_000;
+
+impl Clock for Monotonic {
+    fn now_ns(&self) -> u64 {
+        now_ns()
+    }
+    fn is_real(&self) -> bool {
+        true
+    }
+    fn wait_until(&self, t_ns: u64, stop: &std::sync::atomic::AtomicBool) -> bool {
+        use std::sync::atomic::Ordering;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let now = now_ns();
+            if now + SPIN_NS >= t_ns {
+                while now_ns() < t_ns {
+                    std::hint::spin_loop();
+                }
+                return true;
+            }
+            sleep_until_ns((t_ns - SPIN_NS).min(now + 50_000_000));
+        }
+    }
+}
+
 /// Asks the kernel to keep CPUs out of deep idle states while held (PM QoS, `/dev/cpu_dma_latency`
 /// = 0), as latency-oriented tuning profiles do. On virtual machines the wake-up from a halted
 /// vCPU otherwise delays timers by milliseconds, which would show up as dispatch lag. Needs root;

@@ -22,10 +22,11 @@ pub mod sources;
 use anyhow::{anyhow, Result};
 use backend::protocol::{FromWorker, Init, Ready, ToWorker};
 use backend::worker::{Worker, WorkerOptions};
+use backend::Backend;
 use data::prompts::{PromptFrame, RequestSource, RequestSpec, SyntheticSource, CORPUS_TEXT};
-use plan::{DataSource, Plan, Profile, RequestFormat};
+use plan::{DataSource, Plan, RequestFormat};
 use report::{ModelEntry, Report};
-use scheduler::{EndReason, Strategy};
+use scheduler::{EndReason, Strategy, StrategyPlan};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -333,26 +334,29 @@ fn run_model(
     } = prep;
     let mut source = source;
     let mut next_id: u64 = 1;
+    let clock: Arc<dyn clock::Clock> = Arc::new(clock::Monotonic);
 
     // Unrecorded engine warm-up; the prefix cache is reset after it.
     if plan.warmup_requests > 0 {
-        let limits = plan::Limits {
+        let limits = scheduler::Constraints {
             max_requests: Some(plan.warmup_requests as u64),
             max_seconds: Some(120.0),
+            engine_stall_s: plan.engine_stall_timeout,
             ..Default::default()
         };
-        let (_, o) = scheduler::run_benchmark(
-            shared(&mut worker, plan, interrupt, &mut next_id),
-            warm,
-            &Strategy::Concurrent {
-                streams: plan.warmup_requests,
-            },
-            &limits,
-        );
-        if let Some(e) = o.worker_error {
+        let strategy = Strategy::Concurrent {
+            streams: plan.warmup_requests,
+        };
+        let mut o = run_options(plan, &clock, interrupt, &mut next_id);
+        o.rampup_s = 0.0;
+        let (_, out) = scheduler::run(&mut worker, warm, &strategy, &limits, o);
+        if let Some(e) = out.worker_error {
             return Err(anyhow!("engine warm-up failed: {e}"));
         }
-        reset(&mut worker)?;
+        if out.ended_by == EndReason::EngineStalled {
+            return Err(stalled_error(plan, &out));
+        }
+        reset(&mut worker, plan)?;
     }
 
     let default_concurrency = ready
@@ -362,31 +366,12 @@ fn run_model(
         .filter(|&v| v > 0)
         .map(|v| v as u32)
         .unwrap_or(256);
-    let mut strategies: Vec<Strategy> = match &plan.profile {
-        Profile::Synchronous => vec![Strategy::Synchronous],
-        Profile::Concurrent(v) => v
-            .iter()
-            .map(|&s| Strategy::Concurrent { streams: s })
-            .collect(),
-        Profile::Throughput(c) => vec![Strategy::Throughput {
-            max_concurrency: c.unwrap_or(default_concurrency),
-        }],
-        Profile::Constant(v) => v.iter().map(|&r| Strategy::Constant { rate: r }).collect(),
-        Profile::Poisson(v) => v.iter().map(|&r| Strategy::Poisson { rate: r }).collect(),
-        Profile::Sweep(_) => vec![
-            Strategy::Synchronous,
-            Strategy::Throughput {
-                max_concurrency: default_concurrency,
-            },
-        ],
-    };
-    let mut i = 0;
-    let mut measured: Vec<f64> = Vec::new();
-    while i < strategies.len() {
+    let mut strategies = StrategyPlan::new(&plan.profile, default_concurrency);
+    let limits = plan.limits.constraints(plan.engine_stall_timeout);
+    while let Some(strategy) = strategies.next() {
         if interrupt.load(Ordering::Relaxed) {
             break;
         }
-        let strategy = strategies[i].clone();
         if plan.console {
             eprintln!(
                 "running benchmark {}: {model}, {}",
@@ -401,23 +386,21 @@ fn run_model(
                 strategy.label()
             ))
         });
-        let mut sh = shared(&mut worker, plan, interrupt, &mut next_id);
-        sh.progress = live.as_ref().map(|f| f as &dyn Fn(&scheduler::Progress));
-        let (src, outcome) = scheduler::run_benchmark(sh, source, &strategy, &plan.limits);
+        let mut o = run_options(plan, &clock, interrupt, &mut next_id);
+        o.progress = live.as_ref().map(|f| f as &dyn Fn(&scheduler::Progress));
+        let (src, outcome) = scheduler::run(&mut worker, source, &strategy, &limits, o);
         if live.is_some() {
             print!("\r\x1b[2K");
         }
-        source = if prepared.is_some() {
-            Box::new(data::prompts::Prepared::new(
-                prepared.clone().expect("some"),
-            ))
-        } else {
-            src
+        source = match &prepared {
+            Some(p) => Box::new(data::prompts::Prepared::new(p.clone())),
+            None => src,
         };
         let worker_error = outcome.worker_error.clone();
+        let stalled =
+            (outcome.ended_by == EndReason::EngineStalled).then(|| stalled_error(plan, &outcome));
         let entry =
             report.add_benchmark(model, strategy, outcome, &plan.window, plan.sample_requests);
-        measured.push(entry.summary.requests_per_second);
         if plan.console {
             println!(
                 "benchmark {} ({model}, {}): ended by {:?}",
@@ -427,6 +410,7 @@ fn run_model(
             );
             report::print_requests(entry, plan.print_requests);
         }
+        let rps = entry.summary.requests_per_second;
         write_report(plan, report)?;
         if let Some(e) = worker_error {
             return Err(anyhow!(
@@ -438,44 +422,43 @@ fn run_model(
                 }
             ));
         }
-        if let (Profile::Sweep(n), 1) = (&plan.profile, i) {
-            // linspace(sync_rate, throughput_rate, n-1)[1:]: evenly spaced, ending at throughput.
-            let (lo, hi) = (measured[0], measured[1]);
-            let k = *n as usize - 1;
-            if !(hi > 0.0) {
-                return Err(anyhow!(
-                    "the sweep measured no completed requests in its throughput benchmark, so it cannot place constant rates; give --max-seconds enough time for requests to finish"
-                ));
-            }
-            for j in 1..k {
-                strategies.push(Strategy::Constant {
-                    rate: lo + (hi - lo) * j as f64 / (k - 1) as f64,
-                });
-            }
+        if let Some(e) = stalled {
+            return Err(e);
         }
-        i += 1;
-        if i < strategies.len() {
-            reset(&mut worker)?;
+        strategies.measured(rps).map_err(|e| anyhow!(e))?;
+        if strategies.has_next() {
+            reset(&mut worker, plan)?;
         }
     }
     worker.teardown(Duration::from_secs(30));
     Ok(())
 }
 
-fn shared<'a>(
-    worker: &'a mut Worker,
+fn run_options<'a>(
     plan: &'a Plan,
+    clock: &Arc<dyn clock::Clock>,
     interrupt: &'a AtomicBool,
     next_id: &'a mut u64,
-) -> scheduler::Shared<'a> {
-    scheduler::Shared {
-        worker,
+) -> scheduler::RunOptions<'a> {
+    scheduler::RunOptions {
+        clock: clock.clone(),
         sampling: &plan.sampling,
         interrupt,
         next_id,
         seed: plan.seed,
+        rampup_s: plan.limits.rampup,
         progress: None,
+        tick: Duration::from_millis(10),
     }
+}
+
+/// The error that fails a model whose engine stopped making progress.
+fn stalled_error(plan: &Plan, o: &scheduler::Outcome) -> anyhow::Error {
+    anyhow!(
+        "engine_stalled: the engine made no progress for {:.0} s while {} request(s) were in flight (--engine-stall-timeout); the engine is wedged and was torn down",
+        plan.engine_stall_timeout.unwrap_or(0.0),
+        o.records.iter().filter(|r| r.error.as_deref().is_some_and(|e| e.starts_with("engine_stalled"))).count()
+    )
 }
 
 /// One live line, redrawn in place, when stdout is a terminal and progress is not disabled.
@@ -505,13 +488,11 @@ fn progress_line(label: String) -> impl Fn(&scheduler::Progress) {
 }
 
 /// Between benchmarks: everything aborted, the engine idle, the prefix cache empty.
-fn reset(worker: &mut Worker) -> Result<()> {
-    worker.call(
-        |id| ToWorker::Reset { id },
-        Duration::from_secs(300),
-        |_, _| {},
-    )?;
-    Ok(())
+fn reset(worker: &mut Worker, plan: &Plan) -> Result<()> {
+    let timeout = plan.engine_stall_timeout.unwrap_or(300.0);
+    worker.reset(Duration::from_secs_f64(timeout)).map_err(|e| {
+        anyhow!("engine_stalled: the engine did not finish its reset between benchmarks within {timeout:.0} s (--engine-stall-timeout): {e:#}")
+    })
 }
 
 /// `--dry-run`: prepare the requests with the tokenizer only (no engine), check them, say what
@@ -678,7 +659,6 @@ fn tokenize(worker: &mut Worker, texts: Vec<String>) -> Result<Vec<Vec<u32>>> {
             add_special_tokens: false,
         },
         Duration::from_secs(300),
-        |_, _| {},
     )?;
     match reply {
         FromWorker::Tokenized { token_ids, .. } => Ok(token_ids),
@@ -707,7 +687,6 @@ fn frame_for(worker: &mut Worker, plan: &Plan, system: Option<String>) -> Result
             system,
         },
         Duration::from_secs(60),
-        |_, _| {},
     )?;
     let FromWorker::Framed {
         prefix_ids,

@@ -6,6 +6,7 @@ use crate::bail_usage;
 use crate::cli::RunArgs;
 use crate::data::synthetic::{self, SyntheticSpec};
 use crate::error::UsageError;
+pub use crate::scheduler::{Constraints, Profile, Saturation, ERROR_WINDOW};
 use anyhow::Result;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -32,30 +33,6 @@ impl RequestFormat {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Profile {
-    Synchronous,
-    Concurrent(Vec<u32>),
-    Throughput(Option<u32>),
-    Constant(Vec<f64>),
-    Poisson(Vec<f64>),
-    Sweep(u32),
-}
-
-impl Profile {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Profile::Synchronous => "synchronous",
-            Profile::Concurrent(_) => "concurrent",
-            Profile::Throughput(_) => "throughput",
-            Profile::Constant(_) => "constant",
-            Profile::Poisson(_) => "poisson",
-            Profile::Sweep(_) => "sweep",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Limits {
     pub max_seconds: Option<f64>,
@@ -70,26 +47,17 @@ pub struct Limits {
     pub rampup: f64,
 }
 
-/// Requests in the sliding window of `--max-error-rate`, and the minimum for the global rate.
-pub const ERROR_WINDOW: usize = 30;
-
-/// Over-saturation detection: stop once, over the last `window_seconds`, both the number of
-/// requests in flight and the TTFT of newly started requests grew by more than `min_growth`
-/// (a fraction) with positive trends, after at least `min_seconds` of the benchmark.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Saturation {
-    pub min_seconds: f64,
-    pub window_seconds: f64,
-    pub min_growth: f64,
-}
-
-impl Default for Saturation {
-    fn default() -> Self {
-        Saturation {
-            min_seconds: 10.0,
-            window_seconds: 10.0,
-            min_growth: 0.5,
+impl Limits {
+    /// The scheduler's constraints for one benchmark, with the engine watchdog's timeout.
+    pub fn constraints(&self, engine_stall_s: Option<f64>) -> Constraints {
+        Constraints {
+            max_seconds: self.max_seconds,
+            max_requests: self.max_requests,
+            max_errors: self.max_errors,
+            max_error_rate: self.max_error_rate,
+            max_global_error_rate: self.max_global_error_rate,
+            saturation: self.saturation.clone(),
+            engine_stall_s,
         }
     }
 }
@@ -250,6 +218,8 @@ pub struct Plan {
     pub print_requests: usize,
     pub warmup_requests: u32,
     pub engine_start_timeout: f64,
+    /// `--engine-stall-timeout`: None when off.
+    pub engine_stall_timeout: Option<f64>,
     pub verbose: bool,
     pub dry_run: bool,
     pub save_requests: Option<PathBuf>,
@@ -605,6 +575,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         print_requests: a.print_requests,
         warmup_requests: a.engine_warmup_requests,
         engine_start_timeout: a.engine_start_timeout,
+        engine_stall_timeout: (a.engine_stall_timeout > 0.0).then_some(a.engine_stall_timeout),
         verbose: a.verbose,
         dry_run: a.dry_run,
         save_requests: a.save_requests.clone(),

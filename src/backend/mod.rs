@@ -1,4 +1,95 @@
-//! The `vllm_python` backend: a supervised Python worker speaking protocol v1 over a Unix socket.
+//! The seam between the scheduler and whatever serves the requests.
+//!
+//! The scheduler sees a `Backend`: a `Submitter` its pacer thread hands requests to, one stream
+//! of `BackendEvent`s (outputs, failures, engine progress, death), abort, reset, telemetry and
+//! shutdown. The `vllm_python` backend (`worker`) implements it over a supervised Python worker
+//! speaking protocol v1 on a Unix socket; `sim` implements it in-process on a virtual clock for
+//! the scheduler's unit tests. An HTTP backend (an OpenAI-compatible server) would implement the
+//! same trait: prepare a request body, send it, turn SSE chunks into `BackendEvent::Outputs`.
 pub mod protocol;
 pub mod reaper;
+#[cfg(test)]
+pub mod sim;
 pub mod worker;
+
+use crate::data::prompts::RequestSpec;
+use anyhow::Result;
+use crossbeam_channel::Receiver;
+pub use protocol::OutputItem;
+
+/// What a backend reports, each stamped (CLOCK_MONOTONIC ns) when the supervisor received it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendEvent {
+    /// Output items (new tokens, finishes) of one batch.
+    Outputs(u64, Vec<OutputItem>),
+    /// One request failed before or while it ran.
+    Failed { t: u64, id: u64, error: String },
+    /// The engine completed a step (cumulative `steps`), with no request necessarily finishing or
+    /// producing a token: liveness for the engine watchdog.
+    Progress { t: u64, steps: u64 },
+    /// The backend is gone or failed for good; the text says why (may be empty).
+    Died(String),
+}
+
+impl BackendEvent {
+    /// When the supervisor received it (None for a death).
+    pub fn stamp(&self) -> Option<u64> {
+        match self {
+            BackendEvent::Outputs(t, _)
+            | BackendEvent::Failed { t, .. }
+            | BackendEvent::Progress { t, .. } => Some(*t),
+            BackendEvent::Died(_) => None,
+        }
+    }
+}
+
+/// Hands requests to the backend from the pacer thread. A request is prepared (built and
+/// encoded) before the pacer waits for its send time, so that preparing never delays a send.
+pub trait Submitter: Send {
+    fn prepare(&mut self, id: u64, spec: &RequestSpec) -> Vec<u8>;
+    /// Sends a prepared request; an error means the backend is gone.
+    fn send(&mut self, prepared: &[u8]) -> Result<()>;
+}
+
+/// CPU and memory of the processes that serve the requests (zero where not measurable, e.g. a
+/// remote server).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessUsage {
+    /// CPU seconds (user + system) so far of the backend's front-end process (the worker).
+    pub cpu_seconds_worker: f64,
+    /// CPU seconds so far of every process below it (the engine's processes).
+    pub cpu_seconds_engine: f64,
+    /// Peak resident memory of the front-end process, MiB.
+    pub peak_rss_mib_worker: f64,
+}
+
+/// The backend's own health since the previous call.
+#[derive(Debug, Clone, Default)]
+pub struct BackendStats {
+    /// How late each wake-up of the worker's 10 ms event-loop ticker was, µs.
+    pub loop_lag_us: Vec<u64>,
+    /// Engine state per step: (t_ns, running, waiting, kv_cache_usage, prefix_cache_queries,
+    /// prefix_cache_hits, preemptions).
+    pub telemetry: Vec<(u64, u32, u32, f64, u64, u64, u64)>,
+}
+
+pub trait Backend {
+    /// A submitter for the pacer thread; `sampling` is added to every request.
+    fn submitter(&self, sampling: &protocol::Map) -> Box<dyn Submitter>;
+    /// The stream of outputs, failures, progress and death, in arrival order.
+    fn events(&self) -> Receiver<BackendEvent>;
+    /// Asks the engine to end these requests; each comes back with finish "abort".
+    fn abort(&mut self, ids: &[u64]) -> Result<()>;
+    /// Everything aborted, the engine idle, its prefix cache empty; events of the requests it
+    /// ended are dropped (they belong to no benchmark). Gives up after `timeout` without an
+    /// answer.
+    fn reset(&mut self, timeout: std::time::Duration) -> Result<()>;
+    /// Health since the previous call (None when the backend cannot say).
+    fn stats(&mut self) -> Option<BackendStats>;
+    /// CPU and memory of the serving processes so far.
+    fn usage(&self) -> ProcessUsage {
+        ProcessUsage::default()
+    }
+    /// Notes that the backend died (the scheduler saw `BackendEvent::Died`).
+    fn mark_dead(&mut self) {}
+}

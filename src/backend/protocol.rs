@@ -187,6 +187,11 @@ pub enum FromWorker {
     },
     Fatal(Fatal),
     Bye {},
+    /// The engine completed steps (cumulative count) — liveness for the engine watchdog.
+    Progress {
+        steps: u64,
+        t_ns: u64,
+    },
     StatsReport {
         id: u64,
         #[serde(default)]

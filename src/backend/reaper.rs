@@ -27,27 +27,60 @@ fn pids() -> impl Iterator<Item = i32> {
 /// (pid, ppid, state) of every process visible in /proc.
 pub fn processes() -> Vec<(i32, i32, char)> {
     pids()
-        .filter_map(|pid| stat_of(pid).map(|(ppid, state, _)| (pid, ppid, state)))
+        .filter_map(|pid| stat_of(pid).map(|s| (pid, s.ppid, s.state)))
         .collect()
 }
 
-/// Parent pid, state letter and process group from /proc/PID/stat (the command name may hold
-/// spaces and parens).
-fn stat_of(pid: i32) -> Option<(i32, char, i32)> {
+/// The fields of /proc/PID/stat that llmbench reads.
+struct Stat {
+    ppid: i32,
+    state: char,
+    pgrp: i32,
+    /// utime + stime, clock ticks.
+    cpu_ticks: u64,
+}
+
+/// Parses /proc/PID/stat (the command name may hold spaces and parens).
+fn stat_of(pid: i32) -> Option<Stat> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    let mut it = rest.split_whitespace();
-    let state = it.next()?.chars().next()?;
-    let ppid = it.next()?.parse().ok()?;
-    let pgrp = it.next()?.parse().ok()?;
-    Some((ppid, state, pgrp))
+    let f: Vec<&str> = s[s.rfind(')')? + 2..].split_whitespace().collect();
+    // After the command name: state [0], ppid [1], pgrp [2], ... utime [11], stime [12].
+    let num = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok());
+    Some(Stat {
+        state: f.first()?.chars().next()?,
+        ppid: f.get(1)?.parse().ok()?,
+        pgrp: f.get(2)?.parse().ok()?,
+        cpu_ticks: num(11).unwrap_or(0) + num(12).unwrap_or(0),
+    })
+}
+
+/// utime + stime of a process, seconds (0 when it is gone).
+pub fn cpu_seconds(pid: i32) -> f64 {
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100)
+        .max(1);
+    stat_of(pid).map_or(0.0, |s| s.cpu_ticks as f64 / ticks as f64)
+}
+
+/// Peak resident memory (VmHWM) of a process, MiB (0 when it is gone).
+pub fn peak_rss_mib(pid: i32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// Live (non-zombie) members of process group `pgid`, each with whether it is Python's
 /// multiprocessing resource tracker.
 fn group_members(pgid: i32) -> Vec<(i32, bool)> {
     pids()
-        .filter(|&pid| stat_of(pid).is_some_and(|(_, state, pgrp)| pgrp == pgid && state != 'Z'))
+        .filter(|&pid| stat_of(pid).is_some_and(|s| s.pgrp == pgid && s.state != 'Z'))
         .map(|pid| {
             let tracker = std::fs::read(format!("/proc/{pid}/cmdline"))
                 .map(|c| c.windows(TRACKER.len()).any(|w| w == TRACKER.as_bytes()))

@@ -7,8 +7,12 @@
 //! llmbench dies, the worker's death-pipe thread sees EOF and kills its process group — vLLM's
 //! EngineCore included, which vLLM itself leaves running when its parent is killed.
 
-use super::protocol::{self, FromWorker, Hello, Init, Ready, ToWorker, PROTOCOL_VERSION};
+use super::protocol::{
+    self, FromWorker, GenerateRef, Hello, Init, Map, Ready, ToWorker, PROTOCOL_VERSION,
+};
+use super::{Backend, BackendEvent, BackendStats, ProcessUsage, Submitter};
 use crate::clock::now_ns;
+use crate::data::prompts::RequestSpec;
 use crate::error::UsageError;
 use anyhow::{anyhow, bail, Context, Result};
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
@@ -51,8 +55,9 @@ pub struct WorkerOptions {
     pub passthrough_logs: bool,
 }
 
-/// What the reader thread hands on: a decoded message with the supervisor's receive stamp, or
-/// the end of the connection.
+/// What the reader thread hands to the control side (handshake, replies): a decoded message with
+/// the supervisor's receive stamp, or the end of the connection. Request outputs, failures and
+/// engine progress go to the data side instead, as `BackendEvent`s.
 #[derive(Debug)]
 pub enum Event {
     Msg(u64, FromWorker),
@@ -92,6 +97,7 @@ pub struct Worker {
     pub python: PathBuf,
     writer: Arc<Mutex<UnixStream>>,
     events: Receiver<Event>,
+    data: Receiver<BackendEvent>,
     exit_rx: Receiver<std::io::Result<ExitStatus>>,
     exit: Option<String>,
     stderr_tail: Arc<Mutex<Tail>>,
@@ -207,6 +213,7 @@ impl Worker {
             python: opts.python.clone(),
             writer: Arc::new(Mutex::new(placeholder_stream()?)),
             events: unbounded().1,
+            data: unbounded().1,
             exit_rx,
             exit: None,
             stderr_tail,
@@ -249,10 +256,12 @@ impl Worker {
         let reader = stream.try_clone()?;
         w.writer = Arc::new(Mutex::new(stream));
         let (tx, rx) = unbounded();
+        let (data_tx, data_rx) = unbounded();
         w.events = rx;
+        w.data = data_rx;
         std::thread::Builder::new()
             .name("worker-reader".into())
-            .spawn(move || reader_loop(reader, tx))?;
+            .spawn(move || reader_loop(reader, tx, data_tx))?;
 
         // hello
         let hello = match w.recv_until(deadline)? {
@@ -332,13 +341,12 @@ impl Worker {
         }
     }
 
-    /// A request–reply exchange (tokenize, frame_prompt, reset) while nothing else is in flight.
-    /// Outputs that arrive meanwhile (aborted requests finishing) are handed to `other`.
+    /// A request–reply exchange (tokenize, frame_prompt, reset, stats). Request outputs that
+    /// arrive meanwhile go to the data side (`Backend::events`).
     pub fn call(
         &mut self,
         make: impl FnOnce(u64) -> ToWorker,
         timeout: Duration,
-        mut other: impl FnMut(u64, FromWorker),
     ) -> Result<FromWorker> {
         let id = self.next_ctl_id;
         self.next_ctl_id += 1;
@@ -369,7 +377,7 @@ impl Worker {
                     })
                 }
                 Some((_, FromWorker::Fatal(f))) => return Err(self.fatal_error(f)),
-                Some((t, m)) => other(t, m),
+                Some(_) => {}
                 None => bail!("the worker did not answer within {timeout:?}"),
             }
         }
@@ -386,14 +394,6 @@ impl Worker {
             .lock()
             .map_err(|_| anyhow!("worker writer poisoned"))?;
         w.write_all(frame).context("writing to the worker")
-    }
-
-    pub fn writer(&self) -> Arc<Mutex<UnixStream>> {
-        self.writer.clone()
-    }
-
-    pub fn events(&self) -> &Receiver<Event> {
-        &self.events
     }
 
     /// Next message before `deadline`; `Ok(None)` on timeout; an error if the worker is gone.
@@ -417,11 +417,6 @@ impl Worker {
                 Err(self.died_error(""))
             }
         }
-    }
-
-    /// Marks the connection closed (the caller saw `Event::Closed` on `events()` itself).
-    pub fn mark_closed(&mut self) {
-        self.closed = true;
     }
 
     /// The error for a worker that went away: its exit status and the tail of its output.
@@ -518,6 +513,83 @@ impl Worker {
     }
 }
 
+/// The pacer's handle: frames encoded ahead, written to the shared socket.
+struct WorkerSubmitter {
+    writer: Arc<Mutex<UnixStream>>,
+    sampling: Map,
+}
+
+impl Submitter for WorkerSubmitter {
+    fn prepare(&mut self, id: u64, spec: &RequestSpec) -> Vec<u8> {
+        protocol::encode_frame(&GenerateRef {
+            kind: "generate",
+            id,
+            prompt_token_ids: &spec.prompt,
+            max_tokens: spec.max_tokens,
+            ignore_eos: spec.max_tokens.is_some(),
+            sampling: &self.sampling,
+        })
+    }
+    fn send(&mut self, prepared: &[u8]) -> Result<()> {
+        let mut w = self
+            .writer
+            .lock()
+            .map_err(|_| anyhow!("worker writer poisoned"))?;
+        w.write_all(prepared).context("writing to the worker")
+    }
+}
+
+impl Backend for Worker {
+    fn submitter(&self, sampling: &Map) -> Box<dyn Submitter> {
+        Box::new(WorkerSubmitter {
+            writer: self.writer.clone(),
+            sampling: sampling.clone(),
+        })
+    }
+    fn events(&self) -> Receiver<BackendEvent> {
+        self.data.clone()
+    }
+    fn abort(&mut self, ids: &[u64]) -> Result<()> {
+        self.send(&ToWorker::Abort { ids: ids.to_vec() })
+    }
+    fn reset(&mut self, timeout: Duration) -> Result<()> {
+        self.call(|id| ToWorker::Reset { id }, timeout)?;
+        // The finals of the requests the reset ended belong to no benchmark.
+        while self.data.try_recv().is_ok() {}
+        Ok(())
+    }
+    fn stats(&mut self) -> Option<BackendStats> {
+        if self.closed || self.exit.is_some() {
+            return None;
+        }
+        match self.call(|id| ToWorker::Stats { id }, Duration::from_secs(10)) {
+            Ok(FromWorker::StatsReport {
+                loop_lag_us,
+                telemetry,
+                ..
+            }) => Some(BackendStats {
+                loop_lag_us,
+                telemetry,
+            }),
+            _ => None,
+        }
+    }
+    fn usage(&self) -> ProcessUsage {
+        let engine = super::reaper::descendants(self.pid)
+            .into_iter()
+            .map(super::reaper::cpu_seconds)
+            .sum();
+        ProcessUsage {
+            cpu_seconds_worker: super::reaper::cpu_seconds(self.pid),
+            cpu_seconds_engine: engine,
+            peak_rss_mib_worker: super::reaper::peak_rss_mib(self.pid),
+        }
+    }
+    fn mark_dead(&mut self) {
+        self.closed = true;
+    }
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         if self.exit.is_none() {
@@ -531,32 +603,47 @@ impl Drop for Worker {
     }
 }
 
-fn reader_loop(mut stream: UnixStream, tx: Sender<Event>) {
+/// Reads frames until the connection ends: request outputs, failures and engine progress go to
+/// the data side, everything else to the control side; a fatal error or the end of the
+/// connection goes to both (whichever side is waiting must learn of it).
+fn reader_loop(mut stream: UnixStream, tx: Sender<Event>, data: Sender<BackendEvent>) {
     let mut buf = Vec::with_capacity(64 * 1024);
+    let closed = |why: Option<String>| {
+        let _ = data.send(BackendEvent::Died(why.clone().unwrap_or_default()));
+        let _ = tx.send(Event::Closed(why));
+    };
     loop {
         match protocol::read_frame(&mut stream, &mut buf) {
             Ok(Some(())) => {
                 let t = now_ns();
-                match protocol::decode::<FromWorker>(&buf) {
-                    Ok(m) => {
+                let m = match protocol::decode::<FromWorker>(&buf) {
+                    Ok(m) => m,
+                    Err(e) => return closed(Some(format!("protocol error: {e}"))),
+                };
+                let ev = match m {
+                    FromWorker::Outputs { items } => BackendEvent::Outputs(t, items),
+                    FromWorker::Failed { id, error } => BackendEvent::Failed { t, id, error },
+                    FromWorker::Progress { steps, .. } => BackendEvent::Progress { t, steps },
+                    FromWorker::Fatal(f) => {
+                        let _ = data.send(BackendEvent::Died(f.error.clone()));
+                        if tx.send(Event::Msg(t, FromWorker::Fatal(f))).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    m => {
                         if tx.send(Event::Msg(t, m)).is_err() {
                             return;
                         }
+                        continue;
                     }
-                    Err(e) => {
-                        let _ = tx.send(Event::Closed(Some(format!("protocol error: {e}"))));
-                        return;
-                    }
+                };
+                if data.send(ev).is_err() {
+                    return;
                 }
             }
-            Ok(None) => {
-                let _ = tx.send(Event::Closed(None));
-                return;
-            }
-            Err(e) => {
-                let _ = tx.send(Event::Closed(Some(format!("protocol error: {e}"))));
-                return;
-            }
+            Ok(None) => return closed(None),
+            Err(e) => return closed(Some(format!("protocol error: {e}"))),
         }
     }
 }

@@ -1,0 +1,220 @@
+//! The collector: turns the pacer's notes and the backend's events into request records, frees
+//! concurrency slots, and keeps what the constraints look at (errors, the engine's progress).
+
+use super::constraints::ERROR_WINDOW;
+use crate::backend::{BackendEvent, OutputItem};
+use crate::metrics::{RequestRecord, Status, Timestamps};
+use crossbeam_channel::Sender;
+use std::collections::{HashMap, VecDeque};
+
+/// The pacer's note that a request went out.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub id: u64,
+    pub scheduled: u64,
+    pub sent: u64,
+    pub content: u32,
+    pub prefix: u32,
+    pub prompt_len: u32,
+    pub max_tokens: Option<u32>,
+}
+
+pub struct Collector {
+    pub inflight: HashMap<u64, RequestRecord>,
+    pub done: Vec<RequestRecord>,
+    pub errors: u64,
+    /// Errored-or-not of the last `ERROR_WINDOW` finished requests.
+    pub recent: VecDeque<bool>,
+    pub out_tokens: u64,
+    /// Where freed concurrency slots go (closed-loop strategies), stamped with the time freed.
+    slot_tx: Option<Sender<u64>>,
+    /// The latest sign of engine progress: a token, a finish, a failure, a completed step — or
+    /// the moment requests went in flight with none before.
+    last_progress: u64,
+    /// The longest stretch without engine progress while requests were in flight: (ns, start).
+    pub longest_stall: (u64, u64),
+}
+
+pub fn blank(id: u64) -> RequestRecord {
+    RequestRecord {
+        id,
+        status: Status::Incomplete,
+        finish_reason: None,
+        error: None,
+        content_tokens: 0,
+        prefix_tokens: 0,
+        prompt_tokens_sent: 0,
+        prompt_tokens: None,
+        output_tokens: 0,
+        max_tokens: None,
+        cached_tokens: None,
+        preemptions: 0,
+        t: Timestamps::default(),
+        token_events: Default::default(),
+    }
+}
+
+impl Collector {
+    pub fn new(slot_tx: Option<Sender<u64>>, start_ns: u64) -> Collector {
+        Collector {
+            inflight: HashMap::new(),
+            done: Vec::new(),
+            errors: 0,
+            recent: VecDeque::new(),
+            out_tokens: 0,
+            slot_tx,
+            last_progress: start_ns,
+            longest_stall: (0, start_ns),
+        }
+    }
+
+    /// How long the engine has gone without progress while requests are in flight (0 when none
+    /// is).
+    pub fn stall_ns(&self, now: u64) -> u64 {
+        if self.inflight.is_empty() {
+            0
+        } else {
+            now.saturating_sub(self.last_progress)
+        }
+    }
+
+    /// Notes the stall so far as the longest if it is; called before progress ends it and when
+    /// the benchmark ends.
+    pub fn observe_stall(&mut self, now: u64) {
+        let s = self.stall_ns(now);
+        if s > self.longest_stall.0 {
+            self.longest_stall = (s, self.last_progress);
+        }
+    }
+
+    fn progress(&mut self, t: u64) {
+        self.observe_stall(t);
+        self.last_progress = self.last_progress.max(t);
+    }
+
+    pub fn on_sent(&mut self, s: Sent) {
+        if self.inflight.is_empty() {
+            // Nothing was in flight: the watchdog's clock starts now.
+            self.last_progress = self.last_progress.max(s.sent);
+        }
+        let r = self.inflight.entry(s.id).or_insert_with(|| blank(s.id));
+        r.t.scheduled = Some(s.scheduled);
+        r.t.sent = Some(s.sent);
+        r.content_tokens = s.content;
+        r.prefix_tokens = s.prefix;
+        r.prompt_tokens_sent = s.prompt_len;
+        r.max_tokens = s.max_tokens;
+        if r.t.end.is_some() {
+            // Its outputs overtook the pacer's note: it is complete now.
+            let r = self.inflight.remove(&s.id).expect("present");
+            self.done.push(r);
+        }
+    }
+
+    /// Handles one backend event; the backend's death comes back as its text.
+    pub fn on_event(&mut self, ev: BackendEvent) -> Option<String> {
+        match ev {
+            BackendEvent::Outputs(t, items) => {
+                self.progress(t);
+                for it in items {
+                    self.on_item(t, it);
+                }
+            }
+            BackendEvent::Failed { t, id, error } => {
+                self.progress(t);
+                let mut r = self.inflight.remove(&id).unwrap_or_else(|| blank(id));
+                r.status = Status::Errored;
+                r.error = Some(error);
+                r.t.end = Some(t);
+                self.finish(r, t);
+            }
+            BackendEvent::Progress { t, .. } => self.progress(t),
+            BackendEvent::Died(why) => return Some(why),
+        }
+        None
+    }
+
+    fn on_item(&mut self, t: u64, mut it: OutputItem) {
+        let r = self.inflight.entry(it.id).or_insert_with(|| blank(it.id));
+        if let Some(x) = it.received_ns {
+            r.t.worker_received = Some(x);
+        }
+        if let Some(x) = it.submitted_ns {
+            r.t.worker_submitted = Some(x);
+        }
+        if it.n > 0 {
+            if r.t.first_token.is_none() {
+                r.t.first_token = Some(t);
+                r.t.worker_first_token = Some(it.t_ns);
+            }
+            r.t.last_token = Some(t);
+            r.t.worker_last_token = Some(it.t_ns);
+            r.output_tokens += it.n;
+            r.token_events.push(t, it.n);
+            self.out_tokens += it.n as u64;
+        }
+        let Some(finish) = it.finish.take() else {
+            return;
+        };
+        apply_finish(r, t, finish, &it);
+        let id = it.id;
+        if r.t.sent.is_some() {
+            let r = self.inflight.remove(&id).expect("present");
+            self.finish(r, t);
+        } else if let Some(tx) = &self.slot_tx {
+            // Completed before the pacer's note arrived; it is moved to `done` in on_sent.
+            let _ = tx.send(t);
+        }
+    }
+
+    fn finish(&mut self, r: RequestRecord, t: u64) {
+        let errored = r.status == Status::Errored;
+        if errored {
+            self.errors += 1;
+        }
+        if self.recent.len() == ERROR_WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(errored);
+        if let Some(tx) = &self.slot_tx {
+            if r.t.sent.is_some() {
+                let _ = tx.send(t);
+            }
+        }
+        self.done.push(r);
+    }
+
+    /// Ends every request still in flight with `status` and `why`, at `end_ns` unless it ended.
+    pub fn close_inflight(&mut self, status: Status, why: &str, end_ns: u64) {
+        for (_, mut r) in self.inflight.drain() {
+            r.status = status;
+            r.error = Some(why.to_string());
+            r.t.end = r.t.end.or(Some(end_ns));
+            self.done.push(r);
+        }
+        self.done.sort_by_key(|r| r.id);
+    }
+}
+
+/// A request's last item: its end, counts, vLLM's stamps and status.
+fn apply_finish(r: &mut RequestRecord, t: u64, finish: String, it: &OutputItem) {
+    r.t.end = Some(t);
+    r.prompt_tokens = it.prompt_tokens.or(r.prompt_tokens);
+    r.cached_tokens = it.cached_tokens;
+    if let Some(e) = &it.engine {
+        r.t.engine_queued = e.queued_ns;
+        r.t.engine_scheduled = e.scheduled_ns;
+        r.t.engine_first_token = e.first_token_ns;
+        r.t.engine_last_token = e.last_token_ns;
+        r.preemptions = e.preemptions;
+    }
+    r.status = match finish.as_str() {
+        "abort" => Status::Incomplete,
+        "error" => Status::Errored,
+        _ => Status::Successful,
+    };
+    if r.status == Status::Errored {
+        r.error = Some("the engine ended the request with finish_reason 'error'".into());
+    }
+    r.finish_reason = Some(finish);
+}

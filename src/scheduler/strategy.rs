@@ -1,0 +1,223 @@
+//! What a benchmark dispatches by (`Strategy`), and the plan of strategies a profile makes —
+//! including the sweep, whose constant rates are placed from its first two benchmarks.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Strategy {
+    Synchronous,
+    Concurrent { streams: u32 },
+    Throughput { max_concurrency: u32 },
+    Constant { rate: f64 },
+    Poisson { rate: f64 },
+}
+
+impl Strategy {
+    /// The number of requests kept in flight, for the closed-loop strategies.
+    pub fn concurrency(&self) -> Option<u32> {
+        match self {
+            Strategy::Synchronous => Some(1),
+            Strategy::Concurrent { streams } => Some(*streams),
+            Strategy::Throughput { max_concurrency } => Some(*max_concurrency),
+            _ => None,
+        }
+    }
+    pub fn label(&self) -> String {
+        match self {
+            Strategy::Synchronous => "synchronous".into(),
+            Strategy::Concurrent { streams } => format!("concurrent@{streams}"),
+            Strategy::Throughput { max_concurrency } => format!("throughput@{max_concurrency}"),
+            Strategy::Constant { rate } => format!("constant@{rate:.2}"),
+            Strategy::Poisson { rate } => format!("poisson@{rate:.2}"),
+        }
+    }
+}
+
+/// A load profile as the user asked for it (`--profile`, `--rate`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    Synchronous,
+    Concurrent(Vec<u32>),
+    Throughput(Option<u32>),
+    Constant(Vec<f64>),
+    Poisson(Vec<f64>),
+    Sweep(u32),
+}
+
+impl Profile {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Profile::Synchronous => "synchronous",
+            Profile::Concurrent(_) => "concurrent",
+            Profile::Throughput(_) => "throughput",
+            Profile::Constant(_) => "constant",
+            Profile::Poisson(_) => "poisson",
+            Profile::Sweep(_) => "sweep",
+        }
+    }
+}
+
+/// The strategies of a profile, in order. A sweep starts with synchronous and throughput and
+/// adds its constant rates once both are measured (`Plan::measured`).
+pub struct StrategyPlan {
+    profile: Profile,
+    queue: std::collections::VecDeque<Strategy>,
+    measured: Vec<f64>,
+}
+
+impl StrategyPlan {
+    /// `default_concurrency` caps throughput where the profile gives none (the engine's
+    /// `max_num_seqs`).
+    pub fn new(profile: &Profile, default_concurrency: u32) -> StrategyPlan {
+        let throughput = |c: Option<u32>| Strategy::Throughput {
+            max_concurrency: c.unwrap_or(default_concurrency),
+        };
+        let queue = match profile {
+            Profile::Synchronous => vec![Strategy::Synchronous],
+            Profile::Concurrent(v) => v
+                .iter()
+                .map(|&s| Strategy::Concurrent { streams: s })
+                .collect(),
+            Profile::Throughput(c) => vec![throughput(*c)],
+            Profile::Constant(v) => v.iter().map(|&r| Strategy::Constant { rate: r }).collect(),
+            Profile::Poisson(v) => v.iter().map(|&r| Strategy::Poisson { rate: r }).collect(),
+            Profile::Sweep(_) => vec![Strategy::Synchronous, throughput(None)],
+        };
+        StrategyPlan {
+            profile: profile.clone(),
+            queue: queue.into(),
+            measured: Vec::new(),
+        }
+    }
+
+    /// The next strategy to run, if any.
+    pub fn next(&mut self) -> Option<Strategy> {
+        self.queue.pop_front()
+    }
+
+    /// Whether another strategy follows.
+    pub fn has_next(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Records the request rate a benchmark achieved. After a sweep's throughput benchmark its
+    /// constant rates are placed: linspace(sync_rate, throughput_rate, n-1)[1:], evenly spaced,
+    /// ending at throughput (GuideLLM's placement). An error when throughput completed nothing.
+    pub fn measured(&mut self, requests_per_second: f64) -> Result<(), String> {
+        self.measured.push(requests_per_second);
+        let Profile::Sweep(n) = self.profile else {
+            return Ok(());
+        };
+        if self.measured.len() != 2 {
+            return Ok(());
+        }
+        let (lo, hi) = (self.measured[0], self.measured[1]);
+        if !(hi > 0.0) {
+            return Err("the sweep measured no completed requests in its throughput benchmark, so it cannot place constant rates; give --max-seconds enough time for requests to finish".into());
+        }
+        let k = n as usize - 1;
+        for j in 1..k {
+            self.queue.push_back(Strategy::Constant {
+                rate: lo + (hi - lo) * j as f64 / (k - 1) as f64,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Offset of request `i` of a constant-rate benchmark. With a ramp of `r` seconds the rate grows
+/// linearly from 0 to `rate` over the ramp (n(t) = rate·t²/2r), then stays constant.
+pub fn constant_offset_s(i: u64, rate: f64, rampup: f64) -> f64 {
+    let i = i as f64;
+    if rampup <= 0.0 {
+        return i / rate;
+    }
+    if i < rate * rampup / 2.0 {
+        (2.0 * rampup * i / rate).sqrt()
+    } else {
+        i / rate + rampup / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_pacing_is_exact_and_ramps_linearly() {
+        assert_eq!(constant_offset_s(10, 5.0, 0.0), 2.0);
+        // 10 req/s ramped over 4 s: 20 requests during the ramp, then 10/s shifted by 2 s.
+        let r = 4.0;
+        assert!((constant_offset_s(20, 10.0, r) - 4.0).abs() < 1e-9);
+        assert!((constant_offset_s(30, 10.0, r) - 5.0).abs() < 1e-9);
+        // During the ramp gaps shrink.
+        let g1 = constant_offset_s(2, 10.0, r) - constant_offset_s(1, 10.0, r);
+        let g2 = constant_offset_s(15, 10.0, r) - constant_offset_s(14, 10.0, r);
+        assert!(g1 > g2 && g2 > 0.1);
+        // Continuous at the end of the ramp.
+        let before = constant_offset_s(19, 10.0, r);
+        assert!(before < 4.0 && 4.0 - before < 0.11);
+    }
+
+    #[test]
+    fn each_profile_plans_its_strategies_in_order() {
+        let all = |p: Profile| {
+            let mut s = StrategyPlan::new(&p, 64);
+            std::iter::from_fn(move || s.next()).collect::<Vec<_>>()
+        };
+        assert_eq!(all(Profile::Synchronous), vec![Strategy::Synchronous]);
+        assert_eq!(
+            all(Profile::Concurrent(vec![1, 4])),
+            vec![
+                Strategy::Concurrent { streams: 1 },
+                Strategy::Concurrent { streams: 4 }
+            ]
+        );
+        assert_eq!(
+            all(Profile::Throughput(None)),
+            vec![Strategy::Throughput {
+                max_concurrency: 64
+            }]
+        );
+        assert_eq!(
+            all(Profile::Throughput(Some(8))),
+            vec![Strategy::Throughput { max_concurrency: 8 }]
+        );
+        assert_eq!(
+            all(Profile::Poisson(vec![2.0])),
+            vec![Strategy::Poisson { rate: 2.0 }]
+        );
+    }
+
+    #[test]
+    fn a_sweep_places_its_rates_between_synchronous_and_throughput() {
+        let mut s = StrategyPlan::new(&Profile::Sweep(5), 16);
+        assert_eq!(s.next(), Some(Strategy::Synchronous));
+        s.measured(2.0).unwrap();
+        assert_eq!(
+            s.next(),
+            Some(Strategy::Throughput {
+                max_concurrency: 16
+            })
+        );
+        assert!(!s.has_next());
+        s.measured(8.0).unwrap();
+        let rest: Vec<_> = std::iter::from_fn(|| s.next()).collect();
+        assert_eq!(
+            rest,
+            vec![
+                Strategy::Constant { rate: 4.0 },
+                Strategy::Constant { rate: 6.0 },
+                Strategy::Constant { rate: 8.0 }
+            ]
+        );
+        let mut z = StrategyPlan::new(&Profile::Sweep(5), 16);
+        z.measured(1.0).unwrap();
+        assert!(z
+            .measured(0.0)
+            .unwrap_err()
+            .contains("no completed requests"));
+    }
+}

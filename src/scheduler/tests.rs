@@ -1,0 +1,511 @@
+//! The scheduler against the in-process backend on a virtual clock (`backend::sim`): every
+//! profile's dispatch, each constraint, the watchdog, aborts and window cutting — no Python.
+
+use super::*;
+use crate::backend::sim::{Shape, SimBackend, T0};
+use crate::data::prompts::RequestSpec;
+use crate::metrics::Status;
+
+const MS: u64 = 1_000_000;
+const S: u64 = 1_000_000_000;
+
+/// Requests of `tokens` output tokens; `limit` of them, or endless.
+struct Source {
+    tokens: u32,
+    limit: Option<usize>,
+    given: usize,
+}
+
+impl RequestSource for Source {
+    fn next_request(&mut self) -> Option<RequestSpec> {
+        if self.limit.is_some_and(|l| self.given >= l) {
+            return None;
+        }
+        self.given += 1;
+        Some(RequestSpec {
+            prompt: vec![1, 2, 3, 4],
+            content_tokens: 4,
+            prefix_tokens: 0,
+            max_tokens: Some(self.tokens),
+        })
+    }
+}
+
+fn endless(tokens: u32) -> Box<dyn RequestSource> {
+    Box::new(Source {
+        tokens,
+        limit: None,
+        given: 0,
+    })
+}
+
+struct Bench {
+    backend: SimBackend,
+    interrupt: AtomicBool,
+    next_id: u64,
+    rampup_s: f64,
+}
+
+impl Bench {
+    fn new(shape: Shape) -> Bench {
+        Bench {
+            backend: SimBackend::new(shape, 5 * MS),
+            interrupt: AtomicBool::new(false),
+            next_id: 1,
+            rampup_s: 0.0,
+        }
+    }
+
+    fn run(&mut self, source: Box<dyn RequestSource>, s: Strategy, c: Constraints) -> Outcome {
+        let sampling = Default::default();
+        let o = RunOptions {
+            clock: self.backend.clock.clone(),
+            sampling: &sampling,
+            interrupt: &self.interrupt,
+            next_id: &mut self.next_id,
+            seed: 7,
+            rampup_s: self.rampup_s,
+            progress: None,
+            tick: Duration::from_micros(200),
+        };
+        run(&mut self.backend, source, &s, &c, o).1
+    }
+}
+
+fn requests(n: u64) -> Constraints {
+    Constraints {
+        max_requests: Some(n),
+        ..Default::default()
+    }
+}
+
+fn sent(o: &Outcome) -> Vec<u64> {
+    o.records.iter().map(|r| r.t.sent.unwrap()).collect()
+}
+
+fn scheduled(o: &Outcome) -> Vec<u64> {
+    o.records
+        .iter()
+        .map(|r| r.t.scheduled.unwrap() - o.start_ns)
+        .collect()
+}
+
+/// The most requests in flight at once, from each record's sent..end interval.
+fn peak_in_flight(o: &Outcome) -> usize {
+    let mut edges: Vec<(u64, i32)> = Vec::new();
+    for r in &o.records {
+        edges.push((r.t.sent.unwrap(), 1));
+        edges.push((r.t.end.unwrap(), -1));
+    }
+    edges.sort(); // an end and a send at the same instant: the end (-1) first
+    let (mut now, mut peak) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        peak = peak.max(now);
+    }
+    peak as usize
+}
+
+fn statuses(o: &Outcome, s: Status) -> usize {
+    o.records.iter().filter(|r| r.status == s).count()
+}
+
+#[test]
+fn synchronous_sends_each_request_after_the_previous_ended() {
+    let mut b = Bench::new(Shape::default());
+    let o = b.run(endless(4), Strategy::Synchronous, requests(5));
+    assert_eq!(o.ended_by, EndReason::MaxRequests);
+    assert_eq!(
+        o.records.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(statuses(&o, Status::Successful), 5);
+    for w in o.records.windows(2) {
+        assert!(
+            w[1].t.sent.unwrap() >= w[0].t.end.unwrap(),
+            "overlap: {:?}",
+            sent(&o)
+        );
+    }
+    assert!(o.records.iter().all(|r| r.output_tokens == 4));
+    // The next benchmark continues the ids.
+    assert_eq!(b.next_id, 6);
+}
+
+#[test]
+fn concurrent_keeps_n_streams_busy_and_never_more() {
+    let mut b = Bench::new(Shape::default());
+    let o = b.run(
+        endless(3),
+        Strategy::Concurrent { streams: 3 },
+        requests(12),
+    );
+    assert_eq!(statuses(&o, Status::Successful), 12);
+    assert_eq!(peak_in_flight(&o), 3);
+    // The first three go out at the start, together.
+    assert_eq!(&scheduled(&o)[..3], &[0, 0, 0]);
+}
+
+#[test]
+fn throughput_sends_up_to_its_cap_at_once() {
+    let mut b = Bench::new(Shape::default());
+    let o = b.run(
+        endless(2),
+        Strategy::Throughput { max_concurrency: 8 },
+        requests(20),
+    );
+    assert_eq!(statuses(&o, Status::Successful), 20);
+    assert_eq!(peak_in_flight(&o), 8);
+    assert!(scheduled(&o)[..8].iter().all(|&t| t == 0));
+}
+
+#[test]
+fn constant_rate_targets_are_exact_offsets() {
+    let mut b = Bench::new(Shape::default());
+    let o = b.run(endless(2), Strategy::Constant { rate: 20.0 }, requests(10));
+    let want: Vec<u64> = (0..10).map(|i| i * 50 * MS).collect();
+    assert_eq!(scheduled(&o), want);
+    // Sent no earlier than scheduled, and in order.
+    assert!(o.records.iter().all(|r| r.t.sent >= r.t.scheduled));
+}
+
+#[test]
+fn rampup_spreads_the_constant_rate_and_the_streams() {
+    let mut b = Bench::new(Shape::default());
+    b.rampup_s = 1.0;
+    let o = b.run(endless(1), Strategy::Constant { rate: 10.0 }, requests(8));
+    let want: Vec<u64> = (0..8)
+        .map(|i| (constant_offset_s(i, 10.0, 1.0) * 1e9) as u64)
+        .collect();
+    assert_eq!(scheduled(&o), want);
+    let o = b.run(
+        endless(50),
+        Strategy::Concurrent { streams: 4 },
+        requests(4),
+    );
+    assert_eq!(scheduled(&o), [0, 250 * MS, 500 * MS, 750 * MS]);
+}
+
+#[test]
+fn poisson_arrivals_are_seeded_and_average_the_rate() {
+    let run = || {
+        let mut b = Bench::new(Shape::default());
+        b.run(endless(1), Strategy::Poisson { rate: 50.0 }, requests(200))
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(scheduled(&a), scheduled(&b), "same seed, same arrivals");
+    let span = *scheduled(&a).last().unwrap() as f64 / 1e9;
+    let rate = 199.0 / span;
+    assert!((30.0..80.0).contains(&rate), "mean rate {rate}");
+    let gaps: Vec<u64> = scheduled(&a).windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().any(|&g| g != gaps[0]), "gaps vary");
+}
+
+#[test]
+fn max_seconds_sends_only_before_the_deadline_and_aborts_the_rest() {
+    // 10 req/s for 1.05 s: targets 0, 0.1, …, 1.0 → 11 requests; each runs 0.3 s, so the last
+    // ones are still in flight at the deadline and are aborted (incomplete, with their tokens).
+    let shape = Shape {
+        ttft_ns: 100 * MS,
+        itl_ns: 100 * MS,
+        ..Default::default()
+    };
+    let mut b = Bench::new(shape);
+    let c = Constraints {
+        max_seconds: Some(1.05),
+        ..Default::default()
+    };
+    let o = b.run(endless(3), Strategy::Constant { rate: 10.0 }, c);
+    assert_eq!(o.ended_by, EndReason::MaxSeconds);
+    assert_eq!(o.records.len(), 11);
+    assert_eq!(statuses(&o, Status::Successful), 8);
+    assert_eq!(statuses(&o, Status::Incomplete), 3);
+    assert_eq!(b.backend.aborted.len(), 1);
+    assert_eq!(b.backend.aborted[0].len(), 3);
+    // Request 9 (sent at 0.8 s) had tokens at 0.9 and 1.0 s; request 11 (1.0 s) had none yet.
+    let tokens = |id| o.records.iter().find(|r| r.id == id).unwrap().output_tokens;
+    let cut = o.records.iter().find(|r| r.id == 9).unwrap();
+    assert_eq!(cut.finish_reason.as_deref(), Some("abort"));
+    assert_eq!(tokens(9), 2, "an aborted request keeps the tokens it had");
+    assert_eq!(tokens(11), 0);
+    assert!(o.end_ns - o.start_ns >= 1_050 * MS);
+}
+
+#[test]
+fn a_max_seconds_benchmark_lasts_until_its_deadline() {
+    // Only two requests, done long before the deadline: the benchmark still spans its time.
+    let mut b = Bench::new(Shape::default());
+    let c = Constraints {
+        max_seconds: Some(0.5),
+        ..Default::default()
+    };
+    let src = Box::new(Source {
+        tokens: 1,
+        limit: Some(2),
+        given: 0,
+    });
+    let o = b.run(src, Strategy::Constant { rate: 100.0 }, c);
+    assert_eq!(o.records.len(), 2);
+    assert_eq!(o.ended_by, EndReason::DataExhausted);
+    let o = b.run(
+        endless(1),
+        Strategy::Constant { rate: 1.0 },
+        Constraints {
+            max_seconds: Some(0.5),
+            ..Default::default()
+        },
+    );
+    assert_eq!(o.ended_by, EndReason::MaxSeconds);
+    assert_eq!(o.records.len(), 1);
+    assert!(o.end_ns - o.start_ns >= 500 * MS);
+}
+
+#[test]
+fn data_exhausted_ends_once_every_request_is_back() {
+    let mut b = Bench::new(Shape::default());
+    let src = Box::new(Source {
+        tokens: 5,
+        limit: Some(7),
+        given: 0,
+    });
+    let o = b.run(
+        src,
+        Strategy::Concurrent { streams: 2 },
+        Constraints::default(),
+    );
+    assert_eq!(o.ended_by, EndReason::DataExhausted);
+    assert_eq!(statuses(&o, Status::Successful), 7);
+}
+
+#[test]
+fn max_errors_stops_after_one_error_too_many() {
+    let mut b = Bench::new(Shape {
+        fail_every: 2,
+        ..Default::default()
+    });
+    let c = Constraints {
+        max_errors: Some(3),
+        ..Default::default()
+    };
+    let o = b.run(endless(1), Strategy::Synchronous, c);
+    assert_eq!(o.ended_by, EndReason::MaxErrors);
+    assert_eq!(statuses(&o, Status::Errored), 4);
+    assert_eq!(o.records.len(), 8);
+}
+
+#[test]
+fn error_rates_need_a_full_window() {
+    let mut b = Bench::new(Shape {
+        fail_every: 2,
+        ..Default::default()
+    });
+    let c = Constraints {
+        max_error_rate: Some(0.4),
+        ..Default::default()
+    };
+    let o = b.run(endless(1), Strategy::Synchronous, c);
+    assert_eq!(o.ended_by, EndReason::MaxErrorRate);
+    assert_eq!(o.records.len(), ERROR_WINDOW);
+    let c = Constraints {
+        max_global_error_rate: Some(0.4),
+        ..Default::default()
+    };
+    let o = b.run(endless(1), Strategy::Synchronous, c);
+    assert_eq!(o.ended_by, EndReason::MaxGlobalErrorRate);
+    assert_eq!(o.records.len(), ERROR_WINDOW);
+    // Below the rate: runs to its request limit.
+    let c = Constraints {
+        max_error_rate: Some(0.6),
+        max_requests: Some(40),
+        ..Default::default()
+    };
+    assert_eq!(
+        b.run(endless(1), Strategy::Synchronous, c).ended_by,
+        EndReason::MaxRequests
+    );
+}
+
+#[test]
+fn an_overloaded_engine_is_detected_as_over_saturated() {
+    // One request at a time, 50 ms each, offered 40 req/s: the queue and TTFT grow without end.
+    let mut b = Bench::new(Shape {
+        capacity: 1,
+        ttft_ns: 50 * MS,
+        itl_ns: 0,
+        ..Default::default()
+    });
+    let c = Constraints {
+        max_seconds: Some(30.0),
+        saturation: Some(Saturation {
+            min_seconds: 2.0,
+            window_seconds: 2.0,
+            min_growth: 0.5,
+        }),
+        ..Default::default()
+    };
+    let o = b.run(endless(1), Strategy::Constant { rate: 40.0 }, c.clone());
+    assert_eq!(o.ended_by, EndReason::OverSaturated);
+    assert!(o.end_ns - o.start_ns < 10 * S);
+    // The same engine offered 10 req/s keeps up: the benchmark runs to its time limit.
+    let mut c = c;
+    c.max_seconds = Some(5.0);
+    let o = b.run(endless(1), Strategy::Constant { rate: 10.0 }, c);
+    assert_eq!(o.ended_by, EndReason::MaxSeconds);
+}
+
+#[test]
+fn a_wedged_engine_ends_the_benchmark_as_stalled_without_an_abort() {
+    let mut b = Bench::new(Shape {
+        hang_at_ns: Some(T0 + S),
+        ..Default::default()
+    });
+    let c = Constraints {
+        max_requests: Some(1000),
+        engine_stall_s: Some(2.0),
+        ..Default::default()
+    };
+    let o = b.run(endless(4), Strategy::Concurrent { streams: 2 }, c);
+    assert_eq!(o.ended_by, EndReason::EngineStalled);
+    assert!(
+        b.backend.aborted.is_empty(),
+        "nothing is left to answer an abort"
+    );
+    let stuck: Vec<_> = o
+        .records
+        .iter()
+        .filter(|r| r.status == Status::Incomplete)
+        .collect();
+    assert_eq!(stuck.len(), 2);
+    assert!(stuck
+        .iter()
+        .all(|r| r.error.as_deref().unwrap().starts_with("engine_stalled")));
+    assert!(o.longest_stall.seconds >= 2.0 && o.longest_stall.seconds < 2.1);
+    assert!(o.longest_stall.from_ns <= T0 + S);
+    // Ended about one timeout after the engine hung, not at the request limit.
+    assert!(o.end_ns < T0 + S + 2_200 * MS);
+}
+
+#[test]
+fn a_pause_below_the_timeout_is_measured_not_fatal() {
+    let mut b = Bench::new(Shape {
+        pause: Some((T0 + 500 * MS, T0 + 2_000 * MS)),
+        ..Default::default()
+    });
+    let c = Constraints {
+        max_requests: Some(40),
+        engine_stall_s: Some(5.0),
+        ..Default::default()
+    };
+    let o = b.run(endless(4), Strategy::Concurrent { streams: 2 }, c);
+    assert_eq!(o.ended_by, EndReason::MaxRequests);
+    assert_eq!(statuses(&o, Status::Successful), 40);
+    let s = o.longest_stall.seconds;
+    assert!((1.45..1.6).contains(&s), "longest stall {s} s");
+    // Without the watchdog the stall is still measured.
+    let o = b.run(endless(4), Strategy::Synchronous, requests(3));
+    assert!(o.longest_stall.seconds < 0.1);
+}
+
+#[test]
+fn idle_time_with_nothing_in_flight_is_no_stall() {
+    // 1 req/s of 30 ms requests: the engine is idle 97% of the time, never stalled.
+    let mut b = Bench::new(Shape::default());
+    let c = Constraints {
+        max_requests: Some(4),
+        engine_stall_s: Some(0.5),
+        ..Default::default()
+    };
+    let o = b.run(endless(2), Strategy::Constant { rate: 1.0 }, c);
+    assert_eq!(o.ended_by, EndReason::MaxRequests);
+    assert!(o.longest_stall.seconds < 0.05, "{:?}", o.longest_stall);
+}
+
+#[test]
+fn the_backend_dying_ends_the_benchmark_and_keeps_the_finished_records() {
+    let mut b = Bench::new(Shape {
+        hang_at_ns: Some(T0 + 300 * MS),
+        ..Default::default()
+    });
+    b.backend.die("worker exited with status 1");
+    let o = b.run(endless(2), Strategy::Synchronous, requests(100));
+    assert_eq!(o.ended_by, EndReason::WorkerDied);
+    assert_eq!(
+        o.worker_error.as_deref(),
+        Some("worker exited with status 1")
+    );
+    assert!(o.records.iter().all(|r| r.status != Status::Incomplete));
+}
+
+#[test]
+fn an_interrupt_stops_dispatch_and_aborts_in_flight() {
+    let mut b = Bench::new(Shape {
+        ttft_ns: 10 * S,
+        ..Default::default()
+    });
+    b.interrupt.store(true, Ordering::Relaxed);
+    let o = b.run(
+        endless(2),
+        Strategy::Concurrent { streams: 2 },
+        requests(10),
+    );
+    assert_eq!(o.ended_by, EndReason::Interrupted);
+    assert!(o.records.len() <= 2);
+    assert!(o.records.iter().all(|r| r.status == Status::Incomplete));
+}
+
+#[test]
+fn the_collector_waits_instead_of_spinning_once_dispatch_is_done() {
+    // Regression: once the pacer was done, its disconnected channel stayed in the select and the
+    // collector spun a core for the rest of every benchmark. One request of 20 s in flight after
+    // dispatch ended: the collector must idle (4,000 virtual steps), not read the clock millions
+    // of times (the sim clock panics past 5 million reads).
+    let mut b = Bench::new(Shape {
+        ttft_ns: 20 * S,
+        ..Default::default()
+    });
+    let o = b.run(endless(1), Strategy::Synchronous, requests(1));
+    assert_eq!(statuses(&o, Status::Successful), 1);
+    let reads = b.backend.clock.reads.load(Ordering::Relaxed);
+    assert!(reads < 40_000, "{reads} clock reads for 4,000 idle steps");
+}
+
+#[test]
+fn warmup_and_cooldown_cut_token_events_not_requests() {
+    use crate::metrics::{resolve_window, summarize};
+    use crate::plan::{Amount, Window};
+    let mut b = Bench::new(Shape {
+        ttft_ns: 100 * MS,
+        itl_ns: 100 * MS,
+        ..Default::default()
+    });
+    let c = Constraints {
+        max_seconds: Some(4.0),
+        ..Default::default()
+    };
+    let o = b.run(endless(10), Strategy::Constant { rate: 5.0 }, c);
+    let w = Window {
+        warmup: Some(Amount::Absolute(1.0)),
+        cooldown: Some(Amount::Absolute(1.0)),
+        by_time: true,
+        max_seconds: Some(4.0),
+    };
+    let (ws, we) = resolve_window(&w, &o.records, o.start_ns, o.end_ns);
+    assert_eq!((ws - o.start_ns, o.end_ns - we), (S, S));
+    let inside: u64 = o
+        .records
+        .iter()
+        .flat_map(|r| r.token_events.iter())
+        .filter(|&(t, _)| t >= ws && t <= we)
+        .map(|(_, n)| n as u64)
+        .sum();
+    let all = summarize(&o.records, o.start_ns, o.end_ns);
+    let cut = summarize(&o.records, ws, we);
+    // 5 tokens/s per request in flight × 2 requests in flight ≈ 10 tok/s over the 2 s window.
+    assert!(inside > 0 && inside < o.records.iter().map(|r| r.output_tokens as u64).sum());
+    assert!(
+        (cut.output_tokens_per_second - inside as f64 / 2.0).abs() < 1e-6,
+        "{}",
+        cut.output_tokens_per_second
+    );
+    assert!(cut.requests.successful < all.requests.successful);
+}

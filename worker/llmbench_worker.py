@@ -61,6 +61,13 @@ class UserError(Exception):
 # --------------------------------------------------------------------------------------------
 # MessagePack codec: msgspec when importable, else this small pure-Python one (same wire bytes
 # for the types the protocol uses: nil, bool, int, float64, str, bin, array, map).
+#
+# The fallback is needed: msgspec comes with vLLM, and a Python without vLLM usually has no
+# msgspec either. That worker must still send `hello` (main() sends it before importing anything
+# else, with whichever codec load_codec() found) and answer `init` with a `fatal` of kind
+# `no_vllm`, so that the supervisor can tell the user which interpreter cannot import vLLM and
+# how to point llmbench at another (worker/tests: test_no_vllm_at_all,
+# test_fallback_codec_without_msgspec).
 # --------------------------------------------------------------------------------------------
 
 _pack_d = struct.Struct(">d").pack
@@ -74,6 +81,47 @@ _pack_i = struct.Struct(">i").pack
 _pack_q = struct.Struct(">q").pack
 
 
+def _py_pack_int(obj, out):
+    if 0 <= obj < 0x80:
+        out.append(obj)
+    elif -32 <= obj < 0:
+        out.append(obj & 0xFF)
+    elif obj >= 0:
+        if obj <= 0xFF:
+            out += b"\xcc" + _pack_B(obj)
+        elif obj <= 0xFFFF:
+            out += b"\xcd" + _pack_H(obj)
+        elif obj <= 0xFFFFFFFF:
+            out += b"\xce" + _pack_I(obj)
+        elif obj <= 0xFFFFFFFFFFFFFFFF:
+            out += b"\xcf" + _pack_Q(obj)
+        else:
+            raise OverflowError("int too large for MessagePack")
+    elif obj >= -0x80:
+        out += b"\xd0" + _pack_b(obj)
+    elif obj >= -0x8000:
+        out += b"\xd1" + _pack_h(obj)
+    elif obj >= -0x80000000:
+        out += b"\xd2" + _pack_i(obj)
+    elif obj >= -0x8000000000000000:
+        out += b"\xd3" + _pack_q(obj)
+    else:
+        raise OverflowError("int too large for MessagePack")
+
+
+def _py_pack_header(out, n, fix, fix_limit, c8, c16, c32):
+    """The type byte and length of a str, bin, array or map of n elements: the fix format
+    (`fix` | n) below `fix_limit`, else the 8-, 16- or 32-bit length form (c8 None: no 8-bit form)."""
+    if n < fix_limit:
+        out.append(fix | n)
+    elif c8 is not None and n <= 0xFF:
+        out += c8 + _pack_B(n)
+    elif n <= 0xFFFF:
+        out += c16 + _pack_H(n)
+    else:
+        out += c32 + _pack_I(n)
+
+
 def _py_pack_into(obj, out):
     if obj is None:
         out.append(0xC0)
@@ -82,74 +130,23 @@ def _py_pack_into(obj, out):
     elif obj is False:
         out.append(0xC2)
     elif isinstance(obj, int):
-        if 0 <= obj < 0x80:
-            out.append(obj)
-        elif -32 <= obj < 0:
-            out.append(obj & 0xFF)
-        elif obj >= 0:
-            if obj <= 0xFF:
-                out += b"\xcc" + _pack_B(obj)
-            elif obj <= 0xFFFF:
-                out += b"\xcd" + _pack_H(obj)
-            elif obj <= 0xFFFFFFFF:
-                out += b"\xce" + _pack_I(obj)
-            elif obj <= 0xFFFFFFFFFFFFFFFF:
-                out += b"\xcf" + _pack_Q(obj)
-            else:
-                raise OverflowError("int too large for MessagePack")
-        else:
-            if obj >= -0x80:
-                out += b"\xd0" + _pack_b(obj)
-            elif obj >= -0x8000:
-                out += b"\xd1" + _pack_h(obj)
-            elif obj >= -0x80000000:
-                out += b"\xd2" + _pack_i(obj)
-            elif obj >= -0x8000000000000000:
-                out += b"\xd3" + _pack_q(obj)
-            else:
-                raise OverflowError("int too large for MessagePack")
+        _py_pack_int(obj, out)
     elif isinstance(obj, float):
         out += b"\xcb" + _pack_d(obj)
     elif isinstance(obj, str):
         b = obj.encode("utf-8")
-        n = len(b)
-        if n < 32:
-            out.append(0xA0 | n)
-        elif n <= 0xFF:
-            out += b"\xd9" + _pack_B(n)
-        elif n <= 0xFFFF:
-            out += b"\xda" + _pack_H(n)
-        else:
-            out += b"\xdb" + _pack_I(n)
+        _py_pack_header(out, len(b), 0xA0, 32, b"\xd9", b"\xda", b"\xdb")
         out += b
     elif isinstance(obj, (bytes, bytearray, memoryview)):
         b = bytes(obj)
-        n = len(b)
-        if n <= 0xFF:
-            out += b"\xc4" + _pack_B(n)
-        elif n <= 0xFFFF:
-            out += b"\xc5" + _pack_H(n)
-        else:
-            out += b"\xc6" + _pack_I(n)
+        _py_pack_header(out, len(b), 0, 0, b"\xc4", b"\xc5", b"\xc6")
         out += b
     elif isinstance(obj, (list, tuple)):
-        n = len(obj)
-        if n < 16:
-            out.append(0x90 | n)
-        elif n <= 0xFFFF:
-            out += b"\xdc" + _pack_H(n)
-        else:
-            out += b"\xdd" + _pack_I(n)
+        _py_pack_header(out, len(obj), 0x90, 16, None, b"\xdc", b"\xdd")
         for x in obj:
             _py_pack_into(x, out)
     elif isinstance(obj, dict):
-        n = len(obj)
-        if n < 16:
-            out.append(0x80 | n)
-        elif n <= 0xFFFF:
-            out += b"\xde" + _pack_H(n)
-        else:
-            out += b"\xdf" + _pack_I(n)
+        _py_pack_header(out, len(obj), 0x80, 16, None, b"\xde", b"\xdf")
         for k, v in obj.items():
             _py_pack_into(k, out)
             _py_pack_into(v, out)
@@ -205,6 +202,10 @@ class _PyDecoder:
             return self.array(b & 0x0F, depth)
         if 0x80 <= b <= 0x8F:
             return self.map(b & 0x0F, depth)
+        return self.typed(b, depth)
+
+    def typed(self, b, depth):
+        """A value whose first byte names its type (0xc0-0xdf)."""
         if b == 0xC0:
             return None
         if b == 0xC2:
@@ -332,16 +333,26 @@ def decode_body(body):
     return msg
 
 
-def unpack_frames(buf):
-    """Split complete frames off a bytes buffer: returns (messages, rest)."""
-    msgs = []
-    pos = 0
-    while len(buf) - pos >= 4:
+def split_frames(buf, handle):
+    """The one framing loop: decode every complete frame at the start of `buf` (bytes or
+    bytearray) and call handle(message) for each, in order. Returns the number of bytes consumed;
+    an incomplete last frame is left for later. Raises ProtocolError at the first bad frame, after
+    the frames before it were handed on."""
+    pos, end = 0, len(buf)
+    while end - pos >= 4:
         n = check_length(int.from_bytes(buf[pos : pos + 4], "big"))
-        if len(buf) - pos - 4 < n:
+        if end - pos - 4 < n:
             break
-        msgs.append(decode_body(buf[pos + 4 : pos + 4 + n]))
+        body = bytes(buf[pos + 4 : pos + 4 + n])
         pos += 4 + n
+        handle(decode_body(body))
+    return pos
+
+
+def unpack_frames(buf):
+    """Split complete frames off a bytes buffer: returns (messages, rest). (The tests' side.)"""
+    msgs = []
+    pos = split_frames(buf, msgs.append)
     return msgs, buf[pos:]
 
 
@@ -367,15 +378,9 @@ class Inbox(asyncio.Protocol):
             return
         buf = self.buf
         buf += data
-        pos, end = 0, len(buf)
+        on_message = self.on_message
         try:
-            while end - pos >= 4:
-                n = check_length(int.from_bytes(buf[pos : pos + 4], "big"))
-                if end - pos - 4 < n:
-                    break
-                msg = decode_body(bytes(buf[pos + 4 : pos + 4 + n]))
-                pos += 4 + n
-                self.on_message(msg, t)
+            pos = split_frames(buf, lambda msg: on_message(msg, t))
         except ProtocolError as e:
             self.failed = True
             self.on_closed("protocol error: %s" % e)

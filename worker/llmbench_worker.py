@@ -968,6 +968,7 @@ MOCK_DEFAULTS = {
     "load_seconds": 0,
     "gpu_memory_bytes": 0,
     "exit_after_outputs": 0,
+    "hang_after_steps": 0,
     "spawn_setsid_child": False,
     "max_model_len": 8192,
     "vocab_size": 32000,
@@ -1268,6 +1269,7 @@ class MockEngine(Engine):
         self.max_seqs = shape["max_num_seqs"]
         self.budget0 = shape["max_num_batched_tokens"]
         self.tps = shape["tokens_per_step"]
+        self.hang_after = shape["hang_after_steps"]
 
     def _stall_gap(self):
         every = self.s["stall_every"]
@@ -1371,6 +1373,10 @@ class MockEngine(Engine):
                 self.wake.clear()
                 await self.wake.wait()
                 deadline = None
+            if self.hang_after and self.step_no >= self.hang_after:
+                # hang_after_steps: a wedged engine, not a stopped process. This step never ends,
+                # while the event loop, and with it abort, reset, stats and shutdown, goes on.
+                await asyncio.get_running_loop().create_future()
             self._admit(time.monotonic_ns())
             decode, prefill, dur = self._plan_step()
             deadline = await self._sleep_until(deadline, dur)

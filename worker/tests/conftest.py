@@ -15,7 +15,8 @@ WORKER_DIR = os.path.dirname(HERE)
 REPO = os.path.dirname(WORKER_DIR)
 WORKER = os.path.join(WORKER_DIR, "llmbench_worker.py")
 GOLDEN = os.path.join(REPO, "tests", "golden")
-MODELS = os.path.join(REPO, ".cache", "models")
+# the tiny models (scripts/make-tiny-model.sh); LLMBENCH_TEST_MODELS points elsewhere (a git worktree)
+MODELS = os.environ.get("LLMBENCH_TEST_MODELS") or os.path.join(REPO, ".cache", "models")
 
 sys.path.insert(0, WORKER_DIR)
 import llmbench_worker as W  # noqa: E402  (top level is stdlib only: cheap to import)
@@ -48,6 +49,7 @@ class Supervisor:
         self.conn.settimeout(timeout)
         self.buf = b""
         self.frames = []  # every message received, in order
+        self.progress = []  # `progress` frames, which recv() sets aside unless asked for them
 
     def send(self, msg):
         self.conn.sendall(W.pack_frame(msg))
@@ -55,7 +57,9 @@ class Supervisor:
     def send_raw(self, data):
         self.conn.sendall(data)
 
-    def recv(self, timeout=10.0):
+    def recv(self, timeout=10.0, progress=False):
+        """The next frame. `progress` frames (the engine's liveness signal, sent while it steps,
+        between any others) go to self.progress instead, unless `progress` is true."""
         deadline = time.monotonic() + timeout
         while True:
             msgs, self.buf = W.unpack_frames(self.buf)
@@ -65,6 +69,9 @@ class Supervisor:
                 rest = b"".join(W.pack_frame(m) for m in msgs[1:])
                 self.buf = rest + self.buf
                 self.frames.append(first)
+                if first["type"] == "progress" and not progress:
+                    self.progress.append(first)
+                    continue
                 return first
             left = deadline - time.monotonic()
             if left <= 0:

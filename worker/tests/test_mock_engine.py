@@ -323,3 +323,94 @@ def test_builtin_tokenizer(supervisor):
     s.send({"type": "frame_prompt", "id": 4, "format": "jinja", "template": "{{ x }}", "system": None})
     m = s.recv()
     assert m["type"] == "error" and m["id"] == 4 and m["user_error"] is True
+
+
+def test_hang_after_steps_wedges_the_engine_not_the_worker(supervisor):
+    s, ready = start(supervisor, {"step_base_us": 2000, "tokens_per_step": 1, "hang_after_steps": 3})
+    assert ready["config"]["hang_after_steps"] == 3
+    gen(s, 1, max_tokens=50)
+    items = []
+    while sum(i["n"] for i in items) < 3:
+        items += s.recv()["items"]
+    # three steps (the prefill's first token, two decodes), then the fourth never ends
+    with pytest.raises(TimeoutError):
+        s.recv(timeout=1.0)
+    assert sum(i["n"] for i in items) == 3 and all(i["finish"] is None for i in items)
+    # the worker itself is not stuck
+    s.send({"type": "stats", "id": 7})
+    m = s.recv()
+    assert m["type"] == "stats_report" and m["id"] == 7
+    s.send({"type": "tokenize", "id": 8, "texts": ["a b"], "add_special_tokens": False})
+    m = s.recv()
+    assert m["type"] == "tokenized" and m["id"] == 8 and len(m["token_ids"][0]) == 2
+    s.send({"type": "abort", "ids": [1]})
+    m = s.recv()
+    assert m["type"] == "outputs" and len(m["items"]) == 1
+    it = m["items"][0]
+    assert it["id"] == 1 and it["finish"] == "abort" and it["n"] == 0
+    assert it["engine"]["first_token_ns"] is not None
+    # reset and shutdown do not wait for the step loop either
+    s.send({"type": "reset", "id": 9})
+    assert s.recv() == {"type": "reset_done", "id": 9, "attempts": 1}
+    s.send({"type": "shutdown"})
+    assert s.recv() == {"type": "bye"}
+    assert s.wait(10) == 0
+
+
+def test_hang_after_steps_must_be_a_count(supervisor):
+    s = supervisor()
+    s.recv()
+    s.send({"type": "init", "engine": "mock", "model": "m", "vllm_config": {}, "mock": {"hang_after_steps": -1},
+            "processor": None, "seed": 0})
+    m = s.recv()
+    assert m["type"] == "fatal" and m["user_error"] is True and m["error"] == "mock.hang_after_steps must be an integer >= 0"
+
+
+def test_progress_while_stepping_and_not_while_idle(supervisor):
+    s, _ = start(supervisor, {"step_base_us": 2000})
+    with pytest.raises(TimeoutError):
+        s.recv(timeout=0.5, progress=True)  # ready, idle: nothing steps
+    gen(s, 1, max_tokens=300)  # 300 steps (a prefill, then 299 decodes) of 2 ms
+    progress, items = [], []
+    while not (items and items[-1]["finish"]):
+        m = s.recv(progress=True)
+        if m["type"] == "progress":
+            progress.append(m)
+        else:
+            items += m["items"]
+    # the last step is reported within 200 ms of the previous report
+    while progress[-1]["steps"] < 300:
+        m = s.recv(timeout=1.0, progress=True)
+        assert m["type"] == "progress", m
+        progress.append(m)
+    steps = [p["steps"] for p in progress]
+    times = [p["t_ns"] for p in progress]
+    assert all(a < b for a, b in zip(steps, steps[1:])), steps
+    assert all(a < b for a, b in zip(times, times[1:])), times
+    assert steps[0] == 1 and steps[-1] == 300  # the first step is reported at once, the last one too
+    assert times[-1] == items[-1]["t_ns"]  # the step that ended the request
+    # one report per 200 ms at most
+    span_ms = (items[-1]["t_ns"] - items[0]["t_ns"]) / 1e6
+    assert 3 <= len(progress) <= span_ms / 200 + 2, (len(progress), span_ms)
+    with pytest.raises(TimeoutError):
+        s.recv(timeout=1.0, progress=True)  # idle again
+    # a second burst counts on from the first
+    gen(s, 2, max_tokens=2)
+    _, by_id = collect(s, [2])
+    m = s.recv(timeout=1.0, progress=True)
+    assert m["type"] == "progress" and m["steps"] == 302 and m["t_ns"] == by_id[2][-1]["t_ns"]
+
+
+def test_no_progress_from_a_hung_engine(supervisor):
+    s, _ = start(supervisor, {"step_base_us": 1000, "hang_after_steps": 5})
+    gen(s, 1, max_tokens=50)
+    seen = []
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        try:
+            m = s.recv(timeout=max(0.01, deadline - time.monotonic()), progress=True)
+        except TimeoutError:
+            break
+        if m["type"] == "progress":
+            seen.append(m["steps"])
+    assert seen and seen[-1] == 5 and len(seen) <= 2, seen

@@ -78,6 +78,10 @@ def test_real_vllm_engine(supervisor):
         assert e["first_token_ns"] <= e["last_token_ns"] <= last["t_ns"]
         assert e["preemptions"] == 0
 
+    # vLLM's stat logger hook reported the engine's steps (set aside by recv: see conftest)
+    steps = [p["steps"] for p in s.progress]
+    assert steps and steps[0] >= 1 and all(a < b for a, b in zip(steps, steps[1:])), steps
+
     # vLLM's stat logger hook (standing in for its Prometheus logger) fed the telemetry
     s.send({"type": "stats", "id": 50})
     st = s.recv_type("stats_report", timeout=30, collect=[])

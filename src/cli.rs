@@ -224,8 +224,19 @@ pub struct RunArgs {
     /// The engine watchdog: seconds without engine progress (a token, a finished request, a
     /// completed engine step, an answer) while requests are in flight or an abort, reset or
     /// shutdown is awaited, after which the engine counts as wedged and the model fails; 0 = off.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 300.0,
+        allow_hyphen_values = true
+    )]
     pub engine_stall_timeout: f64,
+
+    /// Directory for each model's whole engine log (the worker's and vLLM's processes' output,
+    /// `engine-<N>-<model>.log`), or `none`. Default: beside the report file(s), when any is
+    /// written.
+    #[arg(long, value_name = "DIR|none")]
+    pub engine_log: Option<String>,
 
     /// No live progress display.
     #[arg(long, visible_alias = "disable-progress")]

@@ -28,3 +28,9 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
         1
     }
 }
+
+/// The engine made no progress for `--engine-stall-timeout`: the model fails and its processes
+/// are killed at once (a wedged engine answers no shutdown).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EngineStalled(pub String);

@@ -154,6 +154,8 @@ pub fn execute(plan: &Plan, argv: Vec<String>) -> Result<(i32, Report)> {
             worker: json!(null),
             engine: json!(null),
             request_format: json!(null),
+            engine_log: None,
+            root_cause: Vec::new(),
         });
         let res = run_model(plan, spec, idx, &mut report, &interrupt);
         // The worker is gone (run_model's Worker was torn down on every path): check that
@@ -230,6 +232,8 @@ fn write_report(plan: &Plan, report: &Report) -> Result<Vec<std::path::PathBuf>>
     render::write_all(&v, &plan.outputs, &plan.output_dir)
 }
 
+/// One model: its worker spawned, its session run, its processes ended. A failure keeps the
+/// lines of the engine's own output that explain it (in the error and the model's entry).
 fn run_model(
     plan: &Plan,
     spec: &plan::ModelSpec,
@@ -237,14 +241,61 @@ fn run_model(
     report: &mut Report,
     interrupt: &AtomicBool,
 ) -> Result<()> {
-    let model = spec.name.as_str();
     let opts = WorkerOptions {
         python: plan.python.clone(),
         env: Vec::new(),
         hello_timeout: Duration::from_secs(120),
         passthrough_logs: plan.verbose,
+        log_path: plan.engine_log_file(idx, &spec.name),
     };
     let mut worker = Worker::spawn(&opts)?;
+    let res = session(&mut worker, plan, spec, idx, report, interrupt);
+    match &res {
+        // A wedged engine answers nothing: no shutdown, SIGKILL to the whole group at once.
+        Err(e) if e.downcast_ref::<error::EngineStalled>().is_some() => worker.kill(),
+        _ => worker.teardown(Duration::from_secs(30)),
+    }
+    let entry = &mut report.models[idx];
+    entry.engine_log = worker.log_path();
+    let Err(e) = res else { return Ok(()) };
+    // What the error itself already says is not repeated.
+    let said = format!("{e}");
+    entry.root_cause = worker
+        .causes()
+        .into_iter()
+        .filter(|c| !said.contains(c.as_str()))
+        .collect();
+    if entry.root_cause.is_empty() || error::exit_code(&e) == 2 {
+        return Err(e);
+    }
+    let lines: Vec<String> = entry
+        .root_cause
+        .iter()
+        .map(|l| format!("  | {l}"))
+        .collect();
+    let log = entry
+        .engine_log
+        .as_ref()
+        .map_or("not kept: see --engine-log".into(), |p| {
+            p.display().to_string()
+        });
+    Err(anyhow!(
+        "{e:#}\nthe engine's own output says (whole log: {log}):\n{}",
+        lines.join("\n")
+    ))
+}
+
+/// A model's session on a spawned worker: data prepared and checked, the engine started and
+/// warmed up, every benchmark run and written.
+fn session(
+    worker: &mut Worker,
+    plan: &Plan,
+    spec: &plan::ModelSpec,
+    idx: usize,
+    report: &mut Report,
+    interrupt: &AtomicBool,
+) -> Result<()> {
+    let model = spec.name.as_str();
     let h = worker.hello.clone();
     report.models[idx].worker = json!({
         "pid": h.pid, "python": h.python, "executable": h.executable, "vllm": h.vllm, "vllm_dist": h.vllm_dist, "torch": h.torch, "codec": h.codec,
@@ -269,7 +320,7 @@ fn run_model(
     let (prep, ready) = if plan.engine == "vllm" {
         let tok = worker.init(init("tokenizer"), Duration::from_secs(600), interrupt)?;
         let t_prepare = std::time::Instant::now();
-        let prep = prepare_data(&mut worker, plan, &tok, model)?;
+        let prep = prepare_data(worker, plan, &tok, model)?;
         if plan.dry_run {
             worker.teardown(Duration::from_secs(10));
             return dry_run(plan, model, prep, t_prepare);
@@ -279,7 +330,7 @@ fn run_model(
     } else {
         let ready = worker.init(init(&plan.engine), start_timeout, interrupt)?;
         let t_prepare = std::time::Instant::now();
-        let prep = prepare_data(&mut worker, plan, &ready, model)?;
+        let prep = prepare_data(worker, plan, &ready, model)?;
         if plan.dry_run {
             worker.teardown(Duration::from_secs(10));
             return dry_run(plan, model, prep, t_prepare);
@@ -349,14 +400,14 @@ fn run_model(
         };
         let mut o = run_options(plan, &clock, interrupt, &mut next_id);
         o.rampup_s = 0.0;
-        let (_, out) = scheduler::run(&mut worker, warm, &strategy, &limits, o);
+        let (_, out) = scheduler::run(worker, warm, &strategy, &limits, o);
         if let Some(e) = out.worker_error {
             return Err(anyhow!("engine warm-up failed: {e}"));
         }
         if out.ended_by == EndReason::EngineStalled {
             return Err(stalled_error(plan, &out));
         }
-        reset(&mut worker, plan)?;
+        reset(worker, plan)?;
     }
 
     let default_concurrency = ready
@@ -388,7 +439,7 @@ fn run_model(
         });
         let mut o = run_options(plan, &clock, interrupt, &mut next_id);
         o.progress = live.as_ref().map(|f| f as &dyn Fn(&scheduler::Progress));
-        let (src, outcome) = scheduler::run(&mut worker, source, &strategy, &limits, o);
+        let (src, outcome) = scheduler::run(worker, source, &strategy, &limits, o);
         if live.is_some() {
             print!("\r\x1b[2K");
         }
@@ -427,10 +478,9 @@ fn run_model(
         }
         strategies.measured(rps).map_err(|e| anyhow!(e))?;
         if strategies.has_next() {
-            reset(&mut worker, plan)?;
+            reset(worker, plan)?;
         }
     }
-    worker.teardown(Duration::from_secs(30));
     Ok(())
 }
 
@@ -454,11 +504,21 @@ fn run_options<'a>(
 
 /// The error that fails a model whose engine stopped making progress.
 fn stalled_error(plan: &Plan, o: &scheduler::Outcome) -> anyhow::Error {
-    anyhow!(
-        "engine_stalled: the engine made no progress for {:.0} s while {} request(s) were in flight (--engine-stall-timeout); the engine is wedged and was torn down",
+    let stuck = o
+        .records
+        .iter()
+        .filter(|r| {
+            r.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("engine_stalled"))
+        })
+        .count();
+    let since = (o.longest_stall.from_ns.saturating_sub(o.start_ns)) as f64 / 1e9;
+    error::EngineStalled(format!(
+        "engine_stalled: the engine made no progress for {:.0} s (--engine-stall-timeout) while {stuck} request(s) were in flight; its last progress was {since:.1} s into the benchmark; the engine was killed",
         plan.engine_stall_timeout.unwrap_or(0.0),
-        o.records.iter().filter(|r| r.error.as_deref().is_some_and(|e| e.starts_with("engine_stalled"))).count()
-    )
+    ))
+    .into()
 }
 
 /// One live line, redrawn in place, when stdout is a terminal and progress is not disabled.
@@ -491,7 +551,7 @@ fn progress_line(label: String) -> impl Fn(&scheduler::Progress) {
 fn reset(worker: &mut Worker, plan: &Plan) -> Result<()> {
     let timeout = plan.engine_stall_timeout.unwrap_or(300.0);
     worker.reset(Duration::from_secs_f64(timeout)).map_err(|e| {
-        anyhow!("engine_stalled: the engine did not finish its reset between benchmarks within {timeout:.0} s (--engine-stall-timeout): {e:#}")
+        error::EngineStalled(format!("engine_stalled: the engine did not finish its reset between benchmarks within {timeout:.0} s (--engine-stall-timeout): {e:#}")).into()
     })
 }
 

@@ -47,6 +47,133 @@ pub struct Limits {
     pub rampup: f64,
 }
 
+/// `--engine-log DIR|none`; by default the directory of the report file(s), when any is written.
+fn engine_log_dir(
+    a: &RunArgs,
+    outputs: &[(crate::render::Format, Option<PathBuf>)],
+    dir: &Path,
+) -> Option<PathBuf> {
+    match a.engine_log.as_deref() {
+        Some("none") => None,
+        Some(d) => Some(PathBuf::from(d)),
+        None => outputs
+            .iter()
+            .find(|(f, _)| f.default_file().is_some())
+            .map(|(f, name)| {
+                let p = dir.join(
+                    name.clone()
+                        .unwrap_or_else(|| f.default_file().unwrap_or("").into()),
+                );
+                p.parent()
+                    .map_or_else(|| dir.to_path_buf(), Path::to_path_buf)
+            }),
+    }
+}
+
+/// Every place llmbench will write is checked before any engine loads: each report file's
+/// directory exists or can be created and is writable, and no report file is a directory.
+fn check_output_locations(
+    a: &RunArgs,
+    outputs: &[(crate::render::Format, Option<PathBuf>)],
+    dir: &Path,
+    engine_log: Option<&Path>,
+) -> Result<()> {
+    let flag = if a.output_path.is_some() {
+        "--output-path"
+    } else {
+        "--output-dir"
+    };
+    for (f, name) in outputs {
+        let Some(default) = f.default_file() else {
+            continue;
+        };
+        let p = dir.join(name.clone().unwrap_or_else(|| default.into()));
+        if p.is_dir() {
+            bail_usage!("{flag}: the report file {} is an existing directory; name a file, or give the directory as --output-dir", p.display());
+        }
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        check_writable_dir(parent, flag)?;
+    }
+    if let Some(d) = engine_log {
+        check_writable_dir(d, "--engine-log")?;
+    }
+    if let Some(p) = &a.save_requests {
+        if p.is_dir() {
+            bail_usage!(
+                "--save-requests {} is a directory; name a file",
+                p.display()
+            );
+        }
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        check_writable_dir(parent, "--save-requests")?;
+    }
+    Ok(())
+}
+
+/// `dir` exists and is writable, or can be created under an ancestor that is; nothing is
+/// created (a probe file in the nearest existing directory is removed at once).
+fn check_writable_dir(dir: &Path, flag: &str) -> Result<()> {
+    let mut existing = dir;
+    while !existing.exists() {
+        match existing.parent() {
+            Some(p) if !p.as_os_str().is_empty() => existing = p,
+            _ => {
+                existing = Path::new(".");
+                break;
+            }
+        }
+    }
+    if !existing.is_dir() {
+        bail_usage!(
+            "{flag}: cannot create the directory {}: {} is not a directory",
+            dir.display(),
+            existing.display()
+        );
+    }
+    if let Err(e) = tempfile::Builder::new()
+        .prefix(".llmbench-probe")
+        .tempfile_in(existing)
+    {
+        let what = if existing == dir {
+            "is not writable".to_string()
+        } else {
+            format!("cannot be created in {}", existing.display())
+        };
+        bail_usage!(
+            "{flag}: the directory {} {what} ({e}); choose a writable location",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+impl Plan {
+    /// The engine log file of the model at `idx` (`--engine-log`), if kept.
+    pub fn engine_log_file(&self, idx: usize, model: &str) -> Option<PathBuf> {
+        let base: String = Path::new(model)
+            .file_name()
+            .map_or_else(|| model.to_string(), |n| n.to_string_lossy().into_owned())
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let dir = self.engine_log_dir.as_ref()?;
+        std::fs::create_dir_all(dir).ok()?;
+        Some(dir.join(format!("engine-{idx}-{base}.log")))
+    }
+}
+
 impl Limits {
     /// The scheduler's constraints for one benchmark, with the engine watchdog's timeout.
     pub fn constraints(&self, engine_stall_s: Option<f64>) -> Constraints {
@@ -220,6 +347,8 @@ pub struct Plan {
     pub engine_start_timeout: f64,
     /// `--engine-stall-timeout`: None when off.
     pub engine_stall_timeout: Option<f64>,
+    /// Where each model's whole engine log goes (`--engine-log`), if anywhere.
+    pub engine_log_dir: Option<PathBuf>,
     pub verbose: bool,
     pub dry_run: bool,
     pub save_requests: Option<PathBuf>,
@@ -546,6 +675,14 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
     if a.dry_run {
         outputs.clear();
     }
+    if !(a.engine_stall_timeout >= 0.0 && a.engine_stall_timeout.is_finite()) {
+        bail_usage!(
+            "--engine-stall-timeout must be a number of seconds >= 0 (0 turns the engine watchdog off), not {}",
+            a.engine_stall_timeout
+        );
+    }
+    let engine_log_dir = engine_log_dir(a, &outputs, &output_dir);
+    check_output_locations(a, &outputs, &output_dir, engine_log_dir.as_deref())?;
 
     Ok(Plan {
         models,
@@ -576,6 +713,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         warmup_requests: a.engine_warmup_requests,
         engine_start_timeout: a.engine_start_timeout,
         engine_stall_timeout: (a.engine_stall_timeout > 0.0).then_some(a.engine_stall_timeout),
+        engine_log_dir,
         verbose: a.verbose,
         dry_run: a.dry_run,
         save_requests: a.save_requests.clone(),

@@ -44,6 +44,13 @@ pub struct ModelEntry {
     pub request_format: Value,
     /// After the worker was torn down: descendants left (0 expected) and GPU memory figures.
     pub teardown: Value,
+    /// The file holding the whole output of the worker and its engine processes
+    /// (`--engine-log`), if kept.
+    pub engine_log: Option<std::path::PathBuf>,
+    /// When the model failed: the lines of the engine's own output that explain it (each
+    /// process's ERROR lines and the exception ending each traceback, with vLLM's
+    /// `(EngineCore pid=…)` prefix).
+    pub root_cause: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,6 +60,12 @@ pub struct BenchmarkEntry {
     pub strategy: Strategy,
     pub ended_by: EndReason,
     pub worker_error: Option<String>,
+    /// The longest stretch without engine progress (a token, a finished request, a completed
+    /// engine step) while requests were in flight: its length and when it began.
+    pub longest_stall: StallOut,
+    /// What the engine did that the reader should know (a stall below the watchdog's timeout);
+    /// llmbench's own limits are in `headroom.warnings`.
+    pub engine_warnings: Vec<String>,
     pub start_ns: u64,
     pub end_ns: u64,
     /// The measurement window (after warm-up, before cool-down) the summary covers.
@@ -70,6 +83,32 @@ pub struct BenchmarkEntry {
     /// Per-request records (all, or `--sample-requests` per status), serialized as they are
     /// written: a run of 100,000 requests is never held as JSON in memory.
     pub requests: RequestList,
+}
+
+/// A stall worth a warning: at least `STALL_WARN_S` and `STALL_WARN_SHARE` of the benchmark.
+pub const STALL_WARN_S: f64 = 2.0;
+pub const STALL_WARN_SHARE: f64 = 0.1;
+
+fn stall_warning(s: &crate::scheduler::Stall, start: u64, end: u64) -> Option<String> {
+    let dur = end.saturating_sub(start) as f64 / 1e9;
+    if s.seconds < STALL_WARN_S || s.seconds < STALL_WARN_SHARE * dur {
+        return None;
+    }
+    let at = s.from_ns.saturating_sub(start) as f64 / 1e9;
+    Some(format!(
+        "the engine made no progress for {:.1} s ({:.0}% of the benchmark, from {at:.1} s in) while requests were in flight: an engine stall, not llmbench (longer than --engine-stall-timeout fails the model)",
+        s.seconds,
+        100.0 * s.seconds / dur.max(1e-9)
+    ))
+}
+
+/// A stretch without engine progress, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct StallOut {
+    /// Its length, seconds.
+    pub seconds: f64,
+    /// When it began (the last progress before it), ns after the clock origin.
+    pub from_ns: u64,
 }
 
 /// The records of a benchmark and what their JSON needs.
@@ -165,6 +204,13 @@ impl Report {
             strategy,
             ended_by: o.ended_by,
             worker_error: o.worker_error,
+            engine_warnings: stall_warning(&o.longest_stall, o.start_ns, o.end_ns)
+                .into_iter()
+                .collect(),
+            longest_stall: StallOut {
+                seconds: o.longest_stall.seconds,
+                from_ns: o.longest_stall.from_ns.saturating_sub(origin),
+            },
             start_ns: o.start_ns.saturating_sub(origin),
             end_ns: o.end_ns.saturating_sub(origin),
             window_start_ns: ws.saturating_sub(origin),
@@ -455,6 +501,9 @@ pub fn print_summary(report: &Report) {
         }
     }
     for b in &report.benchmarks {
+        for w in &b.engine_warnings {
+            println!("warning: benchmark {}: {w}", b.index);
+        }
         for w in &b.headroom.warnings {
             println!(
                 "warning: benchmark {}: llmbench, not the engine, may have been the limit: {w}",
@@ -469,6 +518,9 @@ pub fn print_summary(report: &Report) {
                 m.model,
                 e.lines().next().unwrap_or("")
             );
+            for c in m.root_cause.iter().take(4) {
+                println!("  engine output: {c}");
+            }
         }
     }
 }
@@ -512,8 +564,15 @@ pub fn headroom(
     let (which, lag_us) = tail(&s.dispatch_lag_us);
     let lag_ms = lag_us / 1e3;
     if itl_ms > 0.0 && lag_ms > 0.1 * itl_ms {
+        // Closed loop: a request is scheduled when the one before it in its stream ended, so
+        // the lag is llmbench's reaction time from that end to the next send.
+        let what = if strategy.concurrency().is_some() {
+            " (closed loop: from a request's end to the next request sent)"
+        } else {
+            " (behind the strategy's schedule)"
+        };
         warnings.push(format!(
-            "dispatch lag {which} {lag_ms:.3} ms is above 10% of the median ITL ({itl_ms:.3} ms)"
+            "dispatch lag {which} {lag_ms:.3} ms{what} is above 10% of the median ITL ({itl_ms:.3} ms)"
         ));
     }
     let loop_lag = Distribution::from_values(costs.loop_lag_us.iter().map(|&v| v as f64).collect());

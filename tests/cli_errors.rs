@@ -288,3 +288,76 @@ fn load_generation_bad_input() {
         &["--data-column-mapper apply to dataset files"],
     );
 }
+
+/// Output locations are checked before anything starts: an unwritable directory, or a report
+/// file that is an existing directory, is refused in one sentence with exit 2 — no worker is
+/// spawned, no engine loads, nothing is written.
+#[test]
+fn unwritable_output_locations_are_refused_before_any_engine_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mock = mock_kwargs("{}");
+    let py = python().to_string_lossy().into_owned();
+    let base = |extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "benchmark",
+            "run",
+            "--model",
+            "m",
+            "--data",
+            "prompt_tokens=8,output_tokens=4",
+            "--max-requests",
+            "2",
+            "--backend-kwargs",
+            &mock,
+            "--python",
+            &py,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            base(&["--output-dir", "/proc/llmbench-results"]),
+            "--output-dir: the directory /proc/llmbench-results cannot be created in /proc",
+        ),
+        (
+            base(&["--output-path", "/proc/llmbench-results/r.json"]),
+            "--output-path: the directory /proc/llmbench-results cannot be created in /proc",
+        ),
+        (
+            base(&["--engine-log", "/proc/llmbench-logs"]),
+            "--engine-log: the directory /proc/llmbench-logs",
+        ),
+    ];
+    std::fs::create_dir(dir.path().join("benchmarks.json")).unwrap();
+    let od = dir.path().to_string_lossy().into_owned();
+    let mut cases = cases;
+    cases.push((
+        base(&["--output-dir", &od]),
+        "is an existing directory; name a file",
+    ));
+    cases.push((
+        base(&["--engine-stall-timeout", "-1"]),
+        "--engine-stall-timeout must be a number of seconds >= 0",
+    ));
+    for (args, needle) in cases {
+        let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let (stdout, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}\n{stdout}\n{stderr}");
+        assert!(stderr.contains(needle), "{needle:?} in:\n{stderr}");
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("engine ready"),
+            "no engine may start:\n{stderr}"
+        );
+    }
+    // Only the directory the test made is there: nothing was written.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}

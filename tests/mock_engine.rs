@@ -410,3 +410,69 @@ fn calibrate_reports_a_ceiling() {
         assert_eq!(best.map(|r| r[0]), Some(rate), "{stdout}");
     }
 }
+
+/// An engine that hangs while runnable (its step never returns; the worker stays responsive, so
+/// nothing about the process looks wrong): the watchdog ends the benchmark as `engine_stalled`,
+/// fails the model with the time of its last progress and kills its processes. (The real-engine
+/// version, with a next model that runs, is in tests/engine_failures.rs.)
+#[test]
+fn an_engine_that_hangs_while_runnable_is_stalled() {
+    let dir = tempfile::tempdir().unwrap();
+    let kw = mock_kwargs(r#"{"step_base_us": 1000, "hang_after_steps": 30}"#);
+    let o = bin()
+        .args(["benchmark", "run", "--model", "wedged"])
+        .args([
+            "--data",
+            "prompt_tokens=16,output_tokens=10",
+            "--profile",
+            "concurrent",
+            "--rate",
+            "4",
+            "--max-requests",
+            "200",
+            "--engine-stall-timeout",
+            "2",
+            "--backend-kwargs",
+            &kw,
+            "--engine-warmup-requests",
+            "0",
+            "--python",
+        ])
+        .arg(python())
+        .arg("--output-path")
+        .arg(out_json(&dir))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("engine_stalled"), "{stderr}");
+    let r = read_json(&out_json(&dir));
+    let m = &r["models"][0];
+    assert_eq!(m["status"], "failed");
+    let err = m["error"].as_str().unwrap();
+    assert!(
+        err.contains("no progress for 2 s") && err.contains("last progress was"),
+        "{err}"
+    );
+    let b = &r["benchmarks"][0];
+    assert_eq!(b["ended_by"], "engine_stalled");
+    let stuck: Vec<_> = requests(&r, 0)
+        .into_iter()
+        .filter(|q| {
+            q["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("engine_stalled"))
+        })
+        .collect();
+    assert_eq!(stuck.len(), 4, "the four streams' requests in flight");
+    assert!(stuck.iter().all(|q| q["status"] == "incomplete"));
+    assert!(b["longest_stall"]["seconds"].as_f64().unwrap() >= 2.0);
+    // 30 steps of 1 ms with 4 streams of 10 tokens: about 12 requests finished before the hang.
+    let ok = requests(&r, 0)
+        .iter()
+        .filter(|q| q["status"] == "successful")
+        .count();
+    assert!((4..=20).contains(&ok), "{ok} finished before the hang");
+    assert_eq!(m["teardown"]["processes_left"], 0);
+    assert!(!alive(m["worker"]["pid"].as_i64().unwrap() as i32));
+}

@@ -6,6 +6,7 @@
 //! speaking protocol v1 on a Unix socket; `sim` implements it in-process on a virtual clock for
 //! the scheduler's unit tests. An HTTP backend (an OpenAI-compatible server) would implement the
 //! same trait: prepare a request body, send it, turn SSE chunks into `BackendEvent::Outputs`.
+pub mod engine_log;
 pub mod protocol;
 pub mod reaper;
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! llmbench dies, the worker's death-pipe thread sees EOF and kills its process group — vLLM's
 //! EngineCore included, which vLLM itself leaves running when its parent is killed.
 
+use super::engine_log::EngineLog;
 use super::protocol::{
     self, FromWorker, GenerateRef, Hello, Init, Map, Ready, ToWorker, PROTOCOL_VERSION,
 };
@@ -16,7 +17,6 @@ use crate::data::prompts::RequestSpec;
 use crate::error::UsageError;
 use anyhow::{anyhow, bail, Context, Result};
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
-use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -53,6 +53,8 @@ pub struct WorkerOptions {
     pub hello_timeout: Duration,
     /// Forward the worker's stdout/stderr (vLLM's logs) to ours as they come.
     pub passthrough_logs: bool,
+    /// Where the whole log of the worker and its engine goes (`--engine-log`), if anywhere.
+    pub log_path: Option<PathBuf>,
 }
 
 /// What the reader thread hands to the control side (handshake, replies): a decoded message with
@@ -62,31 +64,6 @@ pub struct WorkerOptions {
 pub enum Event {
     Msg(u64, FromWorker),
     Closed(Option<String>),
-}
-
-/// Tail of the worker's stderr, kept for error messages.
-#[derive(Default)]
-pub struct Tail {
-    lines: VecDeque<String>,
-}
-
-impl Tail {
-    const KEEP: usize = 60;
-    fn push(&mut self, line: String) {
-        if self.lines.len() == Self::KEEP {
-            self.lines.pop_front();
-        }
-        self.lines.push_back(line);
-    }
-    pub fn last(&self, n: usize) -> String {
-        let skip = self.lines.len().saturating_sub(n);
-        self.lines
-            .iter()
-            .skip(skip)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
 }
 
 pub struct Worker {
@@ -100,7 +77,8 @@ pub struct Worker {
     data: Receiver<BackendEvent>,
     exit_rx: Receiver<std::io::Result<ExitStatus>>,
     exit: Option<String>,
-    stderr_tail: Arc<Mutex<Tail>>,
+    log: Arc<Mutex<EngineLog>>,
+    log_reader: Option<std::thread::JoinHandle<()>>,
     death_pipe: Option<ChildStdin>,
     closed: bool,
     next_ctl_id: u64,
@@ -179,22 +157,15 @@ impl Worker {
         };
         LIVE_GROUPS.lock().map(|mut g| g.push(pid)).ok();
 
-        let stderr_tail = Arc::new(Mutex::new(Tail::default()));
-        if let Some(stderr) = stderr {
-            let tail = stderr_tail.clone();
-            let pass = opts.passthrough_logs;
-            std::thread::Builder::new()
-                .name("worker-stderr".into())
-                .spawn(move || {
-                    for line in BufReader::new(stderr).lines() {
-                        let Ok(line) = line else { break };
-                        if pass {
-                            eprintln!("[worker] {line}");
-                        }
-                        tail.lock().map(|mut t| t.push(line)).ok();
-                    }
-                })?;
-        }
+        let log = Arc::new(Mutex::new(EngineLog::new(opts.log_path.clone())));
+        let log_reader = match stderr {
+            Some(stderr) => Some(spawn_log_reader(
+                stderr,
+                log.clone(),
+                opts.passthrough_logs,
+            )?),
+            None => None,
+        };
 
         let mut w = Worker {
             pid,
@@ -216,7 +187,8 @@ impl Worker {
             data: unbounded().1,
             exit_rx,
             exit: None,
-            stderr_tail,
+            log,
+            log_reader,
             death_pipe,
             closed: false,
             next_ctl_id: 1,
@@ -444,10 +416,41 @@ impl Worker {
     }
 
     pub fn tail(&self, n: usize) -> String {
-        self.stderr_tail
+        self.log.lock().map(|t| t.last(n)).unwrap_or_default()
+    }
+
+    /// The lines of the engine's own output that explain a failure (see `engine_log`).
+    pub fn causes(&self) -> Vec<String> {
+        self.log
             .lock()
-            .map(|t| t.last(n))
+            .map(|t| t.causes().to_vec())
             .unwrap_or_default()
+    }
+
+    /// The file the whole engine log goes to, if any.
+    pub fn log_path(&self) -> Option<PathBuf> {
+        self.log.lock().ok().and_then(|l| l.path().cloned())
+    }
+
+    /// Once the worker's group is gone: reads what is left in the pipe (bounded) and completes
+    /// the log file.
+    fn close_log(&mut self) {
+        if let Some(h) = self.log_reader.take() {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while !h.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        if let Ok(mut l) = self.log.lock() {
+            l.finish();
+        }
+    }
+
+    /// SIGKILL to the whole group at once (a wedged or stopped engine: SIGTERM would wait for a
+    /// stopped process to be continued), then the usual sweep.
+    pub fn kill(&mut self) {
+        self.kill_group();
+        self.teardown(Duration::ZERO);
     }
 
     /// Waits up to `d` for the worker to exit; true if it has.
@@ -510,6 +513,7 @@ impl Worker {
         self.death_pipe.take();
         let keep: Vec<i32> = LIVE_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
         super::reaper::sweep(&keep, Duration::from_secs(10));
+        self.close_log();
     }
 }
 
@@ -646,6 +650,34 @@ fn reader_loop(mut stream: UnixStream, tx: Sender<Event>, data: Sender<BackendEv
             Err(e) => return closed(Some(format!("protocol error: {e}"))),
         }
     }
+}
+
+/// Drains the worker's output pipe into the log, line by line, for as long as anything holds
+/// its write end (the worker and every engine process it started).
+fn spawn_log_reader(
+    stderr: std::process::ChildStderr,
+    log: Arc<Mutex<EngineLog>>,
+    pass: bool,
+) -> Result<std::thread::JoinHandle<()>> {
+    Ok(std::thread::Builder::new()
+        .name("worker-output".into())
+        .spawn(move || {
+            let mut r = BufReader::new(stderr);
+            let mut buf = Vec::with_capacity(4096);
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                let text = String::from_utf8_lossy(&buf);
+                let line = text.trim_end_matches(['\n', '\r']).to_string();
+                if pass {
+                    eprintln!("[worker] {line}");
+                }
+                log.lock().map(|mut t| t.push(line)).ok();
+            }
+        })?)
 }
 
 fn peer_pid(s: &UnixStream) -> Result<i32> {

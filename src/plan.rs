@@ -149,7 +149,7 @@ fn load_data(
     let path = Path::new(arg);
     let spec_file = |text: &str, yaml: bool| -> Result<Option<SyntheticSpec>> {
         let v: serde_json::Value = if yaml {
-            serde_yaml::from_str(text)
+            serde_yaml_ng::from_str(text)
                 .map_err(|e| UsageError::new(format!("--data {arg}: not valid YAML ({e})")))?
         } else {
             match serde_json::from_str(text) {

@@ -1,4 +1,4 @@
-//! The report as YAML: the same data as the JSON report, key for key (`serde_yaml`).
+//! The report as YAML: the same data as the JSON report, key for key (`serde_yaml_ng`).
 
 use serde_json::Value;
 
@@ -6,7 +6,7 @@ use serde_json::Value;
 /// form, and strings YAML would read as something else (`yes`, `1.0`, `null`…) are quoted, so
 /// parsing the YAML back gives the JSON report's values.
 pub fn render(report: &Value) -> String {
-    match serde_yaml::to_string(report) {
+    match serde_yaml_ng::to_string(report) {
         Ok(s) => s,
         // A `serde_json::Value` always serializes; keep the output a valid YAML document anyway.
         Err(e) => format!("# llmbench could not render this report as YAML: {e}\n"),
@@ -25,7 +25,7 @@ mod tests {
             "strings": ["yes", "no", "null", "1.0", "~", "", "a: b", "- x", "#c", "multi\nline"],
             "n": null, "t": true, "nested": {"p99_9": 3.25, "list": []}
         });
-        let back: Value = serde_yaml::from_str(&render(&v)).unwrap();
+        let back: Value = serde_yaml_ng::from_str(&render(&v)).unwrap();
         assert_eq!(back, v);
     }
 }

@@ -32,14 +32,23 @@ impl RequestFormat {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The --profile and its --rate values, serialized as `"synchronous"` or a one-key object:
+/// {"concurrent": [streams…]}, {"throughput": max_concurrency|null}, {"constant": [rates…]},
+/// {"poisson": [rates…]}, {"sweep": number_of_benchmarks}.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Profile {
+    /// One request at a time.
     Synchronous,
+    /// Streams, one benchmark per value.
     Concurrent(Vec<u32>),
+    /// Maximum concurrency; null: the engine's max_num_seqs (256 if unknown).
     Throughput(Option<u32>),
+    /// Requests per second, one benchmark per value.
     Constant(Vec<f64>),
+    /// Mean requests per second, one benchmark per value.
     Poisson(Vec<f64>),
+    /// Number of benchmarks: synchronous, throughput, then n−2 constant rates between them.
     Sweep(u32),
 }
 
@@ -56,17 +65,24 @@ impl Profile {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Per-benchmark limits (constraints).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Limits {
+    /// --max-seconds.
     pub max_seconds: Option<f64>,
+    /// --max-requests.
     pub max_requests: Option<u64>,
+    /// --max-errors: stop after more errors than this.
     pub max_errors: Option<u64>,
-    /// Error rate over the last `ERROR_WINDOW` finished requests.
+    /// --max-error-rate: error rate over the last 30 (`ERROR_WINDOW`) finished requests.
     pub max_error_rate: Option<f64>,
-    /// Error rate over the whole benchmark, checked from `ERROR_WINDOW` finished requests on.
+    /// --max-global-error-rate: error rate over the whole benchmark, checked from 30
+    /// (`ERROR_WINDOW`) finished requests on.
     pub max_global_error_rate: Option<f64>,
+    /// Over-saturation detection (--detect-saturation / --over-saturation); null when off.
     pub saturation: Option<Saturation>,
-    /// Seconds over which dispatch ramps up (constant, concurrent, throughput).
+    /// --rampup: seconds over which constant, concurrent and throughput ramp up.
+    #[schemars(range(min = 0.0))]
     pub rampup: f64,
 }
 
@@ -76,11 +92,14 @@ pub const ERROR_WINDOW: usize = 30;
 /// Over-saturation detection: stop once, over the last `window_seconds`, both the number of
 /// requests in flight and the TTFT of newly started requests grew by more than `min_growth`
 /// (a fraction) with positive trends, after at least `min_seconds` of the benchmark.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Saturation {
+    /// Earliest time to stop, seconds into the benchmark.
     pub min_seconds: f64,
+    /// Trend window, seconds.
     pub window_seconds: f64,
+    /// Growth (a fraction) both must exceed.
     pub min_growth: f64,
 }
 
@@ -94,12 +113,15 @@ impl Default for Saturation {
     }
 }
 
-/// A warm-up or cool-down amount: `< 1` a fraction, `≥ 1` seconds or requests.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// A warm-up or cool-down amount: `< 1` a fraction, `≥ 1` seconds or requests; serialized
+/// as {"fraction": f} or {"absolute": x}.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Amount {
-    Fraction(f64),
-    Absolute(f64),
+    /// A fraction of the duration (or of the requests).
+    Fraction(#[schemars(range(min = 0.0), extend("exclusiveMaximum" = 1))] f64),
+    /// Seconds (or requests).
+    Absolute(#[schemars(range(min = 1.0))] f64),
 }
 
 /// The measurement window: what is cut off at the start and the end of each benchmark, and
@@ -126,16 +148,19 @@ pub enum DataSource {
 }
 
 impl DataSource {
-    pub fn describe(&self) -> serde_json::Value {
+    pub fn describe(&self) -> crate::report::DataSourceInfo {
+        use crate::report::DataSourceInfo;
         match self {
-            DataSource::Synthetic(s) => serde_json::json!({"kind": "synthetic", "spec": s}),
+            DataSource::Synthetic(s) => DataSourceInfo::Synthetic { spec: s.clone() },
             DataSource::File {
                 path,
                 rows,
                 output_from_reply,
-            } => serde_json::json!({
-                "kind": "file", "path": path, "rows": rows.len(), "output_tokens_from_reply": output_from_reply,
-            }),
+            } => DataSourceInfo::File {
+                path: path.display().to_string(),
+                rows: rows.len(),
+                output_tokens_from_reply: *output_from_reply,
+            },
         }
     }
 }

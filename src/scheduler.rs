@@ -23,14 +23,32 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// How requests were sent in one benchmark.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Strategy {
+    /// One request in flight.
     Synchronous,
-    Concurrent { streams: u32 },
-    Throughput { max_concurrency: u32 },
-    Constant { rate: f64 },
-    Poisson { rate: f64 },
+    /// A fixed number of streams.
+    Concurrent {
+        /// Number of streams.
+        streams: u32,
+    },
+    /// Everything at once, up to max_concurrency.
+    Throughput {
+        /// The most requests in flight.
+        max_concurrency: u32,
+    },
+    /// Request i at start + i/rate.
+    Constant {
+        /// Requests per second.
+        rate: f64,
+    },
+    /// Exponential gaps at rate.
+    Poisson {
+        /// Requests per second.
+        rate: f64,
+    },
 }
 
 impl Strategy {
@@ -54,7 +72,9 @@ impl Strategy {
 }
 
 /// Why a benchmark ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     MaxSeconds,
@@ -80,15 +100,17 @@ pub struct Outcome {
 }
 
 /// llmbench's own costs during one benchmark, to tell a harness limit from an engine limit.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct HarnessStats {
-    /// CPU seconds (user + system) used during the benchmark by the supervisor, the worker
-    /// process (vLLM's front end runs in it) and the engine processes below it.
+    /// CPU seconds (user + system) the supervisor used during the benchmark.
     pub cpu_seconds_supervisor: f64,
+    /// CPU seconds the worker process (vLLM's front end runs in it) used during the benchmark.
     pub cpu_seconds_worker: f64,
+    /// CPU seconds the engine processes below the worker used during the benchmark.
     pub cpu_seconds_engine: f64,
-    /// Peak resident memory so far, MiB.
+    /// Peak resident memory of the supervisor so far, MiB.
     pub peak_rss_mib_supervisor: f64,
+    /// Peak resident memory of the worker so far, MiB.
     pub peak_rss_mib_worker: f64,
     /// How late each wake-up of the worker's 10 ms event-loop ticker was, µs.
     #[serde(skip)]

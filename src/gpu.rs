@@ -14,21 +14,31 @@ pub struct Probe {
     cmd: PathBuf,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Memory of one GPU from nvidia-smi.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct GpuMemory {
+    /// GPU index.
     pub index: u32,
+    /// Used memory, MiB.
     pub used_mib: u64,
+    /// Total memory, MiB.
     pub total_mib: u64,
 }
 
 /// The outcome of waiting for memory to return to the baseline after a teardown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Wait {
+    /// Baseline used memory per GPU, MiB.
     pub baseline_mib: Vec<u64>,
+    /// Used memory right after teardown, MiB.
     pub after_teardown_mib: Vec<u64>,
+    /// Used memory when the wait ended, MiB.
     pub final_mib: Vec<u64>,
+    /// Whether memory came back within 64 MiB (`TOLERANCE_MIB`) of the baseline.
     pub returned: bool,
+    /// Seconds waited.
     pub waited_s: f64,
+    /// nvidia-smi polls.
     pub polls: u32,
 }
 

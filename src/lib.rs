@@ -25,7 +25,7 @@ use backend::worker::{Worker, WorkerOptions};
 use backend::Backend;
 use data::prompts::{PromptFrame, RequestSource, RequestSpec, SyntheticSource, CORPUS_TEXT};
 use plan::{DataSource, Plan, RequestFormat};
-use report::{ModelEntry, Report};
+use report::{ModelEntry, ModelStatus, Report};
 use scheduler::{EndReason, Strategy, StrategyPlan};
 use serde_json::json;
 use std::collections::HashMap;
@@ -68,11 +68,17 @@ fn from_file(f: &cli::FromFileArgs) -> Result<i32> {
             f.path.display()
         );
     }
+    let usage = |e: String| {
+        error::UsageError::new(format!("benchmark from-file {}: {e}", f.path.display()))
+    };
+    let v = report::migrate::to_current(v).map_err(usage)?;
+    let report: Report =
+        serde_json::from_value(v).map_err(|e| usage(format!("not an llmbench report ({e})")))?;
     let outputs = render::parse_outputs(&f.outputs).map_err(error::UsageError::new)?;
     if outputs.iter().any(|(o, _)| *o == render::Format::Console) {
         bail_usage!("--outputs console: from-file writes files (json, yaml, csv, html); the console tables are printed by benchmark run");
     }
-    for p in render::write_all(&v, &outputs, &f.output_dir)? {
+    for p in render::write_all(&report, &outputs, &f.output_dir)? {
         println!("wrote {}", p.display());
     }
     Ok(0)
@@ -110,34 +116,11 @@ pub fn execute(plan: &Plan, argv: Vec<String>) -> Result<(i32, Report)> {
     backend::reaper::become_subreaper();
     let interrupt = install_signals();
     let cpu_latency_hint = clock::hold_low_latency();
-    let config = json!({
-        "backend": "vllm_python",
-        "engine": plan.engine,
-        "models": plan.models,
-        "data": plan.data_arg,
-        "data_source": plan.data.describe(),
-        "request_format": plan.request_format.name(),
-        "profile": plan.profile,
-        "limits": plan.limits,
-        "window": {
-            "warmup": plan.window.warmup,
-            "cooldown": plan.window.cooldown,
-            "of": if plan.window.by_time { "seconds" } else { "requests" },
-        },
-        "engine_warmup_requests": plan.warmup_requests,
-        "vllm_config": plan::msgpack_to_json(&rmpv::Value::Map(plan.vllm_config.iter().map(|(k, v)| (k.as_str().into(), v.clone())).collect())),
-        "sampling": plan::msgpack_to_json(&rmpv::Value::Map(plan.sampling.iter().map(|(k, v)| (k.as_str().into(), v.clone())).collect())),
-    });
-    let mut report = Report::new(argv, plan.seed, config);
-    report.host["cpu_latency_hint"] = json!(cpu_latency_hint.is_some());
+    let mut report = Report::new(argv, plan.seed, report::RunConfig::from_plan(plan));
+    report.host.cpu_latency_hint = Some(cpu_latency_hint.is_some());
     let gpu = gpu::probe();
     let gpu_baseline = gpu.as_ref().and_then(|g| g.read().ok());
-    report.host["gpu"] = match &gpu_baseline {
-        Some(b) => json!({"present": true, "baseline": b}),
-        None => {
-            json!({"present": false, "note": "no NVIDIA GPU found (nvidia-smi): GPU memory is not tracked"})
-        }
-    };
+    report.host.gpu = Some(report::HostGpu::new(gpu_baseline.clone()));
     let mut any_failed = false;
     for spec in &plan.models {
         if interrupt.load(Ordering::Relaxed) {
@@ -145,18 +128,7 @@ pub fn execute(plan: &Plan, argv: Vec<String>) -> Result<(i32, Report)> {
         }
         let model = &spec.name;
         let idx = report.models.len();
-        report.models.push(ModelEntry {
-            teardown: json!(null),
-            model: model.clone(),
-            status: "running".into(),
-            error: None,
-            engine_starts: 0,
-            worker: json!(null),
-            engine: json!(null),
-            request_format: json!(null),
-            engine_log: None,
-            root_cause: Vec::new(),
-        });
+        report.models.push(ModelEntry::running(model));
         let res = run_model(plan, spec, idx, &mut report, &interrupt);
         // The worker is gone (run_model's Worker was torn down on every path): check that
         // nothing it started is left, then wait for the GPU to give its memory back.
@@ -164,22 +136,25 @@ pub fn execute(plan: &Plan, argv: Vec<String>) -> Result<(i32, Report)> {
         if !left.is_empty() {
             backend::reaper::sweep(&[], Duration::from_secs(10));
         }
-        let mut teardown = json!({"processes_left": left.len()});
+        let mut teardown = report::Teardown {
+            processes_left: left.len(),
+            gpu: None,
+        };
         if let (Some(g), Some(base)) = (&gpu, &gpu_baseline) {
             let w = g.wait_for_baseline(base, Duration::from_secs_f64(plan.gpu_memory_wait));
             if !w.returned && plan.console {
                 eprintln!("warning: GPU memory did not return to its baseline within {:.0} s after {model}: {:?} MiB used, baseline {:?}", plan.gpu_memory_wait, w.final_mib, w.baseline_mib);
             }
-            teardown["gpu"] = json!(w);
+            teardown.gpu = Some(w);
         }
-        report.models[idx].teardown = teardown;
+        report.models[idx].teardown = Some(teardown);
         if let Err(e) = res {
             // A usage error before anything was measured: one sentence, exit 2, nothing written.
             if error::exit_code(&e) == 2 && report.benchmarks.is_empty() && plan.models.len() == 1 {
                 return Err(e);
             }
             any_failed = true;
-            report.models[idx].status = "failed".into();
+            report.models[idx].status = ModelStatus::Failed;
             report.models[idx].error = Some(format!("{model}: {e:#}"));
             if plan.console {
                 eprintln!("error: model {model}: {e:#}");
@@ -190,7 +165,7 @@ pub fn execute(plan: &Plan, argv: Vec<String>) -> Result<(i32, Report)> {
             }
             continue;
         } else {
-            report.models[idx].status = "ok".into();
+            report.models[idx].status = ModelStatus::Ok;
         }
         write_report(plan, &report)?;
     }
@@ -198,7 +173,7 @@ pub fn execute(plan: &Plan, argv: Vec<String>) -> Result<(i32, Report)> {
     report.partial = report.interrupted;
     let written = write_report(plan, &report)?;
     if plan.console && !plan.dry_run {
-        report::print_summary(&report);
+        render::console::print_summary(&report);
         for p in &written {
             println!("report: {}", p.display());
         }
@@ -228,8 +203,7 @@ fn write_report(plan: &Plan, report: &Report) -> Result<Vec<std::path::PathBuf>>
     {
         return Ok(Vec::new());
     }
-    let v = serde_json::to_value(report)?;
-    render::write_all(&v, &plan.outputs, &plan.output_dir)
+    render::write_all(report, &plan.outputs, &plan.output_dir)
 }
 
 /// One model: its worker spawned, its session run, its processes ended. A failure keeps the
@@ -258,6 +232,13 @@ fn run_model(
     let entry = &mut report.models[idx];
     entry.engine_log = worker.log_path();
     let Err(e) = res else { return Ok(()) };
+    if error::exit_code(&e) == 2 {
+        // Bad input found by the worker: nothing ran, so nothing is kept.
+        if let Some(p) = entry.engine_log.take() {
+            let _ = std::fs::remove_file(p);
+        }
+        return Err(e);
+    }
     // What the error itself already says is not repeated.
     let said = format!("{e}");
     entry.root_cause = worker
@@ -265,7 +246,7 @@ fn run_model(
         .into_iter()
         .filter(|c| !said.contains(c.as_str()))
         .collect();
-    if entry.root_cause.is_empty() || error::exit_code(&e) == 2 {
+    if entry.root_cause.is_empty() {
         return Err(e);
     }
     let lines: Vec<String> = entry
@@ -297,10 +278,7 @@ fn session(
 ) -> Result<()> {
     let model = spec.name.as_str();
     let h = worker.hello.clone();
-    report.models[idx].worker = json!({
-        "pid": h.pid, "python": h.python, "executable": h.executable, "vllm": h.vllm, "vllm_dist": h.vllm_dist, "torch": h.torch, "codec": h.codec,
-        "protocol": h.protocol, "clock_shared": worker.clock_shared,
-    });
+    report.models[idx].worker = Some(report::WorkerInfo::new(&h, worker.clock_shared));
     let init = |engine: &str| Init {
         engine: engine.to_string(),
         model: model.to_string(),
@@ -338,13 +316,7 @@ fn session(
         (prep, ready)
     };
     report.models[idx].engine_starts += 1;
-    report.models[idx].engine = json!({
-        "engine": ready.engine, "device": ready.device, "max_model_len": ready.max_model_len,
-        "vocab_size": ready.vocab_size, "bos_token_id": ready.bos_token_id, "tokenizer_adds_bos": ready.add_bos,
-        "chat_template": ready.chat_template, "engine_start_s": ready.engine_start_ns as f64 / 1e9,
-        "config": plan::msgpack_to_json(&rmpv::Value::Map(ready.config.iter().map(|(k, v)| (k.as_str().into(), v.clone())).collect())),
-        "warnings": ready.warnings,
-    });
+    report.models[idx].engine = Some(report::EngineInfo::new(&ready));
     if plan.console {
         eprintln!(
             "engine ready: {model} ({} engine on {}, vLLM {}, {:.1} s to start)",
@@ -358,25 +330,20 @@ fn session(
             ready.engine_start_ns as f64 / 1e9
         );
     }
-    if let Some(g) = gpu::probe().and_then(|p| p.read().ok()) {
-        report.models[idx].engine["gpu_memory_after_load"] = json!(g);
+    if let (Some(g), Some(e)) = (
+        gpu::probe().and_then(|p| p.read().ok()),
+        report.models[idx].engine.as_mut(),
+    ) {
+        e.gpu_memory_after_load = Some(g);
     }
     for w in &ready.warnings {
         eprintln!("warning: {model}: {w}");
     }
     let frame = &prep.frame;
-    report.models[idx].request_format = json!({
-        "format": plan.request_format.name(),
-        "template_prefix_tokens": frame.prefix.len(),
-        "template_prefix_ids": frame.prefix,
-        "template_suffix_ids": frame.suffix,
-        "template_suffix_tokens": frame.suffix.len(),
-        "note": if frame.counts_in_content() {
-            "plain: the engine sees exactly the requested prompt tokens (a BOS the tokenizer adds counts among them)"
-        } else {
-            "chat template: prompt_tokens = content_tokens + the template's tokens (template_prefix_tokens + template_suffix_tokens)"
-        },
-    });
+    report.models[idx].request_format = Some(report::RequestFormatInfo::new(
+        plan.request_format.name(),
+        frame,
+    ));
     let Prep {
         source,
         prepared,
@@ -459,7 +426,7 @@ fn session(
                 entry.strategy.label(),
                 entry.ended_by
             );
-            report::print_requests(entry, plan.print_requests);
+            render::console::print_requests(entry, plan.print_requests);
         }
         let rps = entry.summary.requests_per_second;
         write_report(plan, report)?;

@@ -33,17 +33,24 @@ impl RequestFormat {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Per-benchmark limits (constraints).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Limits {
+    /// --max-seconds.
     pub max_seconds: Option<f64>,
+    /// --max-requests.
     pub max_requests: Option<u64>,
+    /// --max-errors: stop after more errors than this.
     pub max_errors: Option<u64>,
-    /// Error rate over the last `ERROR_WINDOW` finished requests.
+    /// --max-error-rate: error rate over the last 30 (`ERROR_WINDOW`) finished requests.
     pub max_error_rate: Option<f64>,
-    /// Error rate over the whole benchmark, checked from `ERROR_WINDOW` finished requests on.
+    /// --max-global-error-rate: error rate over the whole benchmark, checked from 30
+    /// (`ERROR_WINDOW`) finished requests on.
     pub max_global_error_rate: Option<f64>,
+    /// Over-saturation detection (--detect-saturation / --over-saturation); null when off.
     pub saturation: Option<Saturation>,
-    /// Seconds over which dispatch ramps up (constant, concurrent, throughput).
+    /// --rampup: seconds over which constant, concurrent and throughput ramp up.
+    #[schemars(range(min = 0.0))]
     pub rampup: f64,
 }
 
@@ -169,7 +176,6 @@ impl Plan {
             })
             .collect();
         let dir = self.engine_log_dir.as_ref()?;
-        std::fs::create_dir_all(dir).ok()?;
         Some(dir.join(format!("engine-{idx}-{base}.log")))
     }
 }
@@ -189,12 +195,15 @@ impl Limits {
     }
 }
 
-/// A warm-up or cool-down amount: `< 1` a fraction, `≥ 1` seconds or requests.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// A warm-up or cool-down amount: `< 1` a fraction, `≥ 1` seconds or requests; serialized
+/// as {"fraction": f} or {"absolute": x}.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Amount {
-    Fraction(f64),
-    Absolute(f64),
+    /// A fraction of the duration (or of the requests).
+    Fraction(#[schemars(range(min = 0.0), extend("exclusiveMaximum" = 1))] f64),
+    /// Seconds (or requests).
+    Absolute(#[schemars(range(min = 1.0))] f64),
 }
 
 /// The measurement window: what is cut off at the start and the end of each benchmark, and
@@ -221,16 +230,19 @@ pub enum DataSource {
 }
 
 impl DataSource {
-    pub fn describe(&self) -> serde_json::Value {
+    pub fn describe(&self) -> crate::report::DataSourceInfo {
+        use crate::report::DataSourceInfo;
         match self {
-            DataSource::Synthetic(s) => serde_json::json!({"kind": "synthetic", "spec": s}),
+            DataSource::Synthetic(s) => DataSourceInfo::Synthetic { spec: s.clone() },
             DataSource::File {
                 path,
                 rows,
                 output_from_reply,
-            } => serde_json::json!({
-                "kind": "file", "path": path, "rows": rows.len(), "output_tokens_from_reply": output_from_reply,
-            }),
+            } => DataSourceInfo::File {
+                path: path.display().to_string(),
+                rows: rows.len(),
+                output_tokens_from_reply: *output_from_reply,
+            },
         }
     }
 }
@@ -244,7 +256,7 @@ fn load_data(
     let path = Path::new(arg);
     let spec_file = |text: &str, yaml: bool| -> Result<Option<SyntheticSpec>> {
         let v: serde_json::Value = if yaml {
-            serde_yaml::from_str(text)
+            serde_yaml_ng::from_str(text)
                 .map_err(|e| UsageError::new(format!("--data {arg}: not valid YAML ({e})")))?
         } else {
             match serde_json::from_str(text) {

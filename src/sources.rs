@@ -171,7 +171,7 @@ fn load_scenario(p: &std::path::Path) -> Result<serde_json::Map<String, serde_js
             UsageError::new(format!("--scenario {}: not valid JSON ({e})", p.display()))
         })?
     } else {
-        serde_yaml::from_str(&text).map_err(|e| {
+        serde_yaml_ng::from_str(&text).map_err(|e| {
             UsageError::new(format!(
                 "--scenario {}: not valid YAML or JSON ({e})",
                 p.display()

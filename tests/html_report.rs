@@ -189,7 +189,7 @@ fn html_report_renders_offline_in_chromium() {
     let exe = chromium();
     let dir = tempfile::tempdir().unwrap();
     let report = example_report(dir.path());
-    let html = render(&report);
+    let html = render(&serde_json::from_value(report).expect("a typed report"));
     let page = dir.path().join("benchmarks.html");
     std::fs::write(&page, &html).unwrap();
     let _ = std::fs::copy(&page, artifacts().join("report.html"));
@@ -255,7 +255,14 @@ fn html_report_renders_offline_in_chromium() {
 fn the_browser_checks_catch_a_fetch_and_a_console_error() {
     let exe = chromium();
     let dir = tempfile::tempdir().unwrap();
-    let html = render(&json!({"benchmarks": [], "models": []}));
+    // A report with no model and no benchmark: the version-1 fixture, emptied.
+    let mut empty = llmbench::report::migrate::to_current(read_json(
+        &root().join("tests/fixtures/report-v1.json"),
+    ))
+    .unwrap();
+    empty["benchmarks"] = json!([]);
+    empty["models"] = json!([]);
+    let html = render(&serde_json::from_value(empty).unwrap());
     let start = html
         .find("<meta http-equiv=\"Content-Security-Policy\"")
         .expect("the page has a CSP");

@@ -80,7 +80,7 @@ fn a_failing_model_is_recorded_and_the_run_goes_on() {
     assert_eq!(b.len(), 2);
     assert_eq!(b[0]["model"], llama.as_str());
     assert_eq!(b[1]["model"], qwen.as_str());
-    assert!(b.iter().all(|x| x["requests"]
+    assert!(b.iter().all(|x| x["records"]
         .as_array()
         .unwrap()
         .iter()
@@ -122,7 +122,7 @@ fn engine_core_killed_mid_benchmark_keeps_the_partial_result_and_the_next_model_
     assert_eq!(m[1]["status"], "ok");
     let b = r["benchmarks"].as_array().unwrap();
     assert_eq!(b[0]["ended_by"], "worker_died");
-    let reqs = b[0]["requests"].as_array().unwrap();
+    let reqs = b[0]["records"].as_array().unwrap();
     assert!(
         reqs.iter().filter(|q| q["status"] == "successful").count() >= 5,
         "finished requests kept"
@@ -171,7 +171,7 @@ fn ctrl_c_writes_a_partial_report_and_leaves_nothing() {
     let b = r["benchmarks"].as_array().unwrap();
     assert_eq!(b.len(), 1, "the second model never started");
     assert_eq!(b[0]["ended_by"], "interrupted");
-    assert!(b[0]["requests"]
+    assert!(b[0]["records"]
         .as_array()
         .unwrap()
         .iter()

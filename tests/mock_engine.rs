@@ -4,12 +4,21 @@ mod common;
 use common::*;
 use std::time::Duration;
 
+/// `calibrate` measures the machine's ceiling: it runs alone, not beside the other tests of this
+/// file (they share two cores), which take this lock shared.
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared_machine() -> std::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(|e| e.into_inner())
+}
+
 fn out_json(dir: &tempfile::TempDir) -> std::path::PathBuf {
     dir.path().join("r.json")
 }
 
 #[test]
 fn synchronous_requests_stream_exact_counts_and_shut_down_cleanly() {
+    let _machine = shared_machine();
     let dir = tempfile::tempdir().unwrap();
     let py = python();
     let kw = mock_kwargs(r#"{"step_base_us": 500, "prefill_base_us": 2000}"#);
@@ -66,6 +75,7 @@ fn synchronous_requests_stream_exact_counts_and_shut_down_cleanly() {
 
 #[test]
 fn max_seconds_aborts_in_flight_requests_keeping_their_tokens() {
+    let _machine = shared_machine();
     let dir = tempfile::tempdir().unwrap();
     let py = python();
     let kw = mock_kwargs(r#"{"step_base_us": 1000, "max_model_len": 200000}"#);
@@ -110,6 +120,7 @@ fn max_seconds_aborts_in_flight_requests_keeping_their_tokens() {
 
 #[test]
 fn worker_killed_mid_run_gives_a_clear_error_and_keeps_finished_records() {
+    let _machine = shared_machine();
     let dir = tempfile::tempdir().unwrap();
     let py = python();
     let kw = mock_kwargs(r#"{"step_base_us": 1000}"#);
@@ -173,6 +184,7 @@ fn worker_killed_mid_run_gives_a_clear_error_and_keeps_finished_records() {
 
 #[test]
 fn worker_that_exits_on_its_own_is_reported_with_its_status() {
+    let _machine = shared_machine();
     let dir = tempfile::tempdir().unwrap();
     let py = python();
     let kw = mock_kwargs(r#"{"step_base_us": 1000, "exit_after_outputs": 100}"#);
@@ -217,6 +229,7 @@ fn worker_that_exits_on_its_own_is_reported_with_its_status() {
 
 #[test]
 fn a_setsid_grandchild_is_found_and_ended() {
+    let _machine = shared_machine();
     let dir = tempfile::tempdir().unwrap();
     let kw = mock_kwargs(r#"{"spawn_setsid_child": true}"#);
     let o = bin()
@@ -260,6 +273,7 @@ fn a_setsid_grandchild_is_found_and_ended() {
 
 #[test]
 fn fake_gpu_memory_is_waited_for_and_reported() {
+    let _machine = shared_machine();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("calls");
     let smi = dir.path().join("nvidia-smi");
@@ -313,6 +327,7 @@ fn fake_gpu_memory_is_waited_for_and_reported() {
 
 #[test]
 fn a_starved_harness_is_flagged_and_a_comfortable_one_is_not() {
+    let _machine = shared_machine();
     let dir = tempfile::tempdir().unwrap();
     let run = |rate: &str, mock: &str, name: &str| {
         let path = dir.path().join(name);
@@ -380,6 +395,7 @@ fn a_starved_harness_is_flagged_and_a_comfortable_one_is_not() {
 
 #[test]
 fn calibrate_reports_a_ceiling() {
+    let _alone = MACHINE.write().unwrap_or_else(|e| e.into_inner());
     let o = bin()
         .args(["calibrate", "--seconds", "3", "--python"])
         .arg(python())
@@ -417,6 +433,7 @@ fn calibrate_reports_a_ceiling() {
 /// version, with a next model that runs, is in tests/engine_failures.rs.)
 #[test]
 fn an_engine_that_hangs_while_runnable_is_stalled() {
+    let _machine = shared_machine();
     let dir = tempfile::tempdir().unwrap();
     let kw = mock_kwargs(r#"{"step_base_us": 1000, "hang_after_steps": 30}"#);
     let o = bin()

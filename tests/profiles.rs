@@ -368,7 +368,7 @@ fn warmup_and_cooldown_shrink_the_window() {
         "{}",
     );
     assert_eq!(
-        r["config"]["window"],
+        r["llmbench_config"]["window"],
         serde_json::json!({"warmup": {"fraction": 0.25}, "cooldown": {"fraction": 0.25}, "of": "seconds"}),
         "the report says what the window left out"
     );
@@ -424,7 +424,7 @@ fn guidellm_environment_and_scenario_give_the_same_plan_as_flags() {
         let o = c.output().unwrap();
         assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
         let r = read_json(&path);
-        (strategies(&r), r["config"]["limits"].clone())
+        (strategies(&r), r["llmbench_config"]["limits"].clone())
     };
     let flags = native(
         &[

@@ -329,7 +329,7 @@ fn sweep_on_the_real_engine_uses_one_engine_and_places_rates() {
     assert!((c2 - thr).abs() < 1e-9);
     for (i, bench) in b.iter().enumerate() {
         assert_eq!(bench["ended_by"], "max_seconds", "benchmark {i}");
-        let reqs = bench["requests"].as_array().unwrap();
+        let reqs = bench["records"].as_array().unwrap();
         // Requests cut by the time limit end incomplete, with the tokens they produced.
         for q in reqs.iter().filter(|q| q["status"] == "incomplete") {
             assert_eq!(q["finish_reason"], "abort");
@@ -345,7 +345,7 @@ fn sweep_on_the_real_engine_uses_one_engine_and_places_rates() {
             }
         }
     }
-    let partial: u64 = b[1]["requests"]
+    let partial: u64 = b[1]["records"]
         .as_array()
         .unwrap()
         .iter()

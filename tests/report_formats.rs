@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use llmbench::render::{self, parse_outputs, Format};
+use llmbench::report::Report;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -36,6 +37,11 @@ fn report() -> &'static Value {
         assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
         read_json(&path)
     })
+}
+
+/// The shared run's report, typed.
+fn typed() -> Report {
+    serde_json::from_value(report().clone()).expect("the report reads back as a Report")
 }
 
 fn schema() -> Value {
@@ -172,7 +178,7 @@ fn csv_has_a_three_row_header_and_one_row_per_benchmark() {
     let r = report();
     let benchmarks = r["benchmarks"].as_array().unwrap();
     assert_eq!(benchmarks.len(), 2);
-    let rows = parse_csv(&render::csv::render(r));
+    let rows = parse_csv(&render::csv::render(&typed()));
     assert_eq!(
         rows.len(),
         3 + benchmarks.len(),
@@ -254,7 +260,7 @@ fn csv_has_a_three_row_header_and_one_row_per_benchmark() {
         col(m, s);
     }
     // No per-request or time-series columns.
-    assert!(!metrics.iter().any(|m| m.starts_with("requests.")
+    assert!(!metrics.iter().any(|m| m.starts_with("records")
         || m.starts_with("timeseries")
         || m.starts_with("telemetry")));
     // Every cell is the JSON's value at benchmarks[row][metric][statistic].
@@ -290,44 +296,57 @@ fn csv_has_a_three_row_header_and_one_row_per_benchmark() {
 
 #[test]
 fn csv_of_an_older_report_still_renders() {
-    // An older shape: `p999` instead of `p99_9`, no p0_1/p50, no stages, no total tokens/s.
+    // A version-1 report of an early shape: `config` and `requests`, `p999` instead of `p99_9`,
+    // no p0_1/p50, no stages, no total tokens/s. from-file migrates it; its CSV has today's
+    // columns, the old 99.9th percentiles under `p99_9`.
     let mut old = report().clone();
+    old["report_version"] = json!(1);
+    let root = old.as_object_mut().unwrap();
+    let config = root.remove("llmbench_config").unwrap();
+    root.insert("config".into(), config);
     for b in old["benchmarks"].as_array_mut().unwrap() {
-        let s = b["summary"].as_object_mut().unwrap();
-        s.remove("stages_ms");
-        s.remove("total_tokens_per_second");
-        for (_, d) in s.iter_mut() {
-            if let Some(d) = d.as_object_mut().filter(|d| d.contains_key("p99_9")) {
-                let p = d.remove("p99_9").unwrap();
-                d.remove("p0_1");
-                d.remove("p50");
-                d.insert("p999".into(), p);
-            }
+        let records = b.as_object_mut().unwrap().remove("records").unwrap();
+        b["requests"] = records;
+    }
+    let b0 = &mut old["benchmarks"][0];
+    let s = b0["summary"].as_object_mut().unwrap();
+    s.remove("stages_ms");
+    s.remove("total_tokens_per_second");
+    for (_, d) in s.iter_mut() {
+        if let Some(d) = d.as_object_mut().filter(|d| d.contains_key("p99_9")) {
+            let p = d.remove("p99_9").unwrap();
+            d.remove("p0_1");
+            d.remove("p50");
+            d.insert("p999".into(), p);
         }
     }
-    // Mixed: the second benchmark keeps the new shape.
-    old["benchmarks"][1] = report()["benchmarks"][1].clone();
-    let rows = parse_csv(&render::csv::render(&old));
+    let migrated = llmbench::report::migrate::to_current(old).unwrap();
+    let r: Report = serde_json::from_value(migrated).expect("the old shape reads");
+    let rows = parse_csv(&render::csv::render(&r));
     assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0..3], parse_csv(&render::csv::render(&typed()))[0..3]);
     let col = |m: &str, s: &str| {
         (0..rows[0].len())
             .find(|&i| rows[1][i] == m && rows[2][i] == s)
-            .unwrap()
+            .unwrap_or_else(|| panic!("no column {m} / {s}"))
     };
-    let (old_p, new_p) = (
-        col("summary.ttft_ms", "p999"),
-        col("summary.ttft_ms", "p99_9"),
+    let p = col("summary.ttft_ms", "p99_9");
+    let want = &report()["benchmarks"][0]["summary"]["ttft_ms"]["p99_9"];
+    assert_eq!(rows[3][p], want.to_string());
+    assert!(!rows[4][p].is_empty());
+    assert_eq!(
+        rows[3][col("summary.ttft_ms", "p50")],
+        report()["benchmarks"][0]["summary"]["ttft_ms"]["median"].to_string(),
+        "p50 is the median"
     );
-    assert!(!rows[3][old_p].is_empty() && rows[3][new_p].is_empty());
-    assert!(rows[4][old_p].is_empty() && !rows[4][new_p].is_empty());
-    assert!(rows[3][col("summary.stages_ms.prefill", "mean")].is_empty());
+    assert_eq!(rows[3][col("summary.stages_ms.prefill", "count")], "0");
 }
 
 #[test]
 fn yaml_round_trips_to_the_same_report() {
     let r = report();
-    let text = render::yaml::render(r);
-    let back: Value = serde_yaml::from_str(&text).expect("valid YAML");
+    let text = render::yaml::render(&typed());
+    let back: Value = serde_yaml_ng::from_str(&text).expect("valid YAML");
     same(r, &back, "report").unwrap();
 }
 
@@ -335,7 +354,7 @@ fn yaml_round_trips_to_the_same_report() {
 fn write_all_writes_the_requested_files() {
     let dir = tempfile::tempdir().unwrap();
     let outs = parse_outputs("json,yaml,csv,html,console,mine.csv").unwrap();
-    let written = render::write_all(report(), &outs, dir.path()).unwrap();
+    let written = render::write_all(&typed(), &outs, dir.path()).unwrap();
     let names: Vec<PathBuf> = [
         "benchmarks.json",
         "benchmarks.yaml",
@@ -468,4 +487,62 @@ fn run_writes_every_asked_format_and_from_file_round_trips() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(common::text(&o).1.contains("cannot read it"));
+}
+
+#[test]
+fn from_file_reads_a_version_1_report() {
+    let fixture = root().join("tests/fixtures/report-v1.json");
+    let v1 = read_json(&fixture);
+    assert_eq!(v1["report_version"], 1);
+    let dir = tempfile::tempdir().unwrap();
+    let o = common::bin()
+        .args(["benchmark", "from-file"])
+        .arg(&fixture)
+        .args(["--outputs", "json,csv,yaml,html"])
+        .arg("--output-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o).1);
+    let v2 = read_json(&dir.path().join("benchmarks.json"));
+    assert_eq!(v2["report_version"], 2);
+    assert!(v2.get("config").is_none());
+    assert_eq!(v2["llmbench_config"], v1["config"]);
+    for (a, b) in v1["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(v2["benchmarks"].as_array().unwrap())
+    {
+        assert_eq!(b["records"], a["requests"]);
+        assert!(b.get("requests").is_none());
+        assert_eq!(b["summary"], a["summary"]);
+        assert_eq!(b["headroom"], a["headroom"]);
+        assert_eq!(b["timeseries"], a["timeseries"]);
+    }
+    let errors = schema_errors(&schema(), &v2);
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    let rows = parse_csv(&std::fs::read_to_string(dir.path().join("benchmarks.csv")).unwrap());
+    assert_eq!(rows.len(), 3 + 2);
+
+    // A report of a version this llmbench does not know: one sentence naming it, exit 2.
+    let mut newer = v1.clone();
+    newer["report_version"] = json!(3);
+    let p = dir.path().join("newer.json");
+    std::fs::write(&p, newer.to_string()).unwrap();
+    let o = common::bin()
+        .args(["benchmark", "from-file"])
+        .arg(&p)
+        .arg("--output-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = common::text(&o).1;
+    assert!(
+        err.contains(
+            "report version 3 is newer than this llmbench reads (up to 2); upgrade llmbench"
+        ),
+        "{err}"
+    );
 }

@@ -27,6 +27,8 @@ struct Source {
 }
 
 pub struct EngineLog {
+    /// Where the log goes; the file (and its directory) is made with the first line.
+    path: Option<PathBuf>,
     file: Option<(PathBuf, std::io::BufWriter<std::fs::File>)>,
     written: u64,
     skipped_lines: u64,
@@ -38,28 +40,32 @@ pub struct EngineLog {
 }
 
 impl EngineLog {
-    /// A log that also goes to `path` (created; a failure to create it is reported once in the
-    /// log's causes and the log is kept in memory only).
+    /// A log that also goes to `path` (made with the first line; a failure to make it is noted
+    /// once in the log's causes and the log is kept in memory only).
     pub fn new(path: Option<PathBuf>) -> EngineLog {
-        let mut causes = Vec::new();
-        let file = path.and_then(|p| match std::fs::File::create(&p) {
-            Ok(f) => Some((p, std::io::BufWriter::new(f))),
-            Err(e) => {
-                causes.push(format!(
-                    "(llmbench) cannot write the engine log {}: {e}",
-                    p.display()
-                ));
-                None
-            }
-        });
         EngineLog {
-            file,
+            path,
+            file: None,
             written: 0,
             skipped_lines: 0,
             file_tail: VecDeque::new(),
             tail: VecDeque::new(),
             sources: HashMap::new(),
-            causes,
+            causes: Vec::new(),
+        }
+    }
+
+    fn open(&mut self) {
+        let Some(p) = self.path.take() else { return };
+        if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(d);
+        }
+        match std::fs::File::create(&p) {
+            Ok(f) => self.file = Some((p, std::io::BufWriter::new(f))),
+            Err(e) => self.causes.push(format!(
+                "(llmbench) cannot write the engine log {}: {e}",
+                p.display()
+            )),
         }
     }
 
@@ -77,6 +83,7 @@ impl EngineLog {
     }
 
     fn to_file(&mut self, line: &str) {
+        self.open();
         let Some((_, f)) = self.file.as_mut() else {
             return;
         };

@@ -23,11 +23,17 @@ pub const KEYS: &[&str] = &[
     "samples",
 ];
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A synthetic length distribution: constant without stdev, else a rounded normal clamped to
+/// [min, max] (uniform when stdev is 0).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct LengthDist {
+    /// Mean length, tokens.
     pub mean: f64,
+    /// Standard deviation, tokens; null for a constant length.
     pub stdev: Option<f64>,
+    /// Smallest length, tokens.
     pub min: u32,
+    /// Largest length, tokens.
     pub max: u32,
 }
 
@@ -86,13 +92,18 @@ impl LengthDist {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The parsed synthetic data spec.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct SyntheticSpec {
+    /// Prompt lengths.
     pub prompt: LengthDist,
-    /// None: no target; requests run to EOS or the model's limit.
+    /// Output lengths; null without an output target (requests run to EOS or the model's limit).
     pub output: Option<LengthDist>,
+    /// Shared-prefix length, tokens.
     pub prefix_tokens: u32,
+    /// Number of distinct shared prefixes.
     pub prefix_count: u32,
+    /// Number of distinct samples, if given.
     pub samples: Option<u64>,
 }
 

@@ -1,8 +1,12 @@
 //! Per-request records and the statistics computed from them (docs/metrics.md defines each).
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// successful (finish reason length, stop or repetition), incomplete (aborted by a limit or an
+/// interrupt; its tokens still count) or errored (finish reason error, a failed request, or in
+/// flight when the worker died).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Successful,
@@ -185,24 +189,72 @@ impl RequestRecord {
 /// Summary statistics of a sample, in the unit the caller chose. Count, mean, std, min and max
 /// are exact; percentiles come from an HDR histogram holding values at 1/1000 of the unit
 /// (µs for millisecond metrics) with three significant digits.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+///
+/// In the report: summary statistics of one sample, in the unit its key names (`_ms`
+/// milliseconds, `_us` microseconds, `tokens` token counts). Reports written before `p99_9`
+/// named it `p999` and had no `p0_1` or `p50`; they still load (`p0_1` then reads 0).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = crate::report::schema::distribution_accepts_p999)]
 pub struct Distribution {
+    /// Number of samples. With 0 samples every other statistic is 0.
     pub count: u64,
+    /// Arithmetic mean (exact).
     pub mean: f64,
+    /// 50th percentile.
     pub median: f64,
+    /// Population standard deviation (exact).
+    #[schemars(range(min = 0.0))]
     pub std: f64,
+    /// Smallest sample (exact).
     pub min: f64,
+    /// Largest sample (exact).
     pub max: f64,
+    /// 0.1th percentile.
+    ///
+    /// Percentiles come from an HDR histogram at 1/1000 of the unit with three significant digits, clamped to [min, max].
+    #[serde(default)]
     pub p0_1: f64,
+    /// 1st percentile.
+    ///
+    /// Percentiles come from an HDR histogram at 1/1000 of the unit with three significant digits, clamped to [min, max].
     pub p1: f64,
+    /// 5th percentile.
+    ///
+    /// Percentiles come from an HDR histogram at 1/1000 of the unit with three significant digits, clamped to [min, max].
     pub p5: f64,
+    /// 10th percentile.
+    ///
+    /// Percentiles come from an HDR histogram at 1/1000 of the unit with three significant digits, clamped to [min, max].
     pub p10: f64,
+    /// 25th percentile.
+    ///
+    /// Percentiles come from an HDR histogram at 1/1000 of the unit with three significant digits, clamped to [min, max].
     pub p25: f64,
+    /// 50th percentile (same as median).
+    ///
+    /// Percentiles come from an HDR histogram at 1/1000 of the unit with three significant digits, clamped to [min, max].
+    #[serde(default)]
     pub p50: f64,
+    /// 75th percentile.
+    ///
+    /// Percentiles come from an HDR histogram at 1/1000 of the unit with three significant digits, clamped to [min, max].
     pub p75: f64,
+    /// 90th percentile.
+    ///
+    /// Percentiles come from an HDR histogram at 1/1000 of the unit with three significant digits, clamped to [min, max].
     pub p90: f64,
+    /// 95th percentile.
+    ///
+    /// Percentiles come from an HDR histogram at 1/1000 of the unit with three significant digits, clamped to [min, max].
     pub p95: f64,
+    /// 99th percentile.
+    ///
+    /// Percentiles come from an HDR histogram at 1/1000 of the unit with three significant digits, clamped to [min, max].
     pub p99: f64,
+    /// 99.9th percentile.
+    ///
+    /// Percentiles come from an HDR histogram at 1/1000 of the unit with three significant digits, clamped to [min, max].
+    #[serde(alias = "p999")]
     pub p99_9: f64,
 }
 
@@ -292,71 +344,115 @@ impl Distribution {
     }
 }
 
-/// Where the time went, per request (docs/metrics.md): consecutive stretches of the timestamp
-/// chain that add up to `end − scheduled`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Where the time went, per successful request whose timestamp chain is complete
+/// (docs/metrics.md): consecutive stretches that add up to end − scheduled, ms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Stages {
     /// scheduled → sent: llmbench's own dispatch delay.
     pub dispatch: Distribution,
-    /// sent → engine queued: socket, worker, and vLLM's input processing.
+    /// sent → engine_queued: socket, worker, and vLLM's input processing.
     pub handover: Distribution,
-    /// engine queued → engine scheduled: waiting for a batch slot.
+    /// engine_queued → engine_scheduled: waiting for a batch slot.
     pub queue: Distribution,
-    /// engine scheduled → engine first token.
+    /// engine_scheduled → engine_first_token.
     pub prefill: Distribution,
-    /// engine first token → engine last token.
+    /// engine_first_token → engine_last_token.
     pub decode: Distribution,
-    /// engine last token → the supervisor read the final output.
+    /// engine_last_token → end: the supervisor read the final output.
     pub delivery: Distribution,
 }
 
-/// Distributions of one status's requests (successful ones are the main summary).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Distributions of the requests of one non-successful status, kept apart from the successful
+/// ones (successful ones are the main summary).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StatusSummary {
+    /// TTFT, ms.
     pub ttft_ms: Distribution,
+    /// Latency (end − sent), ms.
     pub request_latency_ms: Distribution,
+    /// Prompt tokens (the engine's count, else the tokens sent).
     pub prompt_tokens: Distribution,
+    /// Output tokens.
     pub output_tokens: Distribution,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Requests sent inside the measurement window, per status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Counts {
+    /// Requests that finished normally.
     pub successful: u64,
+    /// Requests aborted by a limit or an interrupt.
     pub incomplete: u64,
+    /// Requests that failed.
     pub errored: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Statistics over the benchmark's measurement window (docs/metrics.md). Distributions other
+/// than dispatch_lag_us, incomplete and errored are over successful requests sent inside the
+/// window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
+    /// Requests sent inside the measurement window, per status.
     pub requests: Counts,
+    /// Length of the measurement window, seconds (the benchmark's run time less warm-up and
+    /// cool-down).
+    #[schemars(range(min = 0.0))]
     pub duration_s: f64,
+    /// Successful requests that ended inside the window / duration_s.
+    #[schemars(range(min = 0.0))]
     pub requests_per_second: f64,
+    /// Output tokens of all requests (incomplete ones included) whose token events fall in the
+    /// window / duration_s.
+    #[schemars(range(min = 0.0))]
     pub output_tokens_per_second: f64,
+    /// Prompt tokens of the requests whose first token came inside the window / duration_s.
+    #[schemars(range(min = 0.0))]
     pub input_tokens_per_second: f64,
+    /// (input + output tokens) / duration_s.
+    // Absent from reports of early version 1.
+    #[serde(default)]
+    #[schemars(range(min = 0.0))]
     pub total_tokens_per_second: f64,
-    /// Time-weighted mean number of requests in flight.
+    /// Time-weighted mean number of requests in flight (sent → end) over the window.
+    #[schemars(range(min = 0.0))]
     pub concurrency: f64,
     /// Output tokens credited to the window.
     pub output_tokens_total: u64,
+    /// Prompt tokens per successful request (the engine's count, else the tokens sent).
     pub prompt_tokens: Distribution,
+    /// Output tokens per successful request.
     pub output_tokens: Distribution,
+    /// Prefix-cache hit tokens per successful request (where the engine reported them).
     pub cached_tokens: Distribution,
+    /// Preemptions per successful request.
     pub preemptions: Distribution,
+    /// Time to first token, first_token − sent, ms, successful requests.
     pub ttft_ms: Distribution,
-    /// TTFT measured from the scheduled time (includes dispatch delay: coordinated omission).
+    /// first_token − scheduled, ms: TTFT including any dispatch delay (coordinated omission).
     pub ttft_from_scheduled_ms: Distribution,
+    /// Every inter-token gap of successful requests, ms: an output carrying k tokens after a gap
+    /// g gives k samples of g/k; tokens arriving with the first token give samples of 0 (not a
+    /// per-request average, unlike GuideLLM).
     pub itl_ms: Distribution,
-    /// vLLM's TPOT: (last token − first token) / (output tokens − 1), TTFT excluded.
+    /// vLLM's time per output token per request, (last_token − first_token) /
+    /// (output_tokens − 1), ms; TTFT excluded.
     pub tpot_ms: Distribution,
-    /// GuideLLM's "time per output token": (last token − sent) / output tokens, TTFT included.
+    /// GuideLLM's time per output token, (last_token − sent) / output_tokens, ms; TTFT included.
     pub tpot_incl_ttft_ms: Distribution,
+    /// Request latency, end − sent, ms, successful requests.
     pub request_latency_ms: Distribution,
+    /// end − scheduled, ms: latency including any dispatch delay (coordinated omission).
     pub latency_from_scheduled_ms: Distribution,
+    /// sent − scheduled over every request sent in the window, µs.
     pub dispatch_lag_us: Distribution,
-    /// Where the time went (successful requests whose chain is complete).
+    /// Where the time went, per successful request whose timestamp chain is complete:
+    /// consecutive stretches that add up to end − scheduled, ms.
+    // Absent from reports of early version 1.
+    #[serde(default)]
     pub stages_ms: Stages,
-    /// Incomplete and errored requests, apart.
+    /// Distributions of the incomplete requests, kept apart from the successful ones.
     pub incomplete: StatusSummary,
+    /// Distributions of the errored requests, kept apart from the successful ones.
     pub errored: StatusSummary,
 }
 

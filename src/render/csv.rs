@@ -12,6 +12,7 @@
 //! a benchmark lacks is an empty cell, so reports of other versions still render. Per-request
 //! records and time series are left out (they are not one value per benchmark).
 
+use crate::report::{BenchmarkEntry, Report};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -101,7 +102,7 @@ const HEADROOM_ORDER: &[&str] = &[
 ];
 /// Top-level keys of a benchmark entry that are not one value per benchmark, or are walked
 /// on their own.
-const NOT_COLUMNS: &[&str] = &["requests", "timeseries", "telemetry", "summary", "headroom"];
+const NOT_COLUMNS: &[&str] = &["records", "timeseries", "telemetry", "summary", "headroom"];
 
 fn summary_label(key: &str) -> String {
     match key {
@@ -244,88 +245,12 @@ impl Columns {
 
     fn benchmark(&mut self, b: &Value) {
         let Some(m) = b.as_object() else { return };
-        let none = || (0, String::new());
         for (k, v) in m {
-            let k = k.as_str();
-            if NOT_COLUMNS.contains(&k) {
-                continue;
-            }
-            if RUN_ORDER.contains(&k) {
-                self.add(
-                    Key(SEC_RUN, rank(RUN_ORDER, k), vec![], none()),
-                    "Run",
-                    &[k],
-                    None,
-                );
-            } else if k == "requests_total" {
-                self.add(
-                    Key(SEC_REQUESTS, rank(REQUESTS_ORDER, k), vec![], none()),
-                    "Requests",
-                    &[k],
-                    None,
-                );
-            } else if k == "strategy" {
-                for s in v.as_object().into_iter().flat_map(Map::keys) {
-                    let key = Key(
-                        SEC_BENCHMARK,
-                        rank(BENCHMARK_ORDER, k),
-                        vec![],
-                        rank(STRATEGY_ORDER, s),
-                    );
-                    self.add(key, "Benchmark", &[k], Some(s));
-                }
-            } else if fits_cell(v) {
-                self.add(
-                    Key(SEC_BENCHMARK, rank(BENCHMARK_ORDER, k), vec![], none()),
-                    "Benchmark",
-                    &[k],
-                    None,
-                );
-            }
+            self.top_level(k, v);
         }
         if let Some(s) = b.get("summary").and_then(Value::as_object) {
             for (k, v) in s {
-                let k = k.as_str();
-                let path = ["summary", k];
-                if k == "duration_s" {
-                    self.add(
-                        Key(SEC_BENCHMARK, rank(BENCHMARK_ORDER, k), vec![], none()),
-                        "Benchmark",
-                        &path,
-                        None,
-                    );
-                } else if k == "requests" {
-                    for st in v.as_object().into_iter().flat_map(Map::keys) {
-                        let key = Key(
-                            SEC_REQUESTS,
-                            rank(REQUESTS_ORDER, k),
-                            vec![],
-                            rank(STATUS_ORDER, st),
-                        );
-                        self.add(key, "Requests", &path, Some(st));
-                    }
-                } else if THROUGHPUT_ORDER.contains(&k) {
-                    self.add(
-                        Key(SEC_THROUGHPUT, rank(THROUGHPUT_ORDER, k), vec![], none()),
-                        "Throughput",
-                        &path,
-                        None,
-                    );
-                } else {
-                    let group = if fits_cell(v) {
-                        "Summary".to_string()
-                    } else {
-                        summary_label(k)
-                    };
-                    self.walk(
-                        SEC_SUMMARY,
-                        rank(SUMMARY_ORDER, k),
-                        vec![],
-                        &group,
-                        &path,
-                        v,
-                    );
-                }
+                self.summary_item(k, v);
             }
         }
         if let Some(h) = b.get("headroom").and_then(Value::as_object) {
@@ -341,15 +266,87 @@ impl Columns {
             }
         }
     }
+
+    /// A key of the benchmark entry itself: Run, Requests or Benchmark columns.
+    fn top_level(&mut self, k: &str, v: &Value) {
+        let none = || (0, String::new());
+        if NOT_COLUMNS.contains(&k) {
+            return;
+        }
+        if RUN_ORDER.contains(&k) {
+            let key = Key(SEC_RUN, rank(RUN_ORDER, k), vec![], none());
+            self.add(key, "Run", &[k], None);
+        } else if k == "requests_total" {
+            let key = Key(SEC_REQUESTS, rank(REQUESTS_ORDER, k), vec![], none());
+            self.add(key, "Requests", &[k], None);
+        } else if k == "strategy" {
+            for s in v.as_object().into_iter().flat_map(Map::keys) {
+                let stat = rank(STRATEGY_ORDER, s);
+                let key = Key(SEC_BENCHMARK, rank(BENCHMARK_ORDER, k), vec![], stat);
+                self.add(key, "Benchmark", &[k], Some(s));
+            }
+        } else if fits_cell(v) {
+            let key = Key(SEC_BENCHMARK, rank(BENCHMARK_ORDER, k), vec![], none());
+            self.add(key, "Benchmark", &[k], None);
+        }
+    }
+
+    /// A key of the summary: the window's length, request counts, throughput, or a
+    /// distribution (or group of them) walked into one column per statistic.
+    fn summary_item(&mut self, k: &str, v: &Value) {
+        let none = || (0, String::new());
+        let path = ["summary", k];
+        if k == "duration_s" {
+            let key = Key(SEC_BENCHMARK, rank(BENCHMARK_ORDER, k), vec![], none());
+            self.add(key, "Benchmark", &path, None);
+        } else if k == "requests" {
+            for st in v.as_object().into_iter().flat_map(Map::keys) {
+                let stat = rank(STATUS_ORDER, st);
+                let key = Key(SEC_REQUESTS, rank(REQUESTS_ORDER, k), vec![], stat);
+                self.add(key, "Requests", &path, Some(st));
+            }
+        } else if THROUGHPUT_ORDER.contains(&k) {
+            let key = Key(SEC_THROUGHPUT, rank(THROUGHPUT_ORDER, k), vec![], none());
+            self.add(key, "Throughput", &path, None);
+        } else {
+            let group = if fits_cell(v) {
+                "Summary".to_string()
+            } else {
+                summary_label(k)
+            };
+            let item = rank(SUMMARY_ORDER, k);
+            self.walk(SEC_SUMMARY, item, vec![], &group, &path, v);
+        }
+    }
 }
 
 /// The report's benchmarks as CSV text (three header rows, then one row per benchmark).
-pub fn render(report: &Value) -> String {
-    let empty = Vec::new();
-    let benchmarks = report
-        .get("benchmarks")
-        .and_then(Value::as_array)
-        .unwrap_or(&empty);
+pub fn render(report: &Report) -> String {
+    let rows: Vec<Value> = report.benchmarks.iter().map(row_value).collect();
+    render_rows(&rows)
+}
+
+/// The one-value-per-benchmark part of a benchmark entry (no records or series), as the JSON
+/// whose paths the metric header row names.
+fn row_value(b: &BenchmarkEntry) -> Value {
+    serde_json::json!({
+        "model": b.model,
+        "index": b.index,
+        "strategy": b.strategy,
+        "ended_by": b.ended_by,
+        "worker_error": b.worker_error,
+        "start_ns": b.start_ns,
+        "end_ns": b.end_ns,
+        "window_start_ns": b.window_start_ns,
+        "window_end_ns": b.window_end_ns,
+        "requests_total": b.requests_total,
+        "summary": b.summary,
+        "headroom": b.headroom,
+    })
+}
+
+/// Benchmark rows (JSON) as CSV: the columns are the union of what the rows hold.
+fn render_rows(benchmarks: &[Value]) -> String {
     let mut cols = Columns(BTreeMap::new());
     // The identifying columns, even with no benchmark at all.
     let seed = serde_json::json!({"model": null, "index": null, "strategy": {"type": null}, "ended_by": null});
@@ -418,7 +415,7 @@ mod tests {
     #[test]
     fn union_of_columns_in_a_stable_order_with_empty_cells() {
         let a = json!({"model": "m, \"quoted\"", "index": 0, "strategy": {"type": "constant", "rate": 4.0},
-            "ended_by": "max_seconds", "worker_error": null, "requests": [{"id": 1}],
+            "ended_by": "max_seconds", "worker_error": null, "records": [{"id": 1}],
             "summary": {"requests": {"successful": 3, "incomplete": 1, "errored": 0}, "duration_s": 2.0,
                 "requests_per_second": 1.5, "ttft_ms": dist(2.0, true),
                 "stages_ms": {"prefill": dist(1.0, true)}},
@@ -428,8 +425,8 @@ mod tests {
             "summary": {"requests": {"successful": 5}, "total_tokens_per_second": 10,
                 "ttft_ms": dist(3.0, false), "stages_ms": {"decode": dist(1.0, false), "prefill": dist(2.0, false)}},
             "headroom": {"harness_limited": true, "dispatch_rate": null}});
-        let one = render(&json!({"benchmarks": [a.clone(), b.clone()]}));
-        let two = render(&json!({"benchmarks": [b, a]}));
+        let one = render_rows(&[a.clone(), b.clone()]);
+        let two = render_rows(&[b, a]);
         let (r1, r2) = (parse(&one), parse(&two));
         assert_eq!(
             r1[..3],
@@ -481,17 +478,14 @@ mod tests {
             "true"
         );
         col("Headroom", "headroom.loop_lag_us", "p999");
-        assert!(!r1[1]
-            .iter()
-            .any(|m| m.starts_with("requests") && m != "requests_total"));
+        assert!(!r1[1].iter().any(|m| m.starts_with("records")));
         assert!(!r1[1].iter().any(|m| m.starts_with("timeseries")));
     }
 
     #[test]
     fn no_benchmarks_gives_the_header_only() {
-        let rows = parse(&render(&json!({"benchmarks": []})));
+        let rows = parse(&render_rows(&[]));
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[1], ["model", "index", "strategy", "ended_by"]);
-        assert_eq!(parse(&render(&json!(null))).len(), 3);
     }
 }

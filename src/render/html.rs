@@ -2,13 +2,16 @@
 //!
 //! No network, no CDN, no external fonts, scripts or images: the CSS and the little script are
 //! inline, every chart is an inline SVG drawn here, and a Content-Security-Policy in the page
-//! forbids the browser from fetching anything. The renderer reads the report as a
-//! `serde_json::Value` and never panics on its shape: a missing or odd key leaves its chart or
-//! table out. Per-request records are never embedded wholesale (a sample of at most
-//! `SAMPLE_REQUESTS` per benchmark) and every series is downsampled to at most `MAX_POINTS`, so a
-//! long run still gives a small file.
+//! forbids the browser from fetching anything. Per-request records are never embedded wholesale
+//! (a sample of at most `SAMPLE_REQUESTS` per benchmark) and every series is downsampled to at
+//! most `MAX_POINTS`, so a long run still gives a small file.
+//!
+//! For now the page is drawn from a JSON view of the typed report built here (`view`: every
+//! field, records cut to the sample) and read by key paths that never panic on its shape; the
+//! page is to be rewritten from a template on the typed report directly.
 
-use serde_json::Value;
+use crate::report::{BenchmarkEntry, Report};
+use serde_json::{json, Value};
 use std::fmt::Write;
 
 /// The chart ids, in page order (each is the id of the chart's `<section>`).
@@ -64,8 +67,51 @@ const STAGES: [(&str, &str); 6] = [
 
 static NULL: Value = Value::Null;
 
-/// Renders a saved llmbench JSON report as one self-contained HTML page.
-pub fn render(report: &Value) -> String {
+/// Renders the report as one self-contained HTML page.
+pub fn render(report: &Report) -> String {
+    render_value(&view(report))
+}
+
+/// The report as the JSON the page reads, with at most `SAMPLE_REQUESTS` records per benchmark
+/// (the whole report is never turned into one JSON value).
+fn view(r: &Report) -> Value {
+    json!({
+        "report_version": r.report_version,
+        "llmbench_version": r.llmbench_version,
+        "partial": r.partial,
+        "interrupted": r.interrupted,
+        "command": r.command,
+        "random_seed": r.random_seed,
+        "clock": r.clock,
+        "host": r.host,
+        "llmbench_config": r.llmbench_config,
+        "models": r.models,
+        "benchmarks": r.benchmarks.iter().map(benchmark_view).collect::<Vec<_>>(),
+    })
+}
+
+fn benchmark_view(b: &BenchmarkEntry) -> Value {
+    json!({
+        "model": b.model,
+        "index": b.index,
+        "strategy": b.strategy,
+        "ended_by": b.ended_by,
+        "worker_error": b.worker_error,
+        "start_ns": b.start_ns,
+        "end_ns": b.end_ns,
+        "window_start_ns": b.window_start_ns,
+        "window_end_ns": b.window_end_ns,
+        "requests_total": b.requests_total,
+        "summary": b.summary,
+        "headroom": b.headroom,
+        "timeseries": b.timeseries,
+        "telemetry": b.telemetry,
+        "records": b.records.head(SAMPLE_REQUESTS),
+    })
+}
+
+/// Renders a report's JSON view (or a hand-made one, in the tests) as the page.
+pub(crate) fn render_value(report: &Value) -> String {
     let benches = benches(report);
     let mut body = String::new();
     body.push_str(&header(report));
@@ -707,7 +753,7 @@ fn warnings_section(benches: &[Bench]) -> String {
 fn requests_section(benches: &[Bench]) -> String {
     let mut o = String::new();
     for b in benches {
-        let reqs = arr(at(b.v, &["requests"]));
+        let reqs = arr(at(b.v, &["records"]));
         if reqs.is_empty() {
             continue;
         }
@@ -755,7 +801,7 @@ fn requests_section(benches: &[Bench]) -> String {
 }
 
 fn config_section(r: &Value) -> String {
-    let c = at(r, &["config"]);
+    let c = at(r, &["llmbench_config"]);
     if c.is_null() {
         return String::new();
     }
@@ -1621,17 +1667,17 @@ mod tests {
             "timeseries": {"t_s": t, "output_tokens_per_s": wave(rate * 30.0), "requests_in_flight": wave(rate * 0.1)},
             "telemetry": {"t_s": t, "running": wave(rate * 0.1), "waiting": wave(0.5), "kv_cache_usage": wave(0.2), "prefix_cache_hit_rate": wave(0.1), "preemptions": wave(0.0)},
             "headroom": {"harness_limited": i == 2, "warnings": if i == 2 { json!(["dispatch lag p99 <b>3 ms</b> is above 10% of the median ITL"]) } else { json!([]) }},
-            "requests": requests
+            "records": requests
         })
     }
 
     fn report(n_requests: usize, n_points: usize) -> Value {
         json!({
-            "report_version": 1, "llmbench_version": "0.1.0", "partial": true, "interrupted": true,
+            "report_version": 2, "llmbench_version": "0.1.0", "partial": true, "interrupted": true,
             "command": ["llmbench", "benchmark", "run", "--model", "m", "--backend-kwargs", "{\"engine\": \"mock\"}"],
             "random_seed": 42, "clock": {"origin_monotonic_ns": 1, "origin_unix_s": 1_700_000_000.5},
             "host": {"hostname": "box", "cpus": 2, "os": "linux", "arch": "x86_64", "gpu": {"present": false}},
-            "config": {"backend": "vllm_python", "engine": "mock"},
+            "llmbench_config": {"backend": "vllm_python", "engine": "mock"},
             "models": [
                 {"model": "m", "status": "ok", "error": null, "engine_starts": 1, "worker": {"python": "3.11.2", "vllm": "0.9.0", "torch": "2.7"},
                  "engine": {"engine": "mock", "device": "cpu", "max_model_len": 1024, "config": {"max_num_seqs": 256, "block_size": 16}}},
@@ -1643,7 +1689,7 @@ mod tests {
 
     #[test]
     fn renders_every_chart_and_section() {
-        let html = render(&report(120, 300));
+        let html = render_value(&report(120, 300));
         for id in CHART_IDS {
             assert!(html.contains(&format!("id=\"{id}\"")), "{id} missing");
             assert!(
@@ -1671,7 +1717,7 @@ mod tests {
 
     #[test]
     fn is_self_contained() {
-        let html = render(&report(20, 50));
+        let html = render_value(&report(20, 50));
         for bad in [
             "src=",
             "href=\"http",
@@ -1691,7 +1737,7 @@ mod tests {
 
     #[test]
     fn escapes_strings_from_the_report() {
-        let html = render(&report(5, 5));
+        let html = render_value(&report(5, 5));
         assert!(!html.contains("<script>alert(1)"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(!html.contains("<b>3 ms</b>"));
@@ -1699,8 +1745,8 @@ mod tests {
         let mut r = report(5, 5);
         r["benchmarks"][0]["strategy"] = json!({"type": "\"><svg onload=alert(1)>"});
         r["command"] = json!(["<img src=x onerror=alert(1)>"]);
-        r["config"] = json!({"x": "</pre><script>alert(2)</script>"});
-        let html = render(&r);
+        r["llmbench_config"] = json!({"x": "</pre><script>alert(2)</script>"});
+        let html = render_value(&r);
         assert!(
             !html.contains("<svg onload")
                 && !html.contains("<img src")
@@ -1718,10 +1764,10 @@ mod tests {
             json!({"benchmarks": [null, 3, {"summary": null}, {"summary": {"ttft_ms": {"p50": "x"}}, "timeseries": {"t_s": [1, 2], "output_tokens_per_s": [null]}}]}),
             json!({"benchmarks": [{"summary": {"ttft_ms": {"count": 0}, "requests_per_second": f64::MAX}, "timeseries": {"t_s": [0.0, 1.0], "output_tokens_per_s": [1e308, -1e308]}}]}),
         ] {
-            let html = render(&v);
+            let html = render_value(&v);
             assert!(html.contains("</html>"));
         }
-        let html = render(&json!({}));
+        let html = render_value(&json!({}));
         for id in CHART_IDS {
             assert!(
                 !html.contains(&format!("id=\"{id}\"")),
@@ -1736,7 +1782,7 @@ mod tests {
             o.remove("telemetry");
             o["summary"].as_object_mut().unwrap().remove("stages_ms");
         }
-        let html = render(&r);
+        let html = render_value(&r);
         assert!(
             html.contains("id=\"chart-ttft-dist\"") && html.contains("id=\"chart-sweep-ttft\"")
         );
@@ -1756,7 +1802,7 @@ mod tests {
             let v = d.remove("p99_9").unwrap();
             d.insert("p999".into(), v);
         }
-        let html = render(&r);
+        let html = render_value(&r);
         assert!(html.contains("id=\"chart-ttft-dist\""));
         // p99.9 of bench 0 (8.5 × 10 × 1.1 = 93.5) is in its table.
         assert!(html.contains("<td>93.50</td>"));
@@ -1766,7 +1812,7 @@ mod tests {
     fn a_long_run_renders_small() {
         // 100,000 requests and 100,000-point series in one benchmark, plus three more benchmarks.
         let r = report(100_000, 100_000);
-        let html = render(&r);
+        let html = render_value(&r);
         eprintln!("100,000-request report: {} bytes of HTML", html.len());
         assert!(html.len() < 10_000_000, "{} bytes", html.len());
         assert!(

@@ -1,15 +1,16 @@
-//! Renderers of a saved report, and GuideLLM's `--outputs` list.
+//! Renderers of the report, and GuideLLM's `--outputs` list.
 //!
-//! Every renderer takes the report as a `serde_json::Value` (what `Report` serializes to, or a
-//! report read back from disk by `benchmark from-file`), so a report written by another version
-//! still renders: a missing key gives an empty cell or a missing chart, never a panic.
+//! Every renderer takes the typed `Report` (this run's, or one read back from disk by
+//! `benchmark from-file`, which migrates older versions first: `report::migrate`). JSON and
+//! YAML serialize it as it is, streamed into the file, request records one at a time.
 
+pub mod console;
 pub mod csv;
 pub mod html;
 pub mod yaml;
 
+use crate::report::Report;
 use anyhow::{Context, Result};
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// GuideLLM's default `--outputs`.
@@ -103,19 +104,19 @@ pub fn parse_outputs(list: &str) -> Result<Vec<(Format, Option<PathBuf>)>, Strin
     Ok(out)
 }
 
-/// The report rendered in `format` (`None` for the console, which the caller prints).
-pub fn render(report: &Value, format: Format) -> Option<String> {
-    Some(match format {
+/// Writes the report in `format` to `w` (nothing for the console, which the caller prints).
+pub fn render_to(report: &Report, format: Format, w: &mut dyn std::io::Write) -> Result<()> {
+    match format {
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(report).unwrap_or_else(|_| "{}".into());
-            s.push('\n');
-            s
+            serde_json::to_writer_pretty(&mut *w, report)?;
+            w.write_all(b"\n")?;
         }
-        Format::Yaml => yaml::render(report),
-        Format::Csv => csv::render(report),
-        Format::Html => html::render(report),
-        Format::Console => return None,
-    })
+        Format::Yaml => yaml::write(report, w)?,
+        Format::Csv => w.write_all(csv::render(report).as_bytes())?,
+        Format::Html => w.write_all(html::render(report).as_bytes())?,
+        Format::Console => {}
+    }
+    Ok(())
 }
 
 /// Writes every file output into `dir` (created if missing): `benchmarks.<ext>`, or the name
@@ -123,16 +124,11 @@ pub fn render(report: &Value, format: Format) -> Option<String> {
 /// written atomically (a temp file in the same directory, then a rename), so a reader never
 /// sees half a report. `Console` is skipped. Returns the paths written, in order.
 pub fn write_all(
-    report: &Value,
+    report: &Report,
     outputs: &[(Format, Option<PathBuf>)],
     dir: &Path,
 ) -> Result<Vec<PathBuf>> {
-    write_with(outputs, dir, |format, w| {
-        if let Some(text) = render(report, format) {
-            w.write_all(text.as_bytes())?;
-        }
-        Ok(())
-    })
+    write_with(outputs, dir, |format, w| render_to(report, format, w))
 }
 
 /// As `write_all`, with the caller producing each format's bytes into the (temporary) file:
@@ -217,7 +213,7 @@ mod tests {
     #[test]
     fn write_all_writes_each_file_atomically_and_skips_console() {
         let dir = tempfile::tempdir().unwrap();
-        let report = serde_json::json!({"report_version": 1, "benchmarks": []});
+        let report = crate::report::tests::fixture();
         let outs = parse_outputs("json,yaml,csv,console,sub/mine.json").unwrap();
         let paths = write_all(&report, &outs, dir.path()).unwrap();
         let names: Vec<String> = paths
@@ -233,10 +229,10 @@ mod tests {
                 "sub/mine.json"
             ]
         );
-        let back: Value =
+        let back: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join("sub/mine.json")).unwrap())
                 .unwrap();
-        assert_eq!(back, report);
+        assert_eq!(back, serde_json::to_value(&report).unwrap());
         // No temporary files left behind.
         let left: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()

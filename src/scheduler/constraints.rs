@@ -28,11 +28,14 @@ pub struct Constraints {
 /// Over-saturation detection: stop once, over the last `window_seconds`, both the number of
 /// requests in flight and the TTFT of newly started requests grew by more than `min_growth`
 /// (a fraction) with positive trends, after at least `min_seconds` of the benchmark.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Saturation {
+    /// Earliest time to stop, seconds into the benchmark.
     pub min_seconds: f64,
+    /// Trend window, seconds.
     pub window_seconds: f64,
+    /// Growth (a fraction) both must exceed.
     pub min_growth: f64,
 }
 

@@ -26,7 +26,9 @@ use std::time::Duration;
 pub use strategy::{constant_offset_s, Profile, Strategy, StrategyPlan};
 
 /// Why a benchmark ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     MaxSeconds,
@@ -67,15 +69,17 @@ pub struct Stall {
 }
 
 /// llmbench's own costs during one benchmark, to tell a harness limit from an engine limit.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct HarnessStats {
-    /// CPU seconds (user + system) used during the benchmark by the supervisor, the worker
-    /// process (vLLM's front end runs in it) and the engine processes below it.
+    /// CPU seconds (user + system) the supervisor used during the benchmark.
     pub cpu_seconds_supervisor: f64,
+    /// CPU seconds the worker process (vLLM's front end runs in it) used during the benchmark.
     pub cpu_seconds_worker: f64,
+    /// CPU seconds the engine processes below the worker used during the benchmark.
     pub cpu_seconds_engine: f64,
-    /// Peak resident memory so far, MiB.
+    /// Peak resident memory of the supervisor so far, MiB.
     pub peak_rss_mib_supervisor: f64,
+    /// Peak resident memory of the worker so far, MiB.
     pub peak_rss_mib_worker: f64,
     /// How late each wake-up of the worker's 10 ms event-loop ticker was, µs.
     #[serde(skip)]

@@ -3,14 +3,32 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// How requests were sent in one benchmark.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Strategy {
+    /// One request in flight.
     Synchronous,
-    Concurrent { streams: u32 },
-    Throughput { max_concurrency: u32 },
-    Constant { rate: f64 },
-    Poisson { rate: f64 },
+    /// A fixed number of streams.
+    Concurrent {
+        /// Number of streams.
+        streams: u32,
+    },
+    /// Everything at once, up to max_concurrency.
+    Throughput {
+        /// The most requests in flight.
+        max_concurrency: u32,
+    },
+    /// Request i at start + i/rate.
+    Constant {
+        /// Requests per second.
+        rate: f64,
+    },
+    /// Exponential gaps at rate.
+    Poisson {
+        /// Requests per second.
+        rate: f64,
+    },
 }
 
 impl Strategy {
@@ -34,15 +52,23 @@ impl Strategy {
     }
 }
 
-/// A load profile as the user asked for it (`--profile`, `--rate`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The --profile and its --rate values, serialized as `"synchronous"` or a one-key object:
+/// {"concurrent": [streams…]}, {"throughput": max_concurrency|null}, {"constant": [rates…]},
+/// {"poisson": [rates…]}, {"sweep": number_of_benchmarks}.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Profile {
+    /// One request at a time.
     Synchronous,
+    /// Streams, one benchmark per value.
     Concurrent(Vec<u32>),
+    /// Maximum concurrency; null: the engine's max_num_seqs (256 if unknown).
     Throughput(Option<u32>),
+    /// Requests per second, one benchmark per value.
     Constant(Vec<f64>),
+    /// Mean requests per second, one benchmark per value.
     Poisson(Vec<f64>),
+    /// Number of benchmarks: synchronous, throughput, then n−2 constant rates between them.
     Sweep(u32),
 }
 

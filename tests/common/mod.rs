@@ -66,9 +66,9 @@ pub fn read_json(p: &Path) -> serde_json::Value {
 }
 
 pub fn requests(report: &serde_json::Value, bench: usize) -> Vec<serde_json::Value> {
-    report["benchmarks"][bench]["requests"]
+    report["benchmarks"][bench]["records"]
         .as_array()
-        .expect("requests")
+        .expect("records")
         .clone()
 }
 

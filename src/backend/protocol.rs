@@ -203,7 +203,7 @@ pub enum FromWorker {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
     pub protocol: u32,
     pub pid: u32,

@@ -98,88 +98,18 @@ impl Worker {
         let listener = UnixListener::bind(&sock_path)
             .with_context(|| format!("binding {}", sock_path.display()))?;
         listener.set_nonblocking(true)?;
-
-        let mut cmd = Command::new(&opts.python);
-        cmd.arg("-u")
-            .arg(&script)
-            .arg("--socket")
-            .arg(&sock_path)
-            .arg("--parent-pid")
-            .arg(std::process::id().to_string())
-            // the worker removes this directory when it ends the group because we are gone
-            .arg("--script-dir")
-            .arg(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        for (k, v) in &opts.env {
-            cmd.env(k, v);
-        }
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                // vLLM logs to stdout; we want it with stderr, in one pipe, never on our stdout.
-                libc::dup2(2, 1);
-                // A catchable signal: the worker's handler kills its whole process group.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-
+        let cmd = worker_command(opts, dir.path(), &script, &sock_path);
         let spawn_ns = now_ns();
-        let (start_tx, start_rx) = bounded(1);
-        let (exit_tx, exit_rx) = bounded(1);
-        let python = opts.python.clone();
-        std::thread::Builder::new()
-            .name("worker-owner".into())
-            .spawn(move || match cmd.spawn() {
-                Err(e) => {
-                    let _ = start_tx.send(Err(e));
-                }
-                Ok(mut child) => {
-                    let pid = child.id() as i32;
-                    let _ = start_tx.send(Ok((pid, child.stdin.take(), child.stderr.take())));
-                    let _ = exit_tx.send(child.wait());
-                }
-            })
-            .context("starting the worker's owner thread")?;
-        let (pid, death_pipe, stderr) = match start_rx.recv() {
-            Ok(Ok(x)) => x,
-            Ok(Err(e)) => {
-                return Err(UsageError::new(format!(
-                    "cannot run Python interpreter {} ({e}); pass --python PATH or set LLMBENCH_PYTHON to a Python that has vLLM installed",
-                    python.display()
-                ))
-                .into())
-            }
-            Err(_) => bail!("the worker's owner thread ended before spawning"),
-        };
+        let (pid, death_pipe, stderr, exit_rx) = start_owner(cmd, &opts.python)?;
         LIVE_GROUPS.lock().map(|mut g| g.push(pid)).ok();
-
         let log = Arc::new(Mutex::new(EngineLog::new(opts.log_path.clone())));
         let log_reader = match stderr {
-            Some(stderr) => Some(spawn_log_reader(
-                stderr,
-                log.clone(),
-                opts.passthrough_logs,
-            )?),
+            Some(e) => Some(spawn_log_reader(e, log.clone(), opts.passthrough_logs)?),
             None => None,
         };
-
         let mut w = Worker {
             pid,
-            hello: Hello {
-                protocol: 0,
-                pid: 0,
-                python: String::new(),
-                executable: String::new(),
-                vllm: None,
-                torch: None,
-                clock_ns: 0,
-                vllm_dist: None,
-                codec: None,
-            },
+            hello: Hello::default(),
             clock_shared: false,
             python: opts.python.clone(),
             writer: Arc::new(Mutex::new(placeholder_stream()?)),
@@ -194,76 +124,93 @@ impl Worker {
             next_ctl_id: 1,
             _dir: dir,
         };
-
-        // Accept exactly one connection, from our child, while watching for its early death.
         let deadline = Instant::now() + opts.hello_timeout;
-        let stream = loop {
+        let stream = w.accept(&listener, deadline, opts.hello_timeout)?;
+        drop(listener);
+        let _ = std::fs::remove_file(&sock_path);
+        w.connect(stream)?;
+        w.hello(deadline, spawn_ns, opts.hello_timeout)?;
+        Ok(w)
+    }
+
+    /// Accepts exactly one connection, from our child, while watching for its early death.
+    fn accept(
+        &mut self,
+        listener: &UnixListener,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<UnixStream> {
+        loop {
             match listener.accept() {
-                Ok((s, _)) => break s,
+                Ok((s, _)) => break Ok(s),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if w.poll_exit(Duration::from_millis(5)) {
-                        return Err(w.died_error("while starting"));
+                    if self.poll_exit(Duration::from_millis(5)) {
+                        return Err(self.died_error("while starting"));
                     }
                     if Instant::now() > deadline {
-                        w.kill_group();
+                        self.kill_group();
                         bail!(
-                            "worker (pid {pid}, {}) did not connect within {:?}; last output:\n{}",
-                            w.python.display(),
-                            opts.hello_timeout,
-                            w.tail(20)
+                            "worker (pid {}, {}) did not connect within {timeout:?}; last output:\n{}",
+                            self.pid,
+                            self.python.display(),
+                            self.tail(20)
                         );
                     }
                 }
                 Err(e) => return Err(e).context("accepting the worker's connection"),
             }
-        };
-        drop(listener);
-        let _ = std::fs::remove_file(&sock_path);
+        }
+    }
+
+    /// Checks the peer is our child, and starts the one reader that owns the socket's read side.
+    fn connect(&mut self, stream: UnixStream) -> Result<()> {
         stream.set_nonblocking(false)?;
         let peer = peer_pid(&stream)?;
-        if peer != pid {
-            w.kill_group();
-            bail!("a process other than our worker (pid {peer}, expected {pid}) connected to the worker socket");
+        if peer != self.pid {
+            self.kill_group();
+            bail!("a process other than our worker (pid {peer}, expected {}) connected to the worker socket", self.pid);
         }
         let reader = stream.try_clone()?;
-        w.writer = Arc::new(Mutex::new(stream));
+        self.writer = Arc::new(Mutex::new(stream));
         let (tx, rx) = unbounded();
         let (data_tx, data_rx) = unbounded();
-        w.events = rx;
-        w.data = data_rx;
+        self.events = rx;
+        self.data = data_rx;
         std::thread::Builder::new()
             .name("worker-reader".into())
             .spawn(move || reader_loop(reader, tx, data_tx))?;
+        Ok(())
+    }
 
-        // hello
-        let hello = match w.recv_until(deadline)? {
+    /// Waits for `hello`: the protocol version first, and whether our clocks are one.
+    fn hello(&mut self, deadline: Instant, spawn_ns: u64, timeout: Duration) -> Result<()> {
+        let hello = match self.recv_until(deadline)? {
             Some((recv_ns, FromWorker::Hello(h))) => {
-                w.clock_shared = spawn_ns <= h.clock_ns && h.clock_ns <= recv_ns;
+                self.clock_shared = spawn_ns <= h.clock_ns && h.clock_ns <= recv_ns;
                 h
             }
-            Some((_, FromWorker::Fatal(f))) => return Err(w.fatal_error(f)),
+            Some((_, FromWorker::Fatal(f))) => return Err(self.fatal_error(f)),
             Some((_, other)) => {
-                w.kill_group();
+                self.kill_group();
                 bail!("worker sent {other:?} before hello");
             }
             None => {
-                w.kill_group();
+                self.kill_group();
                 bail!(
-                    "worker did not say hello within {:?}; last output:\n{}",
-                    opts.hello_timeout,
-                    w.tail(20)
+                    "worker did not say hello within {timeout:?}; last output:\n{}",
+                    self.tail(20)
                 );
             }
         };
         if hello.protocol != PROTOCOL_VERSION {
-            w.kill_group();
+            self.kill_group();
             bail!(
                 "worker speaks protocol {} but this llmbench speaks {PROTOCOL_VERSION}; the worker is embedded in the binary, so rebuild llmbench",
                 hello.protocol
             );
         }
-        w.hello = hello;
-        Ok(w)
+        self.hello = hello;
+        Ok(())
     }
 
     /// Sends `init` and waits for `ready`. A `fatal` the worker marks as the user's fault becomes a
@@ -649,6 +596,76 @@ fn reader_loop(mut stream: UnixStream, tx: Sender<Event>, data: Sender<BackendEv
             Ok(None) => return closed(None),
             Err(e) => return closed(Some(format!("protocol error: {e}"))),
         }
+    }
+}
+
+/// The worker's command line: its own process group, stdout joined to stderr (one pipe for
+/// every log line), stdin the death pipe, and a parent-death signal it catches to kill its group.
+fn worker_command(opts: &WorkerOptions, dir: &Path, script: &Path, sock: &Path) -> Command {
+    let mut cmd = Command::new(&opts.python);
+    cmd.arg("-u")
+        .arg(script)
+        .arg("--socket")
+        .arg(sock)
+        .arg("--parent-pid")
+        .arg(std::process::id().to_string())
+        // the worker removes this directory when it ends the group because we are gone
+        .arg("--script-dir")
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    // SAFETY: only async-signal-safe calls between fork and exec (raw syscalls: nix's wrappers
+    // are not documented as async-signal-safe).
+    unsafe {
+        cmd.pre_exec(|| {
+            // vLLM logs to stdout; we want it with stderr, in one pipe, never on our stdout.
+            libc::dup2(2, 1);
+            // A catchable signal: the worker's handler kills its whole process group.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    cmd
+}
+
+type Started = (
+    i32,
+    Option<ChildStdin>,
+    Option<std::process::ChildStderr>,
+    Receiver<std::io::Result<ExitStatus>>,
+);
+
+/// Spawns the worker from a thread that lives exactly as long as it (PR_SET_PDEATHSIG fires when
+/// the forking *thread* exits) and waits on it: its pid, death pipe, output pipe and exit status.
+fn start_owner(mut cmd: Command, python: &Path) -> Result<Started> {
+    let (start_tx, start_rx) = bounded(1);
+    let (exit_tx, exit_rx) = bounded(1);
+    std::thread::Builder::new()
+        .name("worker-owner".into())
+        .spawn(move || match cmd.spawn() {
+            Err(e) => {
+                let _ = start_tx.send(Err(e));
+            }
+            Ok(mut child) => {
+                let pid = child.id() as i32;
+                let _ = start_tx.send(Ok((pid, child.stdin.take(), child.stderr.take())));
+                let _ = exit_tx.send(child.wait());
+            }
+        })
+        .context("starting the worker's owner thread")?;
+    match start_rx.recv() {
+        Ok(Ok((pid, stdin, stderr))) => Ok((pid, stdin, stderr, exit_rx)),
+        Ok(Err(e)) => Err(UsageError::new(format!(
+            "cannot run Python interpreter {} ({e}); pass --python PATH or set LLMBENCH_PYTHON to a Python that has vLLM installed",
+            python.display()
+        ))
+        .into()),
+        Err(_) => bail!("the worker's owner thread ended before spawning"),
     }
 }
 

@@ -28,6 +28,9 @@ pub struct Collector {
     pub out_tokens: u64,
     /// Where freed concurrency slots go (closed-loop strategies), stamped with the time freed.
     slot_tx: Option<Sender<u64>>,
+    /// Slots freed since the last `release_slots`: handed to the pacer only once the
+    /// constraints have been checked, so no request is sent after one of them has fired.
+    freed: Vec<u64>,
     /// The latest sign of engine progress: a token, a finish, a failure, a completed step — or
     /// the moment requests went in flight with none before.
     last_progress: u64,
@@ -63,6 +66,7 @@ impl Collector {
             recent: VecDeque::new(),
             out_tokens: 0,
             slot_tx,
+            freed: Vec::new(),
             last_progress: start_ns,
             longest_stall: (0, start_ns),
         }
@@ -161,9 +165,9 @@ impl Collector {
         if r.t.sent.is_some() {
             let r = self.inflight.remove(&id).expect("present");
             self.finish(r, t);
-        } else if let Some(tx) = &self.slot_tx {
+        } else if self.slot_tx.is_some() {
             // Completed before the pacer's note arrived; it is moved to `done` in on_sent.
-            let _ = tx.send(t);
+            self.freed.push(t);
         }
     }
 
@@ -176,12 +180,19 @@ impl Collector {
             self.recent.pop_front();
         }
         self.recent.push_back(errored);
+        if self.slot_tx.is_some() && r.t.sent.is_some() {
+            self.freed.push(t);
+        }
+        self.done.push(r);
+    }
+
+    /// Hands the slots freed since the last call to the pacer.
+    pub fn release_slots(&mut self) {
         if let Some(tx) = &self.slot_tx {
-            if r.t.sent.is_some() {
+            for t in self.freed.drain(..) {
                 let _ = tx.send(t);
             }
         }
-        self.done.push(r);
     }
 
     /// Ends every request still in flight with `status` and `why`, at `end_ns` unless it ended.

@@ -261,6 +261,7 @@ impl Running<'_, '_> {
             if let Some(r) = self.ended(col, &mut watch, now, pacer_end) {
                 return r;
             }
+            col.release_slots();
         }
     }
 

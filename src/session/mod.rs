@@ -1,0 +1,395 @@
+//! One model's session: its worker spawned, its data prepared and checked (with the tokenizer,
+//! before any engine loads), its engine started and warmed up, every benchmark of the profile run
+//! and written, its processes ended — and, when it fails, the engine's own explanation kept.
+
+mod prepare;
+
+use crate::backend::protocol::{Init, Ready};
+use crate::backend::worker::{Worker, WorkerOptions};
+use crate::backend::Backend;
+use crate::clock::{Clock, Monotonic};
+use crate::data::prompts::{Prepared, RequestSource, RequestSpec};
+use crate::error;
+use crate::plan::{ModelSpec, Plan};
+use crate::report::{self, Report};
+use crate::scheduler::{self, EndReason, Outcome, Strategy, StrategyPlan};
+use anyhow::{anyhow, Result};
+use prepare::Prep;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs the model at `idx` of the report: spawn, session, teardown. A failure keeps the lines
+/// of the engine's own output that explain it, in the error and the model's entry.
+pub fn run_model(
+    plan: &Plan,
+    spec: &ModelSpec,
+    idx: usize,
+    report: &mut Report,
+    interrupt: &AtomicBool,
+) -> Result<()> {
+    let opts = WorkerOptions {
+        python: plan.python.clone(),
+        env: Vec::new(),
+        hello_timeout: Duration::from_secs(120),
+        passthrough_logs: plan.verbose,
+        log_path: plan.engine_log_file(idx, &spec.name),
+    };
+    let worker = Worker::spawn(&opts)?;
+    let mut s = Session {
+        plan,
+        spec,
+        idx,
+        worker,
+        interrupt,
+        clock: Arc::new(Monotonic),
+        next_id: 1,
+    };
+    let res = s.run(report);
+    match &res {
+        // A wedged engine answers nothing: no shutdown, SIGKILL to the whole group at once.
+        Err(e) if e.downcast_ref::<error::EngineStalled>().is_some() => s.worker.kill(),
+        _ => s.worker.teardown(Duration::from_secs(30)),
+    }
+    explain_failure(&s.worker, &mut report.models[idx], res)
+}
+
+/// Records where the engine log is, and on a failure the engine's own explaining lines.
+fn explain_failure(w: &Worker, entry: &mut report::ModelEntry, res: Result<()>) -> Result<()> {
+    entry.engine_log = w.log_path();
+    let Err(e) = res else { return Ok(()) };
+    if error::exit_code(&e) == 2 {
+        // Bad input found by the worker: nothing ran, so nothing is kept.
+        if let Some(p) = entry.engine_log.take() {
+            let _ = std::fs::remove_file(p);
+        }
+        return Err(e);
+    }
+    // What the error itself already says is not repeated.
+    let said = format!("{e}");
+    entry.root_cause = w
+        .causes()
+        .into_iter()
+        .filter(|c| !said.contains(c.as_str()))
+        .collect();
+    if entry.root_cause.is_empty() {
+        return Err(e);
+    }
+    let lines: Vec<String> = entry
+        .root_cause
+        .iter()
+        .map(|l| format!("  | {l}"))
+        .collect();
+    let log = entry
+        .engine_log
+        .as_ref()
+        .map_or("not kept: see --engine-log".into(), |p| {
+            p.display().to_string()
+        });
+    Err(anyhow!(
+        "{e:#}\nthe engine's own output says (whole log: {log}):\n{}",
+        lines.join("\n")
+    ))
+}
+
+struct Session<'a> {
+    plan: &'a Plan,
+    spec: &'a ModelSpec,
+    idx: usize,
+    worker: Worker,
+    interrupt: &'a AtomicBool,
+    clock: Arc<dyn Clock>,
+    /// Request ids are unique across the session's benchmarks.
+    next_id: u64,
+}
+
+impl Session<'_> {
+    fn run(&mut self, report: &mut Report) -> Result<()> {
+        let h = self.worker.hello.clone();
+        report.models[self.idx].worker =
+            Some(report::WorkerInfo::new(&h, self.worker.clock_shared));
+        let Some((prep, ready)) = self.start()? else {
+            return Ok(()); // --dry-run
+        };
+        self.record_engine(report, &ready, &prep);
+        let Prep {
+            source,
+            prepared,
+            warm,
+            ..
+        } = prep;
+        self.warm_up(warm)?;
+        self.benchmarks(report, source, prepared, &ready)
+    }
+
+    fn init(&self, engine: &str) -> Init {
+        let mut vllm_config = self.plan.vllm_config.clone();
+        vllm_config.extend(self.spec.overrides.clone());
+        Init {
+            engine: engine.to_string(),
+            model: self.spec.name.clone(),
+            vllm_config,
+            mock: self.plan.mock.clone(),
+            processor: self.plan.processor.clone(),
+            seed: self.plan.seed,
+            send_token_ids: false,
+        }
+    }
+
+    /// Data are prepared and checked against the model's limits before any engine loads (a GPU
+    /// load takes minutes): with vLLM the worker first loads only the tokenizer, then the engine.
+    /// None after a dry run.
+    fn start(&mut self) -> Result<Option<(Prep, Ready)>> {
+        let (plan, model) = (self.plan, self.spec.name.as_str());
+        let start_timeout = Duration::from_secs_f64(plan.engine_start_timeout);
+        let vllm = plan.engine == "vllm";
+        let first = if vllm {
+            "tokenizer"
+        } else {
+            plan.engine.as_str()
+        };
+        let timeout = if vllm {
+            Duration::from_secs(600)
+        } else {
+            start_timeout
+        };
+        let ready = self
+            .worker
+            .init(self.init(first), timeout, self.interrupt)?;
+        let t_prepare = std::time::Instant::now();
+        let prep = prepare::prepare_data(&mut self.worker, plan, &ready, model)?;
+        if plan.dry_run {
+            self.worker.teardown(Duration::from_secs(10));
+            prepare::dry_run(plan, model, prep, t_prepare)?;
+            return Ok(None);
+        }
+        let ready = if vllm {
+            self.worker
+                .init(self.init("vllm"), start_timeout, self.interrupt)?
+        } else {
+            ready
+        };
+        Ok(Some((prep, ready)))
+    }
+
+    fn record_engine(&self, report: &mut Report, ready: &Ready, prep: &Prep) {
+        let (plan, model) = (self.plan, self.spec.name.as_str());
+        let entry = &mut report.models[self.idx];
+        entry.engine_starts += 1;
+        entry.engine = Some(report::EngineInfo::new(ready));
+        if plan.console {
+            let device = if ready.device.is_empty() {
+                "?"
+            } else {
+                &ready.device
+            };
+            eprintln!(
+                "engine ready: {model} ({} engine on {device}, vLLM {}, {:.1} s to start)",
+                ready.engine,
+                self.worker.hello.vllm.as_deref().unwrap_or("-"),
+                ready.engine_start_ns as f64 / 1e9
+            );
+        }
+        if let (Some(g), Some(e)) = (
+            crate::gpu::probe().and_then(|p| p.read().ok()),
+            entry.engine.as_mut(),
+        ) {
+            e.gpu_memory_after_load = Some(g);
+        }
+        for w in &ready.warnings {
+            eprintln!("warning: {model}: {w}");
+        }
+        entry.request_format = Some(report::RequestFormatInfo::new(
+            plan.request_format.name(),
+            &prep.frame,
+        ));
+    }
+
+    /// Unrecorded engine warm-up; the prefix cache is reset after it.
+    fn warm_up(&mut self, warm: Box<dyn RequestSource>) -> Result<()> {
+        let n = self.plan.warmup_requests;
+        if n == 0 {
+            return Ok(());
+        }
+        let limits = scheduler::Constraints {
+            max_requests: Some(n as u64),
+            max_seconds: Some(120.0),
+            engine_stall_s: self.plan.engine_stall_timeout,
+            ..Default::default()
+        };
+        let strategy = Strategy::Concurrent { streams: n };
+        let (plan, interrupt, clock) = (self.plan, self.interrupt, self.clock.clone());
+        let mut o = options(plan, &clock, interrupt, &mut self.next_id);
+        o.rampup_s = 0.0;
+        let (_, out) = scheduler::run(&mut self.worker, warm, &strategy, &limits, o);
+        if let Some(e) = out.worker_error {
+            return Err(anyhow!("engine warm-up failed: {e}"));
+        }
+        if out.ended_by == EndReason::EngineStalled {
+            return Err(stalled_error(self.plan, &out));
+        }
+        self.reset()
+    }
+
+    /// Every benchmark of the profile, each written as it ends.
+    fn benchmarks(
+        &mut self,
+        report: &mut Report,
+        mut source: Box<dyn RequestSource>,
+        prepared: Option<Arc<Vec<RequestSpec>>>,
+        ready: &Ready,
+    ) -> Result<()> {
+        let default_concurrency = ready
+            .config
+            .get("max_num_seqs")
+            .and_then(|v| v.as_u64())
+            .filter(|&v| v > 0)
+            .map(|v| v as u32)
+            .unwrap_or(256);
+        let mut strategies = StrategyPlan::new(&self.plan.profile, default_concurrency);
+        while let Some(strategy) = strategies.next() {
+            if self.interrupt.load(Ordering::Relaxed) {
+                break;
+            }
+            let (src, rps) = self.benchmark(report, strategy, source)?;
+            source = match &prepared {
+                Some(p) => Box::new(Prepared::new(p.clone())),
+                None => src,
+            };
+            strategies.measured(rps).map_err(|e| anyhow!(e))?;
+            if strategies.has_next() {
+                self.reset()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One benchmark, added to the report and written; its request rate. The worker's death or
+    /// a stalled engine fail the model after the benchmark is written.
+    fn benchmark(
+        &mut self,
+        report: &mut Report,
+        strategy: Strategy,
+        source: Box<dyn RequestSource>,
+    ) -> Result<(Box<dyn RequestSource>, f64)> {
+        let (plan, model) = (self.plan, self.spec.name.as_str());
+        let label = format!("[{}] {}", report.benchmarks.len(), strategy.label());
+        if plan.console {
+            eprintln!(
+                "running benchmark {}: {model}, {}",
+                report.benchmarks.len(),
+                strategy.label()
+            );
+        }
+        let live = plan.live_progress.then(|| progress_line(label));
+        let limits = plan.limits.constraints(plan.engine_stall_timeout);
+        let (interrupt, clock) = (self.interrupt, self.clock.clone());
+        let mut o = options(plan, &clock, interrupt, &mut self.next_id);
+        o.progress = live.as_ref().map(|f| f as &dyn Fn(&scheduler::Progress));
+        let (src, outcome) = scheduler::run(&mut self.worker, source, &strategy, &limits, o);
+        if live.is_some() {
+            print!("\r\x1b[2K");
+        }
+        let worker_error = outcome.worker_error.clone();
+        let stalled =
+            (outcome.ended_by == EndReason::EngineStalled).then(|| stalled_error(plan, &outcome));
+        let entry =
+            report.add_benchmark(model, strategy, outcome, &plan.window, plan.sample_requests);
+        if plan.console {
+            println!(
+                "benchmark {} ({model}, {}): ended by {:?}",
+                entry.index,
+                entry.strategy.label(),
+                entry.ended_by
+            );
+            crate::render::console::print_requests(entry, plan.print_requests);
+        }
+        let rps = entry.summary.requests_per_second;
+        crate::write_report(plan, report)?;
+        if let Some(e) = worker_error {
+            let died = self.worker.died_error("mid-benchmark");
+            return Err(if e.is_empty() {
+                died
+            } else {
+                anyhow!("{e}\n{died}")
+            });
+        }
+        match stalled {
+            Some(e) => Err(e),
+            None => Ok((src, rps)),
+        }
+    }
+
+    /// Between benchmarks: everything aborted, the engine idle, the prefix cache empty.
+    fn reset(&mut self) -> Result<()> {
+        let timeout = self.plan.engine_stall_timeout.unwrap_or(300.0);
+        self.worker
+            .reset(Duration::from_secs_f64(timeout))
+            .map_err(|e| {
+                error::EngineStalled(format!("engine_stalled: the engine did not finish its reset between benchmarks within {timeout:.0} s (--engine-stall-timeout): {e:#}")).into()
+            })
+    }
+}
+
+fn options<'a>(
+    plan: &'a Plan,
+    clock: &Arc<dyn Clock>,
+    interrupt: &'a AtomicBool,
+    next_id: &'a mut u64,
+) -> scheduler::RunOptions<'a> {
+    scheduler::RunOptions {
+        clock: clock.clone(),
+        sampling: &plan.sampling,
+        interrupt,
+        next_id,
+        seed: plan.seed,
+        rampup_s: plan.limits.rampup,
+        progress: None,
+        tick: Duration::from_millis(10),
+    }
+}
+
+/// The error that fails a model whose engine stopped making progress.
+fn stalled_error(plan: &Plan, o: &Outcome) -> anyhow::Error {
+    let stuck = o
+        .records
+        .iter()
+        .filter(|r| {
+            r.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("engine_stalled"))
+        })
+        .count();
+    let since = (o.longest_stall.from_ns.saturating_sub(o.start_ns)) as f64 / 1e9;
+    error::EngineStalled(format!(
+        "engine_stalled: the engine made no progress for {:.0} s (--engine-stall-timeout) while {stuck} request(s) were in flight; its last progress was {since:.1} s into the benchmark; the engine was killed",
+        plan.engine_stall_timeout.unwrap_or(0.0),
+    ))
+    .into()
+}
+
+/// One live line, redrawn in place, when stdout is a terminal and progress is not disabled.
+fn progress_line(label: String) -> impl Fn(&scheduler::Progress) {
+    move |p: &scheduler::Progress| {
+        use std::io::Write;
+        let rate = |x: f64| {
+            if p.elapsed_s > 0.0 {
+                x / p.elapsed_s
+            } else {
+                0.0
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = write!(
+            out,
+            "\r\x1b[2K{label}  {:>6.1}s  done {:>6}  in flight {:>4}  errored {:>4}  {:>8.1} req/s  {:>9.1} tok/s",
+            p.elapsed_s,
+            p.done,
+            p.in_flight,
+            p.errored,
+            rate(p.done as f64),
+            rate(p.output_tokens as f64)
+        );
+        let _ = out.flush();
+    }
+}

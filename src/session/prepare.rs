@@ -1,0 +1,336 @@
+//! Data preparation for one model, with its tokenizer (the worker's) and before any engine
+//! loads: prompts as exact token ids framed by the request format, checked against the model's
+//! `max_model_len`; and `--dry-run`, which stops there.
+
+use crate::backend::protocol::{FromWorker, Ready, ToWorker};
+use crate::backend::worker::Worker;
+use crate::bail_usage;
+use crate::data::files::FileRow;
+use crate::data::prompts::{
+    Prepared, PromptFrame, RequestSource, RequestSpec, SyntheticSource, CORPUS_TEXT,
+};
+use crate::plan::{DataSource, Plan, RequestFormat};
+use anyhow::{anyhow, Result};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a model's benchmarks draw their requests from, prepared before the engine loads.
+pub struct Prep {
+    pub frame: PromptFrame,
+    /// The request stream of the first benchmark.
+    pub source: Box<dyn RequestSource>,
+    /// With a fixed sample count (or a dataset file), every benchmark makes one pass over these.
+    pub prepared: Option<Arc<Vec<RequestSpec>>>,
+    /// Warm-up requests (outputs capped).
+    pub warm: Box<dyn RequestSource>,
+}
+
+/// Builds the requests for `model` with its tokenizer (the worker's), and checks the longest
+/// prompt plus its output against the model's `max_model_len`.
+pub fn prepare_data(worker: &mut Worker, plan: &Plan, ready: &Ready, model: &str) -> Result<Prep> {
+    let frame = frame_for(worker, plan, None)?;
+    let (prep, max_prompt, max_out) = match &plan.data {
+        DataSource::Synthetic(spec) => synthetic(worker, plan, ready, spec, frame)?,
+        DataSource::File {
+            rows,
+            output_from_reply,
+            ..
+        } => from_file(worker, plan, rows, *output_from_reply, frame)?,
+    };
+    if let Some(limit) = ready.max_model_len {
+        if max_prompt + max_out.unwrap_or(1) > limit {
+            bail_usage!(
+                "--data asks for prompts of up to {max_prompt} tokens{} but model {model} has max_model_len {limit}; raise it with --backend-kwargs '{{\"vllm_config\": {{\"max_model_len\": N}}}}' (up to the model's limit) or ask for shorter prompts",
+                max_out.map(|o| format!(" plus {o} output tokens")).unwrap_or_default()
+            );
+        }
+    }
+    Ok(prep)
+}
+
+/// Synthetic requests: windows of the tokenized corpus (the mock's vocabulary for the mock),
+/// a seeded stream — or a fixed sample when `samples=` is set. With the longest prompt and output.
+fn synthetic(
+    worker: &mut Worker,
+    plan: &Plan,
+    ready: &Ready,
+    spec: &crate::data::synthetic::SyntheticSpec,
+    frame: PromptFrame,
+) -> Result<(Prep, u64, Option<u64>)> {
+    let corpus = if plan.engine == "mock" {
+        let vocab = ready.vocab_size.unwrap_or(32_000).max(64) as u32;
+        (16..vocab.min(4096)).collect()
+    } else {
+        let mut t = tokenize(worker, vec![CORPUS_TEXT.to_string()])?;
+        t.pop()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| anyhow!("the tokenizer returned no tokens for the corpus"))?
+    };
+    let mut source = SyntheticSource::new(spec.clone(), corpus.clone(), frame.clone(), plan.seed);
+    let (p, o) = source.max_lengths();
+    let prepared: Option<Arc<Vec<RequestSpec>>> = plan
+        .data_samples
+        .map(|n| Arc::new((0..n).filter_map(|_| source.next_request()).collect()));
+    let warm = Capped {
+        inner: Box::new(SyntheticSource::new(
+            spec.clone(),
+            corpus,
+            frame.clone(),
+            plan.seed ^ 0x5741_524d,
+        )),
+        cap: 16,
+    };
+    let source: Box<dyn RequestSource> = match &prepared {
+        Some(v) => Box::new(Prepared::new(v.clone())),
+        None => Box::new(source),
+    };
+    let prep = Prep {
+        frame,
+        source,
+        prepared,
+        warm: Box::new(warm),
+    };
+    Ok((prep, p, o))
+}
+
+/// Requests from a dataset file's rows (up to `samples=`); every benchmark makes one pass over
+/// them. With the longest prompt and output.
+fn from_file(
+    worker: &mut Worker,
+    plan: &Plan,
+    rows: &[FileRow],
+    output_from_reply: bool,
+    frame: PromptFrame,
+) -> Result<(Prep, u64, Option<u64>)> {
+    let n = plan
+        .data_samples
+        .map_or(rows.len(), |n| (n as usize).min(rows.len()));
+    let specs = Arc::new(file_requests(
+        worker,
+        plan,
+        &frame,
+        &rows[..n],
+        output_from_reply,
+    )?);
+    let p = specs
+        .iter()
+        .map(|r| r.prompt.len() as u64)
+        .max()
+        .unwrap_or(0);
+    let o = specs
+        .iter()
+        .filter_map(|r| r.max_tokens)
+        .max()
+        .map(|m| m as u64);
+    let warm: Vec<RequestSpec> = specs
+        .iter()
+        .take(plan.warmup_requests as usize)
+        .cloned()
+        .collect();
+    let warm = Capped {
+        inner: Box::new(Prepared::new(Arc::new(warm))),
+        cap: 16,
+    };
+    let prep = Prep {
+        frame,
+        source: Box::new(Prepared::new(specs.clone())),
+        prepared: Some(specs),
+        warm: Box::new(warm),
+    };
+    Ok((prep, p, o))
+}
+
+fn tokenize(worker: &mut Worker, texts: Vec<String>) -> Result<Vec<Vec<u32>>> {
+    let reply = worker.call(
+        |id| ToWorker::Tokenize {
+            id,
+            texts,
+            add_special_tokens: false,
+        },
+        Duration::from_secs(300),
+    )?;
+    match reply {
+        FromWorker::Tokenized { token_ids, .. } => Ok(token_ids),
+        _ => Err(anyhow!("unexpected reply to tokenize")),
+    }
+}
+
+/// The request format's token frame, with an optional system message.
+fn frame_for(worker: &mut Worker, plan: &Plan, system: Option<String>) -> Result<PromptFrame> {
+    if plan.engine == "mock" && matches!(plan.data, DataSource::Synthetic(_)) {
+        return Ok(PromptFrame {
+            format: "plain".into(),
+            ..Default::default()
+        });
+    }
+    let (format, template) = match &plan.request_format {
+        RequestFormat::Plain => ("plain", None),
+        RequestFormat::DefaultTemplate => ("default-template", None),
+        RequestFormat::Jinja { source, .. } => ("jinja", Some(source.clone())),
+    };
+    let reply = worker.call(
+        |id| ToWorker::FramePrompt {
+            id,
+            format: format.into(),
+            template,
+            system,
+        },
+        Duration::from_secs(60),
+    )?;
+    let FromWorker::Framed {
+        prefix_ids,
+        suffix_ids,
+        ..
+    } = reply
+    else {
+        return Err(anyhow!("unexpected reply to frame_prompt"));
+    };
+    Ok(PromptFrame {
+        format: format.into(),
+        prefix: prefix_ids,
+        suffix: suffix_ids,
+    })
+}
+
+/// Requests from dataset rows: each text tokenized once, framed by the request format (with the
+/// row's system message), cut or extended to the row's prompt-token target when it has one.
+fn file_requests(
+    worker: &mut Worker,
+    plan: &Plan,
+    plain_frame: &PromptFrame,
+    rows: &[FileRow],
+    output_from_reply: bool,
+) -> Result<Vec<RequestSpec>> {
+    let plain = matches!(plan.request_format, RequestFormat::Plain);
+    // `plain` joins the messages' contents with spaces (GuideLLM's plain format).
+    let texts: Vec<String> = rows
+        .iter()
+        .map(|r| match (&r.system, plain) {
+            (Some(s), true) => format!("{s} {}", r.text),
+            _ => r.text.clone(),
+        })
+        .collect();
+    let mut ids = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(256) {
+        ids.extend(tokenize(worker, chunk.to_vec())?);
+    }
+    let replies: Vec<Option<u32>> = if output_from_reply {
+        let r: Vec<String> = rows
+            .iter()
+            .map(|r| r.reply.clone().unwrap_or_default())
+            .collect();
+        let mut out = Vec::new();
+        for chunk in r.chunks(256) {
+            out.extend(
+                tokenize(worker, chunk.to_vec())?
+                    .into_iter()
+                    .map(|t| (!t.is_empty()).then_some(t.len() as u32)),
+            );
+        }
+        out
+    } else {
+        vec![None; rows.len()]
+    };
+    let mut frames: HashMap<Option<String>, PromptFrame> = HashMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, (row, mut content)) in rows.iter().zip(ids).enumerate() {
+        let system = if plain { None } else { row.system.clone() };
+        let frame = match frames.get(&system) {
+            Some(f) => f.clone(),
+            None if system.is_none() => plain_frame.clone(),
+            None => {
+                let f = frame_for(worker, plan, system.clone())?;
+                frames.insert(system, f.clone());
+                f
+            }
+        };
+        if let Some(n) = row.prompt_tokens {
+            if content.is_empty() {
+                bail_usage!(
+                    "--data {}: row {} has an empty prompt but asks for {n} prompt tokens",
+                    plan.data_arg,
+                    i + 1
+                );
+            }
+            // With `plain` a BOS the tokenizer adds counts among the requested tokens.
+            let n = if frame.counts_in_content() {
+                (n as usize).saturating_sub(frame.prefix.len()).max(1)
+            } else {
+                n as usize
+            };
+            let src = content.clone();
+            content = src.iter().copied().cycle().take(n).collect();
+        }
+        let content_tokens = content.len() as u32;
+        let mut prompt =
+            Vec::with_capacity(frame.prefix.len() + content.len() + frame.suffix.len());
+        prompt.extend_from_slice(&frame.prefix);
+        prompt.extend(content);
+        prompt.extend_from_slice(&frame.suffix);
+        out.push(RequestSpec {
+            prompt,
+            content_tokens,
+            prefix_tokens: 0,
+            max_tokens: row.output_tokens.or(replies[i]),
+        });
+    }
+    Ok(out)
+}
+
+/// Warm-up requests: the benchmark's shape, outputs capped so warming is quick.
+struct Capped {
+    inner: Box<dyn RequestSource>,
+    cap: u32,
+}
+
+impl RequestSource for Capped {
+    fn next_request(&mut self) -> Option<RequestSpec> {
+        let mut r = self.inner.next_request()?;
+        r.max_tokens = Some(r.max_tokens.map_or(self.cap, |m| m.min(self.cap)));
+        Some(r)
+    }
+}
+
+/// `--dry-run`: prepare the requests with the tokenizer only (no engine), check them, say what
+/// would be sent, and optionally save them (`--save-requests`, JSON Lines of token ids).
+pub fn dry_run(plan: &Plan, model: &str, prep: Prep, t0: std::time::Instant) -> Result<()> {
+    let n = plan
+        .data_samples
+        .or(plan.limits.max_requests)
+        .unwrap_or(1000);
+    let mut source = prep.source;
+    let reqs: Vec<RequestSpec> = (0..n).map_while(|_| source.next_request()).collect();
+    let secs = t0.elapsed().as_secs_f64();
+    let lens: Vec<usize> = reqs.iter().map(|r| r.prompt.len()).collect();
+    let tokens: usize = lens.iter().sum();
+    if plan.console {
+        println!(
+            "dry run, {model}: prepared {} requests ({} prompt tokens; per request min {}, max {}) in {secs:.3} s after the tokenizer loaded; every check passed, no engine was started",
+            reqs.len(),
+            tokens,
+            lens.iter().min().unwrap_or(&0),
+            lens.iter().max().unwrap_or(&0)
+        );
+    }
+    if let Some(path) = &plan.save_requests {
+        use std::io::Write;
+        let tmp = path.with_extension("tmp");
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(&tmp)
+                .map_err(|e| anyhow!("--save-requests {}: {e}", path.display()))?,
+        );
+        for r in &reqs {
+            serde_json::to_writer(
+                &mut f,
+                &json!({"prompt_token_ids": r.prompt, "content_tokens": r.content_tokens, "prefix_tokens": r.prefix_tokens, "max_tokens": r.max_tokens}),
+            )?;
+            f.write_all(b"\n")?;
+        }
+        f.flush()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+    }
+    Ok(())
+}

@@ -114,34 +114,10 @@ pub fn looks_like_spec(s: &str) -> bool {
 }
 
 pub fn parse(s: &str) -> Result<SyntheticSpec> {
-    let pairs: Vec<(String, f64)> = if s.trim_start().starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(s).map_err(|e| {
-            UsageError::new(format!("--data: the JSON spec does not parse ({e}); write e.g. '{{\"prompt_tokens\": 256, \"output_tokens\": 128}}'"))
-        })?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| UsageError::new("--data: a JSON spec must be an object"))?;
-        obj.iter()
-            .map(|(k, v)| {
-                v.as_f64().map(|f| (k.clone(), f)).ok_or_else(|| {
-                    UsageError::new(format!("--data: {k} must be a number (got {v})")).into()
-                })
-            })
-            .collect::<Result<_>>()?
+    let pairs = if s.trim_start().starts_with('{') {
+        json_pairs(s)?
     } else {
-        s.split(',')
-            .filter(|p| !p.trim().is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').ok_or_else(|| {
-                    UsageError::new(format!("--data: '{p}' is not key=value; write e.g. prompt_tokens=256,output_tokens=128"))
-                })?;
-                let k = k.trim();
-                let f: f64 = v.trim().parse().map_err(|_| {
-                    UsageError::new(format!("--data: {k} must be a number (got '{}')", v.trim()))
-                })?;
-                Ok((k.to_string(), f))
-            })
-            .collect::<Result<_>>()?
+        key_value_pairs(s)?
     };
     let mut get = std::collections::HashMap::new();
     for (k, v) in pairs {
@@ -157,54 +133,10 @@ pub fn parse(s: &str) -> Result<SyntheticSpec> {
         get.insert(k, v);
     }
     let g = |k: &str| get.get(k).copied();
-    let Some(pt) = g("prompt_tokens") else {
-        crate::bail_usage!(
-            "--data: prompt_tokens is required, e.g. prompt_tokens=256,output_tokens=128"
-        );
-    };
-    if pt < 1.0 {
-        crate::bail_usage!("--data: prompt_tokens must be at least 1 (got {pt})");
-    }
-    let prompt = LengthDist::new(
-        "prompt_tokens",
-        pt,
-        g("prompt_tokens_stdev"),
-        g("prompt_tokens_min"),
-        g("prompt_tokens_max"),
-    )?;
-    let output = match g("output_tokens") {
-        Some(ot) => Some(LengthDist::new(
-            "output_tokens",
-            ot,
-            g("output_tokens_stdev"),
-            g("output_tokens_min"),
-            g("output_tokens_max"),
-        )?),
-        None => {
-            for k in [
-                "output_tokens_stdev",
-                "output_tokens_min",
-                "output_tokens_max",
-            ] {
-                if g(k).is_some() {
-                    crate::bail_usage!("--data: {k} needs output_tokens");
-                }
-            }
-            None
-        }
-    };
-    let nonneg_int = |k: &str| -> Result<u32> {
-        match g(k) {
-            None => Ok(0),
-            Some(v) if v >= 0.0 && v.fract() == 0.0 => Ok(v as u32),
-            Some(v) => Err(UsageError::new(format!(
-                "--data: {k} must be a whole number ≥ 0 (got {v})"
-            ))
-            .into()),
-        }
-    };
-    let prefix_tokens = nonneg_int("prefix_tokens")?;
-    let mut prefix_count = nonneg_int("prefix_count")?;
+    let prompt = prompt_lengths(&g)?;
+    let output = output_lengths(&g)?;
+    let prefix_tokens = nonneg_int(&g, "prefix_tokens")?;
+    let mut prefix_count = nonneg_int(&g, "prefix_count")?;
     if prefix_tokens > 0 && prefix_count == 0 {
         prefix_count = 1;
     }
@@ -220,6 +152,91 @@ pub fn parse(s: &str) -> Result<SyntheticSpec> {
         prefix_count,
         samples,
     })
+}
+
+/// `{"prompt_tokens": 256, …}` → its (key, number) pairs.
+fn json_pairs(s: &str) -> Result<Vec<(String, f64)>> {
+    let v: serde_json::Value = serde_json::from_str(s).map_err(|e| {
+        UsageError::new(format!("--data: the JSON spec does not parse ({e}); write e.g. '{{\"prompt_tokens\": 256, \"output_tokens\": 128}}'"))
+    })?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| UsageError::new("--data: a JSON spec must be an object"))?;
+    obj.iter()
+        .map(|(k, v)| {
+            v.as_f64().map(|f| (k.clone(), f)).ok_or_else(|| {
+                UsageError::new(format!("--data: {k} must be a number (got {v})")).into()
+            })
+        })
+        .collect()
+}
+
+/// `prompt_tokens=256,output_tokens=128` → its (key, number) pairs.
+fn key_value_pairs(s: &str) -> Result<Vec<(String, f64)>> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').ok_or_else(|| {
+                UsageError::new(format!("--data: '{p}' is not key=value; write e.g. prompt_tokens=256,output_tokens=128"))
+            })?;
+            let k = k.trim();
+            let f: f64 = v.trim().parse().map_err(|_| {
+                UsageError::new(format!("--data: {k} must be a number (got '{}')", v.trim()))
+            })?;
+            Ok((k.to_string(), f))
+        })
+        .collect()
+}
+
+fn prompt_lengths(g: &dyn Fn(&str) -> Option<f64>) -> Result<LengthDist> {
+    let Some(pt) = g("prompt_tokens") else {
+        crate::bail_usage!(
+            "--data: prompt_tokens is required, e.g. prompt_tokens=256,output_tokens=128"
+        );
+    };
+    if pt < 1.0 {
+        crate::bail_usage!("--data: prompt_tokens must be at least 1 (got {pt})");
+    }
+    LengthDist::new(
+        "prompt_tokens",
+        pt,
+        g("prompt_tokens_stdev"),
+        g("prompt_tokens_min"),
+        g("prompt_tokens_max"),
+    )
+}
+
+/// The output lengths, or None without `output_tokens` (whose companions then are refused).
+fn output_lengths(g: &dyn Fn(&str) -> Option<f64>) -> Result<Option<LengthDist>> {
+    let Some(ot) = g("output_tokens") else {
+        for k in [
+            "output_tokens_stdev",
+            "output_tokens_min",
+            "output_tokens_max",
+        ] {
+            if g(k).is_some() {
+                crate::bail_usage!("--data: {k} needs output_tokens");
+            }
+        }
+        return Ok(None);
+    };
+    Ok(Some(LengthDist::new(
+        "output_tokens",
+        ot,
+        g("output_tokens_stdev"),
+        g("output_tokens_min"),
+        g("output_tokens_max"),
+    )?))
+}
+
+fn nonneg_int(g: &dyn Fn(&str) -> Option<f64>, k: &str) -> Result<u32> {
+    match g(k) {
+        None => Ok(0),
+        Some(v) if v >= 0.0 && v.fract() == 0.0 => Ok(v as u32),
+        Some(v) => {
+            Err(UsageError::new(format!("--data: {k} must be a whole number ≥ 0 (got {v})")).into())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -460,98 +460,184 @@ pub struct Summary {
 /// rates credit each token *event* inside the window, so a request straddling a window edge
 /// contributes only its in-window tokens; distributions use the requests sent inside it.
 pub fn summarize(records: &[RequestRecord], ws: u64, we: u64) -> Summary {
-    let ms = |ns: u64| ns as f64 / 1e6;
     let inside = |t: Option<u64>| t.is_some_and(|t| t >= ws && t <= we);
     let measured: Vec<&RequestRecord> = records.iter().filter(|r| inside(r.t.sent)).collect();
-    let mut counts = Counts::default();
+    let mut d = Dists::default();
     for r in &measured {
-        match r.status {
-            Status::Successful => counts.successful += 1,
-            Status::Incomplete => counts.incomplete += 1,
-            Status::Errored => counts.errored += 1,
-        }
+        d.request(r);
     }
-    let duration_s = we.saturating_sub(ws) as f64 / 1e9;
+    let rt = Rates::of(records, ws, we);
     let per_s = |x: f64| {
-        if duration_s > 0.0 {
-            x / duration_s
+        if rt.duration_s > 0.0 {
+            x / rt.duration_s
         } else {
             0.0
         }
     };
-    let out_tokens: u64 = records
-        .iter()
-        .flat_map(|r| r.token_events.iter())
-        .filter(|(t, _)| *t >= ws && *t <= we)
-        .map(|(_, n)| n as u64)
-        .sum();
-    let completed = records
-        .iter()
-        .filter(|r| r.status == Status::Successful && inside(r.t.end))
-        .count();
-    let in_tokens: u64 = records
-        .iter()
-        .filter(|r| inside(r.t.first_token))
-        .map(|r| r.prompt_tokens.unwrap_or(r.prompt_tokens_sent) as u64)
-        .sum();
-    // Time-weighted concurrency: the in-flight intervals [sent, end] clipped to the window.
-    let busy_ns: f64 = records
-        .iter()
-        .filter_map(|r| {
-            let (a, b) = (r.t.sent?.max(ws), r.t.end?.min(we));
-            Some(b.saturating_sub(a) as f64)
-        })
-        .sum();
-
-    let mut acc: std::collections::HashMap<String, Acc> = std::collections::HashMap::new();
-    let mut rec = |k: &str, v: Option<f64>| {
-        if let Some(v) = v {
-            acc.entry(k.to_string()).or_default().record(v);
-        }
+    let status = |p: &str| StatusSummary {
+        ttft_ms: d.get(&format!("{p}ttft")),
+        request_latency_ms: d.get(&format!("{p}latency")),
+        prompt_tokens: d.get(&format!("{p}prompt")),
+        output_tokens: d.get(&format!("{p}output")),
     };
-    let mut itl = Acc::default();
-    for r in &measured {
+    Summary {
+        duration_s: rt.duration_s,
+        requests_per_second: per_s(rt.completed as f64),
+        output_tokens_per_second: per_s(rt.out_tokens as f64),
+        input_tokens_per_second: per_s(rt.in_tokens as f64),
+        total_tokens_per_second: per_s((rt.in_tokens + rt.out_tokens) as f64),
+        concurrency: per_s(rt.busy_ns / 1e9),
+        output_tokens_total: rt.out_tokens,
+        requests: counts(&measured),
+        prompt_tokens: d.get("prompt"),
+        output_tokens: d.get("output"),
+        cached_tokens: d.get("cached"),
+        preemptions: d.get("preemptions"),
+        ttft_ms: d.get("ttft"),
+        ttft_from_scheduled_ms: d.get("ttft_sched"),
+        itl_ms: d.itl.finish(),
+        tpot_ms: d.get("tpot"),
+        tpot_incl_ttft_ms: d.get("tpot_incl"),
+        request_latency_ms: d.get("latency"),
+        latency_from_scheduled_ms: d.get("latency_sched"),
+        dispatch_lag_us: d.get("dispatch_lag"),
+        stages_ms: Stages {
+            dispatch: d.get("stage.dispatch"),
+            handover: d.get("stage.handover"),
+            queue: d.get("stage.queue"),
+            prefill: d.get("stage.prefill"),
+            decode: d.get("stage.decode"),
+            delivery: d.get("stage.delivery"),
+        },
+        incomplete: status("incomplete."),
+        errored: status("errored."),
+    }
+}
+
+fn counts(measured: &[&RequestRecord]) -> Counts {
+    let mut c = Counts::default();
+    for r in measured {
+        match r.status {
+            Status::Successful => c.successful += 1,
+            Status::Incomplete => c.incomplete += 1,
+            Status::Errored => c.errored += 1,
+        }
+    }
+    c
+}
+
+/// What the window's rates are made of.
+struct Rates {
+    duration_s: f64,
+    /// Successful requests that ended in the window.
+    completed: usize,
+    /// Output tokens of the token events in the window.
+    out_tokens: u64,
+    /// Prompt tokens of the requests whose first token came in the window.
+    in_tokens: u64,
+    /// The in-flight intervals [sent, end] clipped to the window, summed (ns).
+    busy_ns: f64,
+}
+
+impl Rates {
+    fn of(records: &[RequestRecord], ws: u64, we: u64) -> Rates {
+        let inside = |t: Option<u64>| t.is_some_and(|t| t >= ws && t <= we);
+        Rates {
+            duration_s: we.saturating_sub(ws) as f64 / 1e9,
+            completed: records
+                .iter()
+                .filter(|r| r.status == Status::Successful && inside(r.t.end))
+                .count(),
+            out_tokens: records
+                .iter()
+                .flat_map(|r| r.token_events.iter())
+                .filter(|(t, _)| *t >= ws && *t <= we)
+                .map(|(_, n)| n as u64)
+                .sum(),
+            in_tokens: records
+                .iter()
+                .filter(|r| inside(r.t.first_token))
+                .map(|r| r.prompt_tokens.unwrap_or(r.prompt_tokens_sent) as u64)
+                .sum(),
+            busy_ns: records
+                .iter()
+                .filter_map(|r| {
+                    let (a, b) = (r.t.sent?.max(ws), r.t.end?.min(we));
+                    Some(b.saturating_sub(a) as f64)
+                })
+                .sum(),
+        }
+    }
+}
+
+/// The distributions of one benchmark, by name; `incomplete.`/`errored.` prefix the names of
+/// requests that did not succeed (kept apart from the successful ones).
+#[derive(Default)]
+struct Dists {
+    acc: std::collections::HashMap<String, Acc>,
+    itl: Acc,
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+fn span(a: Option<u64>, b: Option<u64>) -> Option<f64> {
+    Some(ms(b?.checked_sub(a?)?))
+}
+
+impl Dists {
+    fn rec(&mut self, k: &str, v: Option<f64>) {
+        if let Some(v) = v {
+            self.acc.entry(k.to_string()).or_default().record(v);
+        }
+    }
+
+    fn get(&self, k: &str) -> Distribution {
+        self.acc.get(k).map(Acc::finish).unwrap_or_default()
+    }
+
+    fn request(&mut self, r: &RequestRecord) {
         let t = &r.t;
-        let span = |a: Option<u64>, b: Option<u64>| Some(ms(b?.checked_sub(a?)?));
-        // Successful requests make the main distributions; the others are kept apart.
         let prefix = match r.status {
             Status::Successful => "",
             Status::Incomplete => "incomplete.",
             Status::Errored => "errored.",
         };
-        let key = |name: &str| format!("{prefix}{name}");
-        rec(&key("ttft"), r.ttft_ns().map(ms));
-        rec(&key("latency"), r.latency_ns().map(ms));
-        rec(
-            &key("prompt"),
-            Some(r.prompt_tokens.unwrap_or(r.prompt_tokens_sent) as f64),
-        );
-        rec(&key("output"), Some(r.output_tokens as f64));
-        rec(
-            "dispatch_lag",
-            Some(t.sent.unwrap_or(0).saturating_sub(t.scheduled.unwrap_or(0)) as f64 / 1e3),
-        );
-        if r.status != Status::Successful {
-            continue;
+        self.rec(&format!("{prefix}ttft"), r.ttft_ns().map(ms));
+        self.rec(&format!("{prefix}latency"), r.latency_ns().map(ms));
+        let prompt = r.prompt_tokens.unwrap_or(r.prompt_tokens_sent) as f64;
+        self.rec(&format!("{prefix}prompt"), Some(prompt));
+        self.rec(&format!("{prefix}output"), Some(r.output_tokens as f64));
+        let lag = t.sent.unwrap_or(0).saturating_sub(t.scheduled.unwrap_or(0));
+        self.rec("dispatch_lag", Some(lag as f64 / 1e3));
+        if r.status == Status::Successful {
+            self.successful(r);
         }
-        rec("cached", r.cached_tokens.map(|c| c as f64));
-        rec("preemptions", Some(r.preemptions as f64));
-        rec("ttft_sched", span(t.scheduled, t.first_token));
-        rec("latency_sched", span(t.scheduled, t.end));
+    }
+
+    fn successful(&mut self, r: &RequestRecord) {
+        let t = &r.t;
+        self.rec("cached", r.cached_tokens.map(|c| c as f64));
+        self.rec("preemptions", Some(r.preemptions as f64));
+        self.rec("ttft_sched", span(t.scheduled, t.first_token));
+        self.rec("latency_sched", span(t.scheduled, t.end));
         if r.output_tokens > 1 {
-            rec(
-                "tpot",
-                span(t.first_token, t.last_token).map(|d| d / (r.output_tokens - 1) as f64),
-            );
+            let tpot = span(t.first_token, t.last_token).map(|d| d / (r.output_tokens - 1) as f64);
+            self.rec("tpot", tpot);
         }
         if r.output_tokens > 0 {
-            rec(
-                "tpot_incl",
-                span(t.sent, t.last_token).map(|d| d / r.output_tokens as f64),
-            );
+            let incl = span(t.sent, t.last_token).map(|d| d / r.output_tokens as f64);
+            self.rec("tpot_incl", incl);
         }
-        // Stages only for a complete chain, so that they add up.
-        if [
+        self.stages(t);
+        let itl = &mut self.itl;
+        r.itl_gaps(|g, n| itl.record_n(g / 1e6, n));
+    }
+
+    /// Where the time went, only for a complete chain, so that the stages add up.
+    fn stages(&mut self, t: &Timestamps) {
+        let chain = [
             t.scheduled,
             t.sent,
             t.engine_queued,
@@ -559,67 +645,22 @@ pub fn summarize(records: &[RequestRecord], ws: u64, we: u64) -> Summary {
             t.engine_first_token,
             t.engine_last_token,
             t.end,
-        ]
-        .iter()
-        .all(Option::is_some)
-        {
-            rec("stage.dispatch", span(t.scheduled, t.sent));
-            rec("stage.handover", span(t.sent, t.engine_queued));
-            rec("stage.queue", span(t.engine_queued, t.engine_scheduled));
-            rec(
-                "stage.prefill",
-                span(t.engine_scheduled, t.engine_first_token),
-            );
-            rec(
-                "stage.decode",
-                span(t.engine_first_token, t.engine_last_token),
-            );
-            rec("stage.delivery", span(t.engine_last_token, t.end));
+        ];
+        if !chain.iter().all(Option::is_some) {
+            return;
         }
-        r.itl_gaps(|g, n| itl.record_n(g / 1e6, n));
-    }
-    let d = |k: &str| acc.get(k).map(Acc::finish).unwrap_or_default();
-    let status = |p: &str| StatusSummary {
-        ttft_ms: d(&format!("{p}ttft")),
-        request_latency_ms: d(&format!("{p}latency")),
-        prompt_tokens: d(&format!("{p}prompt")),
-        output_tokens: d(&format!("{p}output")),
-    };
-    Summary {
-        duration_s,
-        requests_per_second: per_s(completed as f64),
-        output_tokens_per_second: per_s(out_tokens as f64),
-        input_tokens_per_second: per_s(in_tokens as f64),
-        total_tokens_per_second: per_s((in_tokens + out_tokens) as f64),
-        concurrency: if duration_s > 0.0 {
-            busy_ns / 1e9 / duration_s
-        } else {
-            0.0
-        },
-        output_tokens_total: out_tokens,
-        requests: counts,
-        prompt_tokens: d("prompt"),
-        output_tokens: d("output"),
-        cached_tokens: d("cached"),
-        preemptions: d("preemptions"),
-        ttft_ms: d("ttft"),
-        ttft_from_scheduled_ms: d("ttft_sched"),
-        itl_ms: itl.finish(),
-        tpot_ms: d("tpot"),
-        tpot_incl_ttft_ms: d("tpot_incl"),
-        request_latency_ms: d("latency"),
-        latency_from_scheduled_ms: d("latency_sched"),
-        dispatch_lag_us: d("dispatch_lag"),
-        stages_ms: Stages {
-            dispatch: d("stage.dispatch"),
-            handover: d("stage.handover"),
-            queue: d("stage.queue"),
-            prefill: d("stage.prefill"),
-            decode: d("stage.decode"),
-            delivery: d("stage.delivery"),
-        },
-        incomplete: status("incomplete."),
-        errored: status("errored."),
+        self.rec("stage.dispatch", span(t.scheduled, t.sent));
+        self.rec("stage.handover", span(t.sent, t.engine_queued));
+        self.rec("stage.queue", span(t.engine_queued, t.engine_scheduled));
+        self.rec(
+            "stage.prefill",
+            span(t.engine_scheduled, t.engine_first_token),
+        );
+        self.rec(
+            "stage.decode",
+            span(t.engine_first_token, t.engine_last_token),
+        );
+        self.rec("stage.delivery", span(t.engine_last_token, t.end));
     }
 }
 

@@ -5,38 +5,28 @@
 //! chain lies on one timeline with no offset to estimate. `Instant` is opaque and `SystemTime` is
 //! wall time, so neither is used for measurements.
 
+use nix::sys::time::TimeSpec;
+use nix::time::ClockId;
+
 /// Nanoseconds of CLOCK_MONOTONIC.
 pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    // CLOCK_MONOTONIC always exists on Linux; the call is served by the vDSO.
+    let ts = nix::time::clock_gettime(ClockId::CLOCK_MONOTONIC).unwrap_or(TimeSpec::new(0, 0));
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
 }
 
 /// Sleeps until the absolute CLOCK_MONOTONIC time `t_ns` (TIMER_ABSTIME: no drift from
 /// relative sleeps; microsecond-level wake-ups instead of tokio's millisecond timer).
 pub fn sleep_until_ns(t_ns: u64) {
-    let ts = libc::timespec {
-        tv_sec: (t_ns / 1_000_000_000) as libc::time_t,
-        tv_nsec: (t_ns % 1_000_000_000) as libc::c_long,
-    };
-    loop {
-        // SAFETY: plain syscall on a timespec we own.
-        let rc = unsafe {
-            libc::clock_nanosleep(
-                libc::CLOCK_MONOTONIC,
-                libc::TIMER_ABSTIME,
-                &ts,
-                std::ptr::null_mut(),
-            )
-        };
-        if rc != libc::EINTR {
-            return;
-        }
-    }
+    let ts = TimeSpec::new(
+        (t_ns / 1_000_000_000) as libc::time_t,
+        (t_ns % 1_000_000_000) as libc::c_long,
+    );
+    while let Err(nix::errno::Errno::EINTR) = nix::time::clock_nanosleep(
+        ClockId::CLOCK_MONOTONIC,
+        nix::time::ClockNanosleepFlags::TIMER_ABSTIME,
+        &ts,
+    ) {}
 }
 
 /// The clock the scheduler paces and checks its constraints by. `Monotonic` is the real one;

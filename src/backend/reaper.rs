@@ -5,14 +5,18 @@
 //! when its parent dies: it stays visible here and is reaped here. After a worker's process group
 //! has been killed, `sweep` kills and reaps whatever is still parented to llmbench.
 
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 pub fn become_subreaper() {
-    // SAFETY: prctl with integer arguments only.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    }
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+}
+
+/// SIGKILL to one process (ESRCH, already gone, is fine).
+fn sigkill(pid: i32) {
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
 }
 
 /// Every pid visible in /proc.
@@ -98,8 +102,7 @@ pub fn kill_members(pgid: i32, spare_tracker: bool) -> bool {
     let members = group_members(pgid);
     for &(pid, tracker) in &members {
         if !(tracker && spare_tracker) {
-            // SAFETY: plain kill syscall on a member of a group we created.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            sigkill(pid);
         }
     }
     !members.is_empty()
@@ -118,8 +121,8 @@ pub fn end_group(pgid: i32, grace: Duration) {
             return;
         }
         if late {
-            // SAFETY: plain killpg syscall; ESRCH when the group is already empty.
-            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+            // ESRCH when the group is already empty.
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
             return;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -167,15 +170,10 @@ pub fn sweep(keep: &[i32], budget: Duration) -> usize {
             total += 1;
             // Kill the whole tree below it first, so nothing escapes while we reap the parent.
             for d in descendants(pid) {
-                // SAFETY: plain kill syscall.
-                unsafe { libc::kill(d, libc::SIGKILL) };
+                sigkill(d);
             }
-            // SAFETY: kill and waitpid on a pid that is our own child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                let mut status = 0;
-                libc::waitpid(pid, &mut status, 0);
-            }
+            sigkill(pid);
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
         }
     }
 }

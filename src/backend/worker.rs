@@ -101,6 +101,7 @@ impl Worker {
         let cmd = worker_command(opts, dir.path(), &script, &sock_path);
         let spawn_ns = now_ns();
         let (pid, death_pipe, stderr, exit_rx) = start_owner(cmd, &opts.python)?;
+        tracing::debug!(pid, python = %opts.python.display(), "worker spawned in its own process group");
         LIVE_GROUPS.lock().map(|mut g| g.push(pid)).ok();
         let log = Arc::new(Mutex::new(EngineLog::new(opts.log_path.clone())));
         let log_reader = match stderr {
@@ -209,6 +210,14 @@ impl Worker {
                 hello.protocol
             );
         }
+        tracing::debug!(
+            pid = self.pid,
+            python = %hello.python,
+            vllm = ?hello.vllm,
+            codec = ?hello.codec,
+            clock_shared = self.clock_shared,
+            "worker said hello"
+        );
         self.hello = hello;
         Ok(())
     }
@@ -230,6 +239,7 @@ impl Worker {
             ))
             .into());
         }
+        tracing::debug!(engine = %init.engine, model = %init.model, "init sent");
         self.send(&ToWorker::Init(init))?;
         let deadline = Instant::now() + timeout;
         loop {
@@ -396,6 +406,7 @@ impl Worker {
     /// SIGKILL to the whole group at once (a wedged or stopped engine: SIGTERM would wait for a
     /// stopped process to be continued), then the usual sweep.
     pub fn kill(&mut self) {
+        tracing::debug!(pid = self.pid, "SIGKILL to the worker's group");
         self.kill_group();
         self.teardown(Duration::ZERO);
     }
@@ -431,6 +442,7 @@ impl Worker {
     /// shutdown → bye → SIGTERM to the group → SIGKILL; always reaped; then whatever the worker
     /// left parented to us (setsid descendants) is killed and reaped too.
     pub fn teardown(&mut self, grace: Duration) {
+        tracing::debug!(pid = self.pid, ?grace, "tearing the worker down");
         if self.exit.is_none() && !self.closed && self.send(&ToWorker::Shutdown {}).is_ok() {
             let deadline = Instant::now() + grace;
             while Instant::now() < deadline {
@@ -448,8 +460,11 @@ impl Worker {
             self.poll_exit(Duration::from_millis(500));
         }
         if self.exit.is_none() {
-            // SAFETY: plain killpg syscall.
-            unsafe { libc::killpg(self.pid, libc::SIGTERM) };
+            tracing::debug!(pid = self.pid, "no bye in time: SIGTERM to the group");
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(self.pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
             if !self.poll_exit(Duration::from_secs(5)) {
                 self.kill_group();
             }
@@ -504,6 +519,7 @@ impl Backend for Worker {
         self.send(&ToWorker::Abort { ids: ids.to_vec() })
     }
     fn reset(&mut self, timeout: Duration) -> Result<()> {
+        tracing::debug!(?timeout, "reset: drain the engine, clear its prefix cache");
         self.call(|id| ToWorker::Reset { id }, timeout)?;
         // The finals of the requests the reset ended belong to no benchmark.
         while self.data.try_recv().is_ok() {}
@@ -698,28 +714,9 @@ fn spawn_log_reader(
 }
 
 fn peer_pid(s: &UnixStream) -> Result<i32> {
-    use std::os::fd::AsRawFd;
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `cred`, which we own.
-    let rc = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            &mut cred as *mut _ as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error())
-            .context("reading the worker socket's peer credentials");
-    }
-    Ok(cred.pid)
+    let cred = nix::sys::socket::getsockopt(s, nix::sys::socket::sockopt::PeerCredentials)
+        .context("reading the worker socket's peer credentials")?;
+    Ok(cred.pid())
 }
 
 /// A connected stream to stand in until the real one is accepted.

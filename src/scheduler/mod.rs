@@ -174,7 +174,15 @@ pub fn run(
         sent_total: 0,
         worker_error: None,
     };
+    tracing::debug!(strategy = %strategy.label(), ?limits, "benchmark starts");
     let ended_by = run.collect(&mut col, msg_rx.clone());
+    tracing::debug!(
+        ?ended_by,
+        sent = run.sent_total,
+        done = col.done.len(),
+        in_flight = col.inflight.len(),
+        "benchmark ends"
+    );
     stop.store(true, Ordering::Relaxed);
     let end_ns = clock.now_ns();
     let source = pacer
@@ -351,6 +359,7 @@ impl Running<'_, '_> {
 
     fn abort_inflight(&mut self, col: &mut Collector) {
         let ids: Vec<u64> = col.inflight.keys().copied().collect();
+        tracing::debug!(n = ids.len(), "aborting the requests still in flight");
         if self.backend.abort(&ids).is_err() {
             return;
         }

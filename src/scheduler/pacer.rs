@@ -46,12 +46,11 @@ pub struct Pacer {
 /// Makes the calling (pacer) thread wake on time: no timer slack, and real-time priority where
 /// the system allows it (root or CAP_SYS_NICE). Returns whether real-time priority was granted.
 pub fn sharpen_current_thread() -> bool {
-    // SAFETY: prctl and sched_setscheduler on the calling thread, with plain integer arguments.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1, 0, 0, 0);
-        let p = libc::sched_param { sched_priority: 1 };
-        libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) == 0
-    }
+    let _ = nix::sys::prctl::set_timerslack(1);
+    let p = libc::sched_param { sched_priority: 1 };
+    // SAFETY: sched_setscheduler on the calling thread with a parameter we own (nix has no
+    // wrapper for it).
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) == 0 }
 }
 
 impl Pacer {

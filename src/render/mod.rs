@@ -4,6 +4,7 @@
 //! `benchmark from-file`, which migrates older versions first: `report::migrate`). JSON and
 //! YAML serialize it as it is, streamed into the file, request records one at a time.
 
+pub mod charts;
 pub mod console;
 pub mod csv;
 pub mod html;

@@ -114,7 +114,7 @@ pub fn render_to(report: &Report, format: Format, w: &mut dyn std::io::Write) ->
         }
         Format::Yaml => yaml::write(report, w)?,
         Format::Csv => w.write_all(csv::render(report).as_bytes())?,
-        Format::Html => w.write_all(html::render(report).as_bytes())?,
+        Format::Html => w.write_all(html::render(report)?.as_bytes())?,
         Format::Console => {}
     }
     Ok(())

@@ -166,8 +166,11 @@ fn legend(series: &[Series]) -> Vec<LegendItem> {
 // ---------------------------------------------------------------------------------------------
 // Percentiles.
 
+/// One statistic of a distribution.
+type Stat = fn(&Distribution) -> f64;
+
 /// The percentiles drawn: quantile, name, statistic.
-const PCTS: [(f64, &str, fn(&Distribution) -> f64); 11] = [
+const PCTS: [(f64, &str, Stat); 11] = [
     (0.001, "p0.1", |d| d.p0_1),
     (0.01, "p1", |d| d.p1),
     (0.05, "p5", |d| d.p5),
@@ -616,8 +619,11 @@ fn against_rate(
 // ---------------------------------------------------------------------------------------------
 // Where the time went.
 
+/// One stage's durations.
+type Stage = fn(&Stages) -> &Distribution;
+
 /// The stages of a request, in order: name, colour, its durations.
-const STAGES: [(&str, Rgb, fn(&Stages) -> &Distribution); 6] = [
+const STAGES: [(&str, Rgb, Stage); 6] = [
     ("dispatch", PALETTE[7], |s| &s.dispatch),
     ("handover", PALETTE[8], |s| &s.handover),
     ("queue", PALETTE[3], |s| &s.queue),

@@ -556,6 +556,20 @@ fn by_model_by_rate<'b, 'a>(benches: &'b [Bench<'a>]) -> Vec<(&'a str, Vec<&'b B
     groups
 }
 
+/// One statistic of one model's benchmarks (in rate order) against their rate; none if no
+/// benchmark has it.
+fn rate_series(model: &str, color: Rgb, stat: &RateStat, group: &[&Bench]) -> Option<Series> {
+    let value = |b: &&Bench| Some((b.b.summary.requests_per_second, (stat.value)(&b.b.summary)?));
+    let points: Vec<(f64, f64)> = group.iter().filter_map(value).collect();
+    (!points.is_empty()).then(|| Series {
+        label: format!("{} {}", cut(model, 40), stat.name),
+        color,
+        dash: stat.dash,
+        points,
+        markers: true,
+    })
+}
+
 fn against_rate(
     id: &'static str,
     c: &RateChart,
@@ -565,31 +579,13 @@ fn against_rate(
     let mut rows = Vec::new();
     for (i, (model, group)) in by_model_by_rate(benches).into_iter().enumerate() {
         for stat in c.lines {
-            let points: Vec<(f64, f64)> = group
-                .iter()
-                .filter_map(|b| {
-                    Some((b.b.summary.requests_per_second, (stat.value)(&b.b.summary)?))
-                })
-                .collect();
-            if !points.is_empty() {
-                series.push(Series {
-                    label: format!("{} {}", cut(model, 40), stat.name),
-                    color: PALETTE[i % PALETTE.len()],
-                    dash: stat.dash,
-                    points,
-                    markers: true,
-                });
-            }
+            series.extend(rate_series(model, PALETTE[i % PALETTE.len()], stat, &group));
         }
         for b in group {
             let s = &b.b.summary;
             let mut row = vec![b.label.clone(), fmt(s.requests_per_second)];
-            row.extend(
-                c.lines
-                    .iter()
-                    .chain(c.more)
-                    .map(|stat| fmt_opt((stat.value)(s))),
-            );
+            let stats = c.lines.iter().chain(c.more);
+            row.extend(stats.map(|stat| fmt_opt((stat.value)(s))));
             rows.push(row);
         }
     }

@@ -305,6 +305,8 @@ fn a_long_run_renders_small() {
     for l in lines {
         assert!(l.len() <= MAX_POINTS, "{} points", l.len());
     }
+    let long: Vec<(f64, f64)> = (0..1000).map(|i| (i as f64, 0.0)).collect();
+    assert_eq!(figures::pick(&long, TABLE_POINTS).len(), TABLE_POINTS);
 }
 
 /// A sweep runs synchronous, throughput, then constant rates: its benchmarks are not in rate

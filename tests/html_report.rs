@@ -6,7 +6,7 @@
 //! Needs Debian's `chromium` (scripts/install-chromium.sh); without it this test fails.
 mod common;
 use common::*;
-use llmbench::render::html::{render, CHART_IDS};
+use llmbench::render::html::{render, CHARTS};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -189,7 +189,7 @@ fn html_report_renders_offline_in_chromium() {
     let exe = chromium();
     let dir = tempfile::tempdir().unwrap();
     let report = example_report(dir.path());
-    let html = render(&serde_json::from_value(report).expect("a typed report"));
+    let html = render(&serde_json::from_value(report).expect("a typed report")).unwrap();
     let page = dir.path().join("benchmarks.html");
     std::fs::write(&page, &html).unwrap();
     let _ = std::fs::copy(&page, artifacts().join("report.html"));
@@ -198,7 +198,7 @@ fn html_report_renders_offline_in_chromium() {
     let run = open(&exe, &page, dir.path(), &["--dump-dom".into()]);
     let dom = &run.stdout;
     assert!(dom.contains("</html>"), "no DOM dumped:\n{}", run.stderr);
-    for id in CHART_IDS {
+    for id in CHARTS.iter().map(|c| c.id) {
         let at = dom
             .find(&format!("id=\"{id}\""))
             .unwrap_or_else(|| panic!("chart {id} is not in the rendered page"));
@@ -262,7 +262,7 @@ fn the_browser_checks_catch_a_fetch_and_a_console_error() {
     .unwrap();
     empty["benchmarks"] = json!([]);
     empty["models"] = json!([]);
-    let html = render(&serde_json::from_value(empty).unwrap());
+    let html = render(&serde_json::from_value(empty).unwrap()).unwrap();
     let start = html
         .find("<meta http-equiv=\"Content-Security-Policy\"")
         .expect("the page has a CSP");

@@ -4,6 +4,7 @@
 //! `benchmark from-file`, which migrates older versions first: `report::migrate`). JSON and
 //! YAML serialize it as it is, streamed into the file, request records one at a time.
 
+pub mod charts;
 pub mod console;
 pub mod csv;
 pub mod html;
@@ -113,7 +114,7 @@ pub fn render_to(report: &Report, format: Format, w: &mut dyn std::io::Write) ->
         }
         Format::Yaml => yaml::write(report, w)?,
         Format::Csv => w.write_all(csv::render(report).as_bytes())?,
-        Format::Html => w.write_all(html::render(report).as_bytes())?,
+        Format::Html => w.write_all(html::render(report)?.as_bytes())?,
         Format::Console => {}
     }
     Ok(())

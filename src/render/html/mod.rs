@@ -1,0 +1,436 @@
+//! The offline HTML report: one self-contained file rendered from a report.
+//!
+//! No network, no CDN, no external fonts, scripts or images: the CSS and the two small scripts
+//! are inlined from templates/, every chart is an inline SVG (`render::charts`), and a
+//! Content-Security-Policy in the page forbids the browser from fetching anything. Per-request
+//! records are never embedded wholesale (at most `SAMPLE_REQUESTS` per benchmark) and every
+//! series is downsampled to at most `MAX_POINTS`, so a long run still gives a small file.
+//!
+//! The page is templates/report.html: an askama template, checked when llmbench compiles, that
+//! HTML-escapes every value it writes. This module only turns the typed report into plain text
+//! and numbers; the one value written as it is is a chart's SVG, whose text plotters escapes.
+
+mod figures;
+mod text;
+
+use crate::render::charts::{Dash, Rgb, PALETTE};
+use crate::report::{BenchmarkEntry, ModelEntry, ModelStatus, Report};
+use askama::Template;
+use text::{cut, fmt, fmt_opt, shell_word, snake, strategy_label, utc};
+
+pub use figures::{ChartDef, CHARTS};
+
+/// Most points drawn for one series (min/max per bucket, so peaks survive).
+pub const MAX_POINTS: usize = 2000;
+/// Most rows of a time series in its data table.
+const TABLE_POINTS: usize = 100;
+/// Most per-request records shown per benchmark.
+pub const SAMPLE_REQUESTS: usize = 50;
+
+/// Renders the report as one self-contained HTML page.
+pub fn render(report: &Report) -> Result<String, askama::Error> {
+    let benches = benches(report);
+    let (figures, left_out) = figures::draw(&benches);
+    Page {
+        version: env!("CARGO_PKG_VERSION"),
+        title: match report.models.first() {
+            Some(m) => format!("llmbench report: {}", m.model),
+            None => "llmbench report".into(),
+        },
+        meta: header(report),
+        partial: partial_reason(report),
+        benchmark_count: benches.len(),
+        failed_models: report
+            .models
+            .iter()
+            .filter(|m| m.status == ModelStatus::Failed)
+            .count(),
+        models: report.models.iter().map(model_row).collect(),
+        summary: summary_table(&benches),
+        warnings: warnings(&benches),
+        figures,
+        left_out,
+        requests: benches.iter().filter_map(request_sample).collect(),
+        sample_max: SAMPLE_REQUESTS,
+        config: run_config(report),
+    }
+    .render()
+}
+
+/// The page: everything templates/report.html shows, as text (the template escapes it).
+#[derive(Template)]
+#[template(path = "report.html")]
+struct Page {
+    version: &'static str,
+    title: String,
+    meta: Vec<MetaRow>,
+    /// Why the report is partial, if it is.
+    partial: Option<&'static str>,
+    benchmark_count: usize,
+    failed_models: usize,
+    models: Vec<ModelRow>,
+    summary: Option<Table>,
+    warnings: Vec<Warning>,
+    figures: Vec<figures::Figure>,
+    /// The charts this report has no data for, by name.
+    left_out: Vec<String>,
+    requests: Vec<RequestSample>,
+    sample_max: usize,
+    config: Option<ConfigText>,
+}
+
+/// A table of plain text; the first `left` columns are left-aligned.
+struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+    left: usize,
+}
+
+impl Table {
+    fn new(headers: &[&str], rows: Vec<Vec<String>>, left: usize) -> Table {
+        let headers = headers.iter().map(|h| h.to_string()).collect();
+        Table {
+            headers,
+            rows,
+            left,
+        }
+    }
+}
+
+struct MetaRow {
+    key: &'static str,
+    value: String,
+    /// Shown as code (the command line).
+    code: bool,
+}
+
+struct ModelRow {
+    model: String,
+    status: String,
+    engine: String,
+    device: String,
+    max_model_len: String,
+    engine_start_s: String,
+    engine_starts: u32,
+    vllm: String,
+    torch: String,
+    python: String,
+    request_format: String,
+    error: Option<String>,
+    /// The engine's configuration and its start-up warnings.
+    config: Table,
+}
+
+/// A warning of one benchmark: a headroom warning, or the worker's death.
+struct Warning {
+    bench: String,
+    text: String,
+    worker_error: Option<String>,
+}
+
+struct RequestSample {
+    bench: String,
+    shown: usize,
+    total: String,
+    table: Table,
+}
+
+struct ConfigText {
+    bytes: usize,
+    text: String,
+}
+
+/// A benchmark with its label and line style, the same in every chart and table.
+struct Bench<'a> {
+    b: &'a BenchmarkEntry,
+    label: String,
+    color: Rgb,
+    dash: Dash,
+}
+
+fn benches(report: &Report) -> Vec<Bench<'_>> {
+    let list = &report.benchmarks;
+    let many_models = list.iter().any(|b| b.model != list[0].model);
+    let dashes = [Dash::Solid, Dash::Dashed, Dash::Dotted];
+    list.iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let strategy = strategy_label(&b.strategy);
+            let label = if many_models {
+                format!("#{} {} · {strategy}", b.index, cut(&b.model, 40))
+            } else {
+                format!("#{} {strategy}", b.index)
+            };
+            Bench {
+                b,
+                label,
+                color: PALETTE[i % PALETTE.len()],
+                dash: dashes[(i / PALETTE.len()) % dashes.len()],
+            }
+        })
+        .collect()
+}
+
+fn header(r: &Report) -> Vec<MetaRow> {
+    let row = |key, value: String| MetaRow {
+        key,
+        value,
+        code: false,
+    };
+    let command: Vec<String> = r
+        .command
+        .iter()
+        .map(|a| shell_word(&cut(a, 2000)))
+        .collect();
+    let mut rows = vec![
+        row("llmbench", cut(&r.llmbench_version, 100)),
+        row("report version", r.report_version.to_string()),
+        MetaRow {
+            key: "command",
+            value: cut(&command.join(" "), 8000),
+            code: true,
+        },
+        row("random seed", r.random_seed.to_string()),
+        row("started", utc(r.clock.origin_unix_s)),
+        row("host", host(&r.host)),
+        row("models", models_list(r)),
+        row(
+            "state",
+            format!(
+                "partial: {}, interrupted: {}",
+                yes_no(r.partial),
+                yes_no(r.interrupted)
+            ),
+        ),
+    ];
+    rows.retain(|r| !r.value.is_empty());
+    rows
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn models_list(r: &Report) -> String {
+    let names: Vec<&str> = r.models.iter().map(|m| m.model.as_str()).collect();
+    cut(&names.join(", "), 2000)
+}
+
+fn host(h: &crate::report::Host) -> String {
+    let mut parts = vec![cut(&h.hostname, 200), format!("{} CPUs", h.cpus)];
+    parts.push(format!("{}/{}", cut(&h.os, 40), cut(&h.arch, 40)));
+    match &h.gpu {
+        Some(g) if g.present => {
+            let n = g.baseline.as_ref().map_or(0, |b| b.len());
+            parts.push(if n > 1 {
+                format!("{n} GPUs")
+            } else {
+                "GPU".into()
+            });
+        }
+        Some(_) => parts.push("no GPU".into()),
+        None => {}
+    }
+    parts.retain(|p| !p.is_empty());
+    parts.join(", ")
+}
+
+fn partial_reason(r: &Report) -> Option<&'static str> {
+    match (r.partial, r.interrupted) {
+        (false, _) => None,
+        (true, true) => Some("the run was interrupted"),
+        (true, false) => Some(
+            "the run had not finished when this report was written (still running, or it crashed)",
+        ),
+    }
+}
+
+fn model_row(m: &ModelEntry) -> ModelRow {
+    let e = m.engine.as_ref();
+    let w = m.worker.as_ref();
+    let opt = |s: Option<&String>| s.map_or_else(String::new, |s| cut(s, 60));
+    let mut config: Vec<Vec<String>> = e
+        .iter()
+        .flat_map(|e| e.config.iter().take(300))
+        .map(|(k, v)| vec![k.clone(), cut(&json_text(v), 300)])
+        .collect();
+    let warnings = e.iter().flat_map(|e| e.warnings.iter().take(50));
+    config.extend(warnings.map(|w| vec!["warning".into(), cut(w, 1000)]));
+    ModelRow {
+        model: cut(&m.model, 300),
+        status: snake(&m.status),
+        engine: e.map_or_else(String::new, |e| cut(&e.engine, 40)),
+        device: e.map_or_else(String::new, |e| cut(&e.device, 40)),
+        max_model_len: e
+            .and_then(|e| e.max_model_len)
+            .map_or_else(String::new, |n| n.to_string()),
+        engine_start_s: fmt_opt(e.map(|e| e.engine_start_s)),
+        engine_starts: m.engine_starts,
+        vllm: opt(w.and_then(|w| w.vllm.as_ref())),
+        torch: opt(w.and_then(|w| w.torch.as_ref())),
+        python: w.map_or_else(String::new, |w| {
+            cut(w.python.lines().next().unwrap_or(""), 60)
+        }),
+        request_format: m
+            .request_format
+            .as_ref()
+            .map_or_else(String::new, |f| cut(&f.format, 40)),
+        error: m.error.as_ref().map(|e| cut(e, 8000)),
+        config: Table::new(&["key", "value"], config, 2),
+    }
+}
+
+/// A JSON value as text: strings as they are, anything else as compact JSON.
+fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+const SUMMARY_HEADERS: [&str; 20] = [
+    "#",
+    "model",
+    "strategy",
+    "ended by",
+    "ok",
+    "incomplete",
+    "errored",
+    "requests",
+    "duration s",
+    "req/s",
+    "out tok/s",
+    "total tok/s",
+    "concurrency",
+    "TTFT p50 ms",
+    "TTFT p99 ms",
+    "ITL p50 ms",
+    "ITL p99 ms",
+    "latency p50 ms",
+    "latency p99 ms",
+    "headroom",
+];
+
+fn summary_table(benches: &[Bench]) -> Option<Table> {
+    if benches.is_empty() {
+        return None;
+    }
+    let rows = benches.iter().map(|b| summary_row(b.b)).collect();
+    Some(Table::new(&SUMMARY_HEADERS, rows, 4))
+}
+
+fn summary_row(b: &BenchmarkEntry) -> Vec<String> {
+    let s = &b.summary;
+    let dist = |d: &crate::metrics::Distribution, p99: bool| match (d.count, p99) {
+        (0, _) => "–".to_string(),
+        (_, false) => fmt(d.median),
+        (_, true) => fmt(d.p99),
+    };
+    vec![
+        b.index.to_string(),
+        b.model.clone(),
+        strategy_label(&b.strategy),
+        snake(&b.ended_by),
+        s.requests.successful.to_string(),
+        s.requests.incomplete.to_string(),
+        s.requests.errored.to_string(),
+        b.requests_total.to_string(),
+        fmt(s.duration_s),
+        fmt(s.requests_per_second),
+        fmt(s.output_tokens_per_second),
+        fmt(s.total_tokens_per_second),
+        fmt(s.concurrency),
+        dist(&s.ttft_ms, false),
+        dist(&s.ttft_ms, true),
+        dist(&s.itl_ms, false),
+        dist(&s.itl_ms, true),
+        dist(&s.request_latency_ms, false),
+        dist(&s.request_latency_ms, true),
+        if b.headroom.harness_limited {
+            "harness-limited"
+        } else {
+            "ok"
+        }
+        .into(),
+    ]
+}
+
+fn warnings(benches: &[Bench]) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for b in benches {
+        for w in b.b.headroom.warnings.iter().take(100) {
+            out.push(Warning {
+                bench: b.label.clone(),
+                text: cut(w, 2000),
+                worker_error: None,
+            });
+        }
+        if let Some(e) = &b.b.worker_error {
+            out.push(Warning {
+                bench: b.label.clone(),
+                text: String::new(),
+                worker_error: Some(cut(e, 4000)),
+            });
+        }
+    }
+    out
+}
+
+const REQUEST_HEADERS: [&str; 7] = [
+    "id",
+    "status",
+    "prompt tokens",
+    "output tokens",
+    "TTFT ms",
+    "latency ms",
+    "finish / error",
+];
+
+fn request_sample(b: &Bench) -> Option<RequestSample> {
+    let records = b.b.records.head(SAMPLE_REQUESTS);
+    if records.is_empty() {
+        return None;
+    }
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|q| {
+            let detail = match &q.error {
+                Some(e) => cut(e, 200),
+                None => q
+                    .finish_reason
+                    .as_deref()
+                    .map_or_else(String::new, |f| cut(f, 40)),
+            };
+            vec![
+                q.id.to_string(),
+                snake(&q.status),
+                q.prompt_tokens.unwrap_or(q.prompt_tokens_sent).to_string(),
+                q.output_tokens.to_string(),
+                fmt_opt(q.ttft_ms),
+                fmt_opt(q.latency_ms),
+                detail,
+            ]
+        })
+        .collect();
+    Some(RequestSample {
+        bench: b.label.clone(),
+        shown: rows.len(),
+        total: b.b.requests_total.max(rows.len()).to_string(),
+        table: Table::new(&REQUEST_HEADERS, rows, 2),
+    })
+}
+
+fn run_config(r: &Report) -> Option<ConfigText> {
+    let s = serde_json::to_string_pretty(&r.llmbench_config).ok()?;
+    Some(ConfigText {
+        bytes: s.len(),
+        text: cut(&s, 50_000),
+    })
+}
+
+#[cfg(test)]
+mod tests;

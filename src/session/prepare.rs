@@ -212,30 +212,22 @@ fn file_requests(
             _ => r.text.clone(),
         })
         .collect();
-    let mut ids = Vec::with_capacity(texts.len());
-    for chunk in texts.chunks(256) {
-        ids.extend(tokenize(worker, chunk.to_vec())?);
-    }
+    let ids = tokenize_all(worker, &texts)?;
     let replies: Vec<Option<u32>> = if output_from_reply {
         let r: Vec<String> = rows
             .iter()
             .map(|r| r.reply.clone().unwrap_or_default())
             .collect();
-        let mut out = Vec::new();
-        for chunk in r.chunks(256) {
-            out.extend(
-                tokenize(worker, chunk.to_vec())?
-                    .into_iter()
-                    .map(|t| (!t.is_empty()).then_some(t.len() as u32)),
-            );
-        }
-        out
+        tokenize_all(worker, &r)?
+            .into_iter()
+            .map(|t| (!t.is_empty()).then_some(t.len() as u32))
+            .collect()
     } else {
         vec![None; rows.len()]
     };
     let mut frames: HashMap<Option<String>, PromptFrame> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
-    for (i, (row, mut content)) in rows.iter().zip(ids).enumerate() {
+    for (i, (row, content)) in rows.iter().zip(ids).enumerate() {
         let system = if plain { None } else { row.system.clone() };
         let frame = match frames.get(&system) {
             Some(f) => f.clone(),
@@ -246,37 +238,57 @@ fn file_requests(
                 f
             }
         };
-        if let Some(n) = row.prompt_tokens {
-            if content.is_empty() {
-                bail_usage!(
-                    "--data {}: row {} has an empty prompt but asks for {n} prompt tokens",
-                    plan.data_arg,
-                    i + 1
-                );
-            }
-            // With `plain` a BOS the tokenizer adds counts among the requested tokens.
-            let n = if frame.counts_in_content() {
-                (n as usize).saturating_sub(frame.prefix.len()).max(1)
-            } else {
-                n as usize
-            };
-            let src = content.clone();
-            content = src.iter().copied().cycle().take(n).collect();
-        }
-        let content_tokens = content.len() as u32;
-        let mut prompt =
-            Vec::with_capacity(frame.prefix.len() + content.len() + frame.suffix.len());
-        prompt.extend_from_slice(&frame.prefix);
-        prompt.extend(content);
-        prompt.extend_from_slice(&frame.suffix);
-        out.push(RequestSpec {
-            prompt,
-            content_tokens,
-            prefix_tokens: 0,
-            max_tokens: row.output_tokens.or(replies[i]),
-        });
+        let mut r = framed(plan, i, row, content, &frame)?;
+        r.max_tokens = row.output_tokens.or(replies[i]);
+        out.push(r);
     }
     Ok(out)
+}
+
+/// Tokenizes `texts` in chunks of 256 (one message each).
+fn tokenize_all(worker: &mut Worker, texts: &[String]) -> Result<Vec<Vec<u32>>> {
+    let mut ids = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(256) {
+        ids.extend(tokenize(worker, chunk.to_vec())?);
+    }
+    Ok(ids)
+}
+
+/// Row `i`'s content in its frame, cut or cycled to the row's prompt-token target.
+fn framed(
+    plan: &Plan,
+    i: usize,
+    row: &FileRow,
+    mut content: Vec<u32>,
+    frame: &PromptFrame,
+) -> Result<RequestSpec> {
+    if let Some(n) = row.prompt_tokens {
+        if content.is_empty() {
+            bail_usage!(
+                "--data {}: row {} has an empty prompt but asks for {n} prompt tokens",
+                plan.data_arg,
+                i + 1
+            );
+        }
+        // With `plain` a BOS the tokenizer adds counts among the requested tokens.
+        let n = if frame.counts_in_content() {
+            (n as usize).saturating_sub(frame.prefix.len()).max(1)
+        } else {
+            n as usize
+        };
+        content = content.iter().copied().cycle().take(n).collect();
+    }
+    let content_tokens = content.len() as u32;
+    let mut prompt = Vec::with_capacity(frame.prefix.len() + content.len() + frame.suffix.len());
+    prompt.extend_from_slice(&frame.prefix);
+    prompt.extend(content);
+    prompt.extend_from_slice(&frame.suffix);
+    Ok(RequestSpec {
+        prompt,
+        content_tokens,
+        prefix_tokens: 0,
+        max_tokens: None,
+    })
 }
 
 /// Warm-up requests: the benchmark's shape, outputs capped so warming is quick.

@@ -20,7 +20,7 @@ pub mod scheduler;
 pub mod sources;
 
 use anyhow::{anyhow, Result};
-use backend::protocol::{FromWorker, Init, Ready, ToWorker};
+use backend::protocol::{EngineKind, FromWorker, Init, Ready, ToWorker};
 use backend::worker::{Worker, WorkerOptions};
 use backend::Backend;
 use data::prompts::{PromptFrame, RequestSource, RequestSpec, SyntheticSource, CORPUS_TEXT};
@@ -279,8 +279,8 @@ fn session(
     let model = spec.name.as_str();
     let h = worker.hello.clone();
     report.models[idx].worker = Some(report::WorkerInfo::new(&h, worker.clock_shared));
-    let init = |engine: &str| Init {
-        engine: engine.to_string(),
+    let init = |engine: EngineKind| Init {
+        engine,
         model: model.to_string(),
         vllm_config: {
             let mut c = plan.vllm_config.clone();
@@ -295,18 +295,22 @@ fn session(
     let start_timeout = Duration::from_secs_f64(plan.engine_start_timeout);
     // Data are prepared and checked against the model's limits before any engine loads (a GPU
     // load takes minutes): with vLLM the worker first loads only the tokenizer, then the engine.
-    let (prep, ready) = if plan.engine == "vllm" {
-        let tok = worker.init(init("tokenizer"), Duration::from_secs(600), interrupt)?;
+    let (prep, ready) = if plan.engine == EngineKind::Vllm {
+        let tok = worker.init(
+            init(EngineKind::Tokenizer),
+            Duration::from_secs(600),
+            interrupt,
+        )?;
         let t_prepare = std::time::Instant::now();
         let prep = prepare_data(worker, plan, &tok, model)?;
         if plan.dry_run {
             worker.teardown(Duration::from_secs(10));
             return dry_run(plan, model, prep, t_prepare);
         }
-        let ready = worker.init(init("vllm"), start_timeout, interrupt)?;
+        let ready = worker.init(init(EngineKind::Vllm), start_timeout, interrupt)?;
         (prep, ready)
     } else {
-        let ready = worker.init(init(&plan.engine), start_timeout, interrupt)?;
+        let ready = worker.init(init(plan.engine), start_timeout, interrupt)?;
         let t_prepare = std::time::Instant::now();
         let prep = prepare_data(worker, plan, &ready, model)?;
         if plan.dry_run {
@@ -587,7 +591,7 @@ fn prepare_data(worker: &mut Worker, plan: &Plan, ready: &Ready, model: &str) ->
         Option<u64>,
     ) = match &plan.data {
         DataSource::Synthetic(spec) => {
-            let corpus = if plan.engine == "mock" {
+            let corpus = if plan.engine == EngineKind::Mock {
                 let vocab = ready.vocab_size.unwrap_or(32_000).max(64) as u32;
                 (16..vocab.min(4096)).collect()
             } else {
@@ -695,7 +699,7 @@ fn tokenize(worker: &mut Worker, texts: Vec<String>) -> Result<Vec<Vec<u32>>> {
 
 /// The request format's token frame, with an optional system message.
 fn frame_for(worker: &mut Worker, plan: &Plan, system: Option<String>) -> Result<PromptFrame> {
-    if plan.engine == "mock" && matches!(plan.data, DataSource::Synthetic(_)) {
+    if plan.engine == EngineKind::Mock && matches!(plan.data, DataSource::Synthetic(_)) {
         return Ok(PromptFrame {
             format: "plain".into(),
             ..Default::default()

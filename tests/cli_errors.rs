@@ -70,7 +70,27 @@ fn backend_kwargs_must_be_a_json_object() {
     );
     expect_usage_error(
         &with(&["--backend-kwargs", r#"{"vllm_confg": {}}"#]),
-        &["unknown key 'vllm_confg'", "vllm_config"],
+        &[
+            "unknown key 'vllm_confg'",
+            "valid keys are",
+            "'vllm_config'",
+        ],
+    );
+    expect_usage_error(
+        &with(&["--backend-kwargs", r#"{"mock": [1]}"#]),
+        &["--backend-kwargs: 'mock' must be a JSON object, not an array"],
+    );
+}
+
+#[test]
+fn unknown_profile_lists_the_profiles() {
+    expect_usage_error(
+        &with(&["--profile", "steady"]),
+        &[
+            "'steady'",
+            "--profile",
+            "synchronous, concurrent, throughput, constant, poisson, sweep",
+        ],
     );
 }
 

@@ -6,9 +6,12 @@
 //! `rate × 32` per second inside the measurement window. This is the ceiling of supervisor +
 //! IPC + worker on this machine — not of vLLM, whose own front end adds its cost on top.
 
-use crate::cli::{CalibrateArgs, RunArgs};
+use crate::backend::protocol::{EngineKind, Map};
+use crate::cli::{CalibrateArgs, ProfileKind};
+use crate::plan::{self, DataSource, Limits, Outputs, Plan, RequestFormat, Window};
 use crate::report::Report;
 use anyhow::Result;
+use serde_json::json;
 
 const OUTPUT_TOKENS: f64 = 32.0;
 const LADDER: &[f64] = &[250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0];
@@ -18,30 +21,8 @@ pub fn run(c: &CalibrateArgs, argv: Vec<String>) -> Result<i32> {
         crate::bail_usage!("--seconds must be at least 1 (got {})", c.seconds);
     }
     let per = c.seconds / LADDER.len() as f64;
+    let plan = calibration_plan(c, per)?;
     let rates: Vec<String> = LADDER.iter().map(|r| r.to_string()).collect();
-    let args = RunArgs {
-        model: vec!["calibration".into()],
-        data: Some(format!("prompt_tokens=32,output_tokens={OUTPUT_TOKENS}")),
-        profile: Some("constant".into()),
-        rate: Some(rates.join(",")),
-        max_seconds: Some(per),
-        warmup: Some(0.2),
-        cooldown: Some(0.2),
-        backend_kwargs: Some(
-            r#"{"engine": "mock", "mock": {"ttft_us": 5000, "step_base_us": 1000, "max_num_seqs": 0}}"#.into(),
-        ),
-        python: c.python.clone(),
-        output_path: c.output_path.clone(),
-        engine_warmup_requests: 0,
-        engine_start_timeout: 120.0,
-        disable_console: true,
-        random_seed: 42,
-        ..Default::default()
-    };
-    let mut plan = crate::plan::plan(&args)?;
-    if c.output_path.is_none() {
-        plan.outputs.clear();
-    }
     eprintln!("calibrating: constant rates {} req/s, {per:.1} s each, against the mock engine (TTFT 5 ms, ITL 1 ms, 32 tokens)", rates.join(", "));
     let (code, report) = crate::execute(&plan, argv)?;
     if code != 0 {
@@ -49,6 +30,58 @@ pub fn run(c: &CalibrateArgs, argv: Vec<String>) -> Result<i32> {
     }
     print_table(&report);
     Ok(0)
+}
+
+/// The ladder as constant-rate benchmarks of `per` seconds against a fast mock engine; a report
+/// file only with `--output-path`.
+fn calibration_plan(c: &CalibrateArgs, per: f64) -> Result<Plan> {
+    let data_arg = format!("prompt_tokens=32,output_tokens={OUTPUT_TOKENS}");
+    let limits = Limits {
+        max_seconds: Some(per),
+        ..Limits::default()
+    };
+    let outputs = match &c.output_path {
+        Some(p) => Outputs::new(Some(p), None, None, None, true)?,
+        None => Outputs {
+            files: Vec::new(),
+            dir: ".".into(),
+            engine_log_dir: None,
+        },
+    };
+    outputs.check("--output-path", None)?;
+    let mock = json!({"ttft_us": 5000, "step_base_us": 1000, "max_num_seqs": 0});
+    Ok(Plan {
+        models: vec![plan::ModelSpec::named("calibration")],
+        stop_on_failure: false,
+        gpu_memory_wait: 0.0,
+        engine: EngineKind::Mock,
+        vllm_config: Map::new(),
+        mock: serde_json::from_value(mock)?,
+        sampling: Map::new(),
+        request_format: RequestFormat::DefaultTemplate,
+        data: DataSource::load(&data_arg, None, None)?,
+        data_arg,
+        processor: None,
+        profile: plan::profile(ProfileKind::Constant, Some(LADDER.to_vec()))?,
+        window: Window::new(Some(0.2), Some(0.2), &limits)?,
+        limits,
+        data_samples: None,
+        sample_requests: None,
+        seed: 42,
+        python: crate::backend::worker::find_python(c.python.as_deref()),
+        outputs: outputs.files,
+        output_dir: outputs.dir,
+        console: false,
+        live_progress: false,
+        print_requests: 0,
+        warmup_requests: 0,
+        engine_start_timeout: 120.0,
+        engine_stall_timeout: None,
+        engine_log_dir: outputs.engine_log_dir,
+        verbose: false,
+        dry_run: false,
+        save_requests: None,
+    })
 }
 
 fn print_table(r: &Report) {

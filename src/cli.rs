@@ -71,6 +71,37 @@ pub struct FromFileArgs {
     pub output_dir: PathBuf,
 }
 
+/// `--profile`: what `--rate` means and how requests are sent (`plan::profile` reads the rates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileKind {
+    /// One request at a time.
+    Synchronous,
+    /// N streams, each sending its next request when the last one ends; one benchmark per N.
+    Concurrent,
+    /// Everything at once, up to a concurrency cap.
+    Throughput,
+    /// Requests per second on a fixed schedule; one benchmark per rate.
+    #[value(alias = "async")]
+    Constant,
+    /// Requests per second with Poisson arrivals (seeded); one benchmark per rate.
+    Poisson,
+    /// Synchronous, throughput, then constant rates between the two.
+    Sweep,
+}
+
+impl ProfileKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProfileKind::Synchronous => "synchronous",
+            ProfileKind::Concurrent => "concurrent",
+            ProfileKind::Throughput => "throughput",
+            ProfileKind::Constant => "constant",
+            ProfileKind::Poisson => "poisson",
+            ProfileKind::Sweep => "sweep",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Args)]
 pub struct RunArgs {
     /// Backend kind. Only `vllm_python` (vLLM's engine in a supervised Python worker) exists.
@@ -116,9 +147,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub processor: Option<String>,
 
-    /// synchronous, concurrent, throughput, constant (alias async), poisson or sweep.
+    /// The load profile (default: sweep); `async` is an alias of constant.
     #[arg(long, visible_alias = "rate-type", value_name = "PROFILE")]
-    pub profile: Option<String>,
+    pub profile: Option<ProfileKind>,
 
     /// Comma list; its meaning depends on --profile (streams, max concurrency, req/s, or the
     /// number of sweep benchmarks).

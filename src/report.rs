@@ -206,16 +206,14 @@ pub enum WindowUnit {
 }
 
 fn json_map(m: &crate::backend::protocol::Map) -> Map<String, Value> {
-    m.iter()
-        .map(|(k, v)| (k.clone(), crate::plan::msgpack_to_json(v)))
-        .collect()
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
 impl RunConfig {
     pub fn from_plan(plan: &crate::plan::Plan) -> RunConfig {
         RunConfig {
             backend: "vllm_python".into(),
-            engine: plan.engine.clone(),
+            engine: plan.engine.name().into(),
             models: plan
                 .models
                 .iter()

@@ -70,7 +70,27 @@ fn backend_kwargs_must_be_a_json_object() {
     );
     expect_usage_error(
         &with(&["--backend-kwargs", r#"{"vllm_confg": {}}"#]),
-        &["unknown key 'vllm_confg'", "vllm_config"],
+        &[
+            "unknown key 'vllm_confg'",
+            "valid keys are",
+            "'vllm_config'",
+        ],
+    );
+    expect_usage_error(
+        &with(&["--backend-kwargs", r#"{"mock": [1]}"#]),
+        &["--backend-kwargs: 'mock' must be a JSON object, not an array"],
+    );
+}
+
+#[test]
+fn unknown_profile_lists_the_profiles() {
+    expect_usage_error(
+        &with(&["--profile", "steady"]),
+        &[
+            "'steady'",
+            "--profile",
+            "synchronous, concurrent, throughput, constant, poisson, sweep",
+        ],
     );
 }
 
@@ -295,30 +315,14 @@ fn load_generation_bad_input() {
 #[test]
 fn unwritable_output_locations_are_refused_before_any_engine_starts() {
     let dir = tempfile::tempdir().unwrap();
-    let mock = mock_kwargs("{}");
-    let py = python().to_string_lossy().into_owned();
     let base = |extra: &[&str]| {
-        let mut a: Vec<String> = [
-            "benchmark",
-            "run",
-            "--model",
-            "m",
-            "--data",
-            "prompt_tokens=8,output_tokens=4",
-            "--max-requests",
-            "2",
-            "--backend-kwargs",
-            &mock,
-            "--python",
-            &py,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
+        MockRun::new()
+            .model("m")
+            .data("prompt_tokens=8,output_tokens=4")
+            .max_requests(2)
+            .args(extra)
     };
-    let cases: Vec<(Vec<String>, &str)> = vec![
+    let cases: Vec<(MockRun, &str)> = vec![
         (
             base(&["--output-dir", "/proc/llmbench-results"]),
             "--output-dir: the directory /proc/llmbench-results cannot be created in /proc",
@@ -344,7 +348,7 @@ fn unwritable_output_locations_are_refused_before_any_engine_starts() {
         "--engine-stall-timeout must be a number of seconds >= 0",
     ));
     for (args, needle) in cases {
-        let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let o = args.run();
         let (stdout, stderr) = text(&o);
         assert_eq!(o.status.code(), Some(2), "{args:?}\n{stdout}\n{stderr}");
         assert!(stderr.contains(needle), "{needle:?} in:\n{stderr}");

@@ -20,25 +20,14 @@ fn out_json(dir: &tempfile::TempDir) -> std::path::PathBuf {
 fn synchronous_requests_stream_exact_counts_and_shut_down_cleanly() {
     let _machine = shared_machine();
     let dir = tempfile::tempdir().unwrap();
-    let py = python();
-    let kw = mock_kwargs(r#"{"step_base_us": 500, "prefill_base_us": 2000}"#);
-    let o = bin()
-        .args([
-            "benchmark",
-            "run",
-            "--model",
-            "mock-model",
-            "--data",
-            "prompt_tokens=64,output_tokens=32",
-            "--profile",
-            "synchronous",
-        ])
-        .args(["--max-requests", "5", "--backend-kwargs", &kw, "--python"])
-        .arg(&py)
-        .arg("--output-path")
-        .arg(out_json(&dir))
-        .output()
-        .unwrap();
+    let o = MockRun::new()
+        .model("mock-model")
+        .data("prompt_tokens=64,output_tokens=32")
+        .profile("synchronous")
+        .max_requests(5)
+        .mock(r#"{"step_base_us": 500, "prefill_base_us": 2000}"#)
+        .output(&out_json(&dir))
+        .run();
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
     // One line per request on the console.
@@ -77,33 +66,14 @@ fn synchronous_requests_stream_exact_counts_and_shut_down_cleanly() {
 fn max_seconds_aborts_in_flight_requests_keeping_their_tokens() {
     let _machine = shared_machine();
     let dir = tempfile::tempdir().unwrap();
-    let py = python();
-    let kw = mock_kwargs(r#"{"step_base_us": 1000, "max_model_len": 200000}"#);
-    let o = bin()
-        .args([
-            "benchmark",
-            "run",
-            "--model",
-            "mock",
-            "--data",
-            "prompt_tokens=16,output_tokens=100000",
-            "--profile",
-            "concurrent",
-        ])
-        .args([
-            "--rate",
-            "3",
-            "--max-seconds",
-            "1",
-            "--backend-kwargs",
-            &kw,
-            "--python",
-        ])
-        .arg(&py)
-        .arg("--output-path")
-        .arg(out_json(&dir))
-        .output()
-        .unwrap();
+    let o = MockRun::new()
+        .data("prompt_tokens=16,output_tokens=100000")
+        .profile("concurrent")
+        .rate("3")
+        .max_seconds(1.0)
+        .mock(r#"{"step_base_us": 1000, "max_model_len": 200000}"#)
+        .output(&out_json(&dir))
+        .run();
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
     let r = read_json(&out_json(&dir));
@@ -122,35 +92,17 @@ fn max_seconds_aborts_in_flight_requests_keeping_their_tokens() {
 fn worker_killed_mid_run_gives_a_clear_error_and_keeps_finished_records() {
     let _machine = shared_machine();
     let dir = tempfile::tempdir().unwrap();
-    let py = python();
-    let kw = mock_kwargs(r#"{"step_base_us": 1000}"#);
     let path = out_json(&dir);
     let mut run = spawn_cmd(
-        bin()
-            .args([
-                "benchmark",
-                "run",
-                "--model",
-                "mock",
-                "--data",
-                "prompt_tokens=16,output_tokens=20",
-                "--profile",
-                "constant",
-            ])
-            .args([
-                "--rate",
-                "20",
-                "--max-seconds",
-                "60",
-                "--backend-kwargs",
-                &kw,
-                "--engine-warmup-requests",
-                "0",
-                "--python",
-            ])
-            .arg(&py)
-            .arg("--output-path")
-            .arg(&path),
+        &mut MockRun::new()
+            .data("prompt_tokens=16,output_tokens=20")
+            .profile("constant")
+            .rate("20")
+            .max_seconds(60.0)
+            .no_engine_warmup()
+            .mock(r#"{"step_base_us": 1000}"#)
+            .output(&path)
+            .command(),
     );
     assert!(
         run.wait_stderr("engine ready", Duration::from_secs(60)),
@@ -186,33 +138,14 @@ fn worker_killed_mid_run_gives_a_clear_error_and_keeps_finished_records() {
 fn worker_that_exits_on_its_own_is_reported_with_its_status() {
     let _machine = shared_machine();
     let dir = tempfile::tempdir().unwrap();
-    let py = python();
-    let kw = mock_kwargs(r#"{"step_base_us": 1000, "exit_after_outputs": 100}"#);
-    let o = bin()
-        .args([
-            "benchmark",
-            "run",
-            "--model",
-            "mock",
-            "--data",
-            "prompt_tokens=16,output_tokens=10",
-            "--profile",
-            "synchronous",
-        ])
-        .args([
-            "--max-requests",
-            "50",
-            "--backend-kwargs",
-            &kw,
-            "--engine-warmup-requests",
-            "0",
-            "--python",
-        ])
-        .arg(&py)
-        .arg("--output-path")
-        .arg(out_json(&dir))
-        .output()
-        .unwrap();
+    let o = MockRun::new()
+        .data("prompt_tokens=16,output_tokens=10")
+        .profile("synchronous")
+        .max_requests(50)
+        .no_engine_warmup()
+        .mock(r#"{"step_base_us": 1000, "exit_after_outputs": 100}"#)
+        .output(&out_json(&dir))
+        .run();
     let (_, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("exit status 3"), "{stderr}");
@@ -231,32 +164,15 @@ fn worker_that_exits_on_its_own_is_reported_with_its_status() {
 fn a_setsid_grandchild_is_found_and_ended() {
     let _machine = shared_machine();
     let dir = tempfile::tempdir().unwrap();
-    let kw = mock_kwargs(r#"{"spawn_setsid_child": true}"#);
-    let o = bin()
-        .args([
-            "benchmark",
-            "run",
-            "--model",
-            "m1",
-            "--model",
-            "m2",
-            "--data",
-            "prompt_tokens=8,output_tokens=4",
-        ])
-        .args([
-            "--profile",
-            "synchronous",
-            "--max-requests",
-            "2",
-            "--backend-kwargs",
-            &kw,
-            "--python",
-        ])
-        .arg(python())
-        .arg("--output-path")
-        .arg(out_json(&dir))
-        .output()
-        .unwrap();
+    let o = MockRun::new()
+        .model("m1")
+        .model("m2")
+        .data("prompt_tokens=8,output_tokens=4")
+        .profile("synchronous")
+        .max_requests(2)
+        .mock(r#"{"spawn_setsid_child": true}"#)
+        .output(&out_json(&dir))
+        .run();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
     let r = read_json(&out_json(&dir));
     for m in r["models"].as_array().unwrap() {
@@ -287,32 +203,15 @@ fn fake_gpu_memory_is_waited_for_and_reported() {
     )
     .unwrap();
     std::fs::set_permissions(&smi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let o = bin()
-        .args([
-            "benchmark",
-            "run",
-            "--model",
-            "a",
-            "--model",
-            "b",
-            "--data",
-            "prompt_tokens=8,output_tokens=4",
-        ])
-        .args([
-            "--profile",
-            "synchronous",
-            "--max-requests",
-            "1",
-            "--backend-kwargs",
-            &mock_kwargs("{}"),
-            "--python",
-        ])
-        .arg(python())
-        .arg("--output-path")
-        .arg(out_json(&dir))
-        .env("LLMBENCH_NVIDIA_SMI", &smi)
-        .output()
-        .unwrap();
+    let o = MockRun::new()
+        .model("a")
+        .model("b")
+        .data("prompt_tokens=8,output_tokens=4")
+        .profile("synchronous")
+        .max_requests(1)
+        .output(&out_json(&dir))
+        .env("LLMBENCH_NVIDIA_SMI", &smi.to_string_lossy())
+        .run();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
     let r = read_json(&out_json(&dir));
     assert_eq!(r["host"]["gpu"]["present"], true);
@@ -331,33 +230,17 @@ fn a_starved_harness_is_flagged_and_a_comfortable_one_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let run = |rate: &str, mock: &str, name: &str| {
         let path = dir.path().join(name);
-        let o = bin()
-            .args([
-                "benchmark",
-                "run",
-                "--model",
-                "m",
-                "--data",
-                "prompt_tokens=32,output_tokens=32",
-                "--profile",
-                "constant",
-            ])
-            .args([
-                "--rate",
-                rate,
-                "--max-seconds",
-                "2",
-                "--engine-warmup-requests",
-                "0",
-                "--print-requests",
-                "0",
-            ])
-            .args(["--backend-kwargs", &mock_kwargs(mock), "--python"])
-            .arg(python())
-            .arg("--output-path")
-            .arg(&path)
-            .output()
-            .unwrap();
+        let o = MockRun::new()
+            .model("m")
+            .data("prompt_tokens=32,output_tokens=32")
+            .profile("constant")
+            .rate(rate)
+            .max_seconds(2.0)
+            .no_engine_warmup()
+            .args(&["--print-requests", "0"])
+            .mock(mock)
+            .output(&path)
+            .run();
         let (stdout, stderr) = text(&o);
         assert_eq!(o.status.code(), Some(0), "{stderr}");
         (
@@ -435,31 +318,17 @@ fn calibrate_reports_a_ceiling() {
 fn an_engine_that_hangs_while_runnable_is_stalled() {
     let _machine = shared_machine();
     let dir = tempfile::tempdir().unwrap();
-    let kw = mock_kwargs(r#"{"step_base_us": 1000, "hang_after_steps": 30}"#);
-    let o = bin()
-        .args(["benchmark", "run", "--model", "wedged"])
-        .args([
-            "--data",
-            "prompt_tokens=16,output_tokens=10",
-            "--profile",
-            "concurrent",
-            "--rate",
-            "4",
-            "--max-requests",
-            "200",
-            "--engine-stall-timeout",
-            "2",
-            "--backend-kwargs",
-            &kw,
-            "--engine-warmup-requests",
-            "0",
-            "--python",
-        ])
-        .arg(python())
-        .arg("--output-path")
-        .arg(out_json(&dir))
-        .output()
-        .unwrap();
+    let o = MockRun::new()
+        .model("wedged")
+        .data("prompt_tokens=16,output_tokens=10")
+        .profile("concurrent")
+        .rate("4")
+        .max_requests(200)
+        .args(&["--engine-stall-timeout", "2"])
+        .no_engine_warmup()
+        .mock(r#"{"step_base_us": 1000, "hang_after_steps": 30}"#)
+        .output(&out_json(&dir))
+        .run();
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stderr.contains("engine_stalled"), "{stderr}");

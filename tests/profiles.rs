@@ -7,29 +7,13 @@ use serde_json::Value;
 fn run_mock(extra: &[&str], mock: &str) -> (Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.json");
-    let kw = mock_kwargs(mock);
-    let o = bin()
-        .args([
-            "benchmark",
-            "run",
-            "--model",
-            "mock",
-            "--data",
-            "prompt_tokens=32,output_tokens=8",
-        ])
-        .args([
-            "--backend-kwargs",
-            &kw,
-            "--engine-warmup-requests",
-            "0",
-            "--python",
-        ])
-        .arg(python())
+    let o = MockRun::new()
+        .data("prompt_tokens=32,output_tokens=8")
+        .no_engine_warmup()
+        .mock(mock)
         .args(extra)
-        .arg("--output-path")
-        .arg(&path)
-        .output()
-        .unwrap();
+        .output(&path)
+        .run();
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{extra:?}\n{stdout}\n{stderr}");
     (read_json(&path), stdout)
@@ -299,36 +283,16 @@ fn data_samples_end_each_benchmark_after_one_pass() {
 fn run_failing_mock(limit: &[&str]) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.json");
-    let o = bin()
-        .args([
-            "benchmark",
-            "run",
-            "--model",
-            "mock",
-            "--data",
-            "prompt_tokens=8,output_tokens=4",
-        ])
-        .args([
-            "--profile",
-            "constant",
-            "--rate",
-            "200",
-            "--max-seconds",
-            "5",
-            "--engine-warmup-requests",
-            "0",
-        ])
+    let o = MockRun::new()
+        .data("prompt_tokens=8,output_tokens=4")
+        .profile("constant")
+        .rate("200")
+        .max_seconds(5.0)
+        .no_engine_warmup()
         .args(limit)
-        .args([
-            "--backend-kwargs",
-            r#"{"engine": "mock", "mock": {"fail_every": 2}}"#,
-            "--python",
-        ])
-        .arg(python())
-        .arg("--output-path")
-        .arg(&path)
-        .output()
-        .unwrap();
+        .mock(r#"{"fail_every": 2}"#)
+        .output(&path)
+        .run();
     assert_eq!(o.status.code(), Some(0), "{limit:?}: {}", text(&o).1);
     read_json(&path)
 }
@@ -395,33 +359,17 @@ fn warmup_and_cooldown_shrink_the_window() {
 #[test]
 fn guidellm_environment_and_scenario_give_the_same_plan_as_flags() {
     let dir = tempfile::tempdir().unwrap();
-    let kw = mock_kwargs("{}");
     let native = |extra: &[&str], env: &[(&str, &str)], name: &str| {
         let path = dir.path().join(name);
-        let mut c = bin();
-        c.args([
-            "benchmark",
-            "run",
-            "--model",
-            "mock",
-            "--data",
-            "prompt_tokens=8,output_tokens=4",
-        ])
-        .args([
-            "--backend-kwargs",
-            &kw,
-            "--engine-warmup-requests",
-            "0",
-            "--python",
-        ])
-        .arg(python())
-        .args(extra)
-        .arg("--output-path")
-        .arg(&path);
+        let mut run = MockRun::new()
+            .data("prompt_tokens=8,output_tokens=4")
+            .no_engine_warmup()
+            .args(extra)
+            .output(&path);
         for (k, v) in env {
-            c.env(k, v);
+            run = run.env(k, v);
         }
-        let o = c.output().unwrap();
+        let o = run.run();
         assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
         let r = read_json(&path);
         (strategies(&r), r["llmbench_config"]["limits"].clone())

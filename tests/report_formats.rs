@@ -15,24 +15,15 @@ fn report() -> &'static Value {
     REPORT.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.json");
-        let kw = mock_kwargs(r#"{"step_base_us": 300, "prefill_base_us": 1000}"#);
-        let o = bin()
-            .args(["benchmark", "run", "--model", "mock-model"])
-            .args(["--data", "prompt_tokens=64,output_tokens=32"])
-            .args([
-                "--profile",
-                "concurrent",
-                "--rate",
-                "1,2",
-                "--max-requests",
-                "8",
-            ])
-            .args(["--backend-kwargs", &kw, "--python"])
-            .arg(python())
-            .arg("--output-path")
-            .arg(&path)
-            .output()
-            .unwrap();
+        let o = MockRun::new()
+            .model("mock-model")
+            .data("prompt_tokens=64,output_tokens=32")
+            .profile("concurrent")
+            .rate("1,2")
+            .max_requests(8)
+            .mock(r#"{"step_base_us": 300, "prefill_base_us": 1000}"#)
+            .output(&path)
+            .run();
         let (stdout, stderr) = text(&o);
         assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
         read_json(&path)
@@ -417,33 +408,15 @@ fn outputs_accepts_guidellm_lists_and_file_names() {
 fn run_writes_every_asked_format_and_from_file_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let o = common::bin()
-        .args([
-            "benchmark",
-            "run",
-            "--model",
-            "m",
-            "--data",
-            "prompt_tokens=16,output_tokens=8",
-            "--profile",
-            "concurrent",
-        ])
-        .args([
-            "--rate",
-            "1,2",
-            "--max-requests",
-            "6",
-            "--outputs",
-            "json,csv,yaml,html,console",
-            "--backend-kwargs",
-            r#"{"engine": "mock"}"#,
-        ])
-        .arg("--python")
-        .arg(common::python())
-        .arg("--output-dir")
-        .arg(&a)
-        .output()
-        .unwrap();
+    let o = common::MockRun::new()
+        .model("m")
+        .data("prompt_tokens=16,output_tokens=8")
+        .profile("concurrent")
+        .rate("1,2")
+        .max_requests(6)
+        .args(&["--outputs", "json,csv,yaml,html,console"])
+        .args(&["--output-dir".as_ref(), a.as_os_str()])
+        .run();
     let (stdout, stderr) = common::text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("Latency, ms"), "console tables: {stdout}");

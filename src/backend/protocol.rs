@@ -79,8 +79,34 @@ pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProtocolError
     rmp_serde::from_slice(body).map_err(|e| ProtocolError::Decode(e.to_string()))
 }
 
-/// Free-form maps (vllm_config, mock shape, resolved engine config) travel as MessagePack values.
-pub type Map = BTreeMap<String, rmpv::Value>;
+/// Free-form maps (vllm_config, mock shape, sampling extras, the resolved engine config): the
+/// user's JSON values as they were given, keys sorted. rmp_serde encodes a JSON number as the
+/// smallest MessagePack integer or a float64, a JSON object as a map in its own key order, so the
+/// bytes are those a MessagePack value built by hand would give (`json_maps_encode_as_msgpack`).
+pub type Map = BTreeMap<String, serde_json::Value>;
+
+/// Which engine `init` asks the worker for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// vLLM's `AsyncLLMEngine`.
+    Vllm,
+    /// The worker's built-in mock engine (configurable TTFT, ITL and output length).
+    Mock,
+    /// Only the model's tokenizer: data are prepared and checked before a vLLM engine loads.
+    Tokenizer,
+}
+
+impl EngineKind {
+    /// The name on the wire and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Vllm => "vllm",
+            EngineKind::Mock => "mock",
+            EngineKind::Tokenizer => "tokenizer",
+        }
+    }
+}
 
 // ---------------------------------------------------------------- supervisor → worker
 
@@ -115,8 +141,7 @@ pub enum ToWorker {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Init {
-    /// `vllm`, `mock` or `tokenizer`.
-    pub engine: String,
+    pub engine: EngineKind,
     pub model: String,
     #[serde(default)]
     pub vllm_config: Map,
@@ -345,6 +370,46 @@ mod tests {
                 Err(ProtocolError::Decode(_))
             ));
         }
+    }
+
+    /// The maps that were built as rmpv values before they became JSON values encode to the same
+    /// bytes: small and large, signed and unsigned integers, floats, nested maps in their order.
+    #[test]
+    fn json_maps_encode_as_msgpack() {
+        let json: serde_json::Value = serde_json::from_str(
+            r#"{"b": 1, "a": -3, "big": 18446744073709551615, "neg": -2147483649, "f": 0.5,
+                "one": 1.0, "s": "x", "n": null, "t": true, "l": [1, 300, 70000, 5000000000],
+                "m": {"z": 1, "y": {"k": -200}}}"#,
+        )
+        .unwrap();
+        let map: Map = serde_json::from_value(json.clone()).unwrap();
+        fn to_rmpv(v: &serde_json::Value) -> rmpv::Value {
+            use serde_json::Value as J;
+            match v {
+                J::Null => rmpv::Value::Nil,
+                J::Bool(b) => (*b).into(),
+                J::Number(n) => match (n.as_i64(), n.as_u64()) {
+                    (Some(i), _) => i.into(),
+                    (None, Some(u)) => u.into(),
+                    _ => n.as_f64().unwrap().into(),
+                },
+                J::String(s) => s.as_str().into(),
+                J::Array(a) => rmpv::Value::Array(a.iter().map(to_rmpv).collect()),
+                J::Object(m) => rmpv::Value::Map(
+                    m.iter()
+                        .map(|(k, v)| (k.as_str().into(), to_rmpv(v)))
+                        .collect(),
+                ),
+            }
+        }
+        let old: BTreeMap<String, rmpv::Value> =
+            map.iter().map(|(k, v)| (k.clone(), to_rmpv(v))).collect();
+        assert_eq!(
+            rmp_serde::to_vec_named(&map).unwrap(),
+            rmp_serde::to_vec_named(&old).unwrap()
+        );
+        let back: Map = rmp_serde::from_slice(&rmp_serde::to_vec_named(&old).unwrap()).unwrap();
+        assert_eq!(back, map);
     }
 
     #[test]

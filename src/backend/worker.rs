@@ -9,7 +9,7 @@
 
 use super::engine_log::EngineLog;
 use super::protocol::{
-    self, FromWorker, GenerateRef, Hello, Init, Map, Ready, ToWorker, PROTOCOL_VERSION,
+    self, EngineKind, FromWorker, GenerateRef, Hello, Init, Map, Ready, ToWorker, PROTOCOL_VERSION,
 };
 use super::{Backend, BackendEvent, BackendStats, ProcessUsage, Submitter};
 use crate::clock::now_ns;
@@ -231,7 +231,9 @@ impl Worker {
         interrupt: &std::sync::atomic::AtomicBool,
     ) -> Result<Ready> {
         // The tokenizer-only init precedes a vLLM engine's, and needs vLLM's dependencies too.
-        if (init.engine == "vllm" || init.engine == "tokenizer") && self.hello.vllm.is_none() {
+        if matches!(init.engine, EngineKind::Vllm | EngineKind::Tokenizer)
+            && self.hello.vllm.is_none()
+        {
             let python = &self.hello.executable;
             return Err(UsageError::new(format!(
                 "Python {python} (version {}) cannot import vllm; install vLLM there (on a CPU-only host: scripts/setup-vllm-cpu.sh) or pick another interpreter with --python PATH or LLMBENCH_PYTHON",
@@ -239,7 +241,7 @@ impl Worker {
             ))
             .into());
         }
-        tracing::debug!(engine = %init.engine, model = %init.model, "init sent");
+        tracing::debug!(engine = init.engine.name(), model = %init.model, "init sent");
         self.send(&ToWorker::Init(init))?;
         let deadline = Instant::now() + timeout;
         loop {

@@ -4,7 +4,7 @@
 
 mod prepare;
 
-use crate::backend::protocol::{Init, Ready};
+use crate::backend::protocol::{EngineKind, Init, Ready};
 use crate::backend::worker::{Worker, WorkerOptions};
 use crate::backend::Backend;
 use crate::clock::{Clock, Monotonic};
@@ -122,11 +122,11 @@ impl Session<'_> {
         self.benchmarks(report, source, prepared, &ready)
     }
 
-    fn init(&self, engine: &str) -> Init {
+    fn init(&self, engine: EngineKind) -> Init {
         let mut vllm_config = self.plan.vllm_config.clone();
         vllm_config.extend(self.spec.overrides.clone());
         Init {
-            engine: engine.to_string(),
+            engine,
             model: self.spec.name.clone(),
             vllm_config,
             mock: self.plan.mock.clone(),
@@ -142,11 +142,11 @@ impl Session<'_> {
     fn start(&mut self) -> Result<Option<(Prep, Ready)>> {
         let (plan, model) = (self.plan, self.spec.name.as_str());
         let start_timeout = Duration::from_secs_f64(plan.engine_start_timeout);
-        let vllm = plan.engine == "vllm";
+        let vllm = plan.engine == EngineKind::Vllm;
         let first = if vllm {
-            "tokenizer"
+            EngineKind::Tokenizer
         } else {
-            plan.engine.as_str()
+            plan.engine
         };
         let timeout = if vllm {
             Duration::from_secs(600)
@@ -165,7 +165,7 @@ impl Session<'_> {
         }
         let ready = if vllm {
             self.worker
-                .init(self.init("vllm"), start_timeout, self.interrupt)?
+                .init(self.init(EngineKind::Vllm), start_timeout, self.interrupt)?
         } else {
             ready
         };

@@ -2,7 +2,7 @@
 //! loads: prompts as exact token ids framed by the request format, checked against the model's
 //! `max_model_len`; and `--dry-run`, which stops there.
 
-use crate::backend::protocol::{FromWorker, Ready, ToWorker};
+use crate::backend::protocol::{EngineKind, FromWorker, Ready, ToWorker};
 use crate::backend::worker::Worker;
 use crate::bail_usage;
 use crate::data::files::FileRow;
@@ -59,7 +59,7 @@ fn synthetic(
     spec: &crate::data::synthetic::SyntheticSpec,
     frame: PromptFrame,
 ) -> Result<(Prep, u64, Option<u64>)> {
-    let corpus = if plan.engine == "mock" {
+    let corpus = if plan.engine == EngineKind::Mock {
         let vocab = ready.vocab_size.unwrap_or(32_000).max(64) as u32;
         (16..vocab.min(4096)).collect()
     } else {
@@ -159,7 +159,7 @@ fn tokenize(worker: &mut Worker, texts: Vec<String>) -> Result<Vec<Vec<u32>>> {
 
 /// The request format's token frame, with an optional system message.
 fn frame_for(worker: &mut Worker, plan: &Plan, system: Option<String>) -> Result<PromptFrame> {
-    if plan.engine == "mock" && matches!(plan.data, DataSource::Synthetic(_)) {
+    if plan.engine == EngineKind::Mock && matches!(plan.data, DataSource::Synthetic(_)) {
         return Ok(PromptFrame {
             format: "plain".into(),
             ..Default::default()

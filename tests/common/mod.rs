@@ -226,3 +226,87 @@ pub fn schema_errors(report: &serde_json::Value) -> Vec<String> {
         .map(|e| format!("{}: {e}", e.instance_path()))
         .collect()
 }
+
+/// One `llmbench benchmark run` against the worker's mock engine, with the flags a test needs:
+/// `MockRun::new().data("prompt_tokens=16,output_tokens=10").profile("synchronous")
+/// .max_requests(50).mock(r#"{"step_base_us": 1000}"#).output(&path).run()`.
+/// The model is `mock` unless `model` names others; the mock engine's shape is `{}` unless
+/// `mock` gives one; `--python` is the test Python.
+#[derive(Debug, Clone, Default)]
+pub struct MockRun {
+    models: Vec<String>,
+    mock: Option<String>,
+    args: Vec<std::ffi::OsString>,
+    env: Vec<(String, String)>,
+}
+
+impl MockRun {
+    pub fn new() -> MockRun {
+        MockRun::default()
+    }
+    /// A model (repeat for several); `mock` when none is named.
+    pub fn model(mut self, name: &str) -> MockRun {
+        self.models.push(name.into());
+        self
+    }
+    pub fn data(self, spec: &str) -> MockRun {
+        self.args(&["--data", spec])
+    }
+    pub fn profile(self, profile: &str) -> MockRun {
+        self.args(&["--profile", profile])
+    }
+    pub fn rate(self, rate: &str) -> MockRun {
+        self.args(&["--rate", rate])
+    }
+    pub fn max_requests(self, n: u64) -> MockRun {
+        self.args(&["--max-requests", &n.to_string()])
+    }
+    pub fn max_seconds(self, s: f64) -> MockRun {
+        self.args(&["--max-seconds", &s.to_string()])
+    }
+    /// `--engine-warmup-requests 0`: every request the engine sees is a recorded one.
+    pub fn no_engine_warmup(self) -> MockRun {
+        self.args(&["--engine-warmup-requests", "0"])
+    }
+    /// The mock engine's shape (the `mock` object of `--backend-kwargs`).
+    pub fn mock(mut self, shape: &str) -> MockRun {
+        self.mock = Some(shape.into());
+        self
+    }
+    /// `--output-path`.
+    pub fn output(self, path: &Path) -> MockRun {
+        self.args(&["--output-path".as_ref(), path.as_os_str()])
+    }
+    /// Any other flags, as typed.
+    pub fn args<S: AsRef<std::ffi::OsStr>>(mut self, args: &[S]) -> MockRun {
+        self.args.extend(args.iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+    pub fn env(mut self, key: &str, value: &str) -> MockRun {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+    /// The command line, for `spawn_cmd` or for a test that adds to it.
+    pub fn command(&self) -> Command {
+        let mut c = bin();
+        c.args(["benchmark", "run"]);
+        if self.models.is_empty() {
+            c.args(["--model", "mock"]);
+        }
+        for m in &self.models {
+            c.args(["--model", m]);
+        }
+        let shape = self.mock.as_deref().unwrap_or("{}");
+        c.args(["--backend-kwargs", &mock_kwargs(shape)])
+            .arg("--python")
+            .arg(python())
+            .args(&self.args);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+    pub fn run(&self) -> Output {
+        self.command().output().expect("running llmbench")
+    }
+}

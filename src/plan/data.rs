@@ -1,0 +1,145 @@
+//! `--data`, `--data-args`, `--data-column-mapper` and `--data-samples`: where requests come
+//! from, and how many are prepared per benchmark.
+
+use crate::bail_usage;
+use crate::data::synthetic::{self, SyntheticSpec};
+use crate::error::UsageError;
+use anyhow::Result;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Where requests come from: a synthetic spec, or the rows of a dataset file.
+#[derive(Debug, Clone)]
+pub enum DataSource {
+    Synthetic(SyntheticSpec),
+    File {
+        path: PathBuf,
+        rows: std::sync::Arc<Vec<crate::data::files::FileRow>>,
+        /// Use the length of each conversation's reply as its output target (`--data-args
+        /// '{"output_tokens_from_reply": true}'`).
+        output_from_reply: bool,
+    },
+}
+
+impl DataSource {
+    pub fn describe(&self) -> crate::report::DataSourceInfo {
+        use crate::report::DataSourceInfo;
+        match self {
+            DataSource::Synthetic(s) => DataSourceInfo::Synthetic { spec: s.clone() },
+            DataSource::File {
+                path,
+                rows,
+                output_from_reply,
+            } => DataSourceInfo::File {
+                path: path.display().to_string(),
+                rows: rows.len(),
+                output_tokens_from_reply: *output_from_reply,
+            },
+        }
+    }
+
+    /// `--data`: a synthetic spec (inline, or a .yaml/.json file of spec keys) or a dataset file
+    /// read with `data_args` and `column_mapper` (which a synthetic spec refuses).
+    pub fn load(
+        arg: &str,
+        data_args: Option<Value>,
+        column_mapper: Option<Value>,
+    ) -> Result<DataSource> {
+        let for_file_only = data_args.is_some() || column_mapper.is_some();
+        let spec = match spec_file(arg)? {
+            Some(spec) => Some(spec),
+            None if synthetic::looks_like_spec(arg) => Some(synthetic::parse(arg)?),
+            None => None,
+        };
+        if let Some(spec) = spec {
+            if for_file_only {
+                bail_usage!("--data-args and --data-column-mapper apply to dataset files, not to a synthetic spec");
+            }
+            return Ok(DataSource::Synthetic(spec));
+        }
+        let path = Path::new(arg);
+        if !path.exists() {
+            bail_usage!("--data {arg}: no such file, and not a synthetic spec such as \"prompt_tokens=256,output_tokens=128\" (hub datasets cannot be fetched offline)");
+        }
+        let output_from_reply = data_args
+            .as_ref()
+            .and_then(|v| v.get("output_tokens_from_reply"))
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let opts = crate::data::files::LoadOptions {
+            column_mapper,
+            data_args,
+        };
+        let rows = crate::data::files::load(path, &opts)?;
+        if let Some(i) = rows.iter().position(|r| r.prompt_tokens == Some(0)) {
+            bail_usage!(
+                "--data {arg}: row {} asks for 0 prompt tokens; a prompt needs at least 1",
+                i + 1
+            );
+        }
+        Ok(DataSource::File {
+            path: path.to_path_buf(),
+            rows: std::sync::Arc::new(rows),
+            output_from_reply,
+        })
+    }
+}
+
+/// A .yaml/.yml file, or a .json file holding `prompt_tokens`, is a synthetic spec; any other
+/// .json file is a dataset.
+fn spec_file(arg: &str) -> Result<Option<SyntheticSpec>> {
+    let path = Path::new(arg);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase());
+    if !path.is_file() || !matches!(ext.as_deref(), Some("yaml" | "yml" | "json")) {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError::new(format!("--data {arg}: cannot read it ({e})")))?;
+    let yaml = ext.as_deref() != Some("json");
+    let v: Value = if yaml {
+        serde_yaml_ng::from_str(&text)
+            .map_err(|e| UsageError::new(format!("--data {arg}: not valid YAML ({e})")))?
+    } else {
+        match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(_) => return Ok(None),
+        }
+    };
+    match v {
+        Value::Object(m) if m.contains_key("prompt_tokens") || yaml => {
+            Ok(Some(synthetic::parse(&Value::Object(m).to_string())?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `--data-args` and `--data-column-mapper`: a JSON object, when given.
+pub fn json_object(flag: &str, arg: Option<&str>) -> Result<Option<Value>> {
+    match arg {
+        None => Ok(None),
+        Some(s) => match serde_json::from_str::<Value>(s) {
+            Ok(v @ Value::Object(_)) => Ok(Some(v)),
+            _ => {
+                bail_usage!("{flag} must be a JSON object, e.g. '{{\"text_column\": \"article\"}}'")
+            }
+        },
+    }
+}
+
+/// `--data-samples`: requests prepared per benchmark pass; by default the spec's `samples=` or
+/// every row of a dataset file.
+pub fn data_samples(arg: Option<i64>, data: &DataSource) -> Result<Option<u64>> {
+    match arg {
+        None | Some(-1) => Ok(match data {
+            DataSource::Synthetic(s) => s.samples,
+            DataSource::File { rows, .. } => Some(rows.len() as u64),
+        }),
+        Some(n) if n >= 1 => Ok(Some(n as u64)),
+        Some(n) => {
+            bail_usage!("--data-samples must be -1 (as many as needed) or at least 1 (got {n})")
+        }
+    }
+}

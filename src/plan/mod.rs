@@ -1,0 +1,199 @@
+//! `RunArgs` (what the user typed) → `Plan` (what will run). Every check that needs no engine
+//! happens here, before anything is spawned or written, and every error names its flag.
+//!
+//! Built ripgrep-style: one small constructor per concern (models, engine options, request
+//! format, data, profile, limits and window, outputs), each from the few typed arguments it
+//! reads; `plan` calls them in order, and `calibrate` builds its own Plan from the same pieces.
+
+mod data;
+mod engine;
+mod limits;
+mod models;
+mod outputs;
+mod profile;
+mod request_format;
+
+pub use self::data::{data_samples, json_object, DataSource};
+pub use self::engine::{check_backend, BackendKwargs};
+pub use self::limits::{Amount, Limits, Window};
+pub use self::models::{check_local_models, models, ModelSpec};
+pub use self::outputs::Outputs;
+pub use self::profile::{profile, rates};
+pub use self::request_format::RequestFormat;
+pub use crate::backend::protocol::{EngineKind, Map};
+use crate::bail_usage;
+use crate::cli::{ProfileKind, RunArgs};
+pub use crate::scheduler::{Constraints, Profile, Saturation, ERROR_WINDOW};
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub models: Vec<ModelSpec>,
+    pub stop_on_failure: bool,
+    pub gpu_memory_wait: f64,
+    /// `vllm` or `mock` (`tokenizer` is the worker's step before `vllm`, never a plan's engine).
+    pub engine: EngineKind,
+    pub vllm_config: Map,
+    pub mock: Map,
+    pub sampling: Map,
+    pub request_format: RequestFormat,
+    pub data: DataSource,
+    pub data_arg: String,
+    pub processor: Option<String>,
+    pub profile: Profile,
+    pub limits: Limits,
+    pub window: Window,
+    /// Prepared requests per benchmark pass (--data-samples or samples= in --data).
+    pub data_samples: Option<u64>,
+    pub sample_requests: Option<usize>,
+    pub seed: u64,
+    pub python: PathBuf,
+    /// Report files: each format with its file name (`None`: `benchmarks.<ext>` in `output_dir`).
+    pub outputs: Vec<(crate::render::Format, Option<PathBuf>)>,
+    pub output_dir: PathBuf,
+    pub console: bool,
+    /// A live progress line (stdout is a terminal, and neither console flag turned it off).
+    pub live_progress: bool,
+    pub print_requests: usize,
+    pub warmup_requests: u32,
+    pub engine_start_timeout: f64,
+    /// `--engine-stall-timeout`: None when off.
+    pub engine_stall_timeout: Option<f64>,
+    /// Where each model's whole engine log goes (`--engine-log`), if anywhere.
+    pub engine_log_dir: Option<PathBuf>,
+    pub verbose: bool,
+    pub dry_run: bool,
+    pub save_requests: Option<PathBuf>,
+}
+
+pub fn plan(a: &RunArgs) -> Result<Plan> {
+    check_backend(a.backend.as_deref(), a.target.as_deref())?;
+    let models = models(&a.model, a.models_file.as_deref())?;
+    let kwargs = BackendKwargs::parse(a.backend_kwargs.as_deref())?;
+    if kwargs.engine == EngineKind::Vllm {
+        check_local_models(&models)?;
+    }
+    let request_format = RequestFormat::parse(
+        a.request_format
+            .as_deref()
+            .or(kwargs.request_format.as_deref()),
+    )?;
+    let Some(data_arg) = a.data.clone() else {
+        bail_usage!("--data is required, e.g. --data \"prompt_tokens=256,output_tokens=128\"");
+    };
+    let data = DataSource::load(
+        &data_arg,
+        json_object("--data-args", a.data_args.as_deref())?,
+        json_object("--data-column-mapper", a.data_column_mapper.as_deref())?,
+    )?;
+    let profile = profile(
+        a.profile.unwrap_or(ProfileKind::Sweep),
+        rates(a.rate.as_deref())?,
+    )?;
+    let limits = Limits::from_args(a, &profile)?;
+    let window = Window::new(a.warmup, a.cooldown, &limits)?;
+    let data_samples = data_samples(a.data_samples, &data)?;
+    check_benchmarks_end(&limits, data_samples, a.dry_run)?;
+    let outputs = Outputs::new(
+        a.output_path.as_deref(),
+        a.output_dir.as_deref(),
+        a.outputs.as_deref(),
+        a.engine_log.as_deref(),
+        !a.dry_run,
+    )?;
+    let engine_stall_timeout = stall_timeout(a.engine_stall_timeout)?;
+    let flag = if a.output_path.is_some() {
+        "--output-path"
+    } else {
+        "--output-dir"
+    };
+    outputs.check(flag, a.save_requests.as_deref())?;
+    Ok(Plan {
+        models,
+        stop_on_failure: a.stop_on_failure,
+        gpu_memory_wait: a.gpu_memory_wait,
+        engine: kwargs.engine,
+        vllm_config: kwargs.vllm_config,
+        mock: kwargs.mock,
+        sampling: kwargs.sampling,
+        request_format,
+        data,
+        data_arg,
+        processor: a.processor.clone(),
+        profile,
+        limits,
+        window,
+        data_samples,
+        sample_requests: a.sample_requests,
+        seed: a.random_seed,
+        python: crate::backend::worker::find_python(a.python.as_deref()),
+        outputs: outputs.files,
+        output_dir: outputs.dir,
+        console: !a.disable_console,
+        live_progress: !a.disable_console
+            && !a.disable_console_interactive
+            && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        print_requests: a.print_requests,
+        warmup_requests: a.engine_warmup_requests,
+        engine_start_timeout: a.engine_start_timeout,
+        engine_stall_timeout,
+        engine_log_dir: outputs.engine_log_dir,
+        verbose: a.verbose,
+        dry_run: a.dry_run,
+        save_requests: a.save_requests.clone(),
+    })
+}
+
+/// Something must end each benchmark: a limit, or one pass over a fixed number of requests.
+fn check_benchmarks_end(limits: &Limits, data_samples: Option<u64>, dry_run: bool) -> Result<()> {
+    if limits.max_seconds.is_none()
+        && limits.max_requests.is_none()
+        && data_samples.is_none()
+        && !dry_run
+    {
+        bail_usage!("nothing would end the benchmarks: set --max-seconds or --max-requests (or samples= in --data)");
+    }
+    Ok(())
+}
+
+/// `--engine-stall-timeout`: seconds, or 0 for off.
+fn stall_timeout(seconds: f64) -> Result<Option<f64>> {
+    if !(seconds >= 0.0 && seconds.is_finite()) {
+        bail_usage!(
+            "--engine-stall-timeout must be a number of seconds >= 0 (0 turns the engine watchdog off), not {seconds}"
+        );
+    }
+    Ok((seconds > 0.0).then_some(seconds))
+}
+
+impl Plan {
+    /// The engine log file of the model at `idx` (`--engine-log`), if kept.
+    pub fn engine_log_file(&self, idx: usize, model: &str) -> Option<PathBuf> {
+        let base: String = Path::new(model)
+            .file_name()
+            .map_or_else(|| model.to_string(), |n| n.to_string_lossy().into_owned())
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let dir = self.engine_log_dir.as_ref()?;
+        Some(dir.join(format!("engine-{idx}-{base}.log")))
+    }
+}
+
+pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}

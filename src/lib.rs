@@ -113,7 +113,7 @@ pub fn execute(plan: &Plan, argv: Vec<String>) -> Result<(i32, Report)> {
     backend::reaper::become_subreaper();
     let interrupt = install_signals();
     let cpu_latency_hint = clock::hold_low_latency();
-    let mut report = Report::new(argv, plan.seed, report::RunConfig::from_plan(plan));
+    let mut report = Report::new(argv, plan.seed, plan.run_config());
     report.host.cpu_latency_hint = Some(cpu_latency_hint.is_some());
     let gpu = GpuWatch::probe(&mut report);
     for spec in &plan.models {

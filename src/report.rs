@@ -140,9 +140,9 @@ pub struct RunConfig {
     /// plain, default-template or jinja.
     pub request_format: String,
     /// The load profile.
-    pub profile: crate::plan::Profile,
+    pub profile: crate::scheduler::Profile,
     /// Per-benchmark limits.
-    pub limits: crate::plan::Limits,
+    pub limits: crate::scheduler::Limits,
     /// --warmup / --cooldown: what each benchmark's measurement window leaves out at its start
     /// and end.
     pub window: WindowConfig,
@@ -189,9 +189,9 @@ pub enum DataSourceInfo {
 #[serde(deny_unknown_fields)]
 pub struct WindowConfig {
     /// --warmup: left out at the start of each benchmark; null for none.
-    pub warmup: Option<crate::plan::Amount>,
+    pub warmup: Option<crate::metrics::window::Amount>,
     /// --cooldown: left out at the end of each benchmark; null for none.
-    pub cooldown: Option<crate::plan::Amount>,
+    pub cooldown: Option<crate::metrics::window::Amount>,
     /// Absolute amounts count seconds (with --max-seconds) or requests; fractions are of the
     /// duration or of the requests.
     pub of: WindowUnit,
@@ -203,44 +203,6 @@ pub struct WindowConfig {
 pub enum WindowUnit {
     Seconds,
     Requests,
-}
-
-fn json_map(m: &crate::backend::protocol::Map) -> Map<String, Value> {
-    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-}
-
-impl RunConfig {
-    pub fn from_plan(plan: &crate::plan::Plan) -> RunConfig {
-        RunConfig {
-            backend: "vllm_python".into(),
-            engine: plan.engine.name().into(),
-            models: plan
-                .models
-                .iter()
-                .map(|m| ModelConfig {
-                    name: m.name.clone(),
-                    overrides: json_map(&m.overrides),
-                })
-                .collect(),
-            data: plan.data_arg.clone(),
-            data_source: plan.data.describe(),
-            request_format: plan.request_format.name().into(),
-            profile: plan.profile.clone(),
-            limits: plan.limits.clone(),
-            window: WindowConfig {
-                warmup: plan.window.warmup,
-                cooldown: plan.window.cooldown,
-                of: if plan.window.by_time {
-                    WindowUnit::Seconds
-                } else {
-                    WindowUnit::Requests
-                },
-            },
-            engine_warmup_requests: plan.warmup_requests,
-            vllm_config: json_map(&plan.vllm_config),
-            sampling: json_map(&plan.sampling),
-        }
-    }
 }
 
 /// ok, failed, or running (a partial report written mid-model).
@@ -379,7 +341,11 @@ impl EngineInfo {
             tokenizer_adds_bos: r.add_bos,
             chat_template: r.chat_template,
             engine_start_s: r.engine_start_ns as f64 / 1e9,
-            config: json_map(&r.config),
+            config: r
+                .config
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             warnings: r.warnings.clone(),
             gpu_memory_after_load: None,
         }
@@ -724,7 +690,7 @@ impl Report {
         model: &str,
         strategy: Strategy,
         o: Outcome,
-        window: &crate::plan::Window,
+        window: &crate::metrics::window::Window,
         sample_per_status: Option<usize>,
     ) -> &BenchmarkEntry {
         let origin = self.clock.origin_monotonic_ns;

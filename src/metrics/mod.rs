@@ -1,7 +1,10 @@
 //! Per-request records and the statistics computed from them (docs/metrics.md defines each).
 
+pub mod window;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+pub use window::resolve_window;
 
 /// successful (finish reason length, stop or repetition), incomplete (aborted by a limit or an
 /// interrupt; its tokens still count) or errored (finish reason error, a failed request, or in
@@ -194,7 +197,7 @@ impl RequestRecord {
 /// milliseconds, `_us` microseconds, `tokens` token counts). Reports written before `p99_9`
 /// named it `p999` and had no `p0_1` or `p50`; they still load (`p0_1` then reads 0).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[schemars(transform = crate::report::schema::distribution_accepts_p999)]
+#[schemars(transform = distribution_accepts_p999)]
 pub struct Distribution {
     /// Number of samples. With 0 samples every other statistic is 0.
     pub count: u64,
@@ -664,53 +667,31 @@ impl Dists {
     }
 }
 
-/// Resolves `--warmup`/`--cooldown` for one benchmark that ran from `start` to `end`:
-/// of time when `--max-seconds` was given, else of its requests in dispatch order (the window
-/// then runs from the first measured request's `sent` to the first cool-down request's `sent`).
-pub fn resolve_window(
-    w: &crate::plan::Window,
-    records: &[RequestRecord],
-    start: u64,
-    end: u64,
-) -> (u64, u64) {
-    use crate::plan::Amount;
-    if w.warmup.is_none() && w.cooldown.is_none() {
-        return (start, end);
+/// `Distribution`: `p99_9` or the older name `p999` (reports written before `p99_9`).
+fn distribution_accepts_p999(s: &mut schemars::Schema) {
+    use serde_json::{json, Value};
+    if let Some(props) = s.get_mut("properties").and_then(Value::as_object_mut) {
+        let note = props
+            .get("p99_9")
+            .and_then(|p| p.get("description"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .replace("99.9th percentile.", "");
+        props.insert(
+            "p999".into(),
+            json!({
+                "type": "number",
+                "description": format!("99.9th percentile, the name reports written before `p99_9` used (deprecated: read `p99_9` when present).{note}"),
+            }),
+        );
     }
-    if w.by_time {
-        let span = end.saturating_sub(start) as f64 / 1e9;
-        let secs = |a: Option<Amount>| match a {
-            None => 0.0,
-            Some(Amount::Fraction(f)) => f * w.max_seconds.unwrap_or(span),
-            Some(Amount::Absolute(s)) => s,
-        };
-        let ws = start + (secs(w.warmup) * 1e9) as u64;
-        let we = end.saturating_sub((secs(w.cooldown) * 1e9) as u64);
-        return (ws.min(end), we.max(ws.min(end)));
+    if let Some(req) = s.get_mut("required").and_then(Value::as_array_mut) {
+        req.retain(|k| k != "p99_9");
     }
-    let mut sent: Vec<u64> = records.iter().filter_map(|r| r.t.sent).collect();
-    sent.sort_unstable();
-    let n = sent.len();
-    let count = |a: Option<Amount>| match a {
-        None => 0,
-        Some(Amount::Fraction(f)) => (f * n as f64).round() as usize,
-        Some(Amount::Absolute(k)) => k as usize,
-    };
-    let (skip, cool) = (count(w.warmup).min(n), count(w.cooldown).min(n));
-    let ws = if skip == 0 {
-        start
-    } else {
-        sent.get(skip).copied().unwrap_or(end)
-    };
-    let we = if cool == 0 {
-        end
-    } else {
-        sent.get(n.saturating_sub(cool))
-            .copied()
-            .unwrap_or(end)
-            .saturating_sub(1)
-    };
-    (ws, we.max(ws))
+    s.insert(
+        "anyOf".into(),
+        json!([{"required": ["p99_9"]}, {"required": ["p999"]}]),
+    );
 }
 
 #[cfg(test)]
@@ -824,9 +805,9 @@ mod tests {
         let mut r = rec(&events);
         r.t.sent = Some(s / 2);
         r.t.scheduled = Some(s / 2);
-        let w = crate::plan::Window {
-            warmup: Some(crate::plan::Amount::Absolute(2.5)),
-            cooldown: Some(crate::plan::Amount::Absolute(2.5)),
+        let w = window::Window {
+            warmup: Some(window::Amount::Absolute(2.5)),
+            cooldown: Some(window::Amount::Absolute(2.5)),
             by_time: true,
             max_seconds: Some(10.0),
         };
@@ -847,9 +828,9 @@ mod tests {
 
     #[test]
     fn request_count_windows_follow_dispatch_order() {
-        let w = crate::plan::Window {
-            warmup: Some(crate::plan::Amount::Fraction(0.2)),
-            cooldown: Some(crate::plan::Amount::Absolute(2.0)),
+        let w = window::Window {
+            warmup: Some(window::Amount::Fraction(0.2)),
+            cooldown: Some(window::Amount::Absolute(2.0)),
             by_time: false,
             max_seconds: None,
         };

@@ -4,30 +4,10 @@
 use crate::bail_usage;
 use crate::cli::RunArgs;
 use crate::error::UsageError;
+pub use crate::metrics::window::{Amount, Window};
+pub use crate::scheduler::Limits;
 use crate::scheduler::{Constraints, Profile, Saturation};
 use anyhow::Result;
-use serde::Serialize;
-
-/// Per-benchmark limits (constraints).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct Limits {
-    /// --max-seconds.
-    pub max_seconds: Option<f64>,
-    /// --max-requests.
-    pub max_requests: Option<u64>,
-    /// --max-errors: stop after more errors than this.
-    pub max_errors: Option<u64>,
-    /// --max-error-rate: error rate over the last 30 (`ERROR_WINDOW`) finished requests.
-    pub max_error_rate: Option<f64>,
-    /// --max-global-error-rate: error rate over the whole benchmark, checked from 30
-    /// (`ERROR_WINDOW`) finished requests on.
-    pub max_global_error_rate: Option<f64>,
-    /// Over-saturation detection (--detect-saturation / --over-saturation); null when off.
-    pub saturation: Option<Saturation>,
-    /// --rampup: seconds over which constant, concurrent and throughput ramp up.
-    #[schemars(range(min = 0.0))]
-    pub rampup: f64,
-}
 
 impl Limits {
     /// The limits flags, checked one by one and against the `profile` they apply to.
@@ -98,17 +78,6 @@ fn saturation(json: Option<&str>, detect: bool) -> Result<Option<Saturation>> {
     })
 }
 
-/// A warm-up or cool-down amount: `< 1` a fraction, `≥ 1` seconds or requests; serialized
-/// as {"fraction": f} or {"absolute": x}.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Amount {
-    /// A fraction of the duration (or of the requests).
-    Fraction(#[schemars(range(min = 0.0), extend("exclusiveMaximum" = 1))] f64),
-    /// Seconds (or requests).
-    Absolute(#[schemars(range(min = 1.0))] f64),
-}
-
 impl Amount {
     fn parse(flag: &str, v: Option<f64>) -> Result<Option<Amount>> {
         match v {
@@ -135,16 +104,6 @@ impl Amount {
             _ => 0.0,
         }
     }
-}
-
-/// The measurement window: what is cut off at the start and the end of each benchmark, and
-/// whether those amounts are of time (`--max-seconds` given) or of requests.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Window {
-    pub warmup: Option<Amount>,
-    pub cooldown: Option<Amount>,
-    pub by_time: bool,
-    pub max_seconds: Option<f64>,
 }
 
 impl Window {

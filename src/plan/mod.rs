@@ -197,3 +197,43 @@ pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {
         serde_json::Value::Object(_) => "an object",
     }
 }
+
+fn json_map(m: &crate::backend::protocol::Map) -> serde_json::Map<String, serde_json::Value> {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+impl Plan {
+    /// The run's configuration as the report records it.
+    pub fn run_config(&self) -> crate::report::RunConfig {
+        let plan = self;
+        crate::report::RunConfig {
+            backend: "vllm_python".into(),
+            engine: plan.engine.name().into(),
+            models: plan
+                .models
+                .iter()
+                .map(|m| crate::report::ModelConfig {
+                    name: m.name.clone(),
+                    overrides: json_map(&m.overrides),
+                })
+                .collect(),
+            data: plan.data_arg.clone(),
+            data_source: plan.data.describe(),
+            request_format: plan.request_format.name().into(),
+            profile: plan.profile.clone(),
+            limits: plan.limits.clone(),
+            window: crate::report::WindowConfig {
+                warmup: plan.window.warmup,
+                cooldown: plan.window.cooldown,
+                of: if plan.window.by_time {
+                    crate::report::WindowUnit::Seconds
+                } else {
+                    crate::report::WindowUnit::Requests
+                },
+            },
+            engine_warmup_requests: plan.warmup_requests,
+            vllm_config: json_map(&plan.vllm_config),
+            sampling: json_map(&plan.sampling),
+        }
+    }
+}

@@ -118,32 +118,6 @@ fn describe_keys_of_variant(s: &mut Value) {
     }
 }
 
-/// `Distribution`: `p99_9` or the older name `p999` (reports written before `p99_9`).
-pub fn distribution_accepts_p999(s: &mut Schema) {
-    if let Some(props) = s.get_mut("properties").and_then(Value::as_object_mut) {
-        let note = props
-            .get("p99_9")
-            .and_then(|p| p.get("description"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .replace("99.9th percentile.", "");
-        props.insert(
-            "p999".into(),
-            json!({
-                "type": "number",
-                "description": format!("99.9th percentile, the name reports written before `p99_9` used (deprecated: read `p99_9` when present).{note}"),
-            }),
-        );
-    }
-    if let Some(req) = s.get_mut("required").and_then(Value::as_array_mut) {
-        req.retain(|k| k != "p99_9");
-    }
-    s.insert(
-        "anyOf".into(),
-        json!([{"required": ["p99_9"]}, {"required": ["p999"]}]),
-    );
-}
-
 /// `Headroom`: the scheduler's cost figures (flattened into it) are never negative.
 pub fn nonnegative_costs(s: &mut Schema) {
     if let Some(props) = s.get_mut("properties").and_then(Value::as_object_mut) {

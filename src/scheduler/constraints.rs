@@ -25,6 +25,27 @@ pub struct Constraints {
     pub engine_stall_s: Option<f64>,
 }
 
+/// The user's per-benchmark limits, as the report records them: the constraints and the ramp.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Limits {
+    /// --max-seconds.
+    pub max_seconds: Option<f64>,
+    /// --max-requests.
+    pub max_requests: Option<u64>,
+    /// --max-errors: stop after more errors than this.
+    pub max_errors: Option<u64>,
+    /// --max-error-rate: error rate over the last 30 (`ERROR_WINDOW`) finished requests.
+    pub max_error_rate: Option<f64>,
+    /// --max-global-error-rate: error rate over the whole benchmark, checked from 30
+    /// (`ERROR_WINDOW`) finished requests on.
+    pub max_global_error_rate: Option<f64>,
+    /// Over-saturation detection (--detect-saturation / --over-saturation); null when off.
+    pub saturation: Option<Saturation>,
+    /// --rampup: seconds over which constant, concurrent and throughput ramp up.
+    #[schemars(range(min = 0.0))]
+    pub rampup: f64,
+}
+
 /// Over-saturation detection: stop once, over the last `window_seconds`, both the number of
 /// requests in flight and the TTFT of newly started requests grew by more than `min_growth`
 /// (a fraction) with positive trends, after at least `min_seconds` of the benchmark.

@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::data::prompts::RequestSource;
 use crate::metrics::{RequestRecord, Status};
 use collector::Collector;
-pub use constraints::{Constraints, Saturation, ERROR_WINDOW};
+pub use constraints::{Constraints, Limits, Saturation, ERROR_WINDOW};
 use crossbeam_channel::{select, unbounded};
 use pacer::{Pacer, PacerMsg};
 use serde::Serialize;

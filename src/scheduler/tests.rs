@@ -481,7 +481,7 @@ fn the_collector_waits_instead_of_spinning_once_dispatch_is_done() {
 #[test]
 fn warmup_and_cooldown_cut_token_events_not_requests() {
     use crate::metrics::{resolve_window, summarize};
-    use crate::plan::{Amount, Window};
+    use crate::metrics::window::{Amount, Window};
     let mut b = Bench::new(Shape {
         ttft_ns: 100 * MS,
         itl_ns: 100 * MS,

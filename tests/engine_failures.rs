@@ -131,7 +131,9 @@ fn a_freeze_shorter_than_the_timeout_is_reported_as_a_stall() {
     let b = &r["benchmarks"][0];
     assert_eq!(b["ended_by"], "max_seconds");
     let stall = b["longest_stall"]["seconds"].as_f64().unwrap();
-    assert!((4.5..10.0).contains(&stall), "the 5 s freeze: {stall} s");
+    // The model worker keeps polling for 1 s after its last read (counted as computing), so
+    // the stall measured is the freeze less up to about 1.5 s.
+    assert!((3.0..10.0).contains(&stall), "the 5 s freeze: {stall} s");
     let w = b["engine_warnings"][0].as_str().unwrap_or("");
     assert!(
         w.contains("no progress") && w.contains("not llmbench"),

@@ -91,6 +91,13 @@ pub trait Backend {
     fn usage(&self) -> ProcessUsage {
         ProcessUsage::default()
     }
+    /// CPU seconds used so far by the processes that compute the engine's steps, where that
+    /// proves the engine is working (a long step shows no other progress): vLLM on a CPU host
+    /// with its model workers in their own processes. None where CPU time proves nothing — on
+    /// GPUs a hung collective can spin a core, and vLLM's engine-core busy-polls everywhere.
+    fn compute_seconds(&self) -> Option<f64> {
+        None
+    }
     /// Notes that the backend died (the scheduler saw `BackendEvent::Died`).
     fn mark_dead(&mut self) {}
 }

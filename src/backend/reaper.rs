@@ -68,6 +68,14 @@ pub fn cpu_seconds(pid: i32) -> f64 {
     stat_of(pid).map_or(0.0, |s| s.cpu_ticks as f64 / ticks as f64)
 }
 
+/// The command name of a process (`/proc/PID/comm`, at most 15 bytes; vLLM names its processes
+/// `VLLM::EngineCore`, `VLLM::Worker…`).
+pub fn comm(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_string())
+}
+
 /// Peak resident memory (VmHWM) of a process, MiB (0 when it is gone).
 pub fn peak_rss_mib(pid: i32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -31,6 +31,9 @@ pub struct Shape {
     pub hang_at_ns: Option<u64>,
     /// The engine makes no progress in [from, to) and resumes after (a stall below the timeout).
     pub pause: Option<(u64, u64)>,
+    /// Its compute processes use one core in [from, to) (a long step), none otherwise; None: it
+    /// reports no compute time at all (like a GPU engine).
+    pub compute: Option<(u64, u64)>,
 }
 
 impl Default for Shape {
@@ -43,6 +46,7 @@ impl Default for Shape {
             fail_every: 0,
             hang_at_ns: None,
             pause: None,
+            compute: None,
         }
     }
 }
@@ -320,5 +324,10 @@ impl Backend for SimBackend {
     }
     fn stats(&mut self) -> Option<BackendStats> {
         Some(BackendStats::default())
+    }
+    fn compute_seconds(&self) -> Option<f64> {
+        let (a, b) = self.engine.lock().unwrap().shape.compute?;
+        let now = self.clock.st.lock().unwrap().now;
+        Some(now.clamp(a, b).saturating_sub(a) as f64 / 1e9)
     }
 }

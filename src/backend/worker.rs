@@ -82,6 +82,8 @@ pub struct Worker {
     death_pipe: Option<ChildStdin>,
     closed: bool,
     next_ctl_id: u64,
+    /// vLLM's engine runs on the CPU: its model workers' CPU time is engine progress.
+    cpu_engine: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -123,6 +125,7 @@ impl Worker {
             death_pipe,
             closed: false,
             next_ctl_id: 1,
+            cpu_engine: false,
             _dir: dir,
         };
         let deadline = Instant::now() + opts.hello_timeout;
@@ -251,7 +254,10 @@ impl Worker {
             }
             let slice = deadline.min(Instant::now() + Duration::from_millis(100));
             match self.recv_until(slice)? {
-                Some((_, FromWorker::Ready(r))) => return Ok(r),
+                Some((_, FromWorker::Ready(r))) => {
+                    self.cpu_engine = r.engine == "vllm" && r.device == "cpu";
+                    return Ok(r);
+                }
                 Some((_, FromWorker::Fatal(f))) => return Err(self.fatal_error(f)),
                 Some((
                     _,
@@ -553,6 +559,18 @@ impl Backend for Worker {
             cpu_seconds_engine: engine,
             peak_rss_mib_worker: super::reaper::peak_rss_mib(self.pid),
         }
+    }
+    /// The model workers (`VLLM::Worker…`) on a CPU host: an idle one stops polling its queue
+    /// 1 s after its last read (vLLM's shm_broadcast), so CPU time there is a step computing.
+    fn compute_seconds(&self) -> Option<f64> {
+        if !self.cpu_engine {
+            return None;
+        }
+        let workers: Vec<i32> = super::reaper::descendants(self.pid)
+            .into_iter()
+            .filter(|&p| super::reaper::comm(p).is_some_and(|c| c.starts_with("VLLM::Worker")))
+            .collect();
+        (!workers.is_empty()).then(|| workers.into_iter().map(super::reaper::cpu_seconds).sum())
     }
     fn mark_dead(&mut self) {
         self.closed = true;

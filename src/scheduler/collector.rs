@@ -91,7 +91,8 @@ impl Collector {
         }
     }
 
-    fn progress(&mut self, t: u64) {
+    /// Engine progress at `t` that came with no event (a step computing).
+    pub fn progress(&mut self, t: u64) {
         self.observe_stall(t);
         self.last_progress = self.last_progress.max(t);
     }

@@ -233,6 +233,7 @@ impl Running<'_, '_> {
         let mut pacer_rx = msg_rx;
         let mut pacer_end: Option<EndReason> = None;
         let mut watch = constraints::Watch::default();
+        let mut compute = ComputeWatch::default();
         let mut last_progress = 0u64;
         loop {
             select! {
@@ -264,6 +265,9 @@ impl Running<'_, '_> {
                 default(self.o.tick) => clock.idle(self.o.tick),
             }
             let now = clock.now_ns();
+            if compute.computing(&*self.backend, now) {
+                col.progress(now);
+            }
             col.observe_stall(now);
             self.show_progress(col, now, &mut last_progress);
             if let Some(r) = self.ended(col, &mut watch, now, pacer_end) {
@@ -427,6 +431,33 @@ impl Running<'_, '_> {
             worker_error: self.worker_error.take(),
             harness,
         }
+    }
+}
+
+/// Samples the backend's compute processes twice a second: a quarter of a core or more since the
+/// last sample is engine progress (a long step, with no token or step event to show for it).
+#[derive(Default)]
+struct ComputeWatch {
+    last: Option<(u64, f64)>,
+}
+
+const COMPUTE_EVERY_NS: u64 = 500_000_000;
+const COMPUTE_MIN_CORES: f64 = 0.25;
+
+impl ComputeWatch {
+    fn computing(&mut self, backend: &dyn Backend, now: u64) -> bool {
+        if self.last.is_some_and(|(t, _)| now < t + COMPUTE_EVERY_NS) {
+            return false;
+        }
+        let Some(c) = backend.compute_seconds() else {
+            return false;
+        };
+        let busy = self.last.is_some_and(|(t, c0)| {
+            let secs = now.saturating_sub(t) as f64 / 1e9;
+            c - c0 >= COMPUTE_MIN_CORES * secs
+        });
+        self.last = Some((now, c));
+        busy
     }
 }
 

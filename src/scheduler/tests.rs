@@ -416,6 +416,35 @@ fn a_pause_below_the_timeout_is_measured_not_fatal() {
 }
 
 #[test]
+fn a_long_step_with_its_compute_processes_busy_is_not_a_stall() {
+    // No token and no step for 3 s (one long prefill step), the model worker computing all the
+    // while: with a 1 s watchdog the benchmark runs on to its request limit.
+    let long_step = (T0 + 500 * MS, T0 + 3_500 * MS);
+    let c = Constraints {
+        max_requests: Some(20),
+        engine_stall_s: Some(1.0),
+        ..Default::default()
+    };
+    let mut b = Bench::new(Shape {
+        pause: Some(long_step),
+        compute: Some(long_step),
+        ..Default::default()
+    });
+    let o = b.run(endless(4), Strategy::Concurrent { streams: 2 }, c.clone());
+    assert_eq!(o.ended_by, EndReason::MaxRequests);
+    assert_eq!(statuses(&o, Status::Successful), 20);
+    assert!(o.longest_stall.seconds < 1.0, "{:?}", o.longest_stall);
+    // The same silence with nothing computing is a wedged engine.
+    let mut b = Bench::new(Shape {
+        pause: Some(long_step),
+        compute: Some((0, 1)),
+        ..Default::default()
+    });
+    let o = b.run(endless(4), Strategy::Concurrent { streams: 2 }, c);
+    assert_eq!(o.ended_by, EndReason::EngineStalled);
+}
+
+#[test]
 fn idle_time_with_nothing_in_flight_is_no_stall() {
     // 1 req/s of 30 ms requests: the engine is idle 97% of the time, never stalled.
     let mut b = Bench::new(Shape::default());
@@ -480,8 +509,8 @@ fn the_collector_waits_instead_of_spinning_once_dispatch_is_done() {
 
 #[test]
 fn warmup_and_cooldown_cut_token_events_not_requests() {
-    use crate::metrics::{resolve_window, summarize};
     use crate::metrics::window::{Amount, Window};
+    use crate::metrics::{resolve_window, summarize};
     let mut b = Bench::new(Shape {
         ttft_ns: 100 * MS,
         itl_ns: 100 * MS,

@@ -132,7 +132,7 @@ def single_stream(n, out):
          "--data", f"prompt_tokens={PROMPT},output_tokens=16", "--profile", "synchronous", "--max-requests", str(n),
          "--backend-kwargs", json.dumps({"vllm_config": CONFIG}), "--disable-console", "--output-path", out])
     d = []
-    for q in json.load(open(out))["benchmarks"][0]["requests"]:
+    for q in json.load(open(out))["benchmarks"][0]["records"]:
         t = q["timestamps_ns"]
         sup = t["first_token"] - t["sent"]
         wkr = t["worker_first_token"] - t["worker_received"]

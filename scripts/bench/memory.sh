@@ -20,6 +20,6 @@ echo "wall time: $(( $(date +%s) - start )) s"
 import json, os, sys
 b = json.load(open(sys.argv[1]))["benchmarks"][0]
 h = b["headroom"]
-print(f"requests kept: {len(b['requests'])}, output tokens: {b['summary']['output_tokens_total']}, report {os.path.getsize(sys.argv[1]) / 1e6:.0f} MB")
+print(f"requests kept: {len(b['records'])}, output tokens: {b['summary']['output_tokens_total']}, report {os.path.getsize(sys.argv[1]) / 1e6:.0f} MB")
 print(f"peak RSS: supervisor {h['peak_rss_mib_supervisor']:.0f} MiB, worker {h['peak_rss_mib_worker']:.0f} MiB")
 PY

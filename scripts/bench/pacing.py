@@ -54,7 +54,7 @@ def pct(v, p):
 def measure(profile, rate, seconds, seed=42):
     b = run(profile, rate, seconds, seed)
     start = b["start_ns"]
-    reqs = b["requests"]
+    reqs = b["records"]
     sched = [q["timestamps_ns"]["scheduled"] - start for q in reqs]
     lag_us = [(q["timestamps_ns"]["sent"] - q["timestamps_ns"]["scheduled"]) / 1e3 for q in reqs]
     # Achieved dispatch rate: requests over the span of their actual send times (a pacer that

@@ -11,22 +11,26 @@ fn base(models: &[&str], out: &std::path::Path) -> std::process::Command {
 }
 
 fn base_with(models: &[&str], out: &std::path::Path, kwargs: &str) -> std::process::Command {
+    base_data(models, out, kwargs, "prompt_tokens=32,output_tokens=16")
+}
+
+fn base_data(
+    models: &[&str],
+    out: &std::path::Path,
+    kwargs: &str,
+    data: &str,
+) -> std::process::Command {
     let mut c = bin();
     c.args(["benchmark", "run", "--backend", "vllm_python"]);
     for m in models {
         c.args(["--model", m]);
     }
-    c.args([
-        "--data",
-        "prompt_tokens=32,output_tokens=16",
-        "--backend-kwargs",
-        kwargs,
-    ])
-    .arg("--python")
-    .arg(python())
-    .arg("--output-path")
-    .arg(out)
-    .env("HF_HUB_OFFLINE", "1");
+    c.args(["--data", data, "--backend-kwargs", kwargs])
+        .arg("--python")
+        .arg(python())
+        .arg("--output-path")
+        .arg(out)
+        .env("HF_HUB_OFFLINE", "1");
     c
 }
 
@@ -209,4 +213,44 @@ fn tensor_parallel_2_on_cpu_shows_vllms_numa_assertion() {
         1,
         "only the report"
     );
+}
+
+/// One long engine step — a single 20,000-token prefill on the CPU, tens of seconds with no token
+/// and no step event — is not a stall: the model workers computing count as progress, so a 1 s
+/// watchdog lets it finish.
+#[test]
+fn a_long_prefill_step_outlasting_the_watchdog_is_not_a_stall() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let kw = r#"{"vllm_config": {"enforce_eager": true, "max_model_len": 20480, "max_num_batched_tokens": 20480, "kv_cache_memory_bytes": 1073741824}}"#;
+    let o = base_data(
+        &[&model("tiny-llama")],
+        &out,
+        kw,
+        "prompt_tokens=20000,output_tokens=2",
+    )
+    .args(["--profile", "synchronous", "--max-requests", "1"])
+    .args([
+        "--engine-warmup-requests",
+        "0",
+        "--engine-stall-timeout",
+        "1",
+    ])
+    .args(["--request-format", "plain"])
+    .env("VLLM_ALLOW_LONG_MAX_MODEL_LEN", "1")
+    .output()
+    .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&out);
+    let b = &r["benchmarks"][0];
+    assert_eq!(b["ended_by"], "max_requests");
+    let q = &requests(&r, 0)[0];
+    assert_eq!(q["status"], "successful");
+    let ttft_s = q["ttft_ms"].as_f64().unwrap() / 1e3;
+    assert!(
+        ttft_s > 2.0,
+        "precondition: the prefill step ({ttft_s:.1} s) must outlast the 1 s watchdog; raise prompt_tokens"
+    );
+    assert!(b["longest_stall"]["seconds"].as_f64().unwrap() < 1.0);
 }

@@ -63,7 +63,7 @@ fn calibration_plan(c: &CalibrateArgs, per: f64) -> Result<Plan> {
         data_arg,
         processor: None,
         profile: plan::profile(ProfileKind::Constant, Some(LADDER.to_vec()))?,
-        window: Window::new(Some(0.2), Some(0.2), &limits)?,
+        window: Window::new(Some(0.2), Some(0.2), &limits, limits.max_seconds.is_some())?,
         limits,
         data_samples: None,
         sample_requests: None,
@@ -81,6 +81,8 @@ fn calibration_plan(c: &CalibrateArgs, per: f64) -> Result<Plan> {
         verbose: false,
         dry_run: false,
         save_requests: None,
+        labels: Default::default(),
+        scenario: None,
     })
 }
 

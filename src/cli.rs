@@ -18,8 +18,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run benchmarks (`llmbench benchmark` alone means `benchmark run`).
+    /// Run benchmarks, GuideLLM 0.8's form: each option takes a spec (`kind=TYPE,key=value,…`,
+    /// or the same as JSON/YAML), e.g. `run --backend kind=vllm_python,model=M --profile
+    /// kind=sweep --constraint kind=max_duration,seconds=20 --data
+    /// kind=synthetic_text,prompt_tokens=256,output_tokens=128`.
+    Run(SpecRunArgs),
+    /// Run benchmarks, GuideLLM 0.6's form (`llmbench benchmark` alone means `benchmark run`).
     Benchmark(BenchmarkCmd),
+    /// Render saved JSON reports again in any output (GuideLLM 0.8's `export`); several
+    /// reports give one combined report.
+    Export(ExportArgs),
+    /// Print the GUIDELLM__*/LLMBENCH_* settings in force and where each value came from.
+    Env,
     /// Measure llmbench's own ceiling on this machine (supervisor + IPC + worker, with the
     /// worker's mock engine): how far above an engine's rates llmbench can go.
     Calibrate(CalibrateArgs),
@@ -71,6 +81,95 @@ pub struct FromFileArgs {
     pub output_dir: PathBuf,
 }
 
+/// `llmbench run`: GuideLLM 0.8's spec options (parsed and checked by `spec`), then llmbench's
+/// own options.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SpecRunArgs {
+    /// `kind=vllm_python,model=M[,vllm_config={…},request_format=…]`; repeatable, or
+    /// `model=[A, B]`: each model runs in its own worker, in turn.
+    #[arg(long, value_name = "SPEC")]
+    pub backend: Vec<String>,
+
+    /// Required: `kind=synchronous|concurrent|throughput|constant|poisson|sweep,…` with
+    /// `streams`, `rate`, `max_concurrency`, `sweep_size`, `rampup_duration`, `warmup`,
+    /// `cooldown`.
+    #[arg(long, value_name = "SPEC")]
+    pub profile: Option<String>,
+
+    /// Repeatable: `kind=max_duration,seconds=S`, `max_requests,count=N`, `max_errors`,
+    /// `max_error_rate`, `max_global_error_rate`, `over_saturation`.
+    #[arg(long, value_name = "SPEC")]
+    pub constraint: Vec<String>,
+
+    /// `kind=synthetic_text,prompt_tokens=…,output_tokens=…`, or a file:
+    /// `kind=json_file|csv_file|text_file|parquet_file,path=FILE`.
+    #[arg(long, value_name = "SPEC")]
+    pub data: Vec<String>,
+
+    /// `kind=huggingface_auto,model=PATH` (default: the model's tokenizer).
+    #[arg(long, value_name = "SPEC")]
+    pub tokenizer: Option<String>,
+
+    /// `kind=generative_column_mapper,column_mappings={"text_column": …}`.
+    #[arg(long, value_name = "SPEC")]
+    pub data_column_mapper: Option<String>,
+
+    /// `kind=encode_media` (the default; nothing to encode for text).
+    #[arg(long, value_name = "SPEC")]
+    pub data_preprocessor: Vec<String>,
+
+    /// `kind=generative` (the default).
+    #[arg(long, value_name = "SPEC")]
+    pub data_finalizer: Option<String>,
+
+    /// `kind=pytorch,samples=N`: prepare N requests; each benchmark makes one pass over them.
+    #[arg(long, value_name = "SPEC")]
+    pub data_loader: Option<String>,
+
+    /// `kind=static,value=SEED` (default 42): seeds data and arrivals.
+    #[arg(long, value_name = "SPEC")]
+    pub seed: Option<String>,
+
+    /// Repeatable: `kind=json|yaml|csv|html|plot|console[,path=FILE]` (default: json and csv
+    /// in the results directory).
+    #[arg(long, value_name = "SPEC")]
+    pub output: Vec<String>,
+
+    /// `kind=generative,sample_size=N`: per-request records kept per status.
+    #[arg(long, value_name = "SPEC")]
+    pub metrics: Option<String>,
+
+    /// A JSON/YAML file `{metadata: {labels}, spec: {…}, benchmarks: […]}`, or a saved report
+    /// (its `config`); the command line wins over it, and it over GUIDELLM__* variables.
+    #[arg(short = 'c', long, visible_alias = "scenario", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// `key=value` written to the report's labels; repeatable.
+    #[arg(short = 'l', long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+
+    /// `KEY VALUES`: one value per sub-benchmark, e.g. `--override profile.streams 1,4,16`;
+    /// repeatable.
+    #[arg(long = "override", num_args = 2, value_names = ["KEY", "VALUES"], action = clap::ArgAction::Append)]
+    pub overrides: Vec<String>,
+
+    #[command(flatten)]
+    pub x: LlmbenchArgs,
+}
+
+/// `llmbench export`: saved reports → outputs.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// JSON reports written by llmbench (default: ./benchmarks.json); several give one report.
+    #[arg(value_name = "REPORT")]
+    pub paths: Vec<PathBuf>,
+
+    /// Repeatable: `kind=json|yaml|csv|html|plot|console[,path=FILE]` (default: console, json,
+    /// html and csv in the current directory).
+    #[arg(long, value_name = "SPEC")]
+    pub output: Vec<String>,
+}
+
 /// `--profile`: what `--rate` means and how requests are sent (`plan::profile` reads the rates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProfileKind {
@@ -115,20 +214,6 @@ pub struct RunArgs {
     /// Model id or local directory. Repeatable: each model runs in its own worker, in turn.
     #[arg(long, value_name = "MODEL")]
     pub model: Vec<String>,
-
-    /// A file of models, one per line, each optionally followed by a JSON object of
-    /// `vllm_config` overrides for that model; blank lines and `#` comments are ignored.
-    #[arg(long, value_name = "FILE")]
-    pub models_file: Option<PathBuf>,
-
-    /// Stop at the first model that fails instead of going on to the next.
-    #[arg(long)]
-    pub stop_on_failure: bool,
-
-    /// Seconds to wait, after a model's worker is gone, for GPU memory to return to the
-    /// baseline measured before the first model.
-    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
-    pub gpu_memory_wait: f64,
 
     /// JSON object: `vllm_config` (vLLM AsyncEngineArgs fields), `request_format`, `sampling`
     /// (extra SamplingParams for every request), `engine` (`vllm` or `mock`), `mock` (mock shape).
@@ -235,6 +320,32 @@ pub struct RunArgs {
     /// Comma list of formats or file names: json (more formats to come).
     #[arg(long, value_name = "LIST")]
     pub outputs: Option<String>,
+
+    /// llmbench's own options (also taken by `run`).
+    #[command(flatten)]
+    pub x: LlmbenchArgs,
+
+    /// Set by `run` (the GuideLLM 0.8 form), never typed: see `spec`.
+    #[arg(skip)]
+    pub from_spec: Option<crate::spec::FromSpec>,
+}
+
+/// llmbench's own options: no GuideLLM equivalent; `benchmark run` and `run` both take them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LlmbenchArgs {
+    /// A file of models, one per line, each optionally followed by a JSON object of
+    /// `vllm_config` overrides for that model; blank lines and `#` comments are ignored.
+    #[arg(long, value_name = "FILE")]
+    pub models_file: Option<PathBuf>,
+
+    /// Stop at the first model that fails instead of going on to the next.
+    #[arg(long)]
+    pub stop_on_failure: bool,
+
+    /// Seconds to wait, after a model's worker is gone, for GPU memory to return to the
+    /// baseline measured before the first model.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    pub gpu_memory_wait: f64,
 
     /// Python interpreter for the worker (default: $LLMBENCH_PYTHON, the active venv, python3).
     #[arg(long, value_name = "PATH")]

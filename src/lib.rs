@@ -21,6 +21,7 @@ pub mod report;
 pub mod scheduler;
 mod session;
 pub mod sources;
+pub mod spec;
 
 use anyhow::Result;
 use plan::Plan;
@@ -41,36 +42,37 @@ pub fn run(cli: cli::Cli, argv: Vec<String>) -> Result<i32> {
             let plan = plan::plan(&args)?;
             run_plan(&plan, argv)
         }
+        cli::Command::Run(r) => {
+            let args = spec::run_args(&r)?;
+            let plan = plan::plan(&args)?;
+            run_plan(&plan, argv)
+        }
+        cli::Command::Export(e) => export(&e),
+        cli::Command::Env => Ok(spec::env::print()),
         cli::Command::Calibrate(c) => calibrate::run(&c, argv),
     }
 }
 
+/// Reads a saved JSON report (any version this llmbench reads); `cmd` names the command in
+/// errors.
+fn read_report(cmd: &str, path: &std::path::Path) -> Result<Report> {
+    let usage = |e: String| error::UsageError::new(format!("{cmd} {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read it ({e})")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| usage(format!("not a JSON report ({e})")))?;
+    if v.get("benchmarks").and_then(|b| b.as_array()).is_none() {
+        return Err(usage("not an llmbench report (no \"benchmarks\" list)".into()).into());
+    }
+    if v.get("report_version").is_none() && v.get("llmbench_version").is_none() {
+        return Err(usage("is not an llmbench report (no report_version): llmbench reads its own reports, which carry GuideLLM's view too".into()).into());
+    }
+    let v = report::migrate::to_current(v).map_err(usage)?;
+    serde_json::from_value(v).map_err(|e| usage(format!("not an llmbench report ({e})")).into())
+}
+
 /// `benchmark from-file`: any saved JSON report, rendered again in the asked formats.
 fn from_file(f: &cli::FromFileArgs) -> Result<i32> {
-    let text = std::fs::read_to_string(&f.path).map_err(|e| {
-        error::UsageError::new(format!(
-            "benchmark from-file {}: cannot read it ({e})",
-            f.path.display()
-        ))
-    })?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        error::UsageError::new(format!(
-            "benchmark from-file {}: not a JSON report ({e})",
-            f.path.display()
-        ))
-    })?;
-    if v.get("benchmarks").and_then(|b| b.as_array()).is_none() {
-        bail_usage!(
-            "benchmark from-file {}: not an llmbench report (no \"benchmarks\" list)",
-            f.path.display()
-        );
-    }
-    let usage = |e: String| {
-        error::UsageError::new(format!("benchmark from-file {}: {e}", f.path.display()))
-    };
-    let v = report::migrate::to_current(v).map_err(usage)?;
-    let report: Report =
-        serde_json::from_value(v).map_err(|e| usage(format!("not an llmbench report ({e})")))?;
+    let report = read_report("benchmark from-file", &f.path)?;
     let outputs = render::parse_outputs(&f.outputs).map_err(error::UsageError::new)?;
     if outputs.iter().any(|(o, _)| *o == render::Format::Console) {
         bail_usage!("--outputs console: from-file writes files (json, yaml, csv, html); the console tables are printed by benchmark run");
@@ -79,6 +81,53 @@ fn from_file(f: &cli::FromFileArgs) -> Result<i32> {
         println!("wrote {}", p.display());
     }
     Ok(0)
+}
+
+/// `export` (GuideLLM 0.8): saved reports → the asked outputs (default: console, json, html,
+/// csv in the working directory). Several reports give one combined report.
+fn export(e: &cli::ExportArgs) -> Result<i32> {
+    let paths = if e.paths.is_empty() {
+        vec![std::path::PathBuf::from("benchmarks.json")]
+    } else {
+        e.paths.clone()
+    };
+    let reports = paths
+        .iter()
+        .map(|p| read_report("export", p))
+        .collect::<Result<Vec<_>>>()?;
+    let outputs = if e.output.is_empty() {
+        spec::output_specs(
+            &["kind=console", "kind=json", "kind=html", "kind=csv"].map(String::from),
+        )?
+    } else {
+        spec::output_specs(&e.output)?
+    };
+    // Never overwrite an input with the combined report.
+    for (_, out) in &outputs {
+        if let Some(o) = out {
+            if paths.iter().any(|p| same_file(p, o)) {
+                bail_usage!(
+                    "--output {}: that is a report being exported; write to another path",
+                    o.display()
+                );
+            }
+        }
+    }
+    let report = report::combine(reports, &paths);
+    if outputs.iter().any(|(f, _)| *f == render::Format::Console) {
+        render::console::print_summary(&report);
+    }
+    for p in render::write_all(&report, &outputs, std::path::Path::new("."))? {
+        println!("wrote {}", p.display());
+    }
+    Ok(0)
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
 }
 
 /// Ctrl-C / SIGTERM: the first stops dispatch and lets the run write its partial report; the

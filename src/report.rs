@@ -53,6 +53,28 @@ pub struct Report {
     pub models: Vec<ModelEntry>,
     /// Every benchmark of every model, in run order.
     pub benchmarks: Vec<BenchmarkEntry>,
+    /// A combined report (`llmbench export A.json B.json`): the runs it was made from, in
+    /// order; each benchmark's `source` indexes this list, and its `*_ns` fields are relative
+    /// to that run's clock. Absent for a single run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceRun>,
+}
+
+/// One run a combined report was made from.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SourceRun {
+    /// The report file it was read from.
+    pub path: String,
+    /// Its llmbench version.
+    pub llmbench_version: String,
+    /// Its command line.
+    pub command: Vec<String>,
+    /// Its time origin: the `*_ns` fields of its benchmarks are relative to it.
+    pub clock: Clock,
+    /// Its machine.
+    pub host: Host,
+    /// Its configuration.
+    pub llmbench_config: RunConfig,
 }
 
 /// The time origin.
@@ -152,6 +174,14 @@ pub struct RunConfig {
     pub vllm_config: Map<String, Value>,
     /// Extra sampling parameters sent with each request.
     pub sampling: Map<String, Value>,
+    /// `--label key=value` (and a config file's or GUIDELLM__METADATA__LABELS' labels).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `llmbench run` only: the scenario as llmbench read it from the command line, the
+    /// `--config` file and GUIDELLM__* variables (`{metadata, spec, benchmarks}`); null for
+    /// the 0.6 form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_spec: Option<Value>,
 }
 
 /// A model to run.
@@ -400,8 +430,12 @@ pub struct Teardown {
 /// One benchmark: one strategy run against one model.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct BenchmarkEntry {
-    /// The model this benchmark ran against (as given to --model).
+    /// The model this benchmark ran against (as given to --model; in a combined report,
+    /// prefixed with its report's file name where two reports name the same model).
     pub model: String,
+    /// In a combined report: which of `sources` this benchmark came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<usize>,
     /// Position in `benchmarks`, from 0, across all models.
     pub index: usize,
     /// The benchmark's load strategy.
@@ -665,6 +699,65 @@ impl RequestRecordOut {
     }
 }
 
+/// Several saved reports → one (`llmbench export A.json B.json`): the first report's run-level
+/// fields, every report's models and benchmarks in order, and `sources` naming each run. A
+/// model named by two reports is told apart by its report's file name (`run-a:MODEL`).
+pub fn combine(mut reports: Vec<Report>, paths: &[std::path::PathBuf]) -> Report {
+    if reports.len() == 1 {
+        return reports.pop().expect("one report");
+    }
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for r in &reports {
+        let names: std::collections::BTreeSet<&str> = r
+            .models
+            .iter()
+            .map(|m| m.model.as_str())
+            .chain(r.benchmarks.iter().map(|b| b.model.as_str()))
+            .collect();
+        for n in names {
+            *seen.entry(n.to_string()).or_default() += 1;
+        }
+    }
+    let stem = |p: &std::path::Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| p.display().to_string())
+    };
+    let mut out = reports[0].clone();
+    out.models.clear();
+    out.benchmarks.clear();
+    out.partial = reports.iter().any(|r| r.partial);
+    out.interrupted = reports.iter().any(|r| r.interrupted);
+    for (i, (r, p)) in reports.into_iter().zip(paths).enumerate() {
+        let rename = |m: &str| {
+            if seen.get(m).copied().unwrap_or(0) > 1 {
+                format!("{}:{m}", stem(p))
+            } else {
+                m.to_string()
+            }
+        };
+        for mut m in r.models {
+            m.model = rename(&m.model);
+            out.models.push(m);
+        }
+        for mut b in r.benchmarks {
+            b.model = rename(&b.model);
+            b.source = Some(i);
+            b.index = out.benchmarks.len();
+            out.benchmarks.push(b);
+        }
+        out.sources.push(SourceRun {
+            path: p.display().to_string(),
+            llmbench_version: r.llmbench_version,
+            command: r.command,
+            clock: r.clock,
+            host: r.host,
+            llmbench_config: r.llmbench_config,
+        });
+    }
+    out
+}
+
 impl Report {
     pub fn new(command: Vec<String>, seed: u64, config: RunConfig) -> Report {
         Report {
@@ -682,6 +775,7 @@ impl Report {
             llmbench_config: config,
             models: Vec::new(),
             benchmarks: Vec::new(),
+            sources: Vec::new(),
         }
     }
 
@@ -698,6 +792,7 @@ impl Report {
         let summary = summarize(&o.records, ws, we);
         let hr = headroom(&strategy, &summary, &o.records, o.harness.clone());
         self.benchmarks.push(BenchmarkEntry {
+            source: None,
             model: model.to_string(),
             index: self.benchmarks.len(),
             strategy,

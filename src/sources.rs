@@ -49,6 +49,9 @@ fn extra_tokens(cmd: &clap::Command, m: &ArgMatches) -> Result<Option<Vec<OsStri
     let Some((rcmd, rm)) = run_matches(cmd, m) else {
         return Ok(None);
     };
+    if !rm.get_flag("disable_console") {
+        crate::spec::env::Environment::read().warn_unread(crate::spec::env::Form::Benchmark);
+    }
     let scenario = match rm.get_one::<std::path::PathBuf>("scenario") {
         Some(p) => load_scenario(p)?,
         None => match env_value(&["scenario"]) {
@@ -90,6 +93,19 @@ fn extra_tokens(cmd: &clap::Command, m: &ArgMatches) -> Result<Option<Vec<OsStri
         }
     }
     Ok(if out.is_empty() { None } else { Some(out) })
+}
+
+/// The long name of the `benchmark run` flag called `name` (its long name or an alias), if any.
+pub fn run_flag(name: &str) -> Option<String> {
+    let cmd = crate::cli::Cli::command();
+    let run = cmd.find_subcommand("benchmark")?.find_subcommand("run")?;
+    let found = run.get_arguments().find_map(|a| {
+        let long = a.get_long()?;
+        let mut names = vec![long];
+        names.extend(a.get_all_aliases().unwrap_or_default());
+        names.contains(&name).then(|| long.to_string())
+    });
+    found
 }
 
 fn env_value(names: &[&str]) -> Option<String> {

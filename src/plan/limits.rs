@@ -108,11 +108,18 @@ impl Amount {
 
 impl Window {
     /// `--warmup` and `--cooldown`, which must leave some of each benchmark to measure.
-    pub fn new(warmup: Option<f64>, cooldown: Option<f64>, limits: &Limits) -> Result<Window> {
+    /// `by_time`: the amounts are of time (else of requests); the 0.6 form's rule is "of time
+    /// when --max-seconds is given".
+    pub fn new(
+        warmup: Option<f64>,
+        cooldown: Option<f64>,
+        limits: &Limits,
+        by_time: bool,
+    ) -> Result<Window> {
         let window = Window {
             warmup: Amount::parse("--warmup", warmup)?,
             cooldown: Amount::parse("--cooldown", cooldown)?,
-            by_time: limits.max_seconds.is_some(),
+            by_time,
             max_seconds: limits.max_seconds,
         };
         let fractions = Amount::fraction(window.warmup) + Amount::fraction(window.cooldown);

@@ -65,11 +65,24 @@ pub struct Plan {
     pub verbose: bool,
     pub dry_run: bool,
     pub save_requests: Option<PathBuf>,
+    /// `--label`s (the `run` form), written to the report.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The `run` form's scenario as llmbench read it (`{metadata, spec, benchmarks}`).
+    pub scenario: Option<serde_json::Value>,
 }
 
 pub fn plan(a: &RunArgs) -> Result<Plan> {
     check_backend(a.backend.as_deref(), a.target.as_deref())?;
-    let models = models(&a.model, a.models_file.as_deref())?;
+    let mut models = models(&a.model, a.x.models_file.as_deref())?;
+    if let Some(f) = &a.from_spec {
+        for m in models.iter_mut() {
+            if let Some((_, cfg)) = f.model_overrides.iter().find(|(n, _)| *n == m.name) {
+                for (k, v) in cfg {
+                    m.overrides.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
+    }
     let kwargs = BackendKwargs::parse(a.backend_kwargs.as_deref())?;
     if kwargs.engine == EngineKind::Vllm {
         check_local_models(&models)?;
@@ -92,27 +105,48 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         rates(a.rate.as_deref())?,
     )?;
     let limits = Limits::from_args(a, &profile)?;
-    let window = Window::new(a.warmup, a.cooldown, &limits)?;
+    let by_time = match &a.from_spec {
+        Some(f) => {
+            let [w, c] = f
+                .window_by
+                .map(|m| m.by_time(limits.max_seconds, limits.max_requests));
+            if w != c && a.warmup.is_some() && a.cooldown.is_some() {
+                bail_usage!("--profile: warmup and cooldown must both count time or both count requests (their modes resolve differently with these constraints)");
+            }
+            if a.warmup.is_some() {
+                w
+            } else {
+                c
+            }
+        }
+        None => limits.max_seconds.is_some(),
+    };
+    let window = Window::new(a.warmup, a.cooldown, &limits, by_time)?;
     let data_samples = data_samples(a.data_samples, &data)?;
-    check_benchmarks_end(&limits, data_samples, a.dry_run)?;
-    let outputs = Outputs::new(
-        a.output_path.as_deref(),
-        a.output_dir.as_deref(),
-        a.outputs.as_deref(),
-        a.engine_log.as_deref(),
-        !a.dry_run,
-    )?;
-    let engine_stall_timeout = stall_timeout(a.engine_stall_timeout)?;
-    let flag = if a.output_path.is_some() {
+    check_benchmarks_end(&limits, data_samples, a.x.dry_run, a.from_spec.is_some())?;
+    let outputs = match &a.from_spec {
+        Some(f) => Outputs::files(f.outputs.clone(), a.x.engine_log.as_deref(), !a.x.dry_run),
+        None => Outputs::new(
+            a.output_path.as_deref(),
+            a.output_dir.as_deref(),
+            a.outputs.as_deref(),
+            a.x.engine_log.as_deref(),
+            !a.x.dry_run,
+        )?,
+    };
+    let engine_stall_timeout = stall_timeout(a.x.engine_stall_timeout)?;
+    let flag = if a.from_spec.is_some() {
+        "--output"
+    } else if a.output_path.is_some() {
         "--output-path"
     } else {
         "--output-dir"
     };
-    outputs.check(flag, a.save_requests.as_deref())?;
+    outputs.check(flag, a.x.save_requests.as_deref())?;
     Ok(Plan {
         models,
-        stop_on_failure: a.stop_on_failure,
-        gpu_memory_wait: a.gpu_memory_wait,
+        stop_on_failure: a.x.stop_on_failure,
+        gpu_memory_wait: a.x.gpu_memory_wait,
         engine: kwargs.engine,
         vllm_config: kwargs.vllm_config,
         mock: kwargs.mock,
@@ -127,31 +161,45 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         data_samples,
         sample_requests: a.sample_requests,
         seed: a.random_seed,
-        python: crate::backend::worker::find_python(a.python.as_deref()),
+        python: crate::backend::worker::find_python(a.x.python.as_deref()),
         outputs: outputs.files,
         output_dir: outputs.dir,
-        console: !a.disable_console,
-        live_progress: !a.disable_console
-            && !a.disable_console_interactive
+        console: !a.x.disable_console,
+        live_progress: !a.x.disable_console
+            && !a.x.disable_console_interactive
             && std::io::IsTerminal::is_terminal(&std::io::stdout()),
-        print_requests: a.print_requests,
-        warmup_requests: a.engine_warmup_requests,
-        engine_start_timeout: a.engine_start_timeout,
+        print_requests: a.x.print_requests,
+        warmup_requests: a.x.engine_warmup_requests,
+        engine_start_timeout: a.x.engine_start_timeout,
         engine_stall_timeout,
         engine_log_dir: outputs.engine_log_dir,
-        verbose: a.verbose,
-        dry_run: a.dry_run,
-        save_requests: a.save_requests.clone(),
+        verbose: a.x.verbose,
+        dry_run: a.x.dry_run,
+        save_requests: a.x.save_requests.clone(),
+        labels: a
+            .from_spec
+            .as_ref()
+            .map(|f| f.labels.clone())
+            .unwrap_or_default(),
+        scenario: a.from_spec.as_ref().map(|f| f.scenario.clone()),
     })
 }
 
 /// Something must end each benchmark: a limit, or one pass over a fixed number of requests.
-fn check_benchmarks_end(limits: &Limits, data_samples: Option<u64>, dry_run: bool) -> Result<()> {
+fn check_benchmarks_end(
+    limits: &Limits,
+    data_samples: Option<u64>,
+    dry_run: bool,
+    spec_form: bool,
+) -> Result<()> {
     if limits.max_seconds.is_none()
         && limits.max_requests.is_none()
         && data_samples.is_none()
         && !dry_run
     {
+        if spec_form {
+            bail_usage!("nothing would end the benchmarks: add --constraint kind=max_duration,seconds=S or --constraint kind=max_requests,count=N (or --data-loader kind=pytorch,samples=N)");
+        }
         bail_usage!("nothing would end the benchmarks: set --max-seconds or --max-requests (or samples= in --data)");
     }
     Ok(())
@@ -234,6 +282,8 @@ impl Plan {
             engine_warmup_requests: plan.warmup_requests,
             vllm_config: json_map(&plan.vllm_config),
             sampling: json_map(&plan.sampling),
+            labels: plan.labels.clone(),
+            run_spec: plan.scenario.clone(),
         }
     }
 }

@@ -51,6 +51,23 @@ impl Outputs {
         })
     }
 
+    /// The `run` form's `--output` specs: each format with its file, relative to the working
+    /// directory (GuideLLM's outputs without a `path` were already put in its results dir).
+    pub fn files(
+        files: Vec<(Format, Option<PathBuf>)>,
+        engine_log: Option<&str>,
+        reports: bool,
+    ) -> Outputs {
+        let dir = PathBuf::from(".");
+        let files = if reports { files } else { Vec::new() };
+        let engine_log_dir = engine_log_dir(engine_log, &files, &dir);
+        Outputs {
+            files,
+            dir,
+            engine_log_dir,
+        }
+    }
+
     /// Every report file's directory exists or can be created and is writable, and no report
     /// file is a directory; so for the engine log directory and `save_requests`. `flag` names
     /// where the report location came from.

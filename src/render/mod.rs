@@ -145,6 +145,7 @@ pub fn write_with(
             continue;
         };
         let path = match name {
+            Some(n) if dir == Path::new(".") => n.clone(),
             Some(n) => dir.join(n),
             None => dir.join(default),
         };

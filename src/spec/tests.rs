@@ -1,0 +1,210 @@
+//! The `run` form read into `RunArgs`: what each spec becomes, and the refusals.
+
+use super::*;
+use clap::Parser;
+
+fn args(argv: &[&str]) -> Result<RunArgs> {
+    let mut full = vec!["llmbench", "run"];
+    full.extend_from_slice(argv);
+    let cli = crate::cli::Cli::try_parse_from(full).expect("clap parses");
+    let crate::cli::Command::Run(r) = cli.command else {
+        panic!("not run")
+    };
+    run_args(&r)
+}
+
+fn err(argv: &[&str]) -> String {
+    args(argv).expect_err("refused").to_string()
+}
+
+const BASE: [&str; 6] = [
+    "--backend",
+    "kind=vllm_python,model=m",
+    "--data",
+    "kind=synthetic_text,prompt_tokens=8,output_tokens=4",
+    "--constraint",
+    "kind=max_requests,count=5",
+];
+
+fn with(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut v = BASE.to_vec();
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn the_issue_example_becomes_the_0_6_arguments() {
+    let a = args(&[
+        "--backend",
+        r#"kind=vllm_python,model=Qwen/Qwen3-0.6B,vllm_config={"max_model_len": 4096}"#,
+        "--profile",
+        "kind=sweep,sweep_size=4",
+        "--constraint",
+        "kind=max_duration,seconds=20",
+        "--data",
+        "kind=synthetic_text,prompt_tokens=256,output_tokens=128",
+        "--output",
+        "kind=json,path=results/run.json",
+        "--output",
+        "kind=html",
+    ])
+    .unwrap();
+    assert_eq!(a.model, vec!["Qwen/Qwen3-0.6B"]);
+    assert_eq!(a.profile, Some(ProfileKind::Sweep));
+    assert_eq!(a.rate.as_deref(), Some("4"));
+    assert_eq!(a.max_seconds, Some(20.0));
+    assert_eq!(
+        serde_json::from_str::<Value>(a.backend_kwargs.as_deref().unwrap()).unwrap(),
+        json!({"vllm_config": {"max_model_len": 4096}})
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(a.data.as_deref().unwrap()).unwrap(),
+        json!({"prompt_tokens": 256, "output_tokens": 128})
+    );
+    let f = a.from_spec.unwrap();
+    assert_eq!(
+        f.outputs,
+        vec![
+            (Format::Json, Some(PathBuf::from("results/run.json"))),
+            (Format::Html, Some(PathBuf::from("benchmarks.html")))
+        ]
+    );
+    assert_eq!(a.random_seed, 42);
+}
+
+#[test]
+fn profiles_constraints_and_windows() {
+    let a = args(&with(&[
+        "--profile",
+        "kind=concurrent,streams=[1,4,16],rampup_duration=2,warmup=0.1,cooldown={percent: 0.2, mode: requests}",
+        "--constraint",
+        "kind=max_errors,count=3",
+        "--constraint",
+        r#"{"kind": "over_saturation", "min_seconds": 5}"#,
+    ]))
+    .unwrap();
+    assert_eq!(a.rate.as_deref(), Some("1,4,16"));
+    assert_eq!(a.rampup, Some(2.0));
+    assert_eq!((a.warmup, a.cooldown), (Some(0.1), Some(0.2)));
+    assert_eq!(a.max_errors, Some(3));
+    assert_eq!(a.max_requests, Some(5));
+    let sat: Value = serde_json::from_str(a.over_saturation.as_deref().unwrap()).unwrap();
+    assert_eq!(sat["min_seconds"], json!(5.0));
+    assert_eq!(
+        a.from_spec.unwrap().window_by,
+        [WindowBy::PreferDuration, WindowBy::Requests]
+    );
+    let a = args(&with(&["--profile", "kind=poisson,rate=2.5"])).unwrap();
+    assert_eq!(
+        (a.profile, a.rate.as_deref()),
+        (Some(ProfileKind::Poisson), Some("2.5"))
+    );
+}
+
+#[test]
+fn overrides_make_the_profile_list() {
+    let a = args(&with(&[
+        "--profile",
+        "kind=concurrent,streams=1",
+        "--override",
+        "profile.streams",
+        "2,8",
+        "--label",
+        "team=infra",
+    ]))
+    .unwrap();
+    assert_eq!(a.rate.as_deref(), Some("2,8"));
+    let f = a.from_spec.unwrap();
+    assert_eq!(f.labels.get("team").map(String::as_str), Some("infra"));
+    let e = err(&with(&[
+        "--profile",
+        "kind=concurrent,streams=1",
+        "--override",
+        "constraints[0].count",
+        "5,10",
+    ]));
+    assert!(e.contains("not supported yet"), "{e}");
+}
+
+#[test]
+fn repeated_backends_are_models_with_their_own_config() {
+    let a = args(&[
+        "--backend",
+        r#"kind=vllm_python,model=a,vllm_config={"max_model_len": 64}"#,
+        "--backend",
+        "kind=vllm_python,model=[b, c]",
+        "--profile",
+        "kind=synchronous",
+        "--data",
+        "kind=synthetic_text,prompt_tokens=8",
+        "--constraint",
+        "kind=max_requests,count=2",
+    ])
+    .unwrap();
+    assert_eq!(a.model, vec!["a", "b", "c"]);
+    let f = a.from_spec.unwrap();
+    assert_eq!(
+        f.model_overrides[0].1.get("max_model_len"),
+        Some(&json!(64))
+    );
+    assert!(f.model_overrides[1].1.is_empty());
+}
+
+#[test]
+fn refusals_are_one_sentence_naming_option_kind_and_key() {
+    for (extra, want) in [
+        (vec!["--profile", "kind=swep"], "--profile: unknown kind `swep`; valid kinds are synchronous, concurrent"),
+        (vec!["--profile", "kind=sweep,size=4"], "--profile kind=sweep: unknown key `size`; valid keys are rampup_duration, warmup, cooldown, sweep_size"),
+        (vec!["--profile", "kind=goodput"], "--profile kind=goodput is not supported yet"),
+        (vec!["--profile", "kind=concurrent"], "--profile kind=concurrent: streams is required"),
+        (vec!["--profile", "kind=constant,rate=2,max_concurrency=4"], "`max_concurrency` is not supported yet"),
+        (vec!["--profile", "kind=sweep,strategy_type=poisson"], "strategy_type=\"poisson\" is not supported yet"),
+        (vec!["--profile", "kind=synchronous", "--constraint", "kind=min_requests,count=3"], "--constraint kind=min_requests is not supported yet"),
+        (vec!["--profile", "kind=synchronous", "--constraint", "kind=max_requests,count=3"], "--constraint kind=max_requests: is given twice"),
+        (vec!["--profile", "kind=synchronous", "--constraint", "kind=max_duration,seconds=[10,20]"], "seconds as a list (one value per sub-benchmark) is not supported yet"),
+        (vec!["--profile", "kind=synchronous", "--constraint", "kind=max_duration,seconds=5,stopping_scope=all"], "stopping_scope"),
+        (vec!["--profile", "kind=synchronous", "--output", "kind=plot,path=x.jpg"], "--output kind=plot"),
+        (vec!["--profile", "kind=synchronous", "--metrics", "kind=generative,slo={ttft_ms: 500}"], "--metrics kind=generative: `slo` is not supported yet"),
+        (vec!["--profile", "kind=synchronous", "--data", "kind=mooncake,source=t.jsonl"], "--data kind=mooncake is not supported yet"),
+        (vec!["--profile", "kind=synchronous", "--data", "kind=synthetic_image"], "--data kind=synthetic_image is refused: llmbench benchmarks text generation"),
+        (vec!["--profile", "kind=synchronous", "--data", "kind=csv_file,path=x.json"], "path x.json must end in .csv"),
+        (vec!["--profile", "kind=synchronous", "--warmup-percent", "3"], "UNPARSED"),
+    ] {
+        if want == "UNPARSED" {
+            continue;
+        }
+        let mut argv = BASE.to_vec();
+        // A second --data or --constraint of the same kind would be a different error.
+        if extra.contains(&"--data") {
+            argv.truncate(2);
+            argv.extend(["--constraint", "kind=max_requests,count=5"]);
+        }
+        argv.extend(extra.iter().copied());
+        let e = err(&argv);
+        assert!(e.contains(want), "{extra:?}: {e}");
+        assert!(!e.contains('\n'), "one sentence: {e}");
+    }
+    let e = err(&[
+        "--backend",
+        "kind=openai_http,target=http://x",
+        "--profile",
+        "kind=synchronous",
+        "--data",
+        "kind=synthetic_text,prompt_tokens=8",
+    ]);
+    assert!(e.contains("llmbench runs vLLM's engine in-process"), "{e}");
+    let e = err(&[
+        "--profile",
+        "kind=synchronous",
+        "--data",
+        "kind=synthetic_text,prompt_tokens=8",
+    ]);
+    assert!(e.contains("--backend is required"), "{e}");
+    let e = err(&[
+        "--backend",
+        "kind=vllm_python,model=m",
+        "--data",
+        "kind=synthetic_text,prompt_tokens=8",
+    ]);
+    assert!(e.contains("--profile is required"), "{e}");
+}

@@ -1,0 +1,429 @@
+//! `llmbench run` (GuideLLM 0.8's command line) through the real binary against the worker's
+//! mock engine: spec options, the config file with --override and --label, the environment's
+//! precedence and the unread-variable warning, refusals (one sentence, exit 2, nothing
+//! written), `export` of two reports into one, and `env`.
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// `llmbench run` on the mock engine with `extra` spec options, in `dir`.
+fn run_cmd(dir: &Path, extra: &[&str]) -> Command {
+    let mut c = bin();
+    c.current_dir(dir)
+        .env_remove("GUIDELLM__DEFAULT_RESULTS_DIR")
+        .arg("run")
+        .arg("--python")
+        .arg(python())
+        .args(["--engine-warmup-requests", "0"])
+        .args(extra);
+    c
+}
+
+const MOCK_BACKEND: &str = "kind=vllm_python,model=mock,engine=mock";
+const DATA: &str = "kind=synthetic_text,prompt_tokens=8,output_tokens=4";
+
+fn ok(o: &Output) -> (String, String) {
+    let (out, err) = text(o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    (out, err)
+}
+
+fn kinds(r: &Value) -> Vec<(String, f64)> {
+    r["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let s = &b["strategy"];
+            let rate = ["rate", "streams", "max_concurrency"]
+                .iter()
+                .find_map(|k| s[*k].as_f64())
+                .unwrap_or(0.0);
+            (s["type"].as_str().unwrap().to_string(), rate)
+        })
+        .collect()
+}
+
+#[test]
+fn run_with_spec_options_gives_the_benchmarks_of_the_0_6_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_cmd(
+        dir.path(),
+        &[
+            "--backend",
+            MOCK_BACKEND,
+            "--profile",
+            "kind=concurrent,streams=[1,3]",
+            "--constraint",
+            "kind=max_requests,count=6",
+            "--data",
+            DATA,
+            "--output",
+            "kind=json,path=out/run.json",
+            "--output",
+            "kind=yaml",
+            "--label",
+            "team=infra",
+        ],
+    )
+    .output()
+    .unwrap();
+    ok(&o);
+    let r = read_json(&dir.path().join("out/run.json"));
+    assert!(
+        dir.path().join("benchmarks.yaml").exists(),
+        "yaml in the results dir"
+    );
+    assert!(!dir.path().join("benchmarks.json").exists());
+    assert_eq!(
+        kinds(&r),
+        vec![("concurrent".into(), 1.0), ("concurrent".into(), 3.0)]
+    );
+    for b in r["benchmarks"].as_array().unwrap() {
+        assert_eq!(b["requests_total"], 6);
+        assert_eq!(b["ended_by"], "max_requests");
+    }
+    assert_eq!(r["llmbench_config"]["labels"]["team"], "infra");
+    assert_eq!(
+        r["llmbench_config"]["run_spec"]["spec"]["profile"]["streams"],
+        serde_json::json!([1, 3])
+    );
+    // The same run in the 0.6 form.
+    let p06 = dir.path().join("06.json");
+    let o = MockRun::new()
+        .data("prompt_tokens=8,output_tokens=4")
+        .no_engine_warmup()
+        .args(&[
+            "--profile",
+            "concurrent",
+            "--rate",
+            "1,3",
+            "--max-requests",
+            "6",
+        ])
+        .output(&p06)
+        .run();
+    ok(&o);
+    let r06 = read_json(&p06);
+    assert_eq!(kinds(&r06), kinds(&r));
+    assert_eq!(
+        r06["llmbench_config"]["limits"],
+        r["llmbench_config"]["limits"]
+    );
+}
+
+#[test]
+fn config_file_with_override_and_label_and_the_environment_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("scenario.yaml"),
+        format!(
+            "metadata:\n  labels:\n    owner: perf\nspec:\n  backend: {{kind: vllm_python, model: mock, engine: mock}}\n  profile: {{kind: concurrent, streams: 1}}\n  data:\n    - {{kind: synthetic_text, prompt_tokens: 8, output_tokens: 4}}\n  constraints:\n    - {{kind: max_requests, count: 4}}\n  outputs:\n    - {{kind: json, path: cfg.json}}\n"
+        ),
+    )
+    .unwrap();
+    // --override gives one sub-benchmark per value; the environment's profile loses to the
+    // file's, and the file's to the command line's.
+    let o = run_cmd(
+        dir.path(),
+        &[
+            "--config",
+            "scenario.yaml",
+            "--override",
+            "profile.streams",
+            "1,2",
+            "--label",
+            "team=infra",
+        ],
+    )
+    .env("GUIDELLM__SPEC__PROFILE", r#"{"kind": "synchronous"}"#)
+    .env(
+        "GUIDELLM__SPEC__CONSTRAINTS",
+        r#"[{"kind": "max_requests", "count": 9}]"#,
+    )
+    .output()
+    .unwrap();
+    ok(&o);
+    let r = read_json(&dir.path().join("cfg.json"));
+    assert_eq!(
+        kinds(&r),
+        vec![("concurrent".into(), 1.0), ("concurrent".into(), 2.0)]
+    );
+    assert_eq!(
+        r["benchmarks"][0]["requests_total"], 4,
+        "the file's constraint wins over the environment's"
+    );
+    let labels = &r["llmbench_config"]["labels"];
+    assert_eq!(
+        (labels["owner"].as_str(), labels["team"].as_str()),
+        (Some("perf"), Some("infra"))
+    );
+    // The environment alone fills what the command line and the file leave out.
+    let o = run_cmd(dir.path(), &["--backend", MOCK_BACKEND, "--data", DATA])
+        .env(
+            "GUIDELLM__SPEC__PROFILE",
+            r#"{"kind": "concurrent", "streams": [2]}"#,
+        )
+        .env(
+            "GUIDELLM__SPEC__CONSTRAINTS",
+            r#"[{"kind": "max_requests", "count": 3}]"#,
+        )
+        .env(
+            "GUIDELLM__SPEC__OUTPUTS",
+            r#"[{"kind": "json", "path": "env.json"}]"#,
+        )
+        .env("GUIDELLM__METADATA__LABELS", r#"{"from": "env"}"#)
+        .env("GUIDELLM__MAX_CONCURRENCY", "8")
+        .env("GUIDELLM_RATE", "3")
+        .output()
+        .unwrap();
+    let (_, err) = ok(&o);
+    let r = read_json(&dir.path().join("env.json"));
+    assert_eq!(kinds(&r), vec![("concurrent".into(), 2.0)]);
+    assert_eq!(r["benchmarks"][0]["requests_total"], 3);
+    assert_eq!(r["llmbench_config"]["labels"]["from"], "env");
+    let warning = err
+        .lines()
+        .find(|l| l.starts_with("warning: environment"))
+        .unwrap_or("");
+    let named = warning.split(" are not read").next().unwrap();
+    assert_eq!(
+        named, "warning: environment variables GUIDELLM_RATE, GUIDELLM__MAX_CONCURRENCY",
+        "{err}"
+    );
+    // The command line wins over the environment.
+    let o = run_cmd(
+        dir.path(),
+        &[
+            "--backend",
+            MOCK_BACKEND,
+            "--data",
+            DATA,
+            "--profile",
+            "kind=synchronous",
+            "--output",
+            "kind=json,path=cli.json",
+        ],
+    )
+    .env(
+        "GUIDELLM__SPEC__PROFILE",
+        r#"{"kind": "concurrent", "streams": [2]}"#,
+    )
+    .env(
+        "GUIDELLM__SPEC__CONSTRAINTS",
+        r#"[{"kind": "max_requests", "count": 3}]"#,
+    )
+    .output()
+    .unwrap();
+    ok(&o);
+    assert_eq!(
+        kinds(&read_json(&dir.path().join("cli.json"))),
+        vec![("synchronous".into(), 0.0)]
+    );
+}
+
+#[test]
+fn refusals_are_one_sentence_exit_2_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = [
+        "--backend",
+        MOCK_BACKEND,
+        "--data",
+        DATA,
+        "--constraint",
+        "kind=max_requests,count=3",
+    ];
+    for (extra, want) in [
+        (
+            vec!["--profile", "kind=sweep,size=4"],
+            "--profile kind=sweep: unknown key `size`; valid keys are",
+        ),
+        (
+            vec!["--profile", "kind=replay"],
+            "--profile kind=replay is not supported yet",
+        ),
+        (
+            vec!["--profile", "kind=synchronous", "--profile", "kind=sweep"],
+            "cannot be used multiple times",
+        ),
+        (
+            vec![
+                "--profile",
+                "kind=synchronous",
+                "--output",
+                "kind=plot,path=p.jpg",
+            ],
+            "--output kind=plot",
+        ),
+        (
+            vec![
+                "--profile",
+                "kind=synchronous",
+                "--metrics",
+                "kind=generative,confidence=0.9",
+            ],
+            "confidence=0.9 is not supported yet",
+        ),
+        (
+            vec![
+                "--profile",
+                "kind=synchronous",
+                "--data-loader",
+                "kind=pytorch,shuffle=true",
+            ],
+            "shuffle=true is not supported yet",
+        ),
+        (
+            vec!["--profile", "kind=synchronous", "--config", "missing.yaml"],
+            "--config missing.yaml: cannot read it",
+        ),
+        (
+            vec![
+                "--profile",
+                "kind=synchronous",
+                "--data",
+                "kind=synthetic_text,prompt_tokens=8,turns=3",
+            ],
+            "--data is given 2 times",
+        ),
+        (
+            vec!["--profile", "kind=synchronous", "--label", "oops"],
+            "--label oops: write key=value",
+        ),
+    ] {
+        let mut argv: Vec<&str> = base.to_vec();
+        argv.extend(extra.iter().copied());
+        argv.extend(["--output", "kind=json,path=never.json"]);
+        let o = run_cmd(dir.path(), &argv).output().unwrap();
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}\n{out}\n{err}");
+        assert!(err.contains(want), "{extra:?}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(lines.len() <= 4, "short: {err}"); // clap adds a usage line and a hint
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{extra:?} wrote something"
+        );
+    }
+    let o = run_cmd(
+        dir.path(),
+        &[
+            "--backend",
+            "kind=openai_http,target=http://localhost:8000",
+            "--profile",
+            "kind=synchronous",
+            "--data",
+            DATA,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o)
+        .1
+        .contains("llmbench runs vLLM's engine in-process"));
+}
+
+#[test]
+fn export_two_reports_into_one_and_env_lists_what_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, streams) in [("a.json", "1"), ("b.json", "2")] {
+        let o = run_cmd(
+            dir.path(),
+            &[
+                "--backend",
+                MOCK_BACKEND,
+                "--data",
+                DATA,
+                "--profile",
+                &format!("kind=concurrent,streams={streams}"),
+                "--constraint",
+                "kind=max_requests,count=3",
+                "--output",
+                &format!("kind=json,path={name}"),
+            ],
+        )
+        .output()
+        .unwrap();
+        ok(&o);
+    }
+    let o = bin()
+        .current_dir(dir.path())
+        .args([
+            "export",
+            "a.json",
+            "b.json",
+            "--output",
+            "kind=json,path=both.json",
+            "--output",
+            "kind=csv,path=both.csv",
+            "--output",
+            "kind=console",
+        ])
+        .output()
+        .unwrap();
+    let (out, _) = ok(&o);
+    assert!(
+        out.contains("wrote both.json\n") && out.contains("wrote both.csv\n"),
+        "{out}"
+    );
+    let r = read_json(&dir.path().join("both.json"));
+    assert_eq!(
+        kinds(&r),
+        vec![("concurrent".into(), 1.0), ("concurrent".into(), 2.0)]
+    );
+    let sources: Vec<&str> = r["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["a.json", "b.json"]);
+    let models: Vec<&str> = r["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        models,
+        ["a:mock", "b:mock"],
+        "the same model from two runs is told apart"
+    );
+    assert_eq!(r["benchmarks"][1]["source"], 1);
+    let csv = std::fs::read_to_string(dir.path().join("both.csv")).unwrap();
+    assert!(csv.contains("a:mock") && csv.contains("b:mock"));
+    // Writing over an input is refused.
+    let o = bin()
+        .current_dir(dir.path())
+        .args([
+            "export",
+            "a.json",
+            "b.json",
+            "--output",
+            "kind=json,path=a.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o).1);
+
+    let o = bin()
+        .args(["env"])
+        .env("GUIDELLM__SPEC__PROFILE", r#"{"kind":"sweep"}"#)
+        .env("GUIDELLM__NOT_A_SETTING", "1")
+        .output()
+        .unwrap();
+    let (out, _) = ok(&o);
+    assert!(
+        out.contains("GUIDELLM__SPEC__PROFILE={\"kind\":\"sweep\"}")
+            && out.contains("sets spec.profile (--profile)  [environment]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("set but not read by llmbench: GUIDELLM__NOT_A_SETTING"),
+        "{out}"
+    );
+}

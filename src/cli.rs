@@ -297,8 +297,18 @@ pub struct RunArgs {
     pub data_column_mapper: Option<String>,
 
     /// Keep N per-request records per status in the JSON (default: all).
-    #[arg(long, visible_alias = "request-samples", value_name = "N")]
+    #[arg(long, visible_aliases = ["request-samples", "output-sampling"], value_name = "N")]
     pub sample_requests: Option<usize>,
+
+    /// GuideLLM 0.6 flags llmbench refuses with its equivalent (`plan::refuse_06_flags`).
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    pub warmup_percent: Option<String>,
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    pub cooldown_percent: Option<String>,
+    #[arg(long, hide = true)]
+    pub processor_args: Option<String>,
+    #[arg(long, hide = true)]
+    pub data_sampler: Option<String>,
 
     /// A JSON or YAML file of options (the same names as these flags); flags typed on the command
     /// line and LLMBENCH_*/GUIDELLM_* environment variables win over it.

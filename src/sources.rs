@@ -15,6 +15,10 @@ use std::ffi::OsString;
 /// Parses `argv`, filling options the user did not type from the environment and the scenario.
 pub fn parse_with_sources(argv: Vec<OsString>) -> Result<crate::cli::Cli, clap::Error> {
     let cmd = crate::cli::Cli::command();
+    if let Some(e) = repeated_06_flag(&argv) {
+        let mut c = crate::cli::Cli::command();
+        return Err(c.error(clap::error::ErrorKind::ArgumentConflict, e));
+    }
     let m = cmd.clone().try_get_matches_from(&argv)?;
     let Some(extra) = extra_tokens(&cmd, &m).map_err(|e| {
         let mut c = crate::cli::Cli::command();
@@ -27,6 +31,38 @@ pub fn parse_with_sources(argv: Vec<OsString>) -> Result<crate::cli::Cli, clap::
     full.extend(extra);
     let m = cmd.try_get_matches_from(&full)?;
     clap::FromArgMatches::from_arg_matches(&m)
+}
+
+/// GuideLLM 0.6 took `--rate`, `--data` and `--outputs` more than once; llmbench takes one of
+/// each (a comma list for `--rate` and `--outputs`): say so, with the equivalent.
+fn repeated_06_flag(argv: &[OsString]) -> Option<String> {
+    let args: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args.get(1).map(String::as_str) != Some("benchmark") {
+        return None;
+    }
+    for (flag, hint) in [
+        ("--rate", "give one comma list, e.g. --rate 1,4,16"),
+        (
+            "--outputs",
+            "give one comma list, e.g. --outputs json,csv,html",
+        ),
+        (
+            "--data",
+            "one data source per run (llmbench run's --data has the same limit for now)",
+        ),
+    ] {
+        let n = args
+            .iter()
+            .filter(|a| *a == flag || a.starts_with(&format!("{flag}=")))
+            .count();
+        if n > 1 {
+            return Some(format!("{flag} is given {n} times: {hint}"));
+        }
+    }
+    None
 }
 
 /// The run options' matches and their clap command, wherever `run` sits.

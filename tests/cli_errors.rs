@@ -365,3 +365,41 @@ fn unwritable_output_locations_are_refused_before_any_engine_starts() {
     // Only the directory the test made is there: nothing was written.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+#[test]
+fn guidellm_06_flags_llmbench_lacks_are_refused_with_the_equivalent() {
+    for (extra, needle) in [
+        (
+            &["--rate", "1", "--rate", "2"][..],
+            "--rate is given 2 times: give one comma list",
+        ),
+        (
+            &["--outputs", "json", "--outputs=csv"][..],
+            "--outputs is given 2 times",
+        ),
+        (
+            &["--data", "prompt_tokens=8"][..],
+            "--data is given 2 times",
+        ),
+        (
+            &["--warmup-percent", "10"][..],
+            "use --warmup with a fraction below 1",
+        ),
+        (
+            &["--cooldown-percent", "0.1"][..],
+            "use --cooldown with a fraction below 1",
+        ),
+        (
+            &["--processor-args", "{}"][..],
+            "--processor-args is not supported yet",
+        ),
+        (
+            &["--data-sampler", "random"][..],
+            "--data-sampler random is not supported yet",
+        ),
+    ] {
+        let mut args: Vec<&str> = BASE.to_vec();
+        args.extend(extra);
+        expect_usage_error(&args, &[needle]);
+    }
+}

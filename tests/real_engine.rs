@@ -278,37 +278,30 @@ fn kill_9_of_llmbench_while_the_engine_loads_leaves_no_process() {
 
 #[test]
 fn sweep_on_the_real_engine_uses_one_engine_and_places_rates() {
+    // GuideLLM 0.8's `run` form of `benchmark run --profile sweep --rate 4 --max-seconds 5`:
+    // the same benchmarks (the 0.6 form's sweep is checked against the mock in profiles.rs).
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sweep.json");
+    // 16 sequences per batch: the throughput leg completes requests within 5 s even on a
+    // loaded 2-core machine (its rate places the constant legs).
+    let backend = format!(
+        r#"kind=vllm_python,model={},request_format=plain,vllm_config={{"enforce_eager": true, "max_model_len": 1024, "kv_cache_memory_bytes": 67108864, "max_num_seqs": 16}}"#,
+        model("tiny-llama")
+    );
     let o = bin()
+        .args(["run", "--backend", &backend])
         .args([
-            "benchmark",
-            "run",
-            "--backend",
-            "vllm_python",
-            "--model",
-            &model("tiny-llama"),
-        ])
-        .args([
+            "--profile",
+            "kind=sweep,sweep_size=4",
+            "--constraint",
+            "kind=max_duration,seconds=5",
             "--data",
-            "prompt_tokens=64,output_tokens=64",
-            "--rate",
-            "4",
-            "--max-seconds",
-            "5",
-        ])
-        // 16 sequences per batch: the throughput leg completes requests within 5 s even on a
-        // loaded 2-core machine (its rate places the constant legs).
-        .args([
-            "--backend-kwargs",
-            r#"{"vllm_config": {"enforce_eager": true, "max_model_len": 1024, "kv_cache_memory_bytes": 67108864, "max_num_seqs": 16}}"#,
-            "--request-format",
-            "plain",
+            "kind=synthetic_text,prompt_tokens=64,output_tokens=64",
             "--python",
         ])
         .arg(python())
-        .arg("--output-path")
-        .arg(&path)
+        .arg("--output")
+        .arg(format!("kind=json,path={}", path.display()))
         .output()
         .unwrap();
     let (stdout, stderr) = text(&o);

@@ -71,7 +71,25 @@ pub struct Plan {
     pub scenario: Option<serde_json::Value>,
 }
 
+/// GuideLLM 0.6 flags llmbench does not have: one sentence each, with the equivalent.
+fn refuse_06_flags(a: &RunArgs) -> Result<()> {
+    if let Some(p) = &a.warmup_percent {
+        bail_usage!("--warmup-percent {p} is GuideLLM's older spelling: use --warmup with a fraction below 1 (e.g. --warmup 0.1 for 10%)");
+    }
+    if let Some(p) = &a.cooldown_percent {
+        bail_usage!("--cooldown-percent {p} is GuideLLM's older spelling: use --cooldown with a fraction below 1 (e.g. --cooldown 0.1 for 10%)");
+    }
+    if a.processor_args.is_some() {
+        bail_usage!("--processor-args is not supported yet by llmbench: the tokenizer (--processor) loads with its defaults");
+    }
+    if let Some(s) = &a.data_sampler {
+        bail_usage!("--data-sampler {s} is not supported yet by llmbench: requests are sent in data order (shuffle the file, or use synthetic data with --random-seed)");
+    }
+    Ok(())
+}
+
 pub fn plan(a: &RunArgs) -> Result<Plan> {
+    refuse_06_flags(a)?;
     check_backend(a.backend.as_deref(), a.target.as_deref())?;
     let mut models = models(&a.model, a.x.models_file.as_deref())?;
     if let Some(f) = &a.from_spec {

@@ -232,7 +232,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub output_path: Option<PathBuf>,
 
-    /// Comma list of formats or file names: json (more formats to come).
+    /// Comma list of formats (json, yaml, csv, guidellm-csv, html, plot, console) or file names
+    /// whose extension picks the format (.svg or .png: the plot).
     #[arg(long, value_name = "LIST")]
     pub outputs: Option<String>,
 

@@ -522,7 +522,14 @@ pub fn bar_chart(c: &BarChart) -> Result<Svg, String> {
         })
         .collect();
     let (y0, y1, yticks, ystep) = if c.y_log {
-        log_axis(tops.iter().copied())
+        // The axis reaches below the smallest bar, or that bar would have no height.
+        let low = tops
+            .iter()
+            .copied()
+            .filter(|v| *v > 0.0)
+            .fold(f64::INFINITY, f64::min)
+            / 2.0;
+        log_axis(tops.iter().copied().chain([low]))
     } else {
         nice_axis(0.0, tops.iter().copied().fold(0.0, f64::max), 6)
     };

@@ -33,9 +33,10 @@ impl Row {
             .push(([group.into(), name.into(), units.into()], value));
     }
 
-    /// Mean, median, standard deviation and the percentile list of `d` (times `scale`), under
+    /// Mean, median, standard deviation and the percentile list of `d` (divided by `unit`, so
+    /// that ms / 1000 gives the seconds as written, not ms × 0.001's float noise), under
     /// "{status} {units}"; nothing when its values sum to 0, as GuideLLM.
-    fn dist(&mut self, group: &str, status: &str, units: &str, d: &Distribution, scale: f64) {
+    fn dist(&mut self, group: &str, status: &str, units: &str, d: &Distribution, unit: f64) {
         if d.count == 0 || d.mean == 0.0 {
             return;
         }
@@ -43,7 +44,7 @@ impl Row {
             "" => units.to_string(),
             s => format!("{s} {units}"),
         };
-        let v = |x: f64| num(x * scale);
+        let v = |x: f64| num(x / unit);
         let percentiles = [
             d.min, d.p0_1, d.p1, d.p5, d.p10, d.p25, d.p75, d.p90, d.p95, d.p99, d.max,
         ];
@@ -130,17 +131,17 @@ fn row(report: &Report, b: &BenchmarkEntry) -> Row {
     ] {
         r.field("Request Counts", name, "", n.to_string());
     }
-    let ms_to_s = 1e-3;
+    let ms_per_s = 1e3;
     r.by_status(
         "Request Latency",
         "Sec",
         &s.request_latency_ms,
         Some((inc, err, |x| &x.request_latency_ms)),
-        ms_to_s,
+        ms_per_s,
     );
-    r.dist("Dispatch Delay", "All", "Sec", &s.dispatch_lag_us, 1e-6);
+    r.dist("Dispatch Delay", "All", "Sec", &s.dispatch_lag_us, 1e6);
     let sched = &s.latency_from_scheduled_ms;
-    r.by_status("Scheduled Latency", "Sec", sched, None, ms_to_s);
+    r.by_status("Scheduled Latency", "Sec", sched, None, ms_per_s);
     let ttft = Some((
         inc,
         err,

@@ -28,8 +28,8 @@ pub fn print_requests(b: &BenchmarkEntry, limit: usize) {
         return;
     }
     println!(
-        "{:>6}  {:>8}  {:>7}  {:>6}  {:>9}  {:>10}  {}",
-        "req", "prompt", "engine", "output", "TTFT ms", "latency ms", "status"
+        "{:>6}  {:>8}  {:>7}  {:>6}  {:>9}  {:>10}  status",
+        "req", "prompt", "engine", "output", "TTFT ms", "latency ms"
     );
     for r in records.iter().take(limit) {
         let status = match (&r.finish_reason, &r.error) {
@@ -133,12 +133,15 @@ fn stat(d: &Distribution, f: fn(&Distribution) -> f64, scale: f64) -> String {
     }
 }
 
+/// A statistic's header and how to read it from a distribution.
+type Stat = (&'static str, fn(&Distribution) -> f64);
+
 /// The columns of GuideLLM's `add_stats`: one per statistic, under `group` and `name`.
 fn stats(
     report: &Report,
     group: &str,
     name: &str,
-    which: &[(&str, fn(&Distribution) -> f64)],
+    which: &[Stat],
     metric: fn(&Summary) -> &Distribution,
     scale: f64,
 ) -> Vec<Column> {
@@ -152,9 +155,9 @@ fn stats(
         .collect()
 }
 
-const MEAN: (&str, fn(&Distribution) -> f64) = ("Mean", |d| d.mean);
-const MDN: (&str, fn(&Distribution) -> f64) = ("Mdn", |d| d.median);
-const P95: (&str, fn(&Distribution) -> f64) = ("p95", |d| d.p95);
+const MEAN: Stat = ("Mean", |d| d.mean);
+const MDN: Stat = ("Mdn", |d| d.median);
+const P95: Stat = ("p95", |d| d.p95);
 
 /// Cells padded by one space (empty ones stay empty), and each column's width.
 fn padded(cols: &[Vec<String>]) -> (Vec<Vec<String>>, Vec<usize>) {

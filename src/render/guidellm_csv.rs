@@ -23,6 +23,13 @@ use crate::report::{BenchmarkEntry, Report};
 /// One column's three header cells: group, metric (status and unit), statistic or unit.
 type Header = [String; 3];
 
+/// The incomplete and the errored requests' summaries, and which distribution of them.
+type Others<'a> = (
+    &'a StatusSummary,
+    &'a StatusSummary,
+    fn(&StatusSummary) -> &Distribution,
+);
+
 /// One benchmark's columns, in order.
 #[derive(Default)]
 struct Row(Vec<(Header, String)>);
@@ -66,11 +73,7 @@ impl Row {
         group: &str,
         units: &str,
         d: &Distribution,
-        other: Option<(
-            &StatusSummary,
-            &StatusSummary,
-            fn(&StatusSummary) -> &Distribution,
-        )>,
+        other: Option<Others>,
         scale: f64,
     ) {
         self.dist(group, "Successful", units, d, scale);

@@ -522,8 +522,6 @@ struct RateChart {
     y_label: &'static str,
     /// Drawn, one line per model each; and shown in the table.
     lines: &'static [RateStat],
-    /// Shown in the table only.
-    more: &'static [RateStat],
 }
 
 struct RateStat {
@@ -562,31 +560,7 @@ static RATE_ITL: RateChart = RateChart {
             value: |s| p99(&s.itl_ms),
         },
     ],
-    more: &[],
 };
-
-/// Benchmarks grouped by model, in order of first appearance; each group in increasing order
-/// of measured request rate (a sweep runs synchronous, throughput, then the constant rates).
-fn by_model_by_rate<'b, 'a>(benches: &'b [Bench<'a>]) -> Vec<(&'a str, Vec<&'b Bench<'a>>)> {
-    let mut groups: Vec<(&str, Vec<&Bench>)> = Vec::new();
-    for b in benches
-        .iter()
-        .filter(|b| b.b.summary.requests_per_second.is_finite())
-    {
-        match groups.iter_mut().find(|(m, _)| *m == b.b.model) {
-            Some((_, g)) => g.push(b),
-            None => groups.push((&b.b.model, vec![b])),
-        }
-    }
-    for (_, g) in &mut groups {
-        g.sort_by(|x, y| {
-            x.b.summary
-                .requests_per_second
-                .total_cmp(&y.b.summary.requests_per_second)
-        });
-    }
-    groups
-}
 
 /// One statistic of one model's benchmarks (in rate order) against their rate; none if no
 /// benchmark has it.
@@ -610,15 +584,14 @@ fn against_rate(
 ) -> Result<Option<Figure>, String> {
     let mut series = Vec::new();
     let mut rows = Vec::new();
-    for (i, (model, group)) in by_model_by_rate(benches).into_iter().enumerate() {
+    for (i, (model, group)) in by_model(benches, rate).into_iter().enumerate() {
         for stat in c.lines {
             series.extend(rate_series(model, PALETTE[i % PALETTE.len()], stat, &group));
         }
         for b in group {
             let s = &b.b.summary;
             let mut row = vec![b.label.clone(), fmt(s.requests_per_second)];
-            let stats = c.lines.iter().chain(c.more);
-            row.extend(stats.map(|stat| fmt_opt((stat.value)(s))));
+            row.extend(c.lines.iter().map(|stat| fmt_opt((stat.value)(s))));
             rows.push(row);
         }
     }
@@ -633,7 +606,7 @@ fn against_rate(
         y_log: false,
     })?;
     let mut headers = vec!["benchmark", "req/s"];
-    headers.extend(c.lines.iter().chain(c.more).map(|s| s.header));
+    headers.extend(c.lines.iter().map(|s| s.header));
     Ok(Some(Figure {
         id,
         title: c.title.to_string(),
@@ -939,7 +912,8 @@ static TOKEN_MIX: LinePanel = LinePanel {
 };
 
 /// Benchmarks grouped by model, in order of first appearance; each group sorted by `key`
-/// (benchmarks whose key is not finite left out).
+/// (benchmarks whose key is not finite left out): a sweep runs synchronous, throughput, then
+/// the constant rates, and its charts against rate put them in order of measured rate.
 fn by_model<'b, 'a>(
     benches: &'b [Bench<'a>],
     key: fn(&Summary) -> f64,

@@ -327,7 +327,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub output_path: Option<PathBuf>,
 
-    /// Comma list of formats or file names: json (more formats to come).
+    /// Comma list of formats (json, yaml, csv, guidellm-csv, html, plot, console) or file names
+    /// whose extension picks the format (.svg or .png: the plot).
     #[arg(long, value_name = "LIST")]
     pub outputs: Option<String>,
 
@@ -361,8 +362,15 @@ pub struct LlmbenchArgs {
     #[arg(long, value_name = "PATH")]
     pub python: Option<PathBuf>,
 
-    /// Per-request lines printed per benchmark (the JSON always has every request).
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    /// Per-request lines printed as each benchmark ends: none by default, 20 with
+    /// `--print-requests` alone, N with `--print-requests N` (the JSON has every request).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        num_args = 0..=1,
+        default_missing_value = "20"
+    )]
     pub print_requests: usize,
 
     /// Unrecorded requests sent to each engine before its first benchmark.

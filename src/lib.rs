@@ -75,7 +75,7 @@ fn from_file(f: &cli::FromFileArgs) -> Result<i32> {
     let report = read_report("benchmark from-file", &f.path)?;
     let outputs = render::parse_outputs(&f.outputs).map_err(error::UsageError::new)?;
     if outputs.iter().any(|(o, _)| *o == render::Format::Console) {
-        bail_usage!("--outputs console: from-file writes files (json, yaml, csv, html); the console tables are printed by benchmark run");
+        bail_usage!("--outputs console: from-file writes files (json, yaml, csv, guidellm-csv, html, plot); the console tables are printed by benchmark run");
     }
     for p in render::write_all(&report, &outputs, &f.output_dir)? {
         println!("wrote {}", p.display());

@@ -25,12 +25,13 @@ fn synchronous_requests_stream_exact_counts_and_shut_down_cleanly() {
         .data("prompt_tokens=64,output_tokens=32")
         .profile("synchronous")
         .max_requests(5)
+        .args(&["--print-requests"])
         .mock(r#"{"step_base_us": 500, "prefill_base_us": 2000}"#)
         .output(&out_json(&dir))
         .run();
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
-    // One line per request on the console.
+    // One line per request on the console (--print-requests alone: up to 20).
     assert_eq!(
         stdout
             .lines()

@@ -23,6 +23,7 @@ fn sync5(model: &str, format: &str, dir: &tempfile::TempDir) -> serde_json::Valu
             "synchronous",
             "--max-requests",
             "5",
+            "--print-requests",
         ])
         .args([
             "--backend-kwargs",

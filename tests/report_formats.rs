@@ -396,7 +396,7 @@ fn outputs_accepts_guidellm_lists_and_file_names() {
     let e = parse_outputs("json,pdf").unwrap_err();
     assert_eq!(
         e,
-        "--outputs: unknown output `pdf`; valid outputs are json, yaml, csv, html, console, or a file name ending in .json, .yaml, .yml, .csv or .html"
+        "--outputs: unknown output `pdf`; valid outputs are json, yaml, csv, guidellm-csv, html, plot, console, or a file name ending in .json, .yaml, .yml, .csv, .html, .svg or .png"
     );
     assert!(parse_outputs("report.txt")
         .unwrap_err()
@@ -419,7 +419,21 @@ fn run_writes_every_asked_format_and_from_file_round_trips() {
         .run();
     let (stdout, stderr) = common::text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("Latency, ms"), "console tables: {stdout}");
+    for title in [
+        "Run Summary Info",
+        "Request Token Statistics (Completed Requests)",
+        "Request Latency Statistics (Completed Requests)",
+        "Server Throughput Statistics (All Requests)",
+    ] {
+        assert!(
+            stdout.contains(&format!("\u{2139} {title}\n|===")),
+            "no {title}: {stdout}"
+        );
+    }
+    // No per-request lines unless asked for; end reasons in snake_case.
+    assert!(!stdout.contains("latency ms"), "{stdout}");
+    assert!(stdout.contains("ended by max_requests"), "{stdout}");
+    assert!(!stdout.contains("MaxRequests"), "{stdout}");
     for f in [
         "benchmarks.json",
         "benchmarks.csv",
@@ -518,4 +532,108 @@ fn from_file_reads_a_version_1_report() {
         ),
         "{err}"
     );
+}
+
+/// Every text of an SVG document.
+fn svg_texts(svg: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(svg).expect("the plot is XML");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| n.text().unwrap_or("").trim().to_string())
+        .collect()
+}
+
+#[test]
+fn the_plot_output_writes_svg_and_png_and_refuses_other_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = MockRun::new()
+        .model("m")
+        .data("prompt_tokens=16,output_tokens=8")
+        .profile("concurrent")
+        .rate("1,2")
+        .max_requests(6)
+        .args(&[
+            "--outputs",
+            "console,plot,figs/run.svg",
+            "--print-requests",
+            "2",
+        ])
+        .args(&["--output-dir".as_ref(), out.as_os_str()])
+        .run();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    // --print-requests 2: two lines per benchmark, the rest counted.
+    assert_eq!(stdout.matches("latency ms").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("… 4 more requests").count(), 2, "{stdout}");
+
+    let svg = std::fs::read_to_string(out.join("figs/run.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("the plot is XML");
+    let root = doc.root_element();
+    assert!(root.has_tag_name("svg"));
+    let panels = root.children().filter(|n| n.has_tag_name("svg")).count();
+    assert_eq!(panels, render::html::PLOT_CHARTS.len());
+    let texts = svg_texts(&svg);
+    for t in [
+        "1. Latency (TTFT & E2E) vs. request rate",
+        "2. Generation speed (TPOT & ITL) vs. request rate",
+        "3. Token throughput vs. concurrency",
+        "4. Knee plot: latency vs. throughput",
+        "5. Request status counts vs. concurrency",
+        "6. Latency breakdown at peak throughput",
+        "7. Throughput efficiency vs. concurrency",
+        "8. Token throughput mix vs. request rate",
+        "9. Time to first token (TTFT) distribution (ms)",
+        "TTFT p95",
+    ] {
+        assert!(texts.iter().any(|x| x == t), "no {t:?} in the SVG");
+    }
+
+    // The default plot file: a PNG of the same figure.
+    let bytes = std::fs::read(out.join("benchmarks.png")).unwrap();
+    let mut reader = png::Decoder::new(std::io::Cursor::new(&bytes))
+        .read_info()
+        .expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).expect("a frame");
+    let height: u32 = root.attribute("height").unwrap().parse().unwrap();
+    assert_eq!((info.width, info.height), (1536, height));
+    assert!(height > 2000, "{height} px: six rows of panels");
+    let px = &buf[..info.buffer_size()];
+    let step = info.color_type.samples();
+    let pixels: Vec<&[u8]> = px.chunks(step).collect();
+    let ink = pixels.iter().filter(|p| p[..3] != [255, 255, 255]).count();
+    assert!(
+        ink > pixels.len() / 50,
+        "{ink} of {} pixels drawn",
+        pixels.len()
+    );
+    let colored = pixels
+        .iter()
+        .filter(|p| p[..3].iter().max().unwrap() - p[..3].iter().min().unwrap() > 80)
+        .count();
+    assert!(colored > 1000, "{colored} coloured pixels");
+
+    // A .jpg (GuideLLM writes one, llmbench does not): refused before anything runs.
+    for args in [
+        vec!["--outputs", "json,ttft.jpg"],
+        vec!["--output-path", "ttft.jpg"],
+    ] {
+        let elsewhere = dir.path().join("refused");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let o = MockRun::new()
+            .data("prompt_tokens=16,output_tokens=8")
+            .max_requests(2)
+            .args(&args)
+            .command()
+            .current_dir(&elsewhere)
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(".svg or .png"), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one sentence: {stderr}");
+        let left: Vec<_> = std::fs::read_dir(&elsewhere).unwrap().collect();
+        assert!(left.is_empty(), "{args:?}: nothing written, found {left:?}");
+    }
 }

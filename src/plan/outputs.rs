@@ -35,7 +35,7 @@ impl Outputs {
         let (files, dir) = match (path, dir) {
             (Some(p), _) if p.extension().is_some() && !p.is_dir() => {
                 let Some(f) = Format::from_path(p) else {
-                    bail_usage!("--output-path {}: the extension picks the format; use .json, .yaml, .yml, .csv or .html (or give a directory)", p.display());
+                    bail_usage!("--output-path {}: the extension picks the format; use .json, .yaml, .yml, .csv, .html, or {} for the plot (or give a directory)", p.display(), crate::render::plot::EXTENSIONS);
                 };
                 (vec![(f, Some(p.to_path_buf()))], PathBuf::from("."))
             }

@@ -1,11 +1,14 @@
 //! Chart drawing: every chart llmbench draws is an SVG made here with plotters' SVG backend, from
 //! plain series (numbers, labels, colours), never from report types or HTML. The HTML report
-//! embeds the SVGs inline; a `plot` output can write the same strings to .svg files.
+//! embeds the SVGs inline; the `plot` output (`render::plot`) puts the same SVGs side by side in
+//! one figure, written as .svg or rasterized to .png.
 //!
 //! Plotters lays out the axes, ticks and text (it escapes text itself); the scales are chosen
 //! here. Ticks sit on round numbers (`nice_axis`), both axes start at zero unless the data go
 //! below it, and a percentile axis is logarithmic in 1/(1−q): p50, p90, p99 and p99.9 sit one
-//! decade apart, so the tail, where latency goes wrong, gets most of the width.
+//! decade apart, so the tail, where latency goes wrong, gets most of the width. A log axis
+//! (`XAxis::Log`, `LineChart::y_log`, as GuideLLM's plot uses) spans whole 1-2-5 steps and leaves
+//! out values that are not positive.
 //!
 //! Text is written as SVG `<text>` with a generic font family: no font files are read.
 
@@ -69,6 +72,17 @@ impl Dash {
     }
 }
 
+/// The mark drawn on every point of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    /// None (a series of one point still gets a dot, or it would not show).
+    None,
+    Circle,
+    Triangle,
+    Square,
+    Diamond,
+}
+
 /// One line of a chart. On a percentile axis, x is the quantile q in [0, 1).
 #[derive(Debug, Clone)]
 pub struct Series {
@@ -76,8 +90,35 @@ pub struct Series {
     pub color: Rgb,
     pub dash: Dash,
     pub points: Vec<(f64, f64)>,
-    /// A dot on every point (drawn only for series of at most `MAX_MARKERS` points).
-    pub markers: bool,
+    /// A mark on every point (drawn only for series of at most `MAX_MARKERS` points).
+    pub marker: Marker,
+    /// The area between the line and the bottom of the chart filled (translucent), as in a
+    /// stacked area chart: give the stack's running totals, the top series first.
+    pub area: bool,
+}
+
+impl Series {
+    /// A plain line: no marks, no area.
+    pub fn line(
+        label: impl Into<String>,
+        color: Rgb,
+        dash: Dash,
+        points: Vec<(f64, f64)>,
+    ) -> Series {
+        Series {
+            label: label.into(),
+            color,
+            dash,
+            points,
+            marker: Marker::None,
+            area: false,
+        }
+    }
+
+    pub fn marked(mut self, marker: Marker) -> Series {
+        self.marker = marker;
+        self
+    }
 }
 
 const MAX_MARKERS: usize = 200;
@@ -88,6 +129,8 @@ pub enum XAxis {
     Linear,
     /// x is a quantile, drawn at log10(1/(1−q)) and labelled with percentile names.
     Percentile,
+    /// Logarithmic; points with x ≤ 0 are left out.
+    Log,
 }
 
 /// The percentiles named on a percentile axis (the lower ones crowd next to p25).
@@ -112,6 +155,8 @@ pub struct LineChart<'a> {
     pub x_label: &'a str,
     pub y_label: &'a str,
     pub series: &'a [Series],
+    /// A logarithmic y axis; points with y ≤ 0 are left out.
+    pub y_log: bool,
 }
 
 /// A drawn chart: a standalone SVG document and its size.
@@ -156,18 +201,30 @@ fn draw(
 
 /// Draws a line chart. Errors are plotters' (none are expected drawing into a string).
 pub fn line_chart(c: &LineChart) -> Result<Svg, String> {
-    let pts = || c.series.iter().flat_map(|s| s.points.iter());
-    let (y0, y1, yticks, ystep) = nice_axis(
-        pts().map(|p| p.1).fold(0.0, f64::min),
-        pts().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max),
-        6,
-    );
+    // What a log axis cannot show is left out, before the axes are fitted to what is left.
+    let keep = |&(x, y): &(f64, f64)| (c.x != XAxis::Log || x > 0.0) && (!c.y_log || y > 0.0);
+    let series: Vec<Vec<(f64, f64)>> = c
+        .series
+        .iter()
+        .map(|s| s.points.iter().copied().filter(keep).collect())
+        .collect();
+    let pts = || series.iter().flatten();
+    let (y0, y1, yticks, ystep) = if c.y_log {
+        log_axis(pts().map(|p| p.1))
+    } else {
+        nice_axis(
+            pts().map(|p| p.1).fold(0.0, f64::min),
+            pts().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max),
+            6,
+        )
+    };
     let (x0, x1, xticks, xstep) = match c.x {
         XAxis::Linear => nice_axis(
             pts().map(|p| p.0).fold(0.0, f64::min),
             pts().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max),
             8,
         ),
+        XAxis::Log => log_axis(pts().map(|p| p.0)),
         XAxis::Percentile => {
             let top = pts().map(|p| percentile_x(p.0)).fold(3.0, f64::max);
             let ticks = PERCENTILE_TICKS.iter().map(|t| percentile_x(t.0)).collect();
@@ -176,15 +233,22 @@ pub fn line_chart(c: &LineChart) -> Result<Svg, String> {
     };
     let x_name = |v: &f64| match c.x {
         XAxis::Linear => tick_label(*v, xstep),
+        XAxis::Log => log_tick_label(*v),
         XAxis::Percentile => percentile_name(*v),
     };
+    let y_name = |v: &f64| match c.y_log {
+        false => tick_label(*v, ystep),
+        true => log_tick_label(*v),
+    };
+    let x_range = Ticked::new(x0, x1, xticks).log(c.x == XAxis::Log);
+    let y_range = Ticked::new(y0, y1, yticks).log(c.y_log);
     draw(WIDTH, HEIGHT, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin_top(12)
             .margin_right(18)
             .x_label_area_size(48)
             .y_label_area_size(70)
-            .build_cartesian_2d(Ticked::new(x0, x1, xticks), Ticked::new(y0, y1, yticks))?;
+            .build_cartesian_2d(x_range, y_range)?;
         chart
             .configure_mesh()
             .bold_line_style(GRID)
@@ -195,15 +259,15 @@ pub fn line_chart(c: &LineChart) -> Result<Svg, String> {
             .x_desc(c.x_label)
             .y_desc(c.y_label)
             .x_label_formatter(&x_name)
-            .y_label_formatter(&|v| tick_label(*v, ystep))
+            .y_label_formatter(&y_name)
             .draw()?;
-        for s in c.series {
+        for (s, points) in c.series.iter().zip(&series) {
             let at = |&(x, y): &(f64, f64)| match c.x {
-                XAxis::Linear => (x, y),
+                XAxis::Linear | XAxis::Log => (x, y),
                 XAxis::Percentile => (percentile_x(x), y),
             };
-            let points: Vec<(f64, f64)> = s.points.iter().map(at).collect();
-            draw_series(&mut chart, s, points)?;
+            let points: Vec<(f64, f64)> = points.iter().map(at).collect();
+            draw_series(&mut chart, s, points, y0)?;
         }
         Ok(())
     })
@@ -218,11 +282,23 @@ struct Ticked {
     lo: f64,
     hi: f64,
     ticks: Vec<f64>,
+    /// Values placed by their logarithm (lo > 0); a value ≤ 0 sits at lo.
+    log: bool,
 }
 
 impl Ticked {
     fn new(lo: f64, hi: f64, ticks: Vec<f64>) -> Ticked {
-        Ticked { lo, hi, ticks }
+        Ticked {
+            lo,
+            hi,
+            ticks,
+            log: false,
+        }
+    }
+
+    fn log(mut self, log: bool) -> Ticked {
+        self.log = log && self.lo > 0.0;
+        self
     }
 }
 
@@ -231,7 +307,11 @@ impl Ranged for Ticked {
     type ValueType = f64;
 
     fn map(&self, v: &f64, (from, to): (i32, i32)) -> i32 {
-        let f = (v - self.lo) / (self.hi - self.lo);
+        let f = if self.log {
+            (v.max(self.lo) / self.lo).log10() / (self.hi / self.lo).log10()
+        } else {
+            (v - self.lo) / (self.hi - self.lo)
+        };
         // `as` saturates, and turns NaN into 0.
         (f64::from(from) + f * f64::from(to - from)).round() as i32
     }
@@ -249,19 +329,56 @@ impl Ranged for Ticked {
     }
 }
 
-/// One series: its line and its dots.
-fn draw_series(chart: &mut Chart2d, s: &Series, points: Vec<(f64, f64)>) -> Result<(), Failed> {
+/// One series: its area, its line and its marks. `floor` is the bottom of the y axis.
+fn draw_series(
+    chart: &mut Chart2d,
+    s: &Series,
+    points: Vec<(f64, f64)>,
+    floor: f64,
+) -> Result<(), Failed> {
+    let c = s.color;
+    if s.area && points.len() > 1 {
+        let mut outline = points.clone();
+        outline.push((points[points.len() - 1].0, floor));
+        outline.push((points[0].0, floor));
+        chart.draw_series(std::iter::once(Polygon::new(
+            outline,
+            RGBAColor(c.0, c.1, c.2, 0.75).filled(),
+        )))?;
+    }
     if points.len() > 1 {
-        let c = s.color;
         let stroke = RGBAColor(c.0, c.1, c.2, s.dash.marker_opacity());
         chart.draw_series(LineSeries::new(
             points.iter().copied(),
             stroke.stroke_width(2),
         ))?;
     }
-    if (s.markers || points.len() == 1) && points.len() <= MAX_MARKERS {
-        let fill = s.color.plotters().filled();
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, fill)))?;
+    let marker = match (s.marker, points.len()) {
+        (Marker::None, 1) => Marker::Circle,
+        (m, _) => m,
+    };
+    if points.len() > MAX_MARKERS {
+        return Ok(());
+    }
+    let fill = c.plotters().filled();
+    let at = || points.iter().copied();
+    match marker {
+        Marker::None => {}
+        Marker::Circle => {
+            chart.draw_series(at().map(|p| Circle::new(p, 3, fill)))?;
+        }
+        Marker::Triangle => {
+            chart.draw_series(at().map(|p| TriangleMarker::new(p, 5, fill)))?;
+        }
+        Marker::Square => {
+            let square = |p| EmptyElement::at(p) + Rectangle::new([(-3, -3), (3, 3)], fill);
+            chart.draw_series(at().map(square))?;
+        }
+        Marker::Diamond => {
+            let corners = vec![(0, -5), (4, 0), (0, 5), (-4, 0)];
+            let diamond = |p| EmptyElement::at(p) + Polygon::new(corners.clone(), fill);
+            chart.draw_series(at().map(diamond))?;
+        }
     }
     Ok(())
 }
@@ -366,6 +483,123 @@ pub fn stacked_bars(c: &StackedBars) -> Result<Svg, String> {
     })
 }
 
+/// Vertical bars: one slot per category, each group's value in it, side by side or stacked.
+pub struct BarChart<'a> {
+    pub categories: &'a [String],
+    pub groups: &'a [BarGroup],
+    /// Stack the groups' values (else side by side).
+    pub stacked: bool,
+    /// A logarithmic y axis (bars grow from its bottom; values ≤ 0 are not drawn).
+    pub y_log: bool,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+}
+
+/// One kind of bar: its name, colour, and a value per category.
+#[derive(Debug, Clone)]
+pub struct BarGroup {
+    pub label: String,
+    pub color: Rgb,
+    pub values: Vec<f64>,
+}
+
+/// Draws vertical bars, the categories left to right.
+pub fn bar_chart(c: &BarChart) -> Result<Svg, String> {
+    let n = c.categories.len();
+    let value = |g: &BarGroup, i: usize| g.values.get(i).copied().filter(|v| v.is_finite());
+    let tops: Vec<f64> = (0..n)
+        .flat_map(|i| {
+            let sum: f64 = c
+                .groups
+                .iter()
+                .filter_map(|g| value(g, i))
+                .map(|v| v.max(0.0))
+                .sum();
+            match c.stacked {
+                true => vec![sum],
+                false => c.groups.iter().filter_map(|g| value(g, i)).collect(),
+            }
+        })
+        .collect();
+    let (y0, y1, yticks, ystep) = if c.y_log {
+        // The axis reaches below the smallest bar, or that bar would have no height.
+        let low = tops
+            .iter()
+            .copied()
+            .filter(|v| *v > 0.0)
+            .fold(f64::INFINITY, f64::min)
+            / 2.0;
+        log_axis(tops.iter().copied().chain([low]))
+    } else {
+        nice_axis(0.0, tops.iter().copied().fold(0.0, f64::max), 6)
+    };
+    let xticks: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    let x_name = |v: &f64| {
+        let i = v.round();
+        match (i >= 0.0 && (v - i).abs() < 1e-9).then(|| c.categories.get(i as usize)) {
+            Some(Some(l)) => cut(l, 16),
+            _ => String::new(),
+        }
+    };
+    let y_name = |v: &f64| match c.y_log {
+        false => tick_label(*v, ystep),
+        true => log_tick_label(*v),
+    };
+    let x_range = Ticked::new(-0.5, n.max(1) as f64 - 0.5, xticks);
+    let y_range = Ticked::new(y0, y1, yticks).log(c.y_log);
+    draw(WIDTH, HEIGHT, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin_top(12)
+            .margin_right(18)
+            .x_label_area_size(48)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_range, y_range)?;
+        chart
+            .configure_mesh()
+            .bold_line_style(GRID)
+            .light_line_style(TRANSPARENT)
+            .disable_x_mesh()
+            .axis_style(AXIS)
+            .label_style((FONT, 13).into_font().color(&TEXT))
+            .axis_desc_style((FONT, 14).into_font().color(&TEXT))
+            .x_desc(c.x_label)
+            .y_desc(c.y_label)
+            .x_label_formatter(&x_name)
+            .y_label_formatter(&y_name)
+            .draw()?;
+        let slot = 0.76;
+        let width = match c.stacked {
+            true => slot,
+            false => slot / c.groups.len().max(1) as f64,
+        };
+        let mut bars = Vec::new();
+        for i in 0..n {
+            // The stack so far (0 below the first bar, drawn from the axis' bottom).
+            let mut stack = 0.0;
+            for (k, g) in c.groups.iter().enumerate() {
+                let Some(v) = value(g, i).filter(|v| *v > 0.0) else {
+                    continue;
+                };
+                let left = match c.stacked {
+                    true => i as f64 - slot / 2.0,
+                    false => i as f64 - slot / 2.0 + k as f64 * width,
+                };
+                let (bottom, top) = match c.stacked {
+                    true => (f64::max(stack, y0), stack + v),
+                    false => (y0, v),
+                };
+                stack += v;
+                bars.push(Rectangle::new(
+                    [(left, bottom), (left + width, top)],
+                    g.color.plotters().filled(),
+                ));
+            }
+        }
+        chart.draw_series(bars)?;
+        Ok(())
+    })
+}
+
 fn cut(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         None => s.to_string(),
@@ -426,6 +660,88 @@ pub fn nice_axis(mut lo: f64, mut hi: f64, target: usize) -> (f64, f64, Vec<f64>
         .take_while(|t| *t <= b + step * 1e-9)
         .collect();
     (a, b, ticks, step)
+}
+
+/// A log axis covering the positive finite `values`: its bounds (ticks themselves), its ticks at
+/// 1, 2 and 5 times a power of ten (only 1 over a wide range, 1, 1.5, 2, 3, 4, 5, 7 over a
+/// narrow one), and a step of 0 (the ticks label themselves: `log_tick_label`). With no such
+/// value, 1 to 10.
+pub fn log_axis(values: impl Iterator<Item = f64>) -> (f64, f64, Vec<f64>, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, 0.0_f64);
+    for v in values.filter(|v| v.is_finite() && *v > 0.0) {
+        (lo, hi) = (lo.min(v), hi.max(v));
+    }
+    if hi <= 0.0 {
+        return (1.0, 10.0, vec![1.0, 2.0, 5.0, 10.0], 0.0);
+    }
+    (lo, hi) = (lo.clamp(1e-200, 1e200), hi.clamp(1e-200, 1e200));
+    let span = (hi / lo).log10();
+    let mantissas: &[f64] = if span >= 2.5 {
+        &[1.0]
+    } else if span >= 0.7 {
+        &[1.0, 2.0, 5.0]
+    } else {
+        &[1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0]
+    };
+    let (k0, k1) = (lo.log10().floor() as i32 - 1, hi.log10().ceil() as i32 + 1);
+    let candidates: Vec<f64> = (k0..=k1)
+        .flat_map(|k| mantissas.iter().map(move |m| m * 10f64.powi(k)))
+        .collect();
+    let eps = 1e-9;
+    let mut a = candidates
+        .iter()
+        .copied()
+        .filter(|t| *t <= lo * (1.0 + eps))
+        .fold(candidates[0], f64::max);
+    let mut b = candidates
+        .iter()
+        .copied()
+        .filter(|t| *t >= hi * (1.0 - eps))
+        .fold(candidates[candidates.len() - 1], f64::min);
+    if b <= a * (1.0 + eps) {
+        // One value, itself a tick: the ticks either side of it.
+        a = candidates
+            .iter()
+            .copied()
+            .filter(|t| *t < a * (1.0 - eps))
+            .fold(a / 10.0, f64::max);
+        b = candidates
+            .iter()
+            .copied()
+            .find(|t| *t > b * (1.0 + eps))
+            .unwrap_or(b * 10.0);
+    }
+    let mut ticks: Vec<f64> = candidates
+        .into_iter()
+        .filter(|t| *t >= a * (1.0 - eps) && *t <= b * (1.0 + eps))
+        .collect();
+    if ticks.len() > 12 {
+        let every = ticks.len().div_ceil(10);
+        ticks = ticks.into_iter().step_by(every).collect();
+    }
+    (a, b, ticks, 0.0)
+}
+
+/// A log axis tick's label: at most three significant digits, a k/M/G suffix from 1000 on.
+pub fn log_tick_label(v: f64) -> String {
+    let (v, suffix) = match v {
+        _ if v >= 1e9 => (v / 1e9, "G"),
+        _ if v >= 1e6 => (v / 1e6, "M"),
+        _ if v >= 1e3 => (v / 1e3, "k"),
+        _ => (v, ""),
+    };
+    let dec = if v > 0.0 {
+        (2.0 - v.log10().floor()).clamp(0.0, 12.0) as usize
+    } else {
+        0
+    };
+    let s = format!("{v:.dec$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
+    format!("{s}{suffix}")
 }
 
 /// 1, 2 or 5 times a power of ten, near `raw`.
@@ -492,7 +808,8 @@ mod tests {
             color: PALETTE[0],
             dash,
             points,
-            markers: true,
+            marker: Marker::Circle,
+            area: false,
         }
     }
 
@@ -508,6 +825,7 @@ mod tests {
             x_label: "percentile",
             y_label: "ms",
             series: &s,
+            y_log: false,
         })
         .unwrap();
         let x: Vec<f64> = ["p50", "p90", "p99", "p99.9"]
@@ -543,6 +861,7 @@ mod tests {
             x_label: "<b>x</b>",
             y_label: "y",
             series: &s,
+            y_log: false,
         })
         .unwrap();
         assert!(svg.document.starts_with("<svg") && svg.document.contains("xmlns="));
@@ -570,6 +889,7 @@ mod tests {
                 x_label: "x",
                 y_label: "y",
                 series: &s,
+                y_log: false,
             };
             assert!(line_chart(&c).unwrap().document.contains("</svg>"));
         }
@@ -596,6 +916,106 @@ mod tests {
         assert!(d.iter().any(|p| p.1 == 1e6), "the spike survives");
         assert!(d.windows(2).all(|w| w[0].0 < w[1].0), "in order");
         assert_eq!(downsample(vec![(0.0, 1.0)], 2000).len(), 1);
+    }
+
+    #[test]
+    fn log_axes() {
+        // Several decades: decade ticks only.
+        let (a, b, t, _) = log_axis([3.0, 40_000.0].into_iter());
+        assert_eq!((a, b), (1.0, 100_000.0));
+        assert_eq!(t, [1.0, 10.0, 100.0, 1000.0, 10_000.0, 100_000.0]);
+        // About a decade: 1, 2, 5.
+        let (a, b, t, _) = log_axis([0.3, 4.0, -1.0, f64::NAN].into_iter());
+        assert_eq!((a, b), (0.2, 5.0));
+        assert_eq!(t.len(), 5, "{t:?}");
+        // Narrow: the ticks tight around the data.
+        let (a, b, _, _) = log_axis([210.0, 390.0].into_iter());
+        assert_eq!((a, b), (200.0, 400.0));
+        // One value that is itself a tick: a step either side.
+        let (a, b, _, _) = log_axis([100.0].into_iter());
+        assert!(a < 100.0 && b > 100.0, "{a} {b}");
+        // Nothing positive: a default decade.
+        assert_eq!(log_axis([0.0, -3.0].into_iter()).0, 1.0);
+        let (_, _, t, _) = log_axis([1e-200, 1e200].into_iter());
+        assert!(t.len() <= 12 && !t.is_empty());
+        assert_eq!(log_tick_label(0.2), "0.2");
+        assert_eq!(log_tick_label(1.5), "1.5");
+        assert_eq!(log_tick_label(300.0), "300");
+        assert_eq!(log_tick_label(2000.0), "2k");
+        assert_eq!(log_tick_label(1500.0), "1.5k");
+        assert_eq!(log_tick_label(5e6), "5M");
+    }
+
+    #[test]
+    fn log_charts_leave_out_what_they_cannot_place() {
+        let s = [Series {
+            marker: Marker::Diamond,
+            ..Series::line(
+                "s",
+                PALETTE[0],
+                Dash::Solid,
+                vec![(0.0, 5.0), (1.0, 0.0), (2.0, 50.0), (4.0, 500.0)],
+            )
+        }];
+        let svg = line_chart(&LineChart {
+            x: XAxis::Log,
+            x_label: "x",
+            y_label: "y",
+            series: &s,
+            y_log: true,
+        })
+        .unwrap();
+        // (0, 5) and (1, 0) have no place on log axes: two points, two diamonds.
+        assert_eq!(
+            svg.document.matches("<polygon").count(),
+            2,
+            "{}",
+            svg.document
+        );
+        // y from 50 to 500, a decade: 1-2-5 ticks; x from 2 to 4: tighter ones.
+        for label in ["50", "100", "200", "500", "2", "3", "4"] {
+            assert_eq!(text_x(&svg.document, label).len(), 1, "{label} labelled");
+        }
+    }
+
+    #[test]
+    fn bars_stack_or_stand_side_by_side() {
+        let cats = ["a".to_string(), "b".to_string()];
+        let groups = [
+            BarGroup {
+                label: "one".into(),
+                color: PALETTE[0],
+                values: vec![3.0, 0.0],
+            },
+            BarGroup {
+                label: "two".into(),
+                color: PALETTE[1],
+                values: vec![1.0, 2.0],
+            },
+        ];
+        let chart = |stacked, y_log| {
+            bar_chart(&BarChart {
+                categories: &cats,
+                groups: &groups,
+                stacked,
+                y_log,
+                x_label: "x",
+                y_label: "y",
+            })
+            .unwrap()
+            .document
+        };
+        let fill = |c: Rgb| format!("fill=\"{}\"", c.hex().to_uppercase());
+        for doc in [chart(true, false), chart(false, false), chart(false, true)] {
+            // Three positive values: three bars; a 0 draws none.
+            assert_eq!(doc.matches(&fill(PALETTE[0])).count(), 1, "{doc}");
+            assert_eq!(doc.matches(&fill(PALETTE[1])).count(), 2, "{doc}");
+            assert_eq!(text_x(&doc, "a").len(), 1);
+            assert_eq!(text_x(&doc, "b").len(), 1);
+        }
+        // Stacked, the axis reaches the tallest stack (4); side by side, the tallest bar (3).
+        assert_eq!(text_x(&chart(true, false), "4.0").len(), 1);
+        assert!(text_x(&chart(false, false), "4.0").is_empty());
     }
 
     #[test]

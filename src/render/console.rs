@@ -1,7 +1,7 @@
 //! The console: per-request lines as a benchmark ends, and the end-of-run tables, from the
 //! typed report.
 
-use crate::metrics::Summary;
+use crate::metrics::{Distribution, Summary};
 use crate::report::{BenchmarkEntry, Records, Report};
 use crate::scheduler::EndReason;
 
@@ -9,8 +9,9 @@ fn fmt_opt_ms(v: Option<u64>) -> String {
     v.map_or("-".into(), |v| format!("{:.2}", v as f64 / 1e6))
 }
 
-/// The snake_case name serde gives a unit variant (`max_requests`, `successful`).
-fn name_of<T: serde::Serialize>(v: &T) -> String {
+/// The snake_case name serde gives a unit variant (`max_requests`, `successful`): the one way
+/// the console names an end reason or a status.
+pub fn name_of<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v)
         .ok()
         .and_then(|v| v.as_str().map(String::from))
@@ -27,14 +28,12 @@ pub fn print_requests(b: &BenchmarkEntry, limit: usize) {
         return;
     }
     println!(
-        "{:>6}  {:>8}  {:>7}  {:>6}  {:>9}  {:>10}  {}",
-        "req", "prompt", "engine", "output", "TTFT ms", "latency ms", "status"
+        "{:>6}  {:>8}  {:>7}  {:>6}  {:>9}  {:>10}  status",
+        "req", "prompt", "engine", "output", "TTFT ms", "latency ms"
     );
     for r in records.iter().take(limit) {
         let status = match (&r.finish_reason, &r.error) {
-            (_, Some(e)) => {
-                format!("{:?}: {}", r.status, e.lines().next().unwrap_or("")).to_lowercase()
-            }
+            (_, Some(e)) => format!("{}: {}", name_of(&r.status), e.lines().next().unwrap_or("")),
             (Some(f), None) => format!("{} ({f})", name_of(&r.status)),
             (None, None) => "incomplete".into(),
         };
@@ -57,33 +56,53 @@ pub fn print_requests(b: &BenchmarkEntry, limit: usize) {
     }
 }
 
-/// Prints aligned columns: a header row and data rows.
-fn table(title: &str, head: &[&str], rows: Vec<Vec<String>>) {
-    let mut w: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
-    for r in &rows {
-        for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
-        }
-    }
-    println!("\n{title}");
-    let line = |cells: Vec<String>| {
-        let out: Vec<String> = cells
+// ---------------------------------------------------------------------------------------------
+// GuideLLM 0.8's tables (guidellm/benchmark/outputs/console.py, guidellm/utils/console.py):
+// columns under three header rows (group, name, units or statistic), identical neighbours
+// merged, `|` between cells, `=` and `-` rules; numbers to one decimal as GuideLLM prints them,
+// small ones (below 10) with two or three so that a fast engine's milliseconds still read.
+
+/// A column: its three header cells and one cell per benchmark.
+struct Column {
+    header: [String; 3],
+    cells: Vec<String>,
+}
+
+fn column(
+    report: &Report,
+    header: [&str; 3],
+    cell: impl Fn(&BenchmarkEntry, &Summary) -> String,
+) -> Column {
+    Column {
+        header: header.map(String::from),
+        cells: report
+            .benchmarks
             .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i < 2 {
-                    format!("{c:<width$}", width = w[i])
-                } else {
-                    format!("{c:>width$}", width = w[i])
-                }
-            })
-            .collect();
-        println!("  {}", out.join("  "));
-    };
-    line(head.iter().map(|h| h.to_string()).collect());
-    for r in rows {
-        line(r);
+            .map(|b| cell(b, &b.summary))
+            .collect(),
     }
+}
+
+/// GuideLLM's identifying columns: the strategy (its `str`, `constant@4.00`), and here the
+/// benchmark's number and, when the report has more than one, its model.
+fn benchmark_columns(report: &Report) -> Vec<Column> {
+    let mut cols = vec![column(report, ["Benchmark", "#", ""], |b, _| {
+        b.index.to_string()
+    })];
+    let first = report.benchmarks.first().map(|b| b.model.as_str());
+    if report
+        .benchmarks
+        .iter()
+        .any(|b| Some(b.model.as_str()) != first)
+    {
+        cols.push(column(report, ["Benchmark", "Model", ""], |b, _| {
+            short(&b.model)
+        }));
+    }
+    cols.push(column(report, ["Benchmark", "Strategy", ""], |b, _| {
+        b.strategy.label()
+    }));
+    cols
 }
 
 /// A model name cut to its last 24 characters.
@@ -96,143 +115,309 @@ fn short(m: &str) -> String {
     }
 }
 
-fn f1(x: f64) -> String {
-    format!("{x:.1}")
+/// A number as GuideLLM prints it (one decimal), with more decimals below 10 and below 1.
+fn num(x: f64) -> String {
+    match x.abs() {
+        a if !a.is_finite() => "--".into(),
+        a if a >= 10.0 || a == 0.0 => format!("{x:.1}"),
+        a if a >= 1.0 => format!("{x:.2}"),
+        _ => format!("{x:.3}"),
+    }
 }
 
-fn f2(x: f64) -> String {
-    format!("{x:.2}")
+/// A statistic of a distribution, `--` where it has no sample (GuideLLM's empty cell).
+fn stat(d: &Distribution, f: fn(&Distribution) -> f64, scale: f64) -> String {
+    match d.count {
+        0 => "--".into(),
+        _ => num(f(d) * scale),
+    }
 }
 
-fn f3(x: f64) -> String {
-    format!("{x:.3}")
-}
+/// A statistic's header and how to read it from a distribution.
+type Stat = (&'static str, fn(&Distribution) -> f64);
 
-/// One table with a row per benchmark: the benchmark's two identifying cells, then `cells`.
-fn per_benchmark(
-    title: &str,
-    head: &[&str],
+/// The columns of GuideLLM's `add_stats`: one per statistic, under `group` and `name`.
+fn stats(
     report: &Report,
-    cells: impl Fn(&BenchmarkEntry, &Summary) -> Vec<String>,
-) {
-    let mut h = vec!["# model", "strategy"];
-    h.extend_from_slice(head);
-    let rows = report
-        .benchmarks
+    group: &str,
+    name: &str,
+    which: &[Stat],
+    metric: fn(&Summary) -> &Distribution,
+    scale: f64,
+) -> Vec<Column> {
+    which
         .iter()
-        .map(|b| {
-            let mut r = vec![
-                format!("{} {}", b.index, short(&b.model)),
-                b.strategy.label(),
-            ];
-            r.extend(cells(b, &b.summary));
-            r
+        .map(|(label, f)| {
+            column(report, [group, name, label], |_, s| {
+                stat(metric(s), *f, scale)
+            })
+        })
+        .collect()
+}
+
+const MEAN: Stat = ("Mean", |d| d.mean);
+const MDN: Stat = ("Mdn", |d| d.median);
+const P95: Stat = ("p95", |d| d.p95);
+
+/// Cells padded by one space (empty ones stay empty), and each column's width.
+fn padded(cols: &[Vec<String>]) -> (Vec<Vec<String>>, Vec<usize>) {
+    let out: Vec<Vec<String>> = cols
+        .iter()
+        .map(|c| {
+            c.iter()
+                .map(|s| {
+                    if s.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {s} ")
+                    }
+                })
+                .collect()
         })
         .collect();
-    table(title, &h, rows);
+    let widths = out
+        .iter()
+        .map(|c| c.iter().map(|s| s.chars().count()).max().unwrap_or(0))
+        .collect();
+    (out, widths)
 }
 
-fn run_table(report: &Report) {
-    let head = [
-        "ended by",
-        "ok",
-        "incomplete",
-        "errored",
-        "duration s",
-        "engine starts",
-    ];
-    per_benchmark("Run summary", &head, report, |b, s| {
-        let starts = report
-            .models
-            .iter()
-            .find(|m| m.model == b.model)
-            .map_or(0, |m| m.engine_starts);
-        vec![
-            name_of(&b.ended_by),
-            s.requests.successful.to_string(),
-            s.requests.incomplete.to_string(),
-            s.requests.errored.to_string(),
-            f2(s.duration_s),
-            starts.to_string(),
-        ]
-    });
+/// One row: each cell left-aligned in its width (filled with `fill`), `|` around and between.
+fn row_line(cells: &[String], widths: &[usize], fill: char) -> String {
+    let mut line = String::from("|");
+    for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+        if i > 0 {
+            line.push('|');
+        }
+        line.push_str(c);
+        let n = c.chars().count();
+        line.extend(std::iter::repeat_n(fill, w.saturating_sub(n)));
+    }
+    line.push('|');
+    line
 }
 
-fn token_table(report: &Report) {
-    let head = [
-        "prompt mean",
-        "prompt p50",
-        "output mean",
-        "output p50",
-        "cached mean",
+/// Renders a table as GuideLLM's `Console.print_table` does: its title, an `=` rule, the three
+/// header rows (a run of equal cells under the same parent merged into one wide cell), a `-`
+/// rule, a row per benchmark, an `=` rule.
+fn render_table(title: &str, columns: &[Column]) -> String {
+    let values: Vec<Vec<String>> = columns.iter().map(|c| c.cells.clone()).collect();
+    let (values, mut widths) = padded(&values);
+    let raw: Vec<Vec<String>> = columns.iter().map(|c| c.header.to_vec()).collect();
+    let (mut headers, _) = padded(&raw);
+    // Merge equal neighbours row by row; a header cell (merged or not) wider than its columns
+    // widens them, the extra shared out.
+    for r in 0..3 {
+        let mut start = 0;
+        for i in 1..=headers.len() {
+            let same = i < headers.len()
+                && !headers[i][r].is_empty()
+                && headers[i][r] == headers[start][r]
+                && (r == 0 || raw[start][r - 1] == raw[i][r - 1]);
+            if same {
+                continue;
+            }
+            for cell in headers.iter_mut().take(i).skip(start + 1) {
+                cell[r].clear();
+            }
+            let need = headers[start][r].chars().count();
+            let have: usize = widths[start..i].iter().sum();
+            if need > have {
+                let (extra, span) = (need - have, i - start);
+                for (k, w) in widths[start..i].iter_mut().enumerate() {
+                    *w += extra / span + usize::from(k < extra % span);
+                }
+            }
+            start = i;
+        }
+    }
+    let blank = vec![String::new(); widths.len()];
+    let mut out = format!("\n\u{2139} {title}\n");
+    out += &row_line(&blank, &widths, '=');
+    out.push('\n');
+    for r in 0..3 {
+        // A cell spans the empty cells after it in its row.
+        let mut row_widths = widths.clone();
+        for i in 0..headers.len() {
+            if headers[i][r].is_empty() {
+                continue;
+            }
+            let mut end = i + 1;
+            while end < headers.len() && headers[end][r].is_empty() {
+                row_widths[end] = 0;
+                end += 1;
+            }
+            row_widths[i] = widths[i..end].iter().sum();
+        }
+        let cells: Vec<String> = headers.iter().map(|h| h[r].clone()).collect();
+        out += &row_line(&cells, &row_widths, ' ');
+        out.push('\n');
+    }
+    out += &row_line(&blank, &widths, '-');
+    out.push('\n');
+    for k in 0..values.first().map_or(0, Vec::len) {
+        let cells: Vec<String> = values.iter().map(|c| c[k].clone()).collect();
+        out += &row_line(&cells, &widths, ' ');
+        out.push('\n');
+    }
+    out += &row_line(&blank, &widths, '=');
+    out.push('\n');
+    out
+}
+
+/// Clock time of `ns` after the run's origin, UTC (GuideLLM prints local `%H:%M:%S`).
+fn clock_time(report: &Report, ns: u64) -> String {
+    let t = report.clock.origin_unix_s + ns as f64 / 1e9;
+    let day = t.rem_euclid(86_400.0) as u64;
+    format!("{:02}:{:02}:{:02}", day / 3600, day % 3600 / 60, day % 60)
+}
+
+/// "Run Summary Info": timings, request counts and token totals per status, and here what
+/// ended each benchmark.
+fn run_summary(report: &Report) -> String {
+    let mut cols = benchmark_columns(report);
+    cols.push(column(report, ["Benchmark", "Ended By", ""], |b, _| {
+        name_of(&b.ended_by)
+    }));
+    cols.push(column(report, ["Timings", "Start", "UTC"], |b, _| {
+        clock_time(report, b.window_start_ns)
+    }));
+    cols.push(column(report, ["Timings", "End", "UTC"], |b, _| {
+        clock_time(report, b.window_end_ns)
+    }));
+    let secs = |a: u64, z: u64| num(z.saturating_sub(a) as f64 / 1e9);
+    cols.push(column(report, ["Timings", "Dur", "Sec"], |_, s| {
+        num(s.duration_s)
+    }));
+    cols.push(column(report, ["Timings", "Warm", "Sec"], |b, _| {
+        secs(b.start_ns, b.window_start_ns)
+    }));
+    cols.push(column(report, ["Timings", "Cool", "Sec"], |b, _| {
+        secs(b.window_end_ns, b.end_ns)
+    }));
+    type Count = fn(&Summary) -> u64;
+    let counts: [(&str, Count); 3] = [
+        ("Comp", |s| s.requests.successful),
+        ("Inc", |s| s.requests.incomplete),
+        ("Err", |s| s.requests.errored),
     ];
-    per_benchmark(
-        "Request tokens (successful requests)",
-        &head,
+    for (name, f) in counts {
+        cols.push(column(report, ["Requests", name, "Tot"], |_, s| {
+            f(s).to_string()
+        }));
+    }
+    type Tokens = fn(&Summary) -> (&Distribution, &Distribution, &Distribution);
+    let tokens: [(&str, Tokens); 2] = [
+        ("Input Tokens", |s| {
+            (
+                &s.prompt_tokens,
+                &s.incomplete.prompt_tokens,
+                &s.errored.prompt_tokens,
+            )
+        }),
+        ("Output Tokens", |s| {
+            (
+                &s.output_tokens,
+                &s.incomplete.output_tokens,
+                &s.errored.output_tokens,
+            )
+        }),
+    ];
+    // GuideLLM's token totals are float sums, printed to one decimal.
+    let total = |d: &Distribution| format!("{:.1}", d.mean * d.count as f64);
+    for (group, f) in tokens {
+        cols.push(column(report, [group, "Comp", "Tot"], |_, s| total(f(s).0)));
+        cols.push(column(report, [group, "Inc", "Tot"], |_, s| total(f(s).1)));
+        cols.push(column(report, [group, "Err", "Tot"], |_, s| total(f(s).2)));
+    }
+    render_table("Run Summary Info", &cols)
+}
+
+/// "Request Token Statistics (Completed Requests)": tokens per request; GuideLLM's total and
+/// streaming-iteration columns llmbench does not have, its prefix-cache hits it adds.
+fn token_stats(report: &Report) -> String {
+    let mut cols = benchmark_columns(report);
+    let which = [MDN, P95];
+    cols.extend(stats(
         report,
-        |_, s| {
-            vec![
-                f1(s.prompt_tokens.mean),
-                f1(s.prompt_tokens.median),
-                f1(s.output_tokens.mean),
-                f1(s.output_tokens.median),
-                f1(s.cached_tokens.mean),
-            ]
-        },
-    );
-}
-
-fn latency_table(report: &Report) {
-    let head = [
-        "TTFT p50",
-        "TTFT p95",
-        "TTFT p99",
-        "ITL p50",
-        "ITL p95",
-        "ITL p99",
-        "TPOT p50",
-        "latency p50",
-        "latency p95",
-        "latency p99",
-    ];
-    per_benchmark(
-        "Latency, ms (successful requests)",
-        &head,
+        "Input Tok",
+        "Per Req",
+        &which,
+        |s| &s.prompt_tokens,
+        1.0,
+    ));
+    cols.extend(stats(
         report,
-        |_, s| {
-            vec![
-                f2(s.ttft_ms.median),
-                f2(s.ttft_ms.p95),
-                f2(s.ttft_ms.p99),
-                f3(s.itl_ms.median),
-                f3(s.itl_ms.p95),
-                f3(s.itl_ms.p99),
-                f3(s.tpot_ms.median),
-                f2(s.request_latency_ms.median),
-                f2(s.request_latency_ms.p95),
-                f2(s.request_latency_ms.p99),
-            ]
-        },
-    );
+        "Output Tok",
+        "Per Req",
+        &which,
+        |s| &s.output_tokens,
+        1.0,
+    ));
+    cols.extend(stats(
+        report,
+        "Cached Tok",
+        "Per Req",
+        &which,
+        |s| &s.cached_tokens,
+        1.0,
+    ));
+    render_table("Request Token Statistics (Completed Requests)", &cols)
 }
 
-fn throughput_table(report: &Report) {
-    let head = [
-        "req/s",
-        "input tok/s",
-        "output tok/s",
-        "total tok/s",
-        "concurrency",
+/// "Request Latency Statistics (Completed Requests)", by GuideLLM's definitions (ITL: one mean
+/// per request, llmbench's tpot_ms; TPOT: TTFT included), then llmbench's ITL over every gap.
+fn latency_stats(report: &Report) -> String {
+    let mut cols = benchmark_columns(report);
+    let which = [MEAN, MDN, P95];
+    let latency: fn(&Summary) -> &Distribution = |s| &s.request_latency_ms;
+    cols.extend(stats(
+        report,
+        "Request Latency",
+        "Sec",
+        &which,
+        latency,
+        1e-3,
+    ));
+    cols.extend(stats(report, "TTFT", "ms", &which, |s| &s.ttft_ms, 1.0));
+    cols.extend(stats(report, "ITL", "ms", &which, |s| &s.tpot_ms, 1.0));
+    cols.extend(stats(
+        report,
+        "TPOT",
+        "ms",
+        &which,
+        |s| &s.tpot_incl_ttft_ms,
+        1.0,
+    ));
+    cols.extend(stats(
+        report,
+        "ITL Every Gap",
+        "ms",
+        &which,
+        |s| &s.itl_ms,
+        1.0,
+    ));
+    let mut out = render_table("Request Latency Statistics (Completed Requests)", &cols);
+    out += "ITL is a mean per request (GuideLLM's); ITL Every Gap is every gap between tokens \
+            (llmbench's itl_ms); TPOT includes TTFT.\n";
+    out
+}
+
+/// "Server Throughput Statistics (All Requests)": each a rate over the measurement window.
+fn throughput_stats(report: &Report) -> String {
+    let mut cols = benchmark_columns(report);
+    type Rate = fn(&Summary) -> f64;
+    let rates: [(&str, &str, Rate); 5] = [
+        ("Requests", "Concurrency", |s| s.concurrency),
+        ("Requests", "Per Sec", |s| s.requests_per_second),
+        ("Input Tokens", "Per Sec", |s| s.input_tokens_per_second),
+        ("Output Tokens", "Per Sec", |s| s.output_tokens_per_second),
+        ("Total Tokens", "Per Sec", |s| s.total_tokens_per_second),
     ];
-    per_benchmark("Throughput", &head, report, |_, s| {
-        vec![
-            f2(s.requests_per_second),
-            f1(s.input_tokens_per_second),
-            f1(s.output_tokens_per_second),
-            f1(s.total_tokens_per_second),
-            f2(s.concurrency),
-        ]
-    });
+    for (group, name, f) in rates {
+        cols.push(column(report, [group, name, "Mean"], |_, s| num(f(s))));
+    }
+    render_table("Server Throughput Statistics (All Requests)", &cols)
 }
 
 /// Benchmarks that ended early, harness warnings, failed models.
@@ -267,15 +452,126 @@ fn notes(report: &Report) {
     }
 }
 
+/// The end-of-run tables as text: GuideLLM 0.8's four (run summary, tokens, latency,
+/// throughput), then llmbench's notes.
+pub fn summary_text(report: &Report) -> String {
+    if report.benchmarks.is_empty() {
+        return "\nno benchmark completed\n".into();
+    }
+    [
+        run_summary(report),
+        token_stats(report),
+        latency_stats(report),
+        throughput_stats(report),
+    ]
+    .concat()
+}
+
 /// The end-of-run tables.
 pub fn print_summary(report: &Report) {
-    if report.benchmarks.is_empty() {
-        println!("\nno benchmark completed");
-    } else {
-        run_table(report);
-        token_table(report);
-        latency_table(report);
-        throughput_table(report);
-    }
+    print!("{}", summary_text(report));
     notes(report);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::fixture;
+
+    /// Each table of the text: its title and its lines.
+    fn tables(text: &str) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for line in text.lines() {
+            if let Some(title) = line.strip_prefix("\u{2139} ") {
+                out.push((title.to_string(), Vec::new()));
+            } else if line.starts_with('|') {
+                out.last_mut()
+                    .expect("a title first")
+                    .1
+                    .push(line.to_string());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn guidellm_tables_in_guidellm_order_and_shape() {
+        let text = summary_text(&fixture());
+        let t = tables(&text);
+        let titles: Vec<&str> = t.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            titles,
+            [
+                "Run Summary Info",
+                "Request Token Statistics (Completed Requests)",
+                "Request Latency Statistics (Completed Requests)",
+                "Server Throughput Statistics (All Requests)",
+            ]
+        );
+        for (title, lines) in &t {
+            // Rule, three header rows, rule, two benchmarks, rule; every line as wide.
+            assert_eq!(
+                lines.len(),
+                1 + 3 + 1 + 2 + 1,
+                "{title}:\n{}",
+                lines.join("\n")
+            );
+            let w = lines[0].chars().count();
+            assert!(
+                lines
+                    .iter()
+                    .all(|l| l.chars().count() == w && l.ends_with('|')),
+                "{title}"
+            );
+            assert!(lines[0].starts_with("|===") && lines[4].starts_with("|---"));
+            assert!(lines[1].starts_with("| Benchmark ") && lines[2].starts_with("| # "));
+        }
+        let latency = &t[2].1;
+        // Equal group cells merged into one.
+        assert_eq!(latency[1].matches("Request Latency").count(), 1);
+        for head in ["TTFT", "ITL", "TPOT", "ITL Every Gap"] {
+            assert!(latency[1].contains(&format!(" {head} ")), "{head}");
+        }
+        assert_eq!(latency[3].matches(" Mean ").count(), 5);
+        // ITL by GuideLLM's definition: llmbench's tpot_ms, here its median 0.208 ms.
+        let r = fixture();
+        assert!(latency[5].contains(&format!(
+            " {} ",
+            num(r.benchmarks[0].summary.tpot_ms.median)
+        )));
+        assert!(text.contains("ITL Every Gap is every gap"));
+        // End reasons one way: snake_case.
+        assert!(t[0].1[5].contains(" max_requests ") && !text.contains("MaxRequests"));
+        assert!(t[0].1[5].contains(" concurrent@1 "));
+        assert!(!t[0].1[2].contains("Model"), "one model: no model column");
+    }
+
+    #[test]
+    fn several_models_get_a_model_column() {
+        let mut r = fixture();
+        r.benchmarks[1].model = "org/a-model-with-a-rather-long-name".into();
+        let t = tables(&summary_text(&r));
+        for (_, lines) in &t {
+            assert!(lines[2].contains(" Model "));
+            assert!(
+                lines[6].contains(" …with-a-rather-long-name "),
+                "{}",
+                lines[6]
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_as_guidellm_prints_them() {
+        assert_eq!(num(1234.56), "1234.6");
+        assert_eq!(num(12.0), "12.0");
+        assert_eq!(num(2.555), "2.56");
+        assert_eq!(num(0.0), "0.0");
+        assert_eq!(num(0.0625), "0.062");
+        assert_eq!(num(f64::NAN), "--");
+        assert_eq!(stat(&Distribution::default(), |d| d.mean, 1.0), "--");
+        let mut r = fixture();
+        r.benchmarks.clear();
+        assert!(summary_text(&r).contains("no benchmark completed"));
+    }
 }

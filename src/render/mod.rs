@@ -7,7 +7,9 @@
 pub mod charts;
 pub mod console;
 pub mod csv;
+pub mod guidellm_csv;
 pub mod html;
+pub mod plot;
 pub mod yaml;
 
 use crate::report::Report;
@@ -17,25 +19,34 @@ use std::path::{Path, PathBuf};
 /// GuideLLM's default `--outputs`.
 pub const DEFAULT_OUTPUTS: &str = "json,csv";
 
-/// One output format of `--outputs`.
+/// One output format of `--outputs` (and of GuideLLM 0.8's `--output kind=…`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     Json,
     Yaml,
+    /// llmbench's CSV: each column headed by the JSON path of its value (`render::csv`).
     Csv,
+    /// The CSV with GuideLLM's human-readable headers ("Time to First Token" / "Successful ms"
+    /// / "Mean") and its column layout (`render::guidellm_csv`).
+    GuidellmCsv,
     Html,
+    /// GuideLLM's plot: one figure of panels, `.svg` or `.png` by its file's extension
+    /// (`render::plot`; without a file name, `benchmarks.png`).
+    Plot,
     /// The end-of-run tables on stdout (the caller prints them; nothing is written).
     Console,
 }
 
 impl Format {
-    /// The name `--outputs` accepts, and the extension of its default file `benchmarks.<ext>`.
+    /// The name `--outputs` accepts.
     pub fn name(self) -> &'static str {
         match self {
             Format::Json => "json",
             Format::Yaml => "yaml",
             Format::Csv => "csv",
+            Format::GuidellmCsv => "guidellm-csv",
             Format::Html => "html",
+            Format::Plot => "plot",
             Format::Console => "console",
         }
     }
@@ -46,7 +57,9 @@ impl Format {
             Format::Json => Some("benchmarks.json"),
             Format::Yaml => Some("benchmarks.yaml"),
             Format::Csv => Some("benchmarks.csv"),
+            Format::GuidellmCsv => Some("benchmarks-guidellm.csv"),
             Format::Html => Some("benchmarks.html"),
+            Format::Plot => Some("benchmarks.png"),
             Format::Console => None,
         }
     }
@@ -57,13 +70,16 @@ impl Format {
             "json" => Some(Format::Json),
             "yaml" | "yml" => Some(Format::Yaml),
             "csv" => Some(Format::Csv),
+            "guidellm-csv" => Some(Format::GuidellmCsv),
             "html" => Some(Format::Html),
+            "plot" => Some(Format::Plot),
             "console" => Some(Format::Console),
             _ => None,
         }
     }
 
-    /// The format a file name's extension picks (`.htm` is HTML too), case-insensitive.
+    /// The format a file name's extension picks (`.htm` is HTML too, `.svg` and `.png` a plot),
+    /// case-insensitive.
     pub fn from_path(p: &Path) -> Option<Format> {
         let ext = p.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
@@ -71,23 +87,51 @@ impl Format {
             "yaml" | "yml" => Some(Format::Yaml),
             "csv" => Some(Format::Csv),
             "html" | "htm" => Some(Format::Html),
+            "svg" | "png" => Some(Format::Plot),
             _ => None,
+        }
+    }
+
+    /// Whether this format can be written to `path`: a plot must end in .svg or .png (its
+    /// extension picks the image format); any other format takes any name. The error is one
+    /// sentence naming the valid extensions.
+    pub fn check_path(self, path: &Path) -> Result<(), String> {
+        match self {
+            Format::Plot if plot::Image::from_path(path).is_none() => Err(format!(
+                "a plot is written as {}, not `{}`",
+                plot::EXTENSIONS,
+                path.display()
+            )),
+            _ => Ok(()),
         }
     }
 }
 
-/// Parses GuideLLM's `--outputs`: a comma list of `json`, `yaml` (`yml`), `csv`, `html`,
-/// `console`, or file names whose extension picks the format (`results.csv` → CSV written to
-/// that name). Blank entries are skipped and repeated entries kept once; an unknown entry or an
-/// empty list is an error of one sentence naming the valid entries.
+/// Extensions of image formats GuideLLM's plot writes that llmbench does not.
+const OTHER_IMAGES: [&str; 7] = ["jpg", "jpeg", "pdf", "gif", "webp", "tif", "tiff"];
+
+/// Parses GuideLLM's `--outputs`: a comma list of `json`, `yaml` (`yml`), `csv`,
+/// `guidellm-csv`, `html`, `plot`, `console`, or file names whose extension picks the format
+/// (`results.csv` → CSV written to that name, `ttft.svg` → the plot as SVG). Blank entries are
+/// skipped and repeated entries kept once; an unknown entry or an empty list is an error of one
+/// sentence naming the valid entries.
 pub fn parse_outputs(list: &str) -> Result<Vec<(Format, Option<PathBuf>)>, String> {
-    const VALID: &str = "json, yaml, csv, html, console, or a file name ending in .json, .yaml, .yml, .csv or .html";
+    const VALID: &str = "json, yaml, csv, guidellm-csv, html, plot, console, or a file name ending in .json, .yaml, .yml, .csv, .html, .svg or .png";
     let mut out: Vec<(Format, Option<PathBuf>)> = Vec::new();
     for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let ext = Path::new(entry)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
         let item = if let Some(f) = Format::from_name(entry) {
             (f, None)
         } else if let Some(f) = Format::from_path(Path::new(entry)) {
             (f, Some(PathBuf::from(entry)))
+        } else if ext.is_some_and(|e| OTHER_IMAGES.contains(&e.as_str())) {
+            return Err(format!(
+                "--outputs: `{entry}`: a plot is written as {}; valid outputs are {VALID}",
+                plot::EXTENSIONS
+            ));
         } else {
             return Err(format!(
                 "--outputs: unknown output `{entry}`; valid outputs are {VALID}"
@@ -105,7 +149,8 @@ pub fn parse_outputs(list: &str) -> Result<Vec<(Format, Option<PathBuf>)>, Strin
     Ok(out)
 }
 
-/// Writes the report in `format` to `w` (nothing for the console, which the caller prints).
+/// Writes the report in `format` to `w` (nothing for the console, which the caller prints; a
+/// plot as PNG: `render_file` picks its image format by the file's name).
 pub fn render_to(report: &Report, format: Format, w: &mut dyn std::io::Write) -> Result<()> {
     match format {
         Format::Json => {
@@ -114,10 +159,25 @@ pub fn render_to(report: &Report, format: Format, w: &mut dyn std::io::Write) ->
         }
         Format::Yaml => yaml::write(report, w)?,
         Format::Csv => w.write_all(csv::render(report).as_bytes())?,
+        Format::GuidellmCsv => w.write_all(guidellm_csv::render(report).as_bytes())?,
         Format::Html => w.write_all(html::render(report)?.as_bytes())?,
+        Format::Plot => plot::write(report, plot::Image::Png, w)?,
         Format::Console => {}
     }
     Ok(())
+}
+
+/// As `render_to`, for the file `path`: a plot is SVG or PNG by its extension.
+pub fn render_file(
+    report: &Report,
+    format: Format,
+    path: &Path,
+    w: &mut dyn std::io::Write,
+) -> Result<()> {
+    match (format, plot::Image::from_path(path)) {
+        (Format::Plot, Some(image)) => plot::write(report, image, w),
+        _ => render_to(report, format, w),
+    }
 }
 
 /// Writes every file output into `dir` (created if missing): `benchmarks.<ext>`, or the name
@@ -129,15 +189,18 @@ pub fn write_all(
     outputs: &[(Format, Option<PathBuf>)],
     dir: &Path,
 ) -> Result<Vec<PathBuf>> {
-    write_with(outputs, dir, |format, w| render_to(report, format, w))
+    write_with(outputs, dir, |format, path, w| {
+        render_file(report, format, path, w)
+    })
 }
 
-/// As `write_all`, with the caller producing each format's bytes into the (temporary) file:
-/// a large report is streamed to disk instead of being built in memory first.
+/// As `write_all`, with the caller producing each format's bytes into the (temporary) file
+/// (the format, the file's final path): a large report is streamed to disk instead of being
+/// built in memory first.
 pub fn write_with(
     outputs: &[(Format, Option<PathBuf>)],
     dir: &Path,
-    mut produce: impl FnMut(Format, &mut dyn std::io::Write) -> Result<()>,
+    mut produce: impl FnMut(Format, &Path, &mut dyn std::io::Write) -> Result<()>,
 ) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (format, name) in outputs {
@@ -161,7 +224,7 @@ pub fn write_with(
             let f = std::fs::File::create(&tmp)
                 .with_context(|| format!("writing {}", tmp.display()))?;
             let mut w = std::io::BufWriter::new(f);
-            produce(*format, &mut w)?;
+            produce(*format, &path, &mut w)?;
             std::io::Write::flush(&mut w).with_context(|| format!("writing {}", tmp.display()))?;
             drop(w);
             std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
@@ -205,11 +268,61 @@ mod tests {
         );
         let e = parse_outputs("json,xml").unwrap_err();
         assert!(
-            e.contains("`xml`") && e.contains("json, yaml, csv, html, console"),
+            e.contains("`xml`") && e.contains("json, yaml, csv, guidellm-csv, html, plot, console"),
             "{e}"
         );
         assert!(parse_outputs(" , ").is_err());
         assert!(parse_outputs("results.txt").is_err());
+    }
+
+    #[test]
+    fn plots_and_guidellm_csv_by_name_and_by_extension() {
+        assert_eq!(
+            parse_outputs("plot,guidellm-csv,run/ttft.svg,fig.PNG").unwrap(),
+            vec![
+                (Format::Plot, None),
+                (Format::GuidellmCsv, None),
+                (Format::Plot, Some("run/ttft.svg".into())),
+                (Format::Plot, Some("fig.PNG".into())),
+            ]
+        );
+        assert_eq!(Format::Plot.default_file(), Some("benchmarks.png"));
+        assert_eq!(
+            Format::GuidellmCsv.default_file(),
+            Some("benchmarks-guidellm.csv")
+        );
+        for f in [Format::Plot, Format::GuidellmCsv] {
+            assert_eq!(Format::from_name(f.name()), Some(f));
+        }
+        let e = parse_outputs("json,ttft.jpg").unwrap_err();
+        assert_eq!(
+            e,
+            "--outputs: `ttft.jpg`: a plot is written as .svg or .png; valid outputs are json, yaml, csv, guidellm-csv, html, plot, console, or a file name ending in .json, .yaml, .yml, .csv, .html, .svg or .png"
+        );
+        assert!(parse_outputs("x.pdf").unwrap_err().contains(".svg or .png"));
+        assert!(Format::Plot.check_path(Path::new("a.svg")).is_ok());
+        assert_eq!(
+            Format::Plot.check_path(Path::new("a.jpg")).unwrap_err(),
+            "a plot is written as .svg or .png, not `a.jpg`"
+        );
+        assert!(Format::Csv.check_path(Path::new("a.txt")).is_ok());
+    }
+
+    #[test]
+    fn a_plot_file_is_svg_or_png_by_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = crate::report::tests::fixture();
+        let outs = parse_outputs("plot,a.svg,b.png,guidellm-csv").unwrap();
+        let paths = write_all(&report, &outs, dir.path()).unwrap();
+        let read = |n: &str| std::fs::read(dir.path().join(n)).unwrap();
+        assert_eq!(paths.len(), 4);
+        assert!(read("benchmarks.png").starts_with(b"\x89PNG\r\n"));
+        assert!(read("b.png").starts_with(b"\x89PNG\r\n"));
+        assert!(read("a.svg").starts_with(b"<svg"));
+        assert_eq!(
+            String::from_utf8(read("benchmarks-guidellm.csv")).unwrap(),
+            guidellm_csv::render(&report)
+        );
     }
 
     #[test]

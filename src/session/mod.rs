@@ -297,10 +297,10 @@ impl Session<'_> {
             report.add_benchmark(model, strategy, outcome, &plan.window, plan.sample_requests);
         if plan.console {
             println!(
-                "benchmark {} ({model}, {}): ended by {:?}",
+                "benchmark {} ({model}, {}): ended by {}",
                 entry.index,
                 entry.strategy.label(),
-                entry.ended_by
+                crate::render::console::name_of(&entry.ended_by)
             );
             crate::render::console::print_requests(entry, plan.print_requests);
         }

@@ -1,14 +1,16 @@
-//! The page's charts. `CHARTS` is the one list of them, in page order: each chart's id (the id
-//! of its `<section>`), its name (for the note on charts a report has no data for) and what it
-//! draws. Drawing is `render::charts`; this module picks the numbers and writes the tables
-//! shown beside each chart.
+//! The charts. `CHARTS` is the one list of them, in page order: each chart's id (the id of its
+//! `<section>`), its name (for the note on charts a report has no data for) and what it draws.
+//! Drawing is `render::charts`; this module picks the numbers and writes the tables shown beside
+//! each chart. The `plot` output (`render::plot`) draws the charts `PLOT_CHARTS` names with the
+//! same functions: GuideLLM's eight panels (its benchmark/outputs/plot.py), then llmbench's
+//! percentile and over-time charts.
 
-use super::text::{cut, fmt, fmt_opt};
+use super::text::{cut, fmt, fmt_opt, fmt_short};
 use super::{Bench, Table, MAX_POINTS, TABLE_POINTS};
 use crate::metrics::{Distribution, Stages, Summary};
 use crate::render::charts::{
-    downsample, line_chart, stacked_bars, Dash, LineChart, Rgb, Series, StackedBars, Svg, XAxis,
-    PALETTE,
+    bar_chart, downsample, line_chart, stacked_bars, BarChart, BarGroup, Dash, LineChart, Marker,
+    Rgb, Series, StackedBars, Svg, XAxis, PALETTE,
 };
 use crate::report::BenchmarkEntry;
 
@@ -34,10 +36,15 @@ enum Kind {
     AgainstRate(&'static RateChart),
     /// The median of every stage of a request, stacked, one bar per benchmark.
     Stages,
+    /// One of GuideLLM's plot panels.
+    Panel(PanelFn),
 }
 
+/// Draws one of GuideLLM's panels (the chart's id, the benchmarks).
+type PanelFn = fn(&'static str, &[Bench]) -> Result<Option<Figure>, String>;
+
 /// The charts, in page order.
-pub static CHARTS: [ChartDef; 10] = [
+pub static CHARTS: [ChartDef; 16] = [
     ChartDef {
         id: "chart-latency-dist",
         name: "request latency distribution",
@@ -58,7 +65,7 @@ pub static CHARTS: [ChartDef; 10] = [
         id: "chart-itl-dist",
         name: "ITL distribution",
         kind: Kind::Percentiles {
-            title: "Inter-token latency (ITL)",
+            title: "Inter-token latency (ITL, every gap)",
             metric: |s| &s.itl_ms,
         },
     },
@@ -78,19 +85,49 @@ pub static CHARTS: [ChartDef; 10] = [
         kind: Kind::OverTime(&KV_CACHE),
     },
     ChartDef {
-        id: "chart-sweep-ttft",
-        name: "TTFT against request rate",
-        kind: Kind::AgainstRate(&RATE_TTFT),
+        id: "chart-latency-vs-rate",
+        name: "latency against request rate",
+        kind: Kind::Panel(|id, b| line_panel(id, &LATENCY_VS_RATE, b)),
+    },
+    ChartDef {
+        id: "chart-generation-vs-rate",
+        name: "TPOT and ITL against request rate",
+        kind: Kind::Panel(|id, b| line_panel(id, &GENERATION_VS_RATE, b)),
+    },
+    ChartDef {
+        id: "chart-tokens-vs-concurrency",
+        name: "token throughput against concurrency",
+        kind: Kind::Panel(|id, b| line_panel(id, &TOKENS_VS_CONCURRENCY, b)),
+    },
+    ChartDef {
+        id: "chart-knee",
+        name: "latency against throughput",
+        kind: Kind::Panel(|id, b| line_panel(id, &KNEE, b)),
+    },
+    ChartDef {
+        id: "chart-status-counts",
+        name: "request status counts",
+        kind: Kind::Panel(status_counts),
+    },
+    ChartDef {
+        id: "chart-latency-breakdown",
+        name: "latency breakdown at peak throughput",
+        kind: Kind::Panel(latency_breakdown),
+    },
+    ChartDef {
+        id: "chart-efficiency",
+        name: "throughput per active request",
+        kind: Kind::Panel(|id, b| line_panel(id, &EFFICIENCY, b)),
+    },
+    ChartDef {
+        id: "chart-token-mix",
+        name: "token throughput mix",
+        kind: Kind::Panel(|id, b| line_panel(id, &TOKEN_MIX, b)),
     },
     ChartDef {
         id: "chart-sweep-itl",
-        name: "ITL against request rate",
+        name: "ITL (every gap) against request rate",
         kind: Kind::AgainstRate(&RATE_ITL),
-    },
-    ChartDef {
-        id: "chart-sweep-throughput",
-        name: "throughput against request rate",
-        kind: Kind::AgainstRate(&RATE_THROUGHPUT),
     },
     ChartDef {
         id: "chart-stages",
@@ -99,31 +136,61 @@ pub static CHARTS: [ChartDef; 10] = [
     },
 ];
 
+/// The charts of the `plot` output, in its order: GuideLLM's eight panels, then llmbench's
+/// distributions and output tokens over time.
+pub const PLOT_CHARTS: [&str; 12] = [
+    "chart-latency-vs-rate",
+    "chart-generation-vs-rate",
+    "chart-tokens-vs-concurrency",
+    "chart-knee",
+    "chart-status-counts",
+    "chart-latency-breakdown",
+    "chart-efficiency",
+    "chart-token-mix",
+    "chart-ttft-dist",
+    "chart-itl-dist",
+    "chart-latency-dist",
+    "chart-tokens-over-time",
+];
+
 /// A drawn chart with its legend and its numbers, as the template shows it.
-pub(super) struct Figure {
-    pub(super) id: &'static str,
-    pub(super) title: String,
+pub(crate) struct Figure {
+    pub(crate) id: &'static str,
+    pub(crate) title: String,
     pub(super) note: &'static str,
-    pub(super) svg: Svg,
+    pub(crate) svg: Svg,
     /// The SVG's accessible name.
     pub(super) svg_title: String,
-    pub(super) legend: Vec<LegendItem>,
+    pub(crate) legend: Vec<LegendItem>,
     pub(super) tables: Vec<Table>,
     /// A longer table, folded.
     pub(super) details: Option<Details>,
 }
 
-pub(super) struct LegendItem {
-    pub(super) label: String,
-    pub(super) color: String,
-    pub(super) dash: Option<&'static str>,
-    /// A colour box (bar charts) rather than a line.
-    pub(super) bar: bool,
+pub(crate) struct LegendItem {
+    pub(crate) label: String,
+    pub(crate) color: String,
+    pub(crate) dash: Option<&'static str>,
+    /// A colour box (bar charts, filled areas) rather than a line.
+    pub(crate) bar: bool,
 }
 
 pub(super) struct Details {
     pub(super) summary: String,
     pub(super) table: Table,
+}
+
+/// The charts `ids` names, in that order: each drawn, `None` (no data for it), or the error
+/// drawing it.
+pub(crate) fn draw_some(
+    benches: &[Bench],
+    ids: &[&str],
+) -> Vec<(&'static ChartDef, Result<Option<Figure>, String>)> {
+    let chart = |id: &&str| CHARTS.iter().find(|c| c.id == *id);
+    ids.iter()
+        .filter_map(chart)
+        .map(|c| (c, c.figure(benches)))
+        .collect()
 }
 
 /// Every chart the benchmarks have data for, and the names of those they have none for.
@@ -147,6 +214,7 @@ impl ChartDef {
             Kind::OverTime(t) => over_time(self.id, t, benches),
             Kind::AgainstRate(r) => against_rate(self.id, r, benches),
             Kind::Stages => stages(self.id, benches),
+            Kind::Panel(f) => f(self.id, benches),
         }
     }
 }
@@ -158,7 +226,7 @@ fn legend(series: &[Series]) -> Vec<LegendItem> {
             label: s.label.clone(),
             color: s.color.hex(),
             dash: s.dash.dasharray(),
-            bar: false,
+            bar: s.area,
         })
         .collect()
 }
@@ -222,7 +290,8 @@ fn percentiles(
             color: b.color,
             dash: b.dash,
             points: points.collect(),
-            markers: true,
+            marker: Marker::Circle,
+            area: false,
         });
     }
     if series.is_empty() {
@@ -233,6 +302,7 @@ fn percentiles(
         x_label: "percentile (log scale: p90, p99, p99.9 equally far apart)",
         y_label: "ms",
         series: &series,
+        y_log: false,
     })?;
     let mut headers = vec!["ms"];
     headers.extend(series.iter().map(|s| s.label.as_str()));
@@ -384,7 +454,8 @@ fn over_time(id: &'static str, c: &TimeChart, benches: &[Bench]) -> Result<Optio
                 color: b.color,
                 dash: if many { line.dash } else { b.dash },
                 points: downsample(raw, MAX_POINTS),
-                markers: false,
+                marker: Marker::None,
+                area: false,
             });
         }
     }
@@ -396,6 +467,7 @@ fn over_time(id: &'static str, c: &TimeChart, benches: &[Bench]) -> Result<Optio
         x_label: "seconds since the benchmark started",
         y_label: c.y_label,
         series: &series,
+        y_log: false,
     })?;
     Ok(Some(Figure {
         id,
@@ -450,8 +522,6 @@ struct RateChart {
     y_label: &'static str,
     /// Drawn, one line per model each; and shown in the table.
     lines: &'static [RateStat],
-    /// Shown in the table only.
-    more: &'static [RateStat],
 }
 
 struct RateStat {
@@ -470,32 +540,11 @@ fn p99(d: &Distribution) -> Option<f64> {
     (d.count > 0).then_some(d.p99)
 }
 
-static RATE_TTFT: RateChart = RateChart {
-    title: "TTFT against request rate (ms)",
-    svg_title: "TTFT against request rate",
-    note: "One point per benchmark, per model; solid: median, dashed: p99.",
-    y_label: "ms",
-    lines: &[
-        RateStat {
-            name: "median",
-            header: "median ms",
-            dash: Dash::Solid,
-            value: |s| median(&s.ttft_ms),
-        },
-        RateStat {
-            name: "p99",
-            header: "p99 ms",
-            dash: Dash::Dashed,
-            value: |s| p99(&s.ttft_ms),
-        },
-    ],
-    more: &[],
-};
-
 static RATE_ITL: RateChart = RateChart {
-    title: "ITL against request rate (ms)",
-    svg_title: "ITL against request rate",
-    note: "One point per benchmark, per model; solid: median, dashed: p99.",
+    title: "ITL (every gap) against request rate (ms)",
+    svg_title: "ITL (every gap) against request rate",
+    note: "llmbench's ITL: every gap between tokens, not a mean per request. One point per \
+           benchmark, per model; solid: median, dashed: p99.",
     y_label: "ms",
     lines: &[
         RateStat {
@@ -511,50 +560,7 @@ static RATE_ITL: RateChart = RateChart {
             value: |s| p99(&s.itl_ms),
         },
     ],
-    more: &[],
 };
-
-static RATE_THROUGHPUT: RateChart = RateChart {
-    title: "Throughput against request rate",
-    svg_title: "Output tokens per second against request rate",
-    note: "Output tokens per second, one point per benchmark, per model.",
-    y_label: "output tokens/s",
-    lines: &[RateStat {
-        name: "output tok/s",
-        header: "out tok/s",
-        dash: Dash::Solid,
-        value: |s| Some(s.output_tokens_per_second),
-    }],
-    more: &[RateStat {
-        name: "total tok/s",
-        header: "total tok/s",
-        dash: Dash::Solid,
-        value: |s| Some(s.total_tokens_per_second),
-    }],
-};
-
-/// Benchmarks grouped by model, in order of first appearance; each group in increasing order
-/// of measured request rate (a sweep runs synchronous, throughput, then the constant rates).
-fn by_model_by_rate<'b, 'a>(benches: &'b [Bench<'a>]) -> Vec<(&'a str, Vec<&'b Bench<'a>>)> {
-    let mut groups: Vec<(&str, Vec<&Bench>)> = Vec::new();
-    for b in benches
-        .iter()
-        .filter(|b| b.b.summary.requests_per_second.is_finite())
-    {
-        match groups.iter_mut().find(|(m, _)| *m == b.b.model) {
-            Some((_, g)) => g.push(b),
-            None => groups.push((&b.b.model, vec![b])),
-        }
-    }
-    for (_, g) in &mut groups {
-        g.sort_by(|x, y| {
-            x.b.summary
-                .requests_per_second
-                .total_cmp(&y.b.summary.requests_per_second)
-        });
-    }
-    groups
-}
 
 /// One statistic of one model's benchmarks (in rate order) against their rate; none if no
 /// benchmark has it.
@@ -566,7 +572,8 @@ fn rate_series(model: &str, color: Rgb, stat: &RateStat, group: &[&Bench]) -> Op
         color,
         dash: stat.dash,
         points,
-        markers: true,
+        marker: Marker::Circle,
+        area: false,
     })
 }
 
@@ -577,15 +584,14 @@ fn against_rate(
 ) -> Result<Option<Figure>, String> {
     let mut series = Vec::new();
     let mut rows = Vec::new();
-    for (i, (model, group)) in by_model_by_rate(benches).into_iter().enumerate() {
+    for (i, (model, group)) in by_model(benches, rate).into_iter().enumerate() {
         for stat in c.lines {
             series.extend(rate_series(model, PALETTE[i % PALETTE.len()], stat, &group));
         }
         for b in group {
             let s = &b.b.summary;
             let mut row = vec![b.label.clone(), fmt(s.requests_per_second)];
-            let stats = c.lines.iter().chain(c.more);
-            row.extend(stats.map(|stat| fmt_opt((stat.value)(s))));
+            row.extend(c.lines.iter().map(|stat| fmt_opt((stat.value)(s))));
             rows.push(row);
         }
     }
@@ -597,9 +603,10 @@ fn against_rate(
         x_label: "requests per second (measured)",
         y_label: c.y_label,
         series: &series,
+        y_log: false,
     })?;
     let mut headers = vec!["benchmark", "req/s"];
-    headers.extend(c.lines.iter().chain(c.more).map(|s| s.header));
+    headers.extend(c.lines.iter().map(|s| s.header));
     Ok(Some(Figure {
         id,
         title: c.title.to_string(),
@@ -674,6 +681,483 @@ fn stages(id: &'static str, benches: &[Bench]) -> Result<Option<Figure>, String>
         svg_title: "Median stage durations".into(),
         legend: legend.collect(),
         tables: vec![Table::new(&headers, rows, 1)],
+        details: None,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// GuideLLM's plot panels (guidellm/benchmark/outputs/plot.py): its metrics by its definitions,
+// one point per benchmark. A report of several models draws each model in its own colour (the
+// statistic then told apart by its dash and marks).
+
+/// GuideLLM's plot colours.
+const BLUE: Rgb = Rgb(0x00, 0x77, 0xb6);
+const RED: Rgb = Rgb(0xd0, 0x00, 0x00);
+const PURPLE: Rgb = Rgb(0x7b, 0x2c, 0xbf);
+const GREEN: Rgb = Rgb(0x2d, 0x6a, 0x4f);
+const ORANGE: Rgb = Rgb(0xf7, 0x7f, 0x00);
+const PINK: Rgb = Rgb(0xc9, 0x18, 0x4a);
+
+/// A panel of lines: one point per benchmark, in the order of `order`.
+struct LinePanel {
+    title: &'static str,
+    note: &'static str,
+    x: XAxis,
+    y_log: bool,
+    x_label: &'static str,
+    y_label: &'static str,
+    /// The x of a benchmark, and its header in the table.
+    x_value: fn(&Summary) -> f64,
+    x_header: &'static str,
+    /// The points' order along each line.
+    order: fn(&Summary) -> f64,
+    lines: &'static [PanelLine],
+}
+
+/// One line of a panel.
+struct PanelLine {
+    name: &'static str,
+    color: Rgb,
+    dash: Dash,
+    marker: Marker,
+    /// A filled area under the line (a stacked area chart's layer).
+    area: bool,
+    value: fn(&Summary) -> Option<f64>,
+}
+
+const fn line(
+    name: &'static str,
+    color: Rgb,
+    dash: Dash,
+    marker: Marker,
+    value: fn(&Summary) -> Option<f64>,
+) -> PanelLine {
+    PanelLine {
+        name,
+        color,
+        dash,
+        marker,
+        area: false,
+        value,
+    }
+}
+
+fn p95(d: &Distribution) -> Option<f64> {
+    (d.count > 0).then_some(d.p95)
+}
+
+fn rate(s: &Summary) -> f64 {
+    s.requests_per_second
+}
+
+fn concurrency(s: &Summary) -> f64 {
+    s.concurrency
+}
+
+fn total_tps(s: &Summary) -> f64 {
+    s.total_tokens_per_second
+}
+
+static LATENCY_VS_RATE: LinePanel = LinePanel {
+    title: "Latency (TTFT & E2E) vs. request rate (lower is better)",
+    note: "One point per benchmark at its measured request rate; solid: median, dashed: p95; \
+           log scales (GuideLLM's panel 1).",
+    x: XAxis::Log,
+    y_log: true,
+    x_label: "request rate (req/s, log scale)",
+    y_label: "latency (ms, log scale)",
+    x_value: rate,
+    x_header: "req/s",
+    order: rate,
+    lines: &[
+        line("TTFT median", BLUE, Dash::Solid, Marker::Circle, |s| {
+            median(&s.ttft_ms)
+        }),
+        line("TTFT p95", BLUE, Dash::Dashed, Marker::Triangle, |s| {
+            p95(&s.ttft_ms)
+        }),
+        line("E2E median", RED, Dash::Solid, Marker::Square, |s| {
+            median(&s.request_latency_ms)
+        }),
+        line("E2E p95", RED, Dash::Dashed, Marker::Diamond, |s| {
+            p95(&s.request_latency_ms)
+        }),
+    ],
+};
+
+static GENERATION_VS_RATE: LinePanel = LinePanel {
+    title: "Generation speed (TPOT & ITL) vs. request rate (lower is better)",
+    note: "GuideLLM's definitions: TPOT = (last token − sent) / output tokens, TTFT included \
+           (llmbench's tpot_incl_ttft_ms); ITL = (last token − first token) / (output tokens − 1), \
+           one mean per request (llmbench's tpot_ms). Solid: median, dashed: p95; log scales \
+           (GuideLLM's panel 2).",
+    x: XAxis::Log,
+    y_log: true,
+    x_label: "request rate (req/s, log scale)",
+    y_label: "ms per token (log scale)",
+    x_value: rate,
+    x_header: "req/s",
+    order: rate,
+    lines: &[
+        line("TPOT median", PURPLE, Dash::Solid, Marker::Circle, |s| {
+            median(&s.tpot_incl_ttft_ms)
+        }),
+        line("TPOT p95", PURPLE, Dash::Dashed, Marker::Triangle, |s| {
+            p95(&s.tpot_incl_ttft_ms)
+        }),
+        line("ITL median", GREEN, Dash::Solid, Marker::Square, |s| {
+            median(&s.tpot_ms)
+        }),
+        line("ITL p95", GREEN, Dash::Dashed, Marker::Diamond, |s| {
+            p95(&s.tpot_ms)
+        }),
+    ],
+};
+
+static TOKENS_VS_CONCURRENCY: LinePanel = LinePanel {
+    title: "Token throughput vs. concurrency (higher is better)",
+    note: "Tokens per second against the mean number of requests in flight; log scales \
+           (GuideLLM's panel 3).",
+    x: XAxis::Log,
+    y_log: true,
+    x_label: "concurrency (requests in flight, log scale)",
+    y_label: "tokens/s (log scale)",
+    x_value: concurrency,
+    x_header: "concurrency",
+    order: concurrency,
+    lines: &[
+        line("total tok/s", ORANGE, Dash::Solid, Marker::Circle, |s| {
+            Some(s.total_tokens_per_second)
+        }),
+        line("input tok/s", BLUE, Dash::Solid, Marker::Square, |s| {
+            Some(s.input_tokens_per_second)
+        }),
+        line("output tok/s", PINK, Dash::Solid, Marker::Diamond, |s| {
+            Some(s.output_tokens_per_second)
+        }),
+    ],
+};
+
+static KNEE: LinePanel = LinePanel {
+    title: "Knee plot: latency vs. throughput (lower latency + higher throughput is better)",
+    note: "TTFT against total tokens per second, one point per benchmark; where TTFT turns up \
+           steeply the engine is saturated (GuideLLM's panel 4).",
+    x: XAxis::Linear,
+    y_log: true,
+    x_label: "throughput (total tokens/s)",
+    y_label: "TTFT (ms, log scale)",
+    x_value: total_tps,
+    x_header: "total tok/s",
+    order: total_tps,
+    lines: &[
+        line("TTFT p95", RED, Dash::Solid, Marker::Circle, |s| {
+            p95(&s.ttft_ms)
+        }),
+        line("TTFT median", BLUE, Dash::Solid, Marker::Square, |s| {
+            median(&s.ttft_ms)
+        }),
+    ],
+};
+
+static EFFICIENCY: LinePanel = LinePanel {
+    title: "Throughput efficiency vs. concurrency (higher is better)",
+    note: "Total tokens per second per request in flight (GuideLLM's panel 7).",
+    x: XAxis::Log,
+    y_log: false,
+    x_label: "concurrency (requests in flight, log scale)",
+    y_label: "total tokens/s per request in flight",
+    x_value: concurrency,
+    x_header: "concurrency",
+    order: concurrency,
+    lines: &[line(
+        "tok/s per active request",
+        GREEN,
+        Dash::Solid,
+        Marker::Circle,
+        |s| (s.concurrency > 0.0).then(|| s.total_tokens_per_second / s.concurrency),
+    )],
+};
+
+static TOKEN_MIX: LinePanel = LinePanel {
+    title: "Token throughput mix vs. request rate (higher is better)",
+    note: "Input and output tokens per second stacked, and their total (GuideLLM's panel 8).",
+    x: XAxis::Log,
+    y_log: false,
+    x_label: "request rate (req/s, log scale)",
+    y_label: "tokens/s",
+    x_value: rate,
+    x_header: "req/s",
+    order: rate,
+    lines: &[
+        PanelLine {
+            name: "output tok/s (stacked on input)",
+            color: PINK,
+            dash: Dash::Solid,
+            marker: Marker::None,
+            area: true,
+            value: |s| Some(s.input_tokens_per_second + s.output_tokens_per_second),
+        },
+        PanelLine {
+            name: "input tok/s",
+            color: BLUE,
+            dash: Dash::Solid,
+            marker: Marker::None,
+            area: true,
+            value: |s| Some(s.input_tokens_per_second),
+        },
+        line("total tok/s", ORANGE, Dash::Solid, Marker::None, |s| {
+            Some(s.total_tokens_per_second)
+        }),
+    ],
+};
+
+/// Benchmarks grouped by model, in order of first appearance; each group sorted by `key`
+/// (benchmarks whose key is not finite left out): a sweep runs synchronous, throughput, then
+/// the constant rates, and its charts against rate put them in order of measured rate.
+fn by_model<'b, 'a>(
+    benches: &'b [Bench<'a>],
+    key: fn(&Summary) -> f64,
+) -> Vec<(&'a str, Vec<&'b Bench<'a>>)> {
+    let mut groups: Vec<(&str, Vec<&Bench>)> = Vec::new();
+    for b in benches.iter().filter(|b| key(&b.b.summary).is_finite()) {
+        match groups.iter_mut().find(|(m, _)| *m == b.b.model) {
+            Some((_, g)) => g.push(b),
+            None => groups.push((&b.b.model, vec![b])),
+        }
+    }
+    for (_, g) in &mut groups {
+        g.sort_by(|x, y| key(&x.b.summary).total_cmp(&key(&y.b.summary)));
+    }
+    groups
+}
+
+fn line_panel(
+    id: &'static str,
+    p: &LinePanel,
+    benches: &[Bench],
+) -> Result<Option<Figure>, String> {
+    let groups = by_model(benches, p.order);
+    let many = groups.len() > 1;
+    let mut series = Vec::new();
+    let mut rows = Vec::new();
+    for (i, (model, group)) in groups.iter().enumerate() {
+        for l in p.lines {
+            let points: Vec<(f64, f64)> = group
+                .iter()
+                .filter_map(|b| Some(((p.x_value)(&b.b.summary), (l.value)(&b.b.summary)?)))
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            let (label, color) = match many {
+                true => (
+                    format!("{} {}", cut(model, 40), l.name),
+                    PALETTE[i % PALETTE.len()],
+                ),
+                false => (l.name.to_string(), l.color),
+            };
+            series.push(Series {
+                marker: l.marker,
+                area: l.area,
+                ..Series::line(label, color, l.dash, points)
+            });
+        }
+        for b in group {
+            let s = &b.b.summary;
+            let mut row = vec![b.label.clone(), fmt((p.x_value)(s))];
+            row.extend(p.lines.iter().map(|l| fmt_opt((l.value)(s))));
+            rows.push(row);
+        }
+    }
+    let drawable = |s: &Series| {
+        s.points
+            .iter()
+            .any(|&(x, y)| (p.x != XAxis::Log || x > 0.0) && (!p.y_log || y > 0.0))
+    };
+    if !series.iter().any(drawable) {
+        return Ok(None);
+    }
+    let svg = line_chart(&LineChart {
+        x: p.x,
+        x_label: p.x_label,
+        y_label: p.y_label,
+        series: &series,
+        y_log: p.y_log,
+    })?;
+    let mut headers = vec!["benchmark", p.x_header];
+    headers.extend(p.lines.iter().map(|l| l.name));
+    Ok(Some(Figure {
+        id,
+        title: p.title.to_string(),
+        note: p.note,
+        svg,
+        svg_title: p.title.to_string(),
+        legend: legend(&series),
+        tables: vec![Table::new(&headers, rows, 1)],
+        details: None,
+    }))
+}
+
+fn bar_legend(groups: &[BarGroup]) -> Vec<LegendItem> {
+    groups
+        .iter()
+        .map(|g| LegendItem {
+            label: g.label.clone(),
+            color: g.color.hex(),
+            dash: None,
+            bar: true,
+        })
+        .collect()
+}
+
+/// Successful, incomplete and errored requests per benchmark, stacked, in order of concurrency
+/// (GuideLLM's panel 5).
+fn status_counts(id: &'static str, benches: &[Bench]) -> Result<Option<Figure>, String> {
+    let mut sorted: Vec<&Bench> = benches.iter().collect();
+    sorted.sort_by(|x, y| x.b.summary.concurrency.total_cmp(&y.b.summary.concurrency));
+    if sorted.is_empty() {
+        return Ok(None);
+    }
+    let counts = |f: fn(&crate::metrics::Counts) -> u64| -> Vec<f64> {
+        sorted
+            .iter()
+            .map(|b| f(&b.b.summary.requests) as f64)
+            .collect()
+    };
+    let groups = [
+        BarGroup {
+            label: "successful".into(),
+            color: BLUE,
+            values: counts(|c| c.successful),
+        },
+        BarGroup {
+            label: "incomplete".into(),
+            color: ORANGE,
+            values: counts(|c| c.incomplete),
+        },
+        BarGroup {
+            label: "errored".into(),
+            color: RED,
+            values: counts(|c| c.errored),
+        },
+    ];
+    let categories: Vec<String> = sorted
+        .iter()
+        .map(|b| fmt_short(b.b.summary.concurrency))
+        .collect();
+    let svg = bar_chart(&BarChart {
+        categories: &categories,
+        groups: &groups,
+        stacked: true,
+        y_log: false,
+        x_label: "concurrency (requests in flight)",
+        y_label: "requests",
+    })?;
+    let rows = sorted
+        .iter()
+        .zip(&categories)
+        .map(|(b, c)| {
+            let r = &b.b.summary.requests;
+            let total = r.successful + r.incomplete + r.errored;
+            vec![
+                b.label.clone(),
+                c.clone(),
+                r.successful.to_string(),
+                r.incomplete.to_string(),
+                r.errored.to_string(),
+                total.to_string(),
+            ]
+        })
+        .collect();
+    let headers = [
+        "benchmark",
+        "concurrency",
+        "successful",
+        "incomplete",
+        "errored",
+        "total",
+    ];
+    Ok(Some(Figure {
+        id,
+        title: "Request status counts vs. concurrency (more complete is better)".into(),
+        note: "Requests of each status in the measurement window, one bar per benchmark \
+               (GuideLLM's panel 5).",
+        svg,
+        svg_title: "Request status counts".into(),
+        legend: bar_legend(&groups),
+        tables: vec![Table::new(&headers, rows, 1)],
+        details: None,
+    }))
+}
+
+/// The latency components of the benchmark with the highest total token throughput: median
+/// and p95 side by side (GuideLLM's panel 6, less its TTFOT, which llmbench does not measure).
+fn latency_breakdown(id: &'static str, benches: &[Bench]) -> Result<Option<Figure>, String> {
+    let Some(peak) = benches
+        .iter()
+        .filter(|b| b.b.summary.total_tokens_per_second.is_finite())
+        .max_by(|x, y| total_tps(&x.b.summary).total_cmp(&total_tps(&y.b.summary)))
+    else {
+        return Ok(None);
+    };
+    let s = &peak.b.summary;
+    type Metric = fn(&Summary) -> &Distribution;
+    let parts: [(&str, Metric); 4] = [
+        ("TTFT", |s| &s.ttft_ms),
+        ("ITL", |s| &s.tpot_ms),
+        ("TPOT", |s| &s.tpot_incl_ttft_ms),
+        ("E2E", |s| &s.request_latency_ms),
+    ];
+    if parts.iter().all(|(_, d)| d(s).count == 0) {
+        return Ok(None);
+    }
+    let categories: Vec<String> = parts.iter().map(|(n, _)| n.to_string()).collect();
+    let values = |f: fn(&Distribution) -> Option<f64>| -> Vec<f64> {
+        parts.iter().map(|(_, d)| f(d(s)).unwrap_or(0.0)).collect()
+    };
+    let groups = [
+        BarGroup {
+            label: "median".into(),
+            color: BLUE,
+            values: values(median),
+        },
+        BarGroup {
+            label: "p95".into(),
+            color: RED,
+            values: values(p95),
+        },
+    ];
+    let x_label = format!(
+        "latency component, benchmark {} ({} total tok/s)",
+        peak.label,
+        fmt(s.total_tokens_per_second)
+    );
+    let svg = bar_chart(&BarChart {
+        categories: &categories,
+        groups: &groups,
+        stacked: false,
+        y_log: true,
+        x_label: &x_label,
+        y_label: "ms (log scale)",
+    })?;
+    let rows = parts
+        .iter()
+        .map(|(n, d)| vec![n.to_string(), fmt_opt(median(d(s))), fmt_opt(p95(d(s)))])
+        .collect();
+    Ok(Some(Figure {
+        id,
+        title: "Latency breakdown at peak throughput (lower is better)".into(),
+        note: "The benchmark with the highest total tokens per second: ITL and TPOT by GuideLLM's \
+               definitions (see the TPOT & ITL chart); log scale (GuideLLM's panel 6).",
+        svg,
+        svg_title: "Latency breakdown at peak throughput".into(),
+        legend: bar_legend(&groups),
+        tables: vec![Table::new(
+            &[peak.label.as_str(), "median ms", "p95 ms"],
+            rows,
+            1,
+        )],
         details: None,
     }))
 }

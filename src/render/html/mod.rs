@@ -11,14 +11,15 @@
 //! and numbers; the one value written as it is is a chart's SVG, whose text plotters escapes.
 
 mod figures;
-mod text;
+pub(crate) mod text;
 
 use crate::render::charts::{Dash, Rgb, PALETTE};
 use crate::report::{BenchmarkEntry, ModelEntry, ModelStatus, Report};
 use askama::Template;
 use text::{cut, fmt, fmt_opt, shell_word, snake, strategy_label, utc};
 
-pub use figures::{ChartDef, CHARTS};
+pub use figures::{ChartDef, CHARTS, PLOT_CHARTS};
+pub(crate) use figures::{Figure, LegendItem};
 
 /// Most points drawn for one series (min/max per bucket, so peaks survive).
 pub const MAX_POINTS: usize = 2000;
@@ -55,6 +56,14 @@ pub fn render(report: &Report) -> Result<String, askama::Error> {
         config: run_config(report),
     }
     .render()
+}
+
+/// The charts of the `plot` output (`PLOT_CHARTS`), drawn as the page draws them: each drawn,
+/// `None` (no data for it), or the error drawing it.
+pub(crate) fn plot_figures(
+    report: &Report,
+) -> Vec<(&'static ChartDef, Result<Option<Figure>, String>)> {
+    figures::draw_some(&benches(report), &PLOT_CHARTS)
 }
 
 /// The page: everything templates/report.html shows, as text (the template escapes it).

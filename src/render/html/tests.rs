@@ -231,7 +231,13 @@ fn charts_without_data_are_left_out_and_named() {
         b.summary.stages_ms = Stages::default();
     }
     let html = page(&r);
-    assert!(html.contains("id=\"chart-ttft-dist\"") && html.contains("id=\"chart-sweep-ttft\""));
+    for id in [
+        "chart-ttft-dist",
+        "chart-latency-vs-rate",
+        "chart-status-counts",
+    ] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id} not drawn");
+    }
     assert!(
         !html.contains("id=\"chart-stages\"") && !html.contains("id=\"chart-tokens-over-time\"")
     );
@@ -326,9 +332,10 @@ fn rate_charts_go_in_increasing_rate_order() {
     };
     let html = page(&r);
     for id in [
-        "chart-sweep-ttft",
+        "chart-latency-vs-rate",
+        "chart-generation-vs-rate",
+        "chart-token-mix",
         "chart-sweep-itl",
-        "chart-sweep-throughput",
     ] {
         let s = section(&html, id);
         let lines = polylines(s);

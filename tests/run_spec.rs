@@ -76,9 +76,17 @@ fn run_with_spec_options_gives_the_benchmarks_of_the_0_6_form() {
     .unwrap();
     ok(&o);
     let svg = std::fs::read_to_string(dir.path().join("out/ttft.svg")).unwrap();
-    assert!(svg.trim_start().starts_with("<svg") || svg.contains("<svg "), "an SVG");
+    assert!(
+        svg.trim_start().starts_with("<svg") || svg.contains("<svg "),
+        "an SVG"
+    );
     let csv = std::fs::read_to_string(dir.path().join("out/g.csv")).unwrap();
-    assert!(csv.lines().take(3).any(|l| l.contains("Time to First Token")), "{csv}");
+    assert!(
+        csv.lines()
+            .take(3)
+            .any(|l| l.contains("Time to First Token")),
+        "{csv}"
+    );
     let r = read_json(&dir.path().join("out/run.json"));
     assert!(
         dir.path().join("benchmarks.yaml").exists(),

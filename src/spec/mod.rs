@@ -207,12 +207,63 @@ fn overrides(pairs: &[String]) -> Result<Vec<Value>> {
     Ok(benchmarks.into_iter().map(Value::Object).collect())
 }
 
-/// A `--config` file: `{metadata, spec, benchmarks}` in JSON or YAML, or a saved report (its
-/// `config`).
+/// GuideLLM 0.8.1's built-in scenarios (`guidellm/schemas/benchmark/scenarios/`, Apache-2.0,
+/// copied unchanged): `--config rhaiis/concurrent-1k-1k-equal`. They name GuideLLM's HTTP
+/// backend; give `--backend kind=vllm_python,model=M` with them (a backend of another kind
+/// replaces the file's).
+pub const BUILTIN_SCENARIOS: &[(&str, &str)] = &[
+    (
+        "rhaiis/concurrent-100k-1k-equal",
+        include_str!("scenarios/rhaiis/concurrent-100k-1k-equal.json"),
+    ),
+    (
+        "rhaiis/concurrent-1k-1k-equal",
+        include_str!("scenarios/rhaiis/concurrent-1k-1k-equal.json"),
+    ),
+    (
+        "rhaiis/concurrent-1k-1k-multiturn",
+        include_str!("scenarios/rhaiis/concurrent-1k-1k-multiturn.json"),
+    ),
+    (
+        "rhaiis/concurrent-2ki-128-equal",
+        include_str!("scenarios/rhaiis/concurrent-2ki-128-equal.json"),
+    ),
+    (
+        "rhaiis/concurrent-512-2ki-norm",
+        include_str!("scenarios/rhaiis/concurrent-512-2ki-norm.json"),
+    ),
+    (
+        "rhaiis/concurrent-8k-1k-equal",
+        include_str!("scenarios/rhaiis/concurrent-8k-1k-equal.json"),
+    ),
+    (
+        "rhaiis/concurrent-8k-800-norm",
+        include_str!("scenarios/rhaiis/concurrent-8k-800-norm.json"),
+    ),
+];
+
+/// A `--config` file: `{metadata, spec, benchmarks}` in JSON or YAML, a saved report (its
+/// `config`), or a built-in scenario's name.
 fn config_file(p: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(p)
-        .map_err(|e| usage(format!("--config {}: cannot read it ({e})", p.display())))?;
-    let v: Value = if p.extension().is_some_and(|e| e == "json") {
+    let name = p.to_string_lossy();
+    let builtin = BUILTIN_SCENARIOS
+        .iter()
+        .find(|(n, _)| *n == name || n.strip_prefix("rhaiis/") == Some(&*name));
+    let text = match builtin {
+        Some((_, text)) if !p.exists() => text.to_string(),
+        _ => std::fs::read_to_string(p).map_err(|e| {
+            usage(format!(
+                "--config {}: cannot read it ({e}); built-in scenarios are {}",
+                p.display(),
+                BUILTIN_SCENARIOS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?,
+    };
+    let v: Value = if p.extension().is_some_and(|e| e == "json") || builtin.is_some() {
         serde_json::from_str(&text)
             .map_err(|e| usage(format!("--config {}: not valid JSON ({e})", p.display())))?
     } else {

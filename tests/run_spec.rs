@@ -443,3 +443,68 @@ fn export_two_reports_into_one_and_env_lists_what_is_read() {
         "{out}"
     );
 }
+
+#[test]
+fn several_data_files_are_zipped_row_by_row_and_stop_at_the_shortest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("prompts.jsonl"),
+        "{\"prompt\": \"one two three\"}\n{\"prompt\": \"four five\"}\n{\"prompt\": \"six\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("lengths.csv"),
+        "output_tokens_count\n3\n5\n7\n9\n",
+    )
+    .unwrap();
+    let o = run_cmd(
+        dir.path(),
+        &[
+            "--backend",
+            &format!("{MOCK_BACKEND},request_format=plain"),
+            "--profile",
+            "kind=synchronous",
+            "--constraint",
+            "kind=max_requests,count=10",
+            "--data",
+            "kind=json_file,path=prompts.jsonl",
+            "--data",
+            "kind=csv_file,path=lengths.csv",
+            "--output",
+            "kind=json,path=zip.json",
+        ],
+    )
+    .output()
+    .unwrap();
+    ok(&o);
+    let r = read_json(&dir.path().join("zip.json"));
+    let outs: Vec<u64> = requests(&r, 0)
+        .iter()
+        .map(|q| q["max_tokens"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        outs,
+        [3, 5, 7],
+        "the prompts' file has 3 rows: the zip stops there"
+    );
+    // Synthetic data is not zipped yet: refused in one sentence.
+    let o = run_cmd(
+        dir.path(),
+        &[
+            "--backend",
+            MOCK_BACKEND,
+            "--profile",
+            "kind=synchronous",
+            "--data",
+            "kind=json_file,path=prompts.jsonl",
+            "--data",
+            DATA,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o)
+        .1
+        .contains("zipping synthetic data with other sources is not supported yet"));
+}

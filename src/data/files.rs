@@ -22,7 +22,7 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One prompt read from a dataset file.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +82,41 @@ pub fn is_supported(path: &Path) -> bool {
 /// Loads every row; errors are `UsageError`s with one sentence naming the file (and line /
 /// column) and what would be valid.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Vec<FileRow>> {
+    let mapping = Mapping::parse(opts.column_mapper.as_ref())?;
+    let table = read_table(path, opts)?;
+    rows_from_table(path, &table, &mapping)
+}
+
+/// Several files zipped row by row, as GuideLLM does with several `--data`: row i holds the
+/// columns of row i of every file (a column name two files share is taken from the first),
+/// the rows stop at the shortest file, and the column mapper picks from the merged columns —
+/// so one file can give the prompts and another their output lengths.
+pub fn load_zipped(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<FileRow>> {
+    let mapping = Mapping::parse(opts.column_mapper.as_ref())?;
+    let tables = paths
+        .iter()
+        .map(|p| read_table(p, opts))
+        .collect::<Result<Vec<_>>>()?;
+    let n = tables.iter().map(|t| t.rows.len()).min().unwrap_or(0);
+    let mut merged = Table::default();
+    let mut seen = HashSet::new();
+    for i in 0..n {
+        let mut row = Map::new();
+        for t in &tables {
+            for (k, v) in &t.rows[i].1 {
+                if !row.contains_key(k) {
+                    row.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        merged.push(&mut seen, Loc::Row(i + 1), row);
+    }
+    let label: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    rows_from_table(&PathBuf::from(label.join(" + ")), &merged, &mapping)
+}
+
+/// One file's rows as named columns.
+fn read_table(path: &Path, opts: &LoadOptions) -> Result<Table> {
     let p = path.display();
     if !path.exists() {
         crate::bail_usage!(
@@ -104,7 +139,6 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Vec<FileRow>> {
             ext_list()
         );
     }
-    let mapping = Mapping::parse(opts.column_mapper.as_ref())?;
     let args = match &opts.data_args {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),
@@ -124,7 +158,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Vec<FileRow>> {
     if table.rows.is_empty() {
         crate::bail_usage!("--data file {p} is empty (no rows); it needs at least one prompt");
     }
-    rows_from_table(path, &table, &mapping)
+    Ok(table)
 }
 
 fn extension(path: &Path) -> Option<String> {

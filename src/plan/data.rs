@@ -38,6 +38,37 @@ impl DataSource {
         }
     }
 
+    /// Several dataset files zipped row by row (`llmbench run` with several `--data`): see
+    /// `files::load_zipped`.
+    pub fn load_zipped(
+        paths: &[String],
+        data_args: Option<Value>,
+        column_mapper: Option<Value>,
+    ) -> Result<DataSource> {
+        let output_from_reply = data_args
+            .as_ref()
+            .and_then(|v| v.get("output_tokens_from_reply"))
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let opts = crate::data::files::LoadOptions {
+            column_mapper,
+            data_args,
+        };
+        let files: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+        let rows = crate::data::files::load_zipped(&files, &opts)?;
+        if rows.is_empty() {
+            bail_usage!(
+                "--data: zipping {} gives no rows (one of them is empty)",
+                paths.join(" and ")
+            );
+        }
+        Ok(DataSource::File {
+            path: PathBuf::from(paths.join(" + ")),
+            rows: std::sync::Arc::new(rows),
+            output_from_reply,
+        })
+    }
+
     /// `--data`: a synthetic spec (inline, or a .yaml/.json file of spec keys) or a dataset file
     /// read with `data_args` and `column_mapper` (which a synthetic spec refuses).
     pub fn load(

@@ -113,11 +113,14 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
     let Some(data_arg) = a.data.clone() else {
         bail_usage!("--data is required, e.g. --data \"prompt_tokens=256,output_tokens=128\"");
     };
-    let data = DataSource::load(
-        &data_arg,
-        json_object("--data-args", a.data_args.as_deref())?,
-        json_object("--data-column-mapper", a.data_column_mapper.as_deref())?,
-    )?;
+    let data_args = json_object("--data-args", a.data_args.as_deref())?;
+    let mapper = json_object("--data-column-mapper", a.data_column_mapper.as_deref())?;
+    let data = match &a.from_spec {
+        Some(f) if !f.data_zip.is_empty() => {
+            DataSource::load_zipped(&f.data_zip, data_args, mapper)?
+        }
+        _ => DataSource::load(&data_arg, data_args, mapper)?,
+    };
     let profile = profile(
         a.profile.unwrap_or(ProfileKind::Sweep),
         rates(a.rate.as_deref())?,

@@ -31,6 +31,8 @@ pub struct FromSpec {
     pub window_by: [WindowBy; 2],
     /// The scenario as llmbench read it (`{metadata, spec, benchmarks}`), for the report.
     pub scenario: Value,
+    /// Several `--data` files, zipped row by row.
+    pub data_zip: Vec<String>,
     /// Per-model `vllm_config` from repeated `--backend` entries, by model.
     pub model_overrides: Vec<(String, Map<String, Value>)>,
 }
@@ -452,10 +454,27 @@ fn read_spec(
             ))
         }
         1 => data_source(&data[0], a)?,
-        n => {
-            return Err(usage(format!(
-                "--data is given {n} times: GuideLLM zips several sources row by row, which llmbench does not support yet; give one --data"
-            )))
+        _ => {
+            // Several sources are zipped row by row (files only for now).
+            let mut paths = Vec::new();
+            let mut kwargs: Option<String> = None;
+            for (i, d) in data.iter().enumerate() {
+                data_source(d, a)?;
+                if d.get("kind").and_then(|k| k.as_str()) == Some("synthetic_text") {
+                    return Err(usage(format!(
+                        "--data: zipping synthetic data with other sources is not supported yet by llmbench (source {} of {}); several dataset files can be zipped",
+                        i + 1,
+                        data.len()
+                    )));
+                }
+                if i > 0 && a.data_args != kwargs {
+                    return Err(usage("--data: zipped files must share one load_kwargs".into()));
+                }
+                kwargs = a.data_args.clone();
+                paths.push(a.data.clone().unwrap_or_default());
+            }
+            a.data = Some(paths.join(" + "));
+            from.data_zip = paths;
         }
     }
     if let Some(t) = spec.get("tokenizer") {

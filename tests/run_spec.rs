@@ -302,7 +302,7 @@ fn refusals_are_one_sentence_exit_2_and_write_nothing() {
                 "--data",
                 "kind=synthetic_text,prompt_tokens=8,turns=3",
             ],
-            "--data is given 2 times",
+            "zipping synthetic data with other sources is not supported yet",
         ),
         (
             vec!["--profile", "kind=synchronous", "--label", "oops"],

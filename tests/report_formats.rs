@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use llmbench::render::{self, parse_outputs, Format};
+use llmbench::report::guidellm::WithGuideLlm;
 use llmbench::report::Report;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -336,7 +337,7 @@ fn csv_of_an_older_report_still_renders() {
 #[test]
 fn yaml_round_trips_to_the_same_report() {
     let r = report();
-    let text = render::yaml::render(&typed());
+    let text = render::yaml::render(&WithGuideLlm(&typed()));
     let back: Value = serde_yaml_ng::from_str(&text).expect("valid YAML");
     same(r, &back, "report").unwrap();
 }
@@ -493,7 +494,8 @@ fn from_file_reads_a_version_1_report() {
     assert_eq!(o.status.code(), Some(0), "{}", common::text(&o).1);
     let v2 = read_json(&dir.path().join("benchmarks.json"));
     assert_eq!(v2["report_version"], 2);
-    assert!(v2.get("config").is_none());
+    // `config` is now GuideLLM's scenario (the GuideLLM view), not version 1's llmbench config.
+    assert!(v2["config"].get("spec").is_some());
     assert_eq!(v2["llmbench_config"], v1["config"]);
     for (a, b) in v1["benchmarks"]
         .as_array()
@@ -502,7 +504,8 @@ fn from_file_reads_a_version_1_report() {
         .zip(v2["benchmarks"].as_array().unwrap())
     {
         assert_eq!(b["records"], a["requests"]);
-        assert!(b.get("requests").is_none());
+        // `requests` is now GuideLLM's map by status, not version 1's list.
+        assert!(b["requests"]["successful"].is_array());
         assert_eq!(b["summary"], a["summary"]);
         assert_eq!(b["headroom"], a["headroom"]);
         assert_eq!(b["timeseries"], a["timeseries"]);

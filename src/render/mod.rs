@@ -2,7 +2,8 @@
 //!
 //! Every renderer takes the typed `Report` (this run's, or one read back from disk by
 //! `benchmark from-file`, which migrates older versions first: `report::migrate`). JSON and
-//! YAML serialize it as it is, streamed into the file, request records one at a time.
+//! YAML serialize it as it is, streamed into the file, request records one at a time, followed
+//! by GuideLLM's view of it (`report::guidellm`: one file both tools load).
 
 pub mod charts;
 pub mod console;
@@ -12,6 +13,7 @@ pub mod html;
 pub mod plot;
 pub mod yaml;
 
+use crate::report::guidellm::WithGuideLlm;
 use crate::report::Report;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -154,10 +156,10 @@ pub fn parse_outputs(list: &str) -> Result<Vec<(Format, Option<PathBuf>)>, Strin
 pub fn render_to(report: &Report, format: Format, w: &mut dyn std::io::Write) -> Result<()> {
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *w, report)?;
+            serde_json::to_writer_pretty(&mut *w, &WithGuideLlm(report))?;
             w.write_all(b"\n")?;
         }
-        Format::Yaml => yaml::write(report, w)?,
+        Format::Yaml => yaml::write(&WithGuideLlm(report), w)?,
         Format::Csv => w.write_all(csv::render(report).as_bytes())?,
         Format::GuidellmCsv => w.write_all(guidellm_csv::render(report).as_bytes())?,
         Format::Html => w.write_all(html::render(report)?.as_bytes())?,
@@ -347,7 +349,7 @@ mod tests {
         let back: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join("sub/mine.json")).unwrap())
                 .unwrap();
-        assert_eq!(back, serde_json::to_value(&report).unwrap());
+        assert_eq!(back, serde_json::to_value(WithGuideLlm(&report)).unwrap());
         // No temporary files left behind.
         let left: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()

@@ -127,11 +127,23 @@ impl Collector {
             }
             BackendEvent::Failed { t, id, error } => {
                 self.progress(t);
-                let mut r = self.inflight.remove(&id).unwrap_or_else(|| blank(id));
+                let r = self.inflight.entry(id).or_insert_with(|| blank(id));
                 r.status = Status::Errored;
                 r.error = Some(error);
                 r.t.end = Some(t);
-                self.finish(r, t);
+                if r.t.sent.is_some() {
+                    let r = self.inflight.remove(&id).expect("present");
+                    self.finish(r, t);
+                } else {
+                    // Failed before the pacer's note arrived (an immediate failure overtakes
+                    // it): on_sent completes it, as it does a request whose last output came
+                    // first. Finishing it here left the note to open a second, never-ending
+                    // record of the same id, waited on until the abort timed out.
+                    self.count_error(true);
+                    if self.slot_tx.is_some() {
+                        self.freed.push(t);
+                    }
+                }
             }
             BackendEvent::Progress { t, .. } => self.progress(t),
             BackendEvent::Died(why) => return Some(why),
@@ -172,8 +184,8 @@ impl Collector {
         }
     }
 
-    fn finish(&mut self, r: RequestRecord, t: u64) {
-        let errored = r.status == Status::Errored;
+    /// Counts a finished request for the error limits.
+    fn count_error(&mut self, errored: bool) {
         if errored {
             self.errors += 1;
         }
@@ -181,6 +193,10 @@ impl Collector {
             self.recent.pop_front();
         }
         self.recent.push_back(errored);
+    }
+
+    fn finish(&mut self, r: RequestRecord, t: u64) {
+        self.count_error(r.status == Status::Errored);
         if self.slot_tx.is_some() && r.t.sent.is_some() {
             self.freed.push(t);
         }
@@ -229,4 +245,47 @@ fn apply_finish(r: &mut RequestRecord, t: u64, finish: String, it: &OutputItem) 
         r.error = Some("the engine ended the request with finish_reason 'error'".into());
     }
     r.finish_reason = Some(finish);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(id: u64, at: u64) -> Sent {
+        Sent {
+            id,
+            scheduled: at,
+            sent: at,
+            content: 4,
+            prefix: 0,
+            prompt_len: 4,
+            max_tokens: Some(8),
+        }
+    }
+
+    #[test]
+    fn a_failure_that_overtakes_the_pacers_note_is_one_errored_record() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut c = Collector::new(Some(tx), 0);
+        let failed = |id, t| BackendEvent::Failed {
+            t,
+            id,
+            error: "mock: failure injected".into(),
+        };
+        // In order: the note, then the failure.
+        c.on_sent(sent(1, 10));
+        assert!(c.on_event(failed(1, 20)).is_none());
+        // Overtaken: the failure first.
+        assert!(c.on_event(failed(2, 30)).is_none());
+        c.on_sent(sent(2, 25));
+        assert!(c.inflight.is_empty(), "nothing left to wait for");
+        assert_eq!(c.done.len(), 2);
+        for r in &c.done {
+            assert_eq!(r.status, Status::Errored);
+            assert!(r.t.sent.is_some() && r.t.end.is_some(), "{r:?}");
+        }
+        assert_eq!(c.errors, 2);
+        c.release_slots();
+        assert_eq!(rx.try_iter().count(), 2, "each frees its slot once");
+    }
 }

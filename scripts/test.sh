@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sets up everything the tests need (Rust crates, the vLLM CPU venv, the tiny models) and runs
-# every test: Rust unit tests, CLI tests against the mock engine, tests against the real vLLM
-# engine on the tiny models, and the worker's pytest. Idempotent; safe to rerun.
+# Sets up everything the tests need (Rust crates, the vLLM CPU venv, the GuideLLM venv, the tiny
+# models) and runs every test: Rust unit tests, CLI tests against the mock engine (GuideLLM
+# loading llmbench's report among them), tests against the real vLLM engine on the tiny models,
+# and the worker's pytest. Idempotent; safe to rerun.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -15,6 +16,10 @@ echo "== tiny models"
 models="$(LLMBENCH_PYTHON="$py" scripts/make-tiny-model.sh | tail -n 1)"
 echo "models: $models"
 export LLMBENCH_TEST_PYTHON="$py" LLMBENCH_TEST_MODELS="$models"
+echo "== GuideLLM venv (tests/guidellm_compat.rs loads llmbench's report with GuideLLM's own code)"
+LLMBENCH_TEST_GUIDELLM_PYTHON="$(scripts/setup-guidellm-venv.sh | tail -n 1)"
+echo "guidellm python: $LLMBENCH_TEST_GUIDELLM_PYTHON"
+export LLMBENCH_TEST_GUIDELLM_PYTHON
 
 echo "== Chromium (for the HTML report test)"
 scripts/install-chromium.sh
@@ -22,7 +27,7 @@ echo "== build"
 cargo build --tests --quiet
 
 echo "== Rust unit and mock-engine tests"
-cargo test --quiet --lib --test protocol --test cli_errors --test mock_engine --test profiles --test containerfile --test report_formats --test report_schema --test html_report --test run_spec
+cargo test --quiet --lib --test protocol --test cli_errors --test mock_engine --test profiles --test containerfile --test report_formats --test report_schema --test html_report --test run_spec --test guidellm_compat
 echo "== real vLLM engine tests (one at a time: each starts an engine on 2 cores)"
 cargo test --quiet --test real_engine --test many_models --test data --test engine_failures -- --test-threads=1
 echo "== worker pytest"

@@ -1,0 +1,113 @@
+//! GuideLLM 0.8.1 reads llmbench's report with its own code: the real binary runs the worker's
+//! mock engine (two models, a sweep with synchronous, throughput and constant-rate benchmarks,
+//! injected failures and a time limit, so requests end successful, errored and incomplete),
+//! then tests/guidellm_check.py, in the venv of scripts/setup-guidellm-venv.sh, loads the JSON
+//! and YAML with `GenerativeBenchmarksReport.load_file`, checks GuideLLM's per-request values
+//! and its own `GenerativeMetrics.compile` against what llmbench wrote and measured, and runs
+//! GuideLLM's export (console, JSON, CSV, HTML). A sampled run and a version-1 report read back
+//! by `benchmark from-file` are checked the same way.
+//!
+//! Needs LLMBENCH_TEST_GUIDELLM_PYTHON (scripts/test.sh sets it); skipped with a message
+//! without it.
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+
+/// The GuideLLM release the view follows and the venv pins (scripts/setup-guidellm-venv.sh).
+const GUIDELLM: &str = llmbench::report::guidellm::GUIDELLM_VERSION;
+
+fn guidellm_python() -> Option<PathBuf> {
+    std::env::var_os("LLMBENCH_TEST_GUIDELLM_PYTHON").map(PathBuf::from)
+}
+
+fn ok(o: &std::process::Output, what: &str) {
+    let (stdout, stderr) = text(o);
+    assert_eq!(o.status.code(), Some(0), "{what}\n{stdout}\n{stderr}");
+}
+
+fn check(py: &Path, out: &Path, need: &str, reports: &[PathBuf]) {
+    let o = std::process::Command::new(py)
+        .arg(root().join("tests/guidellm_check.py"))
+        .args(["--guidellm-version", GUIDELLM, "--need-statuses", need])
+        .arg("--out")
+        .arg(out)
+        .args(reports)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("running tests/guidellm_check.py");
+    let (stdout, stderr) = text(&o);
+    // The summary lines (one per report), not GuideLLM's console tables.
+    for l in stdout.lines().filter(|l| l.contains("loaded by GuideLLM")) {
+        eprintln!("{l}");
+    }
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "GuideLLM {GUIDELLM} does not accept the report\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("all GuideLLM checks passed"), "{stdout}");
+}
+
+#[test]
+fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
+    let Some(py) = guidellm_python() else {
+        eprintln!(
+            "skipped: LLMBENCH_TEST_GUIDELLM_PYTHON is not set; scripts/test.sh sets it to the \
+             venv scripts/setup-guidellm-venv.sh builds (GuideLLM {GUIDELLM})"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+
+    // Every status, every strategy type, two models: a sweep of 3 (synchronous, throughput at
+    // the mock's 8 sequences, one constant rate) of 1 s each, every 7th request failing.
+    let o = MockRun::new()
+        .model("mock-a")
+        .model("mock-b")
+        .data("prompt_tokens=32,output_tokens=40")
+        .profile("sweep")
+        .rate("3")
+        .max_seconds(1.0)
+        .mock(r#"{"step_base_us": 2000, "fail_every": 7, "tokens_per_step": 2, "max_num_seqs": 8}"#)
+        .args(&["--outputs", "json,yaml"])
+        .args(&["--output-dir".as_ref(), a.as_os_str()])
+        .run();
+    ok(&o, "the sweep");
+
+    // Records sampled: the metrics come from the sample, and the report says so.
+    let o = MockRun::new()
+        .model("mock-s")
+        .data("prompt_tokens=16,output_tokens=8")
+        .profile("concurrent")
+        .rate("4")
+        .max_requests(40)
+        .args(&["--sample-requests", "5"])
+        .args(&["--output-path".as_ref(), b.join("sampled.json").as_os_str()])
+        .run();
+    ok(&o, "the sampled run");
+
+    // A version-1 report, read back and written again.
+    let o = bin()
+        .args(["benchmark", "from-file"])
+        .arg(root().join("tests/fixtures/report-v1.json"))
+        .args(["--outputs", "json", "--output-dir"])
+        .arg(&c)
+        .output()
+        .unwrap();
+    ok(&o, "from-file of the version-1 fixture");
+
+    let t0 = std::time::Instant::now();
+    check(
+        &py,
+        &dir.path().join("export"),
+        "successful,incomplete,errored",
+        &[
+            a.join("benchmarks.json"),
+            a.join("benchmarks.yaml"),
+            b.join("sampled.json"),
+            c.join("benchmarks.json"),
+        ],
+    );
+    eprintln!("GuideLLM's checks took {:.1} s", t0.elapsed().as_secs_f64());
+}

@@ -301,7 +301,7 @@ impl Req {
         let end = at(t.end);
         let reached = [t.end, t.last_token, t.first_token, t.sent, t.scheduled]
             .into_iter()
-            .find_map(|x| at(x));
+            .find_map(at);
         Req {
             id: r.id,
             status: r.status,

@@ -184,7 +184,7 @@ impl Dist {
         let weights: Vec<f64> = vw.iter().map(|x| x.1).collect();
         let count = count.unwrap_or_else(|| py_round(np_sum(&weights)));
         let mut sorted: Vec<(f64, f64)> = vw.to_vec();
-        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         // np.unique + np.add.at: equal values merged, their weights added in sorted order.
         let mut values: Vec<f64> = Vec::with_capacity(sorted.len());
         let mut combined: Vec<f64> = Vec::with_capacity(sorted.len());
@@ -228,7 +228,7 @@ impl Dist {
             t.retain(|x| x.0 <= e);
             t.push((e, 0.0));
         }
-        t.sort_by(|a, b| a.0.total_cmp(&b.0));
+        t.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         let t = merge_times(t, THRESHOLD);
         if t.len() <= 1 {
             // GuideLLM passes count=len(times), which from_values drops for an empty sample.
@@ -258,7 +258,7 @@ impl Dist {
         let count = kept.len() as u64;
         let mut t: Vec<(f64, f64)> = kept.iter().map(|x| (x.0, x.2)).collect();
         t.extend(kept.iter().map(|x| (x.1, -x.2)));
-        t.sort_by(|a, b| a.0.total_cmp(&b.0));
+        t.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         let mut t = merge_times(t, THRESHOLD);
         if let (Some(s), false) = (start, t.is_empty()) {
             let i = t.partition_point(|x| x.0 < s);

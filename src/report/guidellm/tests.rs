@@ -157,3 +157,34 @@ fn linspace_is_numpys() {
     assert_eq!(linspace(2.0, 2.0, 3), vec![2.0, 2.0, 2.0]);
     assert_eq!(linspace(1.0, 3.0, 1), vec![1.0]);
 }
+
+#[test]
+fn late_dispatch_raises_guidellms_root_late_warning() {
+    let mut r = fixture();
+    // Every request of benchmark 1 sent 0.5 s after it was due.
+    if let Records::Loaded(v) = &mut r.benchmarks[1].records {
+        for q in v.iter_mut() {
+            let sent = q.timestamps_ns.sent.unwrap();
+            q.timestamps_ns.scheduled = Some(sent - 500_000_000);
+        }
+    }
+    let v = view(&r);
+    let w = &v["benchmarks"][1]["warnings"][0];
+    assert_eq!(w["code"], "root_late");
+    assert_eq!(w["unit"], "seconds");
+    assert_eq!(w["threshold"], 0.2);
+    let p95 = w["observed"].as_f64().unwrap();
+    assert!((p95 - 0.5).abs() < 1e-6, "{w}");
+    assert_eq!(
+        w["message"],
+        format!(
+            "p95 root dispatch delay was 0.500s over {} samples (threshold 0.200s).",
+            w["sample_count"]
+        )
+    );
+    assert!(v["benchmarks"][0]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|w| w["code"] != "root_late"));
+}

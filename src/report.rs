@@ -7,7 +7,7 @@
 //! and `conclusions`, and per benchmark `type_`, `config`, `metrics`, `requests`,
 //! `scheduler_metrics`, `scheduler_state`, `warnings` and its time fields; it ignores other keys.
 //! Version 2 keeps llmbench's own data off those names (`llmbench_config`, `records`) so the
-//! same file can later carry GuideLLM's view too; `migrate` reads version 1.
+//! same file carries GuideLLM's view too (`guidellm`); `migrate` reads version 1.
 
 pub mod guidellm;
 pub mod migrate;
@@ -26,7 +26,9 @@ pub const REPORT_VERSION: u32 = 2;
 /// The report `llmbench benchmark run` writes (benchmarks.json / --output-path), rewritten after
 /// every benchmark. New optional fields are added without a version bump, so every object
 /// allows properties this schema does not list. Every *_ns field is nanoseconds after
-/// clock.origin_monotonic_ns.
+/// clock.origin_monotonic_ns. The JSON and YAML files also carry GuideLLM 0.8.1's view of the
+/// report (`metadata`, `config`, `conclusions`, and GuideLLM's keys in each benchmark), defined
+/// by GuideLLM's own models and not listed here: docs/guidellm-report.md.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "llmbench JSON report")]
 pub struct Report {

@@ -170,9 +170,15 @@ fn data_args(r: &Report) -> Value {
             let mut d = Map::new();
             d.insert("kind".into(), json!("synthetic_text"));
             let mut length = |name: &str, l: &crate::data::synthetic::LengthDist| {
-                d.insert(format!("{name}_tokens"), json!(l.mean.round().max(1.0) as u64));
+                d.insert(
+                    format!("{name}_tokens"),
+                    json!(l.mean.round().max(1.0) as u64),
+                );
                 if let Some(s) = l.stdev.filter(|s| *s > 0.0) {
-                    d.insert(format!("{name}_tokens_stdev"), json!(s.round().max(1.0) as u64));
+                    d.insert(
+                        format!("{name}_tokens_stdev"),
+                        json!(s.round().max(1.0) as u64),
+                    );
                     d.insert(format!("{name}_tokens_min"), json!(l.min.max(1)));
                     d.insert(format!("{name}_tokens_max"), json!(l.max.max(1)));
                 }
@@ -401,10 +407,7 @@ impl Req {
                 v.extend(self.iter_timings());
                 v
             }
-            _ => vec![(
-                self.last.unwrap_or(self.end_time()),
-                self.output as f64,
-            )],
+            _ => vec![(self.last.unwrap_or(self.end_time()), self.output as f64)],
         }
     }
     fn total_timings(&self) -> Vec<(f64, f64)> {
@@ -626,7 +629,11 @@ impl<'a> ByStatus<&'a Req> {
     /// `from_values_function`: `f` gives each request's (value, weight) pairs.
     fn values(&self, f: impl Fn(&Req) -> Vec<(f64, f64)>) -> StatusDist {
         let g = |v: &Vec<&Req>| v.iter().flat_map(|q| f(q)).collect::<Vec<_>>();
-        StatusDist::values(&g(&self.successful), &g(&self.incomplete), &g(&self.errored))
+        StatusDist::values(
+            &g(&self.successful),
+            &g(&self.incomplete),
+            &g(&self.errored),
+        )
     }
 
     /// `rate_distribution_from_timings_function` over the window.
@@ -756,7 +763,12 @@ struct Metrics {
 /// with every distribution null (what GuideLLM writes for a modality without data).
 fn unmeasured(names: &[&str]) -> Value {
     let none = serde_json::to_value(MetricsSummary::default()).expect("serializable");
-    Value::Object(names.iter().map(|n| (n.to_string(), none.clone())).collect())
+    Value::Object(
+        names
+            .iter()
+            .map(|n| (n.to_string(), none.clone()))
+            .collect(),
+    )
 }
 
 /// GuideLLM's `SchedulerUpdateAction` for the limit that ended a benchmark.
@@ -1034,12 +1046,10 @@ impl<'a> BenchmarkView<'a> {
             prompt_tokens_per_second: g.rates(w, |q| vec![q.prompt_timing()]),
             output_tokens_per_second: g.rates(w, Req::output_timings),
             tokens_per_second: g.rates(w, Req::total_timings),
-            output_tokens_per_iteration: g.values(|q| {
-                q.output_timings().iter().map(|t| (t.1, 1.0)).collect()
-            }),
-            iter_tokens_per_iteration: g.values(|q| {
-                q.iter_timings().iter().map(|t| (t.1, 1.0)).collect()
-            }),
+            output_tokens_per_iteration: g
+                .values(|q| q.output_timings().iter().map(|t| (t.1, 1.0)).collect()),
+            iter_tokens_per_iteration: g
+                .values(|q| q.iter_timings().iter().map(|t| (t.1, 1.0)).collect()),
             text: json!({
                 "tokens": MetricsSummary::text_tokens(&g),
                 "words": MetricsSummary::default(),
@@ -1096,7 +1106,13 @@ impl<'a> BenchmarkView<'a> {
         }
         for w in &self.b.engine_warnings {
             let stall = self.b.longest_stall.as_ref().map_or(0.0, |s| s.seconds);
-            out.push(own("llmbench_engine_stall", w, stall, super::STALL_WARN_S, "seconds"));
+            out.push(own(
+                "llmbench_engine_stall",
+                w,
+                stall,
+                super::STALL_WARN_S,
+                "seconds",
+            ));
         }
         if self.sampled() {
             let m = format!(
@@ -1215,14 +1231,18 @@ impl<'m, M: SerializeMap, R: Serialize> Serializer for FieldsInto<'m, M, R> {
     );
 
     fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), M::Error> {
-        Err(M::Error::custom("the GuideLLM view writes the fields of a struct"))
+        Err(M::Error::custom(
+            "the GuideLLM view writes the fields of a struct",
+        ))
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,
         _: &'static str,
         _: &T,
     ) -> Result<(), M::Error> {
-        Err(M::Error::custom("the GuideLLM view writes the fields of a struct"))
+        Err(M::Error::custom(
+            "the GuideLLM view writes the fields of a struct",
+        ))
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
@@ -1231,20 +1251,28 @@ impl<'m, M: SerializeMap, R: Serialize> Serializer for FieldsInto<'m, M, R> {
         _: &'static str,
         _: &T,
     ) -> Result<(), M::Error> {
-        Err(M::Error::custom("the GuideLLM view writes the fields of a struct"))
+        Err(M::Error::custom(
+            "the GuideLLM view writes the fields of a struct",
+        ))
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, M::Error> {
-        Err(M::Error::custom("the GuideLLM view writes the fields of a struct"))
+        Err(M::Error::custom(
+            "the GuideLLM view writes the fields of a struct",
+        ))
     }
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, M::Error> {
-        Err(M::Error::custom("the GuideLLM view writes the fields of a struct"))
+        Err(M::Error::custom(
+            "the GuideLLM view writes the fields of a struct",
+        ))
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleStruct, M::Error> {
-        Err(M::Error::custom("the GuideLLM view writes the fields of a struct"))
+        Err(M::Error::custom(
+            "the GuideLLM view writes the fields of a struct",
+        ))
     }
     fn serialize_tuple_variant(
         self,
@@ -1253,7 +1281,9 @@ impl<'m, M: SerializeMap, R: Serialize> Serializer for FieldsInto<'m, M, R> {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleVariant, M::Error> {
-        Err(M::Error::custom("the GuideLLM view writes the fields of a struct"))
+        Err(M::Error::custom(
+            "the GuideLLM view writes the fields of a struct",
+        ))
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, M::Error> {
         Err(M::Error::custom(
@@ -1267,7 +1297,9 @@ impl<'m, M: SerializeMap, R: Serialize> Serializer for FieldsInto<'m, M, R> {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStructVariant, M::Error> {
-        Err(M::Error::custom("the GuideLLM view writes the fields of a struct"))
+        Err(M::Error::custom(
+            "the GuideLLM view writes the fields of a struct",
+        ))
     }
 }
 

@@ -250,7 +250,11 @@ impl Dist {
 
     /// `DistributionSummary.concurrency_distribution_from_timings`: intervals (start, end,
     /// weight) → the summed weight in flight over time, weighted by how long it lasted.
-    pub fn concurrency(intervals: &[(f64, f64, f64)], start: Option<f64>, end: Option<f64>) -> Dist {
+    pub fn concurrency(
+        intervals: &[(f64, f64, f64)],
+        start: Option<f64>,
+        end: Option<f64>,
+    ) -> Dist {
         let kept: Vec<&(f64, f64, f64)> = intervals
             .iter()
             .filter(|x| start.is_none_or(|s| x.1 >= s) && end.is_none_or(|e| x.0 <= e))
@@ -413,7 +417,10 @@ mod tests {
         let naive: f64 = v.iter().sum();
         assert!(pairwise > naive, "{pairwise} vs {naive}");
         assert_eq!(np_sum(&[1.0, 2.0, 3.0]), 6.0);
-        assert_eq!(np_sum(&(1..=1000).map(f64::from).collect::<Vec<_>>()), 500500.0);
+        assert_eq!(
+            np_sum(&(1..=1000).map(f64::from).collect::<Vec<_>>()),
+            500500.0
+        );
     }
 
     #[test]

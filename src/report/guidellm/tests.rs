@@ -29,7 +29,12 @@ fn the_view_adds_guidellm_keys_and_leaves_llmbench_keys_as_they_were() {
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
     assert_eq!(
         keys[keys.len() - 3..],
-        GUIDELLM_TOP.iter().map(|k| k.to_string()).collect::<Vec<_>>().iter().collect::<Vec<_>>()[..],
+        GUIDELLM_TOP
+            .iter()
+            .map(|k| k.to_string())
+            .collect::<Vec<_>>()
+            .iter()
+            .collect::<Vec<_>>()[..],
         "GuideLLM's keys follow llmbench's"
     );
     for k in GUIDELLM_TOP {
@@ -68,8 +73,16 @@ fn per_request_values_are_guidellms_definitions_of_llmbenchs_timestamps() {
     for (q, rec) in ok.iter().zip(records) {
         assert_eq!(q["request_id"], rec["id"].to_string());
         let close = |a: &Value, b: f64, tol: f64| (a.as_f64().unwrap() - b).abs() < tol;
-        assert!(close(&q["time_to_first_token_ms"], rec["ttft_ms"].as_f64().unwrap(), 1e-3));
-        assert!(close(&q["request_latency"], rec["latency_ms"].as_f64().unwrap() / 1e3, 1e-6));
+        assert!(close(
+            &q["time_to_first_token_ms"],
+            rec["ttft_ms"].as_f64().unwrap(),
+            1e-3
+        ));
+        assert!(close(
+            &q["request_latency"],
+            rec["latency_ms"].as_f64().unwrap() / 1e3,
+            1e-6
+        ));
         let t = &rec["timestamps_ns"];
         let ns = |k: &str| t[k].as_i64().unwrap() as f64 / 1e6;
         let out = rec["output_tokens"].as_f64().unwrap();
@@ -91,7 +104,12 @@ fn per_request_values_are_guidellms_definitions_of_llmbenchs_timestamps() {
 fn metrics_agree_with_the_summary_where_the_definitions_coincide() {
     let r = fixture();
     let v = view(&r);
-    for (b, e) in v["benchmarks"].as_array().unwrap().iter().zip(&r.benchmarks) {
+    for (b, e) in v["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&r.benchmarks)
+    {
         let m = &b["metrics"];
         let s = &e.summary;
         assert_eq!(m["request_totals"]["successful"], s.requests.successful);
@@ -103,13 +121,18 @@ fn metrics_agree_with_the_summary_where_the_definitions_coincide() {
         assert!((lat["mean"].as_f64().unwrap() * 1e3 - s.request_latency_ms.mean).abs() < 1e-3);
         // GuideLLM's times are Unix seconds in a float (a 0.24 µs step): over this fixture's
         // 8 ms benchmarks that is a few parts in 1e5 of the window.
-        let rps = m["requests_per_second"]["successful"]["mean"].as_f64().unwrap();
+        let rps = m["requests_per_second"]["successful"]["mean"]
+            .as_f64()
+            .unwrap();
         assert!(
             (rps - s.requests_per_second).abs() < 1e-4 * s.requests_per_second,
             "{rps} vs {}",
             s.requests_per_second
         );
-        assert_eq!(b["duration"].as_f64().unwrap().round(), s.duration_s.round());
+        assert_eq!(
+            b["duration"].as_f64().unwrap().round(),
+            s.duration_s.round()
+        );
         assert_eq!(b["type_"], "generative_benchmark");
         assert_eq!(b["config"]["strategy"]["type_"], "concurrent");
         assert!(m["request_dispatch_delay"].is_null(), "no arrival schedule");
@@ -126,7 +149,9 @@ fn a_run_of_several_models_names_each_in_its_benchmarks_and_the_scenario() {
     let mut r = fixture();
     r.llmbench_config.models.push(crate::report::ModelConfig {
         name: "second".into(),
-        overrides: [("max_model_len".to_string(), json!(512))].into_iter().collect(),
+        overrides: [("max_model_len".to_string(), json!(512))]
+            .into_iter()
+            .collect(),
     });
     r.benchmarks[1].model = "second".into();
     let v = view(&r);
@@ -136,7 +161,10 @@ fn a_run_of_several_models_names_each_in_its_benchmarks_and_the_scenario() {
         json!([null, {"backend.model": "second", "backend.vllm_config": {"max_model_len": 512}}])
     );
     assert_eq!(v["benchmarks"][1]["config"]["backend"]["model"], "second");
-    assert_eq!(v["benchmarks"][1]["config"]["run_index"], 0, "first of its model");
+    assert_eq!(
+        v["benchmarks"][1]["config"]["run_index"], 0,
+        "first of its model"
+    );
 }
 
 #[test]
@@ -146,7 +174,8 @@ fn a_sampled_benchmark_says_its_metrics_come_from_the_sample() {
     let v = view(&r);
     let w = v["benchmarks"][1]["warnings"].as_array().unwrap();
     assert!(
-        w.iter().any(|w| w["code"] == "llmbench_metrics_from_sample"),
+        w.iter()
+            .any(|w| w["code"] == "llmbench_metrics_from_sample"),
         "{w:?}"
     );
 }

@@ -4,8 +4,8 @@
 //! then tests/guidellm_check.py, in the venv of scripts/setup-guidellm-venv.sh, loads the JSON
 //! and YAML with `GenerativeBenchmarksReport.load_file`, checks GuideLLM's per-request values
 //! and its own `GenerativeMetrics.compile` against what llmbench wrote and measured, and runs
-//! GuideLLM's export (console, JSON, CSV, HTML). A sampled run and a version-1 report read back
-//! by `benchmark from-file` are checked the same way.
+//! GuideLLM's export (console, JSON, CSV, HTML). A windowed Poisson run, a sampled run and a
+//! version-1 report read back by `benchmark from-file` are checked the same way.
 //!
 //! Needs LLMBENCH_TEST_GUIDELLM_PYTHON (scripts/test.sh sets it); skipped with a message
 //! without it.
@@ -58,7 +58,11 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
 
     // Every status, every strategy type, two models: a sweep of 3 (synchronous, throughput at
     // the mock's 8 sequences, one constant rate) of 1 s each, every 7th request failing.
@@ -74,6 +78,20 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
         .args(&["--output-dir".as_ref(), a.as_os_str()])
         .run();
     ok(&o, "the sweep");
+
+    // A measurement window (warm-up and cool-down) on a Poisson schedule: GuideLLM's compile
+    // windows its requests its own way (overlap), checked against the view's.
+    let o = MockRun::new()
+        .model("mock-w")
+        .data("prompt_tokens=16,prompt_tokens_stdev=4,prompt_tokens_min=8,prompt_tokens_max=24,output_tokens=20")
+        .profile("poisson")
+        .rate("100")
+        .max_seconds(1.0)
+        .args(&["--warmup", "0.2", "--cooldown", "0.1"])
+        .mock(r#"{"step_base_us": 2000, "max_num_seqs": 8}"#)
+        .args(&["--output-path".as_ref(), b.join("windowed.json").as_os_str()])
+        .run();
+    ok(&o, "the windowed run");
 
     // Records sampled: the metrics come from the sample, and the report says so.
     let o = MockRun::new()
@@ -105,6 +123,7 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
         &[
             a.join("benchmarks.json"),
             a.join("benchmarks.yaml"),
+            b.join("windowed.json"),
             b.join("sampled.json"),
             c.join("benchmarks.json"),
         ],

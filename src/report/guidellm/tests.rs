@@ -217,3 +217,29 @@ fn late_dispatch_raises_guidellms_root_late_warning() {
         .iter()
         .all(|w| w["code"] != "root_late"));
 }
+
+#[test]
+fn a_dataset_file_is_guidellms_file_data_by_its_extension() {
+    let mut r = fixture();
+    for (path, kind) in [
+        ("d/chat.jsonl", "json_file"),
+        ("d/x.CSV", "csv_file"),
+        ("p.parquet", "parquet_file"),
+        ("t.txt", "text_file"),
+    ] {
+        r.llmbench_config.data_source = crate::report::DataSourceInfo::File {
+            path: path.into(),
+            rows: 3,
+            output_tokens_from_reply: false,
+        };
+        let v = view(&r);
+        assert_eq!(
+            v["config"]["spec"]["data"],
+            json!([{"kind": kind, "path": path}])
+        );
+        assert_eq!(
+            v["benchmarks"][0]["config"]["requests"]["data"][0]["kind"],
+            kind
+        );
+    }
+}

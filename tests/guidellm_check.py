@@ -261,6 +261,9 @@ def check_file(index, path, raw, out):
         for st in ("successful", "incomplete", "errored"):
             if getattr(bench.requests, st):
                 statuses.add(st)
+    for k, v in raw["llmbench_config"].get("labels", {}).items():
+        if report.config.metadata.labels.get(k) != v:
+            fail(where, f"label {k}={v!r} is not in config.metadata.labels")
     models = [m["name"] for m in raw["llmbench_config"]["models"]]
     got = [b.backend.model for b in report.config.get_benchmarks()]
     if got != models:

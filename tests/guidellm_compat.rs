@@ -115,6 +115,33 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
         .unwrap();
     ok(&o, "from-file of the version-1 fixture");
 
+    // `llmbench export` of two reports into one: each benchmark on its own run's clock.
+    let o = bin()
+        .current_dir(dir.path())
+        .args([
+            "export",
+            "b/windowed.json",
+            "b/sampled.json",
+            "--output",
+            "kind=json,path=d/combined.json",
+        ])
+        .output()
+        .unwrap();
+    ok(&o, "export of two reports");
+
+    // GuideLLM 0.8's own command line (`llmbench run`) writes the same view.
+    let o = bin()
+        .current_dir(dir.path())
+        .arg("run")
+        .args(["--backend", r#"kind=vllm_python,model=mock-r,engine=mock,mock={"step_base_us": 2000, "max_num_seqs": 8}"#])
+        .args(["--profile", "kind=concurrent,streams=[2]", "--constraint", "kind=max_requests,count=12"])
+        .args(["--data", "kind=synthetic_text,prompt_tokens=16,output_tokens=8", "--label", "team=infra"])
+        .args(["--output", "kind=json,path=d/run.json", "--python"])
+        .arg(python())
+        .output()
+        .unwrap();
+    ok(&o, "llmbench run");
+
     let t0 = std::time::Instant::now();
     check(
         &py,
@@ -126,6 +153,8 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
             b.join("windowed.json"),
             b.join("sampled.json"),
             c.join("benchmarks.json"),
+            dir.path().join("d/combined.json"),
+            dir.path().join("d/run.json"),
         ],
     );
     eprintln!("GuideLLM's checks took {:.1} s", t0.elapsed().as_secs_f64());

@@ -255,12 +255,21 @@ fn scenario(r: &Report) -> Value {
             "backend.vllm_config": vllm_config(r, m),
         }));
     }
+    // The user's labels (`--label`, a config file's, GUIDELLM__METADATA__LABELS), then
+    // llmbench's own.
+    let mut labels: Map<String, Value> = c
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    labels.insert(
+        "generated_by".into(),
+        Value::String(format!("llmbench {}", r.llmbench_version)),
+    );
+    labels.insert("engine".into(), Value::String(c.engine.clone()));
+    labels.insert("models".into(), Value::String(names.join(",")));
     json!({
-        "metadata": {"labels": {
-            "generated_by": format!("llmbench {}", r.llmbench_version),
-            "engine": c.engine,
-            "models": names.join(","),
-        }},
+        "metadata": {"labels": labels},
         "spec": {
             "backend": backend_args(r, first),
             "profile": profile_args(r),
@@ -797,6 +806,14 @@ fn stop_action(ended_by: &EndReason) -> (String, Value) {
     )
 }
 
+/// The clock a benchmark's `*_ns` fields are relative to: its source run's in a combined
+/// report, else the report's.
+fn source_clock<'a>(r: &'a Report, b: &BenchmarkEntry) -> &'a crate::report::Clock {
+    b.source
+        .and_then(|i| r.sources.get(i))
+        .map_or(&r.clock, |s| &s.clock)
+}
+
 /// What one benchmark's GuideLLM keys are computed from.
 struct BenchmarkView<'a> {
     r: &'a Report,
@@ -811,7 +828,8 @@ struct BenchmarkView<'a> {
 
 impl<'a> BenchmarkView<'a> {
     fn new(r: &'a Report, b: &'a BenchmarkEntry) -> Self {
-        let o = r.clock.origin_unix_s;
+        // A combined report (`export A B`): each benchmark's times are on its own run's clock.
+        let o = source_clock(r, b).origin_unix_s;
         let at = |ns: u64| o + ns as f64 / 1e9;
         let end = at(b.end_ns);
         let mut reqs = Vec::new();
@@ -876,7 +894,10 @@ impl<'a> BenchmarkView<'a> {
     /// `BenchmarkConfig`. Confidence intervals are not computed (confidence null); the
     /// warning rules are GuideLLM's defaults (left out: the loader fills them in).
     fn config(&self) -> Value {
-        let run_id = format!("llmbench-{}", self.r.clock.origin_monotonic_ns);
+        let run_id = format!(
+            "llmbench-{}",
+            source_clock(self.r, self.b).origin_monotonic_ns
+        );
         let c = &self.r.llmbench_config;
         let constraints: Map<String, Value> = constraint_args(self.r)
             .into_iter()

@@ -87,32 +87,68 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Vec<FileRow>> {
     rows_from_table(path, &table, &mapping)
 }
 
-/// Several files zipped row by row, as GuideLLM does with several `--data`: row i holds the
-/// columns of row i of every file (a column name two files share is taken from the first),
-/// the rows stop at the shortest file, and the column mapper picks from the merged columns —
-/// so one file can give the prompts and another their output lengths.
+/// Several files zipped row by row, as GuideLLM does with several `--data`: row i is built
+/// from row i of every file, and the rows stop at the shortest file. As in GuideLLM's column
+/// mapper and finalizer, each file contributes whatever columns it has: the prompt texts of
+/// every file that has one, in order (joined by a newline), the system prompts likewise, and
+/// the token-count targets summed — so one file can give the prompts and another their output
+/// lengths. A `--data-column-mapper` name is looked up in each file, and must be in one.
 pub fn load_zipped(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<FileRow>> {
     let mapping = Mapping::parse(opts.column_mapper.as_ref())?;
-    let tables = paths
-        .iter()
-        .map(|p| read_table(p, opts))
-        .collect::<Result<Vec<_>>>()?;
-    let n = tables.iter().map(|t| t.rows.len()).min().unwrap_or(0);
-    let mut merged = Table::default();
-    let mut seen = HashSet::new();
-    for i in 0..n {
-        let mut row = Map::new();
-        for t in &tables {
-            for (k, v) in &t.rows[i].1 {
-                if !row.contains_key(k) {
-                    row.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        merged.push(&mut seen, Loc::Row(i + 1), row);
+    let mut per_file = Vec::new();
+    for p in paths {
+        let table = read_table(p, opts)?;
+        per_file.push(rows_of(p, &table, &mapping, true)?);
     }
-    let label: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    rows_from_table(&PathBuf::from(label.join(" + ")), &merged, &mapping)
+    for (key, name) in mapping.named() {
+        if !per_file.iter().any(|(_, found)| found.contains(&key)) {
+            crate::bail_usage!(
+                "--data-column-mapper {key} \"{name}\" is not a column of any of {}",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    if per_file
+        .iter()
+        .all(|(_, found)| !found.contains(&"text_column"))
+    {
+        crate::bail_usage!(
+            "--data: none of the zipped files {} has a prompt text column ({}, or a conversations list)",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            TEXT_COLUMNS.join(", ")
+        );
+    }
+    let n = per_file
+        .iter()
+        .map(|(rows, _)| rows.len())
+        .min()
+        .unwrap_or(0);
+    let join = |parts: Vec<&str>| -> Option<String> {
+        let parts: Vec<&str> = parts.into_iter().filter(|t| !t.is_empty()).collect();
+        (!parts.is_empty()).then(|| parts.join("\n"))
+    };
+    let sum = |counts: Vec<Option<u32>>| -> Option<u32> {
+        counts
+            .into_iter()
+            .flatten()
+            .reduce(|a, b| a.saturating_add(b))
+    };
+    Ok((0..n)
+        .map(|i| {
+            let rows: Vec<&FileRow> = per_file.iter().map(|(r, _)| &r[i]).collect();
+            FileRow {
+                text: join(rows.iter().map(|r| r.text.as_str()).collect()).unwrap_or_default(),
+                system: join(rows.iter().filter_map(|r| r.system.as_deref()).collect()),
+                prompt_tokens: sum(rows.iter().map(|r| r.prompt_tokens).collect()),
+                output_tokens: sum(rows.iter().map(|r| r.output_tokens).collect()),
+                reply: rows.iter().find_map(|r| r.reply.clone()),
+            }
+        })
+        .collect())
 }
 
 /// One file's rows as named columns.
@@ -525,6 +561,19 @@ struct Mapping {
 }
 
 impl Mapping {
+    /// The mapper's keys that name a column, with the name.
+    fn named(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("text_column", &self.text),
+            ("system_column", &self.system),
+            ("prompt_tokens_count_column", &self.prompt_tokens),
+            ("output_tokens_count_column", &self.output_tokens),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|n| (k, n)))
+        .collect()
+    }
+
     fn parse(v: Option<&Value>) -> Result<Mapping> {
         let mut m = Mapping::default();
         let obj = match v {
@@ -565,10 +614,13 @@ fn pick<'t>(
     key: &str,
     mapped: &Option<String>,
     candidates: &[&str],
+    zipped: bool,
 ) -> Result<Option<&'t str>> {
     match mapped {
         Some(name) => match table.find(name) {
             Some(c) => Ok(Some(c)),
+            // One of several zipped files: the name may be another file's column.
+            None if zipped => Ok(None),
             None => crate::bail_usage!(
                 "--data-column-mapper {key} \"{name}\" is not a column of {}; its columns are: {}",
                 path.display(),
@@ -579,12 +631,25 @@ fn pick<'t>(
     }
 }
 
-fn rows_from_table<'t>(path: &Path, table: &'t Table, mapping: &Mapping) -> Result<Vec<FileRow>> {
+fn rows_from_table(path: &Path, table: &Table, mapping: &Mapping) -> Result<Vec<FileRow>> {
+    rows_of(path, table, mapping, false).map(|(rows, _)| rows)
+}
+
+/// A file's rows, and the mapper keys it found a column for. `zipped` (one of several zipped
+/// files): a file without a text column gives rows with empty text, and a mapped name missing
+/// here is left to the other files.
+fn rows_of<'t>(
+    path: &Path,
+    table: &'t Table,
+    mapping: &Mapping,
+    zipped: bool,
+) -> Result<(Vec<FileRow>, Vec<&'static str>)> {
     let p = path.display();
-    let text_col = match pick(path, table, "text_column", &mapping.text, TEXT_COLUMNS)? {
-        Some(c) => c,
+    let text_col = match pick(path, table, "text_column", &mapping.text, TEXT_COLUMNS, zipped)? {
+        Some(c) => Some(c),
         None => match table.discover(CONVERSATION_COLUMNS) {
-            Some(c) => c,
+            Some(c) => Some(c),
+            None if zipped => None,
             None => crate::bail_usage!(
                 "--data file {p} has no text column (its columns: {}); add one named {} (or a conversations/messages list), or name one with --data-column-mapper '{{\"text_column\": \"NAME\"}}'",
                 table.column_list(),
@@ -592,13 +657,14 @@ fn rows_from_table<'t>(path: &Path, table: &'t Table, mapping: &Mapping) -> Resu
             ),
         },
     };
-    let other = |c: Option<&'t str>| c.filter(|c| *c != text_col);
+    let other = |c: Option<&'t str>| c.filter(|c| Some(*c) != text_col);
     let system_col = other(pick(
         path,
         table,
         "system_column",
         &mapping.system,
         SYSTEM_COLUMNS,
+        zipped,
     )?);
     let prompt_col = other(pick(
         path,
@@ -606,6 +672,7 @@ fn rows_from_table<'t>(path: &Path, table: &'t Table, mapping: &Mapping) -> Resu
         "prompt_tokens_count_column",
         &mapping.prompt_tokens,
         PROMPT_TOKENS_COLUMNS,
+        zipped,
     )?);
     let output_col = other(pick(
         path,
@@ -613,10 +680,33 @@ fn rows_from_table<'t>(path: &Path, table: &'t Table, mapping: &Mapping) -> Resu
         "output_tokens_count_column",
         &mapping.output_tokens,
         OUTPUT_TOKENS_COLUMNS,
+        zipped,
     )?);
+    let found: Vec<&'static str> = [
+        ("text_column", text_col.is_some()),
+        ("system_column", system_col.is_some()),
+        ("prompt_tokens_count_column", prompt_col.is_some()),
+        ("output_tokens_count_column", output_col.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, f)| f.then_some(k))
+    .collect();
 
     let mut rows = Vec::with_capacity(table.rows.len());
     for (loc, row) in &table.rows {
+        let Some(text_col) = text_col else {
+            rows.push(FileRow {
+                text: String::new(),
+                system: match system_col.and_then(|c| row.get(c)) {
+                    Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                    _ => None,
+                },
+                prompt_tokens: token_count(path, *loc, prompt_col, row)?,
+                output_tokens: token_count(path, *loc, output_col, row)?,
+                reply: None,
+            });
+            continue;
+        };
         let (text, conv_system, reply) = match row.get(text_col) {
             None | Some(Value::Null) => crate::bail_usage!(
                 "--data file {p} {loc} has no value in text column \"{text_col}\"; every row needs a prompt"
@@ -645,7 +735,7 @@ fn rows_from_table<'t>(path: &Path, table: &'t Table, mapping: &Mapping) -> Resu
             reply,
         });
     }
-    Ok(rows)
+    Ok((rows, found))
 }
 
 /// `(prompt, system, reply)` from a list of turns; `None` without a human/user turn.
@@ -1343,5 +1433,31 @@ mod tests {
         ] {
             assert!(!is_supported(Path::new(name)), "{name}");
         }
+    }
+
+    #[test]
+    fn zipped_files_join_texts_sum_counts_and_stop_at_the_shortest() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(&dir, "a.jsonl", "{\"prompt\": \"p1\", \"output_tokens_count\": 2}\n{\"prompt\": \"p2\"}\n{\"prompt\": \"p3\"}\n");
+        let b = write(&dir, "b.csv", "output_tokens_count,system\n3,s1\n4,s2\n");
+        let c = write(&dir, "c.txt", "t1\nt2\nt3\n");
+        let rows = load_zipped(&[a.clone(), b.clone(), c], &opts()).unwrap();
+        assert_eq!(rows.len(), 2, "b has two rows");
+        assert_eq!(rows[0].text, "p1\nt1");
+        assert_eq!(rows[0].output_tokens, Some(5), "2 + 3");
+        assert_eq!(rows[1].output_tokens, Some(4));
+        assert_eq!(rows[0].system.as_deref(), Some("s1"));
+        // A mapped name must be in one of the files; a zip needs prompt text somewhere.
+        let e = load_zipped(
+            &[a.clone(), b.clone()],
+            &mapper(json!({"text_column": "nope"})),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("\"nope\" is not a column of any of"), "{e}");
+        let e = load_zipped(&[b.clone(), b], &opts())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("has a prompt text column"), "{e}");
     }
 }

@@ -67,6 +67,7 @@ fn calibration_plan(c: &CalibrateArgs, per: f64) -> Result<Plan> {
         limits,
         data_samples: None,
         sample_requests: None,
+        slo: None,
         seed: 42,
         python: crate::backend::worker::find_python(c.python.as_deref()),
         outputs: outputs.files,

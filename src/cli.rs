@@ -296,6 +296,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "JSON")]
     pub data_column_mapper: Option<String>,
 
+    /// Per-request latency targets, JSON, ms: any of {"ttft_ms": 500, "tpot_ms": 50,
+    /// "e2el_ms": 10000, "itl_ms": 100} (itl_ms bounds every inter-token gap). Each benchmark
+    /// reports SLO attainment and goodput against them.
+    #[arg(long, value_name = "JSON")]
+    pub slo: Option<String>,
+
     /// Keep N per-request records per status in the JSON (default: all).
     #[arg(long, visible_aliases = ["request-samples", "output-sampling"], value_name = "N")]
     pub sample_requests: Option<usize>,

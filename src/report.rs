@@ -15,7 +15,7 @@ pub mod schema;
 
 use crate::gpu::{GpuMemory, Wait};
 use crate::metrics::Distribution;
-use crate::metrics::{summarize, RequestRecord, Status, Summary, Timestamps};
+use crate::metrics::{summarize_with_slo, RequestRecord, Status, Summary, Timestamps};
 use crate::scheduler::{EndReason, HarnessStats, Outcome, Strategy};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -185,6 +185,10 @@ pub struct RunConfig {
     /// the 0.6 form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_spec: Option<Value>,
+    /// The SLO each benchmark's attainment and goodput are judged against (`--metrics
+    /// slo={…}` or `--slo`); absent when none was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<crate::metrics::Slo>,
 }
 
 /// A model to run.
@@ -789,10 +793,11 @@ impl Report {
         o: Outcome,
         window: &crate::metrics::window::Window,
         sample_per_status: Option<usize>,
+        slo: Option<&crate::metrics::Slo>,
     ) -> &BenchmarkEntry {
         let origin = self.clock.origin_monotonic_ns;
         let (ws, we) = crate::metrics::resolve_window(window, &o.records, o.start_ns, o.end_ns);
-        let summary = summarize(&o.records, ws, we);
+        let summary = summarize_with_slo(&o.records, ws, we, slo);
         let hr = headroom(&strategy, &summary, &o.records, o.harness.clone());
         self.benchmarks.push(BenchmarkEntry {
             source: None,

@@ -1,9 +1,11 @@
 //! Per-request records and the statistics computed from them (docs/metrics.md defines each).
 
+pub mod slo;
 pub mod window;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+pub use slo::{Slo, SloSummary};
 pub use window::resolve_window;
 
 /// successful (finish reason length, stop or repetition), incomplete (aborted by a limit or an
@@ -457,12 +459,26 @@ pub struct Summary {
     pub incomplete: StatusSummary,
     /// Distributions of the errored requests, kept apart from the successful ones.
     pub errored: StatusSummary,
+    /// SLO attainment and goodput (docs/metrics.md, "SLOs and goodput"); absent when no SLO
+    /// was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloSummary>,
 }
 
 /// Statistics of one benchmark over its measurement window `[ws, we]` (docs/metrics.md):
 /// rates credit each token *event* inside the window, so a request straddling a window edge
 /// contributes only its in-window tokens; distributions use the requests sent inside it.
 pub fn summarize(records: &[RequestRecord], ws: u64, we: u64) -> Summary {
+    summarize_with_slo(records, ws, we, None)
+}
+
+/// `summarize`, with SLO attainment and goodput when `slo` is given.
+pub fn summarize_with_slo(
+    records: &[RequestRecord],
+    ws: u64,
+    we: u64,
+    slo: Option<&Slo>,
+) -> Summary {
     let inside = |t: Option<u64>| t.is_some_and(|t| t >= ws && t <= we);
     let measured: Vec<&RequestRecord> = records.iter().filter(|r| inside(r.t.sent)).collect();
     let mut d = Dists::default();
@@ -514,6 +530,7 @@ pub fn summarize(records: &[RequestRecord], ws: u64, we: u64) -> Summary {
         },
         incomplete: status("incomplete."),
         errored: status("errored."),
+        slo: slo.map(|s| slo::slo_summary(s, records, &measured, ws, we, rt.duration_s)),
     }
 }
 

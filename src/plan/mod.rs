@@ -12,6 +12,7 @@ mod models;
 mod outputs;
 mod profile;
 mod request_format;
+mod slo;
 
 pub use self::data::{data_samples, json_object, DataSource};
 pub use self::engine::{check_backend, BackendKwargs};
@@ -20,6 +21,7 @@ pub use self::models::{check_local_models, models, ModelSpec};
 pub use self::outputs::Outputs;
 pub use self::profile::{profile, rates};
 pub use self::request_format::RequestFormat;
+pub use self::slo::slo;
 pub use crate::backend::protocol::{EngineKind, Map};
 use crate::bail_usage;
 use crate::cli::{ProfileKind, RunArgs};
@@ -47,6 +49,8 @@ pub struct Plan {
     /// Prepared requests per benchmark pass (--data-samples or samples= in --data).
     pub data_samples: Option<u64>,
     pub sample_requests: Option<usize>,
+    /// Per-request latency targets each benchmark's attainment and goodput are judged against.
+    pub slo: Option<crate::metrics::Slo>,
     pub seed: u64,
     pub python: PathBuf,
     /// Report files: each format with its file name (`None`: `benchmarks.<ext>` in `output_dir`).
@@ -155,6 +159,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
             !a.x.dry_run,
         )?,
     };
+    let slo = slo(a.slo.as_deref(), a.from_spec.is_some())?;
     let engine_stall_timeout = stall_timeout(a.x.engine_stall_timeout)?;
     let flag = if a.from_spec.is_some() {
         "--output"
@@ -181,6 +186,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         window,
         data_samples,
         sample_requests: a.sample_requests,
+        slo,
         seed: a.random_seed,
         python: crate::backend::worker::find_python(a.x.python.as_deref()),
         outputs: outputs.files,
@@ -305,6 +311,7 @@ impl Plan {
             sampling: json_map(&plan.sampling),
             labels: plan.labels.clone(),
             run_spec: plan.scenario.clone(),
+            slo: plan.slo.clone(),
         }
     }
 }

@@ -293,8 +293,14 @@ impl Session<'_> {
         let worker_error = outcome.worker_error.clone();
         let stalled =
             (outcome.ended_by == EndReason::EngineStalled).then(|| stalled_error(plan, &outcome));
-        let entry =
-            report.add_benchmark(model, strategy, outcome, &plan.window, plan.sample_requests);
+        let entry = report.add_benchmark(
+            model,
+            strategy,
+            outcome,
+            &plan.window,
+            plan.sample_requests,
+            plan.slo.as_ref(),
+        );
         if plan.console {
             println!(
                 "benchmark {} ({model}, {}): ended by {}",

@@ -548,6 +548,8 @@ fn read_spec(
     if let Some(m) = spec.get("metrics") {
         let (s, _) = Spec::read("--metrics", m, kinds::METRICS, Some("generative"))?;
         a.sample_requests = s.count("sample_size")?.map(|n| n as usize);
+        // Checked, key by key, by the plan (as the 0.6 form's --slo).
+        a.slo = s.object("slo")?.map(|m| Value::Object(m).to_string());
         s.default_only(
             "prefer_response_metrics",
             &json!(true),

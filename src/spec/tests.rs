@@ -164,7 +164,7 @@ fn refusals_are_one_sentence_naming_option_kind_and_key() {
         (vec!["--profile", "kind=synchronous", "--constraint", "kind=max_duration,seconds=[10,20]"], "seconds as a list (one value per sub-benchmark) is not supported yet"),
         (vec!["--profile", "kind=synchronous", "--constraint", "kind=max_duration,seconds=5,stopping_scope=all"], "stopping_scope"),
         (vec!["--profile", "kind=synchronous", "--output", "kind=plot,path=x.jpg"], "--output kind=plot"),
-        (vec!["--profile", "kind=synchronous", "--metrics", "kind=generative,slo={ttft_ms: 500}"], "--metrics kind=generative: `slo` is not supported yet"),
+        (vec!["--profile", "kind=synchronous", "--metrics", "kind=generative,slo=500"], "--metrics kind=generative: slo must be a JSON object"),
         (vec!["--profile", "kind=synchronous", "--data", "kind=mooncake,source=t.jsonl"], "--data kind=mooncake is not supported yet"),
         (vec!["--profile", "kind=synchronous", "--data", "kind=synthetic_image"], "--data kind=synthetic_image is refused: llmbench benchmarks text generation"),
         (vec!["--profile", "kind=synchronous", "--data", "kind=csv_file,path=x.json"], "path x.json must end in .csv"),

@@ -224,3 +224,123 @@ pub fn slo_summary(
     s.goodput_output_tokens_per_second = per_s(tokens as f64);
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{summarize, summarize_with_slo, Timestamps};
+
+    const MS: u64 = 1_000_000;
+
+    /// A request sent at `sent` ms, with tokens at the given ms (one each), ending at the last.
+    fn req(status: Status, sent: u64, tokens: &[u64]) -> RequestRecord {
+        RequestRecord {
+            id: 0,
+            status,
+            finish_reason: None,
+            error: None,
+            content_tokens: 4,
+            prefix_tokens: 0,
+            prompt_tokens_sent: 4,
+            prompt_tokens: Some(4),
+            output_tokens: tokens.len() as u32,
+            max_tokens: None,
+            cached_tokens: None,
+            preemptions: 0,
+            t: Timestamps {
+                scheduled: Some(sent * MS),
+                sent: Some(sent * MS),
+                first_token: tokens.first().map(|t| t * MS),
+                last_token: tokens.last().map(|t| t * MS),
+                end: tokens.last().map(|t| t * MS).or(Some((sent + 1) * MS)),
+                ..Default::default()
+            },
+            token_events: tokens.iter().map(|&t| (t * MS, 1)).collect(),
+        }
+    }
+
+    fn slo(json: &str) -> Slo {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn errored_are_misses_incomplete_and_undetermined_are_left_out() {
+        let recs = vec![
+            // TTFT 100 ms, TPOT 10 ms: meets both.
+            req(Status::Successful, 0, &[100, 110, 120]),
+            // TTFT 600 ms: misses ttft.
+            req(Status::Successful, 0, &[600, 610, 620]),
+            // TPOT 50 ms: misses tpot.
+            req(Status::Successful, 0, &[100, 150, 200]),
+            // One token: TPOT cannot be judged (even though TTFT is missed: GuideLLM's rule).
+            req(Status::Successful, 0, &[900]),
+            req(Status::Errored, 0, &[]),
+            req(Status::Incomplete, 0, &[100, 110]),
+        ];
+        let s = summarize_with_slo(
+            &recs,
+            0,
+            1000 * MS,
+            Some(&slo(r#"{"ttft_ms": 500, "tpot_ms": 20}"#)),
+        );
+        let o = s.slo.unwrap();
+        assert_eq!((o.judged, o.met, o.errored), (4, 1, 1));
+        assert_eq!((o.incomplete, o.undetermined), (1, 1));
+        assert_eq!(o.attainment, Some(0.25));
+        let t = &o.targets["ttft_ms"];
+        assert_eq!((t.met, t.missed, t.attainment), (2, 1, Some(0.5)));
+        let t = &o.targets["tpot_ms"];
+        assert_eq!((t.met, t.missed, t.bound_ms), (2, 1, 20.0));
+        assert_eq!(o.most_missed.as_deref(), Some("ttft_ms"), "tie: first key");
+        // Goodput: the one request that met both, over the 1 s window.
+        assert!((o.goodput_requests_per_second - 1.0).abs() < 1e-12);
+        assert!((o.goodput_output_tokens_per_second - 3.0).abs() < 1e-12);
+        assert!(o.goodput_requests_per_second <= s.requests_per_second);
+        assert!(summarize(&recs, 0, 1000 * MS).slo.is_none());
+    }
+
+    #[test]
+    fn itl_bounds_every_gap_not_the_mean() {
+        // Gaps 10, 10, 10, 70 ms: mean 25 (meets tpot 30), one gap over 50 (misses itl 50).
+        let r = req(Status::Successful, 0, &[100, 110, 120, 130, 200]);
+        assert_eq!(slo(r#"{"tpot_ms": 30}"#).met(&r), Some(true));
+        assert_eq!(slo(r#"{"itl_ms": 50}"#).met(&r), Some(false));
+        assert_eq!(slo(r#"{"itl_ms": 70}"#).met(&r), Some(true));
+        // Several tokens in one output after a gap g: k gaps of g/k each.
+        let mut r = req(Status::Successful, 0, &[100]);
+        r.token_events.push(200 * MS, 4);
+        r.output_tokens = 5;
+        r.t.last_token = Some(200 * MS);
+        assert_eq!(slo(r#"{"itl_ms": 25}"#).met(&r), Some(true));
+        assert_eq!(slo(r#"{"itl_ms": 24}"#).met(&r), Some(false));
+        assert_eq!(slo(r#"{"itl_ms": 24}"#).met(&req(Status::Successful, 0, &[5])), None);
+    }
+
+    #[test]
+    fn nothing_judged_is_null_not_zero() {
+        let recs = vec![req(Status::Incomplete, 0, &[100])];
+        let o = summarize_with_slo(&recs, 0, 1000 * MS, Some(&slo(r#"{"e2el_ms": 1}"#)))
+            .slo
+            .unwrap();
+        assert_eq!((o.attainment, o.judged, o.incomplete), (None, 0, 1));
+        assert_eq!(o.targets["e2el_ms"].attainment, None);
+        assert_eq!(o.most_missed, None);
+    }
+
+    #[test]
+    fn goodput_credits_in_window_events_and_ends_like_the_other_rates() {
+        // Sent before the window (not judged), ends inside it: counts in goodput as in
+        // requests_per_second; only its in-window tokens count.
+        let r = req(Status::Successful, 0, &[100, 200, 300, 400]);
+        let s = summarize_with_slo(
+            &[r],
+            250 * MS,
+            1250 * MS,
+            Some(&slo(r#"{"ttft_ms": 500}"#)),
+        );
+        let o = s.slo.unwrap();
+        assert_eq!(o.judged, 0);
+        assert!((o.goodput_requests_per_second - s.requests_per_second).abs() < 1e-12);
+        assert!((o.goodput_output_tokens_per_second - 2.0).abs() < 1e-12);
+    }
+}

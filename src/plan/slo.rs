@@ -77,7 +77,7 @@ mod tests {
         ] {
             let e = slo(Some(text), false).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");
-            assert!(!e.trim_end_matches('.').contains(". "), "one sentence: {e}");
+            assert!(!e.replace("e.g.", "").contains(". "), "one sentence: {e}");
         }
         let e = slo(Some(r#"{"x_ms": 1}"#), true).unwrap_err().to_string();
         assert!(e.starts_with("--metrics kind=generative: slo: unknown key `x_ms`"), "{e}");

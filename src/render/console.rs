@@ -420,6 +420,64 @@ fn throughput_stats(report: &Report) -> String {
     render_table("Server Throughput Statistics (All Requests)", &cols)
 }
 
+/// llmbench's "SLO Attainment" table, when an SLO was set: per target and overall the share of
+/// the judged requests that met it, the counts, goodput, and what was left out
+/// (docs/metrics.md, "SLOs and goodput").
+fn slo_stats(report: &Report) -> String {
+    if report.benchmarks.iter().all(|b| b.summary.slo.is_none()) {
+        return String::new();
+    }
+    let pct = |a: Option<f64>| a.map_or("--".into(), |a| format!("{:.1}%", 100.0 * a));
+    let mut cols = benchmark_columns(report);
+    for key in crate::metrics::slo::SLO_KEYS {
+        let Some(bound) = report
+            .benchmarks
+            .iter()
+            .find_map(|b| b.summary.slo.as_ref()?.targets.get(key))
+            .map(|t| t.bound_ms)
+        else {
+            continue;
+        };
+        let name = key.trim_end_matches("_ms").to_uppercase();
+        let limit = format!("<= {} ms", num(bound));
+        cols.push(column(report, ["Attainment", &name, &limit], |_, s| {
+            pct(s.slo.as_ref().and_then(|o| o.targets.get(key)?.attainment))
+        }));
+    }
+    type Cell = fn(&crate::metrics::SloSummary) -> String;
+    let rest: [(&str, &str, &str, Cell); 8] = [
+        ("Attainment", "All", "", |o| {
+            o.attainment
+                .map_or("--".into(), |a| format!("{:.1}%", 100.0 * a))
+        }),
+        ("Requests", "Met", "", |o| o.met.to_string()),
+        ("Requests", "Judged", "", |o| o.judged.to_string()),
+        ("Requests", "Errored", "", |o| o.errored.to_string()),
+        ("Left Out", "Incomplete", "", |o| o.incomplete.to_string()),
+        ("Left Out", "Undetermined", "", |o| o.undetermined.to_string()),
+        ("Goodput", "Req/s", "", |o| num(o.goodput_requests_per_second)),
+        ("Goodput", "Out Tok/s", "", |o| {
+            num(o.goodput_output_tokens_per_second)
+        }),
+    ];
+    for (group, name, unit, f) in rest {
+        cols.push(column(report, [group, name, unit], |_, s| {
+            s.slo.as_ref().map_or("--".into(), f)
+        }));
+    }
+    cols.push(column(report, ["Most", "Missed", ""], |_, s| {
+        s.slo
+            .as_ref()
+            .and_then(|o| o.most_missed.clone())
+            .unwrap_or_else(|| "--".into())
+    }));
+    let mut out = render_table("SLO Attainment (Judged Requests)", &cols);
+    out += "Judged: successful requests sent in the window that every target could be judged on, \
+            plus errored ones (misses); incomplete and undetermined requests are left out. \
+            Goodput: the rates of the successful requests that met every target.\n";
+    out
+}
+
 /// Benchmarks that ended early, harness warnings, failed models.
 fn notes(report: &Report) {
     for b in &report.benchmarks {
@@ -463,6 +521,7 @@ pub fn summary_text(report: &Report) -> String {
         token_stats(report),
         latency_stats(report),
         throughput_stats(report),
+        slo_stats(report),
     ]
     .concat()
 }

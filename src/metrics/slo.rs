@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 /// Per-request latency targets, ms; a request meets the SLO when it meets every target set.
 /// GuideLLM's keys (`ttft_ms`, `tpot_ms`, `e2el_ms`) plus llmbench's per-gap `itl_ms`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Slo {
     /// Time to first token (first_token − sent) at most this, ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]

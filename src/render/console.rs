@@ -446,17 +446,17 @@ fn slo_stats(report: &Report) -> String {
     }
     type Cell = fn(&crate::metrics::SloSummary) -> String;
     let rest: [(&str, &str, &str, Cell); 8] = [
-        ("Attainment", "All", "", |o| {
+        ("Attainment", "All", "all targets", |o| {
             o.attainment
                 .map_or("--".into(), |a| format!("{:.1}%", 100.0 * a))
         }),
-        ("Requests", "Met", "", |o| o.met.to_string()),
-        ("Requests", "Judged", "", |o| o.judged.to_string()),
-        ("Requests", "Errored", "", |o| o.errored.to_string()),
-        ("Left Out", "Incomplete", "", |o| o.incomplete.to_string()),
-        ("Left Out", "Undetermined", "", |o| o.undetermined.to_string()),
-        ("Goodput", "Req/s", "", |o| num(o.goodput_requests_per_second)),
-        ("Goodput", "Out Tok/s", "", |o| {
+        ("Requests", "Met", "count", |o| o.met.to_string()),
+        ("Requests", "Judged", "count", |o| o.judged.to_string()),
+        ("Requests", "Errored", "count", |o| o.errored.to_string()),
+        ("Left Out", "Incomplete", "count", |o| o.incomplete.to_string()),
+        ("Left Out", "Undetermined", "count", |o| o.undetermined.to_string()),
+        ("Goodput", "Requests", "per sec", |o| num(o.goodput_requests_per_second)),
+        ("Goodput", "Output Tokens", "per sec", |o| {
             num(o.goodput_output_tokens_per_second)
         }),
     ];
@@ -465,7 +465,7 @@ fn slo_stats(report: &Report) -> String {
             s.slo.as_ref().map_or("--".into(), f)
         }));
     }
-    cols.push(column(report, ["Most", "Missed", ""], |_, s| {
+    cols.push(column(report, ["Most", "Missed", "target"], |_, s| {
         s.slo
             .as_ref()
             .and_then(|o| o.most_missed.clone())

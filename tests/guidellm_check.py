@@ -29,6 +29,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 FAILURES = []
+# The SLO attainments compared with a summary (to check a run that sets an SLO was checked).
+checked_slo = []
 
 
 def fail(where, what):
@@ -214,6 +216,36 @@ def check_summary(where, bench, raw):
         fail(where, f"request_concurrency {conc} vs summary {s['concurrency']} (bound {moved})")
     if bench.duration <= 0 or not close(bench.duration, s["duration_s"], rel=1e-6, abs_=1e-6):
         fail(where, f"duration {bench.duration} vs {s['duration_s']}")
+    # SLOs: with GuideLLM's targets only (no llmbench itl_ms), the same requests are judged
+    # (errored ones as misses, incomplete and undetermined ones left out) and the same meet it.
+    slo = s.get("slo")
+    guidellm_targets = slo is not None and any(k in slo["targets"] for k in ("ttft_ms", "tpot_ms", "e2el_ms"))
+    if guidellm_targets != (bench.config.slo is not None):
+        fail(where, f"summary SLO targets {slo and list(slo['targets'])} but config.slo {bench.config.slo}")
+    if slo is not None and "itl_ms" not in slo["targets"]:
+        if m.slo_determined_requests != slo["judged"]:
+            fail(where, f"slo_determined_requests {m.slo_determined_requests} vs summary judged {slo['judged']}")
+        # llmbench judges on integer nanoseconds, GuideLLM on float Unix seconds (about 0.24 µs
+        # apart): a request within 1 µs of a bound may be judged either way.
+        c = bench.config.slo
+        border = sum(
+            any(
+                v is not None and b is not None and abs(v - b) < 1e-3
+                for v, b in (
+                    (r.time_to_first_token_ms, c.ttft_ms),
+                    (r.inter_token_latency_ms, c.tpot_ms),
+                    (r.request_latency * 1e3 if r.request_latency is not None else None, c.e2el_ms),
+                )
+            )
+            for r in ok
+        )
+        met = round((m.slo_attainment or 0.0) * m.slo_determined_requests)
+        if abs(met - slo["met"]) > border:
+            fail(where, f"slo_attainment {m.slo_attainment} vs summary {slo['attainment']} ({border} requests at a bound)")
+        good = m.request_goodput.successful.mean if m.request_goodput else 0.0
+        if abs(good - slo["goodput_requests_per_second"]) > edge * max(good, 1e-9) + border / bench.duration:
+            fail(where, f"request_goodput {good} vs summary {slo['goodput_requests_per_second']}")
+        checked_slo.append(slo["attainment"])
 
 
 def check_warnings(where, bench):
@@ -310,6 +342,7 @@ def main():
     ap.add_argument("--guidellm-version", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--need-statuses", default="", help="comma list of statuses some request must have")
+    ap.add_argument("--need-slo", action="store_true", help="some benchmark's SLO attainment must lie strictly between 0 and 1")
     ap.add_argument("reports", nargs="+")
     a = ap.parse_args()
     have = version("guidellm")
@@ -328,6 +361,8 @@ def main():
     for st in filter(None, a.need_statuses.split(",")):
         if st not in statuses:
             fail("runs", f"no {st} request in any report (the run should produce one)")
+    if a.need_slo and not any(x is not None and 0 < x < 1 for x in checked_slo):
+        fail("runs", f"no SLO attainment strictly between 0 and 1 compared with a summary ({checked_slo})")
     if FAILURES:
         print(f"{len(FAILURES)} failures:", file=sys.stderr)
         for f in FAILURES[:100000]:

@@ -5,7 +5,9 @@
 //! and YAML with `GenerativeBenchmarksReport.load_file`, checks GuideLLM's per-request values
 //! and its own `GenerativeMetrics.compile` against what llmbench wrote and measured, and runs
 //! GuideLLM's export (console, JSON, CSV, HTML). A windowed Poisson run, a sampled run and a
-//! version-1 report read back by `benchmark from-file` are checked the same way.
+//! version-1 report read back by `benchmark from-file` are checked the same way. The sweep sets
+//! an SLO: GuideLLM's `slo_attainment`, `slo_determined_requests` and `request_goodput` are
+//! checked against its own compile and llmbench's summary.
 //!
 //! Needs LLMBENCH_TEST_GUIDELLM_PYTHON (scripts/test.sh sets it); skipped with a message
 //! without it.
@@ -28,7 +30,7 @@ fn ok(o: &std::process::Output, what: &str) {
 fn check(py: &Path, out: &Path, need: &str, reports: &[PathBuf]) {
     let o = std::process::Command::new(py)
         .arg(root().join("tests/guidellm_check.py"))
-        .args(["--guidellm-version", GUIDELLM, "--need-statuses", need])
+        .args(["--guidellm-version", GUIDELLM, "--need-statuses", need, "--need-slo"])
         .arg("--out")
         .arg(out)
         .args(reports)
@@ -74,6 +76,9 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
         .rate("3")
         .max_seconds(1.0)
         .mock(r#"{"step_base_us": 2000, "fail_every": 7, "tokens_per_step": 2, "max_num_seqs": 8}"#)
+        // Targets some requests meet and some miss: GuideLLM's own goodput compile checks
+        // slo_attainment and request_goodput.
+        .args(&["--slo", r#"{"ttft_ms": 3, "tpot_ms": 1.03, "e2el_ms": 100}"#])
         .args(&["--outputs", "json,yaml"])
         .args(&["--output-dir".as_ref(), a.as_os_str()])
         .run();

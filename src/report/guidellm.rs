@@ -768,6 +768,21 @@ struct Metrics {
     request_goodput: Option<StatusDist>,
 }
 
+/// Whether the SLO sets any of GuideLLM's targets (`GoodputSLO` requires one; `itl_ms` is
+/// llmbench's own).
+fn has_guidellm_target(s: &crate::metrics::Slo) -> bool {
+    s.ttft_ms.is_some() || s.tpot_ms.is_some() || s.e2el_ms.is_some()
+}
+
+/// `config.slo`: GuideLLM's `GoodputSLO` (`ttft_ms`, `tpot_ms`, `e2el_ms`); null without one of
+/// them (llmbench's per-gap `itl_ms` has no GuideLLM equivalent and is left out).
+fn guidellm_slo(s: Option<&crate::metrics::Slo>) -> Value {
+    match s.filter(|s| has_guidellm_target(s)) {
+        None => Value::Null,
+        Some(s) => json!({"ttft_ms": s.ttft_ms, "tpot_ms": s.tpot_ms, "e2el_ms": s.e2el_ms}),
+    }
+}
+
 /// A modality summary with nothing measured: each of its GenerativeMetricsSummary fields
 /// with every distribution null (what GuideLLM writes for a modality without data).
 fn unmeasured(names: &[&str]) -> Value {
@@ -913,7 +928,7 @@ impl<'a> BenchmarkView<'a> {
             "warmup": transient(c.window.warmup, c.window.of),
             "cooldown": transient(c.window.cooldown, c.window.of),
             "prefer_response_metrics": true,
-            "slo": null,
+            "slo": guidellm_slo(c.slo.as_ref()),
             "confidence": null,
             "profile": profile_args(self.r),
             "requests": {"data": data_args(self.r)},
@@ -1028,6 +1043,7 @@ impl<'a> BenchmarkView<'a> {
             .flatten()
             .filter_map(|q| q.dispatch_delay())
             .collect();
+        let (slo_attainment, slo_determined_requests, request_goodput) = self.goodput(&g);
         Metrics {
             request_totals: json!({"successful": s, "incomplete": i, "errored": e, "total": s + i + e}),
             requests_per_second: g.rates(w, |q| vec![(q.end_time(), 1.0)]),
@@ -1081,10 +1097,56 @@ impl<'a> BenchmarkView<'a> {
             audio: unmeasured(&["tokens", "samples", "seconds", "bytes"]),
             tool_call: unmeasured(&["tokens", "mixed_tokens", "count"]),
             turns: None,
-            slo_attainment: None,
-            slo_determined_requests: 0,
-            request_goodput: None,
+            slo_attainment,
+            slo_determined_requests,
+            request_goodput,
         }
+    }
+
+    /// `GenerativeMetrics._compile_goodput` against GuideLLM's part of the SLO (`config.slo`):
+    /// over the successful and errored requests overlapping the window (`g`), errored ones
+    /// non-conforming, successful ones undetermined where a target has no measurement.
+    fn goodput(&self, g: &ByStatus<&Req>) -> (Option<f64>, u64, Option<StatusDist>) {
+        let Some(slo) = self.r.llmbench_config.slo.as_ref().filter(|s| has_guidellm_target(s))
+        else {
+            return (None, 0, None);
+        };
+        let mut conforming = Vec::new();
+        let mut determined = 0u64;
+        for q in &g.successful {
+            let measured = [
+                (q.ttft_ms(), slo.ttft_ms),
+                (q.itl_ms(), slo.tpot_ms),
+                (q.latency().map(|l| l * 1000.0), slo.e2el_ms),
+            ];
+            let mut verdict = Some(true);
+            for (value, objective) in measured {
+                let Some(objective) = objective else { continue };
+                match value {
+                    None => {
+                        verdict = None;
+                        break;
+                    }
+                    Some(v) if v > objective => verdict = verdict.map(|_| false),
+                    Some(_) => {}
+                }
+            }
+            let Some(ok) = verdict else { continue };
+            determined += 1;
+            if ok {
+                conforming.push((q.end_time(), 1.0));
+            }
+        }
+        determined += g.errored.len() as u64;
+        if determined == 0 {
+            return (None, 0, None);
+        }
+        let rate = StatusDist::rates(&conforming, &[], &[], Some((self.ws, self.we)));
+        (
+            Some(conforming.len() as f64 / determined as f64),
+            determined,
+            Some(rate),
+        )
     }
 
     /// `requests`: the records the report keeps, by status.

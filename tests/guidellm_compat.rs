@@ -30,7 +30,13 @@ fn ok(o: &std::process::Output, what: &str) {
 fn check(py: &Path, out: &Path, need: &str, reports: &[PathBuf]) {
     let o = std::process::Command::new(py)
         .arg(root().join("tests/guidellm_check.py"))
-        .args(["--guidellm-version", GUIDELLM, "--need-statuses", need, "--need-slo"])
+        .args([
+            "--guidellm-version",
+            GUIDELLM,
+            "--need-statuses",
+            need,
+            "--need-slo",
+        ])
         .arg("--out")
         .arg(out)
         .args(reports)
@@ -78,7 +84,10 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
         .mock(r#"{"step_base_us": 2000, "fail_every": 7, "tokens_per_step": 2, "max_num_seqs": 8}"#)
         // Targets some requests meet and some miss: GuideLLM's own goodput compile checks
         // slo_attainment and request_goodput.
-        .args(&["--slo", r#"{"ttft_ms": 3, "tpot_ms": 1.03, "e2el_ms": 100}"#])
+        .args(&[
+            "--slo",
+            r#"{"ttft_ms": 3, "tpot_ms": 1.03, "e2el_ms": 100}"#,
+        ])
         .args(&["--outputs", "json,yaml"])
         .args(&["--output-dir".as_ref(), a.as_os_str()])
         .run();

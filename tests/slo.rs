@@ -66,7 +66,10 @@ fn run_form_slo_met_and_missed() {
     );
     let s = slo_of(&r, 0);
     assert_eq!(f(&s["attainment"]), 1.0, "{s}");
-    assert_eq!((s["judged"].as_u64(), s["met"].as_u64()), (Some(6), Some(6)));
+    assert_eq!(
+        (s["judged"].as_u64(), s["met"].as_u64()),
+        (Some(6), Some(6))
+    );
     assert_eq!(s["most_missed"], Value::Null);
     for k in ["ttft_ms", "tpot_ms", "itl_ms"] {
         assert_eq!(f(&s["targets"][k]["attainment"]), 1.0, "{k}");
@@ -128,7 +131,10 @@ fn benchmark_run_form_counts_errored_requests_as_misses() {
     assert_eq!(s["met"].as_u64(), Some(ok));
     let want = ok as f64 / (ok + errored) as f64;
     assert!((f(&s["attainment"]) - want).abs() < 1e-12, "{s}");
-    assert_eq!(s["targets"]["tpot_ms"]["missed"], 0, "errors are not a target's misses");
+    assert_eq!(
+        s["targets"]["tpot_ms"]["missed"], 0,
+        "errors are not a target's misses"
+    );
     assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
 }
 
@@ -139,15 +145,24 @@ fn bad_slos_are_refused_in_one_sentence() {
         let (out, err) = text(&o);
         assert_eq!(o.status.code(), Some(2), "{want}\n{out}\n{err}");
         assert!(err.contains(want), "{want}: {err}");
-        assert!(err.lines().filter(|l| !l.trim().is_empty()).count() <= 2, "{err}");
+        assert!(
+            err.lines().filter(|l| !l.trim().is_empty()).count() <= 2,
+            "{err}"
+        );
     };
     for (slo, want) in [
         (
             r#"{"ttft": 500}"#,
             "--slo: unknown key `ttft`; valid keys are ttft_ms, tpot_ms, e2el_ms, itl_ms",
         ),
-        (r#"{"tpot_ms": 0}"#, "--slo: tpot_ms must be a number of milliseconds > 0"),
-        (r#"{"itl_ms": -1}"#, "--slo: itl_ms must be a number of milliseconds > 0"),
+        (
+            r#"{"tpot_ms": 0}"#,
+            "--slo: tpot_ms must be a number of milliseconds > 0",
+        ),
+        (
+            r#"{"itl_ms": -1}"#,
+            "--slo: itl_ms must be a number of milliseconds > 0",
+        ),
     ] {
         let o = MockRun::new()
             .data("prompt_tokens=8,output_tokens=4")
@@ -168,5 +183,9 @@ fn bad_slos_are_refused_in_one_sentence() {
         o,
         "--metrics kind=generative: slo: unknown key `p99_ttft_ms`; valid keys are ttft_ms, tpot_ms, e2el_ms, itl_ms",
     );
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }

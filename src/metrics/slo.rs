@@ -204,7 +204,13 @@ pub fn slo_summary(
         );
     }
     s.most_missed = most.map(|(k, _)| k.to_string());
-    let per_s = |x: f64| if duration_s > 0.0 { x / duration_s } else { 0.0 };
+    let per_s = |x: f64| {
+        if duration_s > 0.0 {
+            x / duration_s
+        } else {
+            0.0
+        }
+    };
     let inside = |t: Option<u64>| t.is_some_and(|t| t >= ws && t <= we);
     let good = records
         .iter()
@@ -312,7 +318,10 @@ mod tests {
         r.t.last_token = Some(200 * MS);
         assert_eq!(slo(r#"{"itl_ms": 25}"#).met(&r), Some(true));
         assert_eq!(slo(r#"{"itl_ms": 24}"#).met(&r), Some(false));
-        assert_eq!(slo(r#"{"itl_ms": 24}"#).met(&req(Status::Successful, 0, &[5])), None);
+        assert_eq!(
+            slo(r#"{"itl_ms": 24}"#).met(&req(Status::Successful, 0, &[5])),
+            None
+        );
     }
 
     #[test]
@@ -331,12 +340,7 @@ mod tests {
         // Sent before the window (not judged), ends inside it: counts in goodput as in
         // requests_per_second; only its in-window tokens count.
         let r = req(Status::Successful, 0, &[100, 200, 300, 400]);
-        let s = summarize_with_slo(
-            &[r],
-            250 * MS,
-            1250 * MS,
-            Some(&slo(r#"{"ttft_ms": 500}"#)),
-        );
+        let s = summarize_with_slo(&[r], 250 * MS, 1250 * MS, Some(&slo(r#"{"ttft_ms": 500}"#)));
         let o = s.slo.unwrap();
         assert_eq!(o.judged, 0);
         assert!((o.goodput_requests_per_second - s.requests_per_second).abs() < 1e-12);

@@ -65,13 +65,28 @@ mod tests {
         let s = slo(Some(r#"{"ttft_ms": 500, "itl_ms": "20"}"#), false)
             .unwrap()
             .unwrap();
-        assert_eq!((s.ttft_ms, s.itl_ms, s.tpot_ms), (Some(500.0), Some(20.0), None));
+        assert_eq!(
+            (s.ttft_ms, s.itl_ms, s.tpot_ms),
+            (Some(500.0), Some(20.0), None)
+        );
         assert!(slo(None, false).unwrap().is_none());
         for (text, want) in [
-            (r#"{"ttft": 5}"#, "--slo: unknown key `ttft`; valid keys are ttft_ms, tpot_ms, e2el_ms, itl_ms"),
-            (r#"{"tpot_ms": 0}"#, "--slo: tpot_ms must be a number of milliseconds > 0, not 0"),
-            (r#"{"e2el_ms": -3}"#, "e2el_ms must be a number of milliseconds > 0"),
-            (r#"{"e2el_ms": "x"}"#, "e2el_ms must be a number of milliseconds > 0"),
+            (
+                r#"{"ttft": 5}"#,
+                "--slo: unknown key `ttft`; valid keys are ttft_ms, tpot_ms, e2el_ms, itl_ms",
+            ),
+            (
+                r#"{"tpot_ms": 0}"#,
+                "--slo: tpot_ms must be a number of milliseconds > 0, not 0",
+            ),
+            (
+                r#"{"e2el_ms": -3}"#,
+                "e2el_ms must be a number of milliseconds > 0",
+            ),
+            (
+                r#"{"e2el_ms": "x"}"#,
+                "e2el_ms must be a number of milliseconds > 0",
+            ),
             ("{}", "--slo sets no target"),
             ("[1]", "--slo must be a JSON object"),
         ] {
@@ -80,6 +95,9 @@ mod tests {
             assert!(!e.replace("e.g.", "").contains(". "), "one sentence: {e}");
         }
         let e = slo(Some(r#"{"x_ms": 1}"#), true).unwrap_err().to_string();
-        assert!(e.starts_with("--metrics kind=generative: slo: unknown key `x_ms`"), "{e}");
+        assert!(
+            e.starts_with("--metrics kind=generative: slo: unknown key `x_ms`"),
+            "{e}"
+        );
     }
 }

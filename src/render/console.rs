@@ -453,9 +453,15 @@ fn slo_stats(report: &Report) -> String {
         ("Requests", "Met", "count", |o| o.met.to_string()),
         ("Requests", "Judged", "count", |o| o.judged.to_string()),
         ("Requests", "Errored", "count", |o| o.errored.to_string()),
-        ("Left Out", "Incomplete", "count", |o| o.incomplete.to_string()),
-        ("Left Out", "Undetermined", "count", |o| o.undetermined.to_string()),
-        ("Goodput", "Requests", "per sec", |o| num(o.goodput_requests_per_second)),
+        ("Left Out", "Incomplete", "count", |o| {
+            o.incomplete.to_string()
+        }),
+        ("Left Out", "Undetermined", "count", |o| {
+            o.undetermined.to_string()
+        }),
+        ("Goodput", "Requests", "per sec", |o| {
+            num(o.goodput_requests_per_second)
+        }),
         ("Goodput", "Output Tokens", "per sec", |o| {
             num(o.goodput_output_tokens_per_second)
         }),

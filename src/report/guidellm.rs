@@ -268,6 +268,11 @@ fn scenario(r: &Report) -> Value {
     );
     labels.insert("engine".into(), Value::String(c.engine.clone()));
     labels.insert("models".into(), Value::String(names.join(",")));
+    let mut metrics = json!({"kind": "generative", "sample_size": null, "confidence": null});
+    let slo = guidellm_slo(c.slo.as_ref());
+    if !slo.is_null() {
+        metrics["slo"] = slo;
+    }
     json!({
         "metadata": {"labels": labels},
         "spec": {
@@ -276,7 +281,7 @@ fn scenario(r: &Report) -> Value {
             "constraints": constraint_args(r),
             "data": data_args(r),
             "seed": {"kind": "static", "value": r.random_seed},
-            "metrics": {"kind": "generative", "sample_size": null, "confidence": null},
+            "metrics": metrics,
         },
         "benchmarks": benchmarks,
     })
@@ -1107,7 +1112,12 @@ impl<'a> BenchmarkView<'a> {
     /// over the successful and errored requests overlapping the window (`g`), errored ones
     /// non-conforming, successful ones undetermined where a target has no measurement.
     fn goodput(&self, g: &ByStatus<&Req>) -> (Option<f64>, u64, Option<StatusDist>) {
-        let Some(slo) = self.r.llmbench_config.slo.as_ref().filter(|s| has_guidellm_target(s))
+        let Some(slo) = self
+            .r
+            .llmbench_config
+            .slo
+            .as_ref()
+            .filter(|s| has_guidellm_target(s))
         else {
             return (None, 0, None);
         };

@@ -33,6 +33,12 @@ fn run_form(dir: &Path, shape: &str, metrics: &str) -> Command {
             "kind=json,path=r.json",
             "--output",
             "kind=console",
+            "--output",
+            "kind=csv,path=r.csv",
+            "--output",
+            "kind=html,path=r.html",
+            "--output",
+            "kind=csv,headers=guidellm,path=g.csv",
         ]);
     c
 }
@@ -81,6 +87,20 @@ fn run_form_slo_met_and_missed() {
             < 1e-9
     );
     assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
+    let csv = std::fs::read_to_string(dir.path().join("r.csv")).unwrap();
+    let head: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    assert!(head.contains(&"summary.slo.attainment"), "{csv}");
+    assert!(
+        head.contains(&"summary.slo.targets.itl_ms.attainment"),
+        "{csv}"
+    );
+    let g = std::fs::read_to_string(dir.path().join("g.csv")).unwrap();
+    assert!(g.lines().nth(1).unwrap().contains("SLO Attainment"), "{g}");
+    let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    assert!(
+        html.contains(r#"id="slo-table""#) && html.contains("ttft ≤ 500 ms"),
+        "an SLO table"
+    );
 
     // 30 ms to the first token: a 5 ms TTFT target is missed by every request.
     let dir = tempfile::tempdir().unwrap();

@@ -439,7 +439,7 @@ fn slo_stats(report: &Report) -> String {
             continue;
         };
         let name = key.trim_end_matches("_ms").to_uppercase();
-        let limit = format!("<= {} ms", num(bound));
+        let limit = format!("<= {bound} ms");
         cols.push(column(report, ["Attainment", &name, &limit], |_, s| {
             pct(s.slo.as_ref().and_then(|o| o.targets.get(key)?.attainment))
         }));

@@ -121,6 +121,7 @@ fn summary_label(key: &str) -> String {
         "stages_ms" => "Stages ms",
         "incomplete" => "Incomplete requests",
         "errored" => "Errored requests",
+        "slo" => "SLO",
         other => return other.to_string(),
     }
     .to_string()

@@ -187,6 +187,22 @@ fn row(report: &Report, b: &BenchmarkEntry) -> Row {
         "Mean",
         num(s.concurrency),
     );
+    // With an SLO, GuideLLM's two columns (headed as its csv.py heads them), llmbench's figures
+    // (docs/metrics.md, "SLOs and goodput"; an itl_ms target included).
+    if let Some(o) = &s.slo {
+        r.field(
+            "Server Throughput",
+            "Successful Goodput/Sec",
+            "mean",
+            num(o.goodput_requests_per_second),
+        );
+        r.field(
+            "Server Throughput",
+            "SLO Attainment",
+            "",
+            o.attainment.map_or_else(String::new, num),
+        );
+    }
     let prompt = Some((
         inc,
         err,

@@ -48,6 +48,7 @@ pub fn render(report: &Report) -> Result<String, askama::Error> {
             .count(),
         models: report.models.iter().map(model_row).collect(),
         summary: summary_table(&benches),
+        slo: slo_table(&benches),
         warnings: warnings(&benches),
         figures,
         left_out,
@@ -79,6 +80,8 @@ struct Page {
     failed_models: usize,
     models: Vec<ModelRow>,
     summary: Option<Table>,
+    /// SLO attainment and goodput, when an SLO was set.
+    slo: Option<Table>,
     warnings: Vec<Warning>,
     figures: Vec<figures::Figure>,
     /// The charts this report has no data for, by name.
@@ -366,6 +369,80 @@ fn summary_row(b: &BenchmarkEntry) -> Vec<String> {
         }
         .into(),
     ]
+}
+
+/// Per benchmark with an SLO: attainment per target and overall, the counts, what was left out,
+/// goodput and the target missed most (docs/metrics.md, "SLOs and goodput").
+fn slo_table(benches: &[Bench]) -> Option<Table> {
+    let with: Vec<&BenchmarkEntry> = benches
+        .iter()
+        .map(|b| b.b)
+        .filter(|b| b.summary.slo.is_some())
+        .collect();
+    if with.is_empty() {
+        return None;
+    }
+    let keys: Vec<(&str, f64)> = crate::metrics::slo::SLO_KEYS
+        .iter()
+        .filter_map(|k| {
+            let t = with
+                .iter()
+                .find_map(|b| b.summary.slo.as_ref()?.targets.get(*k))?;
+            Some((*k, t.bound_ms))
+        })
+        .collect();
+    let pct = |a: Option<f64>| a.map_or("–".to_string(), |a| format!("{:.1}%", 100.0 * a));
+    let mut headers: Vec<String> = vec!["#".into(), "model".into(), "strategy".into()];
+    headers.extend(
+        keys.iter()
+            .map(|(k, b)| format!("{} ≤ {b} ms", k.trim_end_matches("_ms"))),
+    );
+    headers.extend(
+        [
+            "all targets",
+            "met",
+            "judged",
+            "errored (misses)",
+            "incomplete (left out)",
+            "undetermined (left out)",
+            "goodput req/s",
+            "goodput output tok/s",
+            "most missed",
+        ]
+        .map(String::from),
+    );
+    let rows = with
+        .iter()
+        .map(|b| {
+            let o = b.summary.slo.as_ref().expect("filtered");
+            let mut row = vec![
+                b.index.to_string(),
+                b.model.clone(),
+                strategy_label(&b.strategy),
+            ];
+            row.extend(
+                keys.iter()
+                    .map(|(k, _)| pct(o.targets.get(*k).and_then(|t| t.attainment))),
+            );
+            row.extend([
+                pct(o.attainment),
+                o.met.to_string(),
+                o.judged.to_string(),
+                o.errored.to_string(),
+                o.incomplete.to_string(),
+                o.undetermined.to_string(),
+                fmt(o.goodput_requests_per_second),
+                fmt(o.goodput_output_tokens_per_second),
+                o.most_missed.clone().unwrap_or_else(|| "–".into()),
+            ]);
+            row
+        })
+        .collect();
+    Some(Table {
+        headers,
+        rows,
+        left: 3,
+    })
 }
 
 fn warnings(benches: &[Bench]) -> Vec<Warning> {

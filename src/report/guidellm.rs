@@ -834,6 +834,15 @@ fn source_clock<'a>(r: &'a Report, b: &BenchmarkEntry) -> &'a crate::report::Clo
         .map_or(&r.clock, |s| &s.clock)
 }
 
+/// The SLO a benchmark was judged against: its own run's (a combined report's runs may differ).
+fn source_slo<'a>(r: &'a Report, b: &BenchmarkEntry) -> Option<&'a crate::metrics::Slo> {
+    b.source
+        .and_then(|i| r.sources.get(i))
+        .map_or(&r.llmbench_config, |s| &s.llmbench_config)
+        .slo
+        .as_ref()
+}
+
 /// What one benchmark's GuideLLM keys are computed from.
 struct BenchmarkView<'a> {
     r: &'a Report,
@@ -933,7 +942,7 @@ impl<'a> BenchmarkView<'a> {
             "warmup": transient(c.window.warmup, c.window.of),
             "cooldown": transient(c.window.cooldown, c.window.of),
             "prefer_response_metrics": true,
-            "slo": guidellm_slo(c.slo.as_ref()),
+            "slo": guidellm_slo(source_slo(self.r, self.b)),
             "confidence": null,
             "profile": profile_args(self.r),
             "requests": {"data": data_args(self.r)},

@@ -239,3 +239,22 @@ fn builtin_scenarios_load_with_a_vllm_backend() {
         "{e}"
     );
 }
+
+#[test]
+fn metrics_slo_becomes_the_0_6_forms_slo() {
+    let mut argv = with(&["--profile", "kind=synchronous", "--metrics"]);
+    argv.push(r#"kind=generative,slo={"ttft_ms": 500, "itl_ms": 80}"#);
+    let a = args(&argv).unwrap();
+    let slo: Value = serde_json::from_str(a.slo.as_deref().unwrap()).unwrap();
+    assert_eq!(slo, json!({"ttft_ms": 500, "itl_ms": 80}));
+    // YAML flow keys, as GuideLLM's own examples write them.
+    let mut argv = with(&["--profile", "kind=synchronous", "--metrics"]);
+    argv.push("kind=generative,slo={tpot_ms: 50}");
+    let a = args(&argv).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(a.slo.as_deref().unwrap()).unwrap(),
+        json!({"tpot_ms": 50})
+    );
+    let plan = crate::plan::slo(a.slo.as_deref(), true).unwrap().unwrap();
+    assert_eq!(plan.tpot_ms, Some(50.0));
+}

@@ -342,7 +342,7 @@ def main():
     ap.add_argument("--guidellm-version", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--need-statuses", default="", help="comma list of statuses some request must have")
-    ap.add_argument("--need-slo", action="store_true", help="some benchmark's SLO attainment must lie strictly between 0 and 1")
+    ap.add_argument("--need-slo", action="store_true", help="some benchmark's SLO attainment, below 1, must have been compared with the summary")
     ap.add_argument("reports", nargs="+")
     a = ap.parse_args()
     have = version("guidellm")
@@ -361,8 +361,10 @@ def main():
     for st in filter(None, a.need_statuses.split(",")):
         if st not in statuses:
             fail("runs", f"no {st} request in any report (the run should produce one)")
-    if a.need_slo and not any(x is not None and 0 < x < 1 for x in checked_slo):
-        fail("runs", f"no SLO attainment strictly between 0 and 1 compared with a summary ({checked_slo})")
+    # Below 1: errored requests count (the run fails some); how many successful ones meet the
+    # test's targets depends on the machine's speed, so 0 is allowed.
+    if a.need_slo and not any(x is not None and x < 1 for x in checked_slo):
+        fail("runs", f"no SLO attainment below 1 compared with a summary ({checked_slo})")
     if FAILURES:
         print(f"{len(FAILURES)} failures:", file=sys.stderr)
         for f in FAILURES[:100000]:

@@ -417,6 +417,18 @@ fn throughput_stats(report: &Report) -> String {
     for (group, name, f) in rates {
         cols.push(column(report, [group, name, "Mean"], |_, s| num(f(s))));
     }
+    // GuideLLM 0.8.1 widens this table with its goodput columns when an SLO is set.
+    if report.benchmarks.iter().any(|b| b.summary.slo.is_some()) {
+        let slo = |s: &Summary| s.slo.clone();
+        cols.push(column(report, ["Goodput", "Attainment", "%"], |_, s| {
+            slo(s)
+                .and_then(|o| o.attainment)
+                .map_or("--".into(), |a| format!("{:.1}", 100.0 * a))
+        }));
+        cols.push(column(report, ["Goodput", "Per Sec", "Mean"], |_, s| {
+            slo(s).map_or("--".into(), |o| num(o.goodput_requests_per_second))
+        }));
+    }
     render_table("Server Throughput Statistics (All Requests)", &cols)
 }
 
@@ -638,5 +650,52 @@ mod tests {
         let mut r = fixture();
         r.benchmarks.clear();
         assert!(summary_text(&r).contains("no benchmark completed"));
+    }
+
+    #[test]
+    fn an_slo_adds_guidellms_goodput_columns_and_llmbenchs_slo_table() {
+        use crate::metrics::slo::{SloSummary, SloTarget};
+        let mut r = fixture();
+        assert!(!summary_text(&r).contains("SLO"), "no SLO, no SLO table");
+        let target = SloTarget {
+            bound_ms: 500.0,
+            attainment: Some(0.75),
+            met: 3,
+            missed: 1,
+        };
+        r.benchmarks[0].summary.slo = Some(SloSummary {
+            targets: [("ttft_ms".to_string(), target)].into_iter().collect(),
+            attainment: Some(0.75),
+            judged: 4,
+            met: 3,
+            incomplete: 2,
+            most_missed: Some("ttft_ms".into()),
+            goodput_requests_per_second: 1.5,
+            ..Default::default()
+        });
+        let text = summary_text(&r);
+        let t = tables(&text);
+        let (_, thr) = t
+            .iter()
+            .find(|(n, _)| n.starts_with("Server Throughput"))
+            .unwrap();
+        assert!(thr[1].contains("Goodput"), "{thr:?}");
+        assert!(
+            thr[5].contains("| 75.0 ") && thr[5].contains("| 1.50 "),
+            "{thr:?}"
+        );
+        assert!(
+            thr[6].contains("| -- "),
+            "a benchmark without an SLO: {thr:?}"
+        );
+        let (_, slo) = t
+            .iter()
+            .find(|(n, _)| n.starts_with("SLO Attainment"))
+            .unwrap();
+        assert!(slo[3].contains("<= 500 ms"), "{slo:?}");
+        assert!(
+            slo[5].contains("| 75.0% ") && slo[5].contains("| ttft_ms "),
+            "{slo:?}"
+        );
     }
 }

@@ -45,11 +45,7 @@ impl DataSource {
         data_args: Option<Value>,
         column_mapper: Option<Value>,
     ) -> Result<DataSource> {
-        let output_from_reply = data_args
-            .as_ref()
-            .and_then(|v| v.get("output_tokens_from_reply"))
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
+        let output_from_reply = output_tokens_from_reply(data_args.as_ref());
         let opts = crate::data::files::LoadOptions {
             column_mapper,
             data_args,
@@ -92,11 +88,7 @@ impl DataSource {
         if !path.exists() {
             bail_usage!("--data {arg}: no such file, and not a synthetic spec such as \"prompt_tokens=256,output_tokens=128\" (hub datasets cannot be fetched offline)");
         }
-        let output_from_reply = data_args
-            .as_ref()
-            .and_then(|v| v.get("output_tokens_from_reply"))
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
+        let output_from_reply = output_tokens_from_reply(data_args.as_ref());
         let opts = crate::data::files::LoadOptions {
             column_mapper,
             data_args,
@@ -114,6 +106,15 @@ impl DataSource {
             output_from_reply,
         })
     }
+}
+
+/// `--data-args '{"output_tokens_from_reply": true}'`: a conversation's reply length is its
+/// output target.
+fn output_tokens_from_reply(data_args: Option<&Value>) -> bool {
+    data_args
+        .and_then(|v| v.get("output_tokens_from_reply"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
 }
 
 /// A .yaml/.yml file, or a .json file holding `prompt_tokens`, is a synthetic spec; any other

@@ -1,10 +1,13 @@
 //! Per-request records and the statistics computed from them (docs/metrics.md defines each).
 
+pub mod interval;
 pub mod slo;
+pub mod statistics;
 pub mod window;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+pub use interval::{Confidence, Interval};
 pub use slo::{Slo, SloSummary};
 pub use window::resolve_window;
 
@@ -261,6 +264,10 @@ pub struct Distribution {
     /// Percentiles come from an HDR histogram at 1/1000 of the unit with three significant digits, clamped to [min, max].
     #[serde(alias = "p999")]
     pub p99_9: f64,
+    /// Confidence intervals of the mean and percentiles (docs/metrics.md, "Confidence
+    /// intervals"); absent when intervals are off, or for a distribution that carries none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<interval::DistributionCi>,
 }
 
 /// Streaming accumulator behind `Distribution`: constant memory however many samples.
@@ -335,6 +342,7 @@ impl Acc {
             p95: q(95.0),
             p99: q(99.0),
             p99_9: q(99.9),
+            ci: None,
         }
     }
 }
@@ -463,13 +471,17 @@ pub struct Summary {
     /// was set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloSummary>,
+    /// Confidence intervals of the rates (docs/metrics.md, "Confidence intervals"), and why
+    /// any this benchmark could have had are missing; absent when intervals are off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<interval::SummaryCi>,
 }
 
 /// Statistics of one benchmark over its measurement window `[ws, we]` (docs/metrics.md):
 /// rates credit each token *event* inside the window, so a request straddling a window edge
 /// contributes only its in-window tokens; distributions use the requests sent inside it.
 pub fn summarize(records: &[RequestRecord], ws: u64, we: u64) -> Summary {
-    summarize_with_slo(records, ws, we, None)
+    summarize_with(records, ws, we, None, None)
 }
 
 /// `summarize`, with SLO attainment and goodput when `slo` is given.
@@ -478,6 +490,18 @@ pub fn summarize_with_slo(
     ws: u64,
     we: u64,
     slo: Option<&Slo>,
+) -> Summary {
+    summarize_with(records, ws, we, slo, None)
+}
+
+/// `summarize`, with SLO attainment and goodput when `slo` is given and confidence intervals
+/// when `confidence` is (docs/metrics.md, "Confidence intervals").
+pub fn summarize_with(
+    records: &[RequestRecord],
+    ws: u64,
+    we: u64,
+    slo: Option<&Slo>,
+    confidence: Option<&Confidence>,
 ) -> Summary {
     let inside = |t: Option<u64>| t.is_some_and(|t| t >= ws && t <= we);
     let measured: Vec<&RequestRecord> = records.iter().filter(|r| inside(r.t.sent)).collect();
@@ -499,7 +523,7 @@ pub fn summarize_with_slo(
         prompt_tokens: d.get(&format!("{p}prompt")),
         output_tokens: d.get(&format!("{p}output")),
     };
-    Summary {
+    let mut s = Summary {
         duration_s: rt.duration_s,
         requests_per_second: per_s(rt.completed as f64),
         output_tokens_per_second: per_s(rt.out_tokens as f64),
@@ -508,17 +532,7 @@ pub fn summarize_with_slo(
         concurrency: per_s(rt.busy_ns / 1e9),
         output_tokens_total: rt.out_tokens,
         requests: counts(&measured),
-        prompt_tokens: d.get("prompt"),
-        output_tokens: d.get("output"),
-        cached_tokens: d.get("cached"),
-        preemptions: d.get("preemptions"),
-        ttft_ms: d.get("ttft"),
-        ttft_from_scheduled_ms: d.get("ttft_sched"),
         itl_ms: d.itl.finish(),
-        tpot_ms: d.get("tpot"),
-        tpot_incl_ttft_ms: d.get("tpot_incl"),
-        request_latency_ms: d.get("latency"),
-        latency_from_scheduled_ms: d.get("latency_sched"),
         dispatch_lag_us: d.get("dispatch_lag"),
         stages_ms: Stages {
             dispatch: d.get("stage.dispatch"),
@@ -531,6 +545,61 @@ pub fn summarize_with_slo(
         incomplete: status("incomplete."),
         errored: status("errored."),
         slo: slo.map(|s| slo::slo_summary(s, records, &measured, ws, we, rt.duration_s)),
+        ..Default::default()
+    };
+    for (name, _) in PER_REQUEST {
+        *per_request_mut(&mut s, name) = d.get(name);
+    }
+    if let Some(c) = confidence {
+        interval::attach(&mut s, records, &measured, (ws, we), &d.itl, slo, c);
+    }
+    s
+}
+
+/// A value a successful request has once (None: it has none, e.g. TPOT of one token).
+type PerRequest = fn(&RequestRecord) -> Option<f64>;
+
+/// The summary's distributions of one value per successful request, by their names in the
+/// summary (`itl_ms`, every gap, is apart). The one place their values are defined: the
+/// summary and the confidence intervals both read them from here.
+pub(crate) const PER_REQUEST: [(&str, PerRequest); 10] = [
+    ("prompt_tokens", |r| {
+        Some(r.prompt_tokens.unwrap_or(r.prompt_tokens_sent) as f64)
+    }),
+    ("output_tokens", |r| Some(r.output_tokens as f64)),
+    ("cached_tokens", |r| r.cached_tokens.map(f64::from)),
+    ("preemptions", |r| Some(r.preemptions as f64)),
+    ("ttft_ms", |r| r.ttft_ns().map(ms)),
+    ("ttft_from_scheduled_ms", |r| span(r.t.scheduled, r.t.first_token)),
+    ("tpot_ms", |r| {
+        let t = &r.t;
+        (r.output_tokens > 1)
+            .then(|| span(t.first_token, t.last_token).map(|d| d / (r.output_tokens - 1) as f64))
+            .flatten()
+    }),
+    ("tpot_incl_ttft_ms", |r| {
+        (r.output_tokens > 0)
+            .then(|| span(r.t.sent, r.t.last_token).map(|d| d / r.output_tokens as f64))
+            .flatten()
+    }),
+    ("request_latency_ms", |r| r.latency_ns().map(ms)),
+    ("latency_from_scheduled_ms", |r| span(r.t.scheduled, r.t.end)),
+];
+
+/// The summary's distribution `PER_REQUEST` names `name`.
+pub(crate) fn per_request_mut<'a>(s: &'a mut Summary, name: &str) -> &'a mut Distribution {
+    match name {
+        "prompt_tokens" => &mut s.prompt_tokens,
+        "output_tokens" => &mut s.output_tokens,
+        "cached_tokens" => &mut s.cached_tokens,
+        "preemptions" => &mut s.preemptions,
+        "ttft_ms" => &mut s.ttft_ms,
+        "ttft_from_scheduled_ms" => &mut s.ttft_from_scheduled_ms,
+        "tpot_ms" => &mut s.tpot_ms,
+        "tpot_incl_ttft_ms" => &mut s.tpot_incl_ttft_ms,
+        "request_latency_ms" => &mut s.request_latency_ms,
+        "latency_from_scheduled_ms" => &mut s.latency_from_scheduled_ms,
+        other => unreachable!("{other} is not in PER_REQUEST"),
     }
 }
 
@@ -619,8 +688,10 @@ impl Dists {
 
     fn request(&mut self, r: &RequestRecord) {
         let t = &r.t;
+        let lag = t.sent.unwrap_or(0).saturating_sub(t.scheduled.unwrap_or(0));
+        self.rec("dispatch_lag", Some(lag as f64 / 1e3));
         let prefix = match r.status {
-            Status::Successful => "",
+            Status::Successful => return self.successful(r),
             Status::Incomplete => "incomplete.",
             Status::Errored => "errored.",
         };
@@ -629,28 +700,13 @@ impl Dists {
         let prompt = r.prompt_tokens.unwrap_or(r.prompt_tokens_sent) as f64;
         self.rec(&format!("{prefix}prompt"), Some(prompt));
         self.rec(&format!("{prefix}output"), Some(r.output_tokens as f64));
-        let lag = t.sent.unwrap_or(0).saturating_sub(t.scheduled.unwrap_or(0));
-        self.rec("dispatch_lag", Some(lag as f64 / 1e3));
-        if r.status == Status::Successful {
-            self.successful(r);
-        }
     }
 
     fn successful(&mut self, r: &RequestRecord) {
-        let t = &r.t;
-        self.rec("cached", r.cached_tokens.map(|c| c as f64));
-        self.rec("preemptions", Some(r.preemptions as f64));
-        self.rec("ttft_sched", span(t.scheduled, t.first_token));
-        self.rec("latency_sched", span(t.scheduled, t.end));
-        if r.output_tokens > 1 {
-            let tpot = span(t.first_token, t.last_token).map(|d| d / (r.output_tokens - 1) as f64);
-            self.rec("tpot", tpot);
+        for (name, value) in PER_REQUEST {
+            self.rec(name, value(r));
         }
-        if r.output_tokens > 0 {
-            let incl = span(t.sent, t.last_token).map(|d| d / r.output_tokens as f64);
-            self.rec("tpot_incl", incl);
-        }
-        self.stages(t);
+        self.stages(&r.t);
         let itl = &mut self.itl;
         r.itl_gaps(|g, n| itl.record_n(g / 1e6, n));
     }

@@ -113,6 +113,9 @@ pub struct SloTarget {
     pub met: u64,
     /// Judged successful requests that missed this target (errored requests not included).
     pub missed: u64,
+    /// The interval of `attainment` (Wilson score); absent when intervals are off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<super::interval::TargetCi>,
 }
 
 /// SLO attainment and goodput of one benchmark (docs/metrics.md, "SLOs and goodput").
@@ -148,6 +151,10 @@ pub struct SloSummary {
     /// target / duration_s (`output_tokens_per_second` restricted to them).
     #[schemars(range(min = 0.0))]
     pub goodput_output_tokens_per_second: f64,
+    /// Intervals of `attainment` (Wilson score) and of the goodput rates (batch means);
+    /// absent when intervals are off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<super::interval::SloCi>,
 }
 
 /// SLO attainment over the requests sent in the window (`measured`) and goodput over the
@@ -200,6 +207,7 @@ pub fn slo_summary(
                 attainment: share(*met),
                 met: *met,
                 missed,
+                ci: None,
             },
         );
     }

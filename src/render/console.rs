@@ -662,6 +662,7 @@ mod tests {
             attainment: Some(0.75),
             met: 3,
             missed: 1,
+            ci: None,
         };
         r.benchmarks[0].summary.slo = Some(SloSummary {
             targets: [("ttft_ms".to_string(), target)].into_iter().collect(),

@@ -26,6 +26,7 @@ fn dist(scale: f64) -> Distribution {
         p95: 4.0 * s,
         p99: 6.0 * s,
         p99_9: 8.5 * s,
+        ci: None,
     }
 }
 

@@ -68,6 +68,8 @@ fn calibration_plan(c: &CalibrateArgs, per: f64) -> Result<Plan> {
         data_samples: None,
         sample_requests: None,
         slo: None,
+        // The harness's own ceiling: no intervals to spend time on.
+        confidence: None,
         seed: 42,
         python: crate::backend::worker::find_python(c.python.as_deref()),
         outputs: outputs.files,

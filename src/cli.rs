@@ -302,6 +302,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "JSON")]
     pub slo: Option<String>,
 
+    /// Confidence level of the intervals around each benchmark's figures (means, percentiles,
+    /// rates, SLO attainment), between 0.5 and 1 (default 0.95), or none to turn them off.
+    #[arg(long, value_name = "LEVEL|none")]
+    pub confidence: Option<String>,
+
     /// Keep N per-request records per status in the JSON (default: all).
     #[arg(long, visible_aliases = ["request-samples", "output-sampling"], value_name = "N")]
     pub sample_requests: Option<usize>,

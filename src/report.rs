@@ -15,7 +15,7 @@ pub mod schema;
 
 use crate::gpu::{GpuMemory, Wait};
 use crate::metrics::Distribution;
-use crate::metrics::{summarize_with_slo, RequestRecord, Status, Summary, Timestamps};
+use crate::metrics::{summarize_with, RequestRecord, Status, Summary, Timestamps};
 use crate::scheduler::{EndReason, HarnessStats, Outcome, Strategy};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -189,6 +189,11 @@ pub struct RunConfig {
     /// slo={…}` or `--slo`); absent when none was set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<crate::metrics::Slo>,
+    /// How the confidence intervals in each benchmark's summary were computed (`--metrics
+    /// confidence=…` or `--confidence`); absent when they were turned off, and in reports
+    /// written before llmbench had them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<crate::metrics::interval::ConfidenceConfig>,
 }
 
 /// A model to run.
@@ -794,10 +799,16 @@ impl Report {
         window: &crate::metrics::window::Window,
         sample_per_status: Option<usize>,
         slo: Option<&crate::metrics::Slo>,
+        confidence: Option<f64>,
     ) -> &BenchmarkEntry {
         let origin = self.clock.origin_monotonic_ns;
         let (ws, we) = crate::metrics::resolve_window(window, &o.records, o.start_ns, o.end_ns);
-        let summary = summarize_with_slo(&o.records, ws, we, slo);
+        let ci = confidence.map(|level| crate::metrics::Confidence {
+            level,
+            seed: self.random_seed,
+            stream: self.benchmarks.len() as u64,
+        });
+        let summary = summarize_with(&o.records, ws, we, slo, ci.as_ref());
         let hr = headroom(&strategy, &summary, &o.records, o.harness.clone());
         self.benchmarks.push(BenchmarkEntry {
             source: None,

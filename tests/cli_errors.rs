@@ -278,6 +278,18 @@ fn rates_and_limits_are_checked() {
 }
 
 #[test]
+fn confidence_levels_are_checked() {
+    for bad in ["1", "0.5", "95", "high"] {
+        expect_usage_error(
+            &with(&["--confidence", bad]),
+            &[&format!(
+                "--confidence must be a level between 0.5 and 1, both excluded (e.g. 0.95), or none to turn confidence intervals off, not {bad}"
+            )],
+        );
+    }
+}
+
+#[test]
 fn load_generation_bad_input() {
     expect_usage_error(
         &with(&["--profile", "poisson", "--rate", "5", "--rampup", "2"]),

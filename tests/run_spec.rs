@@ -278,9 +278,9 @@ fn refusals_are_one_sentence_exit_2_and_write_nothing() {
                 "--profile",
                 "kind=synchronous",
                 "--metrics",
-                "kind=generative,confidence=0.9",
+                "kind=generative,confidence=95",
             ],
-            "confidence=0.9 is not supported yet",
+            "--metrics kind=generative: confidence must be a level between 0.5 and 1, both excluded (e.g. 0.95), or null to turn confidence intervals off, not 95",
         ),
         (
             vec![

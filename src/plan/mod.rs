@@ -5,6 +5,7 @@
 //! format, data, profile, limits and window, outputs), each from the few typed arguments it
 //! reads; `plan` calls them in order, and `calibrate` builds its own Plan from the same pieces.
 
+mod confidence;
 mod data;
 mod engine;
 mod limits;
@@ -14,6 +15,7 @@ mod profile;
 mod request_format;
 mod slo;
 
+pub use self::confidence::{confidence, DEFAULT_CONFIDENCE};
 pub use self::data::{data_samples, json_object, DataSource};
 pub use self::engine::{check_backend, BackendKwargs};
 pub use self::limits::{Amount, Limits, Window};
@@ -51,6 +53,8 @@ pub struct Plan {
     pub sample_requests: Option<usize>,
     /// Per-request latency targets each benchmark's attainment and goodput are judged against.
     pub slo: Option<crate::metrics::Slo>,
+    /// Level of the confidence intervals around each benchmark's figures; None: off.
+    pub confidence: Option<f64>,
     pub seed: u64,
     pub python: PathBuf,
     /// Report files: each format with its file name (`None`: `benchmarks.<ext>` in `output_dir`).
@@ -160,6 +164,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         )?,
     };
     let slo = slo(a.slo.as_deref(), a.from_spec.is_some())?;
+    let confidence = confidence(a.confidence.as_deref(), a.from_spec.is_some())?;
     let engine_stall_timeout = stall_timeout(a.x.engine_stall_timeout)?;
     let flag = if a.from_spec.is_some() {
         "--output"
@@ -187,6 +192,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         data_samples,
         sample_requests: a.sample_requests,
         slo,
+        confidence,
         seed: a.random_seed,
         python: crate::backend::worker::find_python(a.x.python.as_deref()),
         outputs: outputs.files,
@@ -312,6 +318,9 @@ impl Plan {
             labels: plan.labels.clone(),
             run_spec: plan.scenario.clone(),
             slo: plan.slo.clone(),
+            confidence: plan
+                .confidence
+                .map(crate::metrics::interval::ConfidenceConfig::new),
         }
     }
 }

@@ -300,6 +300,7 @@ impl Session<'_> {
             &plan.window,
             plan.sample_requests,
             plan.slo.as_ref(),
+            plan.confidence,
         );
         if plan.console {
             println!(

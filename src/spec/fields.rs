@@ -134,6 +134,11 @@ impl Spec {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
+    /// The value of `key`, null included (for a key whose null means something).
+    pub fn raw(&self, key: &str) -> Option<&Value> {
+        self.map.get(key)
+    }
+
     pub fn f64(&self, key: &str) -> Result<Option<f64>> {
         match self.get(key) {
             None => Ok(None),

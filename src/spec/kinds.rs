@@ -444,9 +444,9 @@ pub static METRICS: &[Kind] = &[Kind {
     keys: &[
         ("sample_size", Yes),
         ("prefer_response_metrics", Yes),
-        // Confidence intervals and warning rules: the answers issue.
         ("confidence", Yes),
         ("slo", Yes),
+        // Warning rules: the answers issue.
         ("warnings", Yes),
     ],
     refused: None,

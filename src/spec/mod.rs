@@ -555,11 +555,13 @@ fn read_spec(
             &json!(true),
             "has no meaning here: llmbench times every token itself, in-process",
         )?;
-        s.default_only(
-            "confidence",
-            &json!(0.95),
-            "is not supported yet by llmbench (confidence intervals)",
-        )?;
+        // Checked by the plan (as the 0.6 form's --confidence); null turns intervals off.
+        a.confidence = match s.raw("confidence") {
+            None => None,
+            Some(Value::Null) => Some("null".into()),
+            Some(Value::String(t)) => Some(t.clone()),
+            Some(v) => Some(v.to_string()),
+        };
         if let Some(w) = s.get("warnings") {
             if w.as_array().is_none_or(|a| !a.is_empty()) {
                 return Err(

@@ -258,3 +258,17 @@ fn metrics_slo_becomes_the_0_6_forms_slo() {
     let plan = crate::plan::slo(a.slo.as_deref(), true).unwrap().unwrap();
     assert_eq!(plan.tpot_ms, Some(50.0));
 }
+
+#[test]
+fn metrics_confidence_becomes_the_0_6_forms_confidence_and_null_turns_it_off() {
+    let level = |spec: &'static str| {
+        let a = args(&with(&["--profile", "kind=synchronous", "--metrics", spec])).unwrap();
+        crate::plan::confidence(a.confidence.as_deref(), true)
+    };
+    assert_eq!(level("kind=generative").unwrap(), Some(0.95));
+    assert_eq!(level("kind=generative,confidence=0.9").unwrap(), Some(0.9));
+    assert_eq!(level("kind=generative,confidence=null").unwrap(), None);
+    assert_eq!(level(r#"{"kind": "generative", "confidence": null}"#).unwrap(), None);
+    let e = level("kind=generative,confidence=1.5").unwrap_err().to_string();
+    assert_eq!(e, "--metrics kind=generative: confidence must be a level between 0.5 and 1, both excluded (e.g. 0.95), or null to turn confidence intervals off, not 1.5");
+}

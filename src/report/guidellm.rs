@@ -642,11 +642,17 @@ impl<'a> ByStatus<&'a Req> {
 
     /// `from_values_function`: `f` gives each request's (value, weight) pairs.
     fn values(&self, f: impl Fn(&Req) -> Vec<(f64, f64)>) -> StatusDist {
+        self.values_ci(None, f)
+    }
+
+    /// `from_values_function` with `uncertainty` at `confidence` (None: without).
+    fn values_ci(&self, confidence: Option<f64>, f: impl Fn(&Req) -> Vec<(f64, f64)>) -> StatusDist {
         let g = |v: &Vec<&Req>| v.iter().flat_map(|q| f(q)).collect::<Vec<_>>();
-        StatusDist::values(
+        StatusDist::values_ci(
             &g(&self.successful),
             &g(&self.incomplete),
             &g(&self.errored),
+            confidence,
         )
     }
 
@@ -843,6 +849,17 @@ fn source_slo<'a>(r: &'a Report, b: &BenchmarkEntry) -> Option<&'a crate::metric
         .as_ref()
 }
 
+/// The confidence level of a benchmark's intervals: its own run's (None: off, or a report
+/// written before llmbench had them).
+fn source_confidence(r: &Report, b: &BenchmarkEntry) -> Option<f64> {
+    b.source
+        .and_then(|i| r.sources.get(i))
+        .map_or(&r.llmbench_config, |s| &s.llmbench_config)
+        .confidence
+        .as_ref()
+        .map(|c| c.level)
+}
+
 /// What one benchmark's GuideLLM keys are computed from.
 struct BenchmarkView<'a> {
     r: &'a Report,
@@ -920,8 +937,8 @@ impl<'a> BenchmarkView<'a> {
         }
     }
 
-    /// `BenchmarkConfig`. Confidence intervals are not computed (confidence null); the
-    /// warning rules are GuideLLM's defaults (left out: the loader fills them in).
+    /// `BenchmarkConfig`: `confidence` is the run's level (null when its intervals were off);
+    /// the warning rules are GuideLLM's defaults (left out: the loader fills them in).
     fn config(&self) -> Value {
         let run_id = format!(
             "llmbench-{}",
@@ -943,7 +960,7 @@ impl<'a> BenchmarkView<'a> {
             "cooldown": transient(c.window.cooldown, c.window.of),
             "prefer_response_metrics": true,
             "slo": guidellm_slo(source_slo(self.r, self.b)),
-            "confidence": null,
+            "confidence": source_confidence(self.r, self.b),
             "profile": profile_args(self.r),
             "requests": {"data": data_args(self.r)},
             "backend": backend_args(self.r, &self.b.model),
@@ -1048,9 +1065,11 @@ impl<'a> BenchmarkView<'a> {
         let first_token = all.filter(|q| q.overlaps(q.start, q.first, w));
         let after_first = all.filter(|q| q.overlaps(q.first, Some(q.end_time()), w));
         let (s, i, e) = g.len();
-        let scheduled = |f: fn(&Req) -> Option<f64>| {
+        // GuideLLM's intervals, on the metrics recorded once per request (its `uncertainty`).
+        let ci = source_confidence(self.r, self.b);
+        let scheduled = |f: fn(&Req) -> Option<f64>, ci: Option<f64>| {
             self.arrival_schedule()
-                .then(|| g.values(|q| f(q).map(|v| (v, 1.0)).into_iter().collect()))
+                .then(|| g.values_ci(ci, |q| f(q).map(|v| (v, 1.0)).into_iter().collect()))
         };
         let roots: Vec<f64> = [&g.successful, &g.incomplete, &g.errored]
             .into_iter()
@@ -1074,18 +1093,19 @@ impl<'a> BenchmarkView<'a> {
                     Some(w),
                 )
             },
-            request_latency: g.values(|q| one(q.latency())),
-            request_dispatch_delay: scheduled(Req::dispatch_delay),
-            request_scheduled_latency: scheduled(Req::scheduled_latency),
-            turn_predecessor_delay: scheduled(Req::predecessor_delay),
-            turn_scheduling_delay: scheduled(Req::dispatch_delay),
+            request_latency: g.values_ci(ci, |q| one(q.latency())),
+            request_dispatch_delay: scheduled(Req::dispatch_delay, ci),
+            request_scheduled_latency: scheduled(Req::scheduled_latency, ci),
+            turn_predecessor_delay: scheduled(Req::predecessor_delay, None),
+            turn_scheduling_delay: scheduled(Req::dispatch_delay, None),
             root_dispatch_delay: (!roots.is_empty()).then(|| Dist::of(&roots)),
-            request_streaming_iterations_count: g.values(|q| vec![(q.iterations as f64, 1.0)]),
-            prompt_token_count: g.values(|q| vec![(q.prompt as f64, 1.0)]),
-            output_token_count: g.values(|q| vec![(q.output as f64, 1.0)]),
-            total_token_count: g.values(|q| vec![((q.prompt + q.output) as f64, 1.0)]),
-            time_to_first_token_ms: first_token.values(|q| one(q.ttft_ms())),
-            time_to_first_output_token_ms: first_token.values(|q| one(q.ttft_ms())),
+            request_streaming_iterations_count: g
+                .values_ci(ci, |q| vec![(q.iterations as f64, 1.0)]),
+            prompt_token_count: g.values_ci(ci, |q| vec![(q.prompt as f64, 1.0)]),
+            output_token_count: g.values_ci(ci, |q| vec![(q.output as f64, 1.0)]),
+            total_token_count: g.values_ci(ci, |q| vec![((q.prompt + q.output) as f64, 1.0)]),
+            time_to_first_token_ms: first_token.values_ci(ci, |q| one(q.ttft_ms())),
+            time_to_first_output_token_ms: first_token.values_ci(ci, |q| one(q.ttft_ms())),
             time_per_output_token_ms: g
                 .values(|q| vec![(q.tpot_ms().unwrap_or(0.0), q.output as f64)]),
             inter_token_latency_ms: after_first.values(|q| {

@@ -5,9 +5,13 @@
 //! cumulative probability reaches the quantile (no interpolation), sums are numpy's pairwise
 //! sums, and rates and concurrency are time-weighted.
 //!
-//! GuideLLM's confidence intervals (`mean_ci`, `percentile_cis`) and `pdf` are not computed:
-//! the view sets `config.confidence` to null, for which GuideLLM itself writes none.
+//! GuideLLM's confidence intervals (`mean_ci`, `percentile_cis`) are its `SampleUncertainty`:
+//! a t interval of the mean and order-statistic intervals of the percentiles
+//! (`metrics::statistics`, a port of `guidellm/utils/statistics.py`), only for unweighted
+//! values (one per request), at the level of `config.confidence`. `pdf` is not kept
+//! (GuideLLM's default).
 
+use crate::metrics::statistics::{mean_confidence_interval, quantile_confidence_interval};
 use serde::Serialize;
 
 /// Quantile of each `Percentiles` field (GuideLLM's `PERCENTILE_PROBABILITIES`).
@@ -35,6 +39,35 @@ pub struct Percentiles {
     pub p999: f64,
 }
 
+/// GuideLLM's `ConfidenceInterval`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Ci {
+    pub lower: f64,
+    pub upper: f64,
+}
+
+impl Ci {
+    fn of((lower, upper): (f64, f64)) -> Ci {
+        Ci { lower, upper }
+    }
+}
+
+/// GuideLLM's `PercentileIntervals`: None where the sample cannot bound the percentile.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PercentileCis {
+    pub p001: Option<Ci>,
+    pub p01: Option<Ci>,
+    pub p05: Option<Ci>,
+    pub p10: Option<Ci>,
+    pub p25: Option<Ci>,
+    pub p50: Option<Ci>,
+    pub p75: Option<Ci>,
+    pub p90: Option<Ci>,
+    pub p95: Option<Ci>,
+    pub p99: Option<Ci>,
+    pub p999: Option<Ci>,
+}
+
 /// GuideLLM's `DistributionSummary`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Dist {
@@ -50,9 +83,9 @@ pub struct Dist {
     pub percentiles: Percentiles,
     /// Not kept (GuideLLM's default, `include_pdf=False`).
     pub pdf: Option<()>,
-    /// No intervals: `config.confidence` is null.
-    pub mean_ci: Option<()>,
-    pub percentile_cis: Option<()>,
+    /// GuideLLM's `SampleUncertainty` at `config.confidence`, for unweighted values only.
+    pub mean_ci: Option<Ci>,
+    pub percentile_cis: Option<PercentileCis>,
 }
 
 /// GuideLLM's `StatusDistributionSummary`: one distribution per status and their union.
@@ -210,6 +243,16 @@ impl Dist {
         Dist::from_pdf(&values, &probs, count)
     }
 
+    /// `DistributionSummary.from_values(…, uncertainty=SampleUncertainty(confidence))`:
+    /// `from_values`, with GuideLLM's intervals when `confidence` is given.
+    pub fn from_values_ci(vw: &[(f64, f64)], count: Option<u64>, confidence: Option<f64>) -> Dist {
+        let mut d = Dist::from_values(vw, count);
+        if let (Some(c), false) = (confidence, vw.is_empty()) {
+            (d.mean_ci, d.percentile_cis) = estimate(vw, c);
+        }
+        d
+    }
+
     /// Unweighted values.
     pub fn of(values: &[f64]) -> Dist {
         let vw: Vec<(f64, f64)> = values.iter().map(|&v| (v, 1.0)).collect();
@@ -301,6 +344,41 @@ impl Dist {
     }
 }
 
+/// `SampleUncertainty.estimate`: nothing below two values or when any weight is not 1 (the
+/// values are then not one observation each); else the t interval of the mean (numpy's mean
+/// and population std of the values in their order) and each percentile's order-statistic
+/// interval.
+fn estimate(vw: &[(f64, f64)], confidence: f64) -> (Option<Ci>, Option<PercentileCis>) {
+    if vw.len() < 2 || vw.iter().any(|x| x.1 != 1.0) {
+        return (None, None);
+    }
+    let mut values: Vec<f64> = vw.iter().map(|x| x.0).collect();
+    let n = values.len() as f64;
+    let mean = np_sum(&values) / n;
+    let sq: Vec<f64> = values.iter().map(|v| (v - mean) * (v - mean)).collect();
+    let std = (np_sum(&sq) / n).sqrt();
+    let mean_ci = mean_confidence_interval(vw.len() as u64, mean, std, confidence).map(Ci::of);
+    values.sort_unstable_by(f64::total_cmp);
+    let p: Vec<Option<Ci>> = PERCENTILES
+        .iter()
+        .map(|&q| quantile_confidence_interval(&values, q, confidence).map(Ci::of))
+        .collect();
+    let cis = PercentileCis {
+        p001: p[0],
+        p01: p[1],
+        p05: p[2],
+        p10: p[3],
+        p25: p[4],
+        p50: p[5],
+        p75: p[6],
+        p90: p[7],
+        p95: p[8],
+        p99: p[9],
+        p999: p[10],
+    };
+    (mean_ci, Some(cis))
+}
+
 /// `DistributionSummary._merge_sorted_times_with_weights`: equal times merged; then, within
 /// each run of times no more than `threshold` apart, a group keeps its first time and takes
 /// every later time within `threshold` of it, weights summed.
@@ -357,11 +435,21 @@ impl StatusDist {
     /// `StatusDistributionSummary.from_values`: per status, and their union in the order
     /// successful, incomplete, errored.
     pub fn values(s: &[(f64, f64)], i: &[(f64, f64)], e: &[(f64, f64)]) -> StatusDist {
+        StatusDist::values_ci(s, i, e, None)
+    }
+
+    /// `values`, with GuideLLM's intervals at `confidence` (its `uncertainty` argument).
+    pub fn values_ci(
+        s: &[(f64, f64)],
+        i: &[(f64, f64)],
+        e: &[(f64, f64)],
+        confidence: Option<f64>,
+    ) -> StatusDist {
         StatusDist {
-            total: Dist::from_values(&[s, i, e].concat(), None),
-            successful: Dist::from_values(s, None),
-            incomplete: Dist::from_values(i, None),
-            errored: Dist::from_values(e, None),
+            total: Dist::from_values_ci(&[s, i, e].concat(), None, confidence),
+            successful: Dist::from_values_ci(s, None, confidence),
+            incomplete: Dist::from_values_ci(i, None, confidence),
+            errored: Dist::from_values_ci(e, None, confidence),
         }
     }
 

@@ -288,7 +288,10 @@ impl PerRequestMetric {
         let total: u64 = if self.all {
             counts.len() as u64
         } else {
-            self.sorted.iter().map(|&(i, _)| counts[i as usize] as u64).sum()
+            self.sorted
+                .iter()
+                .map(|&(i, _)| counts[i as usize] as u64)
+                .sum()
         };
         if total == 0 {
             return;
@@ -409,7 +412,10 @@ fn distributions(s: &mut Summary, ok: &[&RequestRecord], itl: &Acc, c: &Confiden
         .collect();
     let mut gaps = ItlMetric::new(ok, itl);
     resample(n, c, |counts| {
-        for m in metrics.iter_mut().filter(|m| m.sorted.len() >= MIN_REQUESTS) {
+        for m in metrics
+            .iter_mut()
+            .filter(|m| m.sorted.len() >= MIN_REQUESTS)
+        {
             m.resample(counts);
         }
         gaps.resample(counts);
@@ -602,7 +608,14 @@ fn rates_unsupported(ended: usize, span_s: f64, mean_latency_s: f64) -> Option<S
 }
 
 /// The intervals of the summary's rates and of its SLO figures.
-fn rates(s: &mut Summary, records: &[RequestRecord], ws: u64, we: u64, c: &Confidence, slo: Option<&super::Slo>) {
+fn rates(
+    s: &mut Summary,
+    records: &[RequestRecord],
+    ws: u64,
+    we: u64,
+    c: &Confidence,
+    slo: Option<&super::Slo>,
+) {
     let mut ci = SummaryCi::default();
     let w = Window {
         ws,
@@ -617,13 +630,19 @@ fn rates(s: &mut Summary, records: &[RequestRecord], ws: u64, we: u64, c: &Confi
     let supported = why.is_none();
     ci.notes.extend(why);
     if supported {
-        let total: Vec<f64> = sp.in_tokens.iter().zip(&sp.out_tokens).map(|(a, b)| a + b).collect();
+        let total: Vec<f64> = sp
+            .in_tokens
+            .iter()
+            .zip(&sp.out_tokens)
+            .map(|(a, b)| a + b)
+            .collect();
         ci.requests_per_second = Some(w.batch_means(&sp.completed, c.level, s.requests_per_second));
         ci.output_tokens_per_second =
             Some(w.batch_means(&sp.out_tokens, c.level, s.output_tokens_per_second));
         ci.input_tokens_per_second =
             Some(w.batch_means(&sp.in_tokens, c.level, s.input_tokens_per_second));
-        ci.total_tokens_per_second = Some(w.batch_means(&total, c.level, s.total_tokens_per_second));
+        ci.total_tokens_per_second =
+            Some(w.batch_means(&total, c.level, s.total_tokens_per_second));
         ci.concurrency = Some(w.batch_means(&sp.busy_s, c.level, s.concurrency));
     }
     if s.requests.successful > 0 && (s.requests.successful as usize) < MIN_REQUESTS {
@@ -733,7 +752,8 @@ mod tests {
     /// them for each of the summary's distributions.
     fn per_request(values: &[f64], c: &Confidence) -> DistributionCi {
         let n = values.len();
-        let mut m = PerRequestMetric::new(values.iter().enumerate().map(|(i, v)| (i as u32, *v)), n);
+        let mut m =
+            PerRequestMetric::new(values.iter().enumerate().map(|(i, v)| (i as u32, *v)), n);
         resample(n, c, |counts| m.resample(counts));
         m.intervals(&Distribution::from_values(values.to_vec()), c.level)
             .expect("enough requests")
@@ -818,12 +838,16 @@ mod tests {
             // mean with the gaps' own spread.
             let g: Vec<f64> = all.iter().map(|x| x / 1e6).collect();
             let gm = g.iter().sum::<f64>() / g.len() as f64;
-            let sd = (g.iter().map(|x| (x - gm).powi(2)).sum::<f64>() / (g.len() - 1) as f64).sqrt();
+            let sd =
+                (g.iter().map(|x| (x - gm).powi(2)).sum::<f64>() / (g.len() - 1) as f64).sqrt();
             let half = 1.96 * sd / (g.len() as f64).sqrt();
             by_gap += ((gm - half..=gm + half).contains(&mean)) as u64;
         }
         near_95(by_request, "ITL mean, resampling requests");
-        near_95(by_request_median, "ITL median, resampling requests (Woodruff)");
+        near_95(
+            by_request_median,
+            "ITL median, resampling requests (Woodruff)",
+        );
         assert!(
             by_gap < 300,
             "gaps taken as independent should cover far less often: {by_gap} of {TRIALS}"
@@ -880,7 +904,13 @@ mod tests {
             let shift = i as u64 * 10 * MS;
             let ev: Vec<(u64, u32)> = r.token_events.iter().map(|(t, n)| (t + shift, n)).collect();
             r.token_events = ev.into_iter().collect();
-            for t in [&mut r.t.scheduled, &mut r.t.sent, &mut r.t.first_token, &mut r.t.last_token, &mut r.t.end] {
+            for t in [
+                &mut r.t.scheduled,
+                &mut r.t.sent,
+                &mut r.t.first_token,
+                &mut r.t.last_token,
+                &mut r.t.end,
+            ] {
                 *t = t.map(|t| t + shift);
             }
         }
@@ -893,14 +923,23 @@ mod tests {
             ("tpot_ms", &s.tpot_ms),
             ("request_latency_ms", &s.request_latency_ms),
         ] {
-            let ci = d.ci.as_ref().unwrap_or_else(|| panic!("{name}: no interval"));
+            let ci =
+                d.ci.as_ref()
+                    .unwrap_or_else(|| panic!("{name}: no interval"));
             let m = ci.mean.unwrap();
-            assert!(m.lo <= d.mean && d.mean <= m.hi && m.lo < m.hi, "{name}: {m:?} {}", d.mean);
+            assert!(
+                m.lo <= d.mean && d.mean <= m.hi && m.lo < m.hi,
+                "{name}: {m:?} {}",
+                d.mean
+            );
             for (est, i) in d.percentiles().iter().zip(ci.percentiles()).skip(4).take(5) {
                 let i = i.unwrap_or_else(|| panic!("{name}: p25…p95"));
                 assert!(i.lo <= *est && *est <= i.hi, "{name}: {i:?} {est}");
             }
-            assert!(ci.p99_9.is_none() || name == "itl_ms", "{name}: 300 requests bound no p99.9");
+            assert!(
+                ci.p99_9.is_none() || name == "itl_ms",
+                "{name}: 300 requests bound no p99.9"
+            );
         }
         let r = s.ci.as_ref().unwrap();
         let rps = r.requests_per_second.expect("a rate interval");
@@ -911,11 +950,19 @@ mod tests {
         assert_eq!(summarize_with(&recs, 0, end, None, Some(&c)), s);
         assert!(s.cached_tokens.ci.is_none() && s.dispatch_lag_us.ci.is_none());
         let other = summarize_with(&recs, 0, end, None, Some(&conf(4)));
-        assert_ne!(other.ttft_ms.ci, s.ttft_ms.ci, "another benchmark, another stream");
+        assert_ne!(
+            other.ttft_ms.ci, s.ttft_ms.ci,
+            "another benchmark, another stream"
+        );
         // Too few requests: no interval, and the summary says why.
         let few = summarize_with(&recs[..10], 0, end, None, Some(&c));
         assert!(few.ttft_ms.ci.is_none());
-        assert!(few.ci.unwrap().notes.iter().any(|n| n.contains("fewer than 20")));
+        assert!(few
+            .ci
+            .unwrap()
+            .notes
+            .iter()
+            .any(|n| n.contains("fewer than 20")));
     }
 
     /// Not a test: the cost of the intervals on a 20,000-request benchmark of 128-token

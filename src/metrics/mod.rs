@@ -5,9 +5,9 @@ pub mod slo;
 pub mod statistics;
 pub mod window;
 
+pub use interval::{Confidence, Interval};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-pub use interval::{Confidence, Interval};
 pub use slo::{Slo, SloSummary};
 pub use window::resolve_window;
 
@@ -570,7 +570,9 @@ pub(crate) const PER_REQUEST: [(&str, PerRequest); 10] = [
     ("cached_tokens", |r| r.cached_tokens.map(f64::from)),
     ("preemptions", |r| Some(r.preemptions as f64)),
     ("ttft_ms", |r| r.ttft_ns().map(ms)),
-    ("ttft_from_scheduled_ms", |r| span(r.t.scheduled, r.t.first_token)),
+    ("ttft_from_scheduled_ms", |r| {
+        span(r.t.scheduled, r.t.first_token)
+    }),
     ("tpot_ms", |r| {
         let t = &r.t;
         (r.output_tokens > 1)
@@ -583,7 +585,9 @@ pub(crate) const PER_REQUEST: [(&str, PerRequest); 10] = [
             .flatten()
     }),
     ("request_latency_ms", |r| r.latency_ns().map(ms)),
-    ("latency_from_scheduled_ms", |r| span(r.t.scheduled, r.t.end)),
+    ("latency_from_scheduled_ms", |r| {
+        span(r.t.scheduled, r.t.end)
+    }),
 ];
 
 /// The summary's distribution `PER_REQUEST` names `name`.

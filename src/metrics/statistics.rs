@@ -176,8 +176,7 @@ fn regularized_incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
     if x >= 1.0 {
         return 1.0;
     }
-    let log_prefactor =
-        ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (-x).ln_1p();
+    let log_prefactor = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (-x).ln_1p();
     let prefactor = log_prefactor.exp();
     if x < (a + 1.0) / (a + b + 2.0) {
         return prefactor * beta_continued_fraction(a, b, x) / a;
@@ -358,7 +357,11 @@ mod tests {
         assert!((normal_ppf(0.975) - 1.959_963_984_540_054).abs() < 1e-15);
         assert!((normal_ppf(0.025) + 1.959_963_984_540_054).abs() < 1e-15);
         assert!((normal_ppf(1e-10) + 6.361_340_902_404_056).abs() < 1e-12);
-        for (df, want) in [(1.0, 12.706_204_736), (9.0, 2.262_157_163), (30.0, 2.042_272_456)] {
+        for (df, want) in [
+            (1.0, 12.706_204_736),
+            (9.0, 2.262_157_163),
+            (30.0, 2.042_272_456),
+        ] {
             assert!((t_ppf(0.975, df) - want).abs() < 1e-6, "df {df}");
         }
         assert!((ln_gamma(10.0) - 362_880f64.ln()).abs() < 1e-12);
@@ -382,11 +385,20 @@ mod tests {
         let v: Vec<f64> = (0..71).map(f64::from).collect();
         assert!(quantile_confidence_interval(&v, 0.95, 0.95).is_none());
         let v: Vec<f64> = (0..72).map(f64::from).collect();
-        assert_eq!(quantile_confidence_interval(&v, 0.95, 0.95), Some((63.0, 71.0)));
+        assert_eq!(
+            quantile_confidence_interval(&v, 0.95, 0.95),
+            Some((63.0, 71.0))
+        );
         let v: Vec<f64> = (0..100).map(f64::from).collect();
-        assert_eq!(quantile_confidence_interval(&v, 0.5, 0.95), Some((39.0, 60.0)));
+        assert_eq!(
+            quantile_confidence_interval(&v, 0.5, 0.95),
+            Some((39.0, 60.0))
+        );
         assert!(mean_confidence_interval(1, 1.0, 0.0, 0.95).is_none());
         let (lo, hi) = mean_confidence_interval(10, 5.0, 2.0, 0.95).unwrap();
-        assert!((lo - 3.491_895_224_801_286_4).abs() < 1e-9 && (hi - 6.508_104_775_198_713).abs() < 1e-9);
+        assert!(
+            (lo - 3.491_895_224_801_286_4).abs() < 1e-9
+                && (hi - 6.508_104_775_198_713).abs() < 1e-9
+        );
     }
 }

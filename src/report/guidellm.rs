@@ -646,7 +646,11 @@ impl<'a> ByStatus<&'a Req> {
     }
 
     /// `from_values_function` with `uncertainty` at `confidence` (None: without).
-    fn values_ci(&self, confidence: Option<f64>, f: impl Fn(&Req) -> Vec<(f64, f64)>) -> StatusDist {
+    fn values_ci(
+        &self,
+        confidence: Option<f64>,
+        f: impl Fn(&Req) -> Vec<(f64, f64)>,
+    ) -> StatusDist {
         let g = |v: &Vec<&Req>| v.iter().flat_map(|q| f(q)).collect::<Vec<_>>();
         StatusDist::values_ci(
             &g(&self.successful),

@@ -268,7 +268,12 @@ fn metrics_confidence_becomes_the_0_6_forms_confidence_and_null_turns_it_off() {
     assert_eq!(level("kind=generative").unwrap(), Some(0.95));
     assert_eq!(level("kind=generative,confidence=0.9").unwrap(), Some(0.9));
     assert_eq!(level("kind=generative,confidence=null").unwrap(), None);
-    assert_eq!(level(r#"{"kind": "generative", "confidence": null}"#).unwrap(), None);
-    let e = level("kind=generative,confidence=1.5").unwrap_err().to_string();
+    assert_eq!(
+        level(r#"{"kind": "generative", "confidence": null}"#).unwrap(),
+        None
+    );
+    let e = level("kind=generative,confidence=1.5")
+        .unwrap_err()
+        .to_string();
     assert_eq!(e, "--metrics kind=generative: confidence must be a level between 0.5 and 1, both excluded (e.g. 0.95), or null to turn confidence intervals off, not 1.5");
 }

@@ -1,7 +1,7 @@
 //! The console: per-request lines as a benchmark ends, and the end-of-run tables, from the
 //! typed report.
 
-use crate::metrics::{Distribution, Summary};
+use crate::metrics::{Distribution, Interval, Summary};
 use crate::report::{BenchmarkEntry, Records, Report};
 use crate::scheduler::EndReason;
 
@@ -125,6 +125,48 @@ fn num(x: f64) -> String {
     }
 }
 
+/// Decimals `num` prints `x` with.
+fn decimals(x: f64) -> usize {
+    match x.abs() {
+        a if a >= 10.0 || a == 0.0 => 1,
+        a if a >= 1.0 => 2,
+        _ => 3,
+    }
+}
+
+/// A figure with the half-width of its confidence interval, `12.3 ± 0.4`, as GuideLLM 0.8.1
+/// prints a mean: the margin with the figure's decimals, or up to three more where it would
+/// otherwise round to 0 and read as exact. The figure alone without an interval.
+fn with_margin(x: f64, ci: Option<Interval>) -> String {
+    let Some(ci) = ci.filter(|_| x.is_finite()) else {
+        return num(x);
+    };
+    let margin = ci.half_width();
+    let base = decimals(x);
+    let mut d = base;
+    while margin > 0.0 && d < base + 3 && format!("{margin:.d$}").parse::<f64>() == Ok(0.0) {
+        d += 1;
+    }
+    format!("{} ± {margin:.d$}", num(x))
+}
+
+/// A share as a percentage, with its interval as `[lo, hi]` when it has one.
+fn pct_with_interval(a: Option<f64>, ci: Option<Interval>) -> String {
+    match (a, ci) {
+        (None, _) => "--".into(),
+        (Some(a), None) => format!("{:.1}%", 100.0 * a),
+        (Some(a), Some(i)) => format!(
+            "{:.1}% [{:.1}, {:.1}]",
+            100.0 * a,
+            100.0 * i.lo,
+            100.0 * i.hi
+        ),
+    }
+}
+
+/// Marks a percentile the sample cannot bound (GuideLLM's marker).
+const NO_INTERVAL: &str = "*";
+
 /// A statistic of a distribution, `--` where it has no sample (GuideLLM's empty cell).
 fn stat(d: &Distribution, f: fn(&Distribution) -> f64, scale: f64) -> String {
     match d.count {
@@ -155,7 +197,6 @@ fn stats(
         .collect()
 }
 
-const MEAN: Stat = ("Mean", |d| d.mean);
 const MDN: Stat = ("Mdn", |d| d.median);
 const P95: Stat = ("p95", |d| d.p95);
 
@@ -365,57 +406,146 @@ fn token_stats(report: &Report) -> String {
     render_table("Request Token Statistics (Completed Requests)", &cols)
 }
 
+/// The latency table's three columns of a distribution, as GuideLLM 0.8.1 prints them: the
+/// mean with the margin of its confidence interval, the median, and p95, marked `*` when
+/// intervals are on and the sample is too small to bound it.
+fn latency_columns(
+    report: &Report,
+    group: &str,
+    name: &str,
+    metric: fn(&Summary) -> &Distribution,
+    scale: f64,
+) -> Vec<Column> {
+    let on = confidence_level(report).is_some();
+    let scaled = move |i: Interval| Interval {
+        lo: i.lo * scale,
+        hi: i.hi * scale,
+    };
+    vec![
+        column(report, [group, name, "Mean"], |_, s| {
+            let d = metric(s);
+            let ci = d.ci.as_ref().and_then(|c| c.mean).map(scaled);
+            match d.count {
+                0 => "--".into(),
+                _ => with_margin(d.mean * scale, ci),
+            }
+        }),
+        column(report, [group, name, MDN.0], |_, s| {
+            stat(metric(s), MDN.1, scale)
+        }),
+        column(report, [group, name, P95.0], |_, s| {
+            let d = metric(s);
+            let bounded = d.ci.as_ref().is_some_and(|c| c.p95.is_some());
+            match (d.count, on && !bounded) {
+                (0, _) => "--".into(),
+                (_, true) => format!("{}{NO_INTERVAL}", num(d.p95 * scale)),
+                (_, false) => num(d.p95 * scale),
+            }
+        }),
+    ]
+}
+
+/// The run's confidence level, if it computed intervals (a combined report: its first run's
+/// that did).
+fn confidence_level(report: &Report) -> Option<f64> {
+    std::iter::once(&report.llmbench_config)
+        .chain(report.sources.iter().map(|s| &s.llmbench_config))
+        .find_map(|c| c.confidence.as_ref())
+        .map(|c| c.level)
+}
+
 /// "Request Latency Statistics (Completed Requests)", by GuideLLM's definitions (ITL: one mean
 /// per request, llmbench's tpot_ms; TPOT: TTFT included), then llmbench's ITL over every gap.
 fn latency_stats(report: &Report) -> String {
     let mut cols = benchmark_columns(report);
-    let which = [MEAN, MDN, P95];
     let latency: fn(&Summary) -> &Distribution = |s| &s.request_latency_ms;
-    cols.extend(stats(
+    cols.extend(latency_columns(
         report,
         "Request Latency",
         "Sec",
-        &which,
         latency,
         1e-3,
     ));
-    cols.extend(stats(report, "TTFT", "ms", &which, |s| &s.ttft_ms, 1.0));
-    cols.extend(stats(report, "ITL", "ms", &which, |s| &s.tpot_ms, 1.0));
-    cols.extend(stats(
+    cols.extend(latency_columns(report, "TTFT", "ms", |s| &s.ttft_ms, 1.0));
+    cols.extend(latency_columns(report, "ITL", "ms", |s| &s.tpot_ms, 1.0));
+    cols.extend(latency_columns(
         report,
         "TPOT",
         "ms",
-        &which,
         |s| &s.tpot_incl_ttft_ms,
         1.0,
     ));
-    cols.extend(stats(
+    cols.extend(latency_columns(
         report,
         "ITL Every Gap",
         "ms",
-        &which,
         |s| &s.itl_ms,
         1.0,
     ));
+    let marked = cols
+        .iter()
+        .flat_map(|c| &c.cells)
+        .any(|c| c.ends_with(NO_INTERVAL));
     let mut out = render_table("Request Latency Statistics (Completed Requests)", &cols);
     out += "ITL is a mean per request (GuideLLM's); ITL Every Gap is every gap between tokens \
             (llmbench's itl_ms); TPOT includes TTFT.\n";
+    out += &interval_note(report, marked);
+    out
+}
+
+/// What `±` and `*` mean, when intervals are on.
+fn interval_note(report: &Report, marked: bool) -> String {
+    let Some(level) = confidence_level(report) else {
+        return String::new();
+    };
+    let mut out = format!(
+        "±: half the {}% confidence interval, requests resampled (docs/metrics.md).\n",
+        100.0 * level
+    );
+    if marked {
+        out += &format!("{NO_INTERVAL} confidence interval unavailable at this sample size\n");
+    }
     out
 }
 
 /// "Server Throughput Statistics (All Requests)": each a rate over the measurement window.
 fn throughput_stats(report: &Report) -> String {
     let mut cols = benchmark_columns(report);
-    type Rate = fn(&Summary) -> f64;
+    type Rate = fn(&Summary) -> (f64, Option<Interval>);
     let rates: [(&str, &str, Rate); 5] = [
-        ("Requests", "Concurrency", |s| s.concurrency),
-        ("Requests", "Per Sec", |s| s.requests_per_second),
-        ("Input Tokens", "Per Sec", |s| s.input_tokens_per_second),
-        ("Output Tokens", "Per Sec", |s| s.output_tokens_per_second),
-        ("Total Tokens", "Per Sec", |s| s.total_tokens_per_second),
+        ("Requests", "Concurrency", |s| {
+            (s.concurrency, s.ci.as_ref().and_then(|c| c.concurrency))
+        }),
+        ("Requests", "Per Sec", |s| {
+            (
+                s.requests_per_second,
+                s.ci.as_ref().and_then(|c| c.requests_per_second),
+            )
+        }),
+        ("Input Tokens", "Per Sec", |s| {
+            (
+                s.input_tokens_per_second,
+                s.ci.as_ref().and_then(|c| c.input_tokens_per_second),
+            )
+        }),
+        ("Output Tokens", "Per Sec", |s| {
+            (
+                s.output_tokens_per_second,
+                s.ci.as_ref().and_then(|c| c.output_tokens_per_second),
+            )
+        }),
+        ("Total Tokens", "Per Sec", |s| {
+            (
+                s.total_tokens_per_second,
+                s.ci.as_ref().and_then(|c| c.total_tokens_per_second),
+            )
+        }),
     ];
     for (group, name, f) in rates {
-        cols.push(column(report, [group, name, "Mean"], |_, s| num(f(s))));
+        cols.push(column(report, [group, name, "Mean"], |_, s| {
+            let (x, ci) = f(s);
+            with_margin(x, ci)
+        }));
     }
     // GuideLLM 0.8.1 widens this table with its goodput columns when an SLO is set.
     if report.benchmarks.iter().any(|b| b.summary.slo.is_some()) {
@@ -426,10 +556,26 @@ fn throughput_stats(report: &Report) -> String {
                 .map_or("--".into(), |a| format!("{:.1}", 100.0 * a))
         }));
         cols.push(column(report, ["Goodput", "Per Sec", "Mean"], |_, s| {
-            slo(s).map_or("--".into(), |o| num(o.goodput_requests_per_second))
+            slo(s).map_or("--".into(), |o| {
+                let ci = o.ci.as_ref().and_then(|c| c.goodput_requests_per_second);
+                with_margin(o.goodput_requests_per_second, ci)
+            })
         }));
     }
-    render_table("Server Throughput Statistics (All Requests)", &cols)
+    let shown = report.benchmarks.iter().any(|b| {
+        b.summary
+            .ci
+            .as_ref()
+            .is_some_and(|c| c.requests_per_second.is_some())
+    });
+    let mut out = render_table("Server Throughput Statistics (All Requests)", &cols);
+    if let (true, Some(level)) = (shown, confidence_level(report)) {
+        out += &format!(
+            "±: half the {}% confidence interval, from the rates of ten spans of the window (batch means).\n",
+            100.0 * level
+        );
+    }
+    out
 }
 
 /// llmbench's "SLO Attainment" table, when an SLO was set: per target and overall the share of
@@ -439,7 +585,6 @@ fn slo_stats(report: &Report) -> String {
     if report.benchmarks.iter().all(|b| b.summary.slo.is_none()) {
         return String::new();
     }
-    let pct = |a: Option<f64>| a.map_or("--".into(), |a| format!("{:.1}%", 100.0 * a));
     let mut cols = benchmark_columns(report);
     for key in crate::metrics::slo::SLO_KEYS {
         let Some(bound) = report
@@ -453,14 +598,15 @@ fn slo_stats(report: &Report) -> String {
         let name = key.trim_end_matches("_ms").to_uppercase();
         let limit = format!("<= {bound} ms");
         cols.push(column(report, ["Attainment", &name, &limit], |_, s| {
-            pct(s.slo.as_ref().and_then(|o| o.targets.get(key)?.attainment))
+            let t = s.slo.as_ref().and_then(|o| o.targets.get(key));
+            let ci = t.and_then(|t| t.ci.as_ref()?.attainment);
+            pct_with_interval(t.and_then(|t| t.attainment), ci)
         }));
     }
     type Cell = fn(&crate::metrics::SloSummary) -> String;
     let rest: [(&str, &str, &str, Cell); 8] = [
         ("Attainment", "All", "all targets", |o| {
-            o.attainment
-                .map_or("--".into(), |a| format!("{:.1}%", 100.0 * a))
+            pct_with_interval(o.attainment, o.ci.as_ref().and_then(|c| c.attainment))
         }),
         ("Requests", "Met", "count", |o| o.met.to_string()),
         ("Requests", "Judged", "count", |o| o.judged.to_string()),
@@ -493,6 +639,13 @@ fn slo_stats(report: &Report) -> String {
     out += "Judged: successful requests sent in the window that every target could be judged on, \
             plus errored ones (misses); incomplete and undetermined requests are left out. \
             Goodput: the rates of the successful requests that met every target.\n";
+    if report
+        .benchmarks
+        .iter()
+        .any(|b| b.summary.slo.as_ref().is_some_and(|o| o.ci.is_some()))
+    {
+        out += "[lo, hi]: the Wilson score confidence interval of the attainment.\n";
+    }
     out
 }
 
@@ -650,6 +803,73 @@ mod tests {
         let mut r = fixture();
         r.benchmarks.clear();
         assert!(summary_text(&r).contains("no benchmark completed"));
+    }
+
+    #[test]
+    fn intervals_show_as_a_margin_and_an_unbounded_p95_is_marked() {
+        use crate::metrics::interval::{ConfidenceConfig, DistributionCi, SummaryCi};
+        let mut r = fixture();
+        let plain = summary_text(&r);
+        assert!(
+            !plain.contains('±') && !plain.contains("unavailable"),
+            "no intervals: no margins"
+        );
+        r.llmbench_config.confidence = Some(ConfidenceConfig::new(0.95));
+        let s = &mut r.benchmarks[0].summary;
+        let m = s.ttft_ms.mean;
+        s.ttft_ms.ci = Some(DistributionCi {
+            mean: Some(Interval {
+                lo: m - 0.25,
+                hi: m + 0.25,
+            }),
+            ..Default::default()
+        });
+        s.ci = Some(SummaryCi {
+            requests_per_second: Some(Interval {
+                lo: 0.0,
+                hi: 2.0 * s.requests_per_second,
+            }),
+            ..Default::default()
+        });
+        let text = summary_text(&r);
+        let t = tables(&text);
+        let (_, lat) = t
+            .iter()
+            .find(|(n, _)| n.starts_with("Request Latency"))
+            .unwrap();
+        assert!(
+            lat[5].contains(&format!(" {} ± 0.25 ", num(m))),
+            "{}",
+            lat[5]
+        );
+        // Intervals on, p95 without one: marked, and the mark explained.
+        assert!(
+            lat[5].contains(&format!(" {}* ", num(r.benchmarks[0].summary.ttft_ms.p95))),
+            "{}",
+            lat[5]
+        );
+        assert!(text.contains("±: half the 95% confidence interval"));
+        assert!(text.contains("* confidence interval unavailable at this sample size"));
+        let (_, thr) = t
+            .iter()
+            .find(|(n, _)| n.starts_with("Server Throughput"))
+            .unwrap();
+        assert!(thr[5].contains(" ± "), "{}", thr[5]);
+        assert_eq!(
+            with_margin(
+                12.34,
+                Some(Interval {
+                    lo: 12.3399,
+                    hi: 12.3401
+                })
+            ),
+            "12.3 ± 0.0001"
+        );
+        assert_eq!(with_margin(2.5, None), "2.50");
+        assert_eq!(
+            pct_with_interval(Some(0.5), Some(Interval { lo: 0.41, hi: 0.59 })),
+            "50.0% [41.0, 59.0]"
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //!   `successful`, `type`), or `value` when the metric path itself holds the value.
 //!
 //! So every cell maps back to the JSON: `benchmarks[row][metric][statistic]` (or
-//! `benchmarks[row][metric]` for `value`). The columns are the union, over all benchmarks, of
+//! `benchmarks[row][metric]` for `value`). A confidence interval is two columns, statistic `lo`
+//! and `hi`, under the interval's own path (`summary.ttft_ms.ci.p99`,
+//! `summary.ci.requests_per_second`), right after the figure or distribution it bounds. The columns are the union, over all benchmarks, of
 //! what each one holds, in a fixed order that does not depend on the benchmarks' order; a value
 //! a benchmark lacks is an empty cell, so reports of other versions still render. Per-request
 //! records and time series are left out (they are not one value per benchmark).
@@ -165,6 +167,20 @@ fn is_distribution(v: &Value) -> bool {
     v.get("count").is_some_and(Value::is_number) && v.get("mean").is_some_and(Value::is_number)
 }
 
+/// A confidence interval: `{lo, hi}`.
+fn is_interval(v: &Value) -> bool {
+    v.as_object().is_some_and(|m| {
+        m.len() == 2
+            && m.get("lo").is_some_and(Value::is_number)
+            && m.get("hi").is_some_and(Value::is_number)
+    })
+}
+
+/// The rank of an interval's bounds: `lo` before `hi`.
+fn bound_rank(k: &str) -> Rank {
+    rank(&["lo", "hi"], k)
+}
+
 fn is_scalar(v: &Value) -> bool {
     !matches!(v, Value::Object(_) | Value::Array(_))
 }
@@ -224,12 +240,25 @@ impl Columns {
         path: &[&str],
         v: &Value,
     ) {
-        if is_distribution(v) {
+        if is_interval(v) {
+            for k in ["lo", "hi"] {
+                let key = Key(sec, item.clone(), sub.clone(), bound_rank(k));
+                self.add(key, group, path, Some(k));
+            }
+        } else if is_distribution(v) {
             for k in v.as_object().into_iter().flat_map(Map::keys) {
                 if fits_cell(&v[k]) {
                     let key = Key(sec, item.clone(), sub.clone(), stat_rank(k));
                     self.add(key, group, path, Some(k));
                 }
+            }
+            // Its intervals, after its statistics, in the statistics' order.
+            for (stat, i) in v.get("ci").and_then(Value::as_object).into_iter().flatten() {
+                let mut sub = sub.clone();
+                sub.extend([(UNKNOWN, "ci".to_string()), stat_rank(stat)]);
+                let mut p = path.to_vec();
+                p.extend(["ci", stat.as_str()]);
+                self.walk(sec, item.clone(), sub, group, &p, i);
             }
         } else if fits_cell(v) {
             self.add(Key(sec, item, sub, (0, String::new())), group, path, None);
@@ -309,6 +338,20 @@ impl Columns {
         } else if THROUGHPUT_ORDER.contains(&k) {
             let key = Key(SEC_THROUGHPUT, rank(THROUGHPUT_ORDER, k), vec![], none());
             self.add(key, "Throughput", &path, None);
+        } else if k == "ci" {
+            // The rates' intervals, each after its rate; why any is missing, after them all.
+            for (rate, i) in v.as_object().into_iter().flatten() {
+                let sub = vec![(UNKNOWN, "ci".to_string())];
+                let p = ["summary", "ci", rate.as_str()];
+                self.walk(
+                    SEC_THROUGHPUT,
+                    rank(THROUGHPUT_ORDER, rate),
+                    sub,
+                    "Throughput",
+                    &p,
+                    i,
+                );
+            }
         } else {
             let group = if fits_cell(v) {
                 "Summary".to_string()
@@ -481,6 +524,44 @@ mod tests {
         col("Headroom", "headroom.loop_lag_us", "p999");
         assert!(!r1[1].iter().any(|m| m.starts_with("records")));
         assert!(!r1[1].iter().any(|m| m.starts_with("timeseries")));
+    }
+
+    #[test]
+    fn intervals_are_lo_and_hi_columns_after_what_they_bound() {
+        let mut d = dist(2.0, false);
+        d["ci"] = json!({"mean": {"lo": 1.5, "hi": 2.5}, "p99": {"lo": 7, "hi": 9}});
+        let a = json!({"model": "m", "index": 0, "strategy": {"type": "synchronous"},
+            "summary": {"requests_per_second": 1.5, "concurrency": 1.0, "ttft_ms": d,
+                "ci": {"requests_per_second": {"lo": 1.25, "hi": 1.75}, "notes": ["a note"]},
+                "slo": {"attainment": 0.5, "ci": {"attainment": {"lo": 0.25, "hi": 0.75}}}}});
+        let r = parse(&render_rows(&[a]));
+        let col = |g: &str, m: &str, s: &str| {
+            (0..r[0].len())
+                .find(|&i| r[0][i] == g && r[1][i] == m && r[2][i] == s)
+                .unwrap_or_else(|| panic!("no column {g}/{m}/{s}: {:?}", r[1]))
+        };
+        let lo = col("TTFT ms", "summary.ttft_ms.ci.mean", "lo");
+        assert_eq!((r[3][lo].as_str(), r[3][lo + 1].as_str()), ("1.5", "2.5"));
+        assert_eq!(r[2][lo + 1], "hi");
+        assert!(
+            col("TTFT ms", "summary.ttft_ms", "p99_9") < lo,
+            "after the statistics"
+        );
+        assert!(
+            lo < col("TTFT ms", "summary.ttft_ms.ci.p99", "lo"),
+            "mean, then percentiles"
+        );
+        let rps = col("Throughput", "summary.requests_per_second", "value");
+        assert_eq!(
+            col("Throughput", "summary.ci.requests_per_second", "lo"),
+            rps + 1
+        );
+        assert!(col("Throughput", "summary.concurrency", "value") > rps + 2);
+        assert_eq!(
+            r[3][col("Throughput", "summary.ci.notes", "value")],
+            "a note"
+        );
+        assert_eq!(r[3][col("SLO", "summary.slo.ci.attainment", "hi")], "0.75");
     }
 
     #[test]

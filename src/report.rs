@@ -771,6 +771,13 @@ pub fn combine(mut reports: Vec<Report>, paths: &[std::path::PathBuf]) -> Report
 }
 
 impl Report {
+    /// The configuration a benchmark ran with: its own run's in a combined report.
+    pub fn config_of(&self, b: &BenchmarkEntry) -> &RunConfig {
+        b.source
+            .and_then(|i| self.sources.get(i))
+            .map_or(&self.llmbench_config, |s| &s.llmbench_config)
+    }
+
     pub fn new(command: Vec<String>, seed: u64, config: RunConfig) -> Report {
         Report {
             report_version: REPORT_VERSION,

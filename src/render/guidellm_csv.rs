@@ -15,9 +15,17 @@
 //! preemptions, the stages of a request, llmbench's headroom. Times are UTC. What llmbench does
 //! not measure (streaming iterations, time to first output token, scheduler internals) has no
 //! column. The same numbers as `render::csv`, whose headers are the JSON paths instead.
+//!
+//! Last, as GuideLLM 0.8.1 writes them (after every other column, so that the others keep
+//! their places): "Measurement Uncertainty", the confidence level, then per distribution of
+//! the successful requests its "Mean CI" (`[lo, hi]`) and "Percentile CIs" (a JSON object of
+//! GuideLLM's percentile names, `[lo, hi]` or null), under the distribution's own headers.
+//! GuideLLM's list first (latency, scheduled latency, TTFT, input and output tokens), then
+//! llmbench's distributions that carry intervals where GuideLLM's do not (its TPOT and ITL are
+//! token-weighted; llmbench's are one value per request, or resampled by request).
 
 use super::html::text::{snake, utc};
-use crate::metrics::{Distribution, StatusSummary};
+use crate::metrics::{Distribution, StatusSummary, Summary};
 use crate::report::{BenchmarkEntry, Report};
 
 /// One column's three header cells: group, metric (status and unit), statistic or unit.
@@ -287,7 +295,67 @@ fn row(report: &Report, b: &BenchmarkEntry) -> Row {
         report.llmbench_version.clone(),
     );
     r.field("Runtime Info", "Command", "", report.command.join(" "));
+    let level = report.config_of(b).confidence.as_ref().map(|c| c.level);
+    intervals(&mut r, level, s);
     r
+}
+
+/// GuideLLM 0.8.1's "Measurement Uncertainty" columns (its csv.py `_add_interval_columns`).
+fn intervals(r: &mut Row, level: Option<f64>, s: &Summary) {
+    r.field(
+        "Measurement Uncertainty",
+        "Confidence Level",
+        "",
+        level.map_or_else(String::new, num),
+    );
+    let list: [(&Distribution, &str, &str, f64); 9] = [
+        (&s.request_latency_ms, "Request Latency", "Sec", 1e3),
+        (
+            &s.latency_from_scheduled_ms,
+            "Scheduled Latency",
+            "Sec",
+            1e3,
+        ),
+        (&s.ttft_ms, "Time to First Token", "ms", 1.0),
+        (&s.prompt_tokens, "Token Metrics", "Input Tokens", 1.0),
+        (&s.output_tokens, "Token Metrics", "Output Tokens", 1.0),
+        (&s.tpot_incl_ttft_ms, "Time per Output Token", "ms", 1.0),
+        (&s.tpot_ms, "Inter Token Latency", "ms", 1.0),
+        (&s.itl_ms, "Inter Token Latency (Every Gap)", "ms", 1.0),
+        (
+            &s.ttft_from_scheduled_ms,
+            "Time to First Token (From Scheduled)",
+            "ms",
+            1.0,
+        ),
+    ];
+    const NAMES: [&str; 11] = [
+        "p001", "p01", "p05", "p10", "p25", "p50", "p75", "p90", "p95", "p99", "p999",
+    ];
+    for (d, group, units, unit) in list {
+        // The statuses the distribution columns skip, GuideLLM skips here too.
+        if d.count == 0 || d.mean == 0.0 {
+            continue;
+        }
+        let metric = format!("Successful {units}");
+        let pair = |i: crate::metrics::Interval| serde_json::json!([i.lo / unit, i.hi / unit]);
+        let mean =
+            d.ci.as_ref()
+                .and_then(|c| c.mean)
+                .map_or_else(String::new, |i| {
+                    format!("[{}, {}]", num(i.lo / unit), num(i.hi / unit))
+                });
+        let pct = d.ci.as_ref().map_or_else(String::new, |c| {
+            let m: serde_json::Map<String, serde_json::Value> = NAMES
+                .iter()
+                .zip(c.percentiles())
+                .map(|(n, i)| (n.to_string(), i.map_or(serde_json::Value::Null, pair)))
+                .collect();
+            serde_json::Value::Object(m).to_string()
+        });
+        r.field(group, &metric, "Mean CI", mean);
+        r.field(group, &metric, "Percentile CIs", pct);
+    }
 }
 
 /// The report's benchmarks as GuideLLM's CSV: three header rows, then one row per benchmark
@@ -375,8 +443,14 @@ mod tests {
             })
             .collect();
         assert!(first.windows(2).all(|w| w[0] < w[1]), "{:?}", g[0]);
+        // Each group's columns together, up to GuideLLM's interval columns (which repeat the
+        // groups at the end, as GuideLLM writes them).
+        let tail = g[0]
+            .iter()
+            .position(|x| x == "Measurement Uncertainty")
+            .expect("GuideLLM 0.8.1's interval columns");
         let mut seen: Vec<&str> = Vec::new();
-        for x in &g[0] {
+        for x in &g[0][..tail] {
             if seen.last() != Some(&x.as_str()) {
                 assert!(!seen.contains(&x.as_str()), "{x} split: {:?}", g[0]);
                 seen.push(x);
@@ -487,6 +561,39 @@ mod tests {
         }
         assert_eq!(g[3][col(&g, ["Benchmark", "Strategy", ""])], "concurrent@1");
         assert!(g[3][col(&g, ["Timings", "Start Time", "UTC"])].len() == 19);
+    }
+
+    #[test]
+    fn guidellms_interval_columns_come_last() {
+        use crate::metrics::interval::{ConfidenceConfig, DistributionCi};
+        use crate::metrics::Interval;
+        let mut r = fixture();
+        let g = parse(&render(&r));
+        let level = col(&g, ["Measurement Uncertainty", "Confidence Level", ""]);
+        assert_eq!(g[3][level], "", "intervals off");
+        let mean = col(&g, ["Request Latency", "Successful Sec", "Mean CI"]);
+        assert!(mean > level && g[3][mean].is_empty());
+        r.llmbench_config.confidence = Some(ConfidenceConfig::new(0.9));
+        let d = &mut r.benchmarks[0].summary.request_latency_ms;
+        d.ci = Some(DistributionCi {
+            mean: Some(Interval {
+                lo: 1500.0,
+                hi: 2500.0,
+            }),
+            p50: Some(Interval {
+                lo: 1000.0,
+                hi: 3000.0,
+            }),
+            ..Default::default()
+        });
+        let g = parse(&render(&r));
+        assert_eq!(g[3][level], "0.9");
+        assert_eq!(g[3][mean], "[1.5, 2.5]");
+        let p = &g[3][col(&g, ["Request Latency", "Successful Sec", "Percentile CIs"])];
+        assert!(
+            p.starts_with(r#"{"p001":null,"#) && p.contains(r#""p50":[1.0,3.0]"#),
+            "{p}"
+        );
     }
 
     #[test]

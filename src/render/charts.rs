@@ -10,6 +10,9 @@
 //! (`XAxis::Log`, `LineChart::y_log`, as GuideLLM's plot uses) spans whole 1-2-5 steps and leaves
 //! out values that are not positive.
 //!
+//! A series may carry error bars (`Series::errors`): a confidence interval drawn as a vertical
+//! whisker with caps at a point's x, in the series' colour; the y axis is fitted to them too.
+//!
 //! Text is written as SVG `<text>` with a generic font family: no font files are read.
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged, SegmentValue};
@@ -95,6 +98,8 @@ pub struct Series {
     /// The area between the line and the bottom of the chart filled (translucent), as in a
     /// stacked area chart: give the stack's running totals, the top series first.
     pub area: bool,
+    /// Error bars: (x, lower, upper), a confidence interval at a point's x.
+    pub errors: Vec<(f64, f64, f64)>,
 }
 
 impl Series {
@@ -112,11 +117,18 @@ impl Series {
             points,
             marker: Marker::None,
             area: false,
+            errors: Vec::new(),
         }
     }
 
     pub fn marked(mut self, marker: Marker) -> Series {
         self.marker = marker;
+        self
+    }
+
+    /// With error bars (x, lower, upper).
+    pub fn with_errors(mut self, errors: Vec<(f64, f64, f64)>) -> Series {
+        self.errors = errors;
         self
     }
 }
@@ -208,7 +220,26 @@ pub fn line_chart(c: &LineChart) -> Result<Svg, String> {
         .iter()
         .map(|s| s.points.iter().copied().filter(keep).collect())
         .collect();
-    let pts = || series.iter().flatten();
+    // Error bars: each end a point the axes must hold (a lower end a log axis cannot show is
+    // left to the axis' bottom).
+    let whiskers: Vec<Vec<(f64, f64, f64)>> = c
+        .series
+        .iter()
+        .map(|s| {
+            s.errors
+                .iter()
+                .copied()
+                .filter(|&(x, lo, hi)| keep(&(x, hi)) && lo.is_finite() && hi.is_finite())
+                .collect()
+        })
+        .collect();
+    let ends: Vec<(f64, f64)> = whiskers
+        .iter()
+        .flatten()
+        .flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)])
+        .filter(keep)
+        .collect();
+    let pts = || series.iter().flatten().chain(&ends);
     let (y0, y1, yticks, ystep) = if c.y_log {
         log_axis(pts().map(|p| p.1))
     } else {
@@ -261,11 +292,16 @@ pub fn line_chart(c: &LineChart) -> Result<Svg, String> {
             .x_label_formatter(&x_name)
             .y_label_formatter(&y_name)
             .draw()?;
-        for (s, points) in c.series.iter().zip(&series) {
+        for ((s, points), bars) in c.series.iter().zip(&series).zip(&whiskers) {
             let at = |&(x, y): &(f64, f64)| match c.x {
                 XAxis::Linear | XAxis::Log => (x, y),
                 XAxis::Percentile => (percentile_x(x), y),
             };
+            let bars: Vec<((f64, f64), (f64, f64))> = bars
+                .iter()
+                .map(|&(x, lo, hi)| (at(&(x, lo)), at(&(x, hi))))
+                .collect();
+            draw_error_bars(&mut chart, s.color, &bars)?;
             let points: Vec<(f64, f64)> = points.iter().map(at).collect();
             draw_series(&mut chart, s, points, y0)?;
         }
@@ -380,6 +416,22 @@ fn draw_series(
             chart.draw_series(at().map(diamond))?;
         }
     }
+    Ok(())
+}
+
+/// Vertical whiskers from each bar's lower to its upper end, with 8-pixel caps.
+fn draw_error_bars(
+    chart: &mut Chart2d,
+    c: Rgb,
+    bars: &[((f64, f64), (f64, f64))],
+) -> Result<(), Failed> {
+    let stroke = RGBAColor(c.0, c.1, c.2, 0.85).stroke_width(1);
+    chart.draw_series(
+        bars.iter()
+            .map(|&(lo, hi)| PathElement::new(vec![lo, hi], stroke)),
+    )?;
+    let cap = |p: (f64, f64)| EmptyElement::at(p) + PathElement::new(vec![(-4, 0), (4, 0)], stroke);
+    chart.draw_series(bars.iter().flat_map(|&(lo, hi)| [cap(lo), cap(hi)]))?;
     Ok(())
 }
 
@@ -810,6 +862,7 @@ mod tests {
             points,
             marker: Marker::Circle,
             area: false,
+            errors: Vec::new(),
         }
     }
 

@@ -5,9 +5,10 @@
 //! same functions: GuideLLM's eight panels (its benchmark/outputs/plot.py), then llmbench's
 //! percentile and over-time charts.
 
-use super::text::{cut, fmt, fmt_opt, fmt_short};
+use super::text::{cut, fmt, fmt_ci, fmt_opt, fmt_short};
 use super::{Bench, Table, MAX_POINTS, TABLE_POINTS};
-use crate::metrics::{Distribution, Stages, Summary};
+use crate::metrics::interval::DistributionCi;
+use crate::metrics::{Distribution, Interval, Stages, Summary};
 use crate::render::charts::{
     bar_chart, downsample, line_chart, stacked_bars, BarChart, BarGroup, Dash, LineChart, Marker,
     Rgb, Series, StackedBars, Svg, XAxis, PALETTE,
@@ -276,8 +277,15 @@ fn percentiles(
     for b in drawn {
         let d = metric(&b.b.summary);
         let values = percentile_values(d);
-        let column = [d.count.to_string(), fmt(d.mean)];
-        let column = column.into_iter().chain(values.iter().map(|v| fmt_opt(*v)));
+        let cis =
+            d.ci.as_ref()
+                .map(DistributionCi::percentiles)
+                .unwrap_or_default();
+        let mean_ci = d.ci.as_ref().and_then(|c| c.mean);
+        let column = [d.count.to_string(), fmt_ci(Some(d.mean), mean_ci)];
+        let column = column
+            .into_iter()
+            .chain(values.iter().zip(cis).map(|(v, ci)| fmt_ci(*v, ci)));
         for (row, cell) in rows.iter_mut().zip(column) {
             row.push(cell);
         }
@@ -285,14 +293,19 @@ fn percentiles(
             .iter()
             .zip(&values)
             .filter_map(|((q, _, _), v)| Some((*q, (*v)?)));
-        series.push(Series {
-            label: b.label.clone(),
-            color: b.color,
-            dash: b.dash,
-            points: points.collect(),
-            marker: Marker::Circle,
-            area: false,
-        });
+        // A whisker at each percentile with an interval (one an older report lacks has none).
+        let errors = PCTS
+            .iter()
+            .zip(values.iter().zip(cis))
+            .filter_map(|((q, _, _), (v, ci))| Some((*q, v.and(ci)?)))
+            .map(|(q, i)| (q, i.lo, i.hi));
+        series.push(
+            Series {
+                marker: Marker::Circle,
+                ..Series::line(b.label.clone(), b.color, b.dash, points.collect())
+            }
+            .with_errors(errors.collect()),
+        );
     }
     if series.is_empty() {
         return Ok(None);
@@ -309,7 +322,8 @@ fn percentiles(
     Ok(Some(Figure {
         id,
         title: format!("{title} distribution (ms)"),
-        note: "Percentiles over the measurement window, one line per benchmark.",
+        note: "Percentiles over the measurement window, one line per benchmark; whiskers and \
+               [lo, hi]: confidence intervals, requests resampled (docs/metrics.md).",
         svg,
         svg_title: title.to_string(),
         legend: legend(&series),
@@ -449,14 +463,13 @@ fn over_time(id: &'static str, c: &TimeChart, benches: &[Bench]) -> Result<Optio
                     .into_iter()
                     .map(|(t, y)| vec![label.clone(), fmt(t), fmt(y)]),
             );
-            series.push(Series {
+            let dash = if many { line.dash } else { b.dash };
+            series.push(Series::line(
                 label,
-                color: b.color,
-                dash: if many { line.dash } else { b.dash },
-                points: downsample(raw, MAX_POINTS),
-                marker: Marker::None,
-                area: false,
-            });
+                b.color,
+                dash,
+                downsample(raw, MAX_POINTS),
+            ));
         }
     }
     if series.is_empty() {
@@ -530,6 +543,13 @@ struct RateStat {
     header: &'static str,
     dash: Dash,
     value: fn(&Summary) -> Option<f64>,
+    /// Its confidence interval, drawn as an error bar.
+    ci: fn(&Summary) -> Option<Interval>,
+}
+
+/// The interval `f` picks from a distribution's intervals.
+fn ci_of(d: &Distribution, f: fn(&DistributionCi) -> Option<Interval>) -> Option<Interval> {
+    d.ci.as_ref().and_then(f)
 }
 
 fn median(d: &Distribution) -> Option<f64> {
@@ -544,7 +564,8 @@ static RATE_ITL: RateChart = RateChart {
     title: "ITL (every gap) against request rate (ms)",
     svg_title: "ITL (every gap) against request rate",
     note: "llmbench's ITL: every gap between tokens, not a mean per request. One point per \
-           benchmark, per model; solid: median, dashed: p99.",
+           benchmark, per model; solid: median, dashed: p99; whiskers and [lo, hi]: confidence \
+           intervals.",
     y_label: "ms",
     lines: &[
         RateStat {
@@ -552,12 +573,14 @@ static RATE_ITL: RateChart = RateChart {
             header: "median ms",
             dash: Dash::Solid,
             value: |s| median(&s.itl_ms),
+            ci: |s| ci_of(&s.itl_ms, |c| c.p50),
         },
         RateStat {
             name: "p99",
             header: "p99 ms",
             dash: Dash::Dashed,
             value: |s| p99(&s.itl_ms),
+            ci: |s| ci_of(&s.itl_ms, |c| c.p99),
         },
     ],
 };
@@ -567,13 +590,23 @@ static RATE_ITL: RateChart = RateChart {
 fn rate_series(model: &str, color: Rgb, stat: &RateStat, group: &[&Bench]) -> Option<Series> {
     let value = |b: &&Bench| Some((b.b.summary.requests_per_second, (stat.value)(&b.b.summary)?));
     let points: Vec<(f64, f64)> = group.iter().filter_map(value).collect();
-    (!points.is_empty()).then(|| Series {
-        label: format!("{} {}", cut(model, 40), stat.name),
-        color,
-        dash: stat.dash,
-        points,
-        marker: Marker::Circle,
-        area: false,
+    let bar = |b: &&Bench| {
+        let s = &b.b.summary;
+        (stat.value)(s)?;
+        (stat.ci)(s).map(|i| (s.requests_per_second, i.lo, i.hi))
+    };
+    let errors = group.iter().filter_map(bar).collect();
+    (!points.is_empty()).then(|| {
+        Series {
+            marker: Marker::Circle,
+            ..Series::line(
+                format!("{} {}", cut(model, 40), stat.name),
+                color,
+                stat.dash,
+                points,
+            )
+        }
+        .with_errors(errors)
     })
 }
 
@@ -591,7 +624,11 @@ fn against_rate(
         for b in group {
             let s = &b.b.summary;
             let mut row = vec![b.label.clone(), fmt(s.requests_per_second)];
-            row.extend(c.lines.iter().map(|stat| fmt_opt((stat.value)(s))));
+            row.extend(
+                c.lines
+                    .iter()
+                    .map(|stat| fmt_ci((stat.value)(s), (stat.ci)(s))),
+            );
             rows.push(row);
         }
     }
@@ -723,6 +760,8 @@ struct PanelLine {
     /// A filled area under the line (a stacked area chart's layer).
     area: bool,
     value: fn(&Summary) -> Option<f64>,
+    /// The value's confidence interval, drawn as an error bar.
+    ci: fn(&Summary) -> Option<Interval>,
 }
 
 const fn line(
@@ -739,7 +778,31 @@ const fn line(
         marker,
         area: false,
         value,
+        ci: |_| None,
     }
+}
+
+/// `line` with error bars.
+const fn line_ci(
+    name: &'static str,
+    color: Rgb,
+    dash: Dash,
+    marker: Marker,
+    value: fn(&Summary) -> Option<f64>,
+    ci: fn(&Summary) -> Option<Interval>,
+) -> PanelLine {
+    PanelLine {
+        ci,
+        ..line(name, color, dash, marker, value)
+    }
+}
+
+/// The interval of a rate.
+fn rate_ci(
+    s: &Summary,
+    f: fn(&crate::metrics::interval::SummaryCi) -> Option<Interval>,
+) -> Option<Interval> {
+    s.ci.as_ref().and_then(f)
 }
 
 fn p95(d: &Distribution) -> Option<f64> {
@@ -761,7 +824,7 @@ fn total_tps(s: &Summary) -> f64 {
 static LATENCY_VS_RATE: LinePanel = LinePanel {
     title: "Latency (TTFT & E2E) vs. request rate (lower is better)",
     note: "One point per benchmark at its measured request rate; solid: median, dashed: p95; \
-           log scales (GuideLLM's panel 1).",
+           log scales (GuideLLM's panel 1); whiskers: confidence intervals.",
     x: XAxis::Log,
     y_log: true,
     x_label: "request rate (req/s, log scale)",
@@ -770,18 +833,38 @@ static LATENCY_VS_RATE: LinePanel = LinePanel {
     x_header: "req/s",
     order: rate,
     lines: &[
-        line("TTFT median", BLUE, Dash::Solid, Marker::Circle, |s| {
-            median(&s.ttft_ms)
-        }),
-        line("TTFT p95", BLUE, Dash::Dashed, Marker::Triangle, |s| {
-            p95(&s.ttft_ms)
-        }),
-        line("E2E median", RED, Dash::Solid, Marker::Square, |s| {
-            median(&s.request_latency_ms)
-        }),
-        line("E2E p95", RED, Dash::Dashed, Marker::Diamond, |s| {
-            p95(&s.request_latency_ms)
-        }),
+        line_ci(
+            "TTFT median",
+            BLUE,
+            Dash::Solid,
+            Marker::Circle,
+            |s| median(&s.ttft_ms),
+            |s| ci_of(&s.ttft_ms, |c| c.p50),
+        ),
+        line_ci(
+            "TTFT p95",
+            BLUE,
+            Dash::Dashed,
+            Marker::Triangle,
+            |s| p95(&s.ttft_ms),
+            |s| ci_of(&s.ttft_ms, |c| c.p95),
+        ),
+        line_ci(
+            "E2E median",
+            RED,
+            Dash::Solid,
+            Marker::Square,
+            |s| median(&s.request_latency_ms),
+            |s| ci_of(&s.request_latency_ms, |c| c.p50),
+        ),
+        line_ci(
+            "E2E p95",
+            RED,
+            Dash::Dashed,
+            Marker::Diamond,
+            |s| p95(&s.request_latency_ms),
+            |s| ci_of(&s.request_latency_ms, |c| c.p95),
+        ),
     ],
 };
 
@@ -790,7 +873,7 @@ static GENERATION_VS_RATE: LinePanel = LinePanel {
     note: "GuideLLM's definitions: TPOT = (last token − sent) / output tokens, TTFT included \
            (llmbench's tpot_incl_ttft_ms); ITL = (last token − first token) / (output tokens − 1), \
            one mean per request (llmbench's tpot_ms). Solid: median, dashed: p95; log scales \
-           (GuideLLM's panel 2).",
+           (GuideLLM's panel 2); whiskers: confidence intervals.",
     x: XAxis::Log,
     y_log: true,
     x_label: "request rate (req/s, log scale)",
@@ -799,25 +882,45 @@ static GENERATION_VS_RATE: LinePanel = LinePanel {
     x_header: "req/s",
     order: rate,
     lines: &[
-        line("TPOT median", PURPLE, Dash::Solid, Marker::Circle, |s| {
-            median(&s.tpot_incl_ttft_ms)
-        }),
-        line("TPOT p95", PURPLE, Dash::Dashed, Marker::Triangle, |s| {
-            p95(&s.tpot_incl_ttft_ms)
-        }),
-        line("ITL median", GREEN, Dash::Solid, Marker::Square, |s| {
-            median(&s.tpot_ms)
-        }),
-        line("ITL p95", GREEN, Dash::Dashed, Marker::Diamond, |s| {
-            p95(&s.tpot_ms)
-        }),
+        line_ci(
+            "TPOT median",
+            PURPLE,
+            Dash::Solid,
+            Marker::Circle,
+            |s| median(&s.tpot_incl_ttft_ms),
+            |s| ci_of(&s.tpot_incl_ttft_ms, |c| c.p50),
+        ),
+        line_ci(
+            "TPOT p95",
+            PURPLE,
+            Dash::Dashed,
+            Marker::Triangle,
+            |s| p95(&s.tpot_incl_ttft_ms),
+            |s| ci_of(&s.tpot_incl_ttft_ms, |c| c.p95),
+        ),
+        line_ci(
+            "ITL median",
+            GREEN,
+            Dash::Solid,
+            Marker::Square,
+            |s| median(&s.tpot_ms),
+            |s| ci_of(&s.tpot_ms, |c| c.p50),
+        ),
+        line_ci(
+            "ITL p95",
+            GREEN,
+            Dash::Dashed,
+            Marker::Diamond,
+            |s| p95(&s.tpot_ms),
+            |s| ci_of(&s.tpot_ms, |c| c.p95),
+        ),
     ],
 };
 
 static TOKENS_VS_CONCURRENCY: LinePanel = LinePanel {
     title: "Token throughput vs. concurrency (higher is better)",
     note: "Tokens per second against the mean number of requests in flight; log scales \
-           (GuideLLM's panel 3).",
+           (GuideLLM's panel 3); whiskers: confidence intervals of the rates (batch means).",
     x: XAxis::Log,
     y_log: true,
     x_label: "concurrency (requests in flight, log scale)",
@@ -826,22 +929,38 @@ static TOKENS_VS_CONCURRENCY: LinePanel = LinePanel {
     x_header: "concurrency",
     order: concurrency,
     lines: &[
-        line("total tok/s", ORANGE, Dash::Solid, Marker::Circle, |s| {
-            Some(s.total_tokens_per_second)
-        }),
-        line("input tok/s", BLUE, Dash::Solid, Marker::Square, |s| {
-            Some(s.input_tokens_per_second)
-        }),
-        line("output tok/s", PINK, Dash::Solid, Marker::Diamond, |s| {
-            Some(s.output_tokens_per_second)
-        }),
+        line_ci(
+            "total tok/s",
+            ORANGE,
+            Dash::Solid,
+            Marker::Circle,
+            |s| Some(s.total_tokens_per_second),
+            |s| rate_ci(s, |c| c.total_tokens_per_second),
+        ),
+        line_ci(
+            "input tok/s",
+            BLUE,
+            Dash::Solid,
+            Marker::Square,
+            |s| Some(s.input_tokens_per_second),
+            |s| rate_ci(s, |c| c.input_tokens_per_second),
+        ),
+        line_ci(
+            "output tok/s",
+            PINK,
+            Dash::Solid,
+            Marker::Diamond,
+            |s| Some(s.output_tokens_per_second),
+            |s| rate_ci(s, |c| c.output_tokens_per_second),
+        ),
     ],
 };
 
 static KNEE: LinePanel = LinePanel {
     title: "Knee plot: latency vs. throughput (lower latency + higher throughput is better)",
     note: "TTFT against total tokens per second, one point per benchmark; where TTFT turns up \
-           steeply the engine is saturated (GuideLLM's panel 4).",
+           steeply the engine is saturated (GuideLLM's panel 4); whiskers: confidence \
+           intervals.",
     x: XAxis::Linear,
     y_log: true,
     x_label: "throughput (total tokens/s)",
@@ -850,12 +969,22 @@ static KNEE: LinePanel = LinePanel {
     x_header: "total tok/s",
     order: total_tps,
     lines: &[
-        line("TTFT p95", RED, Dash::Solid, Marker::Circle, |s| {
-            p95(&s.ttft_ms)
-        }),
-        line("TTFT median", BLUE, Dash::Solid, Marker::Square, |s| {
-            median(&s.ttft_ms)
-        }),
+        line_ci(
+            "TTFT p95",
+            RED,
+            Dash::Solid,
+            Marker::Circle,
+            |s| p95(&s.ttft_ms),
+            |s| ci_of(&s.ttft_ms, |c| c.p95),
+        ),
+        line_ci(
+            "TTFT median",
+            BLUE,
+            Dash::Solid,
+            Marker::Square,
+            |s| median(&s.ttft_ms),
+            |s| ci_of(&s.ttft_ms, |c| c.p50),
+        ),
     ],
 };
 
@@ -896,6 +1025,7 @@ static TOKEN_MIX: LinePanel = LinePanel {
             marker: Marker::None,
             area: true,
             value: |s| Some(s.input_tokens_per_second + s.output_tokens_per_second),
+            ci: |_| None,
         },
         PanelLine {
             name: "input tok/s",
@@ -904,6 +1034,7 @@ static TOKEN_MIX: LinePanel = LinePanel {
             marker: Marker::None,
             area: true,
             value: |s| Some(s.input_tokens_per_second),
+            ci: |_| None,
         },
         line("total tok/s", ORANGE, Dash::Solid, Marker::None, |s| {
             Some(s.total_tokens_per_second)
@@ -957,16 +1088,25 @@ fn line_panel(
                 ),
                 false => (l.name.to_string(), l.color),
             };
-            series.push(Series {
-                marker: l.marker,
-                area: l.area,
-                ..Series::line(label, color, l.dash, points)
-            });
+            let bar = |b: &&Bench| {
+                let s = &b.b.summary;
+                (l.value)(s)?;
+                (l.ci)(s).map(|i| ((p.x_value)(s), i.lo, i.hi))
+            };
+            let errors = group.iter().filter_map(bar).collect();
+            series.push(
+                Series {
+                    marker: l.marker,
+                    area: l.area,
+                    ..Series::line(label, color, l.dash, points)
+                }
+                .with_errors(errors),
+            );
         }
         for b in group {
             let s = &b.b.summary;
             let mut row = vec![b.label.clone(), fmt((p.x_value)(s))];
-            row.extend(p.lines.iter().map(|l| fmt_opt((l.value)(s))));
+            row.extend(p.lines.iter().map(|l| fmt_ci((l.value)(s), (l.ci)(s))));
             rows.push(row);
         }
     }

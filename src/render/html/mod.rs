@@ -16,7 +16,7 @@ pub(crate) mod text;
 use crate::render::charts::{Dash, Rgb, PALETTE};
 use crate::report::{BenchmarkEntry, ModelEntry, ModelStatus, Report};
 use askama::Template;
-use text::{cut, fmt, fmt_opt, shell_word, snake, strategy_label, utc};
+use text::{cut, fmt, fmt_opt, fmt_pm, shell_word, snake, strategy_label, utc};
 
 pub use figures::{ChartDef, CHARTS, PLOT_CHARTS};
 pub(crate) use figures::{Figure, LegendItem};
@@ -337,6 +337,10 @@ fn summary_table(benches: &[Bench]) -> Option<Table> {
 
 fn summary_row(b: &BenchmarkEntry) -> Vec<String> {
     let s = &b.summary;
+    // A rate with the half-width of its interval (batch means), when it has one.
+    let ci = |f: fn(&crate::metrics::interval::SummaryCi) -> Option<crate::metrics::Interval>| {
+        s.ci.as_ref().and_then(f)
+    };
     let dist = |d: &crate::metrics::Distribution, p99: bool| match (d.count, p99) {
         (0, _) => "–".to_string(),
         (_, false) => fmt(d.median),
@@ -352,10 +356,13 @@ fn summary_row(b: &BenchmarkEntry) -> Vec<String> {
         s.requests.errored.to_string(),
         b.requests_total.to_string(),
         fmt(s.duration_s),
-        fmt(s.requests_per_second),
-        fmt(s.output_tokens_per_second),
-        fmt(s.total_tokens_per_second),
-        fmt(s.concurrency),
+        fmt_pm(s.requests_per_second, ci(|c| c.requests_per_second)),
+        fmt_pm(
+            s.output_tokens_per_second,
+            ci(|c| c.output_tokens_per_second),
+        ),
+        fmt_pm(s.total_tokens_per_second, ci(|c| c.total_tokens_per_second)),
+        fmt_pm(s.concurrency, ci(|c| c.concurrency)),
         dist(&s.ttft_ms, false),
         dist(&s.ttft_ms, true),
         dist(&s.itl_ms, false),
@@ -391,7 +398,17 @@ fn slo_table(benches: &[Bench]) -> Option<Table> {
             Some((*k, t.bound_ms))
         })
         .collect();
-    let pct = |a: Option<f64>| a.map_or("–".to_string(), |a| format!("{:.1}%", 100.0 * a));
+    // A share, with its Wilson interval when it has one.
+    let pct = |a: Option<f64>, ci: Option<crate::metrics::Interval>| match (a, ci) {
+        (None, _) => "–".to_string(),
+        (Some(a), None) => format!("{:.1}%", 100.0 * a),
+        (Some(a), Some(i)) => format!(
+            "{:.1}% [{:.1}, {:.1}]",
+            100.0 * a,
+            100.0 * i.lo,
+            100.0 * i.hi
+        ),
+    };
     let mut headers: Vec<String> = vec!["#".into(), "model".into(), "strategy".into()];
     headers.extend(
         keys.iter()
@@ -420,19 +437,29 @@ fn slo_table(benches: &[Bench]) -> Option<Table> {
                 b.model.clone(),
                 strategy_label(&b.strategy),
             ];
-            row.extend(
-                keys.iter()
-                    .map(|(k, _)| pct(o.targets.get(*k).and_then(|t| t.attainment))),
-            );
+            row.extend(keys.iter().map(|(k, _)| {
+                let t = o.targets.get(*k);
+                pct(
+                    t.and_then(|t| t.attainment),
+                    t.and_then(|t| t.ci.as_ref()?.attainment),
+                )
+            }));
             row.extend([
-                pct(o.attainment),
+                pct(o.attainment, o.ci.as_ref().and_then(|c| c.attainment)),
                 o.met.to_string(),
                 o.judged.to_string(),
                 o.errored.to_string(),
                 o.incomplete.to_string(),
                 o.undetermined.to_string(),
-                fmt(o.goodput_requests_per_second),
-                fmt(o.goodput_output_tokens_per_second),
+                fmt_pm(
+                    o.goodput_requests_per_second,
+                    o.ci.as_ref().and_then(|c| c.goodput_requests_per_second),
+                ),
+                fmt_pm(
+                    o.goodput_output_tokens_per_second,
+                    o.ci.as_ref()
+                        .and_then(|c| c.goodput_output_tokens_per_second),
+                ),
                 o.most_missed.clone().unwrap_or_else(|| "–".into()),
             ]);
             row

@@ -376,3 +376,82 @@ fn percentile_charts_name_the_tail() {
         );
     }
 }
+
+/// The error bars in `svg`: the vertical polylines drawn at the whiskers' opacity (axes and
+/// ticks are opaque), as (x, top, bottom).
+fn whiskers(svg: &str) -> Vec<(f64, f64, f64)> {
+    svg.split("<polyline")
+        .skip(1)
+        .filter(|p| p.contains("opacity=\"0.85\""))
+        .filter_map(|p| {
+            let pts = p.split("points=\"").nth(1)?;
+            let pts: Vec<(f64, f64)> = pts[..pts.find('"')?]
+                .split_whitespace()
+                .filter_map(|xy| {
+                    let (x, y) = xy.split_once(',')?;
+                    Some((x.parse().ok()?, y.parse().ok()?))
+                })
+                .collect();
+            match pts[..] {
+                [(x0, y0), (x1, y1)] if x0 == x1 && y0 != y1 => Some((x0, y0.min(y1), y0.max(y1))),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn intervals_draw_error_bars_and_fill_the_tables() {
+    use crate::metrics::interval::{DistributionCi, SummaryCi};
+    use crate::metrics::Interval;
+    let mut r = report(5, 5);
+    let before = page(&r);
+    assert!(
+        whiskers(section(&before, "chart-ttft-dist")).is_empty(),
+        "no intervals, no bars"
+    );
+    for b in &mut r.benchmarks {
+        let s = &mut b.summary;
+        let d = &mut s.ttft_ms;
+        let around = |x: f64| {
+            Some(Interval {
+                lo: 0.9 * x,
+                hi: 1.1 * x,
+            })
+        };
+        d.ci = Some(DistributionCi {
+            mean: around(d.mean),
+            p50: around(d.p50),
+            p95: around(d.p95),
+            p99: around(d.p99),
+            ..Default::default()
+        });
+        s.ci = Some(SummaryCi {
+            total_tokens_per_second: around(s.total_tokens_per_second),
+            requests_per_second: around(s.requests_per_second),
+            ..Default::default()
+        });
+    }
+    let html = page(&r);
+    let dist = section(&html, "chart-ttft-dist");
+    assert_eq!(
+        whiskers(dist).len(),
+        3 * r.benchmarks.len(),
+        "p50, p95 and p99 of each benchmark"
+    );
+    // The table gives the bounds beside the figure.
+    let p50 = r.benchmarks[0].summary.ttft_ms.p50;
+    let cell = format!("{} [{}, {}]", fmt(p50), fmt(0.9 * p50), fmt(1.1 * p50));
+    assert!(dist.contains(&cell), "{cell} not in the table");
+    // GuideLLM's panels: TTFT median and p95 against rate, and the rates' own bars.
+    assert!(!whiskers(section(&html, "chart-latency-vs-rate")).is_empty());
+    assert!(!whiskers(section(&html, "chart-tokens-vs-concurrency")).is_empty());
+    assert!(
+        whiskers(section(&html, "chart-efficiency")).is_empty(),
+        "a ratio: no bar"
+    );
+    assert!(
+        html.contains(" ± "),
+        "rates in the summary table with their margin"
+    );
+}

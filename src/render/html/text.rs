@@ -22,6 +22,22 @@ pub fn fmt_opt(x: Option<f64>) -> String {
     x.map_or("–".into(), fmt)
 }
 
+/// A figure with its confidence interval, `12.3 [11.9, 12.8]`; the figure alone without one.
+pub fn fmt_ci(x: Option<f64>, ci: Option<crate::metrics::Interval>) -> String {
+    match (x, ci) {
+        (Some(x), Some(i)) => format!("{} [{}, {}]", fmt(x), fmt(i.lo), fmt(i.hi)),
+        (x, _) => fmt_opt(x),
+    }
+}
+
+/// A figure with the half-width of its confidence interval, `96.0 ± 4.7`.
+pub fn fmt_pm(x: f64, ci: Option<crate::metrics::Interval>) -> String {
+    match ci {
+        Some(i) => format!("{} ± {}", fmt(x), fmt(i.half_width())),
+        None => fmt(x),
+    }
+}
+
 /// Like `fmt`, without trailing zeros: counts and labels ("4", "2.5").
 pub fn fmt_short(x: f64) -> String {
     let s = fmt(x);

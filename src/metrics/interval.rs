@@ -702,10 +702,12 @@ fn rates(
     s.ci = Some(ci);
 }
 
+/// The Wilson interval of `met` of `judged`, containing the share itself (GuideLLM's formula
+/// gives 0.9999999999999999 as the upper bound of a share of 1).
 fn wilson(met: u64, judged: u64, level: f64) -> Option<Interval> {
     (judged > 0).then(|| {
         let (lo, hi) = wilson_interval(met, judged, level);
-        Interval { lo, hi }
+        Interval { lo, hi }.containing(met as f64 / judged as f64)
     })
 }
 
@@ -877,8 +879,9 @@ mod tests {
             by_request_median,
             "ITL median, resampling requests (Woodruff)",
         );
+        eprintln!("ITL mean, gaps taken as independent: covered in {by_gap} of {TRIALS} trials");
         assert!(
-            by_gap < 300,
+            by_gap < 250,
             "gaps taken as independent should cover far less often: {by_gap} of {TRIALS}"
         );
     }

@@ -268,7 +268,8 @@ fn scenario(r: &Report) -> Value {
     );
     labels.insert("engine".into(), Value::String(c.engine.clone()));
     labels.insert("models".into(), Value::String(names.join(",")));
-    let mut metrics = json!({"kind": "generative", "sample_size": null, "confidence": null});
+    let level = c.confidence.as_ref().map(|c| c.level);
+    let mut metrics = json!({"kind": "generative", "sample_size": null, "confidence": level});
     let slo = guidellm_slo(c.slo.as_ref());
     if !slo.is_null() {
         metrics["slo"] = slo;

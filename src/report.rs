@@ -770,6 +770,14 @@ pub fn combine(mut reports: Vec<Report>, paths: &[std::path::PathBuf]) -> Report
     out
 }
 
+/// What a benchmark's summary adds to its statistics: SLO attainment and goodput against
+/// `slo`, and confidence intervals at level `confidence` (None: none).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Judge<'a> {
+    pub slo: Option<&'a crate::metrics::Slo>,
+    pub confidence: Option<f64>,
+}
+
 impl Report {
     /// The configuration a benchmark ran with: its own run's in a combined report.
     pub fn config_of(&self, b: &BenchmarkEntry) -> &RunConfig {
@@ -805,11 +813,11 @@ impl Report {
         o: Outcome,
         window: &crate::metrics::window::Window,
         sample_per_status: Option<usize>,
-        slo: Option<&crate::metrics::Slo>,
-        confidence: Option<f64>,
+        judge: Judge<'_>,
     ) -> &BenchmarkEntry {
         let origin = self.clock.origin_monotonic_ns;
         let (ws, we) = crate::metrics::resolve_window(window, &o.records, o.start_ns, o.end_ns);
+        let (slo, confidence) = (judge.slo, judge.confidence);
         let ci = confidence.map(|level| crate::metrics::Confidence {
             level,
             seed: self.random_seed,

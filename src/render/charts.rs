@@ -297,7 +297,7 @@ pub fn line_chart(c: &LineChart) -> Result<Svg, String> {
                 XAxis::Linear | XAxis::Log => (x, y),
                 XAxis::Percentile => (percentile_x(x), y),
             };
-            let bars: Vec<((f64, f64), (f64, f64))> = bars
+            let bars: Vec<Bar> = bars
                 .iter()
                 .map(|&(x, lo, hi)| (at(&(x, lo)), at(&(x, hi))))
                 .collect();
@@ -419,12 +419,11 @@ fn draw_series(
     Ok(())
 }
 
+/// An error bar's two ends, as points of the chart.
+type Bar = ((f64, f64), (f64, f64));
+
 /// Vertical whiskers from each bar's lower to its upper end, with 8-pixel caps.
-fn draw_error_bars(
-    chart: &mut Chart2d,
-    c: Rgb,
-    bars: &[((f64, f64), (f64, f64))],
-) -> Result<(), Failed> {
+fn draw_error_bars(chart: &mut Chart2d, c: Rgb, bars: &[Bar]) -> Result<(), Failed> {
     let stroke = RGBAColor(c.0, c.1, c.2, 0.85).stroke_width(1);
     chart.draw_series(
         bars.iter()

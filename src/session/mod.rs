@@ -299,8 +299,10 @@ impl Session<'_> {
             outcome,
             &plan.window,
             plan.sample_requests,
-            plan.slo.as_ref(),
-            plan.confidence,
+            crate::report::Judge {
+                slo: plan.slo.as_ref(),
+                confidence: plan.confidence,
+            },
         );
         if plan.console {
             println!(

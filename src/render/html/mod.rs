@@ -203,6 +203,13 @@ fn header(r: &Report) -> Vec<MetaRow> {
             code: true,
         },
         row("random seed", r.random_seed.to_string()),
+        row(
+            "confidence intervals",
+            r.llmbench_config.confidence.as_ref().map_or_else(
+                || "none".to_string(),
+                |c| format!("{}%: {} (docs/metrics.md)", 100.0 * c.level, c.method),
+            ),
+        ),
         row("started", utc(r.clock.origin_unix_s)),
         row("host", host(&r.host)),
         row("models", models_list(r)),

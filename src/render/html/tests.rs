@@ -454,4 +454,11 @@ fn intervals_draw_error_bars_and_fill_the_tables() {
         html.contains(" ± "),
         "rates in the summary table with their margin"
     );
+    // The level and the method, once, in the run's metadata.
+    assert!(
+        html.contains(">none<") || html.contains("none</"),
+        "off in this report"
+    );
+    r.llmbench_config.confidence = Some(crate::metrics::interval::ConfidenceConfig::new(0.9));
+    assert!(page(&r).contains("90%: distributions: percentile bootstrap by request"));
 }

@@ -998,12 +998,17 @@ mod tests {
     }
 
     /// Not a test: the cost of the intervals on a 20,000-request benchmark of 128-token
-    /// outputs. `cargo test --release --lib bootstrap_cost -- --ignored --nocapture`.
+    /// outputs (`BOOTSTRAP_COST_REQUESTS` for another count).
+    /// `cargo test --release --lib bootstrap_cost -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn bootstrap_cost() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let recs = clustered(&mut rng, 20_000, 127);
+        let n = std::env::var("BOOTSTRAP_COST_REQUESTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20_000);
+        let recs = clustered(&mut rng, n, 127);
         let end = recs.iter().filter_map(|r| r.t.end).max().unwrap();
         // CPU time of the whole process (every thread), beside the wall time: on a shared
         // machine the wall time says more about the neighbours.
@@ -1023,7 +1028,7 @@ mod tests {
         let (took, took_cpu) = (t.elapsed(), cpu() - c);
         assert_eq!(plain.itl_ms.count, with.itl_ms.count);
         println!(
-            "20,000 requests, {:.2} M gaps: summary {without:?} ({without_cpu:.3} s CPU), with intervals {took:?} ({took_cpu:.3} s CPU)",
+            "{n} requests, {:.2} M gaps: summary {without:?} ({without_cpu:.3} s CPU), with intervals {took:?} ({took_cpu:.3} s CPU)",
             with.itl_ms.count as f64 / 1e6
         );
     }

@@ -7,6 +7,7 @@
 pub mod collector;
 pub mod constraints;
 pub mod pacer;
+pub mod search;
 pub mod strategy;
 #[cfg(test)]
 mod tests;

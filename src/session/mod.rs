@@ -17,7 +17,8 @@ use anyhow::{anyhow, Result};
 use prepare::Prep;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use crate::scheduler::search::Measured;
+use std::time::{Duration, Instant};
 
 /// Runs the model at `idx` of the report: spawn, session, teardown. A failure keeps the lines
 /// of the engine's own output that explain it, in the error and the model's entry.
@@ -247,21 +248,52 @@ impl Session<'_> {
             .map(|v| v as u32)
             .unwrap_or(256);
         let mut strategies = StrategyPlan::new(&self.plan.profile, default_concurrency);
+        let (t0, first) = (Instant::now(), report.benchmarks.len());
+        let mut result = Ok(());
         while let Some(strategy) = strategies.next() {
             if self.interrupt.load(Ordering::Relaxed) {
                 break;
             }
-            let (src, rps) = self.benchmark(report, strategy, source)?;
+            if report.benchmarks.len() > first {
+                if let Err(e) = self.reset() {
+                    result = Err(e);
+                    break;
+                }
+            }
+            let (src, measured) = match self.benchmark(report, strategy.clone(), source) {
+                Ok(x) => x,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
             source = match &prepared {
                 Some(p) => Box::new(Prepared::new(p.clone())),
                 None => src,
             };
-            strategies.measured(rps).map_err(|e| anyhow!(e))?;
-            if strategies.has_next() {
-                self.reset()?;
+            if let Err(e) = strategies.measured(&strategy, &measured) {
+                result = Err(anyhow!(e));
+                break;
             }
         }
-        Ok(())
+        // A search's answer, from the probes it ran (also when it failed part-way).
+        if let Some(search) = strategies.search() {
+            let m = &report.models[self.idx];
+            let c = crate::report::conclusion::conclude(
+                &self.spec.name,
+                search,
+                self.plan.slo.as_ref(),
+                &report.benchmarks[first..],
+                m.engine_starts,
+                m.engine.as_ref().map(|e| e.engine_start_s),
+                t0.elapsed().as_secs_f64(),
+                self.interrupt.load(Ordering::Relaxed) || result.is_err(),
+            );
+            report.conclusions.retain(|x| x.model != c.model);
+            report.conclusions.push(c);
+            crate::write_report(self.plan, report)?;
+        }
+        result
     }
 
     /// One benchmark, added to the report and written; its request rate. The worker's death or
@@ -271,7 +303,7 @@ impl Session<'_> {
         report: &mut Report,
         strategy: Strategy,
         source: Box<dyn RequestSource>,
-    ) -> Result<(Box<dyn RequestSource>, f64)> {
+    ) -> Result<(Box<dyn RequestSource>, Measured)> {
         let (plan, model) = (self.plan, self.spec.name.as_str());
         let label = format!("[{}] {}", report.benchmarks.len(), strategy.label());
         if plan.console {
@@ -310,7 +342,22 @@ impl Session<'_> {
             );
             crate::render::console::print_requests(entry, plan.print_requests);
         }
-        let rps = entry.summary.requests_per_second;
+        let measured = Measured {
+            requests_per_second: entry.summary.requests_per_second,
+            output_tokens_per_second: entry.summary.output_tokens_per_second,
+            attainment: entry
+                .summary
+                .slo
+                .as_ref()
+                .and_then(|s| s.attainment.map(|a| (a, s.judged))),
+            goodput_requests_per_second: entry
+                .summary
+                .slo
+                .as_ref()
+                .map(|s| s.goodput_requests_per_second),
+            stopped_all: false,
+            over_saturated: None,
+        };
         crate::write_report(plan, report)?;
         if let Some(e) = worker_error {
             let died = self.worker.died_error("mid-benchmark");
@@ -322,7 +369,7 @@ impl Session<'_> {
         }
         match stalled {
             Some(e) => Err(e),
-            None => Ok((src, rps)),
+            None => Ok((src, measured)),
         }
     }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// What one model's search found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Conclusion {
+    /// The model searched.
     pub model: String,
     /// `goodput` or `knee`.
     pub profile: String,
@@ -23,12 +24,15 @@ pub struct Conclusion {
     pub streams: Option<u32>,
     /// The report index of the benchmark measured at `streams`.
     pub benchmark: Option<usize>,
-    /// That benchmark's request rate and output token rate.
+    /// That benchmark's request rate.
     pub requests_per_second: Option<f64>,
+    /// That benchmark's output token rate.
     pub output_tokens_per_second: Option<f64>,
-    /// Goodput: that benchmark's SLO attainment and its Wilson interval at `confidence`.
+    /// Goodput: that benchmark's SLO attainment.
     pub attainment: Option<f64>,
+    /// Goodput: its Wilson interval at `confidence`, [lower, upper].
     pub attainment_interval: Option<[f64; 2]>,
+    /// Goodput: the confidence of the probes' intervals.
     pub confidence: Option<f64>,
     /// Benchmarks the search ran.
     pub benchmarks_run: usize,

@@ -97,6 +97,58 @@ pub fn wilson_interval(successes: u64, trials: u64, confidence: f64) -> (f64, f6
 }
 
 // ------------------------------------------------------------------------------------------
+// Deciding a probe early
+
+/// Wald's sequential probability ratio test of a probe's attainment: H_pass p = target + margin
+/// against H_miss p = target − margin, each request a Bernoulli outcome (met every target or
+/// not), looked at after every request. Its error rates hold under those repeated looks by
+/// construction: it decides "pass" when the true attainment is target − margin or lower with
+/// probability at most `alpha`, and "miss" at target + margin or higher at most `alpha`
+/// (Wald's bounds; in the indifference zone between, either answer is acceptable).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sprt {
+    llr: f64,
+    up: f64,
+    down: f64,
+    on_met: f64,
+    on_miss: f64,
+    /// Outcomes seen.
+    pub n: u64,
+    /// Some(true): passes; Some(false): misses; None: undecided.
+    pub decision: Option<bool>,
+}
+
+impl Sprt {
+    pub fn new(target: f64, margin: f64, alpha: f64) -> Sprt {
+        let p1 = (target + margin).min(1.0 - 1e-9);
+        let p0 = (target - margin).max(1e-9);
+        Sprt {
+            llr: 0.0,
+            up: ((1.0 - alpha) / alpha).ln(),
+            down: (alpha / (1.0 - alpha)).ln(),
+            on_met: (p1 / p0).ln(),
+            on_miss: ((1.0 - p1) / (1.0 - p0)).ln(),
+            n: 0,
+            decision: None,
+        }
+    }
+
+    /// One more request's outcome; the decision once made does not change.
+    pub fn push(&mut self, met: bool) -> Option<bool> {
+        if self.decision.is_none() {
+            self.n += 1;
+            self.llr += if met { self.on_met } else { self.on_miss };
+            if self.llr >= self.up {
+                self.decision = Some(true);
+            } else if self.llr <= self.down {
+                self.decision = Some(false);
+            }
+        }
+        self.decision
+    }
+}
+
+// ------------------------------------------------------------------------------------------
 // Goodput
 
 /// `--profile kind=goodput`: GuideLLM 0.8.1's `GoodputProfileArgs`.
@@ -134,16 +186,21 @@ impl Default for GoodputArgs {
 /// in the report).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GoodputProbe {
+    /// The concurrency probed.
     pub streams: u32,
     /// Share of the judged requests that met every target.
     pub attainment: f64,
+    /// The Wilson interval of `attainment` at the search's `confidence`: lower bound.
     pub attainment_lower: f64,
+    /// Its upper bound.
     pub attainment_upper: f64,
     /// The requests attainment is over (GuideLLM's `determined_requests`).
     pub determined_requests: u64,
     /// Requests per second that met every target.
     pub goodput: Option<f64>,
+    /// The probe's `summary.requests_per_second`.
     pub requests_per_second: f64,
+    /// The probe's `summary.output_tokens_per_second`.
     pub output_tokens_per_second: f64,
     /// attainment ≥ target.
     pub passed: bool,
@@ -156,8 +213,11 @@ pub struct GoodputProbe {
 /// The goodput search's trace and outcome (GuideLLM's `GoodputSearchState`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct GoodputState {
+    /// Every probe, in run order.
     pub probes: Vec<GoodputProbe>,
+    /// The highest concurrency that met the target attainment.
     pub best_passing_streams: Option<u32>,
+    /// The lowest concurrency that missed it.
     pub lowest_failing_streams: Option<u32>,
     /// converged, max_streams_reached, max_probes_exhausted, objectives_unmet_at_minimum,
     /// indeterminate_at_minimum or constraint_stopped_escalation.
@@ -320,6 +380,7 @@ const FIT_EPSILON: f64 = 1e-12;
 pub struct KneeResult {
     /// ok or no_knee.
     pub status: String,
+    /// Why, in words.
     pub reason: String,
     /// Where the two fitted lines meet, in streams.
     pub knee: Option<f64>,
@@ -327,9 +388,11 @@ pub struct KneeResult {
     pub saturation_concurrency: Option<f64>,
     /// The measured concurrency that ends the rising segment in the best fit.
     pub breakpoint_concurrency: Option<f64>,
-    /// Slopes of the normalized curve before and after the breakpoint.
+    /// Slope of the normalized curve before the breakpoint.
     pub pre_slope: Option<f64>,
+    /// Slope of the normalized curve after it.
     pub tail_slope: Option<f64>,
+    /// tail_slope / pre_slope (a knee needs at most 0.25).
     pub slope_ratio: Option<f64>,
     /// 1 − (two-segment squared error / one-line squared error): the fit's quality.
     pub fit_improvement: Option<f64>,
@@ -457,6 +520,7 @@ pub fn find_throughput_knee(points: &[(f64, f64)]) -> KneeResult {
 /// without the detector's internals).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SaturationPoint {
+    /// The measured concurrency.
     pub concurrency: f64,
     /// Null where no detector ran.
     pub is_over_saturated: Option<bool>,
@@ -468,10 +532,13 @@ pub struct SaturationPoint {
 pub struct SaturationBoundary {
     /// detected, not_detected, unavailable or inconsistent.
     pub status: String,
+    /// Why, in words.
     pub reason: String,
     /// Every measured concurrency, in order, with its verdict.
     pub points: Vec<SaturationPoint>,
+    /// The highest level below the first over-saturated one that was not over-saturated.
     pub previous_safe_concurrency: Option<f64>,
+    /// The lowest level the detector called over-saturated.
     pub first_oversaturated_concurrency: Option<f64>,
 }
 
@@ -533,9 +600,13 @@ pub struct SaturationAssessment {
     /// corroborated, compatible, throughput_only, oversaturation_boundary, no_saturation or
     /// disagreement.
     pub status: String,
+    /// Why, in words.
     pub reason: String,
+    /// The concurrency an adaptive pass centres on.
     pub selection_center: Option<f64>,
+    /// The lower end of the range worth refining.
     pub refinement_lower: Option<f64>,
+    /// The upper end of the range worth refining.
     pub refinement_upper: Option<f64>,
 }
 
@@ -604,17 +675,24 @@ pub fn assess(t: &KneeResult, s: &SaturationBoundary) -> SaturationAssessment {
 /// `KneeAnalysis`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KneeAnalysis {
+    /// The two-segment fit of output throughput against concurrency.
     pub throughput: KneeResult,
+    /// The over-saturation detector's boundary.
     pub saturation: SaturationBoundary,
+    /// The two together.
     pub assessment: SaturationAssessment,
 }
 
 /// One measured point of a knee run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KneePoint {
+    /// The concurrency.
     pub streams: u32,
+    /// The benchmark's `summary.output_tokens_per_second` (the fitted figure).
     pub output_tokens_per_second: f64,
+    /// The benchmark's `summary.requests_per_second`.
     pub requests_per_second: f64,
+    /// The over-saturation detector's verdict; null where none ran.
     pub over_saturated: Option<bool>,
 }
 
@@ -642,12 +720,19 @@ pub fn analyze_knee(points: &[KneePoint]) -> KneeAnalysis {
 pub struct AdaptivePlan {
     /// ready or skipped.
     pub status: String,
+    /// Why, in words.
     pub reason: String,
+    /// The levels the adaptive pass runs, in order.
     pub concurrencies: Vec<u32>,
+    /// The concurrency the grid is centred on.
     pub selection_center: Option<f64>,
+    /// The grid point nearest the centre.
     pub anchor: Option<u32>,
+    /// The grid's spacing.
     pub step: Option<u32>,
+    /// Every grid point.
     pub candidate_concurrencies: Vec<u32>,
+    /// Grid points already measured, so not run again.
     pub excluded_concurrencies: Vec<u32>,
 }
 
@@ -803,6 +888,37 @@ impl KneeSearch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Wald's SPRT keeps its error rates under a look after every request: over 4,000 seeded
+    /// probes at each edge of the indifference zone, the wrong decision is taken at most about
+    /// alpha of the time, and a clearly failing level is decided within a few requests.
+    #[test]
+    fn the_sequential_test_holds_its_error_rate_under_repeated_looks() {
+        use rand::{Rng, SeedableRng};
+        let (target, margin, alpha) = (0.95, 0.02, 0.05);
+        let trial = |p: f64, seed: u64| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut t = Sprt::new(target, margin, alpha);
+            for _ in 0..100_000 {
+                if let Some(d) = t.push(rng.gen::<f64>() < p) {
+                    return (d, t.n);
+                }
+            }
+            panic!("undecided after 100,000 requests at p = {p}");
+        };
+        let trials = 4000u64;
+        let wrong_pass = (0..trials).filter(|&s| trial(target - margin, s).0).count();
+        let wrong_miss = (0..trials).filter(|&s| !trial(target + margin, 10_000 + s).0).count();
+        // Wald's bound is alpha/(1 − beta) ≈ 0.053; 4,000 trials: allow 3 standard errors.
+        let bound = (0.053 + 3.0 * (0.053f64 * 0.947 / trials as f64).sqrt()) * trials as f64;
+        assert!((wrong_pass as f64) < bound, "{wrong_pass} of {trials}");
+        assert!((wrong_miss as f64) < bound, "{wrong_miss} of {trials}");
+        // A level attaining 0.5 is a miss within a few requests; 0.999 a pass within ~100.
+        let (d, n) = trial(0.5, 1);
+        assert!(!d && n < 30, "{n}");
+        let (d, n) = trial(0.999, 2);
+        assert!(d && n < 150, "{n}");
+    }
 
     #[test]
     fn the_normal_quantile_and_wilson_match_known_values() {

@@ -92,6 +92,16 @@ fn explain_failure(w: &Worker, entry: &mut report::ModelEntry, res: Result<()>) 
     ))
 }
 
+/// What a finished benchmark hands the profile's loop.
+struct Done {
+    /// The request source, to continue the seeded stream.
+    source: Box<dyn RequestSource>,
+    /// Successful requests per second (a sweep places its rates from them).
+    rps: f64,
+    /// The constraint with stopping_scope=all that ended it, if one did.
+    scope_all: Option<scheduler::ConstraintKind>,
+}
+
 struct Session<'a> {
     plan: &'a Plan,
     spec: &'a ModelSpec,
@@ -231,7 +241,9 @@ impl Session<'_> {
         self.reset()
     }
 
-    /// Every benchmark of the profile, each written as it ends.
+    /// Every benchmark of the profile, each written as it ends. A benchmark ended by a
+    /// constraint with `stopping_scope=all` ends the profile (GuideLLM's
+    /// `_should_stop_escalating`), where the plan says it does.
     fn benchmarks(
         &mut self,
         report: &mut Report,
@@ -246,17 +258,33 @@ impl Session<'_> {
             .filter(|&v| v > 0)
             .map(|v| v as u32)
             .unwrap_or(256);
-        let mut strategies = StrategyPlan::new(&self.plan.profile, default_concurrency);
+        let mut strategies = StrategyPlan::new(&self.plan.profile, default_concurrency)
+            .with_options(&self.plan.profile_options);
+        let mut index = 0;
         while let Some(strategy) = strategies.next() {
             if self.interrupt.load(Ordering::Relaxed) {
                 break;
             }
-            let (src, rps) = self.benchmark(report, strategy, source)?;
+            let stops = strategies.scope_all_stops_after(&strategy);
+            let done = self.benchmark(report, strategy, index, source)?;
+            index += 1;
             source = match &prepared {
                 Some(p) => Box::new(Prepared::new(p.clone())),
-                None => src,
+                None => done.source,
             };
-            strategies.measured(rps).map_err(|e| anyhow!(e))?;
+            if let (Some(kind), true) = (done.scope_all, stops) {
+                if self.plan.console {
+                    println!(
+                        "{} stopped: {} (stopping_scope=all) ended benchmark {}; no further benchmarks for {}",
+                        self.plan.profile.name(),
+                        kind.name(),
+                        report.benchmarks.len() - 1,
+                        self.spec.name
+                    );
+                }
+                break;
+            }
+            strategies.measured(done.rps).map_err(|e| anyhow!(e))?;
             if strategies.has_next() {
                 self.reset()?;
             }
@@ -264,14 +292,15 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// One benchmark, added to the report and written; its request rate. The worker's death or
-    /// a stalled engine fail the model after the benchmark is written.
+    /// One benchmark, the `index`-th of the model's profile, added to the report and written.
+    /// The worker's death or a stalled engine fail the model after the benchmark is written.
     fn benchmark(
         &mut self,
         report: &mut Report,
         strategy: Strategy,
+        index: usize,
         source: Box<dyn RequestSource>,
-    ) -> Result<(Box<dyn RequestSource>, f64)> {
+    ) -> Result<Done> {
         let (plan, model) = (self.plan, self.spec.name.as_str());
         let label = format!("[{}] {}", report.benchmarks.len(), strategy.label());
         if plan.console {
@@ -282,7 +311,7 @@ impl Session<'_> {
             );
         }
         let live = plan.live_progress.then(|| progress_line(label));
-        let limits = plan.limits.constraints(plan.engine_stall_timeout);
+        let limits = plan.limits.constraints(index, plan.engine_stall_timeout);
         let (interrupt, clock) = (self.interrupt, self.clock.clone());
         let mut o = options(plan, &clock, interrupt, &mut self.next_id);
         o.progress = live.as_ref().map(|f| f as &dyn Fn(&scheduler::Progress));
@@ -293,14 +322,18 @@ impl Session<'_> {
         let worker_error = outcome.worker_error.clone();
         let stalled =
             (outcome.ended_by == EndReason::EngineStalled).then(|| stalled_error(plan, &outcome));
-        let entry = report.add_benchmark(
+        let scope_all = plan.limits.scope_all(outcome.ended_by);
+        report.add_benchmark(
             model,
             strategy,
             outcome,
-            &plan.window,
+            &plan.window.at(&plan.limits, index),
             plan.sample_requests,
             plan.slo.as_ref(),
         );
+        let entry = report.benchmarks.last_mut().expect("just added");
+        entry.stopped_by_scope_all = scope_all;
+        let entry = &*entry;
         if plan.console {
             println!(
                 "benchmark {} ({model}, {}): ended by {}",
@@ -308,6 +341,9 @@ impl Session<'_> {
                 entry.strategy.label(),
                 crate::render::console::name_of(&entry.ended_by)
             );
+            if let Some(line) = crate::render::console::saturation_line(entry) {
+                println!("{line}");
+            }
             crate::render::console::print_requests(entry, plan.print_requests);
         }
         let rps = entry.summary.requests_per_second;
@@ -322,7 +358,11 @@ impl Session<'_> {
         }
         match stalled {
             Some(e) => Err(e),
-            None => Ok((src, rps)),
+            None => Ok(Done {
+                source: src,
+                rps,
+                scope_all,
+            }),
         }
     }
 

@@ -310,7 +310,7 @@ impl RequestSource for Capped {
 pub fn dry_run(plan: &Plan, model: &str, prep: Prep, t0: std::time::Instant) -> Result<()> {
     let n = plan
         .data_samples
-        .or(plan.limits.max_requests)
+        .or(plan.limits.max_requests.as_ref().map(|v| v.at(0)))
         .unwrap_or(1000);
     let mut source = prep.source;
     let reqs: Vec<RequestSpec> = (0..n).map_while(|_| source.next_request()).collect();

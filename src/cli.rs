@@ -393,9 +393,12 @@ impl Values {
 fn values(s: &str) -> Result<Values, String> {
     s.split(',')
         .map(|p| {
-            p.trim()
-                .parse::<f64>()
-                .map_err(|_| format!("'{}' is not a number (give a number or a comma list)", p.trim()))
+            p.trim().parse::<f64>().map_err(|_| {
+                format!(
+                    "'{}' is not a number (give a number or a comma list)",
+                    p.trim()
+                )
+            })
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Values)

@@ -7,7 +7,10 @@
 //! GuideLLM's export (console, JSON, CSV, HTML). A windowed Poisson run, a sampled run and a
 //! version-1 report read back by `benchmark from-file` are checked the same way. The sweep sets
 //! an SLO: GuideLLM's `slo_attainment`, `slo_determined_requests` and `request_goodput` are
-//! checked against its own compile and llmbench's summary.
+//! checked against its own compile and llmbench's summary. A `llmbench run` with per-benchmark
+//! limits, a stopping_scope=all constraint and the over-saturation detector is checked against
+//! GuideLLM's `_should_stop_escalating` and its knee analysis' reading of the detector, and a
+//! constant rate under max_concurrency loads as GuideLLM's capped strategy.
 //!
 //! Needs LLMBENCH_TEST_GUIDELLM_PYTHON (scripts/test.sh sets it); skipped with a message
 //! without it.
@@ -144,18 +147,42 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
         .unwrap();
     ok(&o, "export of two reports");
 
-    // GuideLLM 0.8's own command line (`llmbench run`) writes the same view.
+    // GuideLLM 0.8's own command line (`llmbench run`) writes the same view, with the knobs
+    // that shape a search: per-benchmark limits, a stopping_scope=all constraint that ends the
+    // profile at its second benchmark (every 5th request fails; 3 errors are too many there),
+    // and the over-saturation detector monitoring.
     let o = bin()
         .current_dir(dir.path())
         .arg("run")
-        .args(["--backend", r#"kind=vllm_python,model=mock-r,engine=mock,mock={"step_base_us": 2000, "max_num_seqs": 8}"#])
-        .args(["--profile", "kind=concurrent,streams=[2]", "--constraint", "kind=max_requests,count=12"])
+        .args(["--backend", r#"kind=vllm_python,model=mock-r,engine=mock,mock={"step_base_us": 2000, "max_num_seqs": 8, "fail_every": 5}"#])
+        .args(["--profile", "kind=concurrent,streams=[2,4,6]", "--constraint", "kind=max_requests,count=[12,30]"])
+        .args(["--constraint", "kind=max_errors,count=[5,2],stopping_scope=all"])
+        .args(["--constraint", "kind=over_saturation,mode=monitor"])
         .args(["--data", "kind=synthetic_text,prompt_tokens=16,output_tokens=8", "--label", "team=infra"])
         .args(["--output", "kind=json,path=d/run.json", "--python"])
         .arg(python())
         .output()
         .unwrap();
     ok(&o, "llmbench run");
+    let run = read_json(&dir.path().join("d/run.json"));
+    assert_eq!(
+        run["benchmarks"].as_array().unwrap().len(),
+        2,
+        "stopped by max_errors"
+    );
+
+    // An open-loop schedule under max_concurrency: GuideLLM's strategy with its cap.
+    let o = bin()
+        .current_dir(dir.path())
+        .arg("run")
+        .args(["--backend", r#"kind=vllm_python,model=mock-c,engine=mock,mock={"step_base_us": 5000, "max_num_seqs": 8}"#])
+        .args(["--profile", "kind=constant,rate=100,max_concurrency=2", "--constraint", "kind=max_duration,seconds=1"])
+        .args(["--data", "kind=synthetic_text,prompt_tokens=16,output_tokens=8"])
+        .args(["--output", "kind=json,path=d/capped.json", "--python"])
+        .arg(python())
+        .output()
+        .unwrap();
+    ok(&o, "llmbench run with max_concurrency");
 
     let t0 = std::time::Instant::now();
     check(
@@ -170,6 +197,7 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
             c.join("benchmarks.json"),
             dir.path().join("d/combined.json"),
             dir.path().join("d/run.json"),
+            dir.path().join("d/capped.json"),
         ],
     );
     eprintln!("GuideLLM's checks took {:.1} s", t0.elapsed().as_secs_f64());

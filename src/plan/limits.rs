@@ -106,12 +106,16 @@ fn per_benchmark<T: Copy>(
 
 /// `--stopping-scope-all`: constraint kinds, each of them set.
 fn scope_all(list: Option<&str>, l: &Limits) -> Result<Vec<ConstraintKind>> {
-    let Some(list) = list else { return Ok(Vec::new()) };
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
     let valid = ConstraintKind::ALL.map(|k| k.name()).join(", ");
     let mut out = Vec::new();
     for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let Some(k) = ConstraintKind::from_name(name) else {
-            bail_usage!("--stopping-scope-all: unknown constraint `{name}`; valid ones are {valid}");
+            bail_usage!(
+                "--stopping-scope-all: unknown constraint `{name}`; valid ones are {valid}"
+            );
         };
         if !l.has(k) {
             let flag = match k {
@@ -143,7 +147,10 @@ fn saturation(json: Option<&str>, detect: bool) -> Result<Option<Saturation>> {
                 Ok(serde_json::Value::Object(m)) => m,
                 _ => bail_usage!("--over-saturation must be a JSON object of {SATURATION_KEYS}, e.g. '{{\"min_seconds\": 30}}'"),
             };
-            Some(Saturation::parse(&m).map_err(|e| UsageError::new(format!("--over-saturation: {e}")))?)
+            Some(
+                Saturation::parse(&m)
+                    .map_err(|e| UsageError::new(format!("--over-saturation: {e}")))?,
+            )
         }
         (None, true) => Some(Saturation::default()),
         (None, false) => None,
@@ -200,7 +207,11 @@ impl Window {
             bail_usage!("--warmup {} and --cooldown {} leave no measurement window (their fractions must add up to less than 1)", warmup.unwrap_or(0.0), cooldown.unwrap_or(0.0));
         }
         let spans: Vec<f64> = if window.by_time {
-            limits.max_seconds.iter().flat_map(|v| v.values().to_vec()).collect()
+            limits
+                .max_seconds
+                .iter()
+                .flat_map(|v| v.values().to_vec())
+                .collect()
         } else {
             let n = limits.max_requests.iter().flat_map(|v| v.values().to_vec());
             n.map(|n| n as f64).collect()

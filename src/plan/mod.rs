@@ -133,18 +133,17 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         a.profile.unwrap_or(ProfileKind::Sweep),
         rates(a.rate.as_deref())?,
     )?;
-    let profile_options = profile_options(&profile, a.max_concurrency, a.sweep_strategy.as_deref())?;
+    let profile_options =
+        profile_options(&profile, a.max_concurrency, a.sweep_strategy.as_deref())?;
     let limits = Limits::from_args(a, &profile)?;
     let by_time = match &a.from_spec {
         Some(f) => {
-            let [w, c] = f
-                .window_by
-                .map(|m| {
-                    m.by_time(
-                        limits.max_seconds.as_ref().map(|v| v.at(0)),
-                        limits.max_requests.as_ref().map(|v| v.at(0)),
-                    )
-                });
+            let [w, c] = f.window_by.map(|m| {
+                m.by_time(
+                    limits.max_seconds.as_ref().map(|v| v.at(0)),
+                    limits.max_requests.as_ref().map(|v| v.at(0)),
+                )
+            });
             if w != c && a.warmup.is_some() && a.cooldown.is_some() {
                 bail_usage!("--profile: warmup and cooldown must both count time or both count requests (their modes resolve differently with these constraints)");
             }

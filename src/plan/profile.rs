@@ -96,7 +96,12 @@ pub fn profile_options(
         Some(_) if matches!(profile, Profile::Throughput(_)) => {
             bail_usage!("--max-concurrency is --rate for --profile throughput (its cap on requests in flight)")
         }
-        Some(_) if !matches!(profile, Profile::Constant(_) | Profile::Poisson(_) | Profile::Sweep(_)) => {
+        Some(_)
+            if !matches!(
+                profile,
+                Profile::Constant(_) | Profile::Poisson(_) | Profile::Sweep(_)
+            ) =>
+        {
             bail_usage!("--max-concurrency applies to constant, poisson and sweep profiles, not to --profile {name} (whose concurrency is fixed by it or by --rate)")
         }
         Some(n) => Some(n as u32),

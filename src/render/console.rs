@@ -510,8 +510,22 @@ pub fn saturation_line(b: &BenchmarkEntry) -> Option<String> {
     ))
 }
 
-/// Benchmarks that ended early, what stopped a profile, over-saturation, harness warnings,
-/// failed models.
+/// What `max_concurrency` held back in a benchmark, when it held back any: one line.
+pub fn cap_line(b: &BenchmarkEntry) -> Option<String> {
+    let c = b.summary.cap_wait.as_ref().filter(|c| c.delayed > 0)?;
+    let cap = b.strategy.cap()?;
+    Some(format!(
+        "benchmark {}: max_concurrency {cap} held back {} requests ({:.0}% of those measured), {:.1} ms median and {:.1} ms max behind schedule",
+        b.index,
+        c.delayed,
+        100.0 * c.share,
+        c.wait_ms.median,
+        c.wait_ms.max
+    ))
+}
+
+/// Benchmarks that ended early, what stopped a profile, over-saturation, the concurrency cap,
+/// harness warnings, failed models.
 fn notes(report: &Report) {
     for b in &report.benchmarks {
         if !matches!(
@@ -535,7 +549,7 @@ fn notes(report: &Report) {
                 );
             }
         }
-        if let Some(line) = saturation_line(b) {
+        for line in [saturation_line(b), cap_line(b)].into_iter().flatten() {
             println!("{line}");
         }
     }

@@ -21,8 +21,7 @@ use super::{BenchmarkEntry, DataSourceInfo, Records, Report, RequestRecordOut};
 use crate::metrics::window::Amount;
 use crate::metrics::Status;
 use crate::scheduler::{
-    ConstraintKind, EndReason, Limits, PerBenchmark, Profile, Strategy, SweepStrategy,
-    ERROR_WINDOW,
+    ConstraintKind, EndReason, Limits, PerBenchmark, Profile, Strategy, SweepStrategy, ERROR_WINDOW,
 };
 use serde::ser::{Error as _, Impossible, SerializeMap, SerializeStruct, Serializer};
 use serde::Serialize;
@@ -248,10 +247,14 @@ fn limit_value<T: Copy + Serialize>(
 fn constraint_args(l: &Limits, index: Option<usize>) -> Vec<Value> {
     let mut c = Vec::new();
     let rate = |x: f64| x > 0.0 && x < 1.0;
-    let mut push = |kind: ConstraintKind, mut args: Value| {
-        args["kind"] = json!(kind.name());
-        args["stopping_scope"] = json!(l.scope(kind));
-        c.push(args);
+    let mut push = |kind: ConstraintKind, args: Value| {
+        let mut m = Map::new();
+        m.insert("kind".into(), json!(kind.name()));
+        if let Value::Object(a) = args {
+            m.extend(a);
+        }
+        m.insert("stopping_scope".into(), json!(l.scope(kind)));
+        c.push(Value::Object(m));
     };
     if let Some(s) = limit_value(&l.max_seconds, index, |s| s > 0.0) {
         push(ConstraintKind::MaxDuration, json!({"seconds": s}));
@@ -893,7 +896,13 @@ fn stop_action(ended_by: &EndReason, limits: &Limits) -> (String, Value, bool) {
 /// GuideLLM's over-saturation action with its detector's metadata (what its knee analysis
 /// reads): a stop when the detector ended the benchmark.
 fn saturation_action(s: &crate::scheduler::SaturationReport, ended: bool, scope: &str) -> Value {
-    let stop = |yes: &str, no: &str| if ended { yes.to_string() } else { no.to_string() };
+    let stop = |yes: &str, no: &str| {
+        if ended {
+            yes.to_string()
+        } else {
+            no.to_string()
+        }
+    };
     json!({
         "request_queuing": stop("stop", "continue"),
         "request_processing": stop("stop_all", "continue"),
@@ -1072,7 +1081,8 @@ impl<'a> BenchmarkView<'a> {
             let scope = limits.scope(ConstraintKind::OverSaturation);
             let mut sat = saturation_action(s, ended, scope);
             if ended {
-                sat["metadata"]["llmbench_ended_by"] = action["metadata"]["llmbench_ended_by"].take();
+                sat["metadata"]["llmbench_ended_by"] =
+                    action["metadata"]["llmbench_ended_by"].take();
                 action = sat.clone();
             }
             constraints.insert("over_saturation".into(), sat);

@@ -90,10 +90,9 @@ impl<T: schemars::JsonSchema> schemars::JsonSchema for PerBenchmark<T> {
     }
     fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
         let one = g.subschema_for::<T>();
-        let many = g.subschema_for::<Vec<T>>();
         schemars::json_schema!({
             "description": "One value for every benchmark, or one per benchmark of the profile (the last repeats).",
-            "anyOf": [one, many]
+            "anyOf": [one, {"type": "array", "items": one, "minItems": 1}]
         })
     }
 }
@@ -305,9 +304,15 @@ mod tests {
     #[test]
     fn per_benchmark_values_index_as_guidellm_does() {
         let v = PerBenchmark::new(vec![10.0, 20.0]).unwrap();
-        assert_eq!((v.at(0), v.at(1), v.at(2), v.at(9)), (10.0, 20.0, 20.0, 20.0));
+        assert_eq!(
+            (v.at(0), v.at(1), v.at(2), v.at(9)),
+            (10.0, 20.0, 20.0, 20.0)
+        );
         assert!(PerBenchmark::<f64>::new(vec![]).is_none());
-        assert_eq!(serde_json::to_string(&PerBenchmark::one(5u64)).unwrap(), "5");
+        assert_eq!(
+            serde_json::to_string(&PerBenchmark::one(5u64)).unwrap(),
+            "5"
+        );
         assert_eq!(serde_json::to_string(&v).unwrap(), "[10.0,20.0]");
         let back: PerBenchmark<f64> = serde_json::from_str("7.5").unwrap();
         assert_eq!(back, PerBenchmark::one(7.5));
@@ -337,9 +342,18 @@ mod tests {
             stopping_scope_all: vec![ConstraintKind::MaxErrors],
             ..Default::default()
         };
-        assert_eq!(l.scope_all(EndReason::MaxErrors), Some(ConstraintKind::MaxErrors));
+        assert_eq!(
+            l.scope_all(EndReason::MaxErrors),
+            Some(ConstraintKind::MaxErrors)
+        );
         assert_eq!(l.scope_all(EndReason::MaxSeconds), None);
         assert_eq!(l.scope_all(EndReason::Interrupted), None);
-        assert_eq!((l.scope(ConstraintKind::MaxErrors), l.scope(ConstraintKind::MaxDuration)), ("all", "current"));
+        assert_eq!(
+            (
+                l.scope(ConstraintKind::MaxErrors),
+                l.scope(ConstraintKind::MaxDuration)
+            ),
+            ("all", "current")
+        );
     }
 }

@@ -20,11 +20,11 @@ use collector::Collector;
 pub use constraints::{ConstraintKind, Constraints, Limits, PerBenchmark, ERROR_WINDOW};
 use crossbeam_channel::{select, unbounded};
 use pacer::{Pacer, PacerMsg};
+pub use saturation::{Saturation, SaturationMode, SaturationReport};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-pub use saturation::{Saturation, SaturationMode, SaturationReport};
 pub use strategy::{
     constant_offset_s, Profile, ProfileOptions, Strategy, StrategyPlan, SweepStrategy,
     SWEEP_MAX_CONCURRENCY,

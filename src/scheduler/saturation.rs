@@ -23,7 +23,9 @@ use serde_json::{Map, Value};
 use std::collections::VecDeque;
 
 /// What a detection does: end the benchmark, or only report it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SaturationMode {
     /// End the benchmark when over-saturation is detected.
@@ -135,10 +137,18 @@ impl Saturation {
         };
         for k in m.keys() {
             let known = STATISTICAL_KEYS.contains(&k.as_str())
-                || ["mode", "min_seconds", "max_window_seconds", "window_seconds", "min_growth"]
-                    .contains(&k.as_str());
+                || [
+                    "mode",
+                    "min_seconds",
+                    "max_window_seconds",
+                    "window_seconds",
+                    "min_growth",
+                ]
+                .contains(&k.as_str());
             if !known {
-                return Err(format!("unknown key `{k}`; valid keys are {SATURATION_KEYS}"));
+                return Err(format!(
+                    "unknown key `{k}`; valid keys are {SATURATION_KEYS}"
+                ));
             }
         }
         let mut s = match num("min_growth")? {
@@ -198,7 +208,9 @@ impl Saturation {
         }
         if let Some(x) = num("minimum_window_size")? {
             if x < 0.0 || x.fract() != 0.0 || x > u32::MAX as f64 {
-                return Err(format!("minimum_window_size must be a whole number ≥ 0 (got {x})"));
+                return Err(format!(
+                    "minimum_window_size must be a whole number ≥ 0 (got {x})"
+                ));
             }
             s.minimum_window_size = x as u32;
         }
@@ -636,9 +648,7 @@ impl Growth {
         {
             self.samples.pop_front();
         }
-        t >= s.min_seconds
-            && self.samples.len() >= 3
-            && self.trending(s.min_growth.unwrap_or(0.5))
+        t >= s.min_seconds && self.samples.len() >= 3 && self.trending(s.min_growth.unwrap_or(0.5))
     }
 
     /// Least-squares slope of `f` against time over the samples.
@@ -676,7 +686,10 @@ mod tests {
             (0.95, 30.0, 1.697_374),
         ] {
             let got = approx_t_ppf(p, df);
-            assert!((got - want).abs() < 1e-5, "t({p}, {df}) = {got}, want {want}");
+            assert!(
+                (got - want).abs() < 1e-5,
+                "t({p}, {df}) = {got}, want {want}"
+            );
         }
         assert!(approx_t_ppf(0.975, 0.0).is_nan());
     }
@@ -767,11 +780,20 @@ mod tests {
         assert_eq!(g.detector(), SaturationDetector::Growth);
         assert_eq!((g.min_seconds, g.window_seconds), (10.0, 4.0));
         for (bad, want) in [
-            (r#"{"min_growth": 0.5, "confidence": 0.9}"#, "confidence belongs to GuideLLM's statistical detector"),
+            (
+                r#"{"min_growth": 0.5, "confidence": 0.9}"#,
+                "confidence belongs to GuideLLM's statistical detector",
+            ),
             (r#"{"mode": "warn"}"#, "mode must be enforce or monitor"),
             (r#"{"confidence": 2}"#, "confidence must be between 0 and 1"),
-            (r#"{"minimum_window_size": 2.5}"#, "minimum_window_size must be a whole number"),
-            (r#"{"windows": 1}"#, "unknown key `windows`; valid keys are mode"),
+            (
+                r#"{"minimum_window_size": 2.5}"#,
+                "minimum_window_size must be a whole number",
+            ),
+            (
+                r#"{"windows": 1}"#,
+                "unknown key `windows`; valid keys are mode",
+            ),
         ] {
             let e = p(bad).unwrap_err();
             assert!(e.contains(want), "{bad}: {e}");

@@ -216,7 +216,9 @@ impl StrategyPlan {
                 | Strategy::Poisson {
                     max_concurrency, ..
                 } => *max_concurrency = o.max_concurrency,
-                Strategy::Throughput { max_concurrency } if matches!(self.profile, Profile::Sweep(_)) => {
+                Strategy::Throughput { max_concurrency }
+                    if matches!(self.profile, Profile::Sweep(_)) =>
+                {
                     if let Some(c) = o.max_concurrency {
                         *max_concurrency = c;
                     }
@@ -266,7 +268,11 @@ impl StrategyPlan {
             return Err("the sweep measured no completed requests in its throughput benchmark, so it cannot place constant rates; give --max-seconds enough time for requests to finish".into());
         }
         let k = n as usize - 1;
-        let cap = Some(self.options.max_concurrency.unwrap_or(SWEEP_MAX_CONCURRENCY));
+        let cap = Some(
+            self.options
+                .max_concurrency
+                .unwrap_or(SWEEP_MAX_CONCURRENCY),
+        );
         for j in 1..k {
             let rate = lo + (hi - lo) * j as f64 / (k - 1) as f64;
             self.queue.push_back(match self.options.sweep_strategy {
@@ -383,7 +389,12 @@ mod tests {
         let mut d = StrategyPlan::new(&Profile::Sweep(3), 64);
         d.next();
         d.measured(1.0).unwrap();
-        assert_eq!(d.next(), Some(Strategy::Throughput { max_concurrency: 64 }));
+        assert_eq!(
+            d.next(),
+            Some(Strategy::Throughput {
+                max_concurrency: 64
+            })
+        );
         d.measured(2.0).unwrap();
         assert_eq!(
             d.next(),

@@ -581,8 +581,15 @@ fn min_requests_ends_once_that_many_finished_sending_until_then() {
     assert_eq!(o.ended_by, EndReason::MinRequests);
     assert_eq!(statuses(&o, Status::Successful), 5);
     let sent = o.records.len();
-    assert!(sent > 20, "sent past 5 while waiting for 5 to finish: {sent}");
-    assert_eq!(statuses(&o, Status::Incomplete), sent - 5, "the rest aborted");
+    assert!(
+        sent > 20,
+        "sent past 5 while waiting for 5 to finish: {sent}"
+    );
+    assert_eq!(
+        statuses(&o, Status::Incomplete),
+        sent - 5,
+        "the rest aborted"
+    );
     // max_requests still caps what is sent: 3 sent, 3 finished, then the data is done.
     let c = Constraints {
         min_requests: Some(5),
@@ -614,19 +621,34 @@ fn max_concurrency_holds_an_open_loop_schedule_to_that_many_in_flight() {
     // The schedule is kept (10 ms apart); all but the first two waited for a place.
     let want: Vec<u64> = (0..12).map(|i| i * 10 * MS).collect();
     assert_eq!(scheduled(&o), want);
-    let waited: Vec<&RequestRecord> = o.records.iter().filter(|r| r.t.admitted.is_some()).collect();
+    let waited: Vec<&RequestRecord> = o
+        .records
+        .iter()
+        .filter(|r| r.t.admitted.is_some())
+        .collect();
     assert_eq!(waited.len(), 10);
     for r in &o.records {
         let ready = r.t.admitted.unwrap_or(r.t.scheduled.unwrap());
-        assert!(r.t.scheduled.unwrap() <= ready && ready <= r.t.sent.unwrap(), "{:?}", r.t);
+        assert!(
+            r.t.scheduled.unwrap() <= ready && ready <= r.t.sent.unwrap(),
+            "{:?}",
+            r.t
+        );
     }
     // The report tells the cap's wait apart from the pacer's lag.
     let s = crate::metrics::summarize(&o.records, o.start_ns, o.end_ns);
     let cap = s.cap_wait.expect("the cap held requests back");
     assert_eq!(cap.delayed, 10);
     assert!((cap.share - 10.0 / 12.0).abs() < 1e-9);
-    assert!(cap.wait_ms.max >= 400.0, "the last waited about half a second: {:?}", cap.wait_ms);
-    assert!(s.dispatch_lag_us.max < cap.wait_ms.min * 1e3, "pacer lag apart from the cap's wait");
+    assert!(
+        cap.wait_ms.max >= 400.0,
+        "the last waited about half a second: {:?}",
+        cap.wait_ms
+    );
+    assert!(
+        s.dispatch_lag_us.max < cap.wait_ms.min * 1e3,
+        "pacer lag apart from the cap's wait"
+    );
     assert_eq!(s.stages_ms.cap_wait.count, s.stages_ms.dispatch.count);
     // Under the cap nothing waits: no cap_wait figures.
     let o = b.run(endless(1), capped(5.0, 2), requests(4));
@@ -650,10 +672,7 @@ fn a_capped_schedule_sends_nothing_at_or_after_its_deadline() {
     assert_eq!(o.ended_by, EndReason::MaxSeconds);
     // One at a time, 0.4 s each: sent at 0, 0.4 and 0.8 s.
     assert_eq!(o.records.len(), 3);
-    assert!(o
-        .records
-        .iter()
-        .all(|r| r.t.sent.unwrap() < o.start_ns + S));
+    assert!(o.records.iter().all(|r| r.t.sent.unwrap() < o.start_ns + S));
 }
 
 /// An engine serving one request at a time, 50 ms each, offered 40 req/s: requests in flight

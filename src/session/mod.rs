@@ -341,7 +341,11 @@ impl Session<'_> {
                 entry.strategy.label(),
                 crate::render::console::name_of(&entry.ended_by)
             );
-            if let Some(line) = crate::render::console::saturation_line(entry) {
+            let notes = [
+                crate::render::console::saturation_line(entry),
+                crate::render::console::cap_line(entry),
+            ];
+            for line in notes.into_iter().flatten() {
                 println!("{line}");
             }
             crate::render::console::print_requests(entry, plan.print_requests);

@@ -733,7 +733,9 @@ fn profile(p: &Value, a: &mut RunArgs, from: &mut FromSpec) -> Result<()> {
             // GuideLLM's sweep default, written back when it saves a spec: llmbench's own
             // default is the same cap on the rate benchmarks, with the throughput benchmark at
             // the engine's max_num_seqs.
-            Some(n) if kind == ProfileKind::Sweep && n == crate::scheduler::SWEEP_MAX_CONCURRENCY as f64 => {}
+            Some(n)
+                if kind == ProfileKind::Sweep
+                    && n == crate::scheduler::SWEEP_MAX_CONCURRENCY as f64 => {}
             Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => {
                 a.max_concurrency = Some(n as i64)
             }
@@ -888,7 +890,11 @@ fn constraint(c: &Value, a: &mut RunArgs, seen: &mut Vec<String>) -> Result<()> 
         "min_requests" => a.min_requests = Some(values("count", count, COUNT)?),
         "max_errors" => {
             let ok: fn(f64) -> bool = |x| x >= 0.0 && x.fract() == 0.0;
-            a.max_errors = Some(values("count", ok, "a whole number ≥ 0 (or a list of them)")?);
+            a.max_errors = Some(values(
+                "count",
+                ok,
+                "a whole number ≥ 0 (or a list of them)",
+            )?);
         }
         "max_error_rate" => {
             a.max_error_rate = Some(values("rate", fraction, FRACTION)?);

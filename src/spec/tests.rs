@@ -122,7 +122,10 @@ fn search_knobs_become_the_0_6_arguments() {
     .unwrap();
     assert_eq!(a.max_seconds, Some(Values(vec![10.0, 20.0, 30.0])));
     assert_eq!(a.min_requests, Some(Values(vec![5.0, 10.0])));
-    assert_eq!(a.stopping_scope_all.as_deref(), Some("min_requests,max_errors"));
+    assert_eq!(
+        a.stopping_scope_all.as_deref(),
+        Some("min_requests,max_errors")
+    );
     assert_eq!(
         (a.max_concurrency, a.sweep_strategy.as_deref()),
         (Some(8), Some("poisson"))
@@ -132,7 +135,11 @@ fn search_knobs_become_the_0_6_arguments() {
     // GuideLLM's sweep default (written back in saved scenarios) is llmbench's default.
     let a = args(&with(&["--profile", "kind=sweep,max_concurrency=512"])).unwrap();
     assert_eq!(a.max_concurrency, None);
-    let a = args(&with(&["--profile", "kind=poisson,rate=[1,2],max_concurrency=3"])).unwrap();
+    let a = args(&with(&[
+        "--profile",
+        "kind=poisson,rate=[1,2],max_concurrency=3",
+    ]))
+    .unwrap();
     assert_eq!(a.max_concurrency, Some(3));
 }
 

@@ -58,11 +58,19 @@ pub fn strategy_label(s: &Strategy) -> String {
         Strategy::Constant {
             rate,
             max_concurrency,
-        } => format!("constant {} req/s{}", fmt_short(*rate), cap(*max_concurrency)),
+        } => format!(
+            "constant {} req/s{}",
+            fmt_short(*rate),
+            cap(*max_concurrency)
+        ),
         Strategy::Poisson {
             rate,
             max_concurrency,
-        } => format!("poisson {} req/s{}", fmt_short(*rate), cap(*max_concurrency)),
+        } => format!(
+            "poisson {} req/s{}",
+            fmt_short(*rate),
+            cap(*max_concurrency)
+        ),
     }
 }
 

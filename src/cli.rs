@@ -91,13 +91,14 @@ pub struct SpecRunArgs {
     pub backend: Vec<String>,
 
     /// Required: `kind=synchronous|concurrent|throughput|constant|poisson|sweep,…` with
-    /// `streams`, `rate`, `max_concurrency`, `sweep_size`, `rampup_duration`, `warmup`,
-    /// `cooldown`.
+    /// `streams`, `rate`, `max_concurrency`, `sweep_size`, `strategy_type`, `rampup_duration`,
+    /// `warmup`, `cooldown`.
     #[arg(long, value_name = "SPEC")]
     pub profile: Option<String>,
 
-    /// Repeatable: `kind=max_duration,seconds=S`, `max_requests,count=N`, `max_errors`,
-    /// `max_error_rate`, `max_global_error_rate`, `over_saturation`.
+    /// Repeatable: `kind=max_duration,seconds=S`, `max_requests,count=N`, `min_requests`,
+    /// `max_errors`, `max_error_rate`, `max_global_error_rate`, `over_saturation`; a threshold
+    /// may be a list (one value per benchmark), and `stopping_scope=all` ends the profile.
     #[arg(long, value_name = "SPEC")]
     pub constraint: Vec<String>,
 

@@ -395,7 +395,7 @@ fn resolve(scenario: &Value) -> Result<Map<String, Value>> {
     let base = strip(&versions[0]);
     for v in &versions[1..] {
         if strip(v) != base {
-            return Err(usage("sub-benchmarks (--override or the config's benchmarks) may differ only in the profile's streams, rate or sweep_size; per-sub-benchmark constraints and other fields are not supported yet".into()));
+            return Err(usage("sub-benchmarks (--override or the config's benchmarks) may differ only in the profile's streams, rate or sweep_size (other fields are not supported yet); give a constraint one value per benchmark as a list instead, e.g. --constraint kind=max_duration,seconds=[10,20,30]".into()));
         }
     }
     if let Some(Value::Object(p)) = merged.get_mut("profile") {

@@ -126,44 +126,7 @@ impl Saturation {
     /// `window_seconds`) and llmbench's `min_growth`; missing keys take the chosen detector's
     /// defaults. The error is a sentence to follow the option's name.
     pub fn parse(m: &Map<String, Value>) -> Result<Saturation, String> {
-        let num = |k: &str| -> Result<Option<f64>, String> {
-            match m.get(k).filter(|v| !v.is_null()) {
-                None => Ok(None),
-                Some(v) => number(v)
-                    .filter(|x| x.is_finite())
-                    .map(Some)
-                    .ok_or_else(|| format!("{k} must be a number, not {v}")),
-            }
-        };
-        for k in m.keys() {
-            let known = STATISTICAL_KEYS.contains(&k.as_str())
-                || [
-                    "mode",
-                    "min_seconds",
-                    "max_window_seconds",
-                    "window_seconds",
-                    "min_growth",
-                ]
-                .contains(&k.as_str());
-            if !known {
-                return Err(format!(
-                    "unknown key `{k}`; valid keys are {SATURATION_KEYS}"
-                ));
-            }
-        }
-        let mut s = match num("min_growth")? {
-            None => Saturation::default(),
-            Some(g) if g > 0.0 => Saturation {
-                min_growth: Some(g),
-                ..Saturation::growth()
-            },
-            Some(g) => return Err(format!("min_growth must be greater than 0 (got {g})")),
-        };
-        if s.min_growth.is_some() {
-            if let Some(k) = STATISTICAL_KEYS.iter().find(|k| m.contains_key(**k)) {
-                return Err(format!("{k} belongs to GuideLLM's statistical detector and min_growth selects llmbench's growth detector: give one or the other (docs/metrics.md)"));
-            }
-        }
+        let mut s = Self::detector_of(m)?;
         if let Some(v) = m.get("mode").filter(|v| !v.is_null()) {
             s.mode = match v.as_str() {
                 Some("enforce") => SaturationMode::Enforce,
@@ -171,42 +134,52 @@ impl Saturation {
                 _ => return Err(format!("mode must be enforce or monitor, not {v}")),
             };
         }
-        let at_least_0 = |k: &str, x: f64| {
-            if x >= 0.0 {
-                Ok(x)
-            } else {
-                Err(format!("{k} must be 0 or more (got {x})"))
-            }
-        };
-        if let Some(x) = num("min_seconds")? {
-            s.min_seconds = at_least_0("min_seconds", x)?;
-        }
         if m.contains_key("max_window_seconds") && m.contains_key("window_seconds") {
             return Err("give max_window_seconds or window_seconds (the same), not both".into());
         }
-        for k in ["max_window_seconds", "window_seconds"] {
-            if let Some(x) = num(k)? {
-                s.window_seconds = at_least_0(k, x)?;
-            }
-        }
-        if let Some(x) = num("moe_threshold")? {
-            s.moe_threshold = at_least_0("moe_threshold", x)?;
-        }
-        if let Some(x) = num("minimum_ttft")? {
-            s.minimum_ttft = at_least_0("minimum_ttft", x)?;
-        }
-        for (k, slot) in [
-            ("maximum_window_ratio", &mut s.maximum_window_ratio),
-            ("confidence", &mut s.confidence),
+        let at_least_0 = |x: f64| x >= 0.0;
+        let fraction = |x: f64| (0.0..=1.0).contains(&x);
+        for (k, slot, ok, rule) in [
+            (
+                "min_seconds",
+                &mut s.min_seconds,
+                at_least_0 as fn(f64) -> bool,
+                "0 or more",
+            ),
+            (
+                "max_window_seconds",
+                &mut s.window_seconds,
+                at_least_0,
+                "0 or more",
+            ),
+            (
+                "moe_threshold",
+                &mut s.moe_threshold,
+                at_least_0,
+                "0 or more",
+            ),
+            ("minimum_ttft", &mut s.minimum_ttft, at_least_0, "0 or more"),
+            (
+                "maximum_window_ratio",
+                &mut s.maximum_window_ratio,
+                fraction,
+                "between 0 and 1",
+            ),
+            ("confidence", &mut s.confidence, fraction, "between 0 and 1"),
         ] {
-            if let Some(x) = num(k)? {
-                if !(0.0..=1.0).contains(&x) {
-                    return Err(format!("{k} must be between 0 and 1 (got {x})"));
+            let k = if k == "max_window_seconds" && m.contains_key("window_seconds") {
+                "window_seconds"
+            } else {
+                k
+            };
+            if let Some(x) = key_number(m, k)? {
+                if !ok(x) {
+                    return Err(format!("{k} must be {rule} (got {x})"));
                 }
                 *slot = x;
             }
         }
-        if let Some(x) = num("minimum_window_size")? {
+        if let Some(x) = key_number(m, "minimum_window_size")? {
             if x < 0.0 || x.fract() != 0.0 || x > u32::MAX as f64 {
                 return Err(format!(
                     "minimum_window_size must be a whole number ≥ 0 (got {x})"
@@ -215,6 +188,51 @@ impl Saturation {
             s.minimum_window_size = x as u32;
         }
         Ok(s)
+    }
+
+    /// The detector the keys ask for, with its defaults: llmbench's growth detector with
+    /// `min_growth`, else GuideLLM's. Unknown keys, and GuideLLM's detector's keys with
+    /// `min_growth`, are refused.
+    fn detector_of(m: &Map<String, Value>) -> Result<Saturation, String> {
+        const OTHER_KEYS: [&str; 5] = [
+            "mode",
+            "min_seconds",
+            "max_window_seconds",
+            "window_seconds",
+            "min_growth",
+        ];
+        if let Some(k) = m
+            .keys()
+            .find(|k| !STATISTICAL_KEYS.contains(&k.as_str()) && !OTHER_KEYS.contains(&k.as_str()))
+        {
+            return Err(format!(
+                "unknown key `{k}`; valid keys are {SATURATION_KEYS}"
+            ));
+        }
+        match key_number(m, "min_growth")? {
+            None => Ok(Saturation::default()),
+            Some(g) if g > 0.0 => {
+                if let Some(k) = STATISTICAL_KEYS.iter().find(|k| m.contains_key(**k)) {
+                    return Err(format!("{k} belongs to GuideLLM's statistical detector and min_growth selects llmbench's growth detector: give one or the other (docs/metrics.md)"));
+                }
+                Ok(Saturation {
+                    min_growth: Some(g),
+                    ..Saturation::growth()
+                })
+            }
+            Some(g) => Err(format!("min_growth must be greater than 0 (got {g})")),
+        }
+    }
+}
+
+/// The number under `k`, if given (null is not given).
+fn key_number(m: &Map<String, Value>, k: &str) -> Result<Option<f64>, String> {
+    match m.get(k).filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(v) => number(v)
+            .filter(|x| x.is_finite())
+            .map(Some)
+            .ok_or_else(|| format!("{k} must be a number, not {v}")),
     }
 }
 

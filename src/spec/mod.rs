@@ -725,6 +725,35 @@ fn profile(p: &Value, a: &mut RunArgs, from: &mut FromSpec) -> Result<()> {
             None => {}
         }
     }
+    rate_options(&s, kind, a)?;
+    if let Some(r) = s.f64("rampup_duration")? {
+        if !(r >= 0.0) || !r.is_finite() {
+            return Err(s.err(format!(
+                "rampup_duration must be 0 or more seconds (got {r})"
+            )));
+        }
+        if r > 0.0 {
+            if matches!(kind, ProfileKind::Synchronous | ProfileKind::Poisson) {
+                return Err(s.err(
+                    "rampup_duration applies to constant, concurrent and throughput profiles",
+                ));
+            }
+            a.rampup = Some(r);
+        }
+    }
+    let warm = transient(&s, "warmup")?;
+    let cool = transient(&s, "cooldown")?;
+    a.warmup = warm.map(|t| t.0);
+    a.cooldown = cool.map(|t| t.0);
+    from.window_by = [
+        warm.map_or(WindowBy::PreferDuration, |t| t.1),
+        cool.map_or(WindowBy::PreferDuration, |t| t.1),
+    ];
+    Ok(())
+}
+
+/// `max_concurrency` of constant, poisson and sweep, and a sweep's `strategy_type`.
+fn rate_options(s: &Spec, kind: ProfileKind, a: &mut RunArgs) -> Result<()> {
     if matches!(
         kind,
         ProfileKind::Constant | ProfileKind::Poisson | ProfileKind::Sweep
@@ -758,29 +787,6 @@ fn profile(p: &Value, a: &mut RunArgs, from: &mut FromSpec) -> Result<()> {
             }
         }
     }
-    if let Some(r) = s.f64("rampup_duration")? {
-        if !(r >= 0.0) || !r.is_finite() {
-            return Err(s.err(format!(
-                "rampup_duration must be 0 or more seconds (got {r})"
-            )));
-        }
-        if r > 0.0 {
-            if matches!(kind, ProfileKind::Synchronous | ProfileKind::Poisson) {
-                return Err(s.err(
-                    "rampup_duration applies to constant, concurrent and throughput profiles",
-                ));
-            }
-            a.rampup = Some(r);
-        }
-    }
-    let warm = transient(&s, "warmup")?;
-    let cool = transient(&s, "cooldown")?;
-    a.warmup = warm.map(|t| t.0);
-    a.cooldown = cool.map(|t| t.0);
-    from.window_by = [
-        warm.map_or(WindowBy::PreferDuration, |t| t.1),
-        cool.map_or(WindowBy::PreferDuration, |t| t.1),
-    ];
     Ok(())
 }
 

@@ -166,7 +166,10 @@ fn overrides_make_the_profile_list() {
         "5,10",
     ]));
     assert!(e.contains("not supported yet"), "{e}");
-    assert!(e.contains("as a list instead, e.g. --constraint kind=max_duration,seconds=[10,20,30]"), "{e}");
+    assert!(
+        e.contains("as a list instead, e.g. --constraint kind=max_duration,seconds=[10,20,30]"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -187,6 +187,12 @@ pub enum ProfileKind {
     Poisson,
     /// Synchronous, throughput, then constant rates between the two.
     Sweep,
+    /// A search for the highest concurrency whose SLO attainment meets a target (needs --slo);
+    /// --rate: the first concurrency (default 4); more keys in --profile-args.
+    Goodput,
+    /// Concurrent benchmarks and the knee of their output throughput; --rate: at least 5
+    /// increasing stream counts (or min_streams, max_streams, count in --profile-args).
+    Knee,
 }
 
 impl ProfileKind {
@@ -198,6 +204,8 @@ impl ProfileKind {
             ProfileKind::Constant => "constant",
             ProfileKind::Poisson => "poisson",
             ProfileKind::Sweep => "sweep",
+            ProfileKind::Goodput => "goodput",
+            ProfileKind::Knee => "knee",
         }
     }
 }
@@ -241,6 +249,13 @@ pub struct RunArgs {
     /// number of sweep benchmarks).
     #[arg(long, value_name = "RATE[,RATE…]", allow_hyphen_values = true)]
     pub rate: Option<String>,
+
+    /// The goodput and knee profiles' other settings, GuideLLM's keys as key=value,… or JSON:
+    /// goodput: target_attainment, initial_streams, max_streams, tolerance, max_probes,
+    /// confidence; knee: initial_streams, min_streams, max_streams, count, adaptive,
+    /// points_each_side, max_step (docs/cli.md).
+    #[arg(long, value_name = "KEY=VALUE,…")]
+    pub profile_args: Option<String>,
 
     /// Seconds over which constant, concurrent and throughput benchmarks ramp up (not poisson or
     /// synchronous).

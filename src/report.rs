@@ -9,6 +9,7 @@
 //! Version 2 keeps llmbench's own data off those names (`llmbench_config`, `records`) so the
 //! same file carries GuideLLM's view too (`guidellm`); `migrate` reads version 1.
 
+pub mod conclusion;
 pub mod guidellm;
 pub mod migrate;
 pub mod schema;
@@ -61,6 +62,12 @@ pub struct Report {
     /// to that run's clock. Absent for a single run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<SourceRun>,
+    /// What each model's goodput or knee search found (GuideLLM's `conclusions`), in run
+    /// order. Empty for profiles that run a fixed list of benchmarks. Each entry also carries
+    /// GuideLLM 0.8.1's record of the search at its top level (docs/guidellm-report.md).
+    /// Written as `[]` by GuideLLM's view when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conclusions: Vec<conclusion::Conclusion>,
 }
 
 /// One run a combined report was made from.
@@ -757,6 +764,7 @@ pub fn combine(mut reports: Vec<Report>, paths: &[std::path::PathBuf]) -> Report
     let mut out = reports[0].clone();
     out.models.clear();
     out.benchmarks.clear();
+    out.conclusions.clear();
     out.partial = reports.iter().any(|r| r.partial);
     out.interrupted = reports.iter().any(|r| r.interrupted);
     for (i, (r, p)) in reports.into_iter().zip(paths).enumerate() {
@@ -771,11 +779,17 @@ pub fn combine(mut reports: Vec<Report>, paths: &[std::path::PathBuf]) -> Report
             m.model = rename(&m.model);
             out.models.push(m);
         }
+        let offset = out.benchmarks.len();
         for mut b in r.benchmarks {
             b.model = rename(&b.model);
             b.source = Some(i);
             b.index = out.benchmarks.len();
             out.benchmarks.push(b);
+        }
+        for mut c in r.conclusions {
+            c.model = rename(&c.model);
+            c.benchmark = c.benchmark.map(|b| b + offset);
+            out.conclusions.push(c);
         }
         out.sources.push(SourceRun {
             path: p.display().to_string(),
@@ -807,6 +821,7 @@ impl Report {
             models: Vec::new(),
             benchmarks: Vec::new(),
             sources: Vec::new(),
+            conclusions: Vec::new(),
         }
     }
 

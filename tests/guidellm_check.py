@@ -281,6 +281,57 @@ def check_search(where, bench, raw):
     return 1
 
 
+# The searches whose conclusions were checked against GuideLLM's own analysis ("goodput", "knee").
+checked_conclusions = set()
+
+
+def check_conclusions(where, report, raw):
+    """A goodput or knee conclusion: GuideLLM's models accept it, and GuideLLM's own analysis
+    (find_throughput_knee, wilson_interval) reproduces llmbench's numbers from the benchmarks."""
+    from guidellm.benchmark.analysis.knee import KneeDetectionConclusion, find_throughput_knee
+    from guidellm.utils.statistics import wilson_interval
+
+    if len(report.conclusions) != len(raw["conclusions"]):
+        fail(where, f"{len(report.conclusions)} conclusions vs {len(raw['conclusions'])}")
+    for j, c in enumerate(raw["conclusions"]):
+        w = f"{where} conclusions[{j}]"
+        benches = [(b, rb) for b, rb in zip(report.benchmarks, raw["benchmarks"]) if rb["model"] == c["model"]]
+        if c["profile"] == "knee":
+            k = KneeDetectionConclusion.model_validate(report.conclusions[j])
+            streams = [b.config.strategy.streams for b, _ in benches]
+            # llmbench fits every token event in the window (GuideLLM's `total` mean), not only
+            # successful requests' (docs/metrics.md, "Searches").
+            tput = [b.metrics.output_tokens_per_second.total.mean for b, _ in benches]
+            theirs = find_throughput_knee(streams, tput)
+            ours = k.final.throughput
+            if theirs.status != ours.status or theirs.saturation_concurrency != ours.saturation_concurrency:
+                fail(w, f"knee {ours} vs GuideLLM's {theirs}")
+            if ours.knee is not None and not close(ours.knee, theirs.knee, rel=1e-6, abs_=1e-6):
+                fail(w, f"knee {ours.knee} vs GuideLLM's {theirs.knee}")
+            if [p["streams"] for p in c["knee_points"]] != streams:
+                fail(w, f"knee points {c['knee_points']} vs benchmarks at {streams}")
+            checked_conclusions.add("knee")
+        elif c["profile"] == "goodput":
+            by_streams = {b.config.strategy.streams: b for b, _ in benches}
+            for p in c["probes"]:
+                b = by_streams.get(p["streams"])
+                if b is None:
+                    fail(w, f"probe at {p['streams']} streams has no benchmark")
+                    continue
+                if b.metrics.slo_determined_requests != p["determined_requests"] or not close(b.metrics.slo_attainment, p["attainment"]):
+                    fail(w, f"probe {p} vs GuideLLM's attainment {b.metrics.slo_attainment} of {b.metrics.slo_determined_requests}")
+                lo, hi = wilson_interval(round(p["attainment"] * p["determined_requests"]), p["determined_requests"], c["confidence"])
+                # GuideLLM's z comes from Abramowitz & Stegun 26.2.23 (error up to 4.5e-4);
+                # llmbench's from an exact-to-1e-9 quantile: the bounds agree to ~1e-5.
+                if not (close(lo, p["attainment_lower"], 1e-4, 1e-4) and close(hi, p["attainment_upper"], 1e-4, 1e-4)):
+                    fail(w, f"interval [{p['attainment_lower']}, {p['attainment_upper']}] vs GuideLLM's Wilson [{lo}, {hi}]")
+            if c["streams"] != c["best_passing_streams"]:
+                fail(w, f"streams {c['streams']} vs best_passing_streams {c['best_passing_streams']}")
+            checked_conclusions.add("goodput")
+        else:
+            fail(w, f"unknown profile {c['profile']!r}")
+
+
 def check_file(index, path, raw, out):
     from guidellm.benchmark.entrypoints import reimport_benchmarks_report
     from guidellm.benchmark.schemas.report import GenerativeBenchmarksReport
@@ -320,6 +371,7 @@ def check_file(index, path, raw, out):
     for k, v in raw["llmbench_config"].get("labels", {}).items():
         if report.config.metadata.labels.get(k) != v:
             fail(where, f"label {k}={v!r} is not in config.metadata.labels")
+    check_conclusions(where, report, raw)
     models = [m["name"] for m in raw["llmbench_config"]["models"]]
     got = [b.backend.model for b in report.config.get_benchmarks()]
     if got != models:
@@ -374,6 +426,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--need-statuses", default="", help="comma list of statuses some request must have")
     ap.add_argument("--need-slo", action="store_true", help="some benchmark's SLO attainment, below 1, must have been compared with the summary")
+    ap.add_argument("--need-conclusions", default="", help="comma list of searches (goodput, knee) some report must conclude")
     ap.add_argument("reports", nargs="+")
     a = ap.parse_args()
     have = version("guidellm")
@@ -392,6 +445,9 @@ def main():
     for st in filter(None, a.need_statuses.split(",")):
         if st not in statuses:
             fail("runs", f"no {st} request in any report (the run should produce one)")
+    for k in filter(None, a.need_conclusions.split(",")):
+        if k not in checked_conclusions:
+            fail("runs", f"no {k} conclusion checked (checked: {sorted(checked_conclusions)})")
     # Below 1: errored requests count (the run fails some); how many successful ones meet the
     # test's targets depends on the machine's speed, so 0 is allowed.
     if a.need_slo and not any(x is not None and x < 1 for x in checked_slo):

@@ -39,6 +39,8 @@ fn check(py: &Path, out: &Path, need: &str, reports: &[PathBuf]) {
             "--need-statuses",
             need,
             "--need-slo",
+            "--need-conclusions",
+            "goodput,knee",
         ])
         .arg("--out")
         .arg(out)
@@ -184,6 +186,47 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
         .unwrap();
     ok(&o, "llmbench run with max_concurrency");
 
+    // The searches: a knee over 5 concurrencies and a goodput search against a TPOT target the
+    // mock meets at low and misses at high concurrency; their conclusions are checked against
+    // GuideLLM's own knee fit and Wilson interval.
+    let mock = r#"engine=mock,mock={"step_base_us": 2000, "step_per_seq_us": 1000}"#;
+    for (name, profile, extra) in [
+        ("knee", "kind=knee,initial_streams=[1,2,4,8,16]", None),
+        (
+            "goodput",
+            "kind=goodput,initial_streams=1,max_streams=32",
+            Some(r#"kind=generative,slo={"tpot_ms": 8}"#),
+        ),
+    ] {
+        let mut cmd = bin();
+        cmd.current_dir(dir.path())
+            .arg("run")
+            .args([
+                "--backend",
+                &format!("kind=vllm_python,model=mock-{name},{mock}"),
+            ])
+            .args([
+                "--profile",
+                profile,
+                "--constraint",
+                "kind=max_requests,count=40",
+            ])
+            .args([
+                "--data",
+                "kind=synthetic_text,prompt_tokens=16,output_tokens=8",
+            ])
+            .args([
+                "--output",
+                &format!("kind=json,path=d/{name}.json"),
+                "--python",
+            ])
+            .arg(python());
+        if let Some(m) = extra {
+            cmd.args(["--metrics", m]);
+        }
+        ok(&cmd.output().unwrap(), name);
+    }
+
     let t0 = std::time::Instant::now();
     check(
         &py,
@@ -198,6 +241,8 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
             dir.path().join("d/combined.json"),
             dir.path().join("d/run.json"),
             dir.path().join("d/capped.json"),
+            dir.path().join("d/knee.json"),
+            dir.path().join("d/goodput.json"),
         ],
     );
     eprintln!("GuideLLM's checks took {:.1} s", t0.elapsed().as_secs_f64());

@@ -19,7 +19,7 @@ pub use self::engine::{check_backend, BackendKwargs};
 pub use self::limits::{Amount, Limits, Window};
 pub use self::models::{check_local_models, models, ModelSpec};
 pub use self::outputs::Outputs;
-pub use self::profile::{profile, profile_options, rates};
+pub use self::profile::{profile, profile_options, profile_with, rates, search_profile};
 pub use self::request_format::RequestFormat;
 pub use self::slo::slo;
 pub use crate::backend::protocol::{EngineKind, Map};
@@ -129,9 +129,10 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         }
         _ => DataSource::load(&data_arg, data_args, mapper)?,
     };
-    let profile = profile(
+    let profile = profile_with(
         a.profile.unwrap_or(ProfileKind::Sweep),
         rates(a.rate.as_deref())?,
+        a.profile_args.as_deref(),
     )?;
     let profile_options =
         profile_options(&profile, a.max_concurrency, a.sweep_strategy.as_deref())?;
@@ -169,6 +170,12 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         )?,
     };
     let slo = slo(a.slo.as_deref(), a.from_spec.is_some())?;
+    if matches!(profile, Profile::Goodput(_)) && slo.is_none() {
+        if a.from_spec.is_some() {
+            bail_usage!("--profile kind=goodput searches for the highest load meeting latency targets, so it needs them: add --metrics kind=generative,slo='{{\"ttft_ms\": 500, \"tpot_ms\": 50}}'");
+        }
+        bail_usage!("--profile goodput searches for the highest load meeting latency targets, so it needs them: add --slo '{{\"ttft_ms\": 500, \"tpot_ms\": 50}}'");
+    }
     let engine_stall_timeout = stall_timeout(a.x.engine_stall_timeout)?;
     let flag = if a.from_spec.is_some() {
         "--output"

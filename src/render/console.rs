@@ -594,10 +594,52 @@ pub fn summary_text(report: &Report) -> String {
     .concat()
 }
 
-/// The end-of-run tables.
+/// The searches' answers, one paragraph per model, and with several models of one profile a
+/// ranking of them by the same answer.
+pub fn answers_text(report: &Report) -> String {
+    use crate::report::conclusion::ranking;
+    if report.conclusions.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nℹ Answer\n");
+    for c in &report.conclusions {
+        out.push_str(&c.answer);
+        out.push('\n');
+    }
+    for profile in ["goodput", "knee"] {
+        let same: Vec<_> = report
+            .conclusions
+            .iter()
+            .filter(|c| c.profile == profile)
+            .cloned()
+            .collect();
+        if same.len() < 2 {
+            continue;
+        }
+        out.push_str(match profile {
+            "goodput" => "Ranking by request rate at the highest concurrency meeting the SLO:\n",
+            _ => "Ranking by output token rate at the throughput knee:\n",
+        });
+        for (i, c) in ranking(&same).iter().enumerate() {
+            let what = match (c.streams, c.requests_per_second, c.output_tokens_per_second) {
+                (Some(s), Some(r), Some(t)) => format!(
+                    "{} req/s, {} output tok/s at {s} streams",
+                    num(r),
+                    num(t)
+                ),
+                _ => "no answer".to_string(),
+            };
+            out.push_str(&format!("  {}. {}: {what}\n", i + 1, c.model));
+        }
+    }
+    out
+}
+
+/// The end-of-run tables, the notes, and the searches' answers last.
 pub fn print_summary(report: &Report) {
     print!("{}", summary_text(report));
     notes(report);
+    print!("{}", answers_text(report));
 }
 
 #[cfg(test)]

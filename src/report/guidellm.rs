@@ -45,7 +45,10 @@ impl Serialize for WithGuideLlm<'_> {
         })?;
         map.serialize_entry("metadata", &metadata(r))?;
         map.serialize_entry("config", &scenario(r))?;
-        map.serialize_entry("conclusions", &[(); 0])?;
+        if r.conclusions.is_empty() {
+            // GuideLLM's key; llmbench's own `conclusions` holds its entries when there are any.
+            map.serialize_entry("conclusions", &[(); 0])?;
+        }
         map.end()
     }
 }
@@ -167,6 +170,21 @@ fn profile_args(r: &Report) -> Value {
             };
             json!({"kind": "sweep", "sweep_size": n, "strategy_type": kind, "max_concurrency": cap})
         }
+        Profile::Goodput(g) => {
+            let mut v = serde_json::to_value(g).expect("plain data");
+            v["kind"] = json!("goodput");
+            v
+        }
+        Profile::Knee(k) => json!({
+            "kind": "knee",
+            "initial_streams": k.streams,
+            "min_streams": null,
+            "max_streams": null,
+            "count": null,
+            "adaptive": k.adaptive,
+            "points_each_side": k.points_each_side,
+            "max_step": k.max_step,
+        }),
     };
     let o = p.as_object_mut().expect("an object");
     o.insert("rampup_duration".into(), json!(c.limits.rampup));

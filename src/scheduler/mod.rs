@@ -8,6 +8,7 @@ pub mod collector;
 pub mod constraints;
 pub mod pacer;
 pub mod saturation;
+pub mod search;
 pub mod strategy;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! What a benchmark dispatches by (`Strategy`), and the plan of strategies a profile makes —
 //! including the sweep, whose constant rates are placed from its first two benchmarks.
 
+use super::search::{GoodputArgs, GoodputSearch, KneeArgs, KneeSearch, Measured, Search};
 use serde::Serialize;
 
 /// How requests were sent in one benchmark.
@@ -100,6 +101,10 @@ pub enum Profile {
     Poisson(Vec<f64>),
     /// Number of benchmarks: synchronous, throughput, then n−2 constant rates between them.
     Sweep(u32),
+    /// A search for the highest concurrency meeting the SLO (docs/metrics.md, "Searches").
+    Goodput(GoodputArgs),
+    /// Concurrent benchmarks and the knee of their throughput curve.
+    Knee(KneeArgs),
 }
 
 impl Profile {
@@ -111,6 +116,8 @@ impl Profile {
             Profile::Constant(_) => "constant",
             Profile::Poisson(_) => "poisson",
             Profile::Sweep(_) => "sweep",
+            Profile::Goodput(_) => "goodput",
+            Profile::Knee(_) => "knee",
         }
     }
 }
@@ -166,6 +173,7 @@ pub struct StrategyPlan {
     options: ProfileOptions,
     queue: std::collections::VecDeque<Strategy>,
     measured: Vec<f64>,
+    search: Option<Search>,
 }
 
 impl StrategyPlan {
@@ -197,12 +205,19 @@ impl StrategyPlan {
                 })
                 .collect(),
             Profile::Sweep(_) => vec![Strategy::Synchronous, throughput(None)],
+            Profile::Goodput(_) | Profile::Knee(_) => vec![],
+        };
+        let search = match profile {
+            Profile::Goodput(a) => Some(Search::Goodput(GoodputSearch::new(a.clone()))),
+            Profile::Knee(a) => Some(Search::Knee(KneeSearch::new(a.clone()))),
+            _ => None,
         };
         StrategyPlan {
             profile: profile.clone(),
             options: ProfileOptions::default(),
             queue: queue.into(),
             measured: Vec::new(),
+            search,
         }
     }
 
@@ -242,20 +257,46 @@ impl StrategyPlan {
             ))
     }
 
+    /// The search, for its conclusion.
+    pub fn search(&self) -> Option<&Search> {
+        self.search.as_ref()
+    }
+
     /// The next strategy to run, if any.
     pub fn next(&mut self) -> Option<Strategy> {
+        if self.queue.is_empty() {
+            let streams = match &mut self.search {
+                Some(Search::Goodput(g)) => g.next(),
+                Some(Search::Knee(k)) => k.next(),
+                None => None,
+            };
+            return streams.map(|streams| Strategy::Concurrent { streams });
+        }
         self.queue.pop_front()
     }
 
-    /// Whether another strategy follows.
-    pub fn has_next(&self) -> bool {
-        !self.queue.is_empty()
-    }
-
-    /// Records the request rate a benchmark achieved. After a sweep's throughput benchmark its
-    /// constant rates are placed: linspace(sync_rate, throughput_rate, n-1)[1:], evenly spaced,
-    /// ending at throughput (GuideLLM's placement). An error when throughput completed nothing.
-    pub fn measured(&mut self, requests_per_second: f64) -> Result<(), String> {
+    /// Records what a benchmark of `strategy` measured. After a sweep's throughput benchmark
+    /// its constant rates are placed: linspace(sync_rate, throughput_rate, n-1)[1:], evenly
+    /// spaced, ending at throughput (GuideLLM's placement); a search scores its probe and picks
+    /// the next. An error when the sweep's throughput completed nothing, or when a goodput probe
+    /// judged no request.
+    pub fn measured(&mut self, strategy: &Strategy, m: &Measured) -> Result<(), String> {
+        let streams = strategy.concurrency().unwrap_or(0);
+        match &mut self.search {
+            Some(Search::Goodput(g)) => return g.record(streams, m),
+            Some(Search::Knee(k)) => {
+                k.record(streams, m);
+                return Ok(());
+            }
+            None => {}
+        }
+        // A constraint with stopping_scope=all ended it: no further rates or streams (a
+        // sweep goes on after its synchronous and throughput benchmarks, as GuideLLM's does).
+        if m.stopped_all && self.scope_all_stops_after(strategy) {
+            self.queue.clear();
+            return Ok(());
+        }
+        let requests_per_second = m.requests_per_second;
         self.measured.push(requests_per_second);
         let Profile::Sweep(n) = self.profile else {
             return Ok(());
@@ -307,6 +348,13 @@ pub fn constant_offset_s(i: u64, rate: f64, rampup: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rps(r: f64) -> Measured {
+        Measured {
+            requests_per_second: r,
+            ..Default::default()
+        }
+    }
 
     #[test]
     fn constant_pacing_is_exact_and_ramps_linearly() {
@@ -367,9 +415,9 @@ mod tests {
         assert_eq!(c.next().and_then(|s| s.cap()), Some(2));
         let mut s = StrategyPlan::new(&Profile::Sweep(4), 64).with_options(&o);
         assert_eq!(s.next(), Some(Strategy::Synchronous));
-        s.measured(1.0).unwrap();
+        s.measured(&Strategy::Synchronous, &rps(1.0)).unwrap();
         assert_eq!(s.next(), Some(Strategy::Throughput { max_concurrency: 2 }));
-        s.measured(3.0).unwrap();
+        s.measured(&Strategy::Synchronous, &rps(3.0)).unwrap();
         let rest: Vec<_> = std::iter::from_fn(|| s.next()).collect();
         assert_eq!(
             rest,
@@ -388,14 +436,14 @@ mod tests {
         // engine's max_num_seqs.
         let mut d = StrategyPlan::new(&Profile::Sweep(3), 64);
         d.next();
-        d.measured(1.0).unwrap();
+        d.measured(&Strategy::Synchronous, &rps(1.0)).unwrap();
         assert_eq!(
             d.next(),
             Some(Strategy::Throughput {
                 max_concurrency: 64
             })
         );
-        d.measured(2.0).unwrap();
+        d.measured(&Strategy::Synchronous, &rps(2.0)).unwrap();
         assert_eq!(
             d.next(),
             Some(Strategy::Constant {
@@ -416,15 +464,15 @@ mod tests {
     fn a_sweep_places_its_rates_between_synchronous_and_throughput() {
         let mut s = StrategyPlan::new(&Profile::Sweep(5), 16);
         assert_eq!(s.next(), Some(Strategy::Synchronous));
-        s.measured(2.0).unwrap();
+        s.measured(&Strategy::Synchronous, &rps(2.0)).unwrap();
         assert_eq!(
             s.next(),
             Some(Strategy::Throughput {
                 max_concurrency: 16
             })
         );
-        assert!(!s.has_next());
-        s.measured(8.0).unwrap();
+        assert_eq!(s.next(), None);
+        s.measured(&Strategy::Synchronous, &rps(8.0)).unwrap();
         let rest: Vec<_> = std::iter::from_fn(|| s.next()).collect();
         assert_eq!(
             rest,
@@ -436,9 +484,9 @@ mod tests {
                 .to_vec()
         );
         let mut z = StrategyPlan::new(&Profile::Sweep(5), 16);
-        z.measured(1.0).unwrap();
+        z.measured(&Strategy::Synchronous, &rps(1.0)).unwrap();
         assert!(z
-            .measured(0.0)
+            .measured(&Strategy::Synchronous, &rps(0.0))
             .unwrap_err()
             .contains("no completed requests"));
     }

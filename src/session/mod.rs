@@ -12,12 +12,13 @@ use crate::data::prompts::{Prepared, RequestSource, RequestSpec};
 use crate::error;
 use crate::plan::{ModelSpec, Plan};
 use crate::report::{self, Report};
+use crate::scheduler::search::Measured;
 use crate::scheduler::{self, EndReason, Outcome, Strategy, StrategyPlan};
 use anyhow::{anyhow, Result};
 use prepare::Prep;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Runs the model at `idx` of the report: spawn, session, teardown. A failure keeps the lines
 /// of the engine's own output that explain it, in the error and the model's entry.
@@ -90,16 +91,6 @@ fn explain_failure(w: &Worker, entry: &mut report::ModelEntry, res: Result<()>) 
         "{e:#}\nthe engine's own output says (whole log: {log}):\n{}",
         lines.join("\n")
     ))
-}
-
-/// What a finished benchmark hands the profile's loop.
-struct Done {
-    /// The request source, to continue the seeded stream.
-    source: Box<dyn RequestSource>,
-    /// Successful requests per second (a sweep places its rates from them).
-    rps: f64,
-    /// The constraint with stopping_scope=all that ended it, if one did.
-    scope_all: Option<scheduler::ConstraintKind>,
 }
 
 struct Session<'a> {
@@ -260,36 +251,67 @@ impl Session<'_> {
             .unwrap_or(256);
         let mut strategies = StrategyPlan::new(&self.plan.profile, default_concurrency)
             .with_options(&self.plan.profile_options);
-        let mut index = 0;
+        let (t0, first) = (Instant::now(), report.benchmarks.len());
+        let mut result = Ok(());
         while let Some(strategy) = strategies.next() {
             if self.interrupt.load(Ordering::Relaxed) {
                 break;
             }
-            let stops = strategies.scope_all_stops_after(&strategy);
-            let done = self.benchmark(report, strategy, index, source)?;
-            index += 1;
+            if report.benchmarks.len() > first {
+                if let Err(e) = self.reset() {
+                    result = Err(e);
+                    break;
+                }
+            }
+            // Benchmark i of the model's profile takes the i-th value of a limit list.
+            let index = report.benchmarks.len() - first;
+            let (src, measured) = match self.benchmark(report, strategy.clone(), index, source) {
+                Ok(x) => x,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
             source = match &prepared {
                 Some(p) => Box::new(Prepared::new(p.clone())),
-                None => done.source,
+                None => src,
             };
-            if let (Some(kind), true) = (done.scope_all, stops) {
-                if self.plan.console {
-                    println!(
-                        "{} stopped: {} (stopping_scope=all) ended benchmark {}; no further benchmarks for {}",
-                        self.plan.profile.name(),
-                        kind.name(),
-                        report.benchmarks.len() - 1,
-                        self.spec.name
-                    );
-                }
+            if measured.stopped_all
+                && strategies.scope_all_stops_after(&strategy)
+                && self.plan.console
+            {
+                let b = report.benchmarks.last().expect("just run");
+                println!(
+                    "{} stopped: {} (stopping_scope=all) ended benchmark {}; no further benchmarks for {}",
+                    self.plan.profile.name(),
+                    b.stopped_by_scope_all.map_or("a constraint", |k| k.name()),
+                    b.index,
+                    self.spec.name
+                );
+            }
+            if let Err(e) = strategies.measured(&strategy, &measured) {
+                result = Err(anyhow!(e));
                 break;
             }
-            strategies.measured(done.rps).map_err(|e| anyhow!(e))?;
-            if strategies.has_next() {
-                self.reset()?;
-            }
         }
-        Ok(())
+        // A search's answer, from the probes it ran (also when it failed part-way).
+        if let Some(search) = strategies.search() {
+            let m = &report.models[self.idx];
+            let c = crate::report::conclusion::conclude(
+                &self.spec.name,
+                search,
+                self.plan.slo.as_ref(),
+                &report.benchmarks[first..],
+                m.engine_starts,
+                m.engine.as_ref().map(|e| e.engine_start_s),
+                t0.elapsed().as_secs_f64(),
+                self.interrupt.load(Ordering::Relaxed) || result.is_err(),
+            );
+            report.conclusions.retain(|x| x.model != c.model);
+            report.conclusions.push(c);
+            crate::write_report(self.plan, report)?;
+        }
+        result
     }
 
     /// One benchmark, the `index`-th of the model's profile, added to the report and written.
@@ -300,7 +322,7 @@ impl Session<'_> {
         strategy: Strategy,
         index: usize,
         source: Box<dyn RequestSource>,
-    ) -> Result<Done> {
+    ) -> Result<(Box<dyn RequestSource>, Measured)> {
         let (plan, model) = (self.plan, self.spec.name.as_str());
         let label = format!("[{}] {}", report.benchmarks.len(), strategy.label());
         if plan.console {
@@ -350,7 +372,22 @@ impl Session<'_> {
             }
             crate::render::console::print_requests(entry, plan.print_requests);
         }
-        let rps = entry.summary.requests_per_second;
+        let measured = Measured {
+            requests_per_second: entry.summary.requests_per_second,
+            output_tokens_per_second: entry.summary.output_tokens_per_second,
+            attainment: entry
+                .summary
+                .slo
+                .as_ref()
+                .and_then(|s| s.attainment.map(|a| (a, s.judged))),
+            goodput_requests_per_second: entry
+                .summary
+                .slo
+                .as_ref()
+                .map(|s| s.goodput_requests_per_second),
+            stopped_all: entry.stopped_by_scope_all.is_some(),
+            over_saturated: entry.over_saturation.as_ref().map(|s| s.is_over_saturated),
+        };
         crate::write_report(plan, report)?;
         if let Some(e) = worker_error {
             let died = self.worker.died_error("mid-benchmark");
@@ -362,11 +399,7 @@ impl Session<'_> {
         }
         match stalled {
             Some(e) => Err(e),
-            None => Ok(Done {
-                source: src,
-                rps,
-                scope_all,
-            }),
+            None => Ok((src, measured)),
         }
     }
 

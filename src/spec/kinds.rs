@@ -99,15 +99,30 @@ pub static PROFILE: &[Kind] = &[
     },
     Kind {
         names: &["goodput"],
-        keys: &[],
+        keys: profile_keys!(
+            ("target_attainment", Yes),
+            ("initial_streams", Yes),
+            ("max_streams", Yes),
+            ("tolerance", Yes),
+            ("max_probes", Yes),
+            ("confidence", Yes)
+        ),
         refused: None,
-        support: NotYet,
+        support: Yes,
     },
     Kind {
         names: &["knee"],
-        keys: &[],
+        keys: profile_keys!(
+            ("initial_streams", Yes),
+            ("min_streams", Yes),
+            ("max_streams", Yes),
+            ("count", Yes),
+            ("adaptive", Yes),
+            ("points_each_side", Yes),
+            ("max_step", Yes)
+        ),
         refused: None,
-        support: NotYet,
+        support: Yes,
     },
 ];
 

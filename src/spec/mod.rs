@@ -8,9 +8,9 @@
 //! (`kinds.rs`); what other open issues will build is refused as "not supported yet".
 
 pub mod env;
-mod fields;
+pub(crate) mod fields;
 pub mod grammar;
-mod kinds;
+pub(crate) mod kinds;
 
 use crate::cli::{ProfileKind, RunArgs, SpecRunArgs, Values};
 use crate::render::Format;
@@ -678,15 +678,29 @@ fn profile(p: &Value, a: &mut RunArgs, from: &mut FromSpec) -> Result<()> {
         "constant" | "async" => ProfileKind::Constant,
         "poisson" => ProfileKind::Poisson,
         "sweep" => ProfileKind::Sweep,
+        "goodput" => ProfileKind::Goodput,
+        "knee" => ProfileKind::Knee,
         other => return Err(s.err(format!("kind {other} is not supported yet"))),
     };
     a.profile = Some(kind);
+    if matches!(kind, ProfileKind::Goodput | ProfileKind::Knee) {
+        // Checked here, so an error names --profile; the plan reads the same keys again.
+        let mut m = s.map.clone();
+        for k in ["rampup_duration", "warmup", "cooldown"] {
+            m.remove(k);
+        }
+        m.insert("kind".into(), Value::String(s.kind.clone()));
+        crate::plan::search_profile("--profile", &Value::Object(m.clone()))?;
+        m.remove("kind");
+        a.profile_args = Some(Value::Object(m).to_string());
+    }
     let rate_key = match kind {
         ProfileKind::Synchronous => None,
         ProfileKind::Concurrent => Some("streams"),
         ProfileKind::Throughput => Some("max_concurrency"),
         ProfileKind::Constant | ProfileKind::Poisson => Some("rate"),
         ProfileKind::Sweep => Some("sweep_size"),
+        ProfileKind::Goodput | ProfileKind::Knee => None,
     };
     if let Some(key) = rate_key {
         match s.numbers(key)? {

@@ -173,6 +173,13 @@ pub struct RunConfig {
     pub request_format: String,
     /// The load profile.
     pub profile: crate::scheduler::Profile,
+    /// The profile's `max_concurrency` (constant, poisson, sweep) and a sweep's strategy type.
+    /// Absent when both are the defaults.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::scheduler::ProfileOptions::is_default"
+    )]
+    pub profile_options: crate::scheduler::ProfileOptions,
     /// Per-benchmark limits.
     pub limits: crate::scheduler::Limits,
     /// --warmup / --cooldown: what each benchmark's measurement window leaves out at its start
@@ -458,6 +465,18 @@ pub struct BenchmarkEntry {
     /// max_global_error_rate), over-saturation, the data ran out, an interrupt, or the worker
     /// died.
     pub ended_by: EndReason,
+    /// The constraint that ended this benchmark when it has GuideLLM's `stopping_scope=all`
+    /// (max_duration, max_requests, min_requests, max_errors, max_error_rate,
+    /// max_global_error_rate or over_saturation). The profile then ran no further benchmarks
+    /// for this model — except after a sweep's synchronous and throughput benchmarks, which
+    /// GuideLLM's sweep does not stop at. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by_scope_all: Option<crate::scheduler::ConstraintKind>,
+    /// The over-saturation detector's verdict (--detect-saturation, --constraint
+    /// kind=over_saturation): whether and when it found the engine over-saturated, with its
+    /// slopes under GuideLLM's names. Absent when detection was off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_saturation: Option<crate::scheduler::SaturationReport>,
     /// The worker's death message if it died during this benchmark.
     pub worker_error: Option<String>,
     /// The longest stretch without engine progress (a token, a finished request, a completed
@@ -639,6 +658,10 @@ pub struct TimestampsNs {
     /// Supervisor: when the request was due (start + i/rate for constant, a seeded Poisson
     /// arrival, or the moment a concurrency slot freed).
     pub scheduled: Option<i64>,
+    /// Supervisor: when `max_concurrency` let the request go, if it was due while the cap was
+    /// full and waited for a place (absent when it did not wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitted: Option<i64>,
     /// Supervisor: after the write() of the request's generate frame returned.
     pub sent: Option<i64>,
     /// Worker: after it decoded the frame.
@@ -670,6 +693,7 @@ impl TimestampsNs {
         let rel = |t: Option<u64>| t.map(|t| (t as i128 - origin as i128) as i64);
         TimestampsNs {
             scheduled: rel(t.scheduled),
+            admitted: rel(t.admitted),
             sent: rel(t.sent),
             worker_received: rel(t.worker_received),
             worker_submitted: rel(t.worker_submitted),
@@ -812,7 +836,11 @@ impl Report {
     ) -> &BenchmarkEntry {
         let origin = self.clock.origin_monotonic_ns;
         let (ws, we) = crate::metrics::resolve_window(window, &o.records, o.start_ns, o.end_ns);
-        let summary = summarize_with_slo(&o.records, ws, we, slo);
+        let mut summary = summarize_with_slo(&o.records, ws, we, slo);
+        if strategy.cap().is_some() && summary.cap_wait.is_none() {
+            // Capped, and no request had to wait.
+            summary.cap_wait = Some(crate::metrics::CapWait::default());
+        }
         let hr = headroom(&strategy, &summary, &o.records, o.harness.clone());
         self.benchmarks.push(BenchmarkEntry {
             source: None,
@@ -820,6 +848,8 @@ impl Report {
             index: self.benchmarks.len(),
             strategy,
             ended_by: o.ended_by,
+            stopped_by_scope_all: None,
+            over_saturation: o.saturation,
             worker_error: o.worker_error,
             engine_warnings: stall_warning(&o.longest_stall, o.start_ns, o.end_ns)
                 .into_iter()
@@ -949,10 +979,7 @@ fn dispatch_rates(
     records: &[RequestRecord],
     warnings: &mut Vec<String>,
 ) -> (Option<f64>, Option<f64>) {
-    let requested_rate = match strategy {
-        Strategy::Constant { rate } | Strategy::Poisson { rate } => Some(*rate),
-        _ => None,
-    };
+    let requested_rate = strategy.rate();
     let mut sent: Vec<u64> = records.iter().filter_map(|r| r.t.sent).collect();
     sent.sort_unstable();
     let dispatch_rate = match (requested_rate, sent.first(), sent.last()) {
@@ -962,8 +989,10 @@ fn dispatch_rates(
         _ => None,
     };
     if let (Some(want), Some(got)) = (requested_rate, dispatch_rate) {
-        // A Poisson schedule's own rate varies; only a constant schedule is exact.
-        if matches!(strategy, Strategy::Constant { .. }) && got < 0.99 * want {
+        // A Poisson schedule's own rate varies; only a constant schedule is exact. Under
+        // max_concurrency, requests that waited for a place were sent late by design.
+        let held_back = records.iter().any(|r| r.t.admitted.is_some());
+        if matches!(strategy, Strategy::Constant { .. }) && !held_back && got < 0.99 * want {
             warnings.push(format!(
                 "dispatched {got:.1} req/s, more than 1% under the requested {want:.1}"
             ));

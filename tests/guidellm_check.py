@@ -14,6 +14,9 @@ For every report file:
   4. The metrics agree with llmbench's `summary` where the two define the same thing.
   5. GuideLLM's warning analyzer fires exactly the GuideLLM-rule warnings llmbench wrote.
   6. The scenario's get_benchmarks() names each model of the run.
+  6b. GuideLLM's profiles would stop escalating (`Profile._should_stop_escalating`) after exactly
+      the benchmarks llmbench says a stopping_scope=all constraint ended, and GuideLLM's knee
+      analysis reads the over-saturation detector's verdict llmbench reports.
   7. GuideLLM's `export` (console, JSON, CSV, HTML) renders the report; the JSON it writes loads.
 Prints one line per check group; exits 1 with every failure listed.
 """
@@ -259,6 +262,25 @@ def check_warnings(where, bench):
     compare(f"{where}.warnings", [w.model_dump() for w in ours], [w.model_dump() for w in theirs], 1e-9, 1e-12)
 
 
+def check_search(where, bench, raw):
+    """Step 6b: stopping_scope=all and the over-saturation verdict, as GuideLLM reads them."""
+    from guidellm.benchmark.analysis.knee import _constraint_action
+    from guidellm.benchmark.profiles.profile import Profile
+
+    stopped = Profile._should_stop_escalating(bench)
+    if stopped != (raw.get("stopped_by_scope_all") is not None):
+        fail(where, f"GuideLLM would stop escalating: {stopped}; llmbench's stopped_by_scope_all {raw.get('stopped_by_scope_all')}")
+    sat = raw.get("over_saturation")
+    action = _constraint_action(bench)
+    if sat is None:
+        if action is not None:
+            fail(where, "an over_saturation action without llmbench's detector")
+        return 0
+    if action is None or action.metadata.get("is_over_saturated") is not sat["is_over_saturated"]:
+        fail(where, f"knee analysis reads {None if action is None else action.metadata} vs llmbench's {sat}")
+    return 1
+
+
 # The searches whose conclusions were checked against GuideLLM's own analysis ("goodput", "knee").
 checked_conclusions = set()
 
@@ -322,6 +344,7 @@ def check_file(index, path, raw, out):
         fail(where, f"{len(report.benchmarks)} benchmarks vs {len(raw['benchmarks'])}")
     n = 0
     summaries = 0
+    verdicts = 0
     statuses = set()
     for i, (bench, rawb) in enumerate(zip(report.benchmarks, raw["benchmarks"])):
         w = f"{where} benchmarks[{i}]"
@@ -339,6 +362,7 @@ def check_file(index, path, raw, out):
             check_summary(w, bench, rawb)
             summaries += 1
         check_warnings(w, bench)
+        verdicts += check_search(w, bench, rawb)
         if bench.config.backend.get("model") != rawb["model"]:
             fail(w, f"config.backend.model {bench.config.backend.get('model')} vs {rawb['model']}")
         for st in ("successful", "incomplete", "errored"):
@@ -354,8 +378,15 @@ def check_file(index, path, raw, out):
         fail(where, f"config.get_benchmarks() models {got} vs {models}")
     # Step 7: GuideLLM's export, as `guidellm export FILE` runs it (the first report only: the
     # others load through the same models, and each export takes seconds).
+    concurrent = [b for b in report.benchmarks if b.config.strategy.type_ == "concurrent"]
+    if verdicts and len(concurrent) == len(report.benchmarks):
+        from guidellm.benchmark.analysis.knee import extract_saturation_boundary
+
+        boundary = extract_saturation_boundary(report.benchmarks)
+        if boundary.status == "unavailable":
+            fail(where, f"GuideLLM's knee analysis finds no detector metadata: {boundary.reason}")
     if index > 0:
-        print(f"{where}: loaded by GuideLLM {version('guidellm')}; {len(report.benchmarks)} benchmarks, {n} requests ({', '.join(sorted(statuses))}); {summaries} compared with the summary")
+        print(f"{where}: loaded by GuideLLM {version('guidellm')}; {len(report.benchmarks)} benchmarks, {n} requests ({', '.join(sorted(statuses))}); {summaries} compared with the summary; {verdicts} over-saturation verdicts read")
         return statuses
     d = Path(out) / f"{index}-{Path(path).name}"
     d.mkdir(parents=True, exist_ok=True)

@@ -214,3 +214,54 @@ fn goodput_in_the_0_6_form_and_the_refusals() {
         assert!(!out_dir.exists(), "{args:?} wrote files");
     }
 }
+
+/// A knee run stopped by a stopping_scope=all constraint at its third benchmark: the search
+/// escalates no further and skips its adaptive pass (GuideLLM's knee profile), and the
+/// over-saturation detector's verdicts reach its saturation analysis.
+#[test]
+fn a_knee_stopped_by_a_scope_all_constraint_with_the_detector_monitoring() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = bin()
+        .current_dir(dir.path())
+        .env_remove("GUIDELLM__DEFAULT_RESULTS_DIR")
+        .arg("run")
+        .arg("--python")
+        .arg(python())
+        .args([
+            "--engine-warmup-requests",
+            "0",
+            "--backend",
+            r#"kind=vllm_python,model=mock,engine=mock,mock={"fail_every": 4}"#,
+            "--profile",
+            "kind=knee,initial_streams=[1,2,3,4,5,6],adaptive=true",
+            "--constraint",
+            "kind=max_requests,count=20",
+            "--constraint",
+            "kind=max_errors,count=[10,10,2],stopping_scope=all",
+            "--constraint",
+            "kind=over_saturation,mode=monitor",
+            "--data",
+            "kind=synthetic_text,prompt_tokens=8,output_tokens=4",
+            "--output",
+            "kind=json,path=r.json",
+        ])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    let r = read_json(&dir.path().join("r.json"));
+    let b = r["benchmarks"].as_array().unwrap();
+    assert_eq!(b.len(), 3, "{out}");
+    assert_eq!(b[2]["stopped_by_scope_all"], "max_errors");
+    assert!(
+        out.contains("knee stopped: max_errors (stopping_scope=all)"),
+        "{out}"
+    );
+    let c = &r["conclusions"][0];
+    assert_eq!(c["adaptive_plan"]["status"], "skipped", "{c}");
+    assert!(c["adaptive_plan"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("stopping_scope=all"));
+    assert_ne!(c["final"]["saturation"]["status"], "unavailable", "{c}");
+}

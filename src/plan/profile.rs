@@ -5,7 +5,7 @@ use crate::bail_usage;
 use crate::cli::ProfileKind;
 use crate::error::UsageError;
 use crate::scheduler::search::{knee_points, GoodputArgs, KneeArgs, KNEE_MIN_POINTS};
-use crate::scheduler::Profile;
+use crate::scheduler::{Profile, ProfileOptions, SweepStrategy};
 use crate::spec::fields::Spec;
 use anyhow::Result;
 use serde_json::{json, Map, Value};
@@ -57,7 +57,10 @@ pub fn profile_with(
     }
     if let Some(r) = rates {
         if m.contains_key("initial_streams") {
-            bail_usage!("--profile {}: give initial_streams in --rate or in --profile-args, not both", kind.name());
+            bail_usage!(
+                "--profile {}: give initial_streams in --rate or in --profile-args, not both",
+                kind.name()
+            );
         }
         let v = match kind {
             ProfileKind::Goodput if r.len() == 1 => json!(r[0]),
@@ -249,5 +252,46 @@ pub fn profile(kind: ProfileKind, rates: Option<Vec<f64>>) -> Result<Profile> {
             Profile::Sweep(n)
         }
         ProfileKind::Goodput | ProfileKind::Knee => return profile_with(kind, rates, None),
+    })
+}
+
+/// `--max-concurrency` (constant, poisson, sweep) and `--sweep-strategy` (sweep), checked
+/// against the profile.
+pub fn profile_options(
+    profile: &Profile,
+    max_concurrency: Option<i64>,
+    sweep_strategy: Option<&str>,
+) -> Result<ProfileOptions> {
+    let name = profile.name();
+    let max_concurrency = match max_concurrency {
+        None => None,
+        Some(n) if n < 1 || n > u32::MAX as i64 => {
+            bail_usage!("--max-concurrency must be a whole number ≥ 1 (got {n})")
+        }
+        Some(_) if matches!(profile, Profile::Throughput(_)) => {
+            bail_usage!("--max-concurrency is --rate for --profile throughput (its cap on requests in flight)")
+        }
+        Some(_)
+            if !matches!(
+                profile,
+                Profile::Constant(_) | Profile::Poisson(_) | Profile::Sweep(_)
+            ) =>
+        {
+            bail_usage!("--max-concurrency applies to constant, poisson and sweep profiles, not to --profile {name} (whose concurrency is fixed by it or by --rate)")
+        }
+        Some(n) => Some(n as u32),
+    };
+    let sweep_strategy = match sweep_strategy {
+        None => SweepStrategy::Constant,
+        Some(_) if !matches!(profile, Profile::Sweep(_)) => {
+            bail_usage!("--sweep-strategy applies to --profile sweep only (use --profile poisson for Poisson arrivals)")
+        }
+        Some("constant") => SweepStrategy::Constant,
+        Some("poisson") => SweepStrategy::Poisson,
+        Some(other) => bail_usage!("--sweep-strategy must be constant or poisson, not '{other}'"),
+    };
+    Ok(ProfileOptions {
+        max_concurrency,
+        sweep_strategy,
     })
 }

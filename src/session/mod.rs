@@ -12,12 +12,12 @@ use crate::data::prompts::{Prepared, RequestSource, RequestSpec};
 use crate::error;
 use crate::plan::{ModelSpec, Plan};
 use crate::report::{self, Report};
+use crate::scheduler::search::Measured;
 use crate::scheduler::{self, EndReason, Outcome, Strategy, StrategyPlan};
 use anyhow::{anyhow, Result};
 use prepare::Prep;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use crate::scheduler::search::Measured;
 use std::time::{Duration, Instant};
 
 /// Runs the model at `idx` of the report: spawn, session, teardown. A failure keeps the lines
@@ -232,7 +232,9 @@ impl Session<'_> {
         self.reset()
     }
 
-    /// Every benchmark of the profile, each written as it ends.
+    /// Every benchmark of the profile, each written as it ends. A benchmark ended by a
+    /// constraint with `stopping_scope=all` ends the profile (GuideLLM's
+    /// `_should_stop_escalating`), where the plan says it does.
     fn benchmarks(
         &mut self,
         report: &mut Report,
@@ -247,7 +249,8 @@ impl Session<'_> {
             .filter(|&v| v > 0)
             .map(|v| v as u32)
             .unwrap_or(256);
-        let mut strategies = StrategyPlan::new(&self.plan.profile, default_concurrency);
+        let mut strategies = StrategyPlan::new(&self.plan.profile, default_concurrency)
+            .with_options(&self.plan.profile_options);
         let (t0, first) = (Instant::now(), report.benchmarks.len());
         let mut result = Ok(());
         while let Some(strategy) = strategies.next() {
@@ -260,7 +263,9 @@ impl Session<'_> {
                     break;
                 }
             }
-            let (src, measured) = match self.benchmark(report, strategy.clone(), source) {
+            // Benchmark i of the model's profile takes the i-th value of a limit list.
+            let index = report.benchmarks.len() - first;
+            let (src, measured) = match self.benchmark(report, strategy.clone(), index, source) {
                 Ok(x) => x,
                 Err(e) => {
                     result = Err(e);
@@ -271,6 +276,19 @@ impl Session<'_> {
                 Some(p) => Box::new(Prepared::new(p.clone())),
                 None => src,
             };
+            if measured.stopped_all
+                && strategies.scope_all_stops_after(&strategy)
+                && self.plan.console
+            {
+                let b = report.benchmarks.last().expect("just run");
+                println!(
+                    "{} stopped: {} (stopping_scope=all) ended benchmark {}; no further benchmarks for {}",
+                    self.plan.profile.name(),
+                    b.stopped_by_scope_all.map_or("a constraint", |k| k.name()),
+                    b.index,
+                    self.spec.name
+                );
+            }
             if let Err(e) = strategies.measured(&strategy, &measured) {
                 result = Err(anyhow!(e));
                 break;
@@ -296,12 +314,13 @@ impl Session<'_> {
         result
     }
 
-    /// One benchmark, added to the report and written; its request rate. The worker's death or
-    /// a stalled engine fail the model after the benchmark is written.
+    /// One benchmark, the `index`-th of the model's profile, added to the report and written.
+    /// The worker's death or a stalled engine fail the model after the benchmark is written.
     fn benchmark(
         &mut self,
         report: &mut Report,
         strategy: Strategy,
+        index: usize,
         source: Box<dyn RequestSource>,
     ) -> Result<(Box<dyn RequestSource>, Measured)> {
         let (plan, model) = (self.plan, self.spec.name.as_str());
@@ -314,7 +333,7 @@ impl Session<'_> {
             );
         }
         let live = plan.live_progress.then(|| progress_line(label));
-        let limits = plan.limits.constraints(plan.engine_stall_timeout);
+        let limits = plan.limits.constraints(index, plan.engine_stall_timeout);
         let (interrupt, clock) = (self.interrupt, self.clock.clone());
         let mut o = options(plan, &clock, interrupt, &mut self.next_id);
         o.progress = live.as_ref().map(|f| f as &dyn Fn(&scheduler::Progress));
@@ -325,14 +344,18 @@ impl Session<'_> {
         let worker_error = outcome.worker_error.clone();
         let stalled =
             (outcome.ended_by == EndReason::EngineStalled).then(|| stalled_error(plan, &outcome));
-        let entry = report.add_benchmark(
+        let scope_all = plan.limits.scope_all(outcome.ended_by);
+        report.add_benchmark(
             model,
             strategy,
             outcome,
-            &plan.window,
+            &plan.window.at(&plan.limits, index),
             plan.sample_requests,
             plan.slo.as_ref(),
         );
+        let entry = report.benchmarks.last_mut().expect("just added");
+        entry.stopped_by_scope_all = scope_all;
+        let entry = &*entry;
         if plan.console {
             println!(
                 "benchmark {} ({model}, {}): ended by {}",
@@ -340,6 +363,13 @@ impl Session<'_> {
                 entry.strategy.label(),
                 crate::render::console::name_of(&entry.ended_by)
             );
+            let notes = [
+                crate::render::console::saturation_line(entry),
+                crate::render::console::cap_line(entry),
+            ];
+            for line in notes.into_iter().flatten() {
+                println!("{line}");
+            }
             crate::render::console::print_requests(entry, plan.print_requests);
         }
         let measured = Measured {
@@ -355,8 +385,8 @@ impl Session<'_> {
                 .slo
                 .as_ref()
                 .map(|s| s.goodput_requests_per_second),
-            stopped_all: false,
-            over_saturated: None,
+            stopped_all: entry.stopped_by_scope_all.is_some(),
+            over_saturated: entry.over_saturation.as_ref().map(|s| s.is_over_saturated),
         };
         crate::write_report(plan, report)?;
         if let Some(e) = worker_error {

@@ -71,13 +71,13 @@ pub static PROFILE: &[Kind] = &[
     },
     Kind {
         names: &["constant", "async"],
-        keys: profile_keys!(("rate", Yes), ("max_concurrency", NotYet)),
+        keys: profile_keys!(("rate", Yes), ("max_concurrency", Yes)),
         refused: None,
         support: Yes,
     },
     Kind {
         names: &["poisson"],
-        keys: profile_keys!(("rate", Yes), ("max_concurrency", NotYet)),
+        keys: profile_keys!(("rate", Yes), ("max_concurrency", Yes)),
         refused: None,
         support: Yes,
     },
@@ -177,9 +177,9 @@ pub static CONSTRAINT: &[Kind] = &[
     },
     Kind {
         names: &["min_requests"],
-        keys: &[],
+        keys: &[("count", Yes), ("stopping_scope", Yes)],
         refused: None,
-        support: NotYet,
+        support: Yes,
     },
 ];
 

@@ -265,3 +265,60 @@ fn a_knee_stopped_by_a_scope_all_constraint_with_the_detector_monitoring() {
         .contains("stopping_scope=all"));
     assert_ne!(c["final"]["saturation"]["status"], "unavailable", "{c}");
 }
+
+/// `decide_early`: each probe ends once Wald's sequential test has decided it, long before its
+/// 60 s limit. Where every request of a probe met the target (or every one missed) the test
+/// needs exactly ⌈ln(19) / ln(0.92/0.88)⌉ = 67 requests to pass (⌈ln(19) / ln(0.12/0.08)⌉ = 8 to
+/// miss) at target 0.9, margin 0.02, confidence 0.95.
+#[test]
+fn goodput_probes_decided_early_by_the_sequential_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = bin()
+        .current_dir(dir.path())
+        .env_remove("GUIDELLM__DEFAULT_RESULTS_DIR")
+        .arg("run")
+        .arg("--python")
+        .arg(python())
+        .args([
+            "--backend",
+            &format!("kind=vllm_python,model=mock-d,engine=mock,mock={SHAPE}"),
+            "--profile",
+            "kind=goodput,initial_streams=1,max_streams=32,target_attainment=0.9,decide_early=true",
+            "--metrics",
+            r#"kind=generative,slo={"tpot_ms": 13}"#,
+            "--constraint",
+            "kind=max_duration,seconds=60",
+            "--data",
+            "kind=synthetic_text,prompt_tokens=8,output_tokens=8",
+            "--output",
+            "kind=json,path=r.json",
+        ])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    let r = read_json(&dir.path().join("r.json"));
+    let c = &r["conclusions"][0];
+    let probes = c["probes"].as_array().unwrap();
+    assert!(probes.len() >= 4, "{c}");
+    let (mut all_met, mut all_missed) = (0, 0);
+    for (p, b) in probes.iter().zip(r["benchmarks"].as_array().unwrap()) {
+        assert_eq!(b["ended_by"], "attainment_decided", "{b}");
+        let d = &p["decided_early"];
+        assert_eq!(d["passed"], p["passed"], "{p}");
+        let att = p["attainment"].as_f64().unwrap();
+        if att == 1.0 {
+            assert_eq!((d["passed"].as_bool(), n(&d["requests"])), (Some(true), 67), "{p}");
+            all_met += 1;
+        } else if att == 0.0 {
+            assert_eq!((d["passed"].as_bool(), n(&d["requests"])), (Some(false), 8), "{p}");
+            all_missed += 1;
+        }
+    }
+    // 1 and 2 streams (about 4 and 6 ms of TPOT) meet 13 ms on any machine; 8 (about 18 ms)
+    // misses it wherever the search gets there.
+    assert!(all_met >= 2, "{c}");
+    eprintln!("{all_met} probes decided on all met, {all_missed} on all missed");
+    assert_eq!(c["stop_reason"], "converged");
+    assert!(c["answer"].as_str().unwrap().contains("Wald's sequential test"), "{c}");
+}

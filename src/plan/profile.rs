@@ -125,7 +125,23 @@ pub fn search_profile(option: &str, v: &Value) -> Result<Profile> {
                     "between 0.5 and 0.999",
                 )?
                 .unwrap_or(d.confidence),
+                decide_early: s.bool("decide_early")?.unwrap_or(false),
+                decide_margin: within(
+                    "decide_margin",
+                    |x| x > 0.0 && x < 0.5,
+                    "above 0 and below 0.5 (the sequential test's indifference zone around target_attainment)",
+                )?
+                .unwrap_or(d.decide_margin),
             };
+            if g.decide_early
+                && (g.target_attainment - g.decide_margin <= 0.0
+                    || g.target_attainment + g.decide_margin >= 1.0)
+            {
+                return Err(s.err(format!(
+                    "decide_margin ({}) must leave target_attainment ± margin inside (0, 1); target_attainment is {}",
+                    g.decide_margin, g.target_attainment
+                )));
+            }
             if g.initial_streams > g.max_streams {
                 return Err(s.err(format!(
                     "initial_streams ({}) must not exceed max_streams ({})",

@@ -258,6 +258,14 @@ pub fn conclude(
             if let Some(k) = caveat {
                 text.push_str(&format!(" Note: {k}."));
             }
+            let early = st.probes.iter().filter(|p| p.decided_early.is_some()).count();
+            if early > 0 {
+                text.push_str(&format!(
+                    " {early} of {} probes ended as soon as Wald's sequential test decided them (decide_early, ±{} around the target).",
+                    st.probes.len(),
+                    g.args.decide_margin
+                ));
+            }
             let unresolved: Vec<String> = st
                 .probes
                 .iter()

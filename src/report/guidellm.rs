@@ -173,6 +173,10 @@ fn profile_args(r: &Report) -> Value {
         Profile::Goodput(g) => {
             let mut v = serde_json::to_value(g).expect("plain data");
             v["kind"] = json!("goodput");
+            // llmbench's own keys, which GuideLLM's GoodputProfileArgs does not have.
+            let o = v.as_object_mut().expect("an object");
+            o.remove("decide_early");
+            o.remove("decide_margin");
             v
         }
         Profile::Knee(k) => json!({
@@ -890,6 +894,7 @@ fn stop_action(ended_by: &EndReason, limits: &Limits) -> (String, Value, bool) {
         (None, EndReason::DataExhausted) => ("requests_exhausted", true),
         (None, EndReason::Interrupted) => ("llmbench_interrupted", false),
         (None, EndReason::WorkerDied) => ("llmbench_worker_died", false),
+        (None, EndReason::AttainmentDecided) => ("llmbench_attainment_decided", true),
         (None, _) => ("llmbench_engine_stalled", false),
     };
     let scope = ConstraintKind::of(*ended_by).map_or("current", |k| limits.scope(k));

@@ -26,6 +26,57 @@ pub struct Constraints {
     /// The engine watchdog: this long without engine progress while requests are in flight
     /// means the engine is wedged (`--engine-stall-timeout`).
     pub engine_stall_s: Option<f64>,
+    /// A goodput probe ends once the sequential test has decided its attainment.
+    pub decide: Option<Decide>,
+}
+
+/// Deciding a goodput probe early (docs/metrics.md, "Searches"): Wald's SPRT over the
+/// requests' SLO outcomes in the order they were sent, after the warm-up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decide {
+    pub slo: crate::metrics::Slo,
+    pub target: f64,
+    pub margin: f64,
+    pub alpha: f64,
+    /// Requests sent this long after the start are the first counted (a warm-up of time).
+    pub skip_seconds: f64,
+    /// The first this many requests are not counted (a warm-up of requests).
+    pub skip_requests: u64,
+}
+
+/// The sequential test's state: outcomes are taken in send order (request ids), each once the
+/// request has finished, so a slow request still in flight holds back the ones sent after it —
+/// the test never sees only the fast ones.
+pub struct DecideWatch {
+    pub sprt: super::search::Sprt,
+    next: u64,
+    seen: usize,
+    pending: std::collections::BTreeMap<u64, Option<bool>>,
+}
+
+impl DecideWatch {
+    fn observe(&mut self, d: &Decide, c: &Collector, start_ns: u64, first_id: u64) -> Option<bool> {
+        use crate::metrics::Status;
+        for r in &c.done[self.seen..] {
+            let counted = r.id >= first_id + d.skip_requests
+                && r.t.sent.is_some_and(|t| t >= start_ns + (d.skip_seconds * 1e9) as u64);
+            let outcome = match r.status {
+                _ if !counted => None,
+                Status::Errored => Some(false),
+                Status::Successful => d.slo.met(r),
+                Status::Incomplete => None,
+            };
+            self.pending.insert(r.id, outcome);
+        }
+        self.seen = c.done.len();
+        while let Some(o) = self.pending.remove(&self.next) {
+            self.next += 1;
+            if let Some(met) = o {
+                self.sprt.push(met);
+            }
+        }
+        self.sprt.decision
+    }
 }
 
 /// A limit with one value per benchmark of a model's profile (GuideLLM 0.8.1's list-valued
@@ -150,6 +201,7 @@ impl ConstraintKind {
             EndReason::MaxGlobalErrorRate => ConstraintKind::MaxGlobalErrorRate,
             EndReason::OverSaturated => ConstraintKind::OverSaturation,
             EndReason::DataExhausted
+            | EndReason::AttainmentDecided
             | EndReason::Interrupted
             | EndReason::WorkerDied
             | EndReason::EngineStalled => return None,
@@ -202,6 +254,7 @@ impl Limits {
             max_global_error_rate: self.max_global_error_rate.as_ref().map(|v| v.at(index)),
             saturation: self.saturation.clone(),
             engine_stall_s,
+            decide: None,
         }
     }
 
@@ -237,6 +290,8 @@ impl Limits {
 #[derive(Default)]
 pub struct Watch {
     pub saturation: Option<SaturationWatch>,
+    pub decide: Option<DecideWatch>,
+    first_id: u64,
 }
 
 impl Constraints {
@@ -246,9 +301,17 @@ impl Constraints {
     }
 
     /// The state the constraints keep through one benchmark.
-    pub fn watch(&self) -> Watch {
+    /// `first_id`: the benchmark's first request id (ids follow the send order).
+    pub fn watch(&self, first_id: u64) -> Watch {
         Watch {
             saturation: self.saturation.as_ref().map(SaturationWatch::new),
+            decide: self.decide.as_ref().map(|d| DecideWatch {
+                sprt: super::search::Sprt::new(d.target, d.margin, d.alpha),
+                next: first_id,
+                seen: 0,
+                pending: Default::default(),
+            }),
+            first_id,
         }
     }
 
@@ -291,6 +354,11 @@ impl Constraints {
         if let Some(s) = self.engine_stall_s {
             if c.stall_ns(now) > (s * 1e9) as u64 {
                 return Some(EndReason::EngineStalled);
+            }
+        }
+        if let (Some(d), Some(dw)) = (&self.decide, w.decide.as_mut()) {
+            if dw.observe(d, c, start_ns, w.first_id).is_some() {
+                return Some(EndReason::AttainmentDecided);
             }
         }
         None

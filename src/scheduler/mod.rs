@@ -50,9 +50,14 @@ pub enum EndReason {
     WorkerDied,
     /// No engine progress for `--engine-stall-timeout` while requests were in flight.
     EngineStalled,
+    /// A goodput probe's attainment was decided by the sequential test (`decide_early`).
+    AttainmentDecided,
 }
 
 pub struct Outcome {
+    /// The sequential test's decision on the probe's attainment (pass: true), where one ran
+    /// and decided.
+    pub decision: Option<(bool, u64)>,
     pub start_ns: u64,
     pub end_ns: u64,
     pub records: Vec<RequestRecord>,
@@ -193,7 +198,7 @@ pub fn run(
         start_ns,
         sent_total: 0,
         worker_error: None,
-        watch: limits.watch(),
+        watch: limits.watch(first_id),
     };
     tracing::debug!(strategy = %strategy.label(), ?limits, "benchmark starts");
     let ended_by = run.collect(&mut col, msg_rx.clone());
@@ -445,7 +450,13 @@ impl Running<'_, '_> {
             .saturation
             .as_mut()
             .map(|w| w.report(&col, end_ns, self.start_ns));
+        let decision = self
+            .watch
+            .decide
+            .as_ref()
+            .and_then(|d| d.sprt.decision.map(|v| (v, d.sprt.n)));
         Outcome {
+            decision,
             saturation,
             start_ns: self.start_ns,
             end_ns: ended_at,

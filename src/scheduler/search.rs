@@ -20,6 +20,8 @@ pub struct Measured {
     pub stopped_all: bool,
     /// The over-saturation detector's verdict, where one ran.
     pub over_saturated: Option<bool>,
+    /// The sequential test's decision (pass) and the requests it saw, when it ended the probe.
+    pub decided: Option<(bool, u64)>,
 }
 
 /// The search a goodput or knee profile runs: it picks each next concurrency from the last.
@@ -167,6 +169,17 @@ pub struct GoodputArgs {
     pub max_probes: u32,
     /// Confidence of the Wilson interval around each probe's attainment.
     pub confidence: f64,
+    /// llmbench's own: end a probe as soon as Wald's sequential test has decided whether its
+    /// attainment is above target + margin or below target − margin (docs/metrics.md).
+    #[serde(default)]
+    pub decide_early: bool,
+    /// The half-width of the sequential test's indifference zone around the target.
+    #[serde(default = "default_margin")]
+    pub decide_margin: f64,
+}
+
+fn default_margin() -> f64 {
+    0.02
 }
 
 impl Default for GoodputArgs {
@@ -178,6 +191,8 @@ impl Default for GoodputArgs {
             tolerance: 0.1,
             max_probes: 15,
             confidence: 0.95,
+            decide_early: false,
+            decide_margin: default_margin(),
         }
     }
 }
@@ -208,6 +223,19 @@ pub struct GoodputProbe {
     pub resolved: bool,
     /// A `stopping_scope=all` constraint ended it: recorded, never a bound.
     pub aborted: bool,
+    /// The sequential test ended the probe early with this decision (pass: true) after this
+    /// many requests; `passed` is the decision then. Null when the probe ran its constraint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_early: Option<DecidedEarly>,
+}
+
+/// The sequential test's early decision on a probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DecidedEarly {
+    /// The decision: the level passes.
+    pub passed: bool,
+    /// The requests (in send order, after the warm-up) the test had seen.
+    pub requests: u64,
 }
 
 /// The goodput search's trace and outcome (GuideLLM's `GoodputSearchState`).
@@ -262,6 +290,7 @@ impl GoodputSearch {
         let met = (attainment * judged as f64).round() as u64;
         let (lower, upper) = wilson_interval(met, judged, self.args.confidence);
         let target = self.args.target_attainment;
+        let decided = m.decided.map(|(passed, requests)| DecidedEarly { passed, requests });
         let probe = GoodputProbe {
             streams,
             attainment,
@@ -271,9 +300,12 @@ impl GoodputSearch {
             goodput: m.goodput_requests_per_second,
             requests_per_second: m.requests_per_second,
             output_tokens_per_second: m.output_tokens_per_second,
-            passed: attainment >= target,
-            resolved: lower >= target || upper < target,
+            passed: decided
+                .as_ref()
+                .map_or(attainment >= target, |d| d.passed),
+            resolved: decided.is_some() || lower >= target || upper < target,
             aborted: m.stopped_all,
+            decided_early: decided,
         };
         let passed = probe.passed;
         self.state.probes.push(probe);

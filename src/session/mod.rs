@@ -333,7 +333,8 @@ impl Session<'_> {
             );
         }
         let live = plan.live_progress.then(|| progress_line(label));
-        let limits = plan.limits.constraints(index, plan.engine_stall_timeout);
+        let mut limits = plan.limits.constraints(index, plan.engine_stall_timeout);
+        limits.decide = decide(plan, &limits, index);
         let (interrupt, clock) = (self.interrupt, self.clock.clone());
         let mut o = options(plan, &clock, interrupt, &mut self.next_id);
         o.progress = live.as_ref().map(|f| f as &dyn Fn(&scheduler::Progress));
@@ -345,6 +346,7 @@ impl Session<'_> {
         let stalled =
             (outcome.ended_by == EndReason::EngineStalled).then(|| stalled_error(plan, &outcome));
         let scope_all = plan.limits.scope_all(outcome.ended_by);
+        let decided = outcome.decision;
         report.add_benchmark(
             model,
             strategy,
@@ -387,6 +389,7 @@ impl Session<'_> {
                 .map(|s| s.goodput_requests_per_second),
             stopped_all: entry.stopped_by_scope_all.is_some(),
             over_saturated: entry.over_saturation.as_ref().map(|s| s.is_over_saturated),
+            decided: decided.filter(|_| entry.ended_by == EndReason::AttainmentDecided),
         };
         crate::write_report(plan, report)?;
         if let Some(e) = worker_error {
@@ -412,6 +415,41 @@ impl Session<'_> {
                 error::EngineStalled(format!("engine_stalled: the engine did not finish its reset between benchmarks within {timeout:.0} s (--engine-stall-timeout): {e:#}")).into()
             })
     }
+}
+
+/// A goodput probe's sequential test (`decide_early`), counting from the end of the warm-up
+/// the measurement window leaves out.
+fn decide(
+    plan: &Plan,
+    limits: &scheduler::Constraints,
+    index: usize,
+) -> Option<scheduler::constraints::Decide> {
+    use crate::metrics::window::Amount;
+    let scheduler::Profile::Goodput(g) = &plan.profile else {
+        return None;
+    };
+    if !g.decide_early {
+        return None;
+    }
+    let w = plan.window.at(&plan.limits, index);
+    let (mut skip_seconds, mut skip_requests) = (0.0, 0);
+    match (w.warmup, w.by_time) {
+        (None, _) => {}
+        (Some(Amount::Absolute(x)), true) => skip_seconds = x,
+        (Some(Amount::Fraction(f)), true) => skip_seconds = f * w.max_seconds.unwrap_or(0.0),
+        (Some(Amount::Absolute(x)), false) => skip_requests = x as u64,
+        (Some(Amount::Fraction(f)), false) => {
+            skip_requests = (f * limits.max_requests.unwrap_or(0) as f64).round() as u64
+        }
+    }
+    Some(scheduler::constraints::Decide {
+        slo: plan.slo.clone()?,
+        target: g.target_attainment,
+        margin: g.decide_margin,
+        alpha: 1.0 - g.confidence,
+        skip_seconds,
+        skip_requests,
+    })
 }
 
 fn options<'a>(

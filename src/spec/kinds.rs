@@ -105,7 +105,10 @@ pub static PROFILE: &[Kind] = &[
             ("max_streams", Yes),
             ("tolerance", Yes),
             ("max_probes", Yes),
-            ("confidence", Yes)
+            ("confidence", Yes),
+            // llmbench's own: the sequential test that may end a probe early.
+            ("decide_early", Yes),
+            ("decide_margin", Yes)
         ),
         refused: None,
         support: Yes,

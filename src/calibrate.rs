@@ -37,7 +37,7 @@ pub fn run(c: &CalibrateArgs, argv: Vec<String>) -> Result<i32> {
 fn calibration_plan(c: &CalibrateArgs, per: f64) -> Result<Plan> {
     let data_arg = format!("prompt_tokens=32,output_tokens={OUTPUT_TOKENS}");
     let limits = Limits {
-        max_seconds: Some(per),
+        max_seconds: Some(plan::PerBenchmark::one(per)),
         ..Limits::default()
     };
     let outputs = match &c.output_path {
@@ -52,6 +52,7 @@ fn calibration_plan(c: &CalibrateArgs, per: f64) -> Result<Plan> {
     let mock = json!({"ttft_us": 5000, "step_base_us": 1000, "max_num_seqs": 0});
     Ok(Plan {
         models: vec![plan::ModelSpec::named("calibration")],
+        profile_options: Default::default(),
         stop_on_failure: false,
         gpu_memory_wait: 0.0,
         engine: EngineKind::Mock,

@@ -91,13 +91,14 @@ pub struct SpecRunArgs {
     pub backend: Vec<String>,
 
     /// Required: `kind=synchronous|concurrent|throughput|constant|poisson|sweep,…` with
-    /// `streams`, `rate`, `max_concurrency`, `sweep_size`, `rampup_duration`, `warmup`,
-    /// `cooldown`.
+    /// `streams`, `rate`, `max_concurrency`, `sweep_size`, `strategy_type`, `rampup_duration`,
+    /// `warmup`, `cooldown`.
     #[arg(long, value_name = "SPEC")]
     pub profile: Option<String>,
 
-    /// Repeatable: `kind=max_duration,seconds=S`, `max_requests,count=N`, `max_errors`,
-    /// `max_error_rate`, `max_global_error_rate`, `over_saturation`.
+    /// Repeatable: `kind=max_duration,seconds=S`, `max_requests,count=N`, `min_requests`,
+    /// `max_errors`, `max_error_rate`, `max_global_error_rate`, `over_saturation`; a threshold
+    /// may be a list (one value per benchmark), and `stopping_scope=all` ends the profile.
     #[arg(long, value_name = "SPEC")]
     pub constraint: Vec<String>,
 
@@ -186,6 +187,12 @@ pub enum ProfileKind {
     Poisson,
     /// Synchronous, throughput, then constant rates between the two.
     Sweep,
+    /// A search for the highest concurrency whose SLO attainment meets a target (needs --slo);
+    /// --rate: the first concurrency (default 4); more keys in --profile-args.
+    Goodput,
+    /// Concurrent benchmarks and the knee of their output throughput; --rate: at least 5
+    /// increasing stream counts (or min_streams, max_streams, count in --profile-args).
+    Knee,
 }
 
 impl ProfileKind {
@@ -197,6 +204,8 @@ impl ProfileKind {
             ProfileKind::Constant => "constant",
             ProfileKind::Poisson => "poisson",
             ProfileKind::Sweep => "sweep",
+            ProfileKind::Goodput => "goodput",
+            ProfileKind::Knee => "knee",
         }
     }
 }
@@ -241,6 +250,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "RATE[,RATE…]", allow_hyphen_values = true)]
     pub rate: Option<String>,
 
+    /// The goodput and knee profiles' other settings, GuideLLM's keys as key=value,… or JSON:
+    /// goodput: target_attainment, initial_streams, max_streams, tolerance, max_probes,
+    /// confidence; knee: initial_streams, min_streams, max_streams, count, adaptive,
+    /// points_each_side, max_step (docs/cli.md).
+    #[arg(long, value_name = "KEY=VALUE,…")]
+    pub profile_args: Option<String>,
+
     /// Seconds over which constant, concurrent and throughput benchmarks ramp up (not poisson or
     /// synchronous).
     #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
@@ -255,34 +271,65 @@ pub struct RunArgs {
     #[arg(long, value_name = "AMOUNT", allow_hyphen_values = true)]
     pub cooldown: Option<f64>,
 
-    /// Per-benchmark time limit in seconds.
-    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
-    pub max_seconds: Option<f64>,
+    /// Per-benchmark time limit in seconds; a comma list gives one per benchmark of the profile
+    /// (the last repeats).
+    #[arg(long, value_name = "SECONDS[,…]", allow_hyphen_values = true, value_parser = values)]
+    pub max_seconds: Option<Values>,
 
-    /// Per-benchmark request limit.
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    pub max_requests: Option<i64>,
+    /// Per-benchmark request limit: no request is sent after N; a comma list gives one per
+    /// benchmark.
+    #[arg(long, value_name = "N[,…]", allow_hyphen_values = true, value_parser = values)]
+    pub max_requests: Option<Values>,
 
-    /// Stop a benchmark once more than N requests have errored.
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    pub max_errors: Option<i64>,
+    /// End a benchmark once N requests have finished, sending requests until then (GuideLLM's
+    /// min_requests); a comma list gives one per benchmark.
+    #[arg(long, value_name = "N[,…]", allow_hyphen_values = true, value_parser = values)]
+    pub min_requests: Option<Values>,
 
-    /// Stop a benchmark when the error rate over the last 30 requests exceeds this (0–1).
-    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
-    pub max_error_rate: Option<f64>,
+    /// Stop a benchmark once more than N requests have errored; a comma list gives one per
+    /// benchmark.
+    #[arg(long, value_name = "N[,…]", allow_hyphen_values = true, value_parser = values)]
+    pub max_errors: Option<Values>,
 
-    /// Stop a benchmark when its error rate (after at least 30 requests) exceeds this (0–1).
-    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
-    pub max_global_error_rate: Option<f64>,
+    /// Stop a benchmark when the error rate over the last 30 requests exceeds this (0–1); a
+    /// comma list gives one per benchmark.
+    #[arg(long, value_name = "RATE[,…]", allow_hyphen_values = true, value_parser = values)]
+    pub max_error_rate: Option<Values>,
 
-    /// Stop a benchmark once the engine is over-saturated (in-flight requests and TTFT keep rising).
+    /// Stop a benchmark when its error rate (after at least 30 requests) exceeds this (0–1); a
+    /// comma list gives one per benchmark.
+    #[arg(long, value_name = "RATE[,…]", allow_hyphen_values = true, value_parser = values)]
+    pub max_global_error_rate: Option<Values>,
+
+    /// Stop a benchmark once the engine is over-saturated (requests in flight and TTFT keep
+    /// rising), by GuideLLM's statistical detector with its defaults.
     #[arg(long)]
     pub detect_saturation: bool,
 
-    /// Over-saturation detection with options, as JSON: {"min_seconds": 10, "window_seconds": 10,
-    /// "min_growth": 0.5}. Implies --detect-saturation.
+    /// Over-saturation detection with options, as JSON: GuideLLM's keys (mode enforce or
+    /// monitor, min_seconds, max_window_seconds, moe_threshold, minimum_ttft,
+    /// maximum_window_ratio, minimum_window_size, confidence), or min_growth for llmbench's
+    /// growth detector. Implies --detect-saturation.
     #[arg(long, value_name = "JSON")]
     pub over_saturation: Option<String>,
+
+    /// Constraints whose firing also ends the profile for the model: no further rates or
+    /// streams are run (GuideLLM's stopping_scope=all). Comma list of max_duration,
+    /// max_requests, min_requests, max_errors, max_error_rate, max_global_error_rate,
+    /// over_saturation; each must be set.
+    #[arg(long, value_name = "KIND[,…]")]
+    pub stopping_scope_all: Option<String>,
+
+    /// constant, poisson and sweep: at most N requests in flight; a request due while N are
+    /// waits for a place (GuideLLM's max_concurrency). A sweep's throughput benchmark runs at
+    /// N too (default: the engine's max_num_seqs; its rate benchmarks' default cap is 512).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub max_concurrency: Option<i64>,
+
+    /// sweep: its rate benchmarks are constant (default) or poisson (GuideLLM's
+    /// strategy_type).
+    #[arg(long, value_name = "constant|poisson")]
+    pub sweep_strategy: Option<String>,
 
     /// Prepare N requests; each benchmark makes one pass over them. -1: as many as needed.
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
@@ -350,6 +397,32 @@ pub struct RunArgs {
     /// Set by `run` (the GuideLLM 0.8 form), never typed: see `spec`.
     #[arg(skip)]
     pub from_spec: Option<crate::spec::FromSpec>,
+}
+
+/// A comma list of numbers (`10` or `10,20,30`): one value for every benchmark, or one per
+/// benchmark of the profile. Whether they must be whole or in a range is checked by the plan,
+/// which names the flag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Values(pub Vec<f64>);
+
+impl Values {
+    pub fn one(v: f64) -> Values {
+        Values(vec![v])
+    }
+}
+
+fn values(s: &str) -> Result<Values, String> {
+    s.split(',')
+        .map(|p| {
+            p.trim().parse::<f64>().map_err(|_| {
+                format!(
+                    "'{}' is not a number (give a number or a comma list)",
+                    p.trim()
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Values)
 }
 
 /// llmbench's own options: no GuideLLM equivalent; `benchmark run` and `run` both take them.

@@ -9,6 +9,7 @@
 //! Version 2 keeps llmbench's own data off those names (`llmbench_config`, `records`) so the
 //! same file carries GuideLLM's view too (`guidellm`); `migrate` reads version 1.
 
+pub mod conclusion;
 pub mod guidellm;
 pub mod migrate;
 pub mod schema;
@@ -61,6 +62,12 @@ pub struct Report {
     /// to that run's clock. Absent for a single run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<SourceRun>,
+    /// What each model's goodput or knee search found (GuideLLM's `conclusions`), in run
+    /// order. Empty for profiles that run a fixed list of benchmarks. Each entry also carries
+    /// GuideLLM 0.8.1's record of the search at its top level (docs/guidellm-report.md).
+    /// Written as `[]` by GuideLLM's view when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conclusions: Vec<conclusion::Conclusion>,
 }
 
 /// One run a combined report was made from.
@@ -166,6 +173,13 @@ pub struct RunConfig {
     pub request_format: String,
     /// The load profile.
     pub profile: crate::scheduler::Profile,
+    /// The profile's `max_concurrency` (constant, poisson, sweep) and a sweep's strategy type.
+    /// Absent when both are the defaults.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::scheduler::ProfileOptions::is_default"
+    )]
+    pub profile_options: crate::scheduler::ProfileOptions,
     /// Per-benchmark limits.
     pub limits: crate::scheduler::Limits,
     /// --warmup / --cooldown: what each benchmark's measurement window leaves out at its start
@@ -456,6 +470,18 @@ pub struct BenchmarkEntry {
     /// max_global_error_rate), over-saturation, the data ran out, an interrupt, or the worker
     /// died.
     pub ended_by: EndReason,
+    /// The constraint that ended this benchmark when it has GuideLLM's `stopping_scope=all`
+    /// (max_duration, max_requests, min_requests, max_errors, max_error_rate,
+    /// max_global_error_rate or over_saturation). The profile then ran no further benchmarks
+    /// for this model — except after a sweep's synchronous and throughput benchmarks, which
+    /// GuideLLM's sweep does not stop at. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by_scope_all: Option<crate::scheduler::ConstraintKind>,
+    /// The over-saturation detector's verdict (--detect-saturation, --constraint
+    /// kind=over_saturation): whether and when it found the engine over-saturated, with its
+    /// slopes under GuideLLM's names. Absent when detection was off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_saturation: Option<crate::scheduler::SaturationReport>,
     /// The worker's death message if it died during this benchmark.
     pub worker_error: Option<String>,
     /// The longest stretch without engine progress (a token, a finished request, a completed
@@ -637,6 +663,10 @@ pub struct TimestampsNs {
     /// Supervisor: when the request was due (start + i/rate for constant, a seeded Poisson
     /// arrival, or the moment a concurrency slot freed).
     pub scheduled: Option<i64>,
+    /// Supervisor: when `max_concurrency` let the request go, if it was due while the cap was
+    /// full and waited for a place (absent when it did not wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitted: Option<i64>,
     /// Supervisor: after the write() of the request's generate frame returned.
     pub sent: Option<i64>,
     /// Worker: after it decoded the frame.
@@ -668,6 +698,7 @@ impl TimestampsNs {
         let rel = |t: Option<u64>| t.map(|t| (t as i128 - origin as i128) as i64);
         TimestampsNs {
             scheduled: rel(t.scheduled),
+            admitted: rel(t.admitted),
             sent: rel(t.sent),
             worker_received: rel(t.worker_received),
             worker_submitted: rel(t.worker_submitted),
@@ -738,6 +769,7 @@ pub fn combine(mut reports: Vec<Report>, paths: &[std::path::PathBuf]) -> Report
     let mut out = reports[0].clone();
     out.models.clear();
     out.benchmarks.clear();
+    out.conclusions.clear();
     out.partial = reports.iter().any(|r| r.partial);
     out.interrupted = reports.iter().any(|r| r.interrupted);
     for (i, (r, p)) in reports.into_iter().zip(paths).enumerate() {
@@ -752,11 +784,17 @@ pub fn combine(mut reports: Vec<Report>, paths: &[std::path::PathBuf]) -> Report
             m.model = rename(&m.model);
             out.models.push(m);
         }
+        let offset = out.benchmarks.len();
         for mut b in r.benchmarks {
             b.model = rename(&b.model);
             b.source = Some(i);
             b.index = out.benchmarks.len();
             out.benchmarks.push(b);
+        }
+        for mut c in r.conclusions {
+            c.model = rename(&c.model);
+            c.benchmark = c.benchmark.map(|b| b + offset);
+            out.conclusions.push(c);
         }
         out.sources.push(SourceRun {
             path: p.display().to_string(),
@@ -803,6 +841,7 @@ impl Report {
             models: Vec::new(),
             benchmarks: Vec::new(),
             sources: Vec::new(),
+            conclusions: Vec::new(),
         }
     }
 
@@ -823,7 +862,11 @@ impl Report {
             seed: self.random_seed,
             stream: self.benchmarks.len() as u64,
         });
-        let summary = summarize_with(&o.records, ws, we, slo, ci.as_ref());
+        let mut summary = summarize_with(&o.records, ws, we, slo, ci.as_ref());
+        if strategy.cap().is_some() && summary.cap_wait.is_none() {
+            // Capped, and no request had to wait.
+            summary.cap_wait = Some(crate::metrics::CapWait::default());
+        }
         let hr = headroom(&strategy, &summary, &o.records, o.harness.clone());
         self.benchmarks.push(BenchmarkEntry {
             source: None,
@@ -831,6 +874,8 @@ impl Report {
             index: self.benchmarks.len(),
             strategy,
             ended_by: o.ended_by,
+            stopped_by_scope_all: None,
+            over_saturation: o.saturation,
             worker_error: o.worker_error,
             engine_warnings: stall_warning(&o.longest_stall, o.start_ns, o.end_ns)
                 .into_iter()
@@ -960,10 +1005,7 @@ fn dispatch_rates(
     records: &[RequestRecord],
     warnings: &mut Vec<String>,
 ) -> (Option<f64>, Option<f64>) {
-    let requested_rate = match strategy {
-        Strategy::Constant { rate } | Strategy::Poisson { rate } => Some(*rate),
-        _ => None,
-    };
+    let requested_rate = strategy.rate();
     let mut sent: Vec<u64> = records.iter().filter_map(|r| r.t.sent).collect();
     sent.sort_unstable();
     let dispatch_rate = match (requested_rate, sent.first(), sent.last()) {
@@ -973,8 +1015,10 @@ fn dispatch_rates(
         _ => None,
     };
     if let (Some(want), Some(got)) = (requested_rate, dispatch_rate) {
-        // A Poisson schedule's own rate varies; only a constant schedule is exact.
-        if matches!(strategy, Strategy::Constant { .. }) && got < 0.99 * want {
+        // A Poisson schedule's own rate varies; only a constant schedule is exact. Under
+        // max_concurrency, requests that waited for a place were sent late by design.
+        let held_back = records.iter().any(|r| r.t.admitted.is_some());
+        if matches!(strategy, Strategy::Constant { .. }) && !held_back && got < 0.99 * want {
             warnings.push(format!(
                 "dispatched {got:.1} req/s, more than 1% under the requested {want:.1}"
             ));

@@ -415,3 +415,61 @@ fn guidellm_06_flags_llmbench_lacks_are_refused_with_the_equivalent() {
         expect_usage_error(&args, &[needle]);
     }
 }
+
+#[test]
+fn search_knobs_bad_input() {
+    expect_usage_error(
+        &with(&["--min-requests", "10,0"]),
+        &["--min-requests values must be whole numbers ≥ 1 (got 0)"],
+    );
+    expect_usage_error(
+        &with(&["--max-seconds", "10,abc"]),
+        &["--max-seconds", "'abc' is not a number"],
+    );
+    expect_usage_error(
+        &with(&["--stopping-scope-all", "max_latency"]),
+        &["--stopping-scope-all: unknown constraint `max_latency`; valid ones are max_duration, max_requests, min_requests"],
+    );
+    expect_usage_error(
+        &with(&["--stopping-scope-all", "max_errors"]),
+        &["--stopping-scope-all max_errors: that constraint is not set; set --max-errors too"],
+    );
+    expect_usage_error(
+        &with(&["--profile", "concurrent", "--rate", "2", "--max-concurrency", "4"]),
+        &["--max-concurrency applies to constant, poisson and sweep profiles, not to --profile concurrent"],
+    );
+    expect_usage_error(
+        &with(&[
+            "--profile",
+            "constant",
+            "--rate",
+            "2",
+            "--max-concurrency",
+            "0",
+        ]),
+        &["--max-concurrency must be a whole number ≥ 1 (got 0)"],
+    );
+    expect_usage_error(
+        &with(&[
+            "--profile",
+            "constant",
+            "--rate",
+            "2",
+            "--sweep-strategy",
+            "poisson",
+        ]),
+        &["--sweep-strategy applies to --profile sweep only"],
+    );
+    expect_usage_error(
+        &with(&["--sweep-strategy", "burst"]),
+        &["--sweep-strategy must be constant or poisson, not 'burst'"],
+    );
+    expect_usage_error(
+        &with(&["--over-saturation", r#"{"min_growth": 0.5, "confidence": 0.9}"#]),
+        &["--over-saturation: confidence belongs to GuideLLM's statistical detector and min_growth selects llmbench's growth detector"],
+    );
+    expect_usage_error(
+        &with(&["--over-saturation", r#"{"mode": "watch"}"#]),
+        &["--over-saturation: mode must be enforce or monitor"],
+    );
+}

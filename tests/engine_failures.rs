@@ -256,3 +256,23 @@ fn a_long_prefill_step_outlasting_the_watchdog_is_not_a_stall() {
     );
     assert!(b["longest_stall"]["seconds"].as_f64().unwrap() < 1.0);
 }
+
+#[test]
+fn a_vllm_config_of_the_wrong_type_is_named_with_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let o = base_with(
+        &[&model("tiny-llama")],
+        &out,
+        r#"{"vllm_config": {"enforce_eager": true, "max_model_len": "lots"}}"#,
+    )
+    .args(["--profile", "synchronous", "--max-requests", "1"])
+    .output()
+    .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("vllm_config.max_model_len = 'lots': Input should be a valid integer"),
+        "{stderr}"
+    );
+}

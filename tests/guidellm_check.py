@@ -14,6 +14,9 @@ For every report file:
   4. The metrics agree with llmbench's `summary` where the two define the same thing.
   5. GuideLLM's warning analyzer fires exactly the GuideLLM-rule warnings llmbench wrote.
   6. The scenario's get_benchmarks() names each model of the run.
+  6b. GuideLLM's profiles would stop escalating (`Profile._should_stop_escalating`) after exactly
+      the benchmarks llmbench says a stopping_scope=all constraint ended, and GuideLLM's knee
+      analysis reads the over-saturation detector's verdict llmbench reports.
   7. GuideLLM's `export` (console, JSON, CSV, HTML) renders the report; the JSON it writes loads.
 Prints one line per check group; exits 1 with every failure listed.
 """
@@ -259,6 +262,76 @@ def check_warnings(where, bench):
     compare(f"{where}.warnings", [w.model_dump() for w in ours], [w.model_dump() for w in theirs], 1e-9, 1e-12)
 
 
+def check_search(where, bench, raw):
+    """Step 6b: stopping_scope=all and the over-saturation verdict, as GuideLLM reads them."""
+    from guidellm.benchmark.analysis.knee import _constraint_action
+    from guidellm.benchmark.profiles.profile import Profile
+
+    stopped = Profile._should_stop_escalating(bench)
+    if stopped != (raw.get("stopped_by_scope_all") is not None):
+        fail(where, f"GuideLLM would stop escalating: {stopped}; llmbench's stopped_by_scope_all {raw.get('stopped_by_scope_all')}")
+    sat = raw.get("over_saturation")
+    action = _constraint_action(bench)
+    if sat is None:
+        if action is not None:
+            fail(where, "an over_saturation action without llmbench's detector")
+        return 0
+    if action is None or action.metadata.get("is_over_saturated") is not sat["is_over_saturated"]:
+        fail(where, f"knee analysis reads {None if action is None else action.metadata} vs llmbench's {sat}")
+    return 1
+
+
+# The searches whose conclusions were checked against GuideLLM's own analysis ("goodput", "knee").
+checked_conclusions = set()
+
+
+def check_conclusions(where, report, raw):
+    """A goodput or knee conclusion: GuideLLM's models accept it, and GuideLLM's own analysis
+    (find_throughput_knee, wilson_interval) reproduces llmbench's numbers from the benchmarks."""
+    from guidellm.benchmark.analysis.knee import KneeDetectionConclusion, find_throughput_knee
+    from guidellm.utils.statistics import wilson_interval
+
+    if len(report.conclusions) != len(raw["conclusions"]):
+        fail(where, f"{len(report.conclusions)} conclusions vs {len(raw['conclusions'])}")
+    for j, c in enumerate(raw["conclusions"]):
+        w = f"{where} conclusions[{j}]"
+        benches = [(b, rb) for b, rb in zip(report.benchmarks, raw["benchmarks"]) if rb["model"] == c["model"]]
+        if c["profile"] == "knee":
+            k = KneeDetectionConclusion.model_validate(report.conclusions[j])
+            streams = [b.config.strategy.streams for b, _ in benches]
+            # llmbench fits every token event in the window (GuideLLM's `total` mean), not only
+            # successful requests' (docs/metrics.md, "Searches").
+            tput = [b.metrics.output_tokens_per_second.total.mean for b, _ in benches]
+            theirs = find_throughput_knee(streams, tput)
+            ours = k.final.throughput
+            if theirs.status != ours.status or theirs.saturation_concurrency != ours.saturation_concurrency:
+                fail(w, f"knee {ours} vs GuideLLM's {theirs}")
+            if ours.knee is not None and not close(ours.knee, theirs.knee, rel=1e-6, abs_=1e-6):
+                fail(w, f"knee {ours.knee} vs GuideLLM's {theirs.knee}")
+            if [p["streams"] for p in c["knee_points"]] != streams:
+                fail(w, f"knee points {c['knee_points']} vs benchmarks at {streams}")
+            checked_conclusions.add("knee")
+        elif c["profile"] == "goodput":
+            by_streams = {b.config.strategy.streams: b for b, _ in benches}
+            for p in c["probes"]:
+                b = by_streams.get(p["streams"])
+                if b is None:
+                    fail(w, f"probe at {p['streams']} streams has no benchmark")
+                    continue
+                if b.metrics.slo_determined_requests != p["determined_requests"] or not close(b.metrics.slo_attainment, p["attainment"]):
+                    fail(w, f"probe {p} vs GuideLLM's attainment {b.metrics.slo_attainment} of {b.metrics.slo_determined_requests}")
+                lo, hi = wilson_interval(round(p["attainment"] * p["determined_requests"]), p["determined_requests"], c["confidence"])
+                # GuideLLM's z comes from Abramowitz & Stegun 26.2.23 (error up to 4.5e-4);
+                # llmbench's from an exact-to-1e-9 quantile: the bounds agree to ~1e-5.
+                if not (close(lo, p["attainment_lower"], 1e-4, 1e-4) and close(hi, p["attainment_upper"], 1e-4, 1e-4)):
+                    fail(w, f"interval [{p['attainment_lower']}, {p['attainment_upper']}] vs GuideLLM's Wilson [{lo}, {hi}]")
+            if c["streams"] != c["best_passing_streams"]:
+                fail(w, f"streams {c['streams']} vs best_passing_streams {c['best_passing_streams']}")
+            checked_conclusions.add("goodput")
+        else:
+            fail(w, f"unknown profile {c['profile']!r}")
+
+
 def check_file(index, path, raw, out):
     from guidellm.benchmark.entrypoints import reimport_benchmarks_report
     from guidellm.benchmark.schemas.report import GenerativeBenchmarksReport
@@ -271,6 +344,7 @@ def check_file(index, path, raw, out):
         fail(where, f"{len(report.benchmarks)} benchmarks vs {len(raw['benchmarks'])}")
     n = 0
     summaries = 0
+    verdicts = 0
     statuses = set()
     for i, (bench, rawb) in enumerate(zip(report.benchmarks, raw["benchmarks"])):
         w = f"{where} benchmarks[{i}]"
@@ -288,6 +362,7 @@ def check_file(index, path, raw, out):
             check_summary(w, bench, rawb)
             summaries += 1
         check_warnings(w, bench)
+        verdicts += check_search(w, bench, rawb)
         if bench.config.backend.get("model") != rawb["model"]:
             fail(w, f"config.backend.model {bench.config.backend.get('model')} vs {rawb['model']}")
         for st in ("successful", "incomplete", "errored"):
@@ -296,14 +371,22 @@ def check_file(index, path, raw, out):
     for k, v in raw["llmbench_config"].get("labels", {}).items():
         if report.config.metadata.labels.get(k) != v:
             fail(where, f"label {k}={v!r} is not in config.metadata.labels")
+    check_conclusions(where, report, raw)
     models = [m["name"] for m in raw["llmbench_config"]["models"]]
     got = [b.backend.model for b in report.config.get_benchmarks()]
     if got != models:
         fail(where, f"config.get_benchmarks() models {got} vs {models}")
     # Step 7: GuideLLM's export, as `guidellm export FILE` runs it (the first report only: the
     # others load through the same models, and each export takes seconds).
+    concurrent = [b for b in report.benchmarks if b.config.strategy.type_ == "concurrent"]
+    if verdicts and len(concurrent) == len(report.benchmarks):
+        from guidellm.benchmark.analysis.knee import extract_saturation_boundary
+
+        boundary = extract_saturation_boundary(report.benchmarks)
+        if boundary.status == "unavailable":
+            fail(where, f"GuideLLM's knee analysis finds no detector metadata: {boundary.reason}")
     if index > 0:
-        print(f"{where}: loaded by GuideLLM {version('guidellm')}; {len(report.benchmarks)} benchmarks, {n} requests ({', '.join(sorted(statuses))}); {summaries} compared with the summary")
+        print(f"{where}: loaded by GuideLLM {version('guidellm')}; {len(report.benchmarks)} benchmarks, {n} requests ({', '.join(sorted(statuses))}); {summaries} compared with the summary; {verdicts} over-saturation verdicts read")
         return statuses
     d = Path(out) / f"{index}-{Path(path).name}"
     d.mkdir(parents=True, exist_ok=True)
@@ -343,6 +426,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--need-statuses", default="", help="comma list of statuses some request must have")
     ap.add_argument("--need-slo", action="store_true", help="some benchmark's SLO attainment, below 1, must have been compared with the summary")
+    ap.add_argument("--need-conclusions", default="", help="comma list of searches (goodput, knee) some report must conclude")
     ap.add_argument("reports", nargs="+")
     a = ap.parse_args()
     have = version("guidellm")
@@ -361,6 +445,9 @@ def main():
     for st in filter(None, a.need_statuses.split(",")):
         if st not in statuses:
             fail("runs", f"no {st} request in any report (the run should produce one)")
+    for k in filter(None, a.need_conclusions.split(",")):
+        if k not in checked_conclusions:
+            fail("runs", f"no {k} conclusion checked (checked: {sorted(checked_conclusions)})")
     # Below 1: errored requests count (the run fails some); how many successful ones meet the
     # test's targets depends on the machine's speed, so 0 is allowed.
     if a.need_slo and not any(x is not None and x < 1 for x in checked_slo):

@@ -7,7 +7,10 @@
 //! GuideLLM's export (console, JSON, CSV, HTML). A windowed Poisson run, a sampled run and a
 //! version-1 report read back by `benchmark from-file` are checked the same way. The sweep sets
 //! an SLO: GuideLLM's `slo_attainment`, `slo_determined_requests` and `request_goodput` are
-//! checked against its own compile and llmbench's summary.
+//! checked against its own compile and llmbench's summary. A `llmbench run` with per-benchmark
+//! limits, a stopping_scope=all constraint and the over-saturation detector is checked against
+//! GuideLLM's `_should_stop_escalating` and its knee analysis' reading of the detector, and a
+//! constant rate under max_concurrency loads as GuideLLM's capped strategy.
 //!
 //! Needs LLMBENCH_TEST_GUIDELLM_PYTHON (scripts/test.sh sets it); skipped with a message
 //! without it.
@@ -36,6 +39,8 @@ fn check(py: &Path, out: &Path, need: &str, reports: &[PathBuf]) {
             "--need-statuses",
             need,
             "--need-slo",
+            "--need-conclusions",
+            "goodput,knee",
         ])
         .arg("--out")
         .arg(out)
@@ -144,18 +149,83 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
         .unwrap();
     ok(&o, "export of two reports");
 
-    // GuideLLM 0.8's own command line (`llmbench run`) writes the same view.
+    // GuideLLM 0.8's own command line (`llmbench run`) writes the same view, with the knobs
+    // that shape a search: per-benchmark limits, a stopping_scope=all constraint that ends the
+    // profile at its second benchmark (every 5th request fails; 3 errors are too many there),
+    // and the over-saturation detector monitoring.
     let o = bin()
         .current_dir(dir.path())
         .arg("run")
-        .args(["--backend", r#"kind=vllm_python,model=mock-r,engine=mock,mock={"step_base_us": 2000, "max_num_seqs": 8}"#])
-        .args(["--profile", "kind=concurrent,streams=[2]", "--constraint", "kind=max_requests,count=12"])
+        .args(["--backend", r#"kind=vllm_python,model=mock-r,engine=mock,mock={"step_base_us": 2000, "max_num_seqs": 8, "fail_every": 5}"#])
+        .args(["--profile", "kind=concurrent,streams=[2,4,6]", "--constraint", "kind=max_requests,count=[12,30]"])
+        .args(["--constraint", "kind=max_errors,count=[5,2],stopping_scope=all"])
+        .args(["--constraint", "kind=over_saturation,mode=monitor"])
         .args(["--data", "kind=synthetic_text,prompt_tokens=16,output_tokens=8", "--label", "team=infra"])
         .args(["--output", "kind=json,path=d/run.json", "--python"])
         .arg(python())
         .output()
         .unwrap();
     ok(&o, "llmbench run");
+    let run = read_json(&dir.path().join("d/run.json"));
+    assert_eq!(
+        run["benchmarks"].as_array().unwrap().len(),
+        2,
+        "stopped by max_errors"
+    );
+
+    // An open-loop schedule under max_concurrency: GuideLLM's strategy with its cap.
+    let o = bin()
+        .current_dir(dir.path())
+        .arg("run")
+        .args(["--backend", r#"kind=vllm_python,model=mock-c,engine=mock,mock={"step_base_us": 5000, "max_num_seqs": 8}"#])
+        .args(["--profile", "kind=constant,rate=100,max_concurrency=2", "--constraint", "kind=max_duration,seconds=1"])
+        .args(["--data", "kind=synthetic_text,prompt_tokens=16,output_tokens=8"])
+        .args(["--output", "kind=json,path=d/capped.json", "--python"])
+        .arg(python())
+        .output()
+        .unwrap();
+    ok(&o, "llmbench run with max_concurrency");
+
+    // The searches: a knee over 5 concurrencies and a goodput search against a TPOT target the
+    // mock meets at low and misses at high concurrency; their conclusions are checked against
+    // GuideLLM's own knee fit and Wilson interval.
+    let mock = r#"engine=mock,mock={"step_base_us": 2000, "step_per_seq_us": 1000}"#;
+    for (name, profile, extra) in [
+        ("knee", "kind=knee,initial_streams=[1,2,4,8,16]", None),
+        (
+            "goodput",
+            "kind=goodput,initial_streams=1,max_streams=32",
+            Some(r#"kind=generative,slo={"tpot_ms": 8}"#),
+        ),
+    ] {
+        let mut cmd = bin();
+        cmd.current_dir(dir.path())
+            .arg("run")
+            .args([
+                "--backend",
+                &format!("kind=vllm_python,model=mock-{name},{mock}"),
+            ])
+            .args([
+                "--profile",
+                profile,
+                "--constraint",
+                "kind=max_requests,count=40",
+            ])
+            .args([
+                "--data",
+                "kind=synthetic_text,prompt_tokens=16,output_tokens=8",
+            ])
+            .args([
+                "--output",
+                &format!("kind=json,path=d/{name}.json"),
+                "--python",
+            ])
+            .arg(python());
+        if let Some(m) = extra {
+            cmd.args(["--metrics", m]);
+        }
+        ok(&cmd.output().unwrap(), name);
+    }
 
     let t0 = std::time::Instant::now();
     check(
@@ -170,6 +240,9 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
             c.join("benchmarks.json"),
             dir.path().join("d/combined.json"),
             dir.path().join("d/run.json"),
+            dir.path().join("d/capped.json"),
+            dir.path().join("d/knee.json"),
+            dir.path().join("d/goodput.json"),
         ],
     );
     eprintln!("GuideLLM's checks took {:.1} s", t0.elapsed().as_secs_f64());

@@ -516,3 +516,61 @@ fn live_progress_only_on_a_terminal() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("\x1b[2K"));
 }
+
+/// The 0.6 form's flags for GuideLLM 0.8's search knobs: per-benchmark limits and
+/// `--stopping-scope-all` end the profile where `run`'s stopping_scope=all does.
+#[test]
+fn stopping_scope_all_and_per_benchmark_limits_in_the_0_6_form() {
+    let (r, stdout) = run_mock(
+        &[
+            "--profile",
+            "concurrent",
+            "--rate",
+            "1,2,3,4",
+            "--max-requests",
+            "4,40",
+            "--max-errors",
+            "5,3",
+            "--stopping-scope-all",
+            "max_errors",
+        ],
+        r#"{"fail_every": 2}"#,
+    );
+    let s = strategies(&r);
+    assert_eq!(s.len(), 2, "{stdout}");
+    assert_eq!(
+        (s[0].2.as_str(), s[1].2.as_str()),
+        ("max_requests", "max_errors")
+    );
+    assert_eq!(r["benchmarks"][1]["stopped_by_scope_all"], "max_errors");
+    assert!(
+        stdout.contains("concurrent stopped: max_errors"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_sweep_with_poisson_rates_under_a_concurrency_cap() {
+    let (r, _) = run_mock(
+        &[
+            "--rate",
+            "3",
+            "--max-seconds",
+            "1",
+            "--sweep-strategy",
+            "poisson",
+            "--max-concurrency",
+            "3",
+        ],
+        r#"{"step_base_us": 1000, "max_num_seqs": 8}"#,
+    );
+    let s = strategies(&r);
+    let kinds: Vec<&str> = s.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(kinds, ["synchronous", "throughput", "poisson"]);
+    assert_eq!(s[1].1, 3.0, "the throughput benchmark at the cap");
+    assert_eq!(r["benchmarks"][2]["strategy"]["max_concurrency"], 3);
+    assert_eq!(
+        r["llmbench_config"]["profile_options"],
+        serde_json::json!({"max_concurrency": 3, "sweep_strategy": "poisson"})
+    );
+}

@@ -351,3 +351,105 @@ fn sweep_on_the_real_engine_uses_one_engine_and_places_rates() {
         "throughput's cut requests kept their partial tokens"
     );
 }
+
+/// The tiny model with at most 2 sequences per batch: up to 2 streams no request waits for a
+/// slot (TTFT is its prefill, tens of ms), from 3 on some wait a whole request (~0.5 s for 128
+/// tokens), and output throughput stops rising at 2.
+fn two_seq_backend() -> String {
+    format!(
+        r#"kind=vllm_python,model={},request_format=plain,vllm_config={{"enforce_eager": true, "max_model_len": 1024, "kv_cache_memory_bytes": 67108864, "max_num_seqs": 2}}"#,
+        model("tiny-llama")
+    )
+}
+
+#[test]
+fn goodput_and_knee_searches_run_every_probe_on_one_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    // Goodput: a TTFT target met while no request waits for a batch slot, missed once they do.
+    let path = dir.path().join("goodput.json");
+    let o = bin()
+        .args(["run", "--backend", &two_seq_backend()])
+        .args([
+            "--profile",
+            "kind=goodput,initial_streams=1,max_streams=16,target_attainment=0.9",
+            "--metrics",
+            r#"kind=generative,slo={"ttft_ms": 200}"#,
+            "--constraint",
+            "kind=max_duration,seconds=4",
+            "--data",
+            "kind=synthetic_text,prompt_tokens=64,output_tokens=128",
+            "--python",
+        ])
+        .arg(python())
+        .arg("--output")
+        .arg(format!("kind=json,path={}", path.display()))
+        .args(["--output", "kind=console"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&path);
+    assert_eq!(r["models"][0]["engine_starts"], 1);
+    let c = &r["conclusions"][0];
+    let probes = c["probes"].as_array().unwrap();
+    let benches = r["benchmarks"].as_array().unwrap();
+    assert_eq!(probes.len(), benches.len(), "every probe is a benchmark");
+    let streams: Vec<u64> = probes.iter().map(|p| p["streams"].as_u64().unwrap()).collect();
+    // 1 and 2 pass, 4 misses (half its requests wait for a slot), 3 misses: converged at 2.
+    assert_eq!(streams, [1, 2, 4, 3], "{c}");
+    assert_eq!(c["best_passing_streams"], 2, "{c}");
+    assert_eq!(c["lowest_failing_streams"], 3, "{c}");
+    assert_eq!(c["stop_reason"], "converged");
+    assert_eq!(c["engine_starts"], 1);
+    let answer = c["answer"].as_str().unwrap();
+    assert!(answer.contains("sustains 2 concurrent streams"), "{answer}");
+    assert!(stdout.rsplit("ℹ Answer").next().unwrap().contains(answer), "{stdout}");
+    // The engine was reset between probes: each probe's requests ended before the next began.
+    for w in benches.windows(2) {
+        let next = w[1]["start_ns"].as_i64().unwrap();
+        for q in w[0]["records"].as_array().unwrap() {
+            assert!(q["timestamps_ns"]["end"].as_i64().unwrap() < next);
+        }
+    }
+
+    // Knee: at most 4 sequences per batch, so throughput rises up to 4 streams and is flat
+    // after (GuideLLM's fit needs at least two points before the bend).
+    let path = dir.path().join("knee.json");
+    let o = bin()
+        .args([
+            "run",
+            "--backend",
+            &two_seq_backend().replace(r#""max_num_seqs": 2"#, r#""max_num_seqs": 4"#),
+        ])
+        .args([
+            "--profile",
+            "kind=knee,initial_streams=[1,2,3,4,6,8]",
+            "--constraint",
+            "kind=max_duration,seconds=3",
+            "--data",
+            "kind=synthetic_text,prompt_tokens=64,output_tokens=128",
+            "--python",
+        ])
+        .arg(python())
+        .arg("--output")
+        .arg(format!("kind=json,path={}", path.display()))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&path);
+    assert_eq!(r["models"][0]["engine_starts"], 1);
+    let b: Vec<u64> = r["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["strategy"]["streams"].as_u64().unwrap())
+        .collect();
+    assert_eq!(b, [1, 2, 3, 4, 6, 8]);
+    let c = &r["conclusions"][0];
+    let t = &c["final"]["throughput"];
+    assert_eq!(t["status"], "ok", "{c}");
+    let knee = t["knee"].as_f64().unwrap();
+    assert!((2.0..=8.0).contains(&knee), "{c}");
+    assert!(c["answer"].as_str().unwrap().contains("stops scaling at about"));
+}

@@ -308,6 +308,37 @@ fn refusals_are_one_sentence_exit_2_and_write_nothing() {
             vec!["--profile", "kind=synchronous", "--label", "oops"],
             "--label oops: write key=value",
         ),
+        (
+            vec![
+                "--profile",
+                "kind=concurrent,streams=[1,2]",
+                "--constraint",
+                "kind=max_errors,count=[2,-1],stopping_scope=all",
+            ],
+            "--constraint kind=max_errors: count must be a whole number ≥ 0 (or a list of them) (got -1)",
+        ),
+        (
+            vec![
+                "--profile",
+                "kind=synchronous",
+                "--constraint",
+                "kind=min_requests,count=3,stopping_scope=everything",
+            ],
+            "--constraint kind=min_requests: stopping_scope must be current or all, not everything",
+        ),
+        (
+            vec!["--profile", "kind=poisson,rate=5,max_concurrency=1.5"],
+            "--profile kind=poisson: max_concurrency must be a whole number ≥ 1 (got 1.5)",
+        ),
+        (
+            vec![
+                "--profile",
+                "kind=synchronous",
+                "--constraint",
+                "kind=over_saturation,confidence=2",
+            ],
+            "--constraint kind=over_saturation: confidence must be between 0 and 1 (got 2)",
+        ),
     ] {
         let mut argv: Vec<&str> = base.to_vec();
         argv.extend(extra.iter().copied());
@@ -507,4 +538,205 @@ fn several_data_files_are_zipped_row_by_row_and_stop_at_the_shortest() {
     assert!(text(&o)
         .1
         .contains("zipping synthetic data with other sources is not supported yet"));
+}
+
+/// `llmbench run` on the mock engine shaped by `mock`: the JSON report and stdout.
+fn run_mock(extra: &[&str], mock: &str) -> (Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = format!("kind=vllm_python,model=mock,engine=mock,mock={mock}");
+    let mut argv = vec!["--backend", &backend, "--data", DATA];
+    argv.extend(extra);
+    argv.extend([
+        "--output",
+        "kind=json,path=r.json",
+        "--disable-console-interactive",
+    ]);
+    let o = run_cmd(dir.path(), &argv).output().unwrap();
+    let (out, _) = ok(&o);
+    (read_json(&dir.path().join("r.json")), out)
+}
+
+/// The most requests in flight at once, from the records' sent..end intervals.
+fn peak_in_flight(b: &Value) -> usize {
+    let mut edges: Vec<(i64, i32)> = Vec::new();
+    for r in b["records"].as_array().unwrap() {
+        let t = &r["timestamps_ns"];
+        edges.push((t["sent"].as_i64().unwrap(), 1));
+        edges.push((t["end"].as_i64().unwrap(), -1));
+    }
+    edges.sort();
+    let (mut now, mut peak) = (0, 0);
+    for (_, d) in edges {
+        now += d;
+        peak = peak.max(now);
+    }
+    peak as usize
+}
+
+#[test]
+fn a_stopping_scope_all_constraint_ends_the_profile_and_says_why() {
+    // Every second request fails: 4 requests (2 errors) pass benchmark 0's limit of 5 errors;
+    // benchmark 1 allows 3, so its 4th error ends it — and, with stopping_scope=all, the profile.
+    let (r, out) = run_mock(
+        &[
+            "--profile",
+            "kind=concurrent,streams=[1,2,3,4]",
+            "--constraint",
+            "kind=max_requests,count=[4,40]",
+            "--constraint",
+            "kind=max_errors,count=[5,3],stopping_scope=all",
+        ],
+        r#"{"fail_every": 2}"#,
+    );
+    let b = r["benchmarks"].as_array().unwrap();
+    assert_eq!(b.len(), 2, "{out}");
+    assert_eq!(b[0]["ended_by"], "max_requests");
+    assert_eq!(b[0]["requests_total"], 4);
+    assert!(b[0].get("stopped_by_scope_all").is_none());
+    assert_eq!(b[1]["ended_by"], "max_errors");
+    assert_eq!(b[1]["stopped_by_scope_all"], "max_errors");
+    assert!(
+        out.contains("concurrent stopped: max_errors (stopping_scope=all) ended benchmark 1"),
+        "{out}"
+    );
+    // GuideLLM's view: what its profiles read to stop escalating, and each benchmark's own
+    // limits.
+    let q = &b[1]["scheduler_state"]["end_queuing_constraints"]["max_errors"];
+    assert_eq!(q["stopping_scope"], "all");
+    assert_eq!(b[1]["config"]["constraints"]["max_errors"]["count"], 3);
+    assert_eq!(b[1]["config"]["constraints"]["max_requests"]["count"], 40);
+    assert_eq!(
+        r["config"]["spec"]["constraints"][1],
+        serde_json::json!({"kind": "max_errors", "count": [5, 3], "stopping_scope": "all"})
+    );
+}
+
+#[test]
+fn per_benchmark_limits_take_one_value_per_benchmark_and_repeat_the_last() {
+    let (r, _) = run_mock(
+        &[
+            "--profile",
+            "kind=concurrent,streams=[1,2,3]",
+            "--constraint",
+            "kind=max_requests,count=[5,10]",
+        ],
+        "{}",
+    );
+    let n: Vec<u64> = r["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["requests_total"].as_u64().unwrap())
+        .collect();
+    assert_eq!(n, [5, 10, 10]);
+    assert_eq!(
+        r["llmbench_config"]["limits"]["max_requests"],
+        serde_json::json!([5, 10])
+    );
+}
+
+#[test]
+fn a_poisson_sweep_sends_its_rate_benchmarks_as_poisson() {
+    let (r, _) = run_mock(
+        &[
+            "--profile",
+            "kind=sweep,sweep_size=4,strategy_type=poisson",
+            "--constraint",
+            "kind=max_duration,seconds=1",
+        ],
+        r#"{"step_base_us": 1000, "max_num_seqs": 8}"#,
+    );
+    let k = kinds(&r);
+    let types: Vec<&str> = k.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(types, ["synchronous", "throughput", "poisson", "poisson"]);
+    // GuideLLM's sweep caps its rate benchmarks at 512 by default.
+    assert_eq!(r["benchmarks"][2]["strategy"]["max_concurrency"], 512);
+    assert_eq!(r["config"]["spec"]["profile"]["strategy_type"], "poisson");
+}
+
+#[test]
+fn max_concurrency_holds_a_constant_rate_to_that_many_in_flight_and_reports_the_wait() {
+    // 200 req/s against an engine of 8 sequences taking 5 ms a step: far more than 2 would be
+    // in flight without the cap.
+    let (r, out) = run_mock(
+        &[
+            "--profile",
+            "kind=constant,rate=200,max_concurrency=2",
+            "--constraint",
+            "kind=max_duration,seconds=1",
+        ],
+        r#"{"step_base_us": 5000, "max_num_seqs": 8}"#,
+    );
+    let b = &r["benchmarks"][0];
+    assert_eq!(b["strategy"]["max_concurrency"], 2);
+    assert!(peak_in_flight(b) <= 2, "peak {}", peak_in_flight(b));
+    let cap = &b["summary"]["cap_wait"];
+    assert!(cap["delayed"].as_u64().unwrap() > 0, "{cap}");
+    assert!(cap["wait_ms"]["max"].as_f64().unwrap() > 0.0);
+    // Not llmbench's lag: the harness check does not fire for the cap's slower dispatch.
+    let warnings = b["headroom"]["warnings"].as_array().unwrap();
+    assert!(
+        !warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("under the requested")),
+        "{warnings:?}"
+    );
+    assert!(out.contains("max_concurrency 2 held back"), "{out}");
+    assert_eq!(b["config"]["strategy"]["max_concurrency"], 2);
+}
+
+#[test]
+fn min_requests_ends_a_benchmark_once_that_many_finished() {
+    // 200 req/s against 2 sequences of 5 ms steps: requests queue up; GuideLLM's min_requests
+    // keeps sending until 10 have finished, then ends the benchmark (the rest are aborted).
+    let (r, _) = run_mock(
+        &[
+            "--profile",
+            "kind=constant,rate=200",
+            "--constraint",
+            "kind=min_requests,count=10",
+        ],
+        r#"{"step_base_us": 5000, "max_num_seqs": 2}"#,
+    );
+    let b = &r["benchmarks"][0];
+    assert_eq!(b["ended_by"], "min_requests");
+    let done = b["summary"]["requests"]["successful"].as_u64().unwrap();
+    // Two sequences finish in one engine step, so the count may pass 10 by one.
+    assert!((10..=11).contains(&done), "{done}");
+    assert!(
+        b["requests_total"].as_u64().unwrap() > done,
+        "sent more than it waited for"
+    );
+    assert!(b["summary"]["requests"]["incomplete"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn over_saturation_monitor_reports_without_stopping() {
+    // 100 req/s against 2 sequences of 10 ms steps (8 tokens): the queue and TTFT grow.
+    let (r, out) = run_mock(
+        &[
+            "--profile",
+            "kind=constant,rate=100",
+            "--constraint",
+            "kind=max_duration,seconds=5",
+            "--constraint",
+            "kind=over_saturation,mode=monitor,min_seconds=2,minimum_ttft=0.05,minimum_window_size=3",
+        ],
+        r#"{"step_base_us": 10000, "max_num_seqs": 2}"#,
+    );
+    let b = &r["benchmarks"][0];
+    assert_eq!(b["ended_by"], "max_seconds", "monitor mode does not stop");
+    let s = &b["over_saturation"];
+    assert_eq!(
+        (s["detector"].as_str(), s["mode"].as_str()),
+        (Some("statistical"), Some("monitor"))
+    );
+    assert_eq!(s["is_over_saturated"], true, "{s}");
+    assert!(s["first_detected_s"].as_f64().unwrap() < 5.0, "{s}");
+    assert!(out.contains("over-saturated from"), "{out}");
+    // What GuideLLM's knee analysis reads.
+    let m = &b["scheduler_state"]["scheduler_constraints"]["over_saturation"];
+    assert_eq!(m["metadata"]["is_over_saturated"], true);
+    assert!(m["metadata"]["concurrent_slope"].as_f64().unwrap() > 0.0);
+    assert_eq!(m["request_queuing"], "continue");
 }

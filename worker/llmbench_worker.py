@@ -1515,12 +1515,29 @@ def _mentions_device(e):
     return any(w in text for w in _DEVICE_WORDS)
 
 
-def _short(e):
+def _short(e, given=()):
+    """One line for an exception. A pydantic ValidationError names each field, the value given
+    and what was expected; a field among `given` (the user's vllm_config keys) as
+    vllm_config.FIELD."""
     first = ""
     errors = getattr(e, "errors", None)
     if callable(errors) and type(e).__name__ == "ValidationError":  # pydantic: say what failed
         try:
-            first = "; ".join(str(x.get("msg", x)) for x in errors())
+            parts = []
+            for x in errors():
+                loc = [str(p) for p in x.get("loc", ()) if p != "__root__"]
+                msg = str(x.get("msg", x))
+                if loc:
+                    name = ".".join(loc)
+                    if loc[0] in given:
+                        name = "vllm_config." + name
+                    if "input" in x and not isinstance(x["input"], dict):
+                        parts.append("%s = %r: %s" % (name, x["input"], msg))
+                    else:
+                        parts.append("%s: %s" % (name, msg))
+                else:
+                    parts.append(msg)
+            first = "; ".join(parts)
         except Exception:
             first = ""
     if not first:
@@ -1808,10 +1825,11 @@ class VllmEngine(Engine):
             cfg["tokenizer"] = proc
         if "seed" not in cfg and isinstance(msg.get("seed"), int) and "seed" in pre.fields:
             cfg["seed"] = msg["seed"]
+        self._given = set(cfg)
         try:
             return pre.AsyncEngineArgs(model=model, **cfg)
         except (TypeError, ValueError) as e:
-            raise UserError("vllm_config was rejected by vLLM: %s" % _short(e), kind="config")
+            raise UserError("vllm_config was rejected by vLLM: %s" % _short(e, self._given), kind="config")
 
     def _build(self, engine_args, model):
         # Built inside the running loop, so AsyncLLM starts its output handler at once. This call
@@ -1826,7 +1844,8 @@ class VllmEngine(Engine):
         except Exception as e:
             if _raised_in(e, ("create_engine_config",)):
                 raise UserError(
-                    "vLLM rejected the engine configuration for %s: %s" % (model, _short(_root_cause(e))),
+                    "vLLM rejected the engine configuration for %s: %s"
+                    % (model, _short(_root_cause(e), getattr(self, "_given", ()))),
                     kind="config",
                 )
             raise EngineStartError(

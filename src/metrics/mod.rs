@@ -27,6 +27,9 @@ pub enum Status {
 pub struct Timestamps {
     /// When the request was due (its target time, or the moment its concurrency slot freed).
     pub scheduled: Option<u64>,
+    /// When `max_concurrency` let it go, if it was due while the cap was full (a place freed
+    /// after `scheduled`); None when it did not wait for one.
+    pub admitted: Option<u64>,
     /// When the write of its `generate` frame returned.
     pub sent: Option<u64>,
     pub worker_received: Option<u64>,
@@ -46,9 +49,10 @@ pub struct Timestamps {
 
 impl Timestamps {
     /// The chain in order, by name, for checks and reports.
-    pub fn chain(&self) -> [(&'static str, Option<u64>); 13] {
+    pub fn chain(&self) -> [(&'static str, Option<u64>); 14] {
         [
             ("scheduled", self.scheduled),
+            ("admitted", self.admitted),
             ("sent", self.sent),
             ("worker_received", self.worker_received),
             ("worker_submitted", self.worker_submitted),
@@ -348,6 +352,11 @@ impl Acc {
 }
 
 impl Distribution {
+    /// No samples.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     pub fn from_values(v: Vec<f64>) -> Distribution {
         let mut a = Acc::default();
         for x in v {
@@ -361,7 +370,12 @@ impl Distribution {
 /// (docs/metrics.md): consecutive stretches that add up to end − scheduled, ms.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Stages {
-    /// scheduled → sent: llmbench's own dispatch delay.
+    /// scheduled → admitted: waiting under `max_concurrency` for a place (0 for requests that
+    /// did not wait); only in benchmarks where some request waited, absent otherwise.
+    #[serde(default, skip_serializing_if = "Distribution::is_empty")]
+    pub cap_wait: Distribution,
+    /// scheduled (admitted, after a wait under `max_concurrency`) → sent: llmbench's own
+    /// dispatch delay.
     pub dispatch: Distribution,
     /// sent → engine_queued: socket, worker, and vLLM's input processing.
     pub handover: Distribution,
@@ -373,6 +387,20 @@ pub struct Stages {
     pub decode: Distribution,
     /// engine_last_token → end: the supervisor read the final output.
     pub delivery: Distribution,
+}
+
+/// What `max_concurrency` did to a constant or Poisson schedule: requests due while that many
+/// were in flight waited for a place (docs/metrics.md, "Concurrency cap").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CapWait {
+    /// Requests sent in the window that were due while the cap was full and waited.
+    pub delayed: u64,
+    /// `delayed` / requests sent in the window (0–1).
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub share: f64,
+    /// admitted − scheduled of the delayed requests, ms: the wait the cap added to their
+    /// schedule (counted in the `*_from_scheduled_ms` latencies, not in `dispatch_lag_us`).
+    pub wait_ms: Distribution,
 }
 
 /// Distributions of the requests of one non-successful status, kept apart from the successful
@@ -456,8 +484,13 @@ pub struct Summary {
     pub request_latency_ms: Distribution,
     /// end − scheduled, ms: latency including any dispatch delay (coordinated omission).
     pub latency_from_scheduled_ms: Distribution,
-    /// sent − scheduled over every request sent in the window, µs.
+    /// sent − scheduled over every request sent in the window, µs: llmbench's own lag (for a
+    /// request that waited under `max_concurrency`, from the moment it was admitted).
     pub dispatch_lag_us: Distribution,
+    /// `max_concurrency` of a constant or Poisson benchmark: the requests it held back. Absent
+    /// when the benchmark had no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_wait: Option<CapWait>,
     /// Where the time went, per successful request whose timestamp chain is complete:
     /// consecutive stretches that add up to end − scheduled, ms.
     // Absent from reports of early version 1.
@@ -505,7 +538,10 @@ pub fn summarize_with(
 ) -> Summary {
     let inside = |t: Option<u64>| t.is_some_and(|t| t >= ws && t <= we);
     let measured: Vec<&RequestRecord> = records.iter().filter(|r| inside(r.t.sent)).collect();
-    let mut d = Dists::default();
+    let mut d = Dists {
+        capped: measured.iter().any(|r| r.t.admitted.is_some()),
+        ..Dists::default()
+    };
     for r in &measured {
         d.request(r);
     }
@@ -534,7 +570,13 @@ pub fn summarize_with(
         requests: counts(&measured),
         itl_ms: d.itl.finish(),
         dispatch_lag_us: d.get("dispatch_lag"),
+        cap_wait: d.capped.then(|| CapWait {
+            delayed: d.get("cap_wait").count,
+            share: d.get("cap_wait").count as f64 / measured.len().max(1) as f64,
+            wait_ms: d.get("cap_wait"),
+        }),
         stages_ms: Stages {
+            cap_wait: d.get("stage.cap_wait"),
             dispatch: d.get("stage.dispatch"),
             handover: d.get("stage.handover"),
             queue: d.get("stage.queue"),
@@ -669,6 +711,8 @@ impl Rates {
 struct Dists {
     acc: std::collections::HashMap<String, Acc>,
     itl: Acc,
+    /// Some request waited under `max_concurrency`: the stages get `cap_wait`.
+    capped: bool,
 }
 
 fn ms(ns: u64) -> f64 {
@@ -692,8 +736,12 @@ impl Dists {
 
     fn request(&mut self, r: &RequestRecord) {
         let t = &r.t;
-        let lag = t.sent.unwrap_or(0).saturating_sub(t.scheduled.unwrap_or(0));
+        let ready = t.admitted.or(t.scheduled);
+        let lag = t.sent.unwrap_or(0).saturating_sub(ready.unwrap_or(0));
         self.rec("dispatch_lag", Some(lag as f64 / 1e3));
+        if t.admitted.is_some() {
+            self.rec("cap_wait", span(t.scheduled, t.admitted));
+        }
         let prefix = match r.status {
             Status::Successful => return self.successful(r),
             Status::Incomplete => "incomplete.",
@@ -729,7 +777,11 @@ impl Dists {
         if !chain.iter().all(Option::is_some) {
             return;
         }
-        self.rec("stage.dispatch", span(t.scheduled, t.sent));
+        let ready = t.admitted.or(t.scheduled);
+        if self.capped {
+            self.rec("stage.cap_wait", span(t.scheduled, ready));
+        }
+        self.rec("stage.dispatch", span(ready, t.sent));
         self.rec("stage.handover", span(t.sent, t.engine_queued));
         self.rec("stage.queue", span(t.engine_queued, t.engine_scheduled));
         self.rec(

@@ -21,13 +21,15 @@ pub use self::engine::{check_backend, BackendKwargs};
 pub use self::limits::{Amount, Limits, Window};
 pub use self::models::{check_local_models, models, ModelSpec};
 pub use self::outputs::Outputs;
-pub use self::profile::{profile, rates};
+pub use self::profile::{profile, profile_options, profile_with, rates, search_profile};
 pub use self::request_format::RequestFormat;
 pub use self::slo::slo;
 pub use crate::backend::protocol::{EngineKind, Map};
 use crate::bail_usage;
 use crate::cli::{ProfileKind, RunArgs};
-pub use crate::scheduler::{Constraints, Profile, Saturation, ERROR_WINDOW};
+pub use crate::scheduler::{
+    Constraints, PerBenchmark, Profile, ProfileOptions, Saturation, ERROR_WINDOW,
+};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
@@ -46,6 +48,8 @@ pub struct Plan {
     pub data_arg: String,
     pub processor: Option<String>,
     pub profile: Profile,
+    /// `max_concurrency` of rate profiles, a sweep's strategy type.
+    pub profile_options: ProfileOptions,
     pub limits: Limits,
     pub window: Window,
     /// Prepared requests per benchmark pass (--data-samples or samples= in --data).
@@ -129,16 +133,22 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         }
         _ => DataSource::load(&data_arg, data_args, mapper)?,
     };
-    let profile = profile(
+    let profile = profile_with(
         a.profile.unwrap_or(ProfileKind::Sweep),
         rates(a.rate.as_deref())?,
+        a.profile_args.as_deref(),
     )?;
+    let profile_options =
+        profile_options(&profile, a.max_concurrency, a.sweep_strategy.as_deref())?;
     let limits = Limits::from_args(a, &profile)?;
     let by_time = match &a.from_spec {
         Some(f) => {
-            let [w, c] = f
-                .window_by
-                .map(|m| m.by_time(limits.max_seconds, limits.max_requests));
+            let [w, c] = f.window_by.map(|m| {
+                m.by_time(
+                    limits.max_seconds.as_ref().map(|v| v.at(0)),
+                    limits.max_requests.as_ref().map(|v| v.at(0)),
+                )
+            });
             if w != c && a.warmup.is_some() && a.cooldown.is_some() {
                 bail_usage!("--profile: warmup and cooldown must both count time or both count requests (their modes resolve differently with these constraints)");
             }
@@ -164,6 +174,12 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         )?,
     };
     let slo = slo(a.slo.as_deref(), a.from_spec.is_some())?;
+    if matches!(profile, Profile::Goodput(_)) && slo.is_none() {
+        if a.from_spec.is_some() {
+            bail_usage!("--profile kind=goodput searches for the highest load meeting latency targets, so it needs them: add --metrics kind=generative,slo='{{\"ttft_ms\": 500, \"tpot_ms\": 50}}'");
+        }
+        bail_usage!("--profile goodput searches for the highest load meeting latency targets, so it needs them: add --slo '{{\"ttft_ms\": 500, \"tpot_ms\": 50}}'");
+    }
     let confidence = confidence(a.confidence.as_deref(), a.from_spec.is_some())?;
     let engine_stall_timeout = stall_timeout(a.x.engine_stall_timeout)?;
     let flag = if a.from_spec.is_some() {
@@ -187,6 +203,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         data_arg,
         processor: a.processor.clone(),
         profile,
+        profile_options,
         limits,
         window,
         data_samples,
@@ -227,13 +244,14 @@ fn check_benchmarks_end(
 ) -> Result<()> {
     if limits.max_seconds.is_none()
         && limits.max_requests.is_none()
+        && limits.min_requests.is_none()
         && data_samples.is_none()
         && !dry_run
     {
         if spec_form {
-            bail_usage!("nothing would end the benchmarks: add --constraint kind=max_duration,seconds=S or --constraint kind=max_requests,count=N (or --data-loader kind=pytorch,samples=N)");
+            bail_usage!("nothing would end the benchmarks: add --constraint kind=max_duration,seconds=S or --constraint kind=max_requests,count=N or kind=min_requests,count=N (or --data-loader kind=pytorch,samples=N)");
         }
-        bail_usage!("nothing would end the benchmarks: set --max-seconds or --max-requests (or samples= in --data)");
+        bail_usage!("nothing would end the benchmarks: set --max-seconds, --max-requests or --min-requests (or samples= in --data)");
     }
     Ok(())
 }
@@ -302,6 +320,7 @@ impl Plan {
             data_source: plan.data.describe(),
             request_format: plan.request_format.name().into(),
             profile: plan.profile.clone(),
+            profile_options: plan.profile_options.clone(),
             limits: plan.limits.clone(),
             window: crate::report::WindowConfig {
                 warmup: plan.window.warmup,

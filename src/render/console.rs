@@ -649,11 +649,61 @@ fn slo_stats(report: &Report) -> String {
     out
 }
 
-/// Benchmarks that ended early, harness warnings, failed models.
+/// The over-saturation detector's finding on a benchmark, when it found one: one line.
+pub fn saturation_line(b: &BenchmarkEntry) -> Option<String> {
+    let s = b.over_saturation.as_ref()?;
+    let at = s.first_detected_s?;
+    let what = match s.mode {
+        crate::scheduler::SaturationMode::Enforce => "the benchmark was stopped",
+        crate::scheduler::SaturationMode::Monitor => "mode=monitor: not stopped",
+    };
+    Some(format!(
+        "benchmark {}: over-saturated from {at:.1} s in ({what})",
+        b.index
+    ))
+}
+
+/// What `max_concurrency` held back in a benchmark, when it held back any: one line.
+pub fn cap_line(b: &BenchmarkEntry) -> Option<String> {
+    let c = b.summary.cap_wait.as_ref().filter(|c| c.delayed > 0)?;
+    let cap = b.strategy.cap()?;
+    Some(format!(
+        "benchmark {}: max_concurrency {cap} held back {} requests ({:.0}% of those measured), {:.1} ms median and {:.1} ms max behind schedule",
+        b.index,
+        c.delayed,
+        100.0 * c.share,
+        c.wait_ms.median,
+        c.wait_ms.max
+    ))
+}
+
+/// Benchmarks that ended early, what stopped a profile, over-saturation, the concurrency cap,
+/// harness warnings, failed models.
 fn notes(report: &Report) {
     for b in &report.benchmarks {
-        if b.ended_by != EndReason::MaxRequests && b.ended_by != EndReason::DataExhausted {
+        if !matches!(
+            b.ended_by,
+            EndReason::MaxRequests | EndReason::MinRequests | EndReason::DataExhausted
+        ) {
             println!("benchmark {} ended by {}", b.index, name_of(&b.ended_by));
+        }
+        if let Some(k) = b.stopped_by_scope_all {
+            let last = report
+                .benchmarks
+                .iter()
+                .rfind(|x| x.model == b.model)
+                .is_some_and(|x| x.index == b.index);
+            if last {
+                println!(
+                    "benchmark {}: {} (stopping_scope=all) stopped the profile: no further benchmarks for {}",
+                    b.index,
+                    k.name(),
+                    b.model
+                );
+            }
+        }
+        for line in [saturation_line(b), cap_line(b)].into_iter().flatten() {
+            println!("{line}");
         }
     }
     for b in &report.benchmarks {
@@ -697,10 +747,52 @@ pub fn summary_text(report: &Report) -> String {
     .concat()
 }
 
-/// The end-of-run tables.
+/// The searches' answers, one paragraph per model, and with several models of one profile a
+/// ranking of them by the same answer.
+pub fn answers_text(report: &Report) -> String {
+    use crate::report::conclusion::ranking;
+    if report.conclusions.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nℹ Answer\n");
+    for c in &report.conclusions {
+        out.push_str(&c.answer);
+        out.push('\n');
+    }
+    for profile in ["goodput", "knee"] {
+        let same: Vec<_> = report
+            .conclusions
+            .iter()
+            .filter(|c| c.profile == profile)
+            .cloned()
+            .collect();
+        if same.len() < 2 {
+            continue;
+        }
+        out.push_str(match profile {
+            "goodput" => "Ranking by request rate at the highest concurrency meeting the SLO:\n",
+            _ => "Ranking by output token rate at the throughput knee:\n",
+        });
+        for (i, c) in ranking(&same).iter().enumerate() {
+            let what = match (c.streams, c.requests_per_second, c.output_tokens_per_second) {
+                (Some(s), Some(r), Some(t)) => format!(
+                    "{} req/s, {} output tok/s at {s} streams",
+                    num(r),
+                    num(t)
+                ),
+                _ => "no answer".to_string(),
+            };
+            out.push_str(&format!("  {}. {}: {what}\n", i + 1, c.model));
+        }
+    }
+    out
+}
+
+/// The end-of-run tables, the notes, and the searches' answers last.
 pub fn print_summary(report: &Report) {
     print!("{}", summary_text(report));
     notes(report);
+    print!("{}", answers_text(report));
 }
 
 #[cfg(test)]

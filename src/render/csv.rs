@@ -46,6 +46,8 @@ const RUN_ORDER: &[&str] = &["model", "index"];
 const BENCHMARK_ORDER: &[&str] = &[
     "strategy",
     "ended_by",
+    "stopped_by_scope_all",
+    "over_saturation",
     "worker_error",
     "duration_s",
     "start_ns",
@@ -54,6 +56,20 @@ const BENCHMARK_ORDER: &[&str] = &[
     "window_end_ns",
 ];
 const STRATEGY_ORDER: &[&str] = &["type", "rate", "streams", "max_concurrency"];
+/// The over-saturation verdict: the finding first, then its figures.
+const SATURATION_ORDER: &[&str] = &[
+    "detector",
+    "mode",
+    "is_over_saturated",
+    "first_detected_s",
+    "concurrent_slope",
+    "concurrent_slope_moe",
+    "concurrent_n",
+    "ttft_slope",
+    "ttft_slope_moe",
+    "ttft_n",
+    "ttft_violations",
+];
 const REQUESTS_ORDER: &[&str] = &["requests_total", "requests"];
 const STATUS_ORDER: &[&str] = &["successful", "incomplete", "errored"];
 const THROUGHPUT_ORDER: &[&str] = &[
@@ -78,10 +94,11 @@ const SUMMARY_ORDER: &[&str] = &[
     "request_latency_ms",
     "latency_from_scheduled_ms",
     "dispatch_lag_us",
+    "cap_wait",
     "stages_ms",
     "incomplete",
     "errored",
-    // stages_ms, in chain order
+    // stages_ms, in chain order (cap_wait first, above)
     "dispatch",
     "handover",
     "queue",
@@ -120,6 +137,7 @@ fn summary_label(key: &str) -> String {
         "request_latency_ms" => "Latency ms",
         "latency_from_scheduled_ms" => "Latency from scheduled ms",
         "dispatch_lag_us" => "Dispatch lag us",
+        "cap_wait" => "Concurrency cap",
         "stages_ms" => "Stages ms",
         "incomplete" => "Incomplete requests",
         "errored" => "Errored requests",
@@ -309,9 +327,14 @@ impl Columns {
         } else if k == "requests_total" {
             let key = Key(SEC_REQUESTS, rank(REQUESTS_ORDER, k), vec![], none());
             self.add(key, "Requests", &[k], None);
-        } else if k == "strategy" {
+        } else if k == "strategy" || k == "over_saturation" {
+            let order = if k == "strategy" {
+                STRATEGY_ORDER
+            } else {
+                SATURATION_ORDER
+            };
             for s in v.as_object().into_iter().flat_map(Map::keys) {
-                let stat = rank(STRATEGY_ORDER, s);
+                let stat = rank(order, s);
                 let key = Key(SEC_BENCHMARK, rank(BENCHMARK_ORDER, k), vec![], stat);
                 self.add(key, "Benchmark", &[k], Some(s));
             }
@@ -378,6 +401,8 @@ fn row_value(b: &BenchmarkEntry) -> Value {
         "index": b.index,
         "strategy": b.strategy,
         "ended_by": b.ended_by,
+        "stopped_by_scope_all": b.stopped_by_scope_all,
+        "over_saturation": b.over_saturation,
         "worker_error": b.worker_error,
         "start_ns": b.start_ns,
         "end_ns": b.end_ns,

@@ -20,7 +20,9 @@ pub use stats::{Dist, Percentiles, StatusDist};
 use super::{BenchmarkEntry, DataSourceInfo, Records, Report, RequestRecordOut};
 use crate::metrics::window::Amount;
 use crate::metrics::Status;
-use crate::scheduler::{EndReason, Profile, Strategy, ERROR_WINDOW};
+use crate::scheduler::{
+    ConstraintKind, EndReason, Limits, PerBenchmark, Profile, Strategy, SweepStrategy, ERROR_WINDOW,
+};
 use serde::ser::{Error as _, Impossible, SerializeMap, SerializeStruct, Serializer};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -43,7 +45,10 @@ impl Serialize for WithGuideLlm<'_> {
         })?;
         map.serialize_entry("metadata", &metadata(r))?;
         map.serialize_entry("config", &scenario(r))?;
-        map.serialize_entry("conclusions", &[(); 0])?;
+        if r.conclusions.is_empty() {
+            // GuideLLM's key; llmbench's own `conclusions` holds its entries when there are any.
+            map.serialize_entry("conclusions", &[(); 0])?;
+        }
         map.end()
     }
 }
@@ -144,16 +149,46 @@ fn profile_args(r: &Report) -> Value {
         Profile::Synchronous => json!({"kind": "synchronous"}),
         Profile::Concurrent(s) => json!({"kind": "concurrent", "streams": s}),
         Profile::Throughput(m) => json!({"kind": "throughput", "max_concurrency": m}),
-        Profile::Constant(rates) => json!({"kind": "constant", "rate": rates}),
-        Profile::Poisson(rates) => json!({"kind": "poisson", "rate": rates}),
-        Profile::Sweep(n) => {
-            // The sweep's throughput benchmark ran at the engine's max_num_seqs.
-            let cap = r.benchmarks.iter().find_map(|b| match b.strategy {
-                Strategy::Throughput { max_concurrency } => Some(max_concurrency),
-                _ => None,
-            });
-            json!({"kind": "sweep", "sweep_size": n, "strategy_type": "constant", "max_concurrency": cap})
+        Profile::Constant(rates) => {
+            json!({"kind": "constant", "rate": rates, "max_concurrency": c.profile_options.max_concurrency})
         }
+        Profile::Poisson(rates) => {
+            json!({"kind": "poisson", "rate": rates, "max_concurrency": c.profile_options.max_concurrency})
+        }
+        Profile::Sweep(n) => {
+            // The sweep's throughput benchmark ran at max_concurrency if given, else at the
+            // engine's max_num_seqs.
+            let cap = c.profile_options.max_concurrency.or_else(|| {
+                r.benchmarks.iter().find_map(|b| match b.strategy {
+                    Strategy::Throughput { max_concurrency } => Some(max_concurrency),
+                    _ => None,
+                })
+            });
+            let kind = match c.profile_options.sweep_strategy {
+                SweepStrategy::Constant => "constant",
+                SweepStrategy::Poisson => "poisson",
+            };
+            json!({"kind": "sweep", "sweep_size": n, "strategy_type": kind, "max_concurrency": cap})
+        }
+        Profile::Goodput(g) => {
+            let mut v = serde_json::to_value(g).expect("plain data");
+            v["kind"] = json!("goodput");
+            // llmbench's own keys, which GuideLLM's GoodputProfileArgs does not have.
+            let o = v.as_object_mut().expect("an object");
+            o.remove("decide_early");
+            o.remove("decide_margin");
+            v
+        }
+        Profile::Knee(k) => json!({
+            "kind": "knee",
+            "initial_streams": k.streams,
+            "min_streams": null,
+            "max_streams": null,
+            "count": null,
+            "adaptive": k.adaptive,
+            "points_each_side": k.points_each_side,
+            "max_step": k.max_step,
+        }),
     };
     let o = p.as_object_mut().expect("an object");
     o.insert("rampup_duration".into(), json!(c.limits.rampup));
@@ -210,29 +245,79 @@ fn data_args(r: &Report) -> Value {
     }
 }
 
-/// GuideLLM's constraints for llmbench's limits (those it has an equivalent of).
-fn constraint_args(r: &Report) -> Vec<Value> {
-    let l = &r.llmbench_config.limits;
+/// A limit as GuideLLM writes it: one value, or the list (one per benchmark) — or, for one
+/// benchmark (`index`), the value it ran with. None when GuideLLM's schema cannot hold it
+/// (`ok` fails for a value: GuideLLM's counts and durations are > 0, its rates < 1).
+fn limit_value<T: Copy + Serialize>(
+    v: &Option<PerBenchmark<T>>,
+    index: Option<usize>,
+    ok: impl Fn(T) -> bool,
+) -> Option<Value> {
+    let v = v.as_ref()?;
+    if !v.values().iter().all(|x| ok(*x)) {
+        return None;
+    }
+    Some(match index {
+        Some(i) => json!(v.at(i)),
+        None => json!(v),
+    })
+}
+
+/// GuideLLM's constraints for llmbench's limits (those it has an equivalent of), each with its
+/// stopping_scope: the spec's (lists as given), or with `index` those benchmark `index` of its
+/// model's profile ran with.
+fn constraint_args(l: &Limits, index: Option<usize>) -> Vec<Value> {
     let mut c = Vec::new();
-    if let Some(s) = l.max_seconds.filter(|s| *s > 0.0) {
-        c.push(json!({"kind": "max_duration", "seconds": s}));
-    }
-    if let Some(n) = l.max_requests.filter(|n| *n > 0) {
-        c.push(json!({"kind": "max_requests", "count": n}));
-    }
-    if let Some(n) = l.max_errors.filter(|n| *n > 0) {
-        c.push(json!({"kind": "max_errors", "count": n}));
-    }
     let rate = |x: f64| x > 0.0 && x < 1.0;
-    if let Some(x) = l.max_error_rate.filter(|x| rate(*x)) {
-        c.push(json!({"kind": "max_error_rate", "rate": x, "window": ERROR_WINDOW}));
+    let mut push = |kind: ConstraintKind, args: Value| {
+        let mut m = Map::new();
+        m.insert("kind".into(), json!(kind.name()));
+        if let Value::Object(a) = args {
+            m.extend(a);
+        }
+        m.insert("stopping_scope".into(), json!(l.scope(kind)));
+        c.push(Value::Object(m));
+    };
+    if let Some(s) = limit_value(&l.max_seconds, index, |s| s > 0.0) {
+        push(ConstraintKind::MaxDuration, json!({"seconds": s}));
     }
-    if let Some(x) = l.max_global_error_rate.filter(|x| rate(*x)) {
-        c.push(json!({"kind": "max_global_error_rate", "rate": x, "minimum": ERROR_WINDOW}));
+    if let Some(n) = limit_value(&l.max_requests, index, |n| n > 0) {
+        push(ConstraintKind::MaxRequests, json!({"count": n}));
+    }
+    if let Some(n) = limit_value(&l.min_requests, index, |n| n > 0) {
+        push(ConstraintKind::MinRequests, json!({"count": n}));
+    }
+    if let Some(n) = limit_value(&l.max_errors, index, |n| n > 0) {
+        push(ConstraintKind::MaxErrors, json!({"count": n}));
+    }
+    if let Some(x) = limit_value(&l.max_error_rate, index, rate) {
+        push(
+            ConstraintKind::MaxErrorRate,
+            json!({"rate": x, "window": ERROR_WINDOW}),
+        );
+    }
+    if let Some(x) = limit_value(&l.max_global_error_rate, index, rate) {
+        push(
+            ConstraintKind::MaxGlobalErrorRate,
+            json!({"rate": x, "minimum": ERROR_WINDOW}),
+        );
     }
     if let Some(s) = &l.saturation {
-        // llmbench's own detector (docs/metrics.md); GuideLLM's constraint with its window.
-        c.push(json!({"kind": "over_saturation", "min_seconds": s.min_seconds, "max_window_seconds": s.window_seconds}));
+        // GuideLLM's keys; llmbench's growth detector (min_growth) has no GuideLLM equivalent
+        // and is written as GuideLLM's detector with its window.
+        let mut args = json!({
+            "mode": s.mode,
+            "min_seconds": s.min_seconds,
+            "max_window_seconds": s.window_seconds,
+        });
+        if s.min_growth.is_none() {
+            args["moe_threshold"] = json!(s.moe_threshold);
+            args["minimum_ttft"] = json!(s.minimum_ttft);
+            args["maximum_window_ratio"] = json!(s.maximum_window_ratio);
+            args["minimum_window_size"] = json!(s.minimum_window_size);
+            args["confidence"] = json!(s.confidence);
+        }
+        push(ConstraintKind::OverSaturation, args);
     }
     c
 }
@@ -279,7 +364,7 @@ fn scenario(r: &Report) -> Value {
         "spec": {
             "backend": backend_args(r, first),
             "profile": profile_args(r),
-            "constraints": constraint_args(r),
+            "constraints": constraint_args(&r.llmbench_config.limits, None),
             "data": data_args(r),
             "seed": {"kind": "static", "value": r.random_seed},
             "metrics": metrics,
@@ -811,30 +896,65 @@ fn unmeasured(names: &[&str]) -> Value {
     )
 }
 
-/// GuideLLM's `SchedulerUpdateAction` for the limit that ended a benchmark.
-fn stop_action(ended_by: &EndReason) -> (String, Value) {
-    let key = match ended_by {
-        EndReason::MaxSeconds => "max_duration",
-        EndReason::MaxRequests => "max_requests",
-        EndReason::MaxErrors => "max_errors",
-        EndReason::MaxErrorRate => "max_error_rate",
-        EndReason::MaxGlobalErrorRate => "max_global_error_rate",
-        EndReason::OverSaturated => "over_saturation",
-        EndReason::DataExhausted => "requests_exhausted",
-        EndReason::Interrupted => "llmbench_interrupted",
-        EndReason::WorkerDied => "llmbench_worker_died",
-        EndReason::EngineStalled => "llmbench_engine_stalled",
+/// GuideLLM's `SchedulerUpdateAction` for the limit that ended a benchmark, with the
+/// constraint's stopping_scope (what GuideLLM's profiles read to stop escalating), and whether
+/// it is a queuing stop (a GuideLLM constraint, or its `requests_exhausted`).
+fn stop_action(ended_by: &EndReason, limits: &Limits) -> (String, Value, bool) {
+    let (key, queuing) = match (ConstraintKind::of(*ended_by), ended_by) {
+        (Some(k), _) => (k.name(), true),
+        (None, EndReason::DataExhausted) => ("requests_exhausted", true),
+        (None, EndReason::Interrupted) => ("llmbench_interrupted", false),
+        (None, EndReason::WorkerDied) => ("llmbench_worker_died", false),
+        (None, EndReason::AttainmentDecided) => ("llmbench_attainment_decided", true),
+        (None, _) => ("llmbench_engine_stalled", false),
+    };
+    let scope = ConstraintKind::of(*ended_by).map_or("current", |k| limits.scope(k));
+    let processing = if *ended_by == EndReason::OverSaturated {
+        "stop_all"
+    } else {
+        "stop_local"
     };
     let ended = serde_json::to_value(ended_by).unwrap_or(Value::Null);
     (
         key.to_string(),
         json!({
             "request_queuing": "stop",
-            "request_processing": "stop_local",
-            "stopping_scope": "current",
+            "request_processing": processing,
+            "stopping_scope": scope,
             "metadata": {"llmbench_ended_by": ended},
         }),
+        queuing,
     )
+}
+
+/// GuideLLM's over-saturation action with its detector's metadata (what its knee analysis
+/// reads): a stop when the detector ended the benchmark.
+fn saturation_action(s: &crate::scheduler::SaturationReport, ended: bool, scope: &str) -> Value {
+    let stop = |yes: &str, no: &str| {
+        if ended {
+            yes.to_string()
+        } else {
+            no.to_string()
+        }
+    };
+    json!({
+        "request_queuing": stop("stop", "continue"),
+        "request_processing": stop("stop_all", "continue"),
+        "stopping_scope": scope,
+        "metadata": {
+            "ttft_slope": s.ttft_slope,
+            "ttft_slope_moe": s.ttft_slope_moe,
+            "ttft_n": s.ttft_n,
+            "ttft_violations": s.ttft_violations,
+            "concurrent_slope": s.concurrent_slope,
+            "concurrent_slope_moe": s.concurrent_slope_moe,
+            "concurrent_n": s.concurrent_n,
+            "is_over_saturated": s.is_over_saturated,
+            "llmbench_detector": s.detector,
+            "llmbench_mode": s.mode,
+            "llmbench_first_detected_s": s.first_detected_s,
+        },
+    })
 }
 
 /// The clock a benchmark's `*_ns` fields are relative to: its source run's in a combined
@@ -845,13 +965,16 @@ fn source_clock<'a>(r: &'a Report, b: &BenchmarkEntry) -> &'a crate::report::Clo
         .map_or(&r.clock, |s| &s.clock)
 }
 
-/// The SLO a benchmark was judged against: its own run's (a combined report's runs may differ).
-fn source_slo<'a>(r: &'a Report, b: &BenchmarkEntry) -> Option<&'a crate::metrics::Slo> {
+/// The configuration a benchmark ran with: its own run's (a combined report's runs may differ).
+fn source_config<'a>(r: &'a Report, b: &BenchmarkEntry) -> &'a crate::report::RunConfig {
     b.source
         .and_then(|i| r.sources.get(i))
         .map_or(&r.llmbench_config, |s| &s.llmbench_config)
-        .slo
-        .as_ref()
+}
+
+/// The SLO a benchmark was judged against: its own run's.
+fn source_slo<'a>(r: &'a Report, b: &BenchmarkEntry) -> Option<&'a crate::metrics::Slo> {
+    source_config(r, b).slo.as_ref()
 }
 
 /// The confidence level of a benchmark's intervals: its own run's (None: off, or a report
@@ -922,11 +1045,17 @@ impl<'a> BenchmarkView<'a> {
             Strategy::Throughput { max_concurrency } => {
                 json!({"type_": "throughput", "max_concurrency": max_concurrency, "rampup_duration": rampup})
             }
-            Strategy::Constant { rate } => {
-                json!({"type_": "constant", "rate": rate, "rampup_duration": rampup})
+            Strategy::Constant {
+                rate,
+                max_concurrency,
+            } => {
+                json!({"type_": "constant", "rate": rate, "max_concurrency": max_concurrency, "rampup_duration": rampup})
             }
-            Strategy::Poisson { rate } => {
-                json!({"type_": "poisson", "rate": rate, "random_seed": self.r.random_seed})
+            Strategy::Poisson {
+                rate,
+                max_concurrency,
+            } => {
+                json!({"type_": "poisson", "rate": rate, "max_concurrency": max_concurrency, "random_seed": self.r.random_seed})
             }
         }
     }
@@ -950,7 +1079,8 @@ impl<'a> BenchmarkView<'a> {
             source_clock(self.r, self.b).origin_monotonic_ns
         );
         let c = &self.r.llmbench_config;
-        let constraints: Map<String, Value> = constraint_args(self.r)
+        let limits = &source_config(self.r, self.b).limits;
+        let constraints: Map<String, Value> = constraint_args(limits, Some(self.run_index()))
             .into_iter()
             .map(|a| (a["kind"].as_str().unwrap_or_default().to_string(), a))
             .collect();
@@ -986,7 +1116,28 @@ impl<'a> BenchmarkView<'a> {
         let total = self.b.requests_total;
         let min = |f: &dyn Fn(&Req) -> Option<f64>| self.reqs.iter().filter_map(f).reduce(f64::min);
         let max = |f: &dyn Fn(&Req) -> Option<f64>| self.reqs.iter().filter_map(f).reduce(f64::max);
-        let (key, action) = stop_action(&self.b.ended_by);
+        let limits = &source_config(self.r, self.b).limits;
+        let (key, mut action, queuing) = stop_action(&self.b.ended_by, limits);
+        let mut constraints = Map::new();
+        if let Some(s) = &self.b.over_saturation {
+            // The detector's latest state, its metadata under GuideLLM's names; the stop itself
+            // when it ended the benchmark.
+            let ended = self.b.ended_by == EndReason::OverSaturated;
+            let scope = limits.scope(ConstraintKind::OverSaturation);
+            let mut sat = saturation_action(s, ended, scope);
+            if ended {
+                sat["metadata"]["llmbench_ended_by"] =
+                    action["metadata"]["llmbench_ended_by"].take();
+                action = sat.clone();
+            }
+            constraints.insert("over_saturation".into(), sat);
+        }
+        constraints.insert(key.clone(), action.clone());
+        let end_queuing = if queuing {
+            json!({key.clone(): action.clone()})
+        } else {
+            json!({})
+        };
         json!({
             "node_id": 0,
             "num_processes": 1,
@@ -994,11 +1145,11 @@ impl<'a> BenchmarkView<'a> {
             "end_time": self.end,
             "start_requests_time": min(&|q| q.start),
             "end_requests_time": max(&|q| q.end),
-            "end_queuing_time": null,
-            "end_queuing_constraints": {},
+            "end_queuing_time": queuing.then_some(self.end),
+            "end_queuing_constraints": end_queuing,
             "end_processing_time": self.end,
-            "end_processing_constraints": {key.clone(): action.clone()},
-            "scheduler_constraints": {key: action},
+            "end_processing_constraints": {key: action},
+            "scheduler_constraints": constraints,
             "progress": {},
             "created_requests": total,
             "queued_requests": total,

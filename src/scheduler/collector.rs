@@ -2,6 +2,7 @@
 //! concurrency slots, and keeps what the constraints look at (errors, the engine's progress).
 
 use super::constraints::ERROR_WINDOW;
+use super::saturation::SatSample;
 use crate::backend::{BackendEvent, OutputItem};
 use crate::metrics::{RequestRecord, Status, Timestamps};
 use crossbeam_channel::Sender;
@@ -12,6 +13,9 @@ use std::collections::{HashMap, VecDeque};
 pub struct Sent {
     pub id: u64,
     pub scheduled: u64,
+    /// When `max_concurrency` let a request go that was due while the cap was full (a place
+    /// freed after `scheduled`); None when it did not wait for one.
+    pub admitted: Option<u64>,
     pub sent: u64,
     pub content: u32,
     pub prefix: u32,
@@ -36,6 +40,10 @@ pub struct Collector {
     last_progress: u64,
     /// The longest stretch without engine progress while requests were in flight: (ns, start).
     pub longest_stall: (u64, u64),
+    /// Requests started and first tokens, in the order seen, for the over-saturation detector
+    /// (kept only when `track_saturation`).
+    pub saturation_samples: Vec<SatSample>,
+    pub track_saturation: bool,
 }
 
 pub fn blank(id: u64) -> RequestRecord {
@@ -69,6 +77,8 @@ impl Collector {
             freed: Vec::new(),
             last_progress: start_ns,
             longest_stall: (0, start_ns),
+            saturation_samples: Vec::new(),
+            track_saturation: false,
         }
     }
 
@@ -104,11 +114,28 @@ impl Collector {
         }
         let r = self.inflight.entry(s.id).or_insert_with(|| blank(s.id));
         r.t.scheduled = Some(s.scheduled);
+        r.t.admitted = s.admitted;
         r.t.sent = Some(s.sent);
         r.content_tokens = s.content;
         r.prefix_tokens = s.prefix;
         r.prompt_tokens_sent = s.prompt_len;
         r.max_tokens = s.max_tokens;
+        if self.track_saturation {
+            let concurrent = self.inflight.len();
+            let r = &self.inflight[&s.id];
+            self.saturation_samples.push(SatSample::Started {
+                t: s.sent,
+                concurrent,
+            });
+            // Its first token overtook the pacer's note.
+            if let Some(ft) = r.t.first_token {
+                self.saturation_samples.push(SatSample::FirstToken {
+                    t: ft,
+                    ttft_ns: ft.saturating_sub(s.sent),
+                });
+            }
+        }
+        let r = &self.inflight[&s.id];
         if r.t.end.is_some() {
             // Its outputs overtook the pacer's note: it is complete now.
             let r = self.inflight.remove(&s.id).expect("present");
@@ -163,6 +190,12 @@ impl Collector {
             if r.t.first_token.is_none() {
                 r.t.first_token = Some(t);
                 r.t.worker_first_token = Some(it.t_ns);
+                if let (true, Some(sent)) = (self.track_saturation, r.t.sent) {
+                    self.saturation_samples.push(SatSample::FirstToken {
+                        t,
+                        ttft_ns: t.saturating_sub(sent),
+                    });
+                }
             }
             r.t.last_token = Some(t);
             r.t.worker_last_token = Some(it.t_ns);
@@ -255,6 +288,7 @@ mod tests {
         Sent {
             id,
             scheduled: at,
+            admitted: None,
             sent: at,
             content: 4,
             prefix: 0,

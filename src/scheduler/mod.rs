@@ -7,6 +7,8 @@
 pub mod collector;
 pub mod constraints;
 pub mod pacer;
+pub mod saturation;
+pub mod search;
 pub mod strategy;
 #[cfg(test)]
 mod tests;
@@ -16,14 +18,18 @@ use crate::clock::Clock;
 use crate::data::prompts::RequestSource;
 use crate::metrics::{RequestRecord, Status};
 use collector::Collector;
-pub use constraints::{Constraints, Limits, Saturation, ERROR_WINDOW};
+pub use constraints::{ConstraintKind, Constraints, Limits, PerBenchmark, ERROR_WINDOW};
 use crossbeam_channel::{select, unbounded};
 use pacer::{Pacer, PacerMsg};
+pub use saturation::{Saturation, SaturationMode, SaturationReport};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-pub use strategy::{constant_offset_s, Profile, Strategy, StrategyPlan};
+pub use strategy::{
+    constant_offset_s, Profile, ProfileOptions, Strategy, StrategyPlan, SweepStrategy,
+    SWEEP_MAX_CONCURRENCY,
+};
 
 /// Why a benchmark ended.
 #[derive(
@@ -33,6 +39,8 @@ pub use strategy::{constant_offset_s, Profile, Strategy, StrategyPlan};
 pub enum EndReason {
     MaxSeconds,
     MaxRequests,
+    /// `min_requests` requests finished.
+    MinRequests,
     MaxErrors,
     MaxErrorRate,
     MaxGlobalErrorRate,
@@ -42,9 +50,14 @@ pub enum EndReason {
     WorkerDied,
     /// No engine progress for `--engine-stall-timeout` while requests were in flight.
     EngineStalled,
+    /// A goodput probe's attainment was decided by the sequential test (`decide_early`).
+    AttainmentDecided,
 }
 
 pub struct Outcome {
+    /// The sequential test's decision on the probe's attainment (pass: true), where one ran
+    /// and decided.
+    pub decision: Option<(bool, u64)>,
     pub start_ns: u64,
     pub end_ns: u64,
     pub records: Vec<RequestRecord>,
@@ -55,6 +68,8 @@ pub struct Outcome {
     pub harness: HarnessStats,
     /// The longest stretch without engine progress while requests were in flight.
     pub longest_stall: Stall,
+    /// The over-saturation detector's verdict, when it was on.
+    pub saturation: Option<SaturationReport>,
 }
 
 /// A stretch without engine progress (no token, finish, failure or engine step) while requests
@@ -142,6 +157,14 @@ pub fn run(
             let _ = slot_tx.send(start_ns + k * rampup_ns / n as u64);
         }
     }
+    // An open-loop schedule under max_concurrency: one place per request allowed in flight,
+    // each free from the start; a request due while none is free waits for one.
+    let cap = strategy.cap();
+    if let Some(n) = cap {
+        for _ in 0..n {
+            let _ = slot_tx.send(start_ns);
+        }
+    }
     let first_id = *o.next_id;
     let stop = Arc::new(AtomicBool::new(false));
     let (msg_tx, msg_rx) = unbounded::<PacerMsg>();
@@ -165,7 +188,9 @@ pub fn run(
         .name("pacer".into())
         .spawn(move || pacer.run())
         .expect("spawning the pacer thread");
-    let mut col = Collector::new(concurrency.map(|_| slot_tx), start_ns);
+    let slots = (concurrency.is_some() || cap.is_some()).then_some(slot_tx);
+    let mut col = Collector::new(slots, start_ns);
+    col.track_saturation = limits.saturation.is_some();
     let mut run = Running {
         backend,
         limits,
@@ -173,6 +198,7 @@ pub fn run(
         start_ns,
         sent_total: 0,
         worker_error: None,
+        watch: limits.watch(first_id),
     };
     tracing::debug!(strategy = %strategy.label(), ?limits, "benchmark starts");
     let ended_by = run.collect(&mut col, msg_rx.clone());
@@ -219,6 +245,8 @@ struct Running<'a, 'o> {
     start_ns: u64,
     sent_total: u64,
     worker_error: Option<String>,
+    /// What the constraints keep between checks.
+    watch: constraints::Watch,
 }
 
 impl Running<'_, '_> {
@@ -232,7 +260,6 @@ impl Running<'_, '_> {
         let clock = self.o.clock.clone();
         let mut pacer_rx = msg_rx;
         let mut pacer_end: Option<EndReason> = None;
-        let mut watch = constraints::Watch::default();
         let mut compute = ComputeWatch::default();
         let mut last_progress = 0u64;
         loop {
@@ -270,7 +297,7 @@ impl Running<'_, '_> {
             }
             col.observe_stall(now);
             self.show_progress(col, now, &mut last_progress);
-            if let Some(r) = self.ended(col, &mut watch, now, pacer_end) {
+            if let Some(r) = self.ended(col, now, pacer_end) {
                 return r;
             }
             col.release_slots();
@@ -283,9 +310,8 @@ impl Running<'_, '_> {
     }
 
     fn ended(
-        &self,
+        &mut self,
         col: &Collector,
-        watch: &mut constraints::Watch,
         now: u64,
         pacer_end: Option<EndReason>,
     ) -> Option<EndReason> {
@@ -295,7 +321,7 @@ impl Running<'_, '_> {
         if self.o.interrupt.load(Ordering::Relaxed) {
             return Some(EndReason::Interrupted);
         }
-        if let Some(r) = self.limits.check(col, watch, now, self.start_ns) {
+        if let Some(r) = self.limits.check(col, &mut self.watch, now, self.start_ns) {
             return Some(r);
         }
         // A pacer stopped by --max-seconds leaves the end to the deadline, in-flight requests
@@ -419,7 +445,19 @@ impl Running<'_, '_> {
                 harness.telemetry = st.telemetry;
             }
         }
+        let saturation = self
+            .watch
+            .saturation
+            .as_mut()
+            .map(|w| w.report(&col, end_ns, self.start_ns));
+        let decision = self
+            .watch
+            .decide
+            .as_ref()
+            .and_then(|d| d.sprt.decision.map(|v| (v, d.sprt.n)));
         Outcome {
+            decision,
+            saturation,
             start_ns: self.start_ns,
             end_ns: ended_at,
             longest_stall: Stall {

@@ -4,7 +4,9 @@
 //! wheel has millisecond granularity, and a relative sleep accumulates drift. Targets are
 //! `start + i/rate` (or seeded Poisson offsets), so a late wake-up never shifts the requests
 //! after it. Closed-loop strategies (synchronous, concurrent, throughput) take their targets from
-//! the slots the collector frees.
+//! the slots the collector frees. A constant or Poisson schedule under `max_concurrency` keeps
+//! its targets, and a request due while the cap is full also waits for a freed slot: it is sent
+//! when the later of the two comes (`admitted`), so the wait shows apart from the pacer's lag.
 
 use super::collector::Sent;
 use super::strategy::{constant_offset_s, Strategy};
@@ -78,7 +80,18 @@ impl Pacer {
             if self.deadline.is_some_and(|d| scheduled >= d) {
                 break EndReason::MaxSeconds;
             }
-            if !self.clock.wait_until(scheduled, &self.stop) || self.stop.load(Ordering::Relaxed) {
+            let admitted = match self.strategy.cap() {
+                None => None,
+                Some(_) => match self.slot() {
+                    None => break EndReason::Interrupted,
+                    Some(free) => (free > scheduled).then_some(free),
+                },
+            };
+            let due = admitted.unwrap_or(scheduled);
+            if self.deadline.is_some_and(|d| due >= d) {
+                break EndReason::MaxSeconds;
+            }
+            if !self.clock.wait_until(due, &self.stop) || self.stop.load(Ordering::Relaxed) {
                 break EndReason::Interrupted;
             }
             if self.submitter.send(&prepared).is_err() {
@@ -89,6 +102,7 @@ impl Pacer {
             let _ = self.tx.send(PacerMsg::Sent(Sent {
                 id,
                 scheduled,
+                admitted,
                 sent,
                 content: spec.content_tokens,
                 prefix: spec.prefix_tokens,
@@ -109,24 +123,29 @@ impl Pacer {
         rng: &mut rand_chacha::ChaCha8Rng,
     ) -> Option<u64> {
         match &self.strategy {
-            Strategy::Constant { rate } => Some(
+            Strategy::Constant { rate, .. } => Some(
                 self.start_ns
                     .saturating_add((constant_offset_s(i, *rate, self.rampup_s) * 1e9) as u64),
             ),
-            Strategy::Poisson { rate } => {
+            Strategy::Poisson { rate, .. } => {
                 if i > 0 {
                     *poisson_t += Exp::new(*rate).map(|e| e.sample(rng)).unwrap_or(1.0 / rate);
                 }
                 Some(self.start_ns.saturating_add((*poisson_t * 1e9) as u64))
             }
-            _ => loop {
-                if self.stop.load(Ordering::Relaxed) {
-                    return None;
-                }
-                if let Ok(t) = self.slot_rx.recv_timeout(Duration::from_millis(20)) {
-                    return Some(t.max(self.start_ns));
-                }
-            },
+            _ => self.slot(),
+        }
+    }
+
+    /// The next free concurrency slot (when it was freed); None when stopped while waiting.
+    fn slot(&self) -> Option<u64> {
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            if let Ok(t) = self.slot_rx.recv_timeout(Duration::from_millis(20)) {
+                return Some(t.max(self.start_ns));
+            }
         }
     }
 }

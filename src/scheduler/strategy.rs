@@ -1,6 +1,7 @@
 //! What a benchmark dispatches by (`Strategy`), and the plan of strategies a profile makes —
 //! including the sweep, whose constant rates are placed from its first two benchmarks.
 
+use super::search::{GoodputArgs, GoodputSearch, KneeArgs, KneeSearch, Measured, Search};
 use serde::Serialize;
 
 /// How requests were sent in one benchmark.
@@ -23,11 +24,18 @@ pub enum Strategy {
     Constant {
         /// Requests per second.
         rate: f64,
+        /// The most requests in flight: a request due while that many are waits for a place
+        /// (GuideLLM's `max_concurrency`). Absent: no cap.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_concurrency: Option<u32>,
     },
     /// Exponential gaps at rate.
     Poisson {
         /// Requests per second.
         rate: f64,
+        /// As for constant.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_concurrency: Option<u32>,
     },
 }
 
@@ -41,13 +49,36 @@ impl Strategy {
             _ => None,
         }
     }
+
+    /// The open-loop strategies' `max_concurrency`, if capped.
+    pub fn cap(&self) -> Option<u32> {
+        match self {
+            Strategy::Constant {
+                max_concurrency, ..
+            }
+            | Strategy::Poisson {
+                max_concurrency, ..
+            } => *max_concurrency,
+            _ => None,
+        }
+    }
+
+    /// Requests per second of the open-loop strategies.
+    pub fn rate(&self) -> Option<f64> {
+        match self {
+            Strategy::Constant { rate, .. } | Strategy::Poisson { rate, .. } => Some(*rate),
+            _ => None,
+        }
+    }
+
+    /// GuideLLM's name of the strategy (`constant@10.00`; a cap is not part of it).
     pub fn label(&self) -> String {
         match self {
             Strategy::Synchronous => "synchronous".into(),
             Strategy::Concurrent { streams } => format!("concurrent@{streams}"),
             Strategy::Throughput { max_concurrency } => format!("throughput@{max_concurrency}"),
-            Strategy::Constant { rate } => format!("constant@{rate:.2}"),
-            Strategy::Poisson { rate } => format!("poisson@{rate:.2}"),
+            Strategy::Constant { rate, .. } => format!("constant@{rate:.2}"),
+            Strategy::Poisson { rate, .. } => format!("poisson@{rate:.2}"),
         }
     }
 }
@@ -70,6 +101,10 @@ pub enum Profile {
     Poisson(Vec<f64>),
     /// Number of benchmarks: synchronous, throughput, then n−2 constant rates between them.
     Sweep(u32),
+    /// A search for the highest concurrency meeting the SLO (docs/metrics.md, "Searches").
+    Goodput(GoodputArgs),
+    /// Concurrent benchmarks and the knee of their throughput curve.
+    Knee(KneeArgs),
 }
 
 impl Profile {
@@ -81,16 +116,64 @@ impl Profile {
             Profile::Constant(_) => "constant",
             Profile::Poisson(_) => "poisson",
             Profile::Sweep(_) => "sweep",
+            Profile::Goodput(_) => "goodput",
+            Profile::Knee(_) => "knee",
         }
     }
 }
 
+/// How a sweep's rate benchmarks send (GuideLLM's sweep `strategy_type`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepStrategy {
+    /// Request i at start + i/rate.
+    #[default]
+    Constant,
+    /// Seeded exponential gaps.
+    Poisson,
+}
+
+impl ProfileOptions {
+    pub fn is_default(&self) -> bool {
+        *self == ProfileOptions::default()
+    }
+}
+
+impl SweepStrategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            SweepStrategy::Constant => "constant",
+            SweepStrategy::Poisson => "poisson",
+        }
+    }
+}
+
+/// GuideLLM's default `max_concurrency` of a sweep (its rate benchmarks' cap).
+pub const SWEEP_MAX_CONCURRENCY: u32 = 512;
+
+/// A profile's options besides its rates: GuideLLM's `max_concurrency` of constant, poisson and
+/// sweep, and a sweep's `strategy_type`. Absent from the report when both are the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct ProfileOptions {
+    /// constant and poisson: the most requests in flight (a request due while that many are
+    /// waits for a place); sweep: the cap of its throughput benchmark and of its rate
+    /// benchmarks. Null: no cap for constant and poisson; a sweep's throughput benchmark at the
+    /// engine's max_num_seqs and its rate benchmarks capped at 512 (GuideLLM's default).
+    pub max_concurrency: Option<u32>,
+    /// A sweep's rate benchmarks: constant (the default) or poisson.
+    pub sweep_strategy: SweepStrategy,
+}
+
 /// The strategies of a profile, in order. A sweep starts with synchronous and throughput and
-/// adds its constant rates once both are measured (`Plan::measured`).
+/// adds its rate benchmarks once both are measured (`Plan::measured`).
 pub struct StrategyPlan {
     profile: Profile,
+    options: ProfileOptions,
     queue: std::collections::VecDeque<Strategy>,
     measured: Vec<f64>,
+    search: Option<Search>,
 }
 
 impl StrategyPlan {
@@ -107,31 +190,113 @@ impl StrategyPlan {
                 .map(|&s| Strategy::Concurrent { streams: s })
                 .collect(),
             Profile::Throughput(c) => vec![throughput(*c)],
-            Profile::Constant(v) => v.iter().map(|&r| Strategy::Constant { rate: r }).collect(),
-            Profile::Poisson(v) => v.iter().map(|&r| Strategy::Poisson { rate: r }).collect(),
+            Profile::Constant(v) => v
+                .iter()
+                .map(|&rate| Strategy::Constant {
+                    rate,
+                    max_concurrency: None,
+                })
+                .collect(),
+            Profile::Poisson(v) => v
+                .iter()
+                .map(|&rate| Strategy::Poisson {
+                    rate,
+                    max_concurrency: None,
+                })
+                .collect(),
             Profile::Sweep(_) => vec![Strategy::Synchronous, throughput(None)],
+            Profile::Goodput(_) | Profile::Knee(_) => vec![],
+        };
+        let search = match profile {
+            Profile::Goodput(a) => Some(Search::Goodput(GoodputSearch::new(a.clone()))),
+            Profile::Knee(a) => Some(Search::Knee(KneeSearch::new(a.clone()))),
+            _ => None,
         };
         StrategyPlan {
             profile: profile.clone(),
+            options: ProfileOptions::default(),
             queue: queue.into(),
             measured: Vec::new(),
+            search,
         }
+    }
+
+    /// The plan with the profile's `max_concurrency` and sweep strategy applied.
+    pub fn with_options(mut self, o: &ProfileOptions) -> StrategyPlan {
+        for s in self.queue.iter_mut() {
+            match s {
+                Strategy::Constant {
+                    max_concurrency, ..
+                }
+                | Strategy::Poisson {
+                    max_concurrency, ..
+                } => *max_concurrency = o.max_concurrency,
+                Strategy::Throughput { max_concurrency }
+                    if matches!(self.profile, Profile::Sweep(_)) =>
+                {
+                    if let Some(c) = o.max_concurrency {
+                        *max_concurrency = c;
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.options = o.clone();
+        self
+    }
+
+    /// Whether a benchmark of `strategy` ended by a constraint with `stopping_scope=all` ends
+    /// the profile. Always, except a sweep's synchronous and throughput benchmarks: GuideLLM's
+    /// sweep checks only from its rate benchmarks on ("throughput intentionally pushes beyond
+    /// sustainable load").
+    pub fn scope_all_stops_after(&self, strategy: &Strategy) -> bool {
+        !(matches!(self.profile, Profile::Sweep(_))
+            && matches!(
+                strategy,
+                Strategy::Synchronous | Strategy::Throughput { .. }
+            ))
+    }
+
+    /// The search, for its conclusion.
+    pub fn search(&self) -> Option<&Search> {
+        self.search.as_ref()
     }
 
     /// The next strategy to run, if any.
     pub fn next(&mut self) -> Option<Strategy> {
+        if self.queue.is_empty() {
+            let streams = match &mut self.search {
+                Some(Search::Goodput(g)) => g.next(),
+                Some(Search::Knee(k)) => k.next(),
+                None => None,
+            };
+            return streams.map(|streams| Strategy::Concurrent { streams });
+        }
         self.queue.pop_front()
     }
 
-    /// Whether another strategy follows.
-    pub fn has_next(&self) -> bool {
-        !self.queue.is_empty()
-    }
-
-    /// Records the request rate a benchmark achieved. After a sweep's throughput benchmark its
-    /// constant rates are placed: linspace(sync_rate, throughput_rate, n-1)[1:], evenly spaced,
-    /// ending at throughput (GuideLLM's placement). An error when throughput completed nothing.
-    pub fn measured(&mut self, requests_per_second: f64) -> Result<(), String> {
+    /// Records what a benchmark of `strategy` measured. After a sweep's throughput benchmark
+    /// its constant rates are placed: linspace(sync_rate, throughput_rate, n-1)[1:], evenly
+    /// spaced, ending at throughput (GuideLLM's placement); a search scores its probe and picks
+    /// the next. An error when the sweep's throughput completed nothing, or when a goodput probe
+    /// judged no request.
+    pub fn measured(&mut self, strategy: &Strategy, m: &Measured) -> Result<(), String> {
+        let streams = strategy.concurrency().unwrap_or(0);
+        match &mut self.search {
+            Some(Search::Goodput(g)) => return g.record(streams, m),
+            Some(Search::Knee(k)) => {
+                k.record(streams, m);
+                return Ok(());
+            }
+            None => {}
+        }
+        // A constraint with stopping_scope=all ended it: no further rates or streams (a
+        // sweep goes on after its synchronous and throughput benchmarks, as GuideLLM's does).
+        if m.stopped_all && self.scope_all_stops_after(strategy) {
+            self.queue.clear();
+            return Ok(());
+        }
+        let requests_per_second = m.requests_per_second;
         self.measured.push(requests_per_second);
         let Profile::Sweep(n) = self.profile else {
             return Ok(());
@@ -144,9 +309,22 @@ impl StrategyPlan {
             return Err("the sweep measured no completed requests in its throughput benchmark, so it cannot place constant rates; give --max-seconds enough time for requests to finish".into());
         }
         let k = n as usize - 1;
+        let cap = Some(
+            self.options
+                .max_concurrency
+                .unwrap_or(SWEEP_MAX_CONCURRENCY),
+        );
         for j in 1..k {
-            self.queue.push_back(Strategy::Constant {
-                rate: lo + (hi - lo) * j as f64 / (k - 1) as f64,
+            let rate = lo + (hi - lo) * j as f64 / (k - 1) as f64;
+            self.queue.push_back(match self.options.sweep_strategy {
+                SweepStrategy::Constant => Strategy::Constant {
+                    rate,
+                    max_concurrency: cap,
+                },
+                SweepStrategy::Poisson => Strategy::Poisson {
+                    rate,
+                    max_concurrency: cap,
+                },
             });
         }
         Ok(())
@@ -170,6 +348,13 @@ pub fn constant_offset_s(i: u64, rate: f64, rampup: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rps(r: f64) -> Measured {
+        Measured {
+            requests_per_second: r,
+            ..Default::default()
+        }
+    }
 
     #[test]
     fn constant_pacing_is_exact_and_ramps_linearly() {
@@ -213,36 +398,95 @@ mod tests {
         );
         assert_eq!(
             all(Profile::Poisson(vec![2.0])),
-            vec![Strategy::Poisson { rate: 2.0 }]
+            vec![Strategy::Poisson {
+                rate: 2.0,
+                max_concurrency: None
+            }]
         );
+    }
+
+    #[test]
+    fn max_concurrency_caps_rate_benchmarks_and_a_sweeps_throughput() {
+        let o = ProfileOptions {
+            max_concurrency: Some(2),
+            sweep_strategy: SweepStrategy::Poisson,
+        };
+        let mut c = StrategyPlan::new(&Profile::Constant(vec![5.0]), 64).with_options(&o);
+        assert_eq!(c.next().and_then(|s| s.cap()), Some(2));
+        let mut s = StrategyPlan::new(&Profile::Sweep(4), 64).with_options(&o);
+        assert_eq!(s.next(), Some(Strategy::Synchronous));
+        s.measured(&Strategy::Synchronous, &rps(1.0)).unwrap();
+        assert_eq!(s.next(), Some(Strategy::Throughput { max_concurrency: 2 }));
+        s.measured(&Strategy::Synchronous, &rps(3.0)).unwrap();
+        let rest: Vec<_> = std::iter::from_fn(|| s.next()).collect();
+        assert_eq!(
+            rest,
+            vec![
+                Strategy::Poisson {
+                    rate: 2.0,
+                    max_concurrency: Some(2)
+                },
+                Strategy::Poisson {
+                    rate: 3.0,
+                    max_concurrency: Some(2)
+                }
+            ]
+        );
+        // Without options a sweep's rates get GuideLLM's default cap, its throughput the
+        // engine's max_num_seqs.
+        let mut d = StrategyPlan::new(&Profile::Sweep(3), 64);
+        d.next();
+        d.measured(&Strategy::Synchronous, &rps(1.0)).unwrap();
+        assert_eq!(
+            d.next(),
+            Some(Strategy::Throughput {
+                max_concurrency: 64
+            })
+        );
+        d.measured(&Strategy::Synchronous, &rps(2.0)).unwrap();
+        assert_eq!(
+            d.next(),
+            Some(Strategy::Constant {
+                rate: 2.0,
+                max_concurrency: Some(SWEEP_MAX_CONCURRENCY)
+            })
+        );
+        assert!(!d.scope_all_stops_after(&Strategy::Synchronous));
+        assert!(d.scope_all_stops_after(&Strategy::Constant {
+            rate: 2.0,
+            max_concurrency: None
+        }));
+        assert!(StrategyPlan::new(&Profile::Concurrent(vec![1, 2]), 8)
+            .scope_all_stops_after(&Strategy::Concurrent { streams: 1 }));
     }
 
     #[test]
     fn a_sweep_places_its_rates_between_synchronous_and_throughput() {
         let mut s = StrategyPlan::new(&Profile::Sweep(5), 16);
         assert_eq!(s.next(), Some(Strategy::Synchronous));
-        s.measured(2.0).unwrap();
+        s.measured(&Strategy::Synchronous, &rps(2.0)).unwrap();
         assert_eq!(
             s.next(),
             Some(Strategy::Throughput {
                 max_concurrency: 16
             })
         );
-        assert!(!s.has_next());
-        s.measured(8.0).unwrap();
+        assert_eq!(s.next(), None);
+        s.measured(&Strategy::Synchronous, &rps(8.0)).unwrap();
         let rest: Vec<_> = std::iter::from_fn(|| s.next()).collect();
         assert_eq!(
             rest,
-            vec![
-                Strategy::Constant { rate: 4.0 },
-                Strategy::Constant { rate: 6.0 },
-                Strategy::Constant { rate: 8.0 }
-            ]
+            [4.0, 6.0, 8.0]
+                .map(|rate| Strategy::Constant {
+                    rate,
+                    max_concurrency: Some(SWEEP_MAX_CONCURRENCY)
+                })
+                .to_vec()
         );
         let mut z = StrategyPlan::new(&Profile::Sweep(5), 16);
-        z.measured(1.0).unwrap();
+        z.measured(&Strategy::Synchronous, &rps(1.0)).unwrap();
         assert!(z
-            .measured(0.0)
+            .measured(&Strategy::Synchronous, &rps(0.0))
             .unwrap_err()
             .contains("no completed requests"));
     }

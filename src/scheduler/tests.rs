@@ -4,7 +4,7 @@
 use super::*;
 use crate::backend::sim::{Shape, SimBackend, T0};
 use crate::data::prompts::RequestSpec;
-use crate::metrics::Status;
+use crate::metrics::{RequestRecord, Status};
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
@@ -69,6 +69,20 @@ impl Bench {
             tick: Duration::from_micros(200),
         };
         run(&mut self.backend, source, &s, &c, o).1
+    }
+}
+
+fn constant(rate: f64) -> Strategy {
+    Strategy::Constant {
+        rate,
+        max_concurrency: None,
+    }
+}
+
+fn poisson(rate: f64) -> Strategy {
+    Strategy::Poisson {
+        rate,
+        max_concurrency: None,
     }
 }
 
@@ -162,7 +176,7 @@ fn throughput_sends_up_to_its_cap_at_once() {
 #[test]
 fn constant_rate_targets_are_exact_offsets() {
     let mut b = Bench::new(Shape::default());
-    let o = b.run(endless(2), Strategy::Constant { rate: 20.0 }, requests(10));
+    let o = b.run(endless(2), constant(20.0), requests(10));
     let want: Vec<u64> = (0..10).map(|i| i * 50 * MS).collect();
     assert_eq!(scheduled(&o), want);
     // Sent no earlier than scheduled, and in order.
@@ -173,7 +187,7 @@ fn constant_rate_targets_are_exact_offsets() {
 fn rampup_spreads_the_constant_rate_and_the_streams() {
     let mut b = Bench::new(Shape::default());
     b.rampup_s = 1.0;
-    let o = b.run(endless(1), Strategy::Constant { rate: 10.0 }, requests(8));
+    let o = b.run(endless(1), constant(10.0), requests(8));
     let want: Vec<u64> = (0..8)
         .map(|i| (constant_offset_s(i, 10.0, 1.0) * 1e9) as u64)
         .collect();
@@ -190,7 +204,7 @@ fn rampup_spreads_the_constant_rate_and_the_streams() {
 fn poisson_arrivals_are_seeded_and_average_the_rate() {
     let run = || {
         let mut b = Bench::new(Shape::default());
-        b.run(endless(1), Strategy::Poisson { rate: 50.0 }, requests(200))
+        b.run(endless(1), poisson(50.0), requests(200))
     };
     let (a, b) = (run(), run());
     assert_eq!(scheduled(&a), scheduled(&b), "same seed, same arrivals");
@@ -215,7 +229,7 @@ fn max_seconds_sends_only_before_the_deadline_and_aborts_the_rest() {
         max_seconds: Some(1.05),
         ..Default::default()
     };
-    let o = b.run(endless(3), Strategy::Constant { rate: 10.0 }, c);
+    let o = b.run(endless(3), constant(10.0), c);
     assert_eq!(o.ended_by, EndReason::MaxSeconds);
     assert_eq!(o.records.len(), 11);
     assert_eq!(statuses(&o, Status::Successful), 8);
@@ -244,12 +258,12 @@ fn a_max_seconds_benchmark_lasts_until_its_deadline() {
         limit: Some(2),
         given: 0,
     });
-    let o = b.run(src, Strategy::Constant { rate: 100.0 }, c);
+    let o = b.run(src, constant(100.0), c);
     assert_eq!(o.records.len(), 2);
     assert_eq!(o.ended_by, EndReason::DataExhausted);
     let o = b.run(
         endless(1),
-        Strategy::Constant { rate: 1.0 },
+        constant(1.0),
         Constraints {
             max_seconds: Some(0.5),
             ..Default::default()
@@ -339,17 +353,18 @@ fn an_overloaded_engine_is_detected_as_over_saturated() {
         saturation: Some(Saturation {
             min_seconds: 2.0,
             window_seconds: 2.0,
-            min_growth: 0.5,
+            min_growth: Some(0.5),
+            ..Saturation::default()
         }),
         ..Default::default()
     };
-    let o = b.run(endless(1), Strategy::Constant { rate: 40.0 }, c.clone());
+    let o = b.run(endless(1), constant(40.0), c.clone());
     assert_eq!(o.ended_by, EndReason::OverSaturated);
     assert!(o.end_ns - o.start_ns < 10 * S);
     // The same engine offered 10 req/s keeps up: the benchmark runs to its time limit.
     let mut c = c;
     c.max_seconds = Some(5.0);
-    let o = b.run(endless(1), Strategy::Constant { rate: 10.0 }, c);
+    let o = b.run(endless(1), constant(10.0), c);
     assert_eq!(o.ended_by, EndReason::MaxSeconds);
 }
 
@@ -453,7 +468,7 @@ fn idle_time_with_nothing_in_flight_is_no_stall() {
         engine_stall_s: Some(0.5),
         ..Default::default()
     };
-    let o = b.run(endless(2), Strategy::Constant { rate: 1.0 }, c);
+    let o = b.run(endless(2), constant(1.0), c);
     assert_eq!(o.ended_by, EndReason::MaxRequests);
     assert!(o.longest_stall.seconds < 0.05, "{:?}", o.longest_stall);
 }
@@ -520,7 +535,7 @@ fn warmup_and_cooldown_cut_token_events_not_requests() {
         max_seconds: Some(4.0),
         ..Default::default()
     };
-    let o = b.run(endless(10), Strategy::Constant { rate: 5.0 }, c);
+    let o = b.run(endless(10), constant(5.0), c);
     let w = Window {
         warmup: Some(Amount::Absolute(1.0)),
         cooldown: Some(Amount::Absolute(1.0)),
@@ -546,4 +561,179 @@ fn warmup_and_cooldown_cut_token_events_not_requests() {
         cut.output_tokens_per_second
     );
     assert!(cut.requests.successful < all.requests.successful);
+}
+
+#[test]
+fn min_requests_ends_once_that_many_finished_sending_until_then() {
+    // One slot, 50 ms per request, offered 100 req/s: requests pile up behind the engine.
+    // GuideLLM's min_requests keeps queuing until 5 have finished, then stops everything.
+    let mut b = Bench::new(Shape {
+        capacity: 1,
+        ttft_ns: 50 * MS,
+        itl_ns: 0,
+        ..Default::default()
+    });
+    let c = Constraints {
+        min_requests: Some(5),
+        ..Default::default()
+    };
+    let o = b.run(endless(1), constant(100.0), c);
+    assert_eq!(o.ended_by, EndReason::MinRequests);
+    assert_eq!(statuses(&o, Status::Successful), 5);
+    let sent = o.records.len();
+    assert!(
+        sent > 20,
+        "sent past 5 while waiting for 5 to finish: {sent}"
+    );
+    assert_eq!(
+        statuses(&o, Status::Incomplete),
+        sent - 5,
+        "the rest aborted"
+    );
+    // max_requests still caps what is sent: 3 sent, 3 finished, then the data is done.
+    let c = Constraints {
+        min_requests: Some(5),
+        max_requests: Some(3),
+        ..Default::default()
+    };
+    let o = b.run(endless(1), constant(100.0), c);
+    assert_eq!((o.ended_by, o.records.len()), (EndReason::MaxRequests, 3));
+}
+
+fn capped(rate: f64, cap: u32) -> Strategy {
+    Strategy::Constant {
+        rate,
+        max_concurrency: Some(cap),
+    }
+}
+
+#[test]
+fn max_concurrency_holds_an_open_loop_schedule_to_that_many_in_flight() {
+    // 100 req/s against an engine that takes 100 ms a request, capped at 2 in flight.
+    let mut b = Bench::new(Shape {
+        ttft_ns: 100 * MS,
+        itl_ns: 0,
+        ..Default::default()
+    });
+    let o = b.run(endless(1), capped(100.0, 2), requests(12));
+    assert_eq!(statuses(&o, Status::Successful), 12);
+    assert!(peak_in_flight(&o) <= 2, "peak {}", peak_in_flight(&o));
+    // The schedule is kept (10 ms apart); all but the first two waited for a place.
+    let want: Vec<u64> = (0..12).map(|i| i * 10 * MS).collect();
+    assert_eq!(scheduled(&o), want);
+    let waited: Vec<&RequestRecord> = o
+        .records
+        .iter()
+        .filter(|r| r.t.admitted.is_some())
+        .collect();
+    assert_eq!(waited.len(), 10);
+    for r in &o.records {
+        let ready = r.t.admitted.unwrap_or(r.t.scheduled.unwrap());
+        assert!(
+            r.t.scheduled.unwrap() <= ready && ready <= r.t.sent.unwrap(),
+            "{:?}",
+            r.t
+        );
+    }
+    // The report tells the cap's wait apart from the pacer's lag.
+    let s = crate::metrics::summarize(&o.records, o.start_ns, o.end_ns);
+    let cap = s.cap_wait.expect("the cap held requests back");
+    assert_eq!(cap.delayed, 10);
+    assert!((cap.share - 10.0 / 12.0).abs() < 1e-9);
+    assert!(
+        cap.wait_ms.max >= 400.0,
+        "the last waited about half a second: {:?}",
+        cap.wait_ms
+    );
+    assert!(
+        s.dispatch_lag_us.max < cap.wait_ms.min * 1e3,
+        "pacer lag apart from the cap's wait"
+    );
+    assert_eq!(s.stages_ms.cap_wait.count, s.stages_ms.dispatch.count);
+    // Under the cap nothing waits: no cap_wait figures.
+    let o = b.run(endless(1), capped(5.0, 2), requests(4));
+    assert!(o.records.iter().all(|r| r.t.admitted.is_none()));
+    let s = crate::metrics::summarize(&o.records, o.start_ns, o.end_ns);
+    assert!(s.cap_wait.is_none() && s.stages_ms.cap_wait.count == 0);
+}
+
+#[test]
+fn a_capped_schedule_sends_nothing_at_or_after_its_deadline() {
+    let mut b = Bench::new(Shape {
+        ttft_ns: 400 * MS,
+        itl_ns: 0,
+        ..Default::default()
+    });
+    let c = Constraints {
+        max_seconds: Some(1.0),
+        ..Default::default()
+    };
+    let o = b.run(endless(1), capped(50.0, 1), c);
+    assert_eq!(o.ended_by, EndReason::MaxSeconds);
+    // One at a time, 0.4 s each: sent at 0, 0.4 and 0.8 s.
+    assert_eq!(o.records.len(), 3);
+    assert!(o.records.iter().all(|r| r.t.sent.unwrap() < o.start_ns + S));
+}
+
+/// An engine serving one request at a time, 50 ms each, offered 40 req/s: requests in flight
+/// and TTFT grow without end.
+fn overloaded() -> Bench {
+    Bench::new(Shape {
+        capacity: 1,
+        ttft_ns: 50 * MS,
+        itl_ns: 0,
+        ..Default::default()
+    })
+}
+
+#[test]
+fn guidellms_detector_finds_the_overload_and_reports_its_slopes() {
+    let sat = Saturation {
+        min_seconds: 3.0,
+        minimum_ttft: 0.5,
+        ..Saturation::default()
+    };
+    let c = Constraints {
+        max_seconds: Some(30.0),
+        saturation: Some(sat.clone()),
+        ..Default::default()
+    };
+    let o = overloaded().run(endless(1), constant(40.0), c.clone());
+    assert_eq!(o.ended_by, EndReason::OverSaturated);
+    let r = o.saturation.expect("a verdict");
+    assert!(r.is_over_saturated);
+    let at = r.first_detected_s.unwrap();
+    assert!((3.0..10.0).contains(&at), "detected at {at} s");
+    assert!(r.concurrent_slope.unwrap() > 0.0 && r.ttft_slope.unwrap() > 0.0);
+    assert!(r.concurrent_slope_moe.unwrap() < 2.0);
+    assert!(r.concurrent_n >= 5 && r.ttft_n >= 5 && r.ttft_violations > 0);
+    // The same engine offered 10 req/s keeps up: never over-saturated.
+    let c = Constraints {
+        max_seconds: Some(6.0),
+        ..c
+    };
+    let o = overloaded().run(endless(1), constant(10.0), c);
+    assert_eq!(o.ended_by, EndReason::MaxSeconds);
+    let r = o.saturation.unwrap();
+    assert!(!r.is_over_saturated && r.first_detected_s.is_none());
+}
+
+#[test]
+fn monitor_mode_reports_over_saturation_without_stopping() {
+    let c = Constraints {
+        max_seconds: Some(8.0),
+        saturation: Some(Saturation {
+            mode: SaturationMode::Monitor,
+            min_seconds: 3.0,
+            minimum_ttft: 0.5,
+            ..Saturation::default()
+        }),
+        ..Default::default()
+    };
+    let o = overloaded().run(endless(1), constant(40.0), c);
+    assert_eq!(o.ended_by, EndReason::MaxSeconds, "not stopped");
+    let r = o.saturation.unwrap();
+    assert_eq!(r.mode, SaturationMode::Monitor);
+    assert!(r.is_over_saturated, "still over-saturated at the end");
+    assert!(r.first_detected_s.unwrap() < 8.0);
 }

@@ -12,12 +12,13 @@ use crate::data::prompts::{Prepared, RequestSource, RequestSpec};
 use crate::error;
 use crate::plan::{ModelSpec, Plan};
 use crate::report::{self, Report};
+use crate::scheduler::search::Measured;
 use crate::scheduler::{self, EndReason, Outcome, Strategy, StrategyPlan};
 use anyhow::{anyhow, Result};
 use prepare::Prep;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Runs the model at `idx` of the report: spawn, session, teardown. A failure keeps the lines
 /// of the engine's own output that explain it, in the error and the model's entry.
@@ -231,7 +232,9 @@ impl Session<'_> {
         self.reset()
     }
 
-    /// Every benchmark of the profile, each written as it ends.
+    /// Every benchmark of the profile, each written as it ends. A benchmark ended by a
+    /// constraint with `stopping_scope=all` ends the profile (GuideLLM's
+    /// `_should_stop_escalating`), where the plan says it does.
     fn benchmarks(
         &mut self,
         report: &mut Report,
@@ -246,32 +249,80 @@ impl Session<'_> {
             .filter(|&v| v > 0)
             .map(|v| v as u32)
             .unwrap_or(256);
-        let mut strategies = StrategyPlan::new(&self.plan.profile, default_concurrency);
+        let mut strategies = StrategyPlan::new(&self.plan.profile, default_concurrency)
+            .with_options(&self.plan.profile_options);
+        let (t0, first) = (Instant::now(), report.benchmarks.len());
+        let mut result = Ok(());
         while let Some(strategy) = strategies.next() {
             if self.interrupt.load(Ordering::Relaxed) {
                 break;
             }
-            let (src, rps) = self.benchmark(report, strategy, source)?;
+            if report.benchmarks.len() > first {
+                if let Err(e) = self.reset() {
+                    result = Err(e);
+                    break;
+                }
+            }
+            // Benchmark i of the model's profile takes the i-th value of a limit list.
+            let index = report.benchmarks.len() - first;
+            let (src, measured) = match self.benchmark(report, strategy.clone(), index, source) {
+                Ok(x) => x,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
             source = match &prepared {
                 Some(p) => Box::new(Prepared::new(p.clone())),
                 None => src,
             };
-            strategies.measured(rps).map_err(|e| anyhow!(e))?;
-            if strategies.has_next() {
-                self.reset()?;
+            if measured.stopped_all
+                && strategies.scope_all_stops_after(&strategy)
+                && self.plan.console
+            {
+                let b = report.benchmarks.last().expect("just run");
+                println!(
+                    "{} stopped: {} (stopping_scope=all) ended benchmark {}; no further benchmarks for {}",
+                    self.plan.profile.name(),
+                    b.stopped_by_scope_all.map_or("a constraint", |k| k.name()),
+                    b.index,
+                    self.spec.name
+                );
+            }
+            if let Err(e) = strategies.measured(&strategy, &measured) {
+                result = Err(anyhow!(e));
+                break;
             }
         }
-        Ok(())
+        // A search's answer, from the probes it ran (also when it failed part-way).
+        if let Some(search) = strategies.search() {
+            let m = &report.models[self.idx];
+            let c = crate::report::conclusion::conclude(
+                &self.spec.name,
+                search,
+                self.plan.slo.as_ref(),
+                &report.benchmarks[first..],
+                m.engine_starts,
+                m.engine.as_ref().map(|e| e.engine_start_s),
+                t0.elapsed().as_secs_f64(),
+                self.interrupt.load(Ordering::Relaxed) || result.is_err(),
+            );
+            report.conclusions.retain(|x| x.model != c.model);
+            report.conclusions.push(c);
+            crate::write_report(self.plan, report)?;
+        }
+        result
     }
 
-    /// One benchmark, added to the report and written; its request rate. The worker's death or
-    /// a stalled engine fail the model after the benchmark is written.
+    /// One benchmark, the `index`-th of the model's profile, added to the report and written.
+    /// The worker's death or a stalled engine fail the model after the benchmark is written.
     fn benchmark(
         &mut self,
         report: &mut Report,
         strategy: Strategy,
+        index: usize,
         source: Box<dyn RequestSource>,
-    ) -> Result<(Box<dyn RequestSource>, f64)> {
+    ) -> Result<(Box<dyn RequestSource>, Measured)> {
         let (plan, model) = (self.plan, self.spec.name.as_str());
         let label = format!("[{}] {}", report.benchmarks.len(), strategy.label());
         if plan.console {
@@ -282,7 +333,8 @@ impl Session<'_> {
             );
         }
         let live = plan.live_progress.then(|| progress_line(label));
-        let limits = plan.limits.constraints(plan.engine_stall_timeout);
+        let mut limits = plan.limits.constraints(index, plan.engine_stall_timeout);
+        limits.decide = decide(plan, &limits, index);
         let (interrupt, clock) = (self.interrupt, self.clock.clone());
         let mut o = options(plan, &clock, interrupt, &mut self.next_id);
         o.progress = live.as_ref().map(|f| f as &dyn Fn(&scheduler::Progress));
@@ -293,17 +345,22 @@ impl Session<'_> {
         let worker_error = outcome.worker_error.clone();
         let stalled =
             (outcome.ended_by == EndReason::EngineStalled).then(|| stalled_error(plan, &outcome));
-        let entry = report.add_benchmark(
+        let scope_all = plan.limits.scope_all(outcome.ended_by);
+        let decided = outcome.decision;
+        report.add_benchmark(
             model,
             strategy,
             outcome,
-            &plan.window,
+            &plan.window.at(&plan.limits, index),
             plan.sample_requests,
             crate::report::Judge {
                 slo: plan.slo.as_ref(),
                 confidence: plan.confidence,
             },
         );
+        let entry = report.benchmarks.last_mut().expect("just added");
+        entry.stopped_by_scope_all = scope_all;
+        let entry = &*entry;
         if plan.console {
             println!(
                 "benchmark {} ({model}, {}): ended by {}",
@@ -311,9 +368,32 @@ impl Session<'_> {
                 entry.strategy.label(),
                 crate::render::console::name_of(&entry.ended_by)
             );
+            let notes = [
+                crate::render::console::saturation_line(entry),
+                crate::render::console::cap_line(entry),
+            ];
+            for line in notes.into_iter().flatten() {
+                println!("{line}");
+            }
             crate::render::console::print_requests(entry, plan.print_requests);
         }
-        let rps = entry.summary.requests_per_second;
+        let measured = Measured {
+            requests_per_second: entry.summary.requests_per_second,
+            output_tokens_per_second: entry.summary.output_tokens_per_second,
+            attainment: entry
+                .summary
+                .slo
+                .as_ref()
+                .and_then(|s| s.attainment.map(|a| (a, s.judged))),
+            goodput_requests_per_second: entry
+                .summary
+                .slo
+                .as_ref()
+                .map(|s| s.goodput_requests_per_second),
+            stopped_all: entry.stopped_by_scope_all.is_some(),
+            over_saturated: entry.over_saturation.as_ref().map(|s| s.is_over_saturated),
+            decided: decided.filter(|_| entry.ended_by == EndReason::AttainmentDecided),
+        };
         crate::write_report(plan, report)?;
         if let Some(e) = worker_error {
             let died = self.worker.died_error("mid-benchmark");
@@ -325,7 +405,7 @@ impl Session<'_> {
         }
         match stalled {
             Some(e) => Err(e),
-            None => Ok((src, rps)),
+            None => Ok((src, measured)),
         }
     }
 
@@ -338,6 +418,41 @@ impl Session<'_> {
                 error::EngineStalled(format!("engine_stalled: the engine did not finish its reset between benchmarks within {timeout:.0} s (--engine-stall-timeout): {e:#}")).into()
             })
     }
+}
+
+/// A goodput probe's sequential test (`decide_early`), counting from the end of the warm-up
+/// the measurement window leaves out.
+fn decide(
+    plan: &Plan,
+    limits: &scheduler::Constraints,
+    index: usize,
+) -> Option<scheduler::constraints::Decide> {
+    use crate::metrics::window::Amount;
+    let scheduler::Profile::Goodput(g) = &plan.profile else {
+        return None;
+    };
+    if !g.decide_early {
+        return None;
+    }
+    let w = plan.window.at(&plan.limits, index);
+    let (mut skip_seconds, mut skip_requests) = (0.0, 0);
+    match (w.warmup, w.by_time) {
+        (None, _) => {}
+        (Some(Amount::Absolute(x)), true) => skip_seconds = x,
+        (Some(Amount::Fraction(f)), true) => skip_seconds = f * w.max_seconds.unwrap_or(0.0),
+        (Some(Amount::Absolute(x)), false) => skip_requests = x as u64,
+        (Some(Amount::Fraction(f)), false) => {
+            skip_requests = (f * limits.max_requests.unwrap_or(0) as f64).round() as u64
+        }
+    }
+    Some(scheduler::constraints::Decide {
+        slo: plan.slo.clone()?,
+        target: g.target_attainment,
+        margin: g.decide_margin,
+        alpha: 1.0 - g.confidence,
+        skip_seconds,
+        skip_requests,
+    })
 }
 
 fn options<'a>(

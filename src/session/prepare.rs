@@ -310,7 +310,12 @@ impl RequestSource for Capped {
 pub fn dry_run(plan: &Plan, model: &str, prep: Prep, t0: std::time::Instant) -> Result<()> {
     let n = plan
         .data_samples
-        .or(plan.limits.max_requests)
+        // A list of limits (one per benchmark): the largest benchmark.
+        .or(plan
+            .limits
+            .max_requests
+            .as_ref()
+            .and_then(|v| v.values().iter().max().copied()))
         .unwrap_or(1000);
     let mut source = prep.source;
     let reqs: Vec<RequestSpec> = (0..n).map_while(|_| source.next_request()).collect();

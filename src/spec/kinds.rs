@@ -71,13 +71,13 @@ pub static PROFILE: &[Kind] = &[
     },
     Kind {
         names: &["constant", "async"],
-        keys: profile_keys!(("rate", Yes), ("max_concurrency", NotYet)),
+        keys: profile_keys!(("rate", Yes), ("max_concurrency", Yes)),
         refused: None,
         support: Yes,
     },
     Kind {
         names: &["poisson"],
-        keys: profile_keys!(("rate", Yes), ("max_concurrency", NotYet)),
+        keys: profile_keys!(("rate", Yes), ("max_concurrency", Yes)),
         refused: None,
         support: Yes,
     },
@@ -99,15 +99,33 @@ pub static PROFILE: &[Kind] = &[
     },
     Kind {
         names: &["goodput"],
-        keys: &[],
+        keys: profile_keys!(
+            ("target_attainment", Yes),
+            ("initial_streams", Yes),
+            ("max_streams", Yes),
+            ("tolerance", Yes),
+            ("max_probes", Yes),
+            ("confidence", Yes),
+            // llmbench's own: the sequential test that may end a probe early.
+            ("decide_early", Yes),
+            ("decide_margin", Yes)
+        ),
         refused: None,
-        support: NotYet,
+        support: Yes,
     },
     Kind {
         names: &["knee"],
-        keys: &[],
+        keys: profile_keys!(
+            ("initial_streams", Yes),
+            ("min_streams", Yes),
+            ("max_streams", Yes),
+            ("count", Yes),
+            ("adaptive", Yes),
+            ("points_each_side", Yes),
+            ("max_step", Yes)
+        ),
         refused: None,
-        support: NotYet,
+        support: Yes,
     },
 ];
 
@@ -162,9 +180,9 @@ pub static CONSTRAINT: &[Kind] = &[
     },
     Kind {
         names: &["min_requests"],
-        keys: &[],
+        keys: &[("count", Yes), ("stopping_scope", Yes)],
         refused: None,
-        support: NotYet,
+        support: Yes,
     },
 ];
 

@@ -8,11 +8,11 @@
 //! (`kinds.rs`); what other open issues will build is refused as "not supported yet".
 
 pub mod env;
-mod fields;
+pub(crate) mod fields;
 pub mod grammar;
-mod kinds;
+pub(crate) mod kinds;
 
-use crate::cli::{ProfileKind, RunArgs, SpecRunArgs};
+use crate::cli::{ProfileKind, RunArgs, SpecRunArgs, Values};
 use crate::render::Format;
 use anyhow::Result;
 use fields::{usage, Spec};
@@ -395,7 +395,7 @@ fn resolve(scenario: &Value) -> Result<Map<String, Value>> {
     let base = strip(&versions[0]);
     for v in &versions[1..] {
         if strip(v) != base {
-            return Err(usage("sub-benchmarks (--override or the config's benchmarks) may differ only in the profile's streams, rate or sweep_size; per-sub-benchmark constraints and other fields are not supported yet".into()));
+            return Err(usage("sub-benchmarks (--override or the config's benchmarks) may differ only in the profile's streams, rate or sweep_size (other fields are not supported yet); give a constraint one value per benchmark as a list instead, e.g. --constraint kind=max_duration,seconds=[10,20,30]".into()));
         }
     }
     if let Some(Value::Object(p)) = merged.get_mut("profile") {
@@ -680,15 +680,29 @@ fn profile(p: &Value, a: &mut RunArgs, from: &mut FromSpec) -> Result<()> {
         "constant" | "async" => ProfileKind::Constant,
         "poisson" => ProfileKind::Poisson,
         "sweep" => ProfileKind::Sweep,
+        "goodput" => ProfileKind::Goodput,
+        "knee" => ProfileKind::Knee,
         other => return Err(s.err(format!("kind {other} is not supported yet"))),
     };
     a.profile = Some(kind);
+    if matches!(kind, ProfileKind::Goodput | ProfileKind::Knee) {
+        // Checked here, so an error names --profile; the plan reads the same keys again.
+        let mut m = s.map.clone();
+        for k in ["rampup_duration", "warmup", "cooldown"] {
+            m.remove(k);
+        }
+        m.insert("kind".into(), Value::String(s.kind.clone()));
+        crate::plan::search_profile("--profile", &Value::Object(m.clone()))?;
+        m.remove("kind");
+        a.profile_args = Some(Value::Object(m).to_string());
+    }
     let rate_key = match kind {
         ProfileKind::Synchronous => None,
         ProfileKind::Concurrent => Some("streams"),
         ProfileKind::Throughput => Some("max_concurrency"),
         ProfileKind::Constant | ProfileKind::Poisson => Some("rate"),
         ProfileKind::Sweep => Some("sweep_size"),
+        ProfileKind::Goodput | ProfileKind::Knee => None,
     };
     if let Some(key) = rate_key {
         match s.numbers(key)? {
@@ -727,18 +741,7 @@ fn profile(p: &Value, a: &mut RunArgs, from: &mut FromSpec) -> Result<()> {
             None => {}
         }
     }
-    if kind == ProfileKind::Sweep {
-        s.default_only(
-            "strategy_type",
-            &json!("constant"),
-            "is not supported yet by llmbench (its sweep's rate benchmarks are constant)",
-        )?;
-        s.default_only(
-            "max_concurrency",
-            &json!(512),
-            "is not supported yet by llmbench (max_concurrency for rate profiles)",
-        )?;
-    }
+    rate_options(&s, kind, a)?;
     if let Some(r) = s.f64("rampup_duration")? {
         if !(r >= 0.0) || !r.is_finite() {
             return Err(s.err(format!(
@@ -762,6 +765,44 @@ fn profile(p: &Value, a: &mut RunArgs, from: &mut FromSpec) -> Result<()> {
         warm.map_or(WindowBy::PreferDuration, |t| t.1),
         cool.map_or(WindowBy::PreferDuration, |t| t.1),
     ];
+    Ok(())
+}
+
+/// `max_concurrency` of constant, poisson and sweep, and a sweep's `strategy_type`.
+fn rate_options(s: &Spec, kind: ProfileKind, a: &mut RunArgs) -> Result<()> {
+    if matches!(
+        kind,
+        ProfileKind::Constant | ProfileKind::Poisson | ProfileKind::Sweep
+    ) {
+        match s.f64("max_concurrency")? {
+            // GuideLLM's sweep default, written back when it saves a spec: llmbench's own
+            // default is the same cap on the rate benchmarks, with the throughput benchmark at
+            // the engine's max_num_seqs.
+            Some(n)
+                if kind == ProfileKind::Sweep
+                    && n == crate::scheduler::SWEEP_MAX_CONCURRENCY as f64 => {}
+            Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => {
+                a.max_concurrency = Some(n as i64)
+            }
+            Some(n) => {
+                return Err(s.err(format!(
+                    "max_concurrency must be a whole number ≥ 1 (got {n})"
+                )))
+            }
+            None => {}
+        }
+    }
+    if kind == ProfileKind::Sweep {
+        match s.str("strategy_type")?.as_deref() {
+            None => {}
+            Some(t @ ("constant" | "poisson")) => a.sweep_strategy = Some(t.to_string()),
+            Some(other) => {
+                return Err(s.err(format!(
+                    "strategy_type must be constant or poisson, not {other}"
+                )))
+            }
+        }
+    }
     Ok(())
 }
 
@@ -823,56 +864,62 @@ fn transient(s: &Spec, key: &str) -> Result<Option<(f64, WindowBy)>> {
     Ok((amount > 0.0).then_some((amount, mode)))
 }
 
+/// One `--constraint`. A numeric threshold may be a list, one value per benchmark of the
+/// profile (GuideLLM 0.8.1: benchmark i takes value i, the last repeats); `stopping_scope=all`
+/// also ends the profile when the constraint fires.
 fn constraint(c: &Value, a: &mut RunArgs, seen: &mut Vec<String>) -> Result<()> {
     let (s, _) = Spec::read("--constraint", c, kinds::CONSTRAINT, None)?;
     if seen.contains(&s.kind) {
         return Err(s.err("is given twice; give each constraint kind once"));
     }
     seen.push(s.kind.clone());
-    s.default_only(
-        "stopping_scope",
-        &json!("current"),
-        "is not supported yet by llmbench (stopping_scope=all)",
-    )?;
-    // One value per sub-benchmark is not supported yet; a one-element list is the value.
-    let one = |key: &str| -> Result<Option<f64>> {
+    match s.str("stopping_scope")?.as_deref() {
+        None | Some("current") => {}
+        Some("all") => {
+            let mut all: Vec<&str> = a.stopping_scope_all.iter().map(String::as_str).collect();
+            all.push(&s.kind);
+            a.stopping_scope_all = Some(all.join(","));
+        }
+        Some(other) => {
+            return Err(s.err(format!(
+                "stopping_scope must be current or all, not {other}"
+            )))
+        }
+    }
+    // Each value checked by `ok` (the rule in words: `what`).
+    let values = |key: &str, ok: fn(f64) -> bool, what: &str| -> Result<Values> {
         match s.numbers(key)? {
-            None => Ok(None),
-            Some(v) if v.len() == 1 => Ok(Some(v[0])),
-            Some(_) => Err(s.err(format!(
-                "{key} as a list (one value per sub-benchmark) is not supported yet by llmbench"
+            None => Err(s.err(format!(
+                "{key} is required: a number, or a list with one per benchmark of the profile"
             ))),
+            Some(v) if v.is_empty() => Err(s.err(format!("{key} is an empty list"))),
+            Some(v) => match v.iter().find(|x| !ok(**x)) {
+                Some(x) => Err(s.err(format!("{key} must be {what} (got {x})"))),
+                None => Ok(Values(v)),
+            },
         }
     };
-    let positive = |key: &str, v: Option<f64>| -> Result<f64> {
-        match v {
-            Some(x) if x > 0.0 && x.is_finite() => Ok(x),
-            Some(x) => Err(s.err(format!("{key} must be greater than 0 (got {x})"))),
-            None => Err(s.err(format!("{key} is required"))),
-        }
-    };
-    let whole = |key: &str, v: Option<f64>, min: f64| -> Result<i64> {
-        match v {
-            Some(x) if x >= min && x.fract() == 0.0 => Ok(x as i64),
-            Some(x) => Err(s.err(format!("{key} must be a whole number ≥ {min} (got {x})"))),
-            None => Err(s.err(format!("{key} is required"))),
-        }
-    };
-    let fraction = |key: &str, v: Option<f64>| -> Result<f64> {
-        match v {
-            Some(x) if x > 0.0 && x <= 1.0 => Ok(x),
-            Some(x) => Err(s.err(format!(
-                "{key} must be a fraction greater than 0 and at most 1 (got {x})"
-            ))),
-            None => Err(s.err(format!("{key} is required"))),
-        }
-    };
+    let positive: fn(f64) -> bool = |x| x > 0.0 && x.is_finite();
+    let count: fn(f64) -> bool = |x| x >= 1.0 && x.fract() == 0.0;
+    let fraction: fn(f64) -> bool = |x| x > 0.0 && x <= 1.0;
+    const COUNT: &str = "a whole number ≥ 1 (or a list of them)";
+    const FRACTION: &str = "a fraction greater than 0 and at most 1 (or a list of them)";
     match s.kind.as_str() {
-        "max_duration" => a.max_seconds = Some(positive("seconds", one("seconds")?)?),
-        "max_requests" => a.max_requests = Some(whole("count", one("count")?, 1.0)?),
-        "max_errors" => a.max_errors = Some(whole("count", one("count")?, 0.0)?),
+        "max_duration" => {
+            a.max_seconds = Some(values("seconds", positive, "greater than 0")?);
+        }
+        "max_requests" => a.max_requests = Some(values("count", count, COUNT)?),
+        "min_requests" => a.min_requests = Some(values("count", count, COUNT)?),
+        "max_errors" => {
+            let ok: fn(f64) -> bool = |x| x >= 0.0 && x.fract() == 0.0;
+            a.max_errors = Some(values(
+                "count",
+                ok,
+                "a whole number ≥ 0 (or a list of them)",
+            )?);
+        }
         "max_error_rate" => {
-            a.max_error_rate = Some(fraction("rate", one("rate")?)?);
+            a.max_error_rate = Some(values("rate", fraction, FRACTION)?);
             s.default_only(
                 "window",
                 &json!(crate::scheduler::ERROR_WINDOW),
@@ -880,31 +927,20 @@ fn constraint(c: &Value, a: &mut RunArgs, seen: &mut Vec<String>) -> Result<()> 
             )?;
         }
         "max_global_error_rate" => {
-            a.max_global_error_rate = Some(fraction("rate", one("rate")?)?);
+            a.max_global_error_rate = Some(values("rate", fraction, FRACTION)?);
             s.default_only("minimum", &json!(crate::scheduler::ERROR_WINDOW), "is not supported yet by llmbench: the rate is checked from 30 finished requests on")?;
         }
         "over_saturation" => {
-            s.default_only(
-                "mode",
-                &json!("enforce"),
-                "is not supported yet by llmbench (mode=monitor)",
-            )?;
-            for (key, default) in [
-                ("moe_threshold", 2.0),
-                ("minimum_ttft", 2.5),
-                ("maximum_window_ratio", 0.75),
-                ("minimum_window_size", 5.0),
-                ("confidence", 0.95),
-            ] {
-                s.default_only(key, &json!(default), "belongs to GuideLLM's statistical detector; llmbench's detector takes min_seconds, max_window_seconds and min_growth (docs/metrics.md)")?;
-            }
-            let d = crate::scheduler::Saturation::default();
-            let sat = json!({
-                "min_seconds": s.f64("min_seconds")?.unwrap_or(d.min_seconds),
-                "window_seconds": s.f64("max_window_seconds")?.unwrap_or(d.window_seconds),
-                "min_growth": s.f64("min_growth")?.unwrap_or(d.min_growth),
-            });
-            a.over_saturation = Some(sat.to_string());
+            // GuideLLM's keys (its statistical detector) or llmbench's min_growth (its growth
+            // detector), checked here so that the sentence names this option.
+            let keys: Map<String, Value> = s
+                .map
+                .iter()
+                .filter(|(k, v)| !["kind", "stopping_scope"].contains(&k.as_str()) && !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            crate::scheduler::Saturation::parse(&keys).map_err(|e| s.err(e))?;
+            a.over_saturation = Some(Value::Object(keys).to_string());
         }
         other => return Err(s.err(format!("kind {other} is not supported yet"))),
     }

@@ -52,7 +52,7 @@ fn the_issue_example_becomes_the_0_6_arguments() {
     assert_eq!(a.model, vec!["Qwen/Qwen3-0.6B"]);
     assert_eq!(a.profile, Some(ProfileKind::Sweep));
     assert_eq!(a.rate.as_deref(), Some("4"));
-    assert_eq!(a.max_seconds, Some(20.0));
+    assert_eq!(a.max_seconds, Some(Values::one(20.0)));
     assert_eq!(
         serde_json::from_str::<Value>(a.backend_kwargs.as_deref().unwrap()).unwrap(),
         json!({"vllm_config": {"max_model_len": 4096}})
@@ -86,10 +86,10 @@ fn profiles_constraints_and_windows() {
     assert_eq!(a.rate.as_deref(), Some("1,4,16"));
     assert_eq!(a.rampup, Some(2.0));
     assert_eq!((a.warmup, a.cooldown), (Some(0.1), Some(0.2)));
-    assert_eq!(a.max_errors, Some(3));
-    assert_eq!(a.max_requests, Some(5));
+    assert_eq!(a.max_errors, Some(Values::one(3.0)));
+    assert_eq!(a.max_requests, Some(Values::one(5.0)));
     let sat: Value = serde_json::from_str(a.over_saturation.as_deref().unwrap()).unwrap();
-    assert_eq!(sat["min_seconds"], json!(5.0));
+    assert_eq!(sat, json!({"min_seconds": 5}));
     assert_eq!(
         a.from_spec.unwrap().window_by,
         [WindowBy::PreferDuration, WindowBy::Requests]
@@ -99,6 +99,48 @@ fn profiles_constraints_and_windows() {
         (a.profile, a.rate.as_deref()),
         (Some(ProfileKind::Poisson), Some("2.5"))
     );
+}
+
+#[test]
+fn search_knobs_become_the_0_6_arguments() {
+    let a = args(&[
+        "--backend",
+        "kind=vllm_python,model=m",
+        "--data",
+        "kind=synthetic_text,prompt_tokens=8,output_tokens=4",
+        "--profile",
+        "kind=sweep,sweep_size=4,strategy_type=poisson,max_concurrency=8",
+        "--constraint",
+        "kind=max_duration,seconds=[10,20,30]",
+        "--constraint",
+        "kind=min_requests,count=[5,10],stopping_scope=all",
+        "--constraint",
+        "kind=max_errors,count=2,stopping_scope=all",
+        "--constraint",
+        r#"{"kind": "over_saturation", "mode": "monitor", "moe_threshold": 3, "stopping_scope": "current"}"#,
+    ])
+    .unwrap();
+    assert_eq!(a.max_seconds, Some(Values(vec![10.0, 20.0, 30.0])));
+    assert_eq!(a.min_requests, Some(Values(vec![5.0, 10.0])));
+    assert_eq!(
+        a.stopping_scope_all.as_deref(),
+        Some("min_requests,max_errors")
+    );
+    assert_eq!(
+        (a.max_concurrency, a.sweep_strategy.as_deref()),
+        (Some(8), Some("poisson"))
+    );
+    let sat: Value = serde_json::from_str(a.over_saturation.as_deref().unwrap()).unwrap();
+    assert_eq!(sat, json!({"mode": "monitor", "moe_threshold": 3}));
+    // GuideLLM's sweep default (written back in saved scenarios) is llmbench's default.
+    let a = args(&with(&["--profile", "kind=sweep,max_concurrency=512"])).unwrap();
+    assert_eq!(a.max_concurrency, None);
+    let a = args(&with(&[
+        "--profile",
+        "kind=poisson,rate=[1,2],max_concurrency=3",
+    ]))
+    .unwrap();
+    assert_eq!(a.max_concurrency, Some(3));
 }
 
 #[test]
@@ -124,6 +166,10 @@ fn overrides_make_the_profile_list() {
         "5,10",
     ]));
     assert!(e.contains("not supported yet"), "{e}");
+    assert!(
+        e.contains("as a list instead, e.g. --constraint kind=max_duration,seconds=[10,20,30]"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -155,14 +201,27 @@ fn refusals_are_one_sentence_naming_option_kind_and_key() {
     for (extra, want) in [
         (vec!["--profile", "kind=swep"], "--profile: unknown kind `swep`; valid kinds are synchronous, concurrent"),
         (vec!["--profile", "kind=sweep,size=4"], "--profile kind=sweep: unknown key `size`; valid keys are rampup_duration, warmup, cooldown, sweep_size"),
-        (vec!["--profile", "kind=goodput"], "--profile kind=goodput is not supported yet"),
+        (vec!["--profile", "kind=replay"], "--profile kind=replay is not supported yet"),
+        (vec!["--profile", "kind=goodput,target_attainment=1"], "--profile kind=goodput: target_attainment must be a fraction above 0 and below 1"),
+        (vec!["--profile", "kind=goodput,initial_streams=64,max_streams=8"], "initial_streams (64) must not exceed max_streams (8)"),
+        (vec!["--profile", "kind=knee,min_streams=16,max_streams=4,count=5"], "--profile kind=knee: min_streams (16) must be less than max_streams (4)"),
+        (vec!["--profile", "kind=knee,initial_streams=[1,2,3]"], "initial_streams needs at least 5 concurrency points"),
+        (vec!["--profile", "kind=knee,initial_streams=[1,2,8,4,16]"], "distinct and increasing"),
+        (vec!["--profile", "kind=knee"], "needs initial_streams"),
+        (vec!["--profile", "kind=knee,initial_streams=[1,2,4,8,16],count=5"], "not both"),
+        (vec!["--profile", "kind=goodput,max_probe=3"], "unknown key `max_probe`"),
         (vec!["--profile", "kind=concurrent"], "--profile kind=concurrent: streams is required"),
-        (vec!["--profile", "kind=constant,rate=2,max_concurrency=4"], "`max_concurrency` is not supported yet"),
-        (vec!["--profile", "kind=sweep,strategy_type=poisson"], "strategy_type=\"poisson\" is not supported yet"),
-        (vec!["--profile", "kind=synchronous", "--constraint", "kind=min_requests,count=3"], "--constraint kind=min_requests is not supported yet"),
+        (vec!["--profile", "kind=constant,rate=2,max_concurrency=0"], "--profile kind=constant: max_concurrency must be a whole number ≥ 1 (got 0)"),
+        (vec!["--profile", "kind=sweep,strategy_type=burst"], "--profile kind=sweep: strategy_type must be constant or poisson, not burst"),
+        (vec!["--profile", "kind=concurrent,streams=2,max_concurrency=4"], "--profile kind=concurrent: unknown key `max_concurrency`"),
+        (vec!["--profile", "kind=synchronous", "--constraint", "kind=min_requests,count=2.5"], "--constraint kind=min_requests: count must be a whole number ≥ 1 (or a list of them) (got 2.5)"),
+        (vec!["--profile", "kind=synchronous", "--constraint", "kind=min_requests"], "--constraint kind=min_requests: count is required"),
         (vec!["--profile", "kind=synchronous", "--constraint", "kind=max_requests,count=3"], "--constraint kind=max_requests: is given twice"),
-        (vec!["--profile", "kind=synchronous", "--constraint", "kind=max_duration,seconds=[10,20]"], "seconds as a list (one value per sub-benchmark) is not supported yet"),
-        (vec!["--profile", "kind=synchronous", "--constraint", "kind=max_duration,seconds=5,stopping_scope=all"], "stopping_scope"),
+        (vec!["--profile", "kind=synchronous", "--constraint", "kind=max_duration,seconds=[10,0]"], "--constraint kind=max_duration: seconds must be greater than 0 (got 0)"),
+        (vec!["--profile", "kind=synchronous", "--constraint", "kind=max_duration,seconds=[]"], "--constraint kind=max_duration: seconds is an empty list"),
+        (vec!["--profile", "kind=synchronous", "--constraint", "kind=max_duration,seconds=5,stopping_scope=some"], "--constraint kind=max_duration: stopping_scope must be current or all, not some"),
+        (vec!["--profile", "kind=synchronous", "--constraint", "kind=over_saturation,mode=warn"], "--constraint kind=over_saturation: mode must be enforce or monitor, not \"warn\""),
+        (vec!["--profile", "kind=synchronous", "--constraint", "kind=over_saturation,min_growth=0.5,moe_threshold=3"], "--constraint kind=over_saturation: moe_threshold belongs to GuideLLM's statistical detector"),
         (vec!["--profile", "kind=synchronous", "--output", "kind=plot,path=x.jpg"], "--output kind=plot"),
         (vec!["--profile", "kind=synchronous", "--metrics", "kind=generative,slo=500"], "--metrics kind=generative: slo must be a JSON object"),
         (vec!["--profile", "kind=synchronous", "--data", "kind=mooncake,source=t.jsonl"], "--data kind=mooncake is not supported yet"),
@@ -227,7 +286,7 @@ fn builtin_scenarios_load_with_a_vllm_backend() {
     ])
     .unwrap();
     assert_eq!(a.rate.as_deref(), Some("1,50,100,200,300"));
-    assert_eq!(a.max_seconds, Some(450.0));
+    assert_eq!(a.max_seconds, Some(Values::one(450.0)));
     let e = err(&[
         "--config",
         "rhaiis/concurrent-1k-1k-multiturn",

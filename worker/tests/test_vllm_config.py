@@ -148,3 +148,19 @@ def test_no_vllm_at_all(supervisor, tmp_path):
     assert m["type"] == "fatal" and m["kind"] == "no_vllm" and m["user_error"] is True
     assert py in m["error"] or os.path.realpath(py) in m["error"] or "python" in m["error"]
     assert "LLMBENCH_PYTHON" in m["error"]
+
+
+def test_a_type_error_names_the_key_the_value_and_the_expected_type():
+    pydantic = pytest.importorskip("pydantic")
+
+    class ModelConfig(pydantic.BaseModel):
+        max_model_len: int
+        dtype: str
+
+    with pytest.raises(pydantic.ValidationError) as e:
+        ModelConfig(max_model_len="lots", dtype="auto")
+    msg = W._short(e.value, {"max_model_len"})
+    assert msg.startswith("ValidationError: vllm_config.max_model_len = 'lots': ")
+    assert "valid integer" in msg
+    # A field the user did not give (vLLM's own derived config) keeps its plain name.
+    assert W._short(e.value).startswith("ValidationError: max_model_len = 'lots'")

@@ -49,6 +49,9 @@ pub fn render(report: &Report) -> Result<String, askama::Error> {
         models: report.models.iter().map(model_row).collect(),
         summary: summary_table(&benches),
         slo: slo_table(&benches),
+        answers: report.conclusions.iter().map(|c| c.answer.clone()).collect(),
+        ranking: ranking_table(report),
+        searches: search_table(report),
         warnings: warnings(&benches),
         figures,
         left_out,
@@ -82,6 +85,12 @@ struct Page {
     summary: Option<Table>,
     /// SLO attainment and goodput, when an SLO was set.
     slo: Option<Table>,
+    /// The searches' answers (goodput, knee), one per model.
+    answers: Vec<String>,
+    /// The models ranked by their answer, with two or more of one profile.
+    ranking: Option<Table>,
+    /// Every probe of every search.
+    searches: Option<Table>,
     warnings: Vec<Warning>,
     figures: Vec<figures::Figure>,
     /// The charts this report has no data for, by name.
@@ -383,6 +392,126 @@ fn summary_row(b: &BenchmarkEntry) -> Vec<String> {
         }
         .into(),
     ]
+}
+
+/// The models ranked by their search's answer (report::conclusion::ranking).
+fn ranking_table(report: &Report) -> Option<Table> {
+    let mut rows = vec![];
+    for profile in ["goodput", "knee"] {
+        let same: Vec<_> = report
+            .conclusions
+            .iter()
+            .filter(|c| c.profile == profile)
+            .cloned()
+            .collect();
+        if same.len() < 2 {
+            continue;
+        }
+        for (i, c) in crate::report::conclusion::ranking(&same).iter().enumerate() {
+            let o = |v: Option<f64>| v.map_or("–".to_string(), fmt);
+            rows.push(vec![
+                profile.to_string(),
+                (i + 1).to_string(),
+                c.model.clone(),
+                c.streams.map_or("–".to_string(), |s| s.to_string()),
+                o(c.requests_per_second),
+                o(c.output_tokens_per_second),
+                c.attainment
+                    .map_or("–".to_string(), |a| format!("{:.1}%", 100.0 * a)),
+            ]);
+        }
+    }
+    (!rows.is_empty()).then(|| {
+        Table::new(
+            &[
+                "search",
+                "rank",
+                "model",
+                "streams",
+                "req/s",
+                "output tok/s",
+                "attainment",
+            ],
+            rows,
+            3,
+        )
+    })
+}
+
+/// Every probe of every search: its concurrency, what it measured and how the search scored it.
+fn search_table(report: &Report) -> Option<Table> {
+    use crate::report::conclusion::Trace;
+    let mut rows = vec![];
+    let pct = |a: f64| format!("{:.1}%", 100.0 * a);
+    for c in &report.conclusions {
+        match &c.trace {
+            Trace::Goodput(g) => {
+                for p in &g.probes {
+                    rows.push(vec![
+                        c.model.clone(),
+                        "goodput".into(),
+                        p.streams.to_string(),
+                        fmt(p.requests_per_second),
+                        fmt(p.output_tokens_per_second),
+                        format!(
+                            "{} [{}, {}] of {}",
+                            pct(p.attainment),
+                            pct(p.attainment_lower),
+                            pct(p.attainment_upper),
+                            p.determined_requests
+                        ),
+                        if p.aborted {
+                            "aborted (stopping_scope=all)"
+                        } else if !p.resolved {
+                            if p.passed {
+                                "passed (unresolved)"
+                            } else {
+                                "failed (unresolved)"
+                            }
+                        } else if p.passed {
+                            "passed"
+                        } else {
+                            "failed"
+                        }
+                        .into(),
+                    ]);
+                }
+            }
+            Trace::Knee(k) => {
+                for p in &k.knee_points {
+                    rows.push(vec![
+                        c.model.clone(),
+                        "knee".into(),
+                        p.streams.to_string(),
+                        fmt(p.requests_per_second),
+                        fmt(p.output_tokens_per_second),
+                        "–".into(),
+                        match p.over_saturated {
+                            Some(true) => "over-saturated",
+                            Some(false) => "not over-saturated",
+                            None => "–",
+                        }
+                        .into(),
+                    ]);
+                }
+            }
+        }
+    }
+    (!rows.is_empty()).then(|| {
+        Table::new(
+            &[
+                "model",
+                "search",
+                "streams",
+                "req/s",
+                "output tok/s",
+                "SLO attainment [interval] of judged",
+                "verdict",
+            ],
+            rows,
+            2,
+        )
+    })
 }
 
 /// Per benchmark with an SLO: attainment per target and overall, the counts, what was left out,

@@ -53,7 +53,10 @@ fn bench(i: usize, model: &str, rate: f64, n_requests: usize, n_points: usize) -
     let record = b.records.head(1).remove(0);
     b.model = model.into();
     b.index = i;
-    b.strategy = Strategy::Constant { rate };
+    b.strategy = Strategy::Constant {
+        rate,
+        max_concurrency: None,
+    };
     b.requests_total = n_requests;
     let s = 1.0 + rate / 10.0;
     let m = &mut b.summary;
@@ -62,6 +65,7 @@ fn bench(i: usize, model: &str, rate: f64, n_requests: usize, n_points: usize) -
     m.total_tokens_per_second = rate * 95.0;
     (m.ttft_ms, m.itl_ms, m.request_latency_ms) = (dist(10.0 * s), dist(2.0 * s), dist(70.0 * s));
     m.stages_ms = Stages {
+        cap_wait: Default::default(),
         dispatch: median(0.05),
         handover: median(0.1),
         queue: median(s),

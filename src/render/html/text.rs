@@ -66,12 +66,27 @@ pub fn snake<T: serde::Serialize>(v: &T) -> String {
 }
 
 pub fn strategy_label(s: &Strategy) -> String {
+    let cap = |c: Option<u32>| c.map_or(String::new(), |c| format!(" (max {c} in flight)"));
     match s {
         Strategy::Synchronous => "synchronous".into(),
         Strategy::Concurrent { streams } => format!("concurrent {streams}"),
         Strategy::Throughput { max_concurrency } => format!("throughput (max {max_concurrency})"),
-        Strategy::Constant { rate } => format!("constant {} req/s", fmt_short(*rate)),
-        Strategy::Poisson { rate } => format!("poisson {} req/s", fmt_short(*rate)),
+        Strategy::Constant {
+            rate,
+            max_concurrency,
+        } => format!(
+            "constant {} req/s{}",
+            fmt_short(*rate),
+            cap(*max_concurrency)
+        ),
+        Strategy::Poisson {
+            rate,
+            max_concurrency,
+        } => format!(
+            "poisson {} req/s{}",
+            fmt_short(*rate),
+            cap(*max_concurrency)
+        ),
     }
 }
 

@@ -321,9 +321,7 @@ def check_conclusions(where, report, raw):
                 if b.metrics.slo_determined_requests != p["determined_requests"] or not close(b.metrics.slo_attainment, p["attainment"]):
                     fail(w, f"probe {p} vs GuideLLM's attainment {b.metrics.slo_attainment} of {b.metrics.slo_determined_requests}")
                 lo, hi = wilson_interval(round(p["attainment"] * p["determined_requests"]), p["determined_requests"], c["confidence"])
-                # GuideLLM's z comes from Abramowitz & Stegun 26.2.23 (error up to 4.5e-4);
-                # llmbench's from an exact-to-1e-9 quantile: the bounds agree to ~1e-5.
-                if not (close(lo, p["attainment_lower"], 1e-4, 1e-4) and close(hi, p["attainment_upper"], 1e-4, 1e-4)):
+                if not (close(lo, p["attainment_lower"], 1e-9, 1e-12) and close(hi, p["attainment_upper"], 1e-9, 1e-12)):
                     fail(w, f"interval [{p['attainment_lower']}, {p['attainment_upper']}] vs GuideLLM's Wilson [{lo}, {hi}]")
             if c["streams"] != c["best_passing_streams"]:
                 fail(w, f"streams {c['streams']} vs best_passing_streams {c['best_passing_streams']}")

@@ -16,6 +16,7 @@
 //! Either one enforces (ends the benchmark) or only monitors (GuideLLM's `mode=monitor`); the
 //! verdict and its figures go to the report under GuideLLM's metadata names.
 
+use crate::metrics::statistics::approx_t_ppf;
 use super::collector::Collector;
 use crate::metrics::RequestRecord;
 use serde::{Deserialize, Serialize};
@@ -480,28 +481,6 @@ impl SlopeChecker {
         self.margin_of_error = Some(moe);
         slope > 0.0 && moe < self.moe_threshold
     }
-}
-
-/// GuideLLM's `approx_t_ppf` (Abramowitz & Stegun 26.2.23, then a Cornish-Fisher correction),
-/// kept term for term so that its detector decides the same.
-fn approx_t_ppf(p: f64, dof: f64) -> f64 {
-    if dof <= 0.0 {
-        return f64::NAN;
-    }
-    let c = [2.515517, 0.802853, 0.010328];
-    let d = [1.432788, 0.189269, 0.001308];
-    let z = if p < 0.5 {
-        let t = (-2.0 * p.ln()).sqrt();
-        -(t - ((c[2] * t + c[1]) * t + c[0]) / (((d[2] * t + d[1]) * t + d[0]) * t + 1.0))
-    } else {
-        let t = (-2.0 * (1.0 - p).ln()).sqrt();
-        t - ((c[2] * t + c[1]) * t + c[0]) / (((d[2] * t + d[1]) * t + d[0]) * t + 1.0)
-    };
-    let (z2, z3) = (z * z, z * z * z);
-    let z4 = z3 * z;
-    let g1 = (z3 + z) / 4.0;
-    let g2 = (5.0 * z4 + 16.0 * z3 + 3.0 * z2) / 96.0;
-    z + g1 / dof + g2 / (dof * dof)
 }
 
 /// GuideLLM's `OverSaturationConstraint` state: (seconds into the benchmark, value) samples.

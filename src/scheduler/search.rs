@@ -4,6 +4,7 @@
 //! (`guidellm/benchmark/profiles/goodput.py`, `guidellm/benchmark/analysis/knee.py`); every probe
 //! runs on the engine the model already holds (docs/metrics.md, "Searches").
 
+use crate::metrics::statistics::wilson_interval;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -29,73 +30,6 @@ pub struct Measured {
 pub enum Search {
     Goodput(GoodputSearch),
     Knee(KneeSearch),
-}
-
-// ------------------------------------------------------------------------------------------
-// Statistics
-
-/// The standard normal quantile (Acklam's rational approximation, relative error < 1.2e-9).
-pub fn normal_ppf(p: f64) -> f64 {
-    const A: [f64; 6] = [
-        -3.969683028665376e+01,
-        2.209460984245205e+02,
-        -2.759285104469687e+02,
-        1.383577518672690e+02,
-        -3.066479806614716e+01,
-        2.506628277459239e+00,
-    ];
-    const B: [f64; 5] = [
-        -5.447609879822406e+01,
-        1.615858368580409e+02,
-        -1.556989798598866e+02,
-        6.680131188771972e+01,
-        -1.328068155288572e+01,
-    ];
-    const C: [f64; 6] = [
-        -7.784894002430293e-03,
-        -3.223964580411365e-01,
-        -2.400758277161838e+00,
-        -2.549732539343734e+00,
-        4.374664141464968e+00,
-        2.938163982698783e+00,
-    ];
-    const D: [f64; 4] = [
-        7.784695709041462e-03,
-        3.224671290700398e-01,
-        2.445134137142996e+00,
-        3.754408661907416e+00,
-    ];
-    let p = p.clamp(1e-300, 1.0 - 1e-16);
-    let tail = |q: f64| {
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
-    };
-    if p < 0.02425 {
-        tail((-2.0 * p.ln()).sqrt())
-    } else if p > 1.0 - 0.02425 {
-        -tail((-2.0 * (1.0 - p).ln()).sqrt())
-    } else {
-        let q = p - 0.5;
-        let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
-            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    }
-}
-
-/// The Wilson score interval of `successes` in `trials` at a two-sided `confidence`
-/// (GuideLLM's `wilson_interval`); (0, 1) without trials.
-pub fn wilson_interval(successes: u64, trials: u64, confidence: f64) -> (f64, f64) {
-    if trials == 0 {
-        return (0.0, 1.0);
-    }
-    let n = trials as f64;
-    let p = successes.min(trials) as f64 / n;
-    let z = normal_ppf((1.0 + confidence.clamp(0.5, 0.999)) / 2.0);
-    let z2 = z * z;
-    let denom = 1.0 + z2 / n;
-    let center = (p + z2 / (2.0 * n)) / denom;
-    let spread = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
-    ((center - spread).max(0.0), (center + spread).min(1.0))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -953,11 +887,7 @@ mod tests {
     }
 
     #[test]
-    fn the_normal_quantile_and_wilson_match_known_values() {
-        assert!((normal_ppf(0.975) - 1.959964).abs() < 1e-5);
-        assert!((normal_ppf(0.5)).abs() < 1e-9);
-        assert!((normal_ppf(0.995) - 2.575829).abs() < 1e-5);
-        assert!((normal_ppf(0.001) + 3.090232).abs() < 1e-5);
+    fn wilson_matches_known_values() {
         // 95 of 100: Wilson 95% is [0.8882, 0.9785] (a textbook value).
         let (l, u) = wilson_interval(95, 100, 0.95);
         assert!((l - 0.8882).abs() < 5e-4 && (u - 0.9785).abs() < 5e-4, "{l} {u}");

@@ -394,7 +394,10 @@ fn goodput_and_knee_searches_run_every_probe_on_one_engine() {
     let probes = c["probes"].as_array().unwrap();
     let benches = r["benchmarks"].as_array().unwrap();
     assert_eq!(probes.len(), benches.len(), "every probe is a benchmark");
-    let streams: Vec<u64> = probes.iter().map(|p| p["streams"].as_u64().unwrap()).collect();
+    let streams: Vec<u64> = probes
+        .iter()
+        .map(|p| p["streams"].as_u64().unwrap())
+        .collect();
     // 1 and 2 pass, 4 misses (half its requests wait for a slot), 3 misses: converged at 2.
     assert_eq!(streams, [1, 2, 4, 3], "{c}");
     assert_eq!(c["best_passing_streams"], 2, "{c}");
@@ -403,7 +406,10 @@ fn goodput_and_knee_searches_run_every_probe_on_one_engine() {
     assert_eq!(c["engine_starts"], 1);
     let answer = c["answer"].as_str().unwrap();
     assert!(answer.contains("sustains 2 concurrent streams"), "{answer}");
-    assert!(stdout.rsplit("ℹ Answer").next().unwrap().contains(answer), "{stdout}");
+    assert!(
+        stdout.rsplit("ℹ Answer").next().unwrap().contains(answer),
+        "{stdout}"
+    );
     // The engine was reset between probes: each probe's requests ended before the next began.
     for w in benches.windows(2) {
         let next = w[1]["start_ns"].as_i64().unwrap();
@@ -451,5 +457,8 @@ fn goodput_and_knee_searches_run_every_probe_on_one_engine() {
     assert_eq!(t["status"], "ok", "{c}");
     let knee = t["knee"].as_f64().unwrap();
     assert!((2.0..=8.0).contains(&knee), "{c}");
-    assert!(c["answer"].as_str().unwrap().contains("stops scaling at about"));
+    assert!(c["answer"]
+        .as_str()
+        .unwrap()
+        .contains("stops scaling at about"));
 }

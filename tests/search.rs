@@ -49,7 +49,12 @@ fn goodput_search_in_the_run_form() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
     let r = read_json(&dir.path().join("r.json"));
-    assert_eq!(r["conclusions"].as_array().unwrap().len(), 1, "{}", r["conclusions"]);
+    assert_eq!(
+        r["conclusions"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r["conclusions"]
+    );
     let c = &r["conclusions"][0];
     assert_eq!(c["profile"], "goodput");
     assert_eq!(c["model"], "mock-g");
@@ -79,7 +84,10 @@ fn goodput_search_in_the_run_form() {
     assert_eq!(streams[..3], [1, 2, 4], "{streams:?}");
     // The bracket closed: the highest pass is one below the lowest miss, and the answer names it.
     assert_eq!(c["stop_reason"], "converged", "{c}");
-    let (best, worst) = (n(&c["best_passing_streams"]), n(&c["lowest_failing_streams"]));
+    let (best, worst) = (
+        n(&c["best_passing_streams"]),
+        n(&c["lowest_failing_streams"]),
+    );
     assert_eq!(best + 1, worst, "{streams:?}");
     assert!((2..=8).contains(&best), "{streams:?}");
     assert_eq!(n(&c["streams"]), best);
@@ -88,7 +96,10 @@ fn goodput_search_in_the_run_form() {
         answer.starts_with(&format!("mock-g sustains {best} concurrent streams")),
         "{answer}"
     );
-    assert!(answer.contains("TPOT ≤ 13 ms") && answer.contains("one engine start"), "{answer}");
+    assert!(
+        answer.contains("TPOT ≤ 13 ms") && answer.contains("one engine start"),
+        "{answer}"
+    );
     // Printed last on the console, and at the top of the HTML.
     let tail = out.rsplit("ℹ Answer").next().unwrap();
     assert!(out.contains("ℹ Answer") && tail.contains(answer), "{out}");
@@ -110,7 +121,10 @@ fn knee_in_the_0_6_form_with_its_adaptive_pass_and_a_ranking_of_two_models() {
         .rate("1,4,8,12,16,24")
         .max_requests(40)
         .mock(r#"{"step_base_us": 2000, "step_per_seq_us": 200, "max_num_seqs": 8}"#)
-        .args(&["--profile-args", "adaptive=true,points_each_side=1,max_step=2"])
+        .args(&[
+            "--profile-args",
+            "adaptive=true,points_each_side=1,max_step=2",
+        ])
         .output(&dir.path().join("r.json"))
         .run();
     let (out, err) = text(&o);
@@ -128,7 +142,10 @@ fn knee_in_the_0_6_form_with_its_adaptive_pass_and_a_ranking_of_two_models() {
             .iter()
             .filter(|b| b["model"] == model)
             .collect();
-        let streams: Vec<u64> = benches.iter().map(|b| n(&b["strategy"]["streams"])).collect();
+        let streams: Vec<u64> = benches
+            .iter()
+            .map(|b| n(&b["strategy"]["streams"]))
+            .collect();
         // The six points in order, then the adaptive grid's unmeasured points.
         assert_eq!(streams[..6], [1, 4, 8, 12, 16, 24], "{streams:?}");
         let plan = &c["adaptive_plan"];
@@ -150,8 +167,14 @@ fn knee_in_the_0_6_form_with_its_adaptive_pass_and_a_ranking_of_two_models() {
             .unwrap()
             .contains("output throughput stops scaling at about"));
     }
-    assert!(out.contains("Ranking by output token rate at the throughput knee:"), "{out}");
-    assert!(out.contains("  1. mock-") && out.contains("  2. mock-"), "{out}");
+    assert!(
+        out.contains("Ranking by output token rate at the throughput knee:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  1. mock-") && out.contains("  2. mock-"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -172,10 +195,21 @@ fn goodput_in_the_0_6_form_and_the_refusals() {
     assert!(o.status.success(), "{out}\n{err}");
     let c = &read_json(&dir.path().join("r.json"))["conclusions"][0];
     // Met everywhere: 2, then 4 = max_streams, and the answer says the limit is higher.
-    let streams: Vec<u64> = c["probes"].as_array().unwrap().iter().map(|p| n(&p["streams"])).collect();
+    let streams: Vec<u64> = c["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| n(&p["streams"]))
+        .collect();
     assert_eq!(streams, [2, 4]);
     assert_eq!(c["stop_reason"], "max_streams_reached");
-    assert!(c["answer"].as_str().unwrap().contains("reached max_streams=4 without a miss"), "{c}");
+    assert!(
+        c["answer"]
+            .as_str()
+            .unwrap()
+            .contains("reached max_streams=4 without a miss"),
+        "{c}"
+    );
 
     for (args, want) in [
         (
@@ -308,10 +342,18 @@ fn goodput_probes_decided_early_by_the_sequential_test() {
         assert_eq!(d["passed"], p["passed"], "{p}");
         let att = p["attainment"].as_f64().unwrap();
         if att == 1.0 {
-            assert_eq!((d["passed"].as_bool(), n(&d["requests"])), (Some(true), 67), "{p}");
+            assert_eq!(
+                (d["passed"].as_bool(), n(&d["requests"])),
+                (Some(true), 67),
+                "{p}"
+            );
             all_met += 1;
         } else if att == 0.0 {
-            assert_eq!((d["passed"].as_bool(), n(&d["requests"])), (Some(false), 8), "{p}");
+            assert_eq!(
+                (d["passed"].as_bool(), n(&d["requests"])),
+                (Some(false), 8),
+                "{p}"
+            );
             all_missed += 1;
         }
     }
@@ -320,5 +362,11 @@ fn goodput_probes_decided_early_by_the_sequential_test() {
     assert!(all_met >= 2, "{c}");
     eprintln!("{all_met} probes decided on all met, {all_missed} on all missed");
     assert_eq!(c["stop_reason"], "converged");
-    assert!(c["answer"].as_str().unwrap().contains("Wald's sequential test"), "{c}");
+    assert!(
+        c["answer"]
+            .as_str()
+            .unwrap()
+            .contains("Wald's sequential test"),
+        "{c}"
+    );
 }

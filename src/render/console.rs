@@ -775,11 +775,9 @@ pub fn answers_text(report: &Report) -> String {
         });
         for (i, c) in ranking(&same).iter().enumerate() {
             let what = match (c.streams, c.requests_per_second, c.output_tokens_per_second) {
-                (Some(s), Some(r), Some(t)) => format!(
-                    "{} req/s, {} output tok/s at {s} streams",
-                    num(r),
-                    num(t)
-                ),
+                (Some(s), Some(r), Some(t)) => {
+                    format!("{} req/s, {} output tok/s at {s} streams", num(r), num(t))
+                }
                 _ => "no answer".to_string(),
             };
             out.push_str(&format!("  {}. {}: {what}\n", i + 1, c.model));

@@ -166,7 +166,11 @@ pub fn conclude(
     let tail = format!(
         "{} {}, {}, {}.",
         benches.len(),
-        if benches.len() == 1 { "probe" } else { "probes" },
+        if benches.len() == 1 {
+            "probe"
+        } else {
+            "probes"
+        },
         starts_text(engine_starts),
         duration_text(search_s)
     );
@@ -258,7 +262,11 @@ pub fn conclude(
             if let Some(k) = caveat {
                 text.push_str(&format!(" Note: {k}."));
             }
-            let early = st.probes.iter().filter(|p| p.decided_early.is_some()).count();
+            let early = st
+                .probes
+                .iter()
+                .filter(|p| p.decided_early.is_some())
+                .count();
             if early > 0 {
                 text.push_str(&format!(
                     " {early} of {} probes ended as soon as Wald's sequential test decided them (decide_early, ±{} around the target).",
@@ -284,10 +292,10 @@ pub fn conclude(
         Search::Knee(k) => {
             c.profile = "knee".into();
             let st = &k.state;
-            let peak = st
-                .knee_points
-                .iter()
-                .max_by(|a, b| a.output_tokens_per_second.total_cmp(&b.output_tokens_per_second));
+            let peak = st.knee_points.iter().max_by(|a, b| {
+                a.output_tokens_per_second
+                    .total_cmp(&b.output_tokens_per_second)
+            });
             let fin = st.final_analysis.as_ref();
             let text = match (fin.map(|f| &f.throughput), peak) {
                 (Some(t), Some(peak)) if t.status == "ok" => {
@@ -345,12 +353,14 @@ pub fn ranking(cs: &[Conclusion]) -> Vec<&Conclusion> {
         _ => c.output_tokens_per_second,
     };
     v.sort_by(|a, b| {
-        a.profile.cmp(&b.profile).then_with(|| match (key(a), key(b)) {
-            (Some(x), Some(y)) => y.total_cmp(&x),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => std::cmp::Ordering::Equal,
-        })
+        a.profile
+            .cmp(&b.profile)
+            .then_with(|| match (key(a), key(b)) {
+                (Some(x), Some(y)) => y.total_cmp(&x),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            })
     });
     v
 }

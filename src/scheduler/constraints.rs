@@ -59,7 +59,9 @@ impl DecideWatch {
         use crate::metrics::Status;
         for r in &c.done[self.seen..] {
             let counted = r.id >= first_id + d.skip_requests
-                && r.t.sent.is_some_and(|t| t >= start_ns + (d.skip_seconds * 1e9) as u64);
+                && r.t
+                    .sent
+                    .is_some_and(|t| t >= start_ns + (d.skip_seconds * 1e9) as u64);
             let outcome = match r.status {
                 _ if !counted => None,
                 Status::Errored => Some(false),

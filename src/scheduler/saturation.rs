@@ -16,8 +16,8 @@
 //! Either one enforces (ends the benchmark) or only monitors (GuideLLM's `mode=monitor`); the
 //! verdict and its figures go to the report under GuideLLM's metadata names.
 
-use crate::metrics::statistics::approx_t_ppf;
 use super::collector::Collector;
+use crate::metrics::statistics::approx_t_ppf;
 use crate::metrics::RequestRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -224,7 +224,9 @@ impl GoodputSearch {
         let met = (attainment * judged as f64).round() as u64;
         let (lower, upper) = wilson_interval(met, judged, self.args.confidence);
         let target = self.args.target_attainment;
-        let decided = m.decided.map(|(passed, requests)| DecidedEarly { passed, requests });
+        let decided = m
+            .decided
+            .map(|(passed, requests)| DecidedEarly { passed, requests });
         let probe = GoodputProbe {
             streams,
             attainment,
@@ -234,9 +236,7 @@ impl GoodputSearch {
             goodput: m.goodput_requests_per_second,
             requests_per_second: m.requests_per_second,
             output_tokens_per_second: m.output_tokens_per_second,
-            passed: decided
-                .as_ref()
-                .map_or(attainment >= target, |d| d.passed),
+            passed: decided.as_ref().map_or(attainment >= target, |d| d.passed),
             resolved: decided.is_some() || lower >= target || upper < target,
             aborted: m.stopped_all,
             decided_early: decided,
@@ -439,7 +439,9 @@ pub fn find_throughput_knee(points: &[(f64, f64)]) -> KneeResult {
         let ratio = ts / ps;
         let fit = 1.0 - total / single;
         let frac = if y1 > 0.0 { ys[i] / y1 } else { 0.0 };
-        if ratio > MAX_TAIL_SLOPE_RATIO || fit < MIN_FIT_IMPROVEMENT || frac < MIN_THROUGHPUT_FRACTION
+        if ratio > MAX_TAIL_SLOPE_RATIO
+            || fit < MIN_FIT_IMPROVEMENT
+            || frac < MIN_THROUGHPUT_FRACTION
         {
             continue;
         }
@@ -463,11 +465,7 @@ pub fn find_throughput_knee(points: &[(f64, f64)]) -> KneeResult {
     }
     let knee = x0 + kn * (x1 - x0);
     let eps = (x1 - x0) * 1e-9;
-    let sat = xs
-        .iter()
-        .cloned()
-        .find(|&x| x >= knee - eps)
-        .unwrap_or(x1);
+    let sat = xs.iter().cloned().find(|&x| x >= knee - eps).unwrap_or(x1);
     KneeResult {
         status: "ok".into(),
         reason: "A rising segment followed by a substantially flatter tail was detected".into(),
@@ -553,7 +551,10 @@ pub fn saturation_boundary(points: &[(f64, Option<bool>)]) -> SaturationBoundary
             "The detector reported a safe concurrency above its first over-saturated concurrency",
         )
     } else {
-        b("detected", "The detector reported an over-saturated concurrency")
+        b(
+            "detected",
+            "The detector reported an over-saturated concurrency",
+        )
     };
     out.previous_safe_concurrency = prev;
     out.first_oversaturated_concurrency = Some(first);
@@ -617,7 +618,10 @@ pub fn assess(t: &KneeResult, s: &SaturationBoundary) -> SaturationAssessment {
             _ => SaturationAssessment {
                 selection_center: Some(knee),
                 refinement_upper: Some(first),
-                ..a("compatible", "Over-saturation occurs above the throughput knee")
+                ..a(
+                    "compatible",
+                    "Over-saturation occurs above the throughput knee",
+                )
             },
         };
     }
@@ -752,8 +756,7 @@ pub fn adaptive_plan(
         .collect();
     cand.sort_unstable();
     cand.dedup();
-    let (excluded, new): (Vec<u32>, Vec<u32>) =
-        cand.iter().partition(|c| measured.contains(c));
+    let (excluded, new): (Vec<u32>, Vec<u32>) = cand.iter().partition(|c| measured.contains(c));
     AdaptivePlan {
         status: if new.is_empty() { "skipped" } else { "ready" }.into(),
         reason: if new.is_empty() {
@@ -874,7 +877,9 @@ mod tests {
         };
         let trials = 4000u64;
         let wrong_pass = (0..trials).filter(|&s| trial(target - margin, s).0).count();
-        let wrong_miss = (0..trials).filter(|&s| !trial(target + margin, 10_000 + s).0).count();
+        let wrong_miss = (0..trials)
+            .filter(|&s| !trial(target + margin, 10_000 + s).0)
+            .count();
         // Wald's bound is alpha/(1 − beta) ≈ 0.053; 4,000 trials: allow 3 standard errors.
         let bound = (0.053 + 3.0 * (0.053f64 * 0.947 / trials as f64).sqrt()) * trials as f64;
         assert!((wrong_pass as f64) < bound, "{wrong_pass} of {trials}");
@@ -890,7 +895,10 @@ mod tests {
     fn wilson_matches_known_values() {
         // 95 of 100: Wilson 95% is [0.8882, 0.9785] (a textbook value).
         let (l, u) = wilson_interval(95, 100, 0.95);
-        assert!((l - 0.8882).abs() < 5e-4 && (u - 0.9785).abs() < 5e-4, "{l} {u}");
+        assert!(
+            (l - 0.8882).abs() < 5e-4 && (u - 0.9785).abs() < 5e-4,
+            "{l} {u}"
+        );
         assert_eq!(wilson_interval(0, 0, 0.95), (0.0, 1.0));
         let (l, u) = wilson_interval(10, 10, 0.95);
         assert!(l > 0.69 && l < 0.73 && u == 1.0);
@@ -952,7 +960,10 @@ mod tests {
         let (seen, st) = run_goodput(GoodputArgs::default(), 0);
         assert_eq!(seen, vec![4, 2, 1]);
         assert_eq!(st.best_passing_streams, None);
-        assert_eq!(st.stop_reason.as_deref(), Some("objectives_unmet_at_minimum"));
+        assert_eq!(
+            st.stop_reason.as_deref(),
+            Some("objectives_unmet_at_minimum")
+        );
         let a = GoodputArgs {
             max_probes: 3,
             ..Default::default()
@@ -1025,9 +1036,7 @@ mod tests {
         // A straight line has no knee; neither do four points.
         let line: Vec<(f64, f64)> = (1..=8).map(|s| (s as f64, 3.0 * s as f64)).collect();
         assert_eq!(find_throughput_knee(&line).status, "no_knee");
-        assert!(find_throughput_knee(&xy[..4])
-            .reason
-            .contains("at least 5"));
+        assert!(find_throughput_knee(&xy[..4]).reason.contains("at least 5"));
     }
 
     #[test]

@@ -49,7 +49,11 @@ pub fn render(report: &Report) -> Result<String, askama::Error> {
         models: report.models.iter().map(model_row).collect(),
         summary: summary_table(&benches),
         slo: slo_table(&benches),
-        answers: report.conclusions.iter().map(|c| c.answer.clone()).collect(),
+        answers: report
+            .conclusions
+            .iter()
+            .map(|c| c.answer.clone())
+            .collect(),
         ranking: ranking_table(report),
         searches: search_table(report),
         warnings: warnings(&benches),

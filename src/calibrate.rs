@@ -87,6 +87,7 @@ fn calibration_plan(c: &CalibrateArgs, per: f64) -> Result<Plan> {
         save_requests: None,
         labels: Default::default(),
         scenario: None,
+        shard: None,
     })
 }
 

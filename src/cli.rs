@@ -433,6 +433,12 @@ pub struct LlmbenchArgs {
     #[arg(long, value_name = "FILE")]
     pub models_file: Option<PathBuf>,
 
+    /// Run only shard K of N of the plan's models (every N-th, from the K-th); `auto/N` reads
+    /// K from JOB_COMPLETION_INDEX (Kubernetes) or SLURM_ARRAY_TASK_ID (Slurm). `llmbench
+    /// export` merges the shards' reports.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+
     /// Stop at the first model that fails instead of going on to the next.
     #[arg(long)]
     pub stop_on_failure: bool,

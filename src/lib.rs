@@ -113,7 +113,20 @@ fn export(e: &cli::ExportArgs) -> Result<i32> {
             }
         }
     }
-    let report = report::combine(reports, &paths);
+    let shards = report::merge_shards(&reports, &paths)?;
+    if let Some(m) = &shards {
+        if !m.missing.is_empty() {
+            eprintln!(
+                "warning: shards {} of {} are missing (plan {}); the combined report holds shards {}",
+                m.missing.iter().map(|k| format!("{k}/{}", m.count)).collect::<Vec<_>>().join(", "),
+                m.count,
+                m.plan_fingerprint,
+                m.present.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    let mut report = report::combine(reports, &paths);
+    report.shards = shards;
     if outputs.iter().any(|(f, _)| *f == render::Format::Console) {
         render::console::print_summary(&report);
     }
@@ -163,6 +176,24 @@ pub fn execute(plan: &Plan, argv: Vec<String>) -> Result<(i32, Report)> {
     let interrupt = install_signals();
     let cpu_latency_hint = clock::hold_low_latency();
     let mut report = Report::new(argv, plan.seed, plan.run_config());
+    report.shard = plan.shard.clone();
+    if let Some(s) = &plan.shard {
+        if plan.console {
+            println!(
+                "shard {}/{} of plan {}: {} of its {} unit(s){}",
+                s.index,
+                s.count,
+                s.plan_fingerprint,
+                s.units.len(),
+                s.total_units,
+                if s.units.is_empty() {
+                    " — nothing to run"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
     report.host.cpu_latency_hint = Some(cpu_latency_hint.is_some());
     let gpu = GpuWatch::probe(&mut report);
     for spec in &plan.models {

@@ -68,6 +68,25 @@ pub struct Report {
     /// Written as `[]` by GuideLLM's view when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conclusions: Vec<conclusion::Conclusion>,
+    /// `--shard K/N`: which part of which plan this report holds (docs/cluster.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::plan::shard::Shard>,
+    /// A combined report of shards: the plan's shards, which were merged and which are missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<ShardsMerged>,
+}
+
+/// What `llmbench export` found among the shard reports it merged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ShardsMerged {
+    /// The plan's fingerprint, shared by every shard merged.
+    pub plan_fingerprint: String,
+    /// The number of shards of the plan.
+    pub count: u32,
+    /// The shards merged (1-based), in order; a shard given twice (a rerun) appears twice.
+    pub present: Vec<u32>,
+    /// The shards not among the reports.
+    pub missing: Vec<u32>,
 }
 
 /// One run a combined report was made from.
@@ -816,6 +835,44 @@ pub struct Judge<'a> {
     pub confidence: Option<f64>,
 }
 
+/// Shard reports among `reports`: all of one plan (else one sentence naming two that differ),
+/// and which of its shards are present and missing. None when no report is a shard.
+pub fn merge_shards(
+    reports: &[Report],
+    paths: &[std::path::PathBuf],
+) -> anyhow::Result<Option<ShardsMerged>> {
+    let shards: Vec<(&crate::plan::shard::Shard, &std::path::PathBuf)> = reports
+        .iter()
+        .zip(paths)
+        .filter_map(|(r, p)| r.shard.as_ref().map(|s| (s, p)))
+        .collect();
+    let Some((first, first_path)) = shards.first() else {
+        return Ok(None);
+    };
+    for (s, p) in &shards[1..] {
+        if s.plan_fingerprint != first.plan_fingerprint || s.count != first.count {
+            crate::bail_usage!(
+                "export: {} and {} are shards of different plans (fingerprint {} of {} shards vs {} of {}): merge the shards of one plan, or rerun the odd one with the same models, engine configs, data, profile, constraints and seed",
+                first_path.display(),
+                p.display(),
+                first.plan_fingerprint,
+                first.count,
+                s.plan_fingerprint,
+                s.count
+            );
+        }
+    }
+    let mut present: Vec<u32> = shards.iter().map(|(s, _)| s.index).collect();
+    present.sort_unstable();
+    let missing = (1..=first.count).filter(|k| !present.contains(k)).collect();
+    Ok(Some(ShardsMerged {
+        plan_fingerprint: first.plan_fingerprint.clone(),
+        count: first.count,
+        present,
+        missing,
+    }))
+}
+
 impl Report {
     /// The configuration a benchmark ran with: its own run's in a combined report.
     pub fn config_of(&self, b: &BenchmarkEntry) -> &RunConfig {
@@ -842,6 +899,8 @@ impl Report {
             benchmarks: Vec::new(),
             sources: Vec::new(),
             conclusions: Vec::new(),
+            shard: None,
+            shards: None,
         }
     }
 

@@ -13,6 +13,7 @@ mod models;
 mod outputs;
 mod profile;
 mod request_format;
+pub mod shard;
 mod slo;
 
 pub use self::confidence::{confidence, DEFAULT_CONFIDENCE};
@@ -36,6 +37,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub models: Vec<ModelSpec>,
+    /// `--shard K/N`: this invocation's part of the plan; `models` holds only its units.
+    pub shard: Option<shard::Shard>,
     pub stop_on_failure: bool,
     pub gpu_memory_wait: f64,
     /// `vllm` or `mock` (`tokenizer` is the worker's step before `vllm`, never a plan's engine).
@@ -190,7 +193,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         "--output-dir"
     };
     outputs.check(flag, a.x.save_requests.as_deref())?;
-    Ok(Plan {
+    Plan {
         models,
         stop_on_failure: a.x.stop_on_failure,
         gpu_memory_wait: a.x.gpu_memory_wait,
@@ -232,7 +235,34 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
             .map(|f| f.labels.clone())
             .unwrap_or_default(),
         scenario: a.from_spec.as_ref().map(|f| f.scenario.clone()),
-    })
+        shard: None,
+    }
+    .sharded(a.x.shard.as_deref(), &|k| std::env::var(k).ok())
+}
+
+impl Plan {
+    /// With `--shard K/N`: the plan's fingerprint over every unit, then only shard K's units.
+    pub fn sharded(
+        mut self,
+        arg: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Plan> {
+        let Some(arg) = arg else { return Ok(self) };
+        let (index, count, index_from) = shard::parse(arg, env)?;
+        let plan_fingerprint = shard::fingerprint(&self.run_config(), self.seed);
+        let total_units = self.models.len();
+        let units = shard::units(index, count, total_units);
+        self.models = units.iter().map(|&i| self.models[i].clone()).collect();
+        self.shard = Some(shard::Shard {
+            index,
+            count,
+            index_from,
+            units,
+            total_units,
+            plan_fingerprint,
+        });
+        Ok(self)
+    }
 }
 
 /// Something must end each benchmark: a limit, or one pass over a fixed number of requests.

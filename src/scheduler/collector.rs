@@ -113,6 +113,12 @@ impl Collector {
             self.last_progress = self.last_progress.max(s.sent);
         }
         let r = self.inflight.entry(s.id).or_insert_with(|| blank(s.id));
+        // The pacer stamps `sent` after its write returned; descheduled in between, it may stamp
+        // later than the collector read the response. The request was sent before any of its
+        // responses was read, so `sent` is never later than the first of them.
+        let first_read = [r.t.first_token, r.t.end].into_iter().flatten().min();
+        let sent = first_read.map_or(s.sent, |t| t.min(s.sent));
+        let s = Sent { sent, ..s };
         r.t.scheduled = Some(s.scheduled);
         r.t.admitted = s.admitted;
         r.t.sent = Some(s.sent);
@@ -321,5 +327,13 @@ mod tests {
         assert_eq!(c.errors, 2);
         c.release_slots();
         assert_eq!(rx.try_iter().count(), 2, "each frees its slot once");
+        // The pacer stamped its send after the failure was read (descheduled between its write
+        // and its stamp): the request was sent no later than that read.
+        assert!(c.on_event(failed(3, 40)).is_none());
+        let mut late = sent(3, 38);
+        late.sent = 43;
+        c.on_sent(late);
+        let r = c.done.iter().find(|r| r.id == 3).unwrap();
+        assert_eq!((r.t.sent, r.t.end), (Some(40), Some(40)));
     }
 }

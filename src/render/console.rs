@@ -750,7 +750,7 @@ pub fn summary_text(report: &Report) -> String {
 /// The searches' answers, one paragraph per model, and with several models of one profile a
 /// ranking of them by the same answer.
 pub fn answers_text(report: &Report) -> String {
-    use crate::report::conclusion::ranking;
+    use crate::report::conclusion::rankings;
     if report.conclusions.is_empty() {
         return String::new();
     }
@@ -759,21 +759,12 @@ pub fn answers_text(report: &Report) -> String {
         out.push_str(&c.answer);
         out.push('\n');
     }
-    for profile in ["goodput", "knee"] {
-        let same: Vec<_> = report
-            .conclusions
-            .iter()
-            .filter(|c| c.profile == profile)
-            .cloned()
-            .collect();
-        if same.len() < 2 {
-            continue;
-        }
+    for (profile, ranked) in rankings(&report.conclusions) {
         out.push_str(match profile {
             "goodput" => "Ranking by request rate at the highest concurrency meeting the SLO:\n",
             _ => "Ranking by output token rate at the throughput knee:\n",
         });
-        for (i, c) in ranking(&same).iter().enumerate() {
+        for (i, c) in ranked.iter().enumerate() {
             let what = match (c.streams, c.requests_per_second, c.output_tokens_per_second) {
                 (Some(s), Some(r), Some(t)) => {
                     format!("{} req/s, {} output tok/s at {s} streams", num(r), num(t))

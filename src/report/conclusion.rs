@@ -343,24 +343,27 @@ pub fn conclude(
     c
 }
 
-/// The models ranked by their answer (best first): goodput by the request rate at the highest
-/// passing level, knee by the output token rate at the saturation level; models without an
-/// answer last. Only conclusions of one kind are ranked together.
-pub fn ranking(cs: &[Conclusion]) -> Vec<&Conclusion> {
-    let mut v: Vec<&Conclusion> = cs.iter().collect();
-    let key = |c: &Conclusion| match c.profile.as_str() {
-        "goodput" => c.requests_per_second,
-        _ => c.output_tokens_per_second,
-    };
-    v.sort_by(|a, b| {
-        a.profile
-            .cmp(&b.profile)
-            .then_with(|| match (key(a), key(b)) {
-                (Some(x), Some(y)) => y.total_cmp(&x),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => std::cmp::Ordering::Equal,
-            })
-    });
-    v
+/// The models ranked by their answer (best first), per search profile that two or more models
+/// ran: goodput by the request rate at the highest passing level, knee by the output token rate
+/// at the saturation level; models without an answer last.
+pub fn rankings(cs: &[Conclusion]) -> Vec<(&'static str, Vec<&Conclusion>)> {
+    let mut out = vec![];
+    for profile in ["goodput", "knee"] {
+        let mut v: Vec<&Conclusion> = cs.iter().filter(|c| c.profile == profile).collect();
+        if v.len() < 2 {
+            continue;
+        }
+        let key = |c: &Conclusion| match profile {
+            "goodput" => c.requests_per_second,
+            _ => c.output_tokens_per_second,
+        };
+        v.sort_by(|a, b| match (key(a), key(b)) {
+            (Some(x), Some(y)) => y.total_cmp(&x),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
+        out.push((profile, v));
+    }
+    out
 }

@@ -401,17 +401,8 @@ fn summary_row(b: &BenchmarkEntry) -> Vec<String> {
 /// The models ranked by their search's answer (report::conclusion::ranking).
 fn ranking_table(report: &Report) -> Option<Table> {
     let mut rows = vec![];
-    for profile in ["goodput", "knee"] {
-        let same: Vec<_> = report
-            .conclusions
-            .iter()
-            .filter(|c| c.profile == profile)
-            .cloned()
-            .collect();
-        if same.len() < 2 {
-            continue;
-        }
-        for (i, c) in crate::report::conclusion::ranking(&same).iter().enumerate() {
+    for (profile, ranked) in crate::report::conclusion::rankings(&report.conclusions) {
+        for (i, c) in ranked.iter().enumerate() {
             let o = |v: Option<f64>| v.map_or("–".to_string(), fmt);
             rows.push(vec![
                 profile.to_string(),

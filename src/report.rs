@@ -674,6 +674,9 @@ pub struct RequestRecordOut {
     /// Whether the request was sent inside the benchmark's measurement window (it then counts in
     /// the summary's distributions).
     pub in_window: bool,
+    /// Its place in a conversation (multi-turn data); absent for an independent request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<crate::metrics::TurnTag>,
 }
 
 /// A request's timestamp chain, in chain order, ns relative to the clock origin.
@@ -757,6 +760,7 @@ impl RequestRecordOut {
             output_events: r.token_events.len(),
             timestamps_ns: TimestampsNs::new(&r.t, origin),
             in_window: r.t.sent.is_some_and(|t| t >= ws && t <= we),
+            turn: r.turn,
         }
     }
 }

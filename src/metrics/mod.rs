@@ -166,6 +166,23 @@ pub struct RequestRecord {
     pub t: Timestamps,
     /// (supervisor receive time, tokens) of every output event, in order, stored compactly.
     pub token_events: TokenEvents,
+    /// Its place in a conversation (multi-turn data); None for an independent request.
+    pub turn: Option<TurnTag>,
+}
+
+/// A request's place in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TurnTag {
+    /// The conversation: the id of its first turn's request.
+    pub conversation: u64,
+    /// Turn index, from 0.
+    pub index: u32,
+    /// Prompt tokens carried over from the earlier turns: their prompts, the engine's replies
+    /// and the template's framing between them (0 for the first turn).
+    pub history_tokens: u32,
+    /// Whether this is the conversation's last turn.
+    #[serde(skip)]
+    pub last: bool,
 }
 
 impl RequestRecord {
@@ -850,6 +867,7 @@ mod tests {
                 ..Default::default()
             },
             token_events: events.iter().copied().collect(),
+            turn: None,
         }
     }
 

@@ -470,6 +470,7 @@ fn options<'a>(
         rampup_s: plan.limits.rampup,
         progress: None,
         tick: Duration::from_millis(10),
+        conversations: plan.conversations(),
     }
 }
 

@@ -162,6 +162,7 @@ fn frame_for(worker: &mut Worker, plan: &Plan, system: Option<String>) -> Result
     if plan.engine == EngineKind::Mock && matches!(plan.data, DataSource::Synthetic(_)) {
         return Ok(PromptFrame {
             format: "plain".into(),
+            turn: Some(vec![]),
             ..Default::default()
         });
     }
@@ -182,6 +183,8 @@ fn frame_for(worker: &mut Worker, plan: &Plan, system: Option<String>) -> Result
     let FromWorker::Framed {
         prefix_ids,
         suffix_ids,
+        turn_ids,
+        turn_note,
         ..
     } = reply
     else {
@@ -191,6 +194,8 @@ fn frame_for(worker: &mut Worker, plan: &Plan, system: Option<String>) -> Result
         format: format.into(),
         prefix: prefix_ids,
         suffix: suffix_ids,
+        turn: turn_ids,
+        turn_note,
     })
 }
 
@@ -288,6 +293,7 @@ fn framed(
         content_tokens,
         prefix_tokens: 0,
         max_tokens: None,
+        conversation: None,
     })
 }
 

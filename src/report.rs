@@ -442,10 +442,23 @@ pub struct RequestFormatInfo {
     pub template_suffix_tokens: usize,
     /// How prompt_tokens relates to content_tokens.
     pub note: String,
+    /// Multi-turn data: the token ids a conversation puts between a reply and the next user
+    /// message's content (the template's end of the assistant turn and start of the user turn).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_ids: Option<Vec<u32>>,
+    /// Multi-turn data: why later turns are not exact extensions of earlier ones under this
+    /// template (it renders history differently), when they are not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_note: Option<String>,
 }
 
 impl RequestFormatInfo {
-    pub fn new(format: &str, frame: &crate::data::prompts::PromptFrame) -> RequestFormatInfo {
+    /// `turns`: the data has multi-turn conversations (the turn framing is then recorded).
+    pub fn new(
+        format: &str,
+        frame: &crate::data::prompts::PromptFrame,
+        turns: bool,
+    ) -> RequestFormatInfo {
         let note = if frame.counts_in_content() {
             "plain: the engine sees exactly the requested prompt tokens (a BOS the tokenizer adds counts among them)"
         } else {
@@ -458,6 +471,8 @@ impl RequestFormatInfo {
             template_suffix_ids: frame.suffix.clone(),
             template_suffix_tokens: frame.suffix.len(),
             note: note.into(),
+            turn_ids: frame.turn.clone().filter(|_| turns),
+            turn_note: frame.turn_note.clone().filter(|_| turns),
         }
     }
 }

@@ -70,20 +70,20 @@ pub struct LaterTurn {
 
 impl Conversation {
     /// The next turn's prompt, built on the previous one: + reply + frame + content + suffix. A
-    /// reply that ended with the token the frame opens with (the end-of-turn token the engine
-    /// produced) does not get it twice. Returns the prompt and the turn's new-message content
-    /// length and output target, or None when no turn is left.
+    /// reply the engine `stopped` on the token the frame opens with (its end-of-turn token,
+    /// which vLLM returns among the output ids) does not get it twice. Returns the prompt and
+    /// the turn's new-message content length and output target, or None when no turn is left.
     pub fn next_prompt(
         &mut self,
         mut prompt: Vec<u32>,
         reply: &[u32],
+        stopped: bool,
     ) -> Option<(Vec<u32>, u32, Option<u32>)> {
         let t = self.later.pop_front()?;
         prompt.reserve(reply.len() + self.frame.len() + t.content.len() + self.suffix.len());
         prompt.extend_from_slice(reply);
-        let skip = usize::from(
-            !reply.is_empty() && !self.frame.is_empty() && reply.last() == self.frame.first(),
-        );
+        let skip =
+            usize::from(stopped && !self.frame.is_empty() && reply.last() == self.frame.first());
         prompt.extend_from_slice(&self.frame[skip..]);
         prompt.extend_from_slice(&t.content);
         prompt.extend_from_slice(&self.suffix);

@@ -3,6 +3,7 @@
 pub mod interval;
 pub mod slo;
 pub mod statistics;
+pub mod turns;
 pub mod window;
 
 pub use interval::{Confidence, Interval};
@@ -525,6 +526,10 @@ pub struct Summary {
     /// any this benchmark could have had are missing; absent when intervals are off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci: Option<interval::SummaryCi>,
+    /// Multi-turn data: conversations started, completed and cut, and the figures by turn
+    /// index (docs/metrics.md, "Conversations"); absent for independent requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversations: Option<turns::ConversationSummary>,
 }
 
 /// Statistics of one benchmark over its measurement window `[ws, we]` (docs/metrics.md):
@@ -609,6 +614,7 @@ pub fn summarize_with(
     for (name, _) in PER_REQUEST {
         *per_request_mut(&mut s, name) = d.get(name);
     }
+    s.conversations = turns::summarize(records, &measured);
     if let Some(c) = confidence {
         interval::attach(&mut s, records, &measured, (ws, we), &d.itl, slo, c);
     }

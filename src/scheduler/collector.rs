@@ -33,6 +33,8 @@ pub struct TurnDone {
     pub id: u64,
     pub end: u64,
     pub reply: Option<Vec<u32>>,
+    /// The engine stopped the reply (finish reason "stop": an end-of-turn or stop token).
+    pub stopped: bool,
 }
 
 pub struct Collector {
@@ -272,6 +274,7 @@ impl Collector {
                     } else {
                         None
                     },
+                    stopped: r.finish_reason.as_deref() == Some("stop"),
                 });
             }
         }

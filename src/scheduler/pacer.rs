@@ -204,7 +204,8 @@ impl Conversations {
         };
         let mut rest = o.rest;
         let history = (o.prompt.len() + reply.len()) as u32;
-        let Some((prompt, content, max_tokens)) = rest.next_prompt(o.prompt, &reply) else {
+        let Some((prompt, content, max_tokens)) = rest.next_prompt(o.prompt, &reply, d.stopped)
+        else {
             return;
         };
         let at = d.end.saturating_add(rest.delay_ns);

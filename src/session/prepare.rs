@@ -41,9 +41,12 @@ pub fn prepare_data(worker: &mut Worker, plan: &Plan, ready: &Ready, model: &str
     };
     if let Some(limit) = ready.max_model_len {
         if max_prompt + max_out.unwrap_or(1) > limit {
+            let turns = plan.conversations().is_some();
             bail_usage!(
-                "--data asks for prompts of up to {max_prompt} tokens{} but model {model} has max_model_len {limit}; raise it with --backend-kwargs '{{\"vllm_config\": {{\"max_model_len\": N}}}}' (up to the model's limit) or ask for shorter prompts",
-                max_out.map(|o| format!(" plus {o} output tokens")).unwrap_or_default()
+                "--data asks for prompts of up to {max_prompt} tokens{}{} but model {model} has max_model_len {limit}; raise it with --backend-kwargs '{{\"vllm_config\": {{\"max_model_len\": N}}}}' (up to the model's limit) or ask for {}",
+                if turns { " (a conversation's last turn, with its history of earlier prompts and replies)" } else { "" },
+                max_out.map(|o| format!(" plus {o} output tokens")).unwrap_or_default(),
+                if turns { "fewer or shorter turns" } else { "shorter prompts" }
             );
         }
     }
@@ -68,6 +71,14 @@ fn synthetic(
             .filter(|c| !c.is_empty())
             .ok_or_else(|| anyhow!("the tokenizer returned no tokens for the corpus"))?
     };
+    if spec.turns > 1 && frame.turn.is_none() {
+        bail_usage!(
+            "--data: turns={} needs the request format to frame a conversation's later turns, and the {} format cannot ({}); use --request-format plain",
+            spec.turns,
+            frame.format,
+            frame.turn_note.as_deref().unwrap_or("no reason given")
+        );
+    }
     let mut source = SyntheticSource::new(spec.clone(), corpus.clone(), frame.clone(), plan.seed);
     let (p, o) = source.max_lengths();
     let prepared: Option<Arc<Vec<RequestSpec>>> = plan
@@ -307,6 +318,8 @@ impl RequestSource for Capped {
     fn next_request(&mut self) -> Option<RequestSpec> {
         let mut r = self.inner.next_request()?;
         r.max_tokens = Some(r.max_tokens.map_or(self.cap, |m| m.min(self.cap)));
+        // Warming needs no conversation: first turns only.
+        r.conversation = None;
         Some(r)
     }
 }

@@ -255,7 +255,18 @@ pub enum DataSourceInfo {
         rows: usize,
         /// Whether each conversation's reply length is the output target.
         output_tokens_from_reply: bool,
+        /// Conversations whose later turns the file holds (each replayed turn by turn).
+        #[serde(default, skip_serializing_if = "is_zero_usize")]
+        conversations: usize,
+        /// Whether later turns carry the dataset's recorded replies as their history (and
+        /// their lengths as output targets) instead of the engine's replies.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        recorded_replies: bool,
     },
+}
+
+fn is_zero_usize(n: &usize) -> bool {
+    *n == 0
 }
 
 /// --warmup / --cooldown: what each benchmark's measurement window leaves out at its start and

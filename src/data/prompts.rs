@@ -66,28 +66,38 @@ pub struct Conversation {
 pub struct LaterTurn {
     pub content: Vec<u32>,
     pub max_tokens: Option<u32>,
+    /// A dataset's recorded reply to the previous turn, to stand in the history for the
+    /// engine's (`recorded_replies`); None: the engine's reply.
+    pub recorded_reply: Option<Vec<u32>>,
 }
 
 impl Conversation {
-    /// The next turn's prompt, built on the previous one: + reply + frame + content + suffix. A
-    /// reply the engine `stopped` on the token the frame opens with (its end-of-turn token,
-    /// which vLLM returns among the output ids) does not get it twice. Returns the prompt and
-    /// the turn's new-message content length and output target, or None when no turn is left.
+    /// The next turn's prompt, built on the previous one: + reply + frame + content + suffix,
+    /// where the reply is the engine's (or the dataset's recorded one, where the turn has it).
+    /// A reply the engine `stopped` on the token the frame opens with (its end-of-turn token,
+    /// which vLLM returns among the output ids) does not get it twice. Returns the prompt, the
+    /// history it carries (previous prompt + reply), the new message's length and the output
+    /// target; None when no turn is left.
     pub fn next_prompt(
         &mut self,
         mut prompt: Vec<u32>,
         reply: &[u32],
         stopped: bool,
-    ) -> Option<(Vec<u32>, u32, Option<u32>)> {
+    ) -> Option<(Vec<u32>, u32, u32, Option<u32>)> {
         let t = self.later.pop_front()?;
+        let (reply, stopped) = match &t.recorded_reply {
+            Some(r) => (&r[..], false),
+            None => (reply, stopped),
+        };
         prompt.reserve(reply.len() + self.frame.len() + t.content.len() + self.suffix.len());
         prompt.extend_from_slice(reply);
+        let history = prompt.len() as u32;
         let skip =
             usize::from(stopped && !self.frame.is_empty() && reply.last() == self.frame.first());
         prompt.extend_from_slice(&self.frame[skip..]);
         prompt.extend_from_slice(&t.content);
         prompt.extend_from_slice(&self.suffix);
-        Some((prompt, t.content.len() as u32, t.max_tokens))
+        Some((prompt, history, t.content.len() as u32, t.max_tokens))
     }
 }
 
@@ -217,6 +227,7 @@ impl RequestSource for SyntheticSource {
                     LaterTurn {
                         content: window(&self.corpus, &self.alphabet, &mut self.rng, n),
                         max_tokens: self.spec.output.as_ref().map(|o| o.sample(&mut self.rng)),
+                        recorded_reply: None,
                     }
                 })
                 .collect();

@@ -249,6 +249,9 @@ impl Plan {
     pub fn conversations(&self) -> Option<bool> {
         match &self.data {
             DataSource::Synthetic(s) if s.turns > 1 => Some(self.conversation_slots),
+            DataSource::File { rows, .. } if rows.iter().any(|r| !r.later.is_empty()) => {
+                Some(self.conversation_slots)
+            }
             _ => None,
         }
     }

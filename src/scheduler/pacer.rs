@@ -203,8 +203,8 @@ impl Conversations {
             return;
         };
         let mut rest = o.rest;
-        let history = (o.prompt.len() + reply.len()) as u32;
-        let Some((prompt, content, max_tokens)) = rest.next_prompt(o.prompt, &reply, d.stopped)
+        let Some((prompt, history, content, max_tokens)) =
+            rest.next_prompt(o.prompt, &reply, d.stopped)
         else {
             return;
         };

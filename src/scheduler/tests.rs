@@ -763,6 +763,7 @@ impl RequestSource for Chats {
                     .map(|_| LaterTurn {
                         content: vec![5, 6, 7, 8],
                         max_tokens: Some(self.tokens),
+                        recorded_reply: None,
                     })
                     .collect(),
                 delay_ns: self.delay,

@@ -444,13 +444,28 @@ pub fn dry_run(plan: &Plan, model: &str, prep: Prep, t0: std::time::Instant) -> 
     let secs = t0.elapsed().as_secs_f64();
     let lens: Vec<usize> = reqs.iter().map(|r| r.prompt.len()).collect();
     let tokens: usize = lens.iter().sum();
+    let convs = reqs.iter().filter(|r| r.conversation.is_some()).count();
+    let later: usize = reqs
+        .iter()
+        .filter_map(|r| Some(r.conversation.as_ref()?.later.len()))
+        .sum();
+    let later_tokens: usize = reqs
+        .iter()
+        .filter_map(|r| r.conversation.as_ref())
+        .flat_map(|c| c.later.iter().map(|t| t.content.len()))
+        .sum();
     if plan.console {
         println!(
-            "dry run, {model}: prepared {} requests ({} prompt tokens; per request min {}, max {}) in {secs:.3} s after the tokenizer loaded; every check passed, no engine was started",
+            "dry run, {model}: prepared {} requests ({} prompt tokens; per request min {}, max {}){} in {secs:.3} s after the tokenizer loaded; every check passed, no engine was started",
             reqs.len(),
             tokens,
             lens.iter().min().unwrap_or(&0),
-            lens.iter().max().unwrap_or(&0)
+            lens.iter().max().unwrap_or(&0),
+            if convs > 0 {
+                format!(", {convs} of them opening conversations with {later} later turns ({later_tokens} new-message tokens; their history comes from the engine's replies)")
+            } else {
+                String::new()
+            }
         );
     }
     if let Some(path) = &plan.save_requests {

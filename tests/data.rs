@@ -454,8 +454,28 @@ fn multi_turn_conversations_extend_their_history_exactly_and_hit_the_prefix_cach
             "--data",
             "first_prompt_tokens=300,prompt_tokens=40,output_tokens=64,turns=3,delay=0.3",
         ],
-        VLLM_KWARGS,
+        // No KV-cache size: llmbench's CPU default applies, and the engine says what it got.
+        r#"{"vllm_config": {"enforce_eager": true, "max_model_len": 1024}}"#,
         &dir.path().join("a.json"),
+    );
+    let engine = &r["models"][0]["engine"];
+    let kv = engine["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .find(|w| w.contains("VLLM_CPU_KVCACHE_SPACE=1 (GiB)"))
+        .unwrap_or_else(|| panic!("the KV-cache default is announced: {engine}"));
+    let blocks = engine["config"]["num_gpu_blocks"].as_u64().unwrap();
+    let block = engine["config"]["block_size"].as_u64().unwrap();
+    assert_eq!(
+        engine["config"]["kv_cache_memory_bytes"],
+        1u64 << 30,
+        "what applied, read back"
+    );
+    assert!(
+        kv.contains(&format!("{blocks} blocks of {block} tokens")),
+        "{kv}"
     );
     let fmt = &r["models"][0]["request_format"];
     assert_eq!(fmt["format"], "default-template");

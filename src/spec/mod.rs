@@ -682,10 +682,14 @@ fn profile(p: &Value, a: &mut RunArgs, from: &mut FromSpec) -> Result<()> {
         "sweep" => ProfileKind::Sweep,
         "goodput" => ProfileKind::Goodput,
         "knee" => ProfileKind::Knee,
+        "replay" => ProfileKind::Replay,
         other => return Err(s.err(format!("kind {other} is not supported yet"))),
     };
     a.profile = Some(kind);
-    if matches!(kind, ProfileKind::Goodput | ProfileKind::Knee) {
+    if matches!(
+        kind,
+        ProfileKind::Goodput | ProfileKind::Knee | ProfileKind::Replay
+    ) {
         // Checked here, so an error names --profile; the plan reads the same keys again.
         let mut m = s.map.clone();
         for k in ["rampup_duration", "warmup", "cooldown"] {
@@ -702,7 +706,7 @@ fn profile(p: &Value, a: &mut RunArgs, from: &mut FromSpec) -> Result<()> {
         ProfileKind::Throughput => Some("max_concurrency"),
         ProfileKind::Constant | ProfileKind::Poisson => Some("rate"),
         ProfileKind::Sweep => Some("sweep_size"),
-        ProfileKind::Goodput | ProfileKind::Knee => None,
+        ProfileKind::Goodput | ProfileKind::Knee | ProfileKind::Replay => None,
     };
     if let Some(key) = rate_key {
         match s.numbers(key)? {
@@ -749,7 +753,10 @@ fn profile(p: &Value, a: &mut RunArgs, from: &mut FromSpec) -> Result<()> {
             )));
         }
         if r > 0.0 {
-            if matches!(kind, ProfileKind::Synchronous | ProfileKind::Poisson) {
+            if matches!(
+                kind,
+                ProfileKind::Synchronous | ProfileKind::Poisson | ProfileKind::Replay
+            ) {
                 return Err(s.err(
                     "rampup_duration applies to constant, concurrent and throughput profiles",
                 ));
@@ -950,6 +957,14 @@ fn constraint(c: &Value, a: &mut RunArgs, seen: &mut Vec<String>) -> Result<()> 
 fn data_source(d: &Value, a: &mut RunArgs) -> Result<()> {
     let (s, _) = Spec::read("--data", d, kinds::DATA, None)?;
     let load_kwargs = s.object("load_kwargs")?.filter(|m| !m.is_empty());
+    if matches!(s.kind.as_str(), "mooncake" | "trace_synthetic") {
+        // Checked here so that the sentence names --data; the plan reads the same keys again.
+        let mut m = s.map.clone();
+        m.insert("kind".into(), Value::String(s.kind.clone()));
+        crate::data::trace::TraceSpec::from_map(&m)?;
+        a.data = Some(Value::Object(m).to_string());
+        return Ok(());
+    }
     if s.kind == "synthetic_text" {
         if let Some(t) = s.f64("turns")? {
             if t != 1.0 {

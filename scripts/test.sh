@@ -37,6 +37,7 @@ cargo build --release --quiet
 export LLMBENCH_PYTHON="$py"
 python3 scripts/bench/pacing.py --smoke
 SAMPLES=100 scripts/bench/prepare.sh
+python3 scripts/bench/trace_prepare.py --smoke
 scripts/bench/memory.sh 2000 1000
 python3 scripts/bench/engine_ratio.py --smoke
 echo "== all tests passed in $(( $(date +%s) - t0 )) s"

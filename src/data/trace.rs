@@ -610,9 +610,12 @@ mod tests {
         assert!(e.contains("row 1 has neither input_length"), "{e}");
         let e = err(k, "");
         assert!(e.contains("no rows"), "{e}");
-        for e in [e] {
-            assert!(!e.contains('\n'), "one sentence: {e}");
-        }
+        let e = err(
+            k,
+            "{\"timestamp\": 0, \"input_length\": 4, \"output_length\": 1, \"hash_ids\": [1]}\n[1]",
+        );
+        assert!(e.contains("row 2 is an array, not an object"), "{e}");
+        assert!(!e.contains('\n'), "one sentence: {e}");
     }
 
     #[test]

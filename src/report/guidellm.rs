@@ -251,11 +251,17 @@ fn data_args(r: &Report) -> Value {
             trace_kind,
             path,
             hash_id_block_size,
+            timestamp_unit,
             ..
         } => {
             let mut d = json!({"kind": trace_kind, "source": {"kind": "json_file", "path": path}});
             if let Some(b) = hash_id_block_size {
                 d["hash_id_block_size"] = json!(b);
+            }
+            // GuideLLM reads timestamps as seconds: its own time_scale converts milliseconds, so
+            // the scenario replays at the speed llmbench did.
+            if timestamp_unit == "ms" {
+                d["time_scale"] = json!(0.001);
             }
             json!([d])
         }

@@ -460,6 +460,15 @@ fn read_spec(
             let mut kwargs: Option<String> = None;
             for (i, d) in data.iter().enumerate() {
                 data_source(d, a)?;
+                if let Some(k @ ("mooncake" | "trace_synthetic")) =
+                    d.get("kind").and_then(|k| k.as_str())
+                {
+                    return Err(usage(format!(
+                        "--data: a trace (kind={k}) is its own source and cannot be zipped with others (source {} of {})",
+                        i + 1,
+                        data.len()
+                    )));
+                }
                 if d.get("kind").and_then(|k| k.as_str()) == Some("synthetic_text") {
                     return Err(usage(format!(
                         "--data: zipping synthetic data with other sources is not supported yet by llmbench (source {} of {}); several dataset files can be zipped",

@@ -1,6 +1,7 @@
 //! Data through the CLI, against the real vLLM engine on the tiny models: synthetic
 //! distributions, shared prefixes and the prefix cache, dataset files, request formats with the
-//! BOS-adding tokenizer, and the checks that run before any engine loads.
+//! BOS-adding tokenizer, a Mooncake trace replayed with its prefix reuse, and the checks that run
+//! before any engine loads.
 mod common;
 use common::*;
 use serde_json::Value;

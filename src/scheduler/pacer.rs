@@ -5,9 +5,10 @@
 //! `start + i/rate` (or seeded Poisson offsets), so a late wake-up never shifts the requests
 //! after it. Closed-loop strategies (synchronous, concurrent, throughput) take their targets from
 //! the slots the collector frees. A replay's targets are `start + timestamp × time_scale`, each
-//! row's timestamp counted from the trace's first row. A constant or Poisson schedule under `max_concurrency` keeps
-//! its targets, and a request due while the cap is full also waits for a freed slot: it is sent
-//! when the later of the two comes (`admitted`), so the wait shows apart from the pacer's lag.
+//! row's timestamp counted from the trace's first row (`RequestSource::arrival_s`). A constant
+//! or Poisson schedule under `max_concurrency` keeps its targets, and a request due while the
+//! cap is full also waits for a freed slot: it is sent when the later of the two comes
+//! (`admitted`), so the wait shows apart from the pacer's lag.
 
 use super::collector::Sent;
 use super::strategy::{constant_offset_s, Strategy};

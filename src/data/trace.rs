@@ -499,6 +499,7 @@ pub fn mooncake_prompt(
         content_tokens: n as u32,
         prefix_tokens: 0,
         max_tokens: row.output_length,
+        conversation: None,
     }
 }
 
@@ -722,6 +723,7 @@ mod tests {
             format: "plain".into(),
             prefix: vec![1],
             suffix: vec![],
+            ..Default::default()
         };
         let mut b = Blocks::new(&corpus, &corpus, 1, 16);
         let r = mooncake_prompt(&t.rows[0], &mut b, &t.uses, &plain);
@@ -731,6 +733,7 @@ mod tests {
             format: "default-template".into(),
             prefix: vec![1, 2, 3],
             suffix: vec![4],
+            ..Default::default()
         };
         let r = mooncake_prompt(&t.rows[0], &mut b, &t.uses, &chat);
         assert_eq!(r.prompt.len(), 44);
@@ -745,6 +748,7 @@ mod tests {
                 content_tokens: 1,
                 prefix_tokens: 0,
                 max_tokens: None,
+                conversation: None,
             })
             .collect();
         let mut s = TraceSource::new(Arc::new(specs), Arc::new(vec![0.0, 0.5, 2.0]));

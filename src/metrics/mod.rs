@@ -3,6 +3,7 @@
 pub mod interval;
 pub mod slo;
 pub mod statistics;
+pub mod turns;
 pub mod window;
 
 pub use interval::{Confidence, Interval};
@@ -166,6 +167,23 @@ pub struct RequestRecord {
     pub t: Timestamps,
     /// (supervisor receive time, tokens) of every output event, in order, stored compactly.
     pub token_events: TokenEvents,
+    /// Its place in a conversation (multi-turn data); None for an independent request.
+    pub turn: Option<TurnTag>,
+}
+
+/// A request's place in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TurnTag {
+    /// The conversation: the id of its first turn's request.
+    pub conversation: u64,
+    /// Turn index, from 0.
+    pub index: u32,
+    /// Prompt tokens carried over from the earlier turns: their prompts, the engine's replies
+    /// and the template's framing between them (0 for the first turn).
+    pub history_tokens: u32,
+    /// Whether this is the conversation's last turn.
+    #[serde(skip)]
+    pub last: bool,
 }
 
 impl RequestRecord {
@@ -508,6 +526,10 @@ pub struct Summary {
     /// any this benchmark could have had are missing; absent when intervals are off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci: Option<interval::SummaryCi>,
+    /// Multi-turn data: conversations started, completed and cut, and the figures by turn
+    /// index (docs/metrics.md, "Conversations"); absent for independent requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversations: Option<turns::ConversationSummary>,
 }
 
 /// Statistics of one benchmark over its measurement window `[ws, we]` (docs/metrics.md):
@@ -592,6 +614,7 @@ pub fn summarize_with(
     for (name, _) in PER_REQUEST {
         *per_request_mut(&mut s, name) = d.get(name);
     }
+    s.conversations = turns::summarize(records, &measured);
     if let Some(c) = confidence {
         interval::attach(&mut s, records, &measured, (ws, we), &d.itl, slo, c);
     }
@@ -850,6 +873,7 @@ mod tests {
                 ..Default::default()
             },
             token_events: events.iter().copied().collect(),
+            turn: None,
         }
     }
 

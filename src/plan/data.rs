@@ -18,6 +18,9 @@ pub enum DataSource {
         /// Use the length of each conversation's reply as its output target (`--data-args
         /// '{"output_tokens_from_reply": true}'`).
         output_from_reply: bool,
+        /// Later turns of file conversations carry the recorded replies as history, their
+        /// lengths as output targets (`--data-args '{"recorded_replies": true}'`).
+        recorded_replies: bool,
     },
     /// A trace (`kind=mooncake` or `kind=trace_synthetic`): rows with arrival times.
     Trace(std::sync::Arc<crate::data::trace::Trace>),
@@ -46,10 +49,13 @@ impl DataSource {
                 path,
                 rows,
                 output_from_reply,
+                recorded_replies,
             } => DataSourceInfo::File {
                 path: path.display().to_string(),
                 rows: rows.len(),
                 output_tokens_from_reply: *output_from_reply,
+                conversations: rows.iter().filter(|r| !r.later.is_empty()).count(),
+                recorded_replies: *recorded_replies,
             },
         }
     }
@@ -62,6 +68,7 @@ impl DataSource {
         column_mapper: Option<Value>,
     ) -> Result<DataSource> {
         let output_from_reply = output_tokens_from_reply(data_args.as_ref());
+        let recorded_replies = data_flag(data_args.as_ref(), "recorded_replies");
         let opts = crate::data::files::LoadOptions {
             column_mapper,
             data_args,
@@ -78,6 +85,7 @@ impl DataSource {
             path: PathBuf::from(paths.join(" + ")),
             rows: std::sync::Arc::new(rows),
             output_from_reply,
+            recorded_replies,
         })
     }
 
@@ -120,6 +128,7 @@ impl DataSource {
             bail_usage!("--data {arg}: no such file, and not a synthetic spec such as \"prompt_tokens=256,output_tokens=128\" (hub datasets cannot be fetched offline)");
         }
         let output_from_reply = output_tokens_from_reply(data_args.as_ref());
+        let recorded_replies = data_flag(data_args.as_ref(), "recorded_replies");
         let opts = crate::data::files::LoadOptions {
             column_mapper,
             data_args,
@@ -135,12 +144,20 @@ impl DataSource {
             path: path.to_path_buf(),
             rows: std::sync::Arc::new(rows),
             output_from_reply,
+            recorded_replies,
         })
     }
 }
 
 /// `--data-args '{"output_tokens_from_reply": true}'`: a conversation's reply length is its
 /// output target.
+fn data_flag(data_args: Option<&Value>, key: &str) -> bool {
+    data_args
+        .and_then(|v| v.get(key))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
 fn output_tokens_from_reply(data_args: Option<&Value>) -> bool {
     data_args
         .and_then(|v| v.get("output_tokens_from_reply"))

@@ -231,6 +231,8 @@ fn a_dataset_file_is_guidellms_file_data_by_its_extension() {
             path: path.into(),
             rows: 3,
             output_tokens_from_reply: false,
+            conversations: 0,
+            recorded_replies: false,
         };
         let v = view(&r);
         assert_eq!(

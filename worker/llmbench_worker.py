@@ -839,6 +839,23 @@ class HFTokenizer:
                 "each turn was sent with (it rewrites earlier turns), so later turns are not "
                 "exact extensions of earlier ones"
             )
+        # A reasoning template may drop an earlier reply's <think>…</think> from the history.
+        think = PLACEHOLDER.replace("content", "reasoning")
+        reasoned = one + [
+            {"role": "assistant", "content": "<think>\n%s\n</think>\n\n%s" % (think, ph[1])},
+            {"role": "user", "content": ph[2]},
+        ]
+        try:
+            dropped = think not in self.tok.apply_chat_template(reasoned, **kwargs)
+        except Exception:
+            dropped = False
+        if dropped:
+            return self.encode_plain(mid2), (
+                "the chat template drops an earlier reply's reasoning (<think>…</think>) from a "
+                "conversation's history; llmbench's later turns carry the engine's whole reply, as "
+                "a client resending its transcript as token ids would, so they hold more history "
+                "than a server rendering this template would build"
+            )
         return self.encode_plain(mid2), None
 
 

@@ -1782,6 +1782,12 @@ def resolved_vllm_config(vc, platform):
     put("tensor_parallel_size", pc, "tensor_parallel_size")
     put("pipeline_parallel_size", pc, "pipeline_parallel_size")
     put("data_parallel_size", pc, "data_parallel_size")
+    put("distributed_executor_backend", pc, "distributed_executor_backend")
+    put("world_size", pc, "world_size")
+    out["multiprocessing"] = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1") != "0"
+    out["worker_multiproc_method"] = os.environ.get("VLLM_WORKER_MULTIPROC_METHOD") or "default"
+    if os.environ.get("VLLM_CPU_OMP_THREADS_BIND"):
+        out["cpu_omp_threads_bind"] = os.environ["VLLM_CPU_OMP_THREADS_BIND"]
     if out.get("kv_cache_size_tokens") is None and out.get("num_gpu_blocks") and out.get("block_size"):
         out["kv_cache_size_tokens"] = out["num_gpu_blocks"] * out["block_size"]
     try:
@@ -1907,6 +1913,63 @@ def _vllm_device(vdesc):
     return device
 
 
+def _numa_nodes(allowed):
+    """The NUMA nodes holding some of the `allowed` CPUs (one node where sysfs says nothing)."""
+    import glob
+
+    nodes = 0
+    for path in glob.glob("/sys/devices/system/node/node[0-9]*/cpulist"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        cpus = set()
+        for part in filter(None, text.split(",")):
+            a, _, b = part.partition("-")
+            cpus.update(range(int(a), int(b or a) + 1))
+        nodes += bool(cpus & set(allowed))
+    return max(nodes, 1)
+
+
+# Whether VLLM_CPU_OMP_THREADS_BIND is llmbench's (set by an earlier init in this process).
+_BIND_SET_BY_LLMBENCH = False
+
+
+def cpu_threads_bind(cfg, allowed=None, nodes=None):
+    """(VLLM_CPU_OMP_THREADS_BIND value, warning) when llmbench must bind a CPU engine's ranks
+    itself, else None. vLLM's "auto" binding gives each rank (tensor x pipeline parallel) a NUMA
+    node of its own and refuses when there are fewer nodes than ranks ("Not enough allowed NUMA
+    nodes"); on such a host, with no binding of the user's, the allowed CPUs are split evenly
+    into one group per rank ("0|1" for two ranks on two cores)."""
+    global _BIND_SET_BY_LLMBENCH
+    try:
+        world = int(cfg.get("tensor_parallel_size") or 1) * int(cfg.get("pipeline_parallel_size") or 1)
+    except (TypeError, ValueError):
+        return None
+    if world <= 1 or (os.environ.get("VLLM_CPU_OMP_THREADS_BIND") and not _BIND_SET_BY_LLMBENCH):
+        return None
+    if cfg.get("distributed_executor_backend") not in (None, "mp"):
+        return None
+    allowed = sorted(allowed if allowed is not None else os.sched_getaffinity(0))
+    nodes = nodes if nodes is not None else _numa_nodes(allowed)
+    if nodes >= world or not allowed:
+        return None
+    n = len(allowed)
+    if n >= world:
+        groups = [allowed[r * n // world:(r + 1) * n // world] for r in range(world)]
+    else:
+        groups = [[allowed[r % n]] for r in range(world)]
+    value = "|".join(",".join(str(c) for c in g) for g in groups)
+    _BIND_SET_BY_LLMBENCH = True
+    return value, (
+        "%d engine ranks (tensor x pipeline parallel) on CPU with %d NUMA node(s): vLLM's automatic "
+        "binding needs a node per rank and would refuse, so llmbench set "
+        "VLLM_CPU_OMP_THREADS_BIND=%s (the allowed CPUs split evenly, one group per rank); set it "
+        "yourself to choose" % (world, nodes, value)
+    )
+
+
 def _default_engine_settings(cfg, warnings, fields, device):
     """llmbench's defaults where vLLM's do not suit a benchmark (the user's config wins)."""
     if (
@@ -1924,6 +1987,11 @@ def _default_engine_settings(cfg, warnings, fields, device):
         # from the engine after it started (kv_cache_warning).
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(CPU_DEFAULT_KV_CACHE_BYTES >> 30)
         warnings.append(KV_DEFAULT_MARK)
+    if device == "cpu":
+        bind = cpu_threads_bind(cfg)
+        if bind:
+            os.environ["VLLM_CPU_OMP_THREADS_BIND"] = bind[0]
+            warnings.append(bind[1])
     if "disable_log_stats" in fields and "disable_log_stats" not in cfg:
         # vLLM's periodic "Avg prompt throughput" log lines: llmbench reports the engine's
         # state itself (telemetry), and the logger's bookkeeping runs on every step. Stats

@@ -255,6 +255,9 @@ pub enum DataSourceInfo {
         rows: usize,
         /// Whether each conversation's reply length is the output target.
         output_tokens_from_reply: bool,
+        /// The split read from a Hugging Face dataset directory; absent for a file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        split: Option<String>,
     },
 }
 

@@ -228,6 +228,11 @@ fn data_args(r: &Report) -> Value {
             }
             json!([d])
         }
+        DataSourceInfo::File {
+            path,
+            split: Some(split),
+            ..
+        } => json!([{"kind": "huggingface", "source": path, "load_kwargs": {"split": split}}]),
         DataSourceInfo::File { path, .. } => {
             let ext = std::path::Path::new(path)
                 .extension()
@@ -236,7 +241,7 @@ fn data_args(r: &Report) -> Value {
             let kind = match ext.as_str() {
                 "csv" => "csv_file",
                 "parquet" => "parquet_file",
-                "arrow" => "arrow_file",
+                "arrow" | "feather" => "arrow_file",
                 "txt" | "text" => "text_file",
                 _ => "json_file",
             };

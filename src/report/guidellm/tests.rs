@@ -226,11 +226,13 @@ fn a_dataset_file_is_guidellms_file_data_by_its_extension() {
         ("d/x.CSV", "csv_file"),
         ("p.parquet", "parquet_file"),
         ("t.txt", "text_file"),
+        ("t.feather", "arrow_file"),
     ] {
         r.llmbench_config.data_source = crate::report::DataSourceInfo::File {
             path: path.into(),
             rows: 3,
             output_tokens_from_reply: false,
+            split: None,
         };
         let v = view(&r);
         assert_eq!(

@@ -677,6 +677,10 @@ pub struct RequestRecordOut {
     /// Whether the request was sent inside the benchmark's measurement window (it then counts in
     /// the summary's distributions).
     pub in_window: bool,
+    /// The synthetic spec's `prefix_buckets` entry (index) the request was drawn into; absent
+    /// without buckets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_bucket: Option<u16>,
 }
 
 /// A request's timestamp chain, in chain order, ns relative to the clock origin.
@@ -760,6 +764,7 @@ impl RequestRecordOut {
             output_events: r.token_events.len(),
             timestamps_ns: TimestampsNs::new(&r.t, origin),
             in_window: r.t.sent.is_some_and(|t| t >= ws && t <= we),
+            prefix_bucket: r.prefix_bucket,
         }
     }
 }

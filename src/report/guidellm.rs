@@ -222,7 +222,9 @@ fn data_args(r: &Report) -> Value {
             if let Some(o) = &spec.output {
                 length("output", o);
             }
-            if spec.prefix_tokens > 0 {
+            if let Some(b) = &spec.prefix_buckets {
+                d.insert("prefix_buckets".into(), json!(b));
+            } else if spec.prefix_tokens > 0 {
                 d.insert("prefix_tokens".into(), json!(spec.prefix_tokens));
                 d.insert("prefix_count".into(), json!(spec.prefix_count.max(1)));
             }

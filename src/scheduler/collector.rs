@@ -21,6 +21,7 @@ pub struct Sent {
     pub prefix: u32,
     pub prompt_len: u32,
     pub max_tokens: Option<u32>,
+    pub prefix_bucket: Option<u16>,
 }
 
 pub struct Collector {
@@ -62,6 +63,7 @@ pub fn blank(id: u64) -> RequestRecord {
         preemptions: 0,
         t: Timestamps::default(),
         token_events: Default::default(),
+        prefix_bucket: None,
     }
 }
 
@@ -126,6 +128,7 @@ impl Collector {
         r.prefix_tokens = s.prefix;
         r.prompt_tokens_sent = s.prompt_len;
         r.max_tokens = s.max_tokens;
+        r.prefix_bucket = s.prefix_bucket;
         if self.track_saturation {
             let concurrent = self.inflight.len();
             let r = &self.inflight[&s.id];
@@ -300,6 +303,7 @@ mod tests {
             prefix: 0,
             prompt_len: 4,
             max_tokens: Some(8),
+            prefix_bucket: None,
         }
     }
 

@@ -108,6 +108,7 @@ impl Pacer {
                 prefix: spec.prefix_tokens,
                 prompt_len: spec.prompt.len() as u32,
                 max_tokens: spec.max_tokens,
+                prefix_bucket: spec.prefix_bucket,
             }));
             i += 1;
         };

@@ -27,6 +27,7 @@ impl RequestSource for Source {
             content_tokens: 4,
             prefix_tokens: 0,
             max_tokens: Some(self.tokens),
+            prefix_bucket: None,
         })
     }
 }

@@ -371,6 +371,7 @@ impl Session<'_> {
             let notes = [
                 crate::render::console::saturation_line(entry),
                 crate::render::console::cap_line(entry),
+                crate::render::console::prefix_bucket_line(entry),
             ];
             for line in notes.into_iter().flatten() {
                 println!("{line}");

@@ -288,6 +288,7 @@ fn framed(
         content_tokens,
         prefix_tokens: 0,
         max_tokens: None,
+        prefix_bucket: None,
     })
 }
 
@@ -339,10 +340,11 @@ pub fn dry_run(plan: &Plan, model: &str, prep: Prep, t0: std::time::Instant) -> 
                 .map_err(|e| anyhow!("--save-requests {}: {e}", path.display()))?,
         );
         for r in &reqs {
-            serde_json::to_writer(
-                &mut f,
-                &json!({"prompt_token_ids": r.prompt, "content_tokens": r.content_tokens, "prefix_tokens": r.prefix_tokens, "max_tokens": r.max_tokens}),
-            )?;
+            let mut line = json!({"prompt_token_ids": r.prompt, "content_tokens": r.content_tokens, "prefix_tokens": r.prefix_tokens, "max_tokens": r.max_tokens});
+            if let Some(b) = r.prefix_bucket {
+                line["prefix_bucket"] = json!(b);
+            }
+            serde_json::to_writer(&mut f, &line)?;
             f.write_all(b"\n")?;
         }
         f.flush()?;

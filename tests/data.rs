@@ -547,16 +547,13 @@ pq.write_table(pa.table(test), f"{d}/hub/data/test-00000-of-00001.parquet")
     ] {
         assert!(got == train, "{what}: not the rows of train.jsonl");
     }
-    for (what, got) in [
-        (
-            "save_to_disk, split=test",
-            new(
-                &format!("kind=huggingface,source={},split=test", p("saved")),
-                "st.out",
-            ),
+    for (what, got) in [(
+        "save_to_disk, split=test",
+        new(
+            &format!("kind=huggingface,source={},split=test", p("saved")),
+            "st.out",
         ),
-        ),
-    ] {
+    )] {
         assert!(got == test, "{what}: not the rows of test.jsonl");
     }
 }

@@ -1558,7 +1558,7 @@ mod tests {
     fn error_missing_file() {
         let msg = usage_err(load(Path::new("/nonexistent/dir/data.jsonl"), &opts()));
         assert!(
-            msg.starts_with("--data file /nonexistent/dir/data.jsonl does not exist; give an existing .jsonl, .json, .csv, .txt, .parquet file"),
+            msg.starts_with("--data file /nonexistent/dir/data.jsonl does not exist; give an existing .jsonl, .json, .csv, .txt, .parquet, .arrow, .feather file"),
             "{msg}"
         );
     }
@@ -1671,7 +1671,7 @@ mod tests {
         let path = write(&dir, "d.xlsx", "x");
         let msg = usage_err(load(&path, &opts()));
         assert!(
-            msg.ends_with("d.xlsx has extension \".xlsx\", which llmbench cannot read; supported: .jsonl, .json, .csv, .txt, .parquet"),
+            msg.ends_with("d.xlsx has extension \".xlsx\", which llmbench cannot read; supported: .jsonl, .json, .csv, .txt, .parquet, .arrow, .feather"),
             "{msg}"
         );
         let path = write(&dir, "noext", "x");
@@ -1735,7 +1735,15 @@ mod tests {
 
     #[test]
     fn supported_extensions() {
-        for name in ["a.jsonl", "a.JSON", "dir/a.csv", "a.txt", "a.Parquet"] {
+        for name in [
+            "a.jsonl",
+            "a.JSON",
+            "dir/a.csv",
+            "a.txt",
+            "a.Parquet",
+            "a.arrow",
+            "a.Feather",
+        ] {
             assert!(is_supported(Path::new(name)), "{name}");
         }
         for name in [

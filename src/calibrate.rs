@@ -81,6 +81,7 @@ fn calibration_plan(c: &CalibrateArgs, per: f64) -> Result<Plan> {
         warmup_requests: 0,
         engine_start_timeout: 120.0,
         engine_stall_timeout: None,
+        conversation_slots: false,
         engine_log_dir: outputs.engine_log_dir,
         verbose: false,
         dry_run: false,

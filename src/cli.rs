@@ -471,6 +471,13 @@ pub struct LlmbenchArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 1800.0)]
     pub engine_start_timeout: f64,
 
+    /// Multi-turn data: a concurrency slot (or an arrival of a rate profile) is a whole
+    /// conversation, held through think time; its later turns go at reply + think time. Without
+    /// it (GuideLLM's way) every turn takes a slot or an arrival of its own and think time frees
+    /// the slot.
+    #[arg(long)]
+    pub conversation_slots: bool,
+
     /// The engine watchdog: seconds without engine progress (a token, a finished request, a
     /// completed engine step, an answer) while requests are in flight or an abort, reset or
     /// shutdown is awaited, after which the engine counts as wedged and the model fails; 0 = off.

@@ -258,7 +258,18 @@ pub enum DataSourceInfo {
         /// The split read from a Hugging Face dataset directory; absent for a file.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         split: Option<String>,
+        /// Conversations whose later turns the file holds (each replayed turn by turn).
+        #[serde(default, skip_serializing_if = "is_zero_usize")]
+        conversations: usize,
+        /// Whether later turns carry the dataset's recorded replies as their history (and
+        /// their lengths as output targets) instead of the engine's replies.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        recorded_replies: bool,
     },
+}
+
+fn is_zero_usize(n: &usize) -> bool {
+    *n == 0
 }
 
 /// --warmup / --cooldown: what each benchmark's measurement window leaves out at its start and
@@ -445,10 +456,23 @@ pub struct RequestFormatInfo {
     pub template_suffix_tokens: usize,
     /// How prompt_tokens relates to content_tokens.
     pub note: String,
+    /// Multi-turn data: the token ids a conversation puts between a reply and the next user
+    /// message's content (the template's end of the assistant turn and start of the user turn).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_ids: Option<Vec<u32>>,
+    /// Multi-turn data: why later turns are not exact extensions of earlier ones under this
+    /// template (it renders history differently), when they are not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_note: Option<String>,
 }
 
 impl RequestFormatInfo {
-    pub fn new(format: &str, frame: &crate::data::prompts::PromptFrame) -> RequestFormatInfo {
+    /// `turns`: the data has multi-turn conversations (the turn framing is then recorded).
+    pub fn new(
+        format: &str,
+        frame: &crate::data::prompts::PromptFrame,
+        turns: bool,
+    ) -> RequestFormatInfo {
         let note = if frame.counts_in_content() {
             "plain: the engine sees exactly the requested prompt tokens (a BOS the tokenizer adds counts among them)"
         } else {
@@ -461,6 +485,8 @@ impl RequestFormatInfo {
             template_suffix_ids: frame.suffix.clone(),
             template_suffix_tokens: frame.suffix.len(),
             note: note.into(),
+            turn_ids: frame.turn.clone().filter(|_| turns),
+            turn_note: frame.turn_note.clone().filter(|_| turns),
         }
     }
 }
@@ -681,6 +707,9 @@ pub struct RequestRecordOut {
     /// without buckets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_bucket: Option<u16>,
+    /// Its place in a conversation (multi-turn data); absent for an independent request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<crate::metrics::TurnTag>,
 }
 
 /// A request's timestamp chain, in chain order, ns relative to the clock origin.
@@ -765,6 +794,7 @@ impl RequestRecordOut {
             timestamps_ns: TimestampsNs::new(&r.t, origin),
             in_window: r.t.sent.is_some_and(|t| t >= ws && t <= we),
             prefix_bucket: r.prefix_bucket,
+            turn: r.turn,
         }
     }
 }

@@ -643,3 +643,174 @@ fn prefix_buckets_mix_and_per_bucket_cache_hits_on_the_engine() {
         "the console shows the mix: {stdout}"
     );
 }
+
+/// Three-turn chats on the real engine: each later turn's prompt is exactly the previous prompt,
+/// the engine's reply and the template's framing of a new message (checked against the engine's
+/// own prompt counts), the prefix cache serves the history, and think time is respected.
+#[test]
+fn multi_turn_conversations_extend_their_history_exactly_and_hit_the_prefix_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama");
+    let r = run_ok(
+        &[
+            "--model",
+            &m,
+            "--profile",
+            "concurrent",
+            "--rate",
+            "2",
+            "--max-requests",
+            "12",
+            "--data",
+            "first_prompt_tokens=300,prompt_tokens=40,output_tokens=64,turns=3,delay=0.3",
+        ],
+        VLLM_KWARGS,
+        &dir.path().join("a.json"),
+    );
+    let fmt = &r["models"][0]["request_format"];
+    assert_eq!(fmt["format"], "default-template");
+    let frame = fmt["turn_ids"]
+        .as_array()
+        .expect("the turn framing is recorded")
+        .len() as u64;
+    let suffix = fmt["template_suffix_tokens"].as_u64().unwrap();
+    assert!(
+        frame > 0,
+        "a chat template closes the reply and opens the next message"
+    );
+    let reqs = requests(&r, 0);
+    assert_eq!(reqs.len(), 12);
+    let mut convs: std::collections::BTreeMap<u64, Vec<&Value>> = Default::default();
+    for q in &reqs {
+        assert_eq!(q["status"], "successful", "{q}");
+        assert_eq!(q["prompt_tokens"], q["prompt_tokens_sent"], "{q}");
+        convs
+            .entry(q["turn"]["conversation"].as_u64().unwrap())
+            .or_default()
+            .push(q);
+    }
+    let mut later = 0;
+    for (c, turns) in &convs {
+        for (k, q) in turns.iter().enumerate() {
+            assert_eq!(
+                q["turn"]["index"].as_u64().unwrap(),
+                k as u64,
+                "conversation {c}: in order"
+            );
+            let n = |q: &Value, key: &str| q[key].as_u64().unwrap();
+            if k == 0 {
+                assert_eq!(n(q, "content_tokens"), 300);
+                assert_eq!(
+                    n(q, "cached_tokens"),
+                    0,
+                    "a first turn starts with a unique block"
+                );
+                continue;
+            }
+            later += 1;
+            let prev = turns[k - 1];
+            let history = n(prev, "prompt_tokens") + n(prev, "output_tokens");
+            assert_eq!(q["turn"]["history_tokens"].as_u64().unwrap(), history);
+            assert_eq!(n(q, "content_tokens"), 40);
+            assert_eq!(
+                n(q, "prompt_tokens"),
+                history + frame + 40 + suffix,
+                "conversation {c} turn {k}: history + framing + the new message, exactly"
+            );
+            // The engine caches full 128-token blocks: every full block of the previous prompt
+            // at least, never more than the history.
+            let cached = n(q, "cached_tokens");
+            assert!(
+                cached >= n(prev, "prompt_tokens") / 128 * 128 && cached <= history,
+                "conversation {c} turn {k}: {cached} cached of {history}"
+            );
+            let gap = q["timestamps_ns"]["sent"].as_i64().unwrap()
+                - prev["timestamps_ns"]["end"].as_i64().unwrap();
+            assert!(gap >= 300_000_000, "think time: {gap} ns after the reply");
+        }
+    }
+    assert!(later >= 4, "{later} later turns");
+    let conv = &r["benchmarks"][0]["summary"]["conversations"];
+    let turns = conv["turns"].as_array().unwrap();
+    assert_eq!(turns[0]["index"], 0);
+    assert!(turns.len() >= 2);
+    assert!(
+        turns[1]["cache_hit_share"].as_f64().unwrap() > 0.5,
+        "{conv}"
+    );
+    assert_eq!(turns[0]["cache_hit_share"].as_f64().unwrap(), 0.0);
+    assert!(turns[1]["after_reply_ms"]["min"].as_f64().unwrap() >= 300.0);
+}
+
+/// ShareGPT conversations of several user turns, replayed turn by turn on the real engine: the
+/// engine's replies form the history, each turn's output target is its recorded reply's length.
+#[test]
+fn sharegpt_conversations_replay_turn_by_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama");
+    let share = write(
+        &dir,
+        "s.json",
+        r#"[{"conversations": [{"from": "system", "value": "be brief"},
+                               {"from": "human", "value": "tell me a story about a fox"}, {"from": "gpt", "value": "once upon a time a fox ran into the woods"},
+                               {"from": "human", "value": "what happened next"}, {"from": "gpt", "value": "it found a river and crossed it"},
+                               {"from": "human", "value": "and then"}, {"from": "gpt", "value": "it slept"}]},
+            {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello there friend"},
+                               {"from": "human", "value": "how are you"}, {"from": "gpt", "value": "fine thanks"}]},
+            {"conversations": [{"from": "human", "value": "one turn only"}, {"from": "gpt", "value": "ok"}]}]"#,
+    );
+    let r = run_ok(
+        &[
+            "--model",
+            &m,
+            "--data",
+            &share,
+            "--data-args",
+            r#"{"output_tokens_from_reply": true}"#,
+            "--profile",
+            "concurrent",
+            "--rate",
+            "2",
+        ],
+        VLLM_KWARGS,
+        &dir.path().join("s.out.json"),
+    );
+    let src = &r["llmbench_config"]["data_source"];
+    assert_eq!(src["conversations"], 2, "{src}");
+    let fmt = &r["models"][0]["request_format"];
+    let frame = fmt["turn_ids"].as_array().unwrap().len() as u64;
+    let suffix = fmt["template_suffix_tokens"].as_u64().unwrap();
+    let reqs = requests(&r, 0);
+    assert_eq!(reqs.len(), 3 + 2 + 1, "every user turn is a request");
+    assert_eq!(r["benchmarks"][0]["ended_by"], "data_exhausted");
+    let mut convs: std::collections::BTreeMap<u64, Vec<&Value>> = Default::default();
+    for q in &reqs {
+        assert_eq!(q["status"], "successful", "{q}");
+        convs
+            .entry(q["turn"]["conversation"].as_u64().unwrap())
+            .or_default()
+            .push(q);
+    }
+    let sizes: Vec<usize> = convs.values().map(Vec::len).collect();
+    assert_eq!(sizes, [3, 2, 1]);
+    for turns in convs.values() {
+        for w in turns.windows(2) {
+            let n = |q: &Value, k: &str| q[k].as_u64().unwrap();
+            let history = n(w[0], "prompt_tokens") + n(w[0], "output_tokens");
+            assert_eq!(w[1]["turn"]["history_tokens"].as_u64().unwrap(), history);
+            assert_eq!(
+                n(w[1], "prompt_tokens"),
+                history + frame + n(w[1], "content_tokens") + suffix,
+                "history + framing + the next user message, exactly"
+            );
+            assert!(n(w[1], "output_tokens") >= 1);
+        }
+    }
+    assert!(
+        r["benchmarks"][0]["summary"]["conversations"]["turns"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 3
+    );
+}

@@ -173,6 +173,40 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
         "stopped by max_errors"
     );
 
+    // Multi-turn conversations on a constant schedule: GuideLLM's per-turn metrics
+    // (`turns`), its predecessor delay and its first-turn dispatch delay, from the view's
+    // turn_index, preceding_nodes and predecessor_completed.
+    let o = bin()
+        .current_dir(dir.path())
+        .arg("run")
+        .args([
+            "--backend",
+            r#"kind=vllm_python,model=mock-t,engine=mock,mock={"step_base_us": 2000}"#,
+        ])
+        .args([
+            "--profile",
+            "kind=constant,rate=40",
+            "--constraint",
+            "kind=max_requests,count=30",
+        ])
+        .args([
+            "--data",
+            "kind=synthetic_text,prompt_tokens=16,output_tokens=8,turns=3,delay=0.02",
+        ])
+        .args(["--output", "kind=json,path=d/turns.json", "--python"])
+        .arg(python())
+        .output()
+        .unwrap();
+    ok(&o, "llmbench run with conversations");
+    let turns = read_json(&dir.path().join("d/turns.json"));
+    assert_eq!(
+        turns["benchmarks"][0]["metrics"]["turns"]
+            .as_array()
+            .map(Vec::len),
+        Some(3),
+        "GuideLLM's turns metric: one entry per turn index"
+    );
+
     // An open-loop schedule under max_concurrency: GuideLLM's strategy with its cap.
     let o = bin()
         .current_dir(dir.path())
@@ -241,6 +275,7 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
             dir.path().join("d/combined.json"),
             dir.path().join("d/run.json"),
             dir.path().join("d/capped.json"),
+            dir.path().join("d/turns.json"),
             dir.path().join("d/knee.json"),
             dir.path().join("d/goodput.json"),
         ],

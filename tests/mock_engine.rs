@@ -363,3 +363,166 @@ fn an_engine_that_hangs_while_runnable_is_stalled() {
     assert_eq!(m["teardown"]["processes_left"], 0);
     assert!(!alive(m["worker"]["pid"].as_i64().unwrap() as i32));
 }
+
+/// Multi-turn data on the mock engine, both ways of counting: GuideLLM's (every turn takes a
+/// slot, think time frees it) and `--conversation-slots` (a stream holds its conversation).
+#[test]
+fn conversations_take_turns_and_conversation_slots_hold_a_stream() {
+    let _machine = shared_machine();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let o = MockRun::new()
+            .data("prompt_tokens=20,output_tokens=8,turns=3,delay=0.05")
+            .profile("concurrent")
+            .rate("2")
+            .max_requests(12)
+            .no_engine_warmup()
+            .args(extra)
+            .output(&out_json(&dir))
+            .run();
+        let (stdout, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+        assert!(stdout.contains("Conversations by Turn"), "{stdout}");
+        read_json(&out_json(&dir))
+    };
+    let held = run(&["--conversation-slots"]);
+    let c = &held["benchmarks"][0]["summary"]["conversations"];
+    assert_eq!(
+        (
+            c["started"].as_u64(),
+            c["completed"].as_u64(),
+            c["cut"].as_u64()
+        ),
+        (Some(4), Some(4), Some(0)),
+        "{c}"
+    );
+    let reqs = requests(&held, 0);
+    assert_eq!(reqs.len(), 12);
+    for q in &reqs {
+        let t = &q["turn"];
+        let k = t["index"].as_u64().unwrap();
+        // the mock's prompts: 20 tokens per message, 8 per reply, nothing between
+        assert_eq!(q["prompt_tokens"].as_u64().unwrap(), 20 + k * 28, "{q}");
+        if k > 0 {
+            let prev = reqs
+                .iter()
+                .find(|p| {
+                    p["turn"]["conversation"] == t["conversation"]
+                        && p["turn"]["index"].as_u64() == Some(k - 1)
+                })
+                .expect("the previous turn");
+            assert_eq!(
+                q["timestamps_ns"]["scheduled"].as_i64().unwrap(),
+                prev["timestamps_ns"]["end"].as_i64().unwrap() + 50_000_000,
+                "due at reply + think time"
+            );
+        }
+    }
+    let free = run(&[]);
+    let c = &free["benchmarks"][0]["summary"]["conversations"];
+    assert!(
+        c["started"].as_u64().unwrap() > 4,
+        "think time frees the slot for a new conversation: {c}"
+    );
+    assert_eq!(
+        c["started"].as_u64().unwrap(),
+        c["completed"].as_u64().unwrap() + c["cut"].as_u64().unwrap()
+    );
+    // Think-time keys without turns are refused before anything runs.
+    let o = MockRun::new()
+        .data("prompt_tokens=20,output_tokens=8,delay=1")
+        .profile("synchronous")
+        .max_requests(1)
+        .output(&dir.path().join("no.json"))
+        .run();
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("delay describes multi-turn conversations and needs turns of 2 or more"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("no.json").exists());
+}
+
+/// File conversations with `recorded_replies`: the dataset's replies stand in the history (the
+/// mock's built-in tokenizer counts one token per word) and their lengths are the output
+/// targets; a turn without a role is refused, naming the row.
+#[test]
+fn file_conversations_with_recorded_replies() {
+    let _machine = shared_machine();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chats.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"messages": [{"role": "user", "content": "a b c"}, {"role": "assistant", "content": "one two three four"}, {"role": "user", "content": "d e"}, {"role": "assistant", "content": "five six"}]}"#,
+            "\n",
+            r#"{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y z"}, {"role": "user", "content": "w"}, {"role": "assistant", "content": "v"}, {"role": "user", "content": "u t"}]}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let o = MockRun::new()
+        .model("mock-chat")
+        .data(file.to_str().unwrap())
+        .args(&["--data-args", r#"{"recorded_replies": true}"#])
+        .profile("synchronous")
+        .no_engine_warmup()
+        .output(&out_json(&dir))
+        .run();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&out_json(&dir));
+    let reqs = requests(&r, 0);
+    assert_eq!(reqs.len(), 5, "2 + 3 user turns");
+    let turn_ids = r["models"][0]["request_format"]["turn_ids"]
+        .as_array()
+        .unwrap()
+        .len() as u64;
+    let suffix = r["models"][0]["request_format"]["template_suffix_tokens"]
+        .as_u64()
+        .unwrap();
+    let n = |q: &serde_json::Value, k: &str| q[k].as_u64().unwrap();
+    // Synchronous: conversation 1's turns, then conversation 2's.
+    let recorded = [4u64, 0, 2, 1, 0];
+    for (k, q) in reqs.iter().enumerate() {
+        let idx = q["turn"]["index"].as_u64().unwrap();
+        if idx == 0 {
+            continue;
+        }
+        let prev = &reqs[k - 1];
+        assert_eq!(prev["turn"]["conversation"], q["turn"]["conversation"]);
+        let history = n(prev, "prompt_tokens") + recorded[k - 1];
+        assert_eq!(
+            q["turn"]["history_tokens"].as_u64().unwrap(),
+            history,
+            "{q}"
+        );
+        assert_eq!(
+            n(q, "prompt_tokens"),
+            history + turn_ids + n(q, "content_tokens") + suffix
+        );
+    }
+    // Output targets: the recorded replies' lengths (4 and 2 words; 2, 1, and the mock's
+    // default of 128 for the last turn, which has no reply).
+    let outs: Vec<u64> = reqs.iter().map(|q| n(q, "output_tokens")).collect();
+    assert_eq!(outs, [4, 2, 2, 1, 128]);
+
+    std::fs::write(
+        &file,
+        r#"{"messages": [{"role": "user", "content": "a"}, {"content": "b"}, {"role": "user", "content": "c"}]}"#,
+    )
+    .unwrap();
+    let o = MockRun::new()
+        .data(file.to_str().unwrap())
+        .profile("synchronous")
+        .output(&dir.path().join("no.json"))
+        .run();
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("line 1: turn 1 of its conversation in column \"messages\" has no role"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("no.json").exists());
+}

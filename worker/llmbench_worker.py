@@ -758,6 +758,38 @@ class HFTokenizer:
         before, after = text.split(PLACEHOLDER)
         return self.encode_plain(before), self.encode_plain(after)
 
+    def turn_frame(self, fmt, template, system):
+        """The token ids a conversation puts between a reply and the next user message's content,
+        and a note when the template does not render history the way a spliced prompt would
+        (None when it does): renders [user A, assistant B, user C] around placeholders."""
+        if fmt == "plain":
+            return [], None
+        kwargs = {"tokenize": False, "add_generation_prompt": True}
+        if fmt == "jinja":
+            kwargs["chat_template"] = template
+        ph = [PLACEHOLDER.replace("content", "content-%d" % k) for k in range(3)]
+        messages = [{"role": "system", "content": system}] if system else []
+        one = messages + [{"role": "user", "content": ph[0]}]
+        two = one + [{"role": "assistant", "content": ph[1]}, {"role": "user", "content": ph[2]}]
+        try:
+            t1 = self.tok.apply_chat_template(one, **kwargs)
+            t2 = self.tok.apply_chat_template(two, **kwargs)
+        except Exception as e:
+            return None, "rendering a two-turn conversation failed: %s" % _short(e)
+        if any(t2.count(p) != 1 for p in ph):
+            return None, "the chat template does not render every turn of a conversation once"
+        before, rest = t2.split(ph[0])
+        mid1, rest = rest.split(ph[1])
+        mid2, after = rest.split(ph[2])
+        b1, a1 = t1.split(ph[0])
+        if before != b1 or mid1 != a1 or after != a1:
+            return self.encode_plain(mid2), (
+                "the chat template renders a conversation's history differently from the prompt "
+                "each turn was sent with (it rewrites earlier turns), so later turns are not "
+                "exact extensions of earlier ones"
+            )
+        return self.encode_plain(mid2), None
+
 
 class BuiltinTokenizer:
     """The mock engine's tokenizer when it has no real one: one token per whitespace word."""
@@ -804,6 +836,10 @@ class BuiltinTokenizer:
                 "mock a model directory or processor with a real tokenizer"
             )
         raise UserError("unknown request format %r (plain, default-template, jinja)" % (fmt,))
+
+    def turn_frame(self, fmt, template, system):
+        # after a reply: <|end|> <|user|>
+        return ([], None) if fmt == "plain" else ([4, 5], None)
 
 
 def load_hf_tokenizer(path, vllm_config):
@@ -1145,7 +1181,7 @@ class MockRequest:
     __slots__ = (
         "id", "prompt_len", "to_prefill", "max_tokens", "generated", "received_ns",
         "submitted_ns", "queued_ns", "scheduled_ns", "first_ns", "last_ns", "first_sent",
-        "tok_base",
+        "tok_base", "want_ids",
     )
 
     def __init__(self, rid, prompt_len, max_tokens, received_ns, submitted_ns, tok_base):
@@ -1162,6 +1198,7 @@ class MockRequest:
         self.last_ns = None
         self.first_sent = False
         self.tok_base = tok_base
+        self.want_ids = False
 
 
 class MockEngine(Engine):
@@ -1295,6 +1332,8 @@ class MockEngine(Engine):
         err = self.add(rid, prompt_ids, max_tokens, received_ns)
         if err:
             self.w.failed(rid, err)
+        elif msg.get("return_token_ids"):
+            self.by_id[rid].want_ids = True
 
     def add(self, rid, prompt_ids, max_tokens, received_ns):
         n = len(prompt_ids)
@@ -1330,7 +1369,7 @@ class MockEngine(Engine):
 
     def _item(self, r, n, t):
         item = {"id": r.id, "n": n, "t_ns": t}
-        if self.send_token_ids:
+        if self.send_token_ids or r.want_ids:
             start = r.generated - n
             b = r.tok_base
             v = self.vocab
@@ -1674,7 +1713,7 @@ def _has_tokenizer_files(path):
 
 
 class _VllmRequest:
-    __slots__ = ("id", "received", "submitted", "prompt_len", "task", "in_engine", "first_sent", "aborting")
+    __slots__ = ("id", "received", "submitted", "prompt_len", "task", "in_engine", "first_sent", "aborting", "want_ids")
 
     def __init__(self, rid, received, prompt_len):
         self.id = rid
@@ -1685,6 +1724,7 @@ class _VllmRequest:
         self.in_engine = False  # an output came back: vLLM knows the request
         self.first_sent = False
         self.aborting = False
+        self.want_ids = False  # the reply's token ids go back (a conversation's history)
 
 
 @dataclasses.dataclass
@@ -1903,6 +1943,7 @@ class VllmEngine(Engine):
             self.w.failed(rid, "request id %d is already in flight" % rid)
             return
         req = _VllmRequest(rid, received_ns, len(prompt_ids))
+        req.want_ids = bool(msg.get("return_token_ids"))
         req.task = self.w.loop.create_task(self._run(req, msg, prompt_ids, max_tokens))
         req.task.add_done_callback(functools.partial(self._done, req))
         self.reqs[rid] = req
@@ -1951,7 +1992,7 @@ class VllmEngine(Engine):
         co = outs[0] if outs else None
         toks = co.token_ids if co is not None else ()
         item = {"id": req.id, "n": len(toks), "t_ns": t}
-        if self.send_token_ids:
+        if self.send_token_ids or req.want_ids:
             item["token_ids"] = list(toks)
         item["finish"] = None
         if not req.first_sent:
@@ -1976,7 +2017,7 @@ class VllmEngine(Engine):
         # aborted before the engine produced anything for it (a task cancelled before it even
         # started never runs its body, so the abort item is made here)
         item = {"id": req.id, "n": 0, "t_ns": time.monotonic_ns()}
-        if self.send_token_ids:
+        if self.send_token_ids or req.want_ids:
             item["token_ids"] = []
         item["finish"] = "abort"
         if not req.first_sent:
@@ -2361,7 +2402,12 @@ class Worker:
         except Exception as e:
             self.error(rid, "frame_prompt failed: %s" % _short(e))
             return
-        self.send({"type": "framed", "id": rid, "prefix_ids": prefix, "suffix_ids": suffix})
+        try:
+            turn, note = tok.turn_frame(msg.get("format"), msg.get("template"), msg.get("system"))
+        except Exception as e:
+            turn, note = None, "framing a conversation's later turns failed: %s" % _short(e)
+        self.send({"type": "framed", "id": rid, "prefix_ids": prefix, "suffix_ids": suffix,
+                   "turn_ids": turn, "turn_note": note})
 
     # ---- requests --------------------------------------------------------------------------
 

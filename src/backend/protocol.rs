@@ -161,6 +161,8 @@ pub struct Generate {
     pub prompt_token_ids: Vec<u32>,
     pub max_tokens: Option<u32>,
     pub ignore_eos: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub return_token_ids: bool,
     #[serde(default)]
     pub sampling: Map,
 }
@@ -174,6 +176,10 @@ pub struct GenerateRef<'a> {
     pub prompt_token_ids: &'a [u32],
     pub max_tokens: Option<u32>,
     pub ignore_eos: bool,
+    /// The reply's token ids come back in its outputs (a conversation's later turns are built
+    /// on them).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub return_token_ids: bool,
     pub sampling: &'a Map,
 }
 
@@ -192,6 +198,13 @@ pub enum FromWorker {
         id: u64,
         prefix_ids: Vec<u32>,
         suffix_ids: Vec<u32>,
+        /// What a conversation puts between a reply and the next user message's content
+        /// (None where the format cannot frame later turns; `turn_note` says why).
+        #[serde(default)]
+        turn_ids: Option<Vec<u32>>,
+        /// Why later turns are not exact extensions of earlier ones, if they are not.
+        #[serde(default)]
+        turn_note: Option<String>,
     },
     Outputs {
         items: Vec<OutputItem>,

@@ -501,6 +501,7 @@ impl Submitter for WorkerSubmitter {
             prompt_token_ids: &spec.prompt,
             max_tokens: spec.max_tokens,
             ignore_eos: spec.max_tokens.is_some(),
+            return_token_ids: spec.conversation.is_some(),
             sampling: &self.sampling,
         })
     }

@@ -26,7 +26,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// One prompt read from a dataset file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct FileRow {
     /// The user prompt.
     pub text: String,
@@ -37,6 +37,19 @@ pub struct FileRow {
     /// Per-row target from `output_tokens_count` / `completion_tokens_count`.
     pub output_tokens: Option<u32>,
     /// Conversations only: the assistant turn that answered the prompt (for an output target).
+    pub reply: Option<String>,
+    /// Conversations only: the later user turns, each with the recorded replies around it.
+    pub later: Vec<FileTurn>,
+}
+
+/// A later user turn of a conversation read from a file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FileTurn {
+    /// The user message.
+    pub text: String,
+    /// The recorded assistant reply that came before it (to the previous user turn).
+    pub reply_before: Option<String>,
+    /// The recorded assistant reply that answered it.
     pub reply: Option<String>,
 }
 
@@ -147,6 +160,12 @@ pub fn load_zipped(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<FileRow>
                 prompt_tokens: sum(rows.iter().map(|r| r.prompt_tokens).collect()),
                 output_tokens: sum(rows.iter().map(|r| r.output_tokens).collect()),
                 reply: rows.iter().find_map(|r| r.reply.clone()),
+                later: rows
+                    .iter()
+                    .map(|r| &r.later)
+                    .find(|l| !l.is_empty())
+                    .cloned()
+                    .unwrap_or_default(),
             }
         })
         .collect())
@@ -877,19 +896,23 @@ fn rows_of<'t>(
                 prompt_tokens: token_count(path, *loc, prompt_col, row)?,
                 output_tokens: token_count(path, *loc, output_col, row)?,
                 reply: None,
+                later: Vec::new(),
             });
             continue;
         };
-        let (text, conv_system, reply) = match row.get(text_col) {
+        let (text, conv_system, reply, later) = match row.get(text_col) {
             None | Some(Value::Null) => crate::bail_usage!(
                 "--data file {p} {loc} has no value in text column \"{text_col}\"; every row needs a prompt"
             ),
-            Some(Value::String(s)) => (s.clone(), None, None),
-            Some(v @ (Value::Number(_) | Value::Bool(_))) => (v.to_string(), None, None),
+            Some(Value::String(s)) => (s.clone(), None, None, Vec::new()),
+            Some(v @ (Value::Number(_) | Value::Bool(_))) => (v.to_string(), None, None, Vec::new()),
             Some(Value::Array(turns)) => match conversation(turns) {
-                Some(c) => c,
-                None => crate::bail_usage!(
+                Ok(Some(c)) => c,
+                Ok(None) => crate::bail_usage!(
                     "--data file {p} {loc}: its conversation in column \"{text_col}\" has no human turn; each needs a turn with \"from\": \"human\" or \"role\": \"user\""
+                ),
+                Err(k) => crate::bail_usage!(
+                    "--data file {p} {loc}: turn {k} of its conversation in column \"{text_col}\" has no role; each turn needs \"from\" (human, gpt, system) or \"role\" (user, assistant, system)"
                 ),
             },
             Some(Value::Object(_)) => crate::bail_usage!(
@@ -906,18 +929,22 @@ fn rows_of<'t>(
             prompt_tokens: token_count(path, *loc, prompt_col, row)?,
             output_tokens: token_count(path, *loc, output_col, row)?,
             reply,
+            later,
         });
     }
     Ok((rows, found))
 }
 
-/// `(prompt, system, reply)` from a list of turns; `None` without a human/user turn.
-/// A list of plain strings alternates user and assistant, starting with the user.
-fn conversation(turns: &[Value]) -> Option<(String, Option<String>, Option<String>)> {
-    let parsed: Vec<(String, String)> = turns
-        .iter()
-        .enumerate()
-        .map(|(i, t)| match t {
+/// `(prompt, system, reply, later turns)` from a list of turns; `Ok(None)` without a
+/// human/user turn; `Err(k)` when turn k (from 0) has no role. A list of plain strings
+/// alternates user and assistant, starting with the user.
+#[allow(clippy::type_complexity)]
+fn conversation(
+    turns: &[Value],
+) -> Result<Option<(String, Option<String>, Option<String>, Vec<FileTurn>)>, usize> {
+    let mut parsed: Vec<(String, String)> = Vec::with_capacity(turns.len());
+    for (i, t) in turns.iter().enumerate() {
+        parsed.push(match t {
             Value::String(s) => (
                 if i % 2 == 0 { "user" } else { "assistant" }.to_string(),
                 s.clone(),
@@ -929,24 +956,49 @@ fn conversation(turns: &[Value]) -> Option<(String, Option<String>, Option<Strin
                     .and_then(Value::as_str)
                     .unwrap_or("")
                     .to_ascii_lowercase();
+                if role.is_empty() {
+                    return Err(i);
+                }
                 let content = o.get("value").or_else(|| o.get("content")).map(turn_text);
                 (role, content.unwrap_or_default())
             }
             _ => (String::new(), String::new()),
-        })
-        .collect();
-    let first = parsed
-        .iter()
-        .position(|(role, _)| HUMAN_ROLES.contains(&role.as_str()))?;
+        });
+    }
+    let human = |r: &str| HUMAN_ROLES.contains(&r);
+    let assistant = |r: &str| ASSISTANT_ROLES.contains(&r);
+    let Some(first) = parsed.iter().position(|(role, _)| human(role)) else {
+        return Ok(None);
+    };
     let system = parsed[..first]
         .iter()
         .find(|(role, _)| role == "system")
         .map(|(_, text)| text.clone());
-    let reply = parsed
-        .get(first + 1)
-        .filter(|(role, _)| ASSISTANT_ROLES.contains(&role.as_str()))
-        .map(|(_, text)| text.clone());
-    Some((parsed[first].1.clone(), system, reply))
+    // The assistant turn right after a user turn is its reply.
+    let reply_after = |k: usize| {
+        parsed
+            .get(k + 1)
+            .filter(|(role, _)| assistant(role))
+            .map(|(_, text)| text.clone())
+    };
+    let mut later: Vec<FileTurn> = Vec::new();
+    let mut prev_user = first;
+    for k in first + 1..parsed.len() {
+        if human(&parsed[k].0) {
+            later.push(FileTurn {
+                text: parsed[k].1.clone(),
+                reply_before: reply_after(prev_user),
+                reply: reply_after(k),
+            });
+            prev_user = k;
+        }
+    }
+    Ok(Some((
+        parsed[first].1.clone(),
+        system,
+        reply_after(first),
+        later,
+    )))
 }
 
 /// A turn's text: a string, or the text parts of an OpenAI-style content list.
@@ -1041,6 +1093,7 @@ mod tests {
             prompt_tokens: None,
             output_tokens: None,
             reply: None,
+            later: Vec::new(),
         }
     }
 
@@ -1076,7 +1129,8 @@ mod tests {
                 system: Some("be brief".into()),
                 prompt_tokens: Some(10),
                 output_tokens: Some(5),
-                reply: None
+                reply: None,
+                later: Vec::new(),
             }
         );
         assert_eq!(rows[1].text, "b");
@@ -1117,7 +1171,8 @@ mod tests {
                 system: Some("sys".into()),
                 prompt_tokens: Some(4),
                 output_tokens: Some(3),
-                reply: None
+                reply: None,
+                later: Vec::new(),
             }
         );
         assert_eq!(rows[1], row("yo"));
@@ -1145,7 +1200,8 @@ mod tests {
                 system: Some("p".into()),
                 prompt_tokens: None,
                 output_tokens: Some(9),
-                reply: None
+                reply: None,
+                later: Vec::new(),
             }
         );
         // GuideLLM's name for the system column.
@@ -1198,7 +1254,13 @@ mod tests {
                 system: Some("You are terse.".into()),
                 prompt_tokens: None,
                 output_tokens: None,
-                reply: Some("4.".into())
+                reply: Some("4.".into()),
+                // the later user turn, with the recorded replies around it
+                later: vec![FileTurn {
+                    text: "And 3+3?".into(),
+                    reply_before: Some("4.".into()),
+                    reply: Some("6.".into()),
+                }],
             }
         );
         // No reply follows the first human turn.
@@ -1224,7 +1286,8 @@ mod tests {
                 system: None,
                 prompt_tokens: None,
                 output_tokens: Some(20),
-                reply: Some("A language.".into())
+                reply: Some("A language.".into()),
+                later: Vec::new(),
             }
         );
     }
@@ -1418,21 +1481,24 @@ mod tests {
                         system: Some("be brief".into()),
                         prompt_tokens: Some(7),
                         output_tokens: Some(3),
-                        reply: None
+                        reply: None,
+                        later: Vec::new()
                     },
                     FileRow {
                         text: "second".into(),
                         system: None,
                         prompt_tokens: Some(7),
                         output_tokens: None,
-                        reply: None
+                        reply: None,
+                        later: Vec::new()
                     },
                     FileRow {
                         text: "third".into(),
                         system: Some("be brief".into()),
                         prompt_tokens: Some(7),
                         output_tokens: Some(5),
-                        reply: None
+                        reply: None,
+                        later: Vec::new()
                     },
                 ],
                 "{}",

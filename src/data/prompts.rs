@@ -21,6 +21,11 @@ pub struct PromptFrame {
     pub format: String,
     pub prefix: Vec<u32>,
     pub suffix: Vec<u32>,
+    /// Between a reply and the next user message's content in a conversation (the template's
+    /// end of the assistant turn and start of the user turn); None where it cannot be framed.
+    pub turn: Option<Vec<u32>>,
+    /// Why later turns are not exact extensions of earlier ones under this template, if so.
+    pub turn_note: Option<String>,
 }
 
 impl PromptFrame {
@@ -42,6 +47,60 @@ pub struct RequestSpec {
     pub max_tokens: Option<u32>,
     /// The `prefix_buckets` entry the request was drawn into (index), if the spec has buckets.
     pub prefix_bucket: Option<u16>,
+    /// The rest of the conversation this request opens, if it opens one with later turns.
+    pub conversation: Option<Box<Conversation>>,
+}
+
+/// The later turns of a conversation: each is sent once the previous reply has come back (plus
+/// the think time), as the previous prompt + the reply's token ids + `frame` + its content +
+/// `suffix`, so every turn extends the last one exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    pub later: std::collections::VecDeque<LaterTurn>,
+    /// Think time after each reply, ns.
+    pub delay_ns: u64,
+    pub frame: Arc<Vec<u32>>,
+    pub suffix: Arc<Vec<u32>>,
+}
+
+/// One later turn: the new user message's content and its output target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaterTurn {
+    pub content: Vec<u32>,
+    pub max_tokens: Option<u32>,
+    /// A dataset's recorded reply to the previous turn, to stand in the history for the
+    /// engine's (`recorded_replies`); None: the engine's reply.
+    pub recorded_reply: Option<Vec<u32>>,
+}
+
+impl Conversation {
+    /// The next turn's prompt, built on the previous one: + reply + frame + content + suffix,
+    /// where the reply is the engine's (or the dataset's recorded one, where the turn has it).
+    /// A reply the engine `stopped` on the token the frame opens with (its end-of-turn token,
+    /// which vLLM returns among the output ids) does not get it twice. Returns the prompt, the
+    /// history it carries (previous prompt + reply), the new message's length and the output
+    /// target; None when no turn is left.
+    pub fn next_prompt(
+        &mut self,
+        mut prompt: Vec<u32>,
+        reply: &[u32],
+        stopped: bool,
+    ) -> Option<(Vec<u32>, u32, u32, Option<u32>)> {
+        let t = self.later.pop_front()?;
+        let (reply, stopped) = match &t.recorded_reply {
+            Some(r) => (&r[..], false),
+            None => (reply, stopped),
+        };
+        prompt.reserve(reply.len() + self.frame.len() + t.content.len() + self.suffix.len());
+        prompt.extend_from_slice(reply);
+        let history = prompt.len() as u32;
+        let skip =
+            usize::from(stopped && !self.frame.is_empty() && reply.last() == self.frame.first());
+        prompt.extend_from_slice(&self.frame[skip..]);
+        prompt.extend_from_slice(&t.content);
+        prompt.extend_from_slice(&self.suffix);
+        Some((prompt, history, t.content.len() as u32, t.max_tokens))
+    }
 }
 
 pub trait RequestSource: Send {
@@ -51,6 +110,9 @@ pub trait RequestSource: Send {
 
 pub struct SyntheticSource {
     spec: SyntheticSpec,
+    /// Per-conversation frame and suffix, shared (multi-turn specs).
+    turn_frame: Arc<Vec<u32>>,
+    turn_suffix: Arc<Vec<u32>>,
     corpus: Arc<Vec<u32>>,
     alphabet: Vec<u32>,
     frame: PromptFrame,
@@ -84,8 +146,12 @@ impl SyntheticSource {
                 (total, ps)
             })
             .collect();
+        let turn_frame = Arc::new(frame.turn.clone().unwrap_or_default());
+        let turn_suffix = Arc::new(frame.suffix.clone());
         SyntheticSource {
             spec,
+            turn_frame,
+            turn_suffix,
             corpus,
             alphabet,
             frame,
@@ -111,6 +177,7 @@ impl SyntheticSource {
     }
 
     /// Largest prompt the spec can produce, template included, and largest output.
+    /// For a conversation, its last turn: every turn's prompt, reply and frame.
     pub fn max_lengths(&self) -> (u64, Option<u64>) {
         let longest_bucket = self
             .spec
@@ -120,6 +187,22 @@ impl SyntheticSource {
             .map(|b| b.prefix_tokens)
             .max()
             .unwrap_or(0);
+        let frame = (self.frame.prefix.len() + self.frame.suffix.len()) as u64;
+        if self.spec.turns > 1 {
+            let s = &self.spec;
+            let first_p = s.first_prompt.as_ref().unwrap_or(&s.prompt).max as u64;
+            let out = s.output.as_ref().map_or(0, |o| o.max as u64);
+            let first_o = s.first_output.as_ref().map(|o| o.max as u64).unwrap_or(out);
+            let later = (s.turns - 1) as u64;
+            let turn = self.turn_frame.len() as u64 + self.turn_suffix.len() as u64;
+            let p = first_p
+                + s.prefix_tokens.max(longest_bucket) as u64
+                + frame
+                + first_o
+                + later * (s.prompt.max as u64 + turn)
+                + (later - 1) * out;
+            return (p, s.output.as_ref().map(|o| o.max as u64));
+        }
         let p = self.spec.prompt.max as u64
             + self.spec.prefix_tokens.max(longest_bucket) as u64
             + if self.frame.counts_in_content() {
@@ -149,8 +232,15 @@ fn window(corpus: &[u32], alphabet: &[u32], rng: &mut ChaCha8Rng, n: usize) -> V
 impl RequestSource for SyntheticSource {
     fn next_request(&mut self) -> Option<RequestSpec> {
         self.produced += 1;
-        let content = self.spec.prompt.sample(&mut self.rng);
-        let max_tokens = self.spec.output.as_ref().map(|o| o.sample(&mut self.rng));
+        let multi = self.spec.turns > 1;
+        let content = match (&self.spec.first_prompt, multi) {
+            (Some(d), true) => d.sample(&mut self.rng),
+            _ => self.spec.prompt.sample(&mut self.rng),
+        };
+        let max_tokens = match (&self.spec.first_output, multi) {
+            (Some(d), true) => Some(d.sample(&mut self.rng)),
+            _ => self.spec.output.as_ref().map(|o| o.sample(&mut self.rng)),
+        };
         let (bucket, bucket_prefix) = self.draw_bucket();
         let shared = if bucket.is_some() {
             &bucket_prefix[..]
@@ -172,12 +262,37 @@ impl RequestSource for SyntheticSource {
         };
         prompt.extend(window(&self.corpus, &self.alphabet, &mut self.rng, body));
         prompt.extend_from_slice(&self.frame.suffix);
+        let prefix_tokens = shared.len() as u32;
+        let conversation = multi.then(|| {
+            let later = (1..self.spec.turns)
+                .map(|_| {
+                    let n = self.spec.prompt.sample(&mut self.rng) as usize;
+                    LaterTurn {
+                        content: window(&self.corpus, &self.alphabet, &mut self.rng, n),
+                        max_tokens: self.spec.output.as_ref().map(|o| o.sample(&mut self.rng)),
+                        recorded_reply: None,
+                    }
+                })
+                .collect();
+            let delay = self
+                .spec
+                .delay
+                .as_ref()
+                .map_or(0.0, |d| d.sample(&mut self.rng));
+            Box::new(Conversation {
+                later,
+                delay_ns: (delay * 1e9).round() as u64,
+                frame: self.turn_frame.clone(),
+                suffix: self.turn_suffix.clone(),
+            })
+        });
         Some(RequestSpec {
             prompt,
             content_tokens: content,
-            prefix_tokens: shared.len() as u32,
+            prefix_tokens,
             max_tokens,
             prefix_bucket: bucket,
+            conversation,
         })
     }
 }
@@ -217,6 +332,7 @@ mod tests {
             format: "plain".into(),
             prefix: vec![1],
             suffix: vec![],
+            ..Default::default()
         };
         let mut s = SyntheticSource::new(
             parse("prompt_tokens=64,output_tokens=32").unwrap(),
@@ -239,6 +355,7 @@ mod tests {
             format: "default-template".into(),
             prefix: vec![1, 2, 3],
             suffix: vec![4, 5],
+            ..Default::default()
         };
         let mut s = SyntheticSource::new(parse("prompt_tokens=64").unwrap(), corpus(), frame, 1);
         let r = s.next_request().unwrap();

@@ -22,6 +22,19 @@ pub const KEYS: &[&str] = &[
     "prefix_count",
     "prefix_buckets",
     "samples",
+    "turns",
+    "first_prompt_tokens",
+    "first_prompt_tokens_stdev",
+    "first_prompt_tokens_min",
+    "first_prompt_tokens_max",
+    "first_output_tokens",
+    "first_output_tokens_stdev",
+    "first_output_tokens_min",
+    "first_output_tokens_max",
+    "delay",
+    "delay_stdev",
+    "delay_min",
+    "delay_max",
 ];
 
 /// The keys of one `prefix_buckets` entry.
@@ -110,6 +123,69 @@ impl LengthDist {
     }
 }
 
+/// A think time in seconds, drawn as lengths are: constant without stdev, uniform over [min, max]
+/// with stdev 0, else a normal clamped to [min, max] (min defaults to max(0, mean − 5σ)).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct SecondsDist {
+    /// Mean, seconds.
+    pub mean: f64,
+    /// Standard deviation, seconds; null for a constant.
+    pub stdev: Option<f64>,
+    /// Smallest value, seconds.
+    pub min: f64,
+    /// Largest value, seconds.
+    pub max: f64,
+}
+
+impl SecondsDist {
+    fn new(
+        name: &str,
+        mean: f64,
+        stdev: Option<f64>,
+        min: Option<f64>,
+        max: Option<f64>,
+    ) -> Result<Self> {
+        if mean < 0.0 {
+            crate::bail_usage!("--data: {name} must not be negative (got {mean})");
+        }
+        let sd = stdev.unwrap_or(0.0);
+        if sd < 0.0 {
+            crate::bail_usage!("--data: {name}_stdev must not be negative (got {sd})");
+        }
+        let min = min.unwrap_or_else(|| (mean - 5.0 * sd).max(0.0));
+        let max = max.unwrap_or(mean + 5.0 * sd);
+        if min < 0.0 {
+            crate::bail_usage!("--data: {name}_min must not be negative (got {min})");
+        }
+        if min > max {
+            crate::bail_usage!("--data: {name}_min ({min}) is greater than {name}_max ({max})");
+        }
+        Ok(SecondsDist {
+            mean,
+            stdev,
+            min,
+            max,
+        })
+    }
+
+    pub fn sample<R: Rng>(&self, rng: &mut R) -> f64 {
+        match self.stdev {
+            None => self.mean.clamp(self.min, self.max),
+            Some(sd) if sd == 0.0 => {
+                if self.min == self.max {
+                    self.min
+                } else {
+                    rng.gen_range(self.min..=self.max)
+                }
+            }
+            Some(sd) => Normal::new(self.mean, sd)
+                .map(|n| n.sample(rng))
+                .unwrap_or(self.mean)
+                .clamp(self.min, self.max),
+        }
+    }
+}
+
 /// The parsed synthetic data spec.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct SyntheticSpec {
@@ -127,6 +203,29 @@ pub struct SyntheticSpec {
     /// drawn into one; absent without one (prefix_tokens and prefix_count then say it all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_buckets: Option<Vec<PrefixBucket>>,
+    /// Turns per conversation (1: independent requests). Each later turn carries the history
+    /// so far (earlier prompts and the engine's replies, as token ids) plus a new user message
+    /// drawn from `prompt`, with an output target drawn from `output`.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub turns: u32,
+    /// The first turn's prompt lengths (`first_prompt_tokens*`); null: `prompt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_prompt: Option<LengthDist>,
+    /// The first turn's output lengths (`first_output_tokens*`); null: `output`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_output: Option<LengthDist>,
+    /// Think time between a reply and the conversation's next turn, drawn once per conversation
+    /// (`delay*`, seconds, as GuideLLM does); null: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<SecondsDist>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// Does `s` look like a synthetic spec (as opposed to a file path)?
@@ -175,6 +274,45 @@ pub fn parse(s: &str) -> Result<SyntheticSpec> {
         Some(v) if v >= 1.0 && v.fract() == 0.0 => Some(v as u64),
         Some(v) => crate::bail_usage!("--data: samples must be a whole number ≥ 1 (got {v})"),
     };
+    let turns = match g("turns") {
+        None => 1,
+        Some(v) if v >= 1.0 && v.fract() == 0.0 && v <= 1000.0 => v as u32,
+        Some(v) => {
+            crate::bail_usage!("--data: turns must be a whole number from 1 to 1000 (got {v})")
+        }
+    };
+    let first_prompt = optional_lengths(&g, "first_prompt_tokens")?;
+    let first_output = optional_lengths(&g, "first_output_tokens")?;
+    let delay = match g("delay") {
+        None => {
+            for k in ["delay_stdev", "delay_min", "delay_max"] {
+                if g(k).is_some() {
+                    crate::bail_usage!("--data: {k} needs delay");
+                }
+            }
+            None
+        }
+        Some(d) => Some(SecondsDist::new(
+            "delay",
+            d,
+            g("delay_stdev"),
+            g("delay_min"),
+            g("delay_max"),
+        )?),
+    };
+    if turns == 1 {
+        for (k, set) in [
+            ("first_prompt_tokens", first_prompt.is_some()),
+            ("first_output_tokens", first_output.is_some()),
+            ("delay", delay.is_some()),
+        ] {
+            if set {
+                crate::bail_usage!(
+                    "--data: {k} describes multi-turn conversations and needs turns of 2 or more"
+                );
+            }
+        }
+    }
     Ok(SyntheticSpec {
         prompt,
         output,
@@ -182,6 +320,10 @@ pub fn parse(s: &str) -> Result<SyntheticSpec> {
         prefix_count,
         samples,
         prefix_buckets: buckets,
+        turns,
+        first_prompt,
+        first_output,
+        delay,
     })
 }
 
@@ -317,6 +459,25 @@ fn output_lengths(g: &dyn Fn(&str) -> Option<f64>) -> Result<Option<LengthDist>>
         g("output_tokens_stdev"),
         g("output_tokens_min"),
         g("output_tokens_max"),
+    )?))
+}
+
+/// `{name}` and its companions, or None without `{name}` (whose companions then are refused).
+fn optional_lengths(g: &dyn Fn(&str) -> Option<f64>, name: &str) -> Result<Option<LengthDist>> {
+    let Some(mean) = g(name) else {
+        for suffix in ["_stdev", "_min", "_max"] {
+            if g(&format!("{name}{suffix}")).is_some() {
+                crate::bail_usage!("--data: {name}{suffix} needs {name}");
+            }
+        }
+        return Ok(None);
+    };
+    Ok(Some(LengthDist::new(
+        name,
+        mean,
+        g(&format!("{name}_stdev")),
+        g(&format!("{name}_min")),
+        g(&format!("{name}_max")),
     )?))
 }
 

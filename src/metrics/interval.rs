@@ -774,6 +774,7 @@ mod tests {
             },
             token_events: events.iter().map(|&t| (t, 1)).collect(),
             prefix_bucket: None,
+            turn: None,
         }
     }
 

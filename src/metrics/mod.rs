@@ -3,6 +3,7 @@
 pub mod interval;
 pub mod slo;
 pub mod statistics;
+pub mod turns;
 pub mod window;
 
 pub use interval::{Confidence, Interval};
@@ -168,6 +169,23 @@ pub struct RequestRecord {
     pub token_events: TokenEvents,
     /// The synthetic spec's `prefix_buckets` entry the request was drawn into.
     pub prefix_bucket: Option<u16>,
+    /// Its place in a conversation (multi-turn data); None for an independent request.
+    pub turn: Option<TurnTag>,
+}
+
+/// A request's place in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TurnTag {
+    /// The conversation: the id of its first turn's request.
+    pub conversation: u64,
+    /// Turn index, from 0.
+    pub index: u32,
+    /// Prompt tokens carried over from the earlier turns: their prompts, the engine's replies
+    /// and the template's framing between them (0 for the first turn).
+    pub history_tokens: u32,
+    /// Whether this is the conversation's last turn.
+    #[serde(skip)]
+    pub last: bool,
 }
 
 impl RequestRecord {
@@ -510,6 +528,10 @@ pub struct Summary {
     /// any this benchmark could have had are missing; absent when intervals are off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci: Option<interval::SummaryCi>,
+    /// Multi-turn data: conversations started, completed and cut, and the figures by turn
+    /// index (docs/metrics.md, "Conversations"); absent for independent requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversations: Option<turns::ConversationSummary>,
     /// With a synthetic spec's `prefix_buckets`: the realised mix of the requests sent inside
     /// the window, and the engine's prefix-cache hits per bucket, by bucket index. Absent
     /// without buckets.
@@ -646,6 +668,7 @@ pub fn summarize_with(
     for (name, _) in PER_REQUEST {
         *per_request_mut(&mut s, name) = d.get(name);
     }
+    s.conversations = turns::summarize(records, &measured);
     if let Some(c) = confidence {
         interval::attach(&mut s, records, &measured, (ws, we), &d.itl, slo, c);
     }
@@ -905,6 +928,7 @@ mod tests {
             },
             token_events: events.iter().copied().collect(),
             prefix_bucket: None,
+            turn: None,
         }
     }
 

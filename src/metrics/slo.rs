@@ -270,6 +270,7 @@ mod tests {
             },
             token_events: tokens.iter().map(|&t| (t * MS, 1)).collect(),
             prefix_bucket: None,
+            turn: None,
         }
     }
 

@@ -20,6 +20,9 @@ pub enum DataSource {
         output_from_reply: bool,
         /// The split read from a dataset directory.
         split: Option<String>,
+        /// Later turns of file conversations carry the recorded replies as history, their
+        /// lengths as output targets (`--data-args '{"recorded_replies": true}'`).
+        recorded_replies: bool,
     },
 }
 
@@ -33,11 +36,14 @@ impl DataSource {
                 rows,
                 output_from_reply,
                 split,
+                recorded_replies,
             } => DataSourceInfo::File {
                 path: path.display().to_string(),
                 rows: rows.len(),
                 output_tokens_from_reply: *output_from_reply,
                 split: split.clone(),
+                conversations: rows.iter().filter(|r| !r.later.is_empty()).count(),
+                recorded_replies: *recorded_replies,
             },
         }
     }
@@ -50,6 +56,7 @@ impl DataSource {
         column_mapper: Option<Value>,
     ) -> Result<DataSource> {
         let output_from_reply = output_tokens_from_reply(data_args.as_ref());
+        let recorded_replies = data_flag(data_args.as_ref(), "recorded_replies");
         let opts = crate::data::files::LoadOptions {
             column_mapper,
             data_args,
@@ -67,6 +74,7 @@ impl DataSource {
             rows: std::sync::Arc::new(rows),
             output_from_reply,
             split: None,
+            recorded_replies,
         })
     }
 
@@ -97,6 +105,7 @@ impl DataSource {
             bail_usage!("--data {arg}: no such file or directory, and not a synthetic spec such as \"prompt_tokens=256,output_tokens=128\"");
         }
         let output_from_reply = output_tokens_from_reply(data_args.as_ref());
+        let recorded_replies = data_flag(data_args.as_ref(), "recorded_replies");
         let opts = crate::data::files::LoadOptions {
             column_mapper,
             data_args,
@@ -117,6 +126,7 @@ impl DataSource {
             rows: std::sync::Arc::new(rows),
             output_from_reply,
             split,
+            recorded_replies,
         })
     }
 }
@@ -142,6 +152,13 @@ pub fn hub_id_refusal(id: &str) -> String {
 
 /// `--data-args '{"output_tokens_from_reply": true}'`: a conversation's reply length is its
 /// output target.
+fn data_flag(data_args: Option<&Value>, key: &str) -> bool {
+    data_args
+        .and_then(|v| v.get(key))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
 fn output_tokens_from_reply(data_args: Option<&Value>) -> bool {
     data_args
         .and_then(|v| v.get("output_tokens_from_reply"))

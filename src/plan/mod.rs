@@ -75,6 +75,8 @@ pub struct Plan {
     pub engine_start_timeout: f64,
     /// `--engine-stall-timeout`: None when off.
     pub engine_stall_timeout: Option<f64>,
+    /// `--conversation-slots`: conversations hold their slot through think time.
+    pub conversation_slots: bool,
     /// Where each model's whole engine log goes (`--engine-log`), if anywhere.
     pub engine_log_dir: Option<PathBuf>,
     pub verbose: bool,
@@ -225,6 +227,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         warmup_requests: a.x.engine_warmup_requests,
         engine_start_timeout: a.x.engine_start_timeout,
         engine_stall_timeout,
+        conversation_slots: a.x.conversation_slots,
         engine_log_dir: outputs.engine_log_dir,
         verbose: a.x.verbose,
         dry_run: a.x.dry_run,
@@ -241,6 +244,17 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
 }
 
 impl Plan {
+    /// Multi-turn data: Some(whether conversations hold their slot); None for independent
+    /// requests.
+    pub fn conversations(&self) -> Option<bool> {
+        match &self.data {
+            DataSource::Synthetic(s) if s.turns > 1 => Some(self.conversation_slots),
+            DataSource::File { rows, .. } if rows.iter().any(|r| !r.later.is_empty()) => {
+                Some(self.conversation_slots)
+            }
+            _ => None,
+        }
+    }
     /// With `--shard K/N`: the plan's fingerprint over every unit, then only shard K's units.
     pub fn sharded(
         mut self,

@@ -774,8 +774,80 @@ pub fn summary_text(report: &Report) -> String {
         latency_stats(report),
         throughput_stats(report),
         slo_stats(report),
+        turn_stats(report),
     ]
     .concat()
+}
+
+/// Multi-turn data: one row per benchmark and turn index (empty without conversations).
+fn turn_stats(report: &Report) -> String {
+    let rows: Vec<(&BenchmarkEntry, &crate::metrics::turns::TurnSummary)> = report
+        .benchmarks
+        .iter()
+        .filter_map(|b| Some((b, b.summary.conversations.as_ref()?)))
+        .flat_map(|(b, c)| c.turns.iter().map(move |t| (b, t)))
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    type Cell = fn(&BenchmarkEntry, &crate::metrics::turns::TurnSummary) -> String;
+    let cols: Vec<([&str; 3], Cell)> = vec![
+        (["Benchmark", "#", ""], |b, _| b.index.to_string()),
+        (["Benchmark", "Strategy", ""], |b, _| b.strategy.label()),
+        (["Conversation", "Turn", ""], |_, t| t.index.to_string()),
+        (["Requests", "Done", ""], |_, t| {
+            t.requests.successful.to_string()
+        }),
+        (["Prompt Tok", "Mdn", ""], |_, t| {
+            stat(&t.prompt_tokens, |d| d.median, 1.0)
+        }),
+        (["History Tok", "Mdn", ""], |_, t| {
+            stat(&t.history_tokens, |d| d.median, 1.0)
+        }),
+        (["New Tok", "Mdn", ""], |_, t| {
+            stat(&t.new_tokens, |d| d.median, 1.0)
+        }),
+        (["Cached Tok", "Mdn", ""], |_, t| {
+            stat(&t.cached_tokens, |d| d.median, 1.0)
+        }),
+        (["Cache Hits", "%", ""], |_, t| {
+            num(100.0 * t.cache_hit_share)
+        }),
+        (["TTFT", "ms", "Mdn"], |_, t| {
+            stat(&t.ttft_ms, |d| d.median, 1.0)
+        }),
+        (["TTFT", "ms", "p95"], |_, t| {
+            stat(&t.ttft_ms, |d| d.p95, 1.0)
+        }),
+        (["ITL", "ms", "Mdn"], |_, t| {
+            stat(&t.itl_ms, |d| d.median, 1.0)
+        }),
+        (["Latency", "Sec", "Mdn"], |_, t| {
+            stat(&t.request_latency_ms, |d| d.median, 1e-3)
+        }),
+        (["After Reply", "ms", "Mdn"], |_, t| {
+            t.after_reply_ms
+                .as_ref()
+                .map_or("--".into(), |d| stat(d, |d| d.median, 1.0))
+        }),
+    ];
+    let columns: Vec<Column> = cols
+        .iter()
+        .map(|(h, f)| Column {
+            header: h.map(String::from),
+            cells: rows.iter().map(|(b, t)| f(b, t)).collect(),
+        })
+        .collect();
+    let mut out = render_table("Conversations by Turn (Completed Requests)", &columns);
+    for b in &report.benchmarks {
+        if let Some(c) = &b.summary.conversations {
+            out.push_str(&format!(
+                "benchmark {}: {} conversations started, {} completed, {} cut short\n",
+                b.index, c.started, c.completed, c.cut
+            ));
+        }
+    }
+    out
 }
 
 /// The searches' answers, one paragraph per model, and with several models of one profile a

@@ -405,6 +405,10 @@ struct Req {
     prompt: u64,
     output: u64,
     cached: Option<u32>,
+    /// Multi-turn data: (conversation, turn index).
+    turn: Option<(u64, u32)>,
+    /// The previous turn's end (GuideLLM's `predecessor_completed`), unix seconds.
+    predecessor_completed: Option<f64>,
 }
 
 impl Req {
@@ -429,6 +433,8 @@ impl Req {
             prompt: r.prompt_tokens.unwrap_or(r.prompt_tokens_sent) as u64,
             output: r.output_tokens as u64,
             cached: r.cached_tokens,
+            turn: r.turn.map(|t| (t.conversation, t.index)),
+            predecessor_completed: None,
         }
     }
 
@@ -446,9 +452,14 @@ impl Req {
     fn scheduled_latency(&self) -> Option<f64> {
         Some(self.end? - self.targeted?)
     }
-    /// No request has a predecessor: 0 where the dispatch delay is defined.
+    /// GuideLLM's `turn_predecessor_delay`: the part of the dispatch delay spent waiting for
+    /// the previous turn past the target (0 for a request without one).
     fn predecessor_delay(&self) -> Option<f64> {
-        self.dispatch_delay().map(|_| 0.0)
+        let (targeted, start) = (self.targeted?, self.start?);
+        Some(
+            self.predecessor_completed
+                .map_or(0.0, |p| (start.min(p) - targeted).max(0.0)),
+        )
     }
     fn ttft_ms(&self) -> Option<f64> {
         Some(1000.0 * (self.first? - self.start?))
@@ -579,6 +590,8 @@ struct Timings {
     token_iterations: u64,
     request_end: Option<f64>,
     resolve_end: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    predecessor_completed: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -592,6 +605,12 @@ struct Info<'a> {
     error: Option<&'a str>,
     started_at: Option<f64>,
     completed_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation_id: Option<String>,
+    /// Prior messages sent with the request: a user message and a reply per earlier turn.
+    history_len: u32,
+    turn_index: u32,
+    preceding_nodes: u32,
 }
 
 #[derive(Serialize)]
@@ -656,10 +675,15 @@ impl Req {
                     token_iterations: self.iterations,
                     request_end: self.end,
                     resolve_end: self.resolve_end,
+                    predecessor_completed: self.predecessor_completed,
                 },
                 error: self.error.as_deref(),
                 started_at: self.start,
                 completed_at: Some(self.end_time()),
+                conversation_id: self.turn.map(|(c, _)| c.to_string()),
+                history_len: self.turn.map_or(0, |(_, k)| 2 * k),
+                turn_index: self.turn.map_or(0, |(_, k)| k),
+                preceding_nodes: self.turn.map_or(0, |(_, k)| k),
             },
             input_metrics: Usage {
                 text_tokens: self.prompt,
@@ -699,6 +723,48 @@ impl Req {
 // ------------------------------------------------------------------------------------------
 // One benchmark
 // ------------------------------------------------------------------------------------------
+
+/// GuideLLM's `GenerativeTurnMetrics.compile_by_turn`: per turn index, the counts and the
+/// latency, prompt, TTFT and ITL distributions of the requests at that index; None when every
+/// request is at turn 0.
+fn by_turn(
+    g: &ByStatus<&Req>,
+    first_token: &ByStatus<&Req>,
+    after_first: &ByStatus<&Req>,
+) -> Option<Vec<Value>> {
+    let all = |b: &ByStatus<&Req>| {
+        [&b.successful, &b.incomplete, &b.errored]
+            .into_iter()
+            .flatten()
+            .map(|q| q.turn.map_or(0, |t| t.1))
+            .collect::<Vec<u32>>()
+    };
+    let mut idx: Vec<u32> = [all(g), all(first_token), all(after_first)].concat();
+    idx.sort_unstable();
+    idx.dedup();
+    if idx.is_empty() || idx == [0] {
+        return None;
+    }
+    let at = |k: u32| move |q: &Req| q.turn.map_or(0, |t| t.1) == k;
+    Some(
+        idx.into_iter()
+            .map(|k| {
+                let (s, i, e) = g.filter(at(k)).len();
+                json!({
+                    "turn_index": k,
+                    "request_totals": {"successful": s, "incomplete": i, "errored": e, "total": s + i + e},
+                    "request_latency": g.filter(at(k)).values(|q| vec![(q.latency().unwrap_or(0.0), 1.0)]),
+                    "prompt_token_count": g.filter(at(k)).values(|q| vec![(q.prompt as f64, 1.0)]),
+                    "time_to_first_token_ms": first_token.filter(at(k)).values(|q| vec![(q.ttft_ms().unwrap_or(0.0), 1.0)]),
+                    "inter_token_latency_ms": after_first.filter(at(k)).values(|q| {
+                        let out = if q.output == 0 { 1.0 } else { q.output as f64 };
+                        vec![(q.itl_ms().unwrap_or(0.0), out - 1.0)]
+                    }),
+                })
+            })
+            .collect(),
+    )
+}
 
 /// Requests by status (GuideLLM's `StatusBreakdown` of lists).
 struct ByStatus<T> {
@@ -870,7 +936,8 @@ struct Metrics {
     video: Value,
     audio: Value,
     tool_call: Value,
-    turns: Option<()>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    turns: Option<Vec<Value>>,
     slo_attainment: Option<f64>,
     slo_determined_requests: u64,
     request_goodput: Option<StatusDist>,
@@ -1017,6 +1084,16 @@ impl<'a> BenchmarkView<'a> {
         match &b.records {
             Records::Live(l) => reqs.extend(l.kept().map(|q| Req::new(&q, o, end))),
             Records::Loaded(v) => reqs.extend(v.iter().map(|q| Req::new(q, o, end))),
+        }
+        // Each later turn's predecessor: the previous turn of its conversation.
+        let ends: std::collections::HashMap<(u64, u32), f64> = reqs
+            .iter()
+            .filter_map(|q| Some((q.turn?, q.end?)))
+            .collect();
+        for q in &mut reqs {
+            if let Some((c, k)) = q.turn.filter(|t| t.1 > 0) {
+                q.predecessor_completed = ends.get(&(c, k - 1)).copied();
+            }
         }
         BenchmarkView {
             r,
@@ -1234,9 +1311,12 @@ impl<'a> BenchmarkView<'a> {
             self.arrival_schedule()
                 .then(|| g.values_ci(ci, |q| f(q).map(|v| (v, 1.0)).into_iter().collect()))
         };
+        // GuideLLM's `root_dispatch_delay_distribution`: first turns only (a slow early turn
+        // moves the later ones).
         let roots: Vec<f64> = [&g.successful, &g.incomplete, &g.errored]
             .into_iter()
             .flatten()
+            .filter(|q| q.turn.is_none_or(|t| t.1 == 0))
             .filter_map(|q| q.dispatch_delay())
             .collect();
         let (slo_attainment, slo_determined_requests, request_goodput) = self.goodput(&g);
@@ -1293,7 +1373,7 @@ impl<'a> BenchmarkView<'a> {
             video: unmeasured(&["tokens", "frames", "seconds", "bytes"]),
             audio: unmeasured(&["tokens", "samples", "seconds", "bytes"]),
             tool_call: unmeasured(&["tokens", "mixed_tokens", "count"]),
-            turns: None,
+            turns: by_turn(&g, &first_token, &after_first),
             slo_attainment,
             slo_determined_requests,
             request_goodput,

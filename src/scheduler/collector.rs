@@ -4,7 +4,7 @@
 use super::constraints::ERROR_WINDOW;
 use super::saturation::SatSample;
 use crate::backend::{BackendEvent, OutputItem};
-use crate::metrics::{RequestRecord, Status, Timestamps};
+use crate::metrics::{RequestRecord, Status, Timestamps, TurnTag};
 use crossbeam_channel::Sender;
 use std::collections::{HashMap, VecDeque};
 
@@ -22,6 +22,20 @@ pub struct Sent {
     pub prompt_len: u32,
     pub max_tokens: Option<u32>,
     pub prefix_bucket: Option<u16>,
+    /// Its place in a conversation, if it is a turn of one.
+    pub turn: Option<TurnTag>,
+}
+
+/// The collector's note to the pacer that a conversation's turn (not its last) ended: with the
+/// reply's token ids when it succeeded (the next turn is built on them), None when it did not
+/// (the conversation ends there).
+#[derive(Debug, Clone)]
+pub struct TurnDone {
+    pub id: u64,
+    pub end: u64,
+    pub reply: Option<Vec<u32>>,
+    /// The engine stopped the reply (finish reason "stop": an end-of-turn or stop token).
+    pub stopped: bool,
 }
 
 pub struct Collector {
@@ -45,6 +59,13 @@ pub struct Collector {
     /// (kept only when `track_saturation`).
     pub saturation_samples: Vec<SatSample>,
     pub track_saturation: bool,
+    /// Where ended conversation turns go (multi-turn data): the pacer builds the next turns.
+    pub turn_tx: Option<Sender<TurnDone>>,
+    /// A stream holds its conversation through think time (`--conversation-slots`): a turn
+    /// that succeeded and is not the last frees no slot.
+    pub hold_conversations: bool,
+    /// Reply token ids of requests that asked for them (conversation turns), until they end.
+    replies: HashMap<u64, Vec<u32>>,
 }
 
 pub fn blank(id: u64) -> RequestRecord {
@@ -64,6 +85,7 @@ pub fn blank(id: u64) -> RequestRecord {
         t: Timestamps::default(),
         token_events: Default::default(),
         prefix_bucket: None,
+        turn: None,
     }
 }
 
@@ -81,6 +103,9 @@ impl Collector {
             longest_stall: (0, start_ns),
             saturation_samples: Vec::new(),
             track_saturation: false,
+            turn_tx: None,
+            hold_conversations: false,
+            replies: HashMap::new(),
         }
     }
 
@@ -129,6 +154,7 @@ impl Collector {
         r.prompt_tokens_sent = s.prompt_len;
         r.max_tokens = s.max_tokens;
         r.prefix_bucket = s.prefix_bucket;
+        r.turn = s.turn;
         if self.track_saturation {
             let concurrent = self.inflight.len();
             let r = &self.inflight[&s.id];
@@ -145,10 +171,10 @@ impl Collector {
             }
         }
         let r = &self.inflight[&s.id];
-        if r.t.end.is_some() {
-            // Its outputs overtook the pacer's note: it is complete now.
+        if let Some(end) = r.t.end {
+            // Its outputs (or its failure) overtook the pacer's note: it is complete now.
             let r = self.inflight.remove(&s.id).expect("present");
-            self.done.push(r);
+            self.finish(r, end);
         }
     }
 
@@ -167,18 +193,13 @@ impl Collector {
                 r.status = Status::Errored;
                 r.error = Some(error);
                 r.t.end = Some(t);
+                // Failed before the pacer's note arrived (an immediate failure overtakes it):
+                // on_sent completes it, as it does a request whose last output came first.
+                // Finishing it here left the note to open a second, never-ending record of the
+                // same id, waited on until the abort timed out.
                 if r.t.sent.is_some() {
                     let r = self.inflight.remove(&id).expect("present");
                     self.finish(r, t);
-                } else {
-                    // Failed before the pacer's note arrived (an immediate failure overtakes
-                    // it): on_sent completes it, as it does a request whose last output came
-                    // first. Finishing it here left the note to open a second, never-ending
-                    // record of the same id, waited on until the abort timed out.
-                    self.count_error(true);
-                    if self.slot_tx.is_some() {
-                        self.freed.push(t);
-                    }
                 }
             }
             BackendEvent::Progress { t, .. } => self.progress(t),
@@ -212,17 +233,18 @@ impl Collector {
             r.token_events.push(t, it.n);
             self.out_tokens += it.n as u64;
         }
+        if let Some(ids) = it.token_ids.take() {
+            self.replies.entry(it.id).or_default().extend(ids);
+        }
         let Some(finish) = it.finish.take() else {
             return;
         };
         apply_finish(r, t, finish, &it);
         let id = it.id;
+        // Completed before the pacer's note arrived: on_sent finishes it.
         if r.t.sent.is_some() {
             let r = self.inflight.remove(&id).expect("present");
             self.finish(r, t);
-        } else if self.slot_tx.is_some() {
-            // Completed before the pacer's note arrived; it is moved to `done` in on_sent.
-            self.freed.push(t);
         }
     }
 
@@ -239,8 +261,25 @@ impl Collector {
 
     fn finish(&mut self, r: RequestRecord, t: u64) {
         self.count_error(r.status == Status::Errored);
-        if self.slot_tx.is_some() && r.t.sent.is_some() {
+        let reply = self.replies.remove(&r.id);
+        let ok = r.status == Status::Successful;
+        let more = r.turn.is_some_and(|tt| !tt.last);
+        if self.slot_tx.is_some() && !(self.hold_conversations && more && ok) {
             self.freed.push(t);
+        }
+        if more {
+            if let Some(tx) = &self.turn_tx {
+                let _ = tx.send(TurnDone {
+                    id: r.id,
+                    end: t,
+                    reply: if ok {
+                        Some(reply.unwrap_or_default())
+                    } else {
+                        None
+                    },
+                    stopped: r.finish_reason.as_deref() == Some("stop"),
+                });
+            }
         }
         self.done.push(r);
     }
@@ -304,6 +343,7 @@ mod tests {
             prompt_len: 4,
             max_tokens: Some(8),
             prefix_bucket: None,
+            turn: None,
         }
     }
 

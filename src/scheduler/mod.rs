@@ -129,6 +129,8 @@ pub struct RunOptions<'a> {
     pub progress: Option<&'a dyn Fn(&Progress)>,
     /// How long the collector waits for an event before checking its constraints again.
     pub tick: Duration,
+    /// Multi-turn data: Some(whether a stream holds its conversation through think time).
+    pub conversations: Option<bool>,
 }
 
 /// How long in-flight requests get to come back after an abort.
@@ -168,7 +170,12 @@ pub fn run(
     let first_id = *o.next_id;
     let stop = Arc::new(AtomicBool::new(false));
     let (msg_tx, msg_rx) = unbounded::<PacerMsg>();
+    let (turn_tx, turn_rx) = unbounded::<collector::TurnDone>();
+    let turns = o
+        .conversations
+        .map(|hold| pacer::Turns { rx: turn_rx, hold });
     let pacer = Pacer {
+        turns,
         source,
         submitter: backend.submitter(o.sampling),
         clock: clock.clone(),
@@ -191,6 +198,10 @@ pub fn run(
     let slots = (concurrency.is_some() || cap.is_some()).then_some(slot_tx);
     let mut col = Collector::new(slots, start_ns);
     col.track_saturation = limits.saturation.is_some();
+    if let Some(hold) = o.conversations {
+        col.turn_tx = Some(turn_tx);
+        col.hold_conversations = hold;
+    }
     let mut run = Running {
         backend,
         limits,

@@ -8,15 +8,17 @@
 //! its targets, and a request due while the cap is full also waits for a freed slot: it is sent
 //! when the later of the two comes (`admitted`), so the wait shows apart from the pacer's lag.
 
-use super::collector::Sent;
+use super::collector::{Sent, TurnDone};
 use super::strategy::{constant_offset_s, Strategy};
 use super::EndReason;
 use crate::backend::Submitter;
 use crate::clock::Clock;
-use crate::data::prompts::RequestSource;
+use crate::data::prompts::{Conversation, RequestSource, RequestSpec};
+use crate::metrics::TurnTag;
 use crossbeam_channel::{Receiver, Sender};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Exp};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +45,8 @@ pub struct Pacer {
     pub tx: Sender<PacerMsg>,
     /// Ask for real-time priority and no timer slack (the real clock).
     pub sharpen: bool,
+    /// Multi-turn data: conversations, their later turns built from the replies.
+    pub turns: Option<Turns>,
 }
 
 /// Makes the calling (pacer) thread wake on time: no timer slack, and real-time priority where
@@ -60,6 +64,12 @@ impl Pacer {
     pub fn run(mut self) -> Box<dyn RequestSource> {
         if self.sharpen {
             sharpen_current_thread();
+        }
+        if let Some(turns) = self.turns.take() {
+            let tx = self.tx.clone();
+            let (source, end) = self.run_turns(turns);
+            let _ = tx.send(PacerMsg::Done(end));
+            return source;
         }
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed);
         let mut poisson_t = 0.0f64;
@@ -109,6 +119,7 @@ impl Pacer {
                 prompt_len: spec.prompt.len() as u32,
                 max_tokens: spec.max_tokens,
                 prefix_bucket: spec.prefix_bucket,
+                turn: None,
             }));
             i += 1;
         };
@@ -148,5 +159,323 @@ impl Pacer {
                 return Some(t.max(self.start_ns));
             }
         }
+    }
+}
+
+/// Multi-turn data: the collector's notes of ended turns, from which the pacer builds the
+/// conversations' next turns, and whether a stream holds its conversation through think time.
+pub struct Turns {
+    pub rx: Receiver<TurnDone>,
+    /// `--conversation-slots`: a concurrency slot (or an open-loop arrival) is a conversation,
+    /// whose later turns go at reply + think time. Otherwise (GuideLLM's way) every turn takes
+    /// a slot or an arrival of its own, and think time frees the slot.
+    pub hold: bool,
+}
+
+/// A conversation whose current turn is in flight.
+struct Open {
+    conv: u64,
+    index: u32,
+    prompt: Vec<u32>,
+    rest: Box<Conversation>,
+}
+
+/// A later turn, built, waiting for its time.
+struct Due {
+    at: u64,
+    spec: RequestSpec,
+    tag: TurnTag,
+}
+
+#[derive(Default)]
+struct Conversations {
+    open: HashMap<u64, Open>,
+    due: Vec<Due>,
+}
+
+impl Conversations {
+    /// A turn ended: its conversation's next turn is built on the reply, due after the think
+    /// time; a turn that failed (or was aborted) ends its conversation.
+    fn ended(&mut self, d: TurnDone) {
+        let Some(o) = self.open.remove(&d.id) else {
+            return;
+        };
+        let Some(reply) = d.reply else {
+            return;
+        };
+        let mut rest = o.rest;
+        let Some((prompt, history, content, max_tokens)) =
+            rest.next_prompt(o.prompt, &reply, d.stopped)
+        else {
+            return;
+        };
+        let at = d.end.saturating_add(rest.delay_ns);
+        let last = rest.later.is_empty();
+        self.due.push(Due {
+            at,
+            spec: RequestSpec {
+                prompt,
+                content_tokens: content,
+                prefix_tokens: 0,
+                max_tokens,
+                conversation: (!last).then_some(rest),
+                // The bucket is the first turn's, whose prompt carries the prefix.
+                prefix_bucket: None,
+            },
+            tag: TurnTag {
+                conversation: o.conv,
+                index: o.index + 1,
+                history_tokens: history,
+                last,
+            },
+        });
+    }
+
+    fn earliest(&self) -> Option<u64> {
+        self.due.iter().map(|d| d.at).min()
+    }
+
+    /// The earliest built turn, if it is due by `now`.
+    fn take_due(&mut self, now: u64) -> Option<Due> {
+        let (k, _) = self
+            .due
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.at <= now)
+            .min_by_key(|(_, d)| d.at)?;
+        Some(self.due.swap_remove(k))
+    }
+
+    fn live(&self) -> bool {
+        !self.open.is_empty() || !self.due.is_empty()
+    }
+}
+
+/// What ended a wait of the conversation loop.
+enum Wake {
+    Reached,
+    Turn(TurnDone),
+    Slot(u64),
+    Stopped,
+}
+
+impl Pacer {
+    /// Waits until `until` (forever without one), or until a turn ends or (with `slots`) a
+    /// concurrency slot frees, whichever comes first.
+    fn wait_for(&self, until: Option<u64>, rx: &Receiver<TurnDone>, slots: bool) -> Wake {
+        let never = crossbeam_channel::never();
+        let slot_rx = if slots { &self.slot_rx } else { &never };
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return Wake::Stopped;
+            }
+            let now = self.clock.now_ns();
+            let mut timeout = Duration::from_millis(20);
+            if let Some(u) = until {
+                if now >= u {
+                    return Wake::Reached;
+                }
+                // The last stretch is the clock's precise wait (no event can come sooner
+                // than a millisecond's worth of difference to a dispatch).
+                if u - now <= 1_000_000 || !self.clock.is_real() {
+                    return if self.clock.wait_until(u, &self.stop) {
+                        Wake::Reached
+                    } else {
+                        Wake::Stopped
+                    };
+                }
+                timeout = timeout.min(Duration::from_nanos(u - now - 1_000_000));
+            }
+            crossbeam_channel::select! {
+                recv(rx) -> m => match m {
+                    Ok(d) => return Wake::Turn(d),
+                    Err(_) => return Wake::Stopped,
+                },
+                recv(slot_rx) -> t => if let Ok(t) = t {
+                    return Wake::Slot(t.max(self.start_ns));
+                },
+                default(timeout) => {}
+            }
+        }
+    }
+
+    /// Dispatches conversations: first turns from the source, later turns built by
+    /// `Conversations` as their previous turns end.
+    fn run_turns(mut self, turns: Turns) -> (Box<dyn RequestSource>, EndReason) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed);
+        let mut poisson_t = 0.0f64;
+        let mut convs = Conversations::default();
+        let closed = self.strategy.concurrency().is_some();
+        let capped = self.strategy.cap().is_some();
+        let mut sent_n: u64 = 0;
+        let mut opened: u64 = 0;
+        let mut exhausted = false;
+        // A dispatch opportunity in hand: a freed slot, or the schedule's next arrival.
+        let mut opp: Option<u64> = None;
+        let end = 'run: loop {
+            if self.max_requests.is_some_and(|m| sent_n >= m) {
+                break EndReason::MaxRequests;
+            }
+            while let Ok(d) = turns.rx.try_recv() {
+                convs.ended(d);
+            }
+            if exhausted && !convs.live() {
+                break EndReason::DataExhausted;
+            }
+            // The next opportunity: slots for closed-loop profiles (a slot arrives when one
+            // frees), the schedule's targets for open-loop ones (counted per request, or per
+            // conversation when conversations hold their slot).
+            if opp.is_none() && !(turns.hold && exhausted) {
+                if closed {
+                    if let Ok(t) = self.slot_rx.try_recv() {
+                        opp = Some(t.max(self.start_ns));
+                    }
+                } else {
+                    let k = if turns.hold { opened } else { sent_n };
+                    opp = self.target(k, &mut poisson_t, &mut rng);
+                    if opp.is_none() {
+                        break EndReason::Interrupted;
+                    }
+                }
+            }
+            let now = self.clock.now_ns();
+            let pick: Option<(RequestSpec, Option<TurnTag>, u64, Option<u64>)> = if turns.hold {
+                // Later turns go at their time; a new conversation at an opportunity.
+                let due_at = convs.earliest();
+                let next = match (due_at, opp) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if let Some(n) = next {
+                    if self.deadline.is_some_and(|d| n >= d) {
+                        break EndReason::MaxSeconds;
+                    }
+                }
+                if next.is_some_and(|n| n <= now) {
+                    if let Some(d) = convs.take_due(now) {
+                        Some((d.spec, Some(d.tag), d.at, None))
+                    } else {
+                        let at = opp.take().expect("an opportunity is due");
+                        match self.source.next_request() {
+                            Some(spec) => Some((spec, None, at, None)),
+                            None => {
+                                exhausted = true;
+                                None
+                            }
+                        }
+                    }
+                } else {
+                    match self.wait_for(next, &turns.rx, closed && opp.is_none()) {
+                        Wake::Stopped => break EndReason::Interrupted,
+                        Wake::Turn(d) => convs.ended(d),
+                        Wake::Slot(t) => opp = Some(t),
+                        Wake::Reached => {}
+                    }
+                    None
+                }
+            } else {
+                // Every opportunity takes a due later turn, else opens a conversation.
+                let Some(at) = opp else {
+                    match self.wait_for(None, &turns.rx, closed) {
+                        Wake::Stopped => break EndReason::Interrupted,
+                        Wake::Turn(d) => convs.ended(d),
+                        Wake::Slot(t) => opp = Some(t),
+                        Wake::Reached => {}
+                    }
+                    continue;
+                };
+                if self.deadline.is_some_and(|d| at >= d) {
+                    break EndReason::MaxSeconds;
+                }
+                if at > now {
+                    match self.wait_for(Some(at), &turns.rx, false) {
+                        Wake::Stopped => break EndReason::Interrupted,
+                        Wake::Turn(d) => convs.ended(d),
+                        _ => {}
+                    }
+                    continue;
+                }
+                let admitted = if capped {
+                    match self.slot() {
+                        None => break EndReason::Interrupted,
+                        Some(free) => (free > at).then_some(free),
+                    }
+                } else {
+                    None
+                };
+                let now = self.clock.now_ns();
+                if let Some(d) = convs.take_due(now) {
+                    opp = None;
+                    Some((d.spec, Some(d.tag), at.max(d.at), admitted))
+                } else if exhausted {
+                    // No new conversation left: the opportunity waits for a later turn.
+                    match self.wait_for(convs.earliest(), &turns.rx, false) {
+                        Wake::Stopped => break EndReason::Interrupted,
+                        Wake::Turn(d) => convs.ended(d),
+                        _ => {}
+                    }
+                    None
+                } else {
+                    match self.source.next_request() {
+                        Some(spec) => {
+                            opp = None;
+                            Some((spec, None, at, admitted))
+                        }
+                        None => {
+                            exhausted = true;
+                            None
+                        }
+                    }
+                }
+            };
+            let Some((mut spec, tag, scheduled, admitted)) = pick else {
+                continue;
+            };
+            let id = self.first_id + sent_n;
+            let tag = tag.unwrap_or(TurnTag {
+                conversation: id,
+                index: 0,
+                history_tokens: 0,
+                last: spec.conversation.is_none(),
+            });
+            let prepared = self.submitter.prepare(id, &spec);
+            if self.deadline.is_some_and(|d| self.clock.now_ns() >= d) {
+                break 'run EndReason::MaxSeconds;
+            }
+            if self.submitter.send(&prepared).is_err() {
+                break EndReason::WorkerDied;
+            }
+            let sent = self.clock.now_ns();
+            self.clock.dispatched();
+            if tag.index == 0 {
+                opened += 1;
+            }
+            let prompt_len = spec.prompt.len() as u32;
+            if let Some(rest) = spec.conversation.take() {
+                convs.open.insert(
+                    id,
+                    Open {
+                        conv: tag.conversation,
+                        index: tag.index,
+                        prompt: std::mem::take(&mut spec.prompt),
+                        rest,
+                    },
+                );
+            }
+            let _ = self.tx.send(PacerMsg::Sent(Sent {
+                id,
+                scheduled,
+                admitted,
+                sent,
+                content: spec.content_tokens,
+                prefix: spec.prefix_tokens,
+                prompt_len,
+                max_tokens: spec.max_tokens,
+                turn: Some(tag),
+                prefix_bucket: spec.prefix_bucket,
+            }));
+            sent_n += 1;
+        };
+        (self.source, end)
     }
 }

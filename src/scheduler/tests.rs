@@ -28,6 +28,7 @@ impl RequestSource for Source {
             prefix_tokens: 0,
             max_tokens: Some(self.tokens),
             prefix_bucket: None,
+            conversation: None,
         })
     }
 }
@@ -45,6 +46,7 @@ struct Bench {
     interrupt: AtomicBool,
     next_id: u64,
     rampup_s: f64,
+    conversations: Option<bool>,
 }
 
 impl Bench {
@@ -54,6 +56,7 @@ impl Bench {
             interrupt: AtomicBool::new(false),
             next_id: 1,
             rampup_s: 0.0,
+            conversations: None,
         }
     }
 
@@ -68,6 +71,7 @@ impl Bench {
             rampup_s: self.rampup_s,
             progress: None,
             tick: Duration::from_micros(200),
+            conversations: self.conversations,
         };
         run(&mut self.backend, source, &s, &c, o).1
     }
@@ -737,4 +741,127 @@ fn monitor_mode_reports_over_saturation_without_stopping() {
     assert_eq!(r.mode, SaturationMode::Monitor);
     assert!(r.is_over_saturated, "still over-saturated at the end");
     assert!(r.first_detected_s.unwrap() < 8.0);
+}
+
+/// Conversations of `turns` turns (4-token messages, `tokens` output tokens each), `delay` of
+/// think time after each reply.
+struct Chats {
+    turns: usize,
+    tokens: u32,
+    delay: u64,
+}
+
+impl RequestSource for Chats {
+    fn next_request(&mut self) -> Option<RequestSpec> {
+        use crate::data::prompts::{Conversation, LaterTurn};
+        Some(RequestSpec {
+            prompt: vec![1, 2, 3, 4],
+            content_tokens: 4,
+            prefix_tokens: 0,
+            max_tokens: Some(self.tokens),
+            conversation: Some(Box::new(Conversation {
+                later: (1..self.turns)
+                    .map(|_| LaterTurn {
+                        content: vec![5, 6, 7, 8],
+                        max_tokens: Some(self.tokens),
+                        recorded_reply: None,
+                    })
+                    .collect(),
+                delay_ns: self.delay,
+                frame: Default::default(),
+                suffix: Default::default(),
+            })),
+            prefix_bucket: None,
+        })
+    }
+}
+
+/// Each conversation's turns in order, with every later turn sent no sooner than the think time
+/// after its previous reply, and its prompt the previous one + the new message.
+fn check_conversations(
+    o: &Outcome,
+    turns: u32,
+    delay: u64,
+) -> std::collections::BTreeMap<u64, Vec<&RequestRecord>> {
+    let mut by_conv: std::collections::BTreeMap<u64, Vec<&RequestRecord>> = Default::default();
+    for r in &o.records {
+        let t = r.turn.expect("every request is a turn");
+        by_conv.entry(t.conversation).or_default().push(r);
+    }
+    for (c, rs) in &by_conv {
+        assert_eq!(rs[0].id, *c, "a conversation is named by its first request");
+        for (k, r) in rs.iter().enumerate() {
+            let t = r.turn.unwrap();
+            assert_eq!(t.index as usize, k, "conversation {c}: turns in order");
+            assert_eq!(t.last, k as u32 == turns - 1);
+            assert_eq!(
+                r.prompt_tokens_sent,
+                4 * (k as u32 + 1),
+                "history + the new message"
+            );
+            if k > 0 {
+                let prev = rs[k - 1];
+                assert!(
+                    r.t.sent.unwrap() >= prev.t.end.unwrap() + delay,
+                    "conversation {c} turn {k}: think time"
+                );
+                assert_eq!(t.history_tokens, 4 * k as u32);
+            }
+        }
+    }
+    by_conv
+}
+
+#[test]
+fn conversation_turns_take_their_own_slots_and_think_time_frees_them() {
+    let mut b = Bench::new(Shape::default());
+    b.conversations = Some(false);
+    let chats = Chats {
+        turns: 3,
+        tokens: 4,
+        delay: 200 * MS,
+    };
+    let o = b.run(
+        Box::new(chats),
+        Strategy::Concurrent { streams: 2 },
+        requests(18),
+    );
+    assert_eq!(o.ended_by, EndReason::MaxRequests);
+    assert_eq!(o.records.len(), 18);
+    assert!(peak_in_flight(&o) <= 2);
+    let by_conv = check_conversations(&o, 3, 200 * MS);
+    // GuideLLM's way: while a conversation thinks its slot opens another, so more than two
+    // conversations are under way.
+    assert!(by_conv.len() > 2, "{} conversations", by_conv.len());
+}
+
+#[test]
+fn conversation_slots_hold_a_stream_through_think_time() {
+    let mut b = Bench::new(Shape::default());
+    b.conversations = Some(true);
+    let chats = Chats {
+        turns: 3,
+        tokens: 4,
+        delay: 200 * MS,
+    };
+    let o = b.run(
+        Box::new(chats),
+        Strategy::Concurrent { streams: 2 },
+        requests(12),
+    );
+    assert_eq!(o.ended_by, EndReason::MaxRequests);
+    let by_conv = check_conversations(&o, 3, 200 * MS);
+    // Two streams, each a whole conversation at a time: 12 turns are 4 complete conversations.
+    assert_eq!(by_conv.len(), 4);
+    assert!(by_conv.values().all(|rs| rs.len() == 3));
+    for rs in by_conv.values() {
+        for w in rs.windows(2) {
+            let (prev, next) = (w[0], w[1]);
+            assert_eq!(
+                next.t.scheduled.unwrap(),
+                prev.t.end.unwrap() + 200 * MS,
+                "a later turn is due at reply + think time"
+            );
+        }
+    }
 }

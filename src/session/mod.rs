@@ -200,9 +200,14 @@ impl Session<'_> {
         for w in &ready.warnings {
             eprintln!("warning: {model}: {w}");
         }
+        let turns = plan.conversations().is_some();
+        if let (true, Some(note)) = (turns, &prep.frame.turn_note) {
+            eprintln!("warning: {model}: {note}");
+        }
         entry.request_format = Some(report::RequestFormatInfo::new(
             plan.request_format.name(),
             &prep.frame,
+            turns,
         ));
     }
 
@@ -222,6 +227,7 @@ impl Session<'_> {
         let (plan, interrupt, clock) = (self.plan, self.interrupt, self.clock.clone());
         let mut o = options(plan, &clock, interrupt, &mut self.next_id);
         o.rampup_s = 0.0;
+        o.conversations = None;
         let (_, out) = scheduler::run(&mut self.worker, warm, &strategy, &limits, o);
         if let Some(e) = out.worker_error {
             return Err(anyhow!("engine warm-up failed: {e}"));
@@ -471,6 +477,7 @@ fn options<'a>(
         rampup_s: plan.limits.rampup,
         progress: None,
         tick: Duration::from_millis(10),
+        conversations: plan.conversations(),
     }
 }
 

@@ -7,7 +7,8 @@ use crate::backend::worker::Worker;
 use crate::bail_usage;
 use crate::data::files::FileRow;
 use crate::data::prompts::{
-    Prepared, PromptFrame, RequestSource, RequestSpec, SyntheticSource, CORPUS_TEXT,
+    Conversation, LaterTurn, Prepared, PromptFrame, RequestSource, RequestSpec, SyntheticSource,
+    CORPUS_TEXT,
 };
 use crate::plan::{DataSource, Plan, RequestFormat};
 use anyhow::{anyhow, Result};
@@ -36,14 +37,24 @@ pub fn prepare_data(worker: &mut Worker, plan: &Plan, ready: &Ready, model: &str
         DataSource::File {
             rows,
             output_from_reply,
+            recorded_replies,
             ..
-        } => from_file(worker, plan, rows, *output_from_reply, frame)?,
+        } => from_file(
+            worker,
+            plan,
+            rows,
+            (*output_from_reply, *recorded_replies),
+            frame,
+        )?,
     };
     if let Some(limit) = ready.max_model_len {
         if max_prompt + max_out.unwrap_or(1) > limit {
+            let turns = plan.conversations().is_some();
             bail_usage!(
-                "--data asks for prompts of up to {max_prompt} tokens{} but model {model} has max_model_len {limit}; raise it with --backend-kwargs '{{\"vllm_config\": {{\"max_model_len\": N}}}}' (up to the model's limit) or ask for shorter prompts",
-                max_out.map(|o| format!(" plus {o} output tokens")).unwrap_or_default()
+                "--data asks for prompts of up to {max_prompt} tokens{}{} but model {model} has max_model_len {limit}; raise it with --backend-kwargs '{{\"vllm_config\": {{\"max_model_len\": N}}}}' (up to the model's limit) or ask for {}",
+                if turns { " (a conversation's last turn, with its history of earlier prompts and replies)" } else { "" },
+                max_out.map(|o| format!(" plus {o} output tokens")).unwrap_or_default(),
+                if turns { "fewer or shorter turns" } else { "shorter prompts" }
             );
         }
     }
@@ -68,6 +79,14 @@ fn synthetic(
             .filter(|c| !c.is_empty())
             .ok_or_else(|| anyhow!("the tokenizer returned no tokens for the corpus"))?
     };
+    if spec.turns > 1 && frame.turn.is_none() {
+        bail_usage!(
+            "--data: turns={} needs the request format to frame a conversation's later turns, and the {} format cannot ({}); use --request-format plain",
+            spec.turns,
+            frame.format,
+            frame.turn_note.as_deref().unwrap_or("no reason given")
+        );
+    }
     let mut source = SyntheticSource::new(spec.clone(), corpus.clone(), frame.clone(), plan.seed);
     let (p, o) = source.max_lengths();
     let prepared: Option<Arc<Vec<RequestSpec>>> = plan
@@ -101,27 +120,21 @@ fn from_file(
     worker: &mut Worker,
     plan: &Plan,
     rows: &[FileRow],
-    output_from_reply: bool,
+    replies: (bool, bool),
     frame: PromptFrame,
 ) -> Result<(Prep, u64, Option<u64>)> {
     let n = plan
         .data_samples
         .map_or(rows.len(), |n| (n as usize).min(rows.len()));
-    let specs = Arc::new(file_requests(
-        worker,
-        plan,
-        &frame,
-        &rows[..n],
-        output_from_reply,
-    )?);
-    let p = specs
-        .iter()
-        .map(|r| r.prompt.len() as u64)
-        .max()
-        .unwrap_or(0);
+    let specs = Arc::new(file_requests(worker, plan, &frame, &rows[..n], replies)?);
+    let p = specs.iter().map(last_turn_len).max().unwrap_or(0);
     let o = specs
         .iter()
-        .filter_map(|r| r.max_tokens)
+        .flat_map(|r| {
+            let later = r.conversation.iter().flat_map(|c| c.later.iter());
+            std::iter::once(r.max_tokens).chain(later.map(|t| t.max_tokens))
+        })
+        .flatten()
         .max()
         .map(|m| m as u64);
     let warm: Vec<RequestSpec> = specs
@@ -162,6 +175,7 @@ fn frame_for(worker: &mut Worker, plan: &Plan, system: Option<String>) -> Result
     if plan.engine == EngineKind::Mock && matches!(plan.data, DataSource::Synthetic(_)) {
         return Ok(PromptFrame {
             format: "plain".into(),
+            turn: Some(vec![]),
             ..Default::default()
         });
     }
@@ -182,6 +196,8 @@ fn frame_for(worker: &mut Worker, plan: &Plan, system: Option<String>) -> Result
     let FromWorker::Framed {
         prefix_ids,
         suffix_ids,
+        turn_ids,
+        turn_note,
         ..
     } = reply
     else {
@@ -191,6 +207,8 @@ fn frame_for(worker: &mut Worker, plan: &Plan, system: Option<String>) -> Result
         format: format.into(),
         prefix: prefix_ids,
         suffix: suffix_ids,
+        turn: turn_ids,
+        turn_note,
     })
 }
 
@@ -201,7 +219,7 @@ fn file_requests(
     plan: &Plan,
     plain_frame: &PromptFrame,
     rows: &[FileRow],
-    output_from_reply: bool,
+    (output_from_reply, recorded_replies): (bool, bool),
 ) -> Result<Vec<RequestSpec>> {
     let plain = matches!(plan.request_format, RequestFormat::Plain);
     // `plain` joins the messages' contents with spaces (GuideLLM's plain format).
@@ -213,7 +231,7 @@ fn file_requests(
         })
         .collect();
     let ids = tokenize_all(worker, &texts)?;
-    let replies: Vec<Option<u32>> = if output_from_reply {
+    let replies: Vec<Option<u32>> = if output_from_reply || recorded_replies {
         let r: Vec<String> = rows
             .iter()
             .map(|r| r.reply.clone().unwrap_or_default())
@@ -242,7 +260,108 @@ fn file_requests(
         r.max_tokens = row.output_tokens.or(replies[i]);
         out.push(r);
     }
+    conversations(
+        worker,
+        plain_frame,
+        rows,
+        &mut out,
+        output_from_reply,
+        recorded_replies,
+    )?;
     Ok(out)
+}
+
+/// File conversations: each row with later user turns opens a conversation replayed turn by
+/// turn (docs/metrics.md, "Conversations"), the engine's replies in its history — or, with
+/// `recorded_replies`, the dataset's, whose lengths are then the output targets (as they are
+/// with `output_from_reply`).
+fn conversations(
+    worker: &mut Worker,
+    frame: &PromptFrame,
+    rows: &[FileRow],
+    out: &mut [RequestSpec],
+    output_from_reply: bool,
+    recorded_replies: bool,
+) -> Result<()> {
+    let with_turns: Vec<usize> = (0..rows.len())
+        .filter(|&i| !rows[i].later.is_empty())
+        .collect();
+    if with_turns.is_empty() {
+        return Ok(());
+    }
+    let Some(turn) = frame.turn.clone() else {
+        bail_usage!(
+            "--data: the file holds conversations of several turns, and the {} request format cannot frame their later turns ({}); use --request-format plain",
+            frame.format,
+            frame.turn_note.as_deref().unwrap_or("no reason given")
+        );
+    };
+    let (turn, suffix) = (Arc::new(turn), Arc::new(frame.suffix.clone()));
+    let later = |f: fn(&crate::data::files::FileTurn) -> String| -> Vec<String> {
+        with_turns
+            .iter()
+            .flat_map(|&i| rows[i].later.iter().map(f))
+            .collect()
+    };
+    let mut texts = tokenize_all(worker, &later(|t| t.text.clone()))?.into_iter();
+    let lengths = output_from_reply || recorded_replies;
+    let mut replies = if lengths {
+        tokenize_all(worker, &later(|t| t.reply.clone().unwrap_or_default()))?
+    } else {
+        Vec::new()
+    }
+    .into_iter();
+    let mut before = if recorded_replies {
+        tokenize_all(
+            worker,
+            &later(|t| t.reply_before.clone().unwrap_or_default()),
+        )?
+    } else {
+        Vec::new()
+    }
+    .into_iter();
+    for &i in &with_turns {
+        let later = rows[i]
+            .later
+            .iter()
+            .map(|_| LaterTurn {
+                content: texts.next().unwrap_or_default(),
+                max_tokens: replies
+                    .next()
+                    .filter(|r| !r.is_empty())
+                    .map(|r| r.len() as u32),
+                recorded_reply: before.next(),
+            })
+            .collect();
+        out[i].conversation = Some(Box::new(Conversation {
+            later,
+            delay_ns: 0,
+            frame: turn.clone(),
+            suffix: suffix.clone(),
+        }));
+    }
+    Ok(())
+}
+
+/// The prompt length of a request's last turn: its own, or for a conversation the history it
+/// will have grown to, each reply counted at its output target (a reply without one at 0, so
+/// the check cannot see it: the engine then refuses a turn that does not fit).
+fn last_turn_len(r: &RequestSpec) -> u64 {
+    let mut n = r.prompt.len() as u64;
+    if let Some(c) = &r.conversation {
+        let mut prev_out = r.max_tokens;
+        for t in &c.later {
+            let reply = t
+                .recorded_reply
+                .as_ref()
+                .map(|v| v.len() as u64)
+                .or(prev_out.map(u64::from))
+                .unwrap_or(0);
+            n += reply + (c.frame.len() + t.content.len() + c.suffix.len()) as u64;
+            prev_out = t.max_tokens;
+        }
+    }
+    n
 }
 
 /// Tokenizes `texts` in chunks of 256 (one message each).
@@ -289,6 +408,7 @@ fn framed(
         prefix_tokens: 0,
         max_tokens: None,
         prefix_bucket: None,
+        conversation: None,
     })
 }
 
@@ -302,6 +422,8 @@ impl RequestSource for Capped {
     fn next_request(&mut self) -> Option<RequestSpec> {
         let mut r = self.inner.next_request()?;
         r.max_tokens = Some(r.max_tokens.map_or(self.cap, |m| m.min(self.cap)));
+        // Warming needs no conversation: first turns only.
+        r.conversation = None;
         Some(r)
     }
 }

@@ -951,13 +951,6 @@ fn data_source(d: &Value, a: &mut RunArgs) -> Result<()> {
     let (s, _) = Spec::read("--data", d, kinds::DATA, None)?;
     let load_kwargs = s.object("load_kwargs")?.filter(|m| !m.is_empty());
     if s.kind == "synthetic_text" {
-        if let Some(t) = s.f64("turns")? {
-            if t != 1.0 {
-                return Err(
-                    s.err("turns (multi-turn conversations) is not supported yet by llmbench")
-                );
-            }
-        }
         if load_kwargs.is_some() {
             return Err(s.err("load_kwargs has no meaning for synthetic data"));
         }
@@ -969,9 +962,7 @@ fn data_source(d: &Value, a: &mut RunArgs) -> Result<()> {
         let keys: Map<String, Value> = s
             .map
             .iter()
-            .filter(|(k, v)| {
-                !["kind", "turns", "load_kwargs"].contains(&k.as_str()) && !v.is_null()
-            })
+            .filter(|(k, v)| !["kind", "load_kwargs"].contains(&k.as_str()) && !v.is_null())
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         a.data = Some(Value::Object(keys).to_string());

@@ -270,10 +270,7 @@ fn refusals_are_one_sentence_naming_option_kind_and_key() {
 
 #[test]
 fn builtin_scenarios_load_with_a_vllm_backend() {
-    for (name, _) in BUILTIN_SCENARIOS
-        .iter()
-        .filter(|(n, _)| !n.contains("multiturn"))
-    {
+    for (name, _) in BUILTIN_SCENARIOS.iter() {
         let a = args(&["--config", name, "--backend", "kind=vllm_python,model=m"]).unwrap();
         assert_eq!(a.profile, Some(ProfileKind::Concurrent), "{name}");
         assert!(a.rate.is_some() && a.max_seconds.is_some(), "{name}");
@@ -287,15 +284,17 @@ fn builtin_scenarios_load_with_a_vllm_backend() {
     .unwrap();
     assert_eq!(a.rate.as_deref(), Some("1,50,100,200,300"));
     assert_eq!(a.max_seconds, Some(Values::one(450.0)));
-    let e = err(&[
+    let a = args(&[
         "--config",
         "rhaiis/concurrent-1k-1k-multiturn",
         "--backend",
         "kind=vllm_python,model=m",
-    ]);
+    ])
+    .unwrap();
     assert!(
-        e.contains("turns (multi-turn conversations) is not supported yet"),
-        "{e}"
+        a.data.as_deref().unwrap().contains("\"turns\":5"),
+        "{:?}",
+        a.data
     );
 }
 

@@ -316,10 +316,12 @@ def test_builtin_tokenizer(supervisor):
     assert m["type"] == "tokenized" and m["id"] == 1
     assert len(m["token_ids"][0]) == 4 and m["token_ids"][0][0] == 1 and m["token_ids"][1] == [1]
     s.send({"type": "frame_prompt", "id": 2, "format": "plain", "template": None, "system": None})
-    assert s.recv() == {"type": "framed", "id": 2, "prefix_ids": [1], "suffix_ids": []}
+    assert s.recv() == {"type": "framed", "id": 2, "prefix_ids": [1], "suffix_ids": [], "turn_ids": [],
+                        "turn_note": None}
     s.send({"type": "frame_prompt", "id": 3, "format": "default-template", "template": None, "system": "x y"})
     m = s.recv()
     assert m["prefix_ids"][:2] == [1, 3] and len(m["prefix_ids"]) == 6 and m["suffix_ids"] == [4, 6]
+    assert m["turn_ids"] == [4, 5] and m["turn_note"] is None
     s.send({"type": "frame_prompt", "id": 4, "format": "jinja", "template": "{{ x }}", "system": None})
     m = s.recv()
     assert m["type"] == "error" and m["id"] == 4 and m["user_error"] is True

@@ -44,7 +44,7 @@ def test_tiny_llama_no_bos(supervisor):
     m = ask(s, {"type": "tokenize", "id": 1, "texts": ["hello world", ""], "add_special_tokens": True})
     assert m["type"] == "tokenized" and m["id"] == 1 and len(m["token_ids"]) == 2 and m["token_ids"][1] == []
     assert ask(s, {"type": "frame_prompt", "id": 2, "format": "plain", "template": None, "system": None}) == {
-        "type": "framed", "id": 2, "prefix_ids": [], "suffix_ids": []}
+        "type": "framed", "id": 2, "prefix_ids": [], "suffix_ids": [], "turn_ids": [], "turn_note": None}
     f = ask(s, {"type": "frame_prompt", "id": 3, "format": "default-template", "template": None,
                 "system": "be brief"})
     assert f["type"] == "framed" and f["prefix_ids"] and f["suffix_ids"]
@@ -53,6 +53,9 @@ def test_tiny_llama_no_bos(supervisor):
                 "<|im_start|>assistant\n")
     # prefix + content + suffix is exactly the rendered prompt's tokens
     assert f["prefix_ids"] + content["token_ids"][0] + f["suffix_ids"] == whole(s, rendered)
+    # a later turn: after the reply, the template closes it and opens the next user message
+    assert f["turn_note"] is None
+    assert f["turn_ids"] == whole(s, "<|im_end|>\n<|im_start|>user\n")
     j = ask(s, {"type": "frame_prompt", "id": 5, "format": "jinja", "system": None,
                 "template": "[{{ messages[0]['content'] }}]{% if add_generation_prompt %}<|im_start|>{% endif %}"})
     assert j["type"] == "framed"

@@ -233,6 +233,8 @@ fn a_dataset_file_is_guidellms_file_data_by_its_extension() {
             rows: 3,
             output_tokens_from_reply: false,
             split: None,
+            conversations: 0,
+            recorded_replies: false,
         };
         let v = view(&r);
         assert_eq!(

@@ -245,6 +245,8 @@ fn data_args(r: &Report) -> Value {
                 "parquet" => "parquet_file",
                 "arrow" | "feather" => "arrow_file",
                 "txt" | "text" => "text_file",
+                // A dataset directory whose saved Dataset records no split.
+                "" => return json!([{"kind": "huggingface", "source": path}]),
                 _ => "json_file",
             };
             json!([{"kind": kind, "path": path}])

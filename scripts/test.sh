@@ -27,7 +27,7 @@ echo "== build"
 cargo build --tests --quiet
 
 echo "== Rust unit and mock-engine tests"
-cargo test --quiet --lib --test protocol --test cli_errors --test mock_engine --test profiles --test containerfile --test report_formats --test report_schema --test html_report --test run_spec --test guidellm_compat --test slo --test search --test confidence --test shard
+cargo test --quiet --lib --test protocol --test cli_errors --test mock_engine --test profiles --test containerfile --test report_formats --test report_schema --test html_report --test run_spec --test guidellm_compat --test slo --test search --test confidence --test shard --test replay
 echo "== real vLLM engine tests (one at a time: each starts an engine on 2 cores)"
 cargo test --quiet --test real_engine --test many_models --test data --test engine_failures -- --test-threads=1
 echo "== worker pytest"
@@ -37,6 +37,8 @@ cargo build --release --quiet
 export LLMBENCH_PYTHON="$py"
 python3 scripts/bench/pacing.py --smoke
 SAMPLES=100 scripts/bench/prepare.sh
+SAMPLES=100 scripts/bench/conversations.sh
+python3 scripts/bench/trace_prepare.py --smoke
 scripts/bench/memory.sh 2000 1000
 python3 scripts/bench/engine_ratio.py --smoke
 echo "== all tests passed in $(( $(date +%s) - t0 )) s"

@@ -193,6 +193,9 @@ pub enum ProfileKind {
     /// Concurrent benchmarks and the knee of their output throughput; --rate: at least 5
     /// increasing stream counts (or min_streams, max_streams, count in --profile-args).
     Knee,
+    /// Each row of a trace (--data kind=mooncake or kind=trace_synthetic) at its timestamp;
+    /// --rate unused; time_scale and schedule_turn in --profile-args.
+    Replay,
 }
 
 impl ProfileKind {
@@ -206,6 +209,7 @@ impl ProfileKind {
             ProfileKind::Sweep => "sweep",
             ProfileKind::Goodput => "goodput",
             ProfileKind::Knee => "knee",
+            ProfileKind::Replay => "replay",
         }
     }
 }

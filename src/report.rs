@@ -266,6 +266,28 @@ pub enum DataSourceInfo {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         recorded_replies: bool,
     },
+    /// A trace of timed rows (docs/metrics.md, "Trace replay").
+    Trace {
+        /// mooncake or trace_synthetic.
+        trace_kind: String,
+        /// The trace file.
+        path: String,
+        /// Rows read.
+        rows: usize,
+        /// What the trace's timestamps count: s or ms.
+        timestamp_unit: String,
+        /// mooncake: tokens per hash id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hash_id_block_size: Option<u32>,
+        /// mooncake: distinct hash ids, i.e. distinct token blocks built.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        distinct_blocks: Option<usize>,
+        /// The trace's own span: its last row's time after its first, seconds.
+        duration_s: f64,
+        /// With the replay profile: duration_s × time_scale, the span of the replay's schedule.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replay_duration_s: Option<f64>,
+    },
 }
 
 fn is_zero_usize(n: &usize) -> bool {

@@ -597,3 +597,108 @@ fn workload_data_bad_input() {
         &["--data kind=arrow_file: path d.parquet must end in .arrow or .feather"],
     );
 }
+
+/// The worker's vLLM version gate, against fake `vllm` packages on a Python without vLLM: an
+/// old release is refused in one sentence before anything starts; a newer one than tested runs
+/// (here on the mock path) with a warning in the report.
+#[test]
+fn vllm_version_gate_refuses_old_releases_and_warns_on_new_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = |v: &str| {
+        let root = dir.path().join(format!("v{v}"));
+        std::fs::create_dir_all(root.join("vllm")).unwrap();
+        std::fs::create_dir_all(root.join(format!("vllm-{v}.dist-info"))).unwrap();
+        std::fs::write(
+            root.join("vllm/__init__.py"),
+            format!("__version__ = \"{v}\"\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join(format!("vllm-{v}.dist-info/METADATA")),
+            format!("Metadata-Version: 2.1\nName: vllm\nVersion: {v}\n"),
+        )
+        .unwrap();
+        root
+    };
+    // Any Python without vLLM: the worker needs only the standard library.
+    let py = "python3";
+    let has_vllm = std::process::Command::new(py)
+        .args(["-c", "import vllm"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(true);
+    if has_vllm {
+        eprintln!("skipped: {py} has vLLM installed, so a fake one cannot stand in");
+        return;
+    }
+    let model = dir.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("config.json"), "{}").unwrap();
+    let out = dir.path().join("old.json");
+    let o = bin()
+        .env("PYTHONPATH", fake("0.10.2"))
+        .args(["benchmark", "run", "--backend", "vllm_python", "--model"])
+        .arg(&model)
+        .args([
+            "--python",
+            py,
+            "--data",
+            "prompt_tokens=8,output_tokens=4",
+            "--profile",
+            "synchronous",
+            "--max-requests",
+            "2",
+            "--output-path",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("vllm 0.10.2 at")
+            && stderr.contains("is older than llmbench supports (vLLM 0.11.1 to 0.32.0"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one sentence: {stderr}");
+    assert!(!out.exists(), "nothing written");
+
+    let out = dir.path().join("new.json");
+    let o = bin()
+        .env("PYTHONPATH", fake("0.99.0"))
+        .args([
+            "benchmark",
+            "run",
+            "--backend",
+            "vllm_python",
+            "--model",
+            "m",
+            "--backend-kwargs",
+            &mock_kwargs("{}"),
+        ])
+        .args([
+            "--python",
+            py,
+            "--data",
+            "prompt_tokens=8,output_tokens=4",
+            "--profile",
+            "synchronous",
+            "--max-requests",
+            "2",
+            "--output-path",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&out);
+    let engine = &r["models"][0]["engine"];
+    assert_eq!(engine["config"]["vllm_version"], "0.99.0");
+    assert!(
+        engine["warnings"][0].as_str().unwrap().contains(
+            "vLLM 0.99.0 is newer than the newest release llmbench was tested with (0.32.0)"
+        ),
+        "{engine}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Data through the CLI, against the real vLLM engine on the tiny models: synthetic
 //! distributions, shared prefixes and the prefix cache, dataset files, request formats with the
-//! BOS-adding tokenizer, and the checks that run before any engine loads.
+//! BOS-adding tokenizer, a Mooncake trace replayed with its prefix reuse, and the checks that run
+//! before any engine loads.
 mod common;
 use common::*;
 use serde_json::Value;
@@ -664,8 +665,28 @@ fn multi_turn_conversations_extend_their_history_exactly_and_hit_the_prefix_cach
             "--data",
             "first_prompt_tokens=300,prompt_tokens=40,output_tokens=64,turns=3,delay=0.3",
         ],
-        VLLM_KWARGS,
+        // No KV-cache size: llmbench's CPU default applies, and the engine says what it got.
+        r#"{"vllm_config": {"enforce_eager": true, "max_model_len": 1024}}"#,
         &dir.path().join("a.json"),
+    );
+    let engine = &r["models"][0]["engine"];
+    let kv = engine["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .find(|w| w.contains("VLLM_CPU_KVCACHE_SPACE=1 (GiB)"))
+        .unwrap_or_else(|| panic!("the KV-cache default is announced: {engine}"));
+    let blocks = engine["config"]["num_gpu_blocks"].as_u64().unwrap();
+    let block = engine["config"]["block_size"].as_u64().unwrap();
+    assert_eq!(
+        engine["config"]["kv_cache_memory_bytes"],
+        1u64 << 30,
+        "what applied, read back"
+    );
+    assert!(
+        kv.contains(&format!("{blocks} blocks of {block} tokens")),
+        "{kv}"
     );
     let fmt = &r["models"][0]["request_format"];
     assert_eq!(fmt["format"], "default-template");
@@ -812,5 +833,124 @@ fn sharegpt_conversations_replay_turn_by_turn() {
             .unwrap()
             .len()
             == 3
+    );
+}
+
+/// A Mooncake-format trace of 20 rows over 4.75 s in 128-token blocks (vLLM's block size on
+/// CPU), some rows sharing leading hash ids with earlier ones, others starting with a new block.
+fn mooncake_trace(dir: &tempfile::TempDir) -> (String, Vec<(f64, Vec<u64>)>) {
+    let mut fresh = 100u64;
+    let mut new_id = || {
+        fresh += 1;
+        fresh
+    };
+    let rows: Vec<(f64, Vec<u64>)> = (0..20)
+        .map(|i| {
+            let ids = match i % 4 {
+                0 => vec![1, 2, new_id()],
+                1 => vec![1, new_id(), new_id()],
+                2 => vec![new_id(), new_id(), new_id()],
+                _ => vec![3, 4, new_id()],
+            };
+            (5000.0 + 250.0 * i as f64, ids)
+        })
+        .collect();
+    let body: String = rows
+        .iter()
+        .map(|(ts, ids)| {
+            serde_json::json!({"timestamp": ts, "input_length": 300, "output_length": 4, "hash_ids": ids})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    (write(dir, "trace.jsonl", &body), rows)
+}
+
+#[test]
+fn a_mooncake_trace_replays_on_schedule_and_its_shared_blocks_hit_the_prefix_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama");
+    let (trace, rows) = mooncake_trace(&dir);
+    let r = run_ok(
+        &[
+            "--model",
+            &m,
+            "--request-format",
+            "plain",
+            "--data",
+            &format!("kind=mooncake,source={trace},hash_id_block_size=128"),
+            "--profile",
+            "replay",
+            "--profile-args",
+            "time_scale=0.5",
+        ],
+        VLLM_KWARGS,
+        &dir.path().join("t.json"),
+    );
+    let b = &r["benchmarks"][0];
+    assert_eq!(b["ended_by"], "data_exhausted");
+    assert_eq!(r["llmbench_config"]["data_source"]["distinct_blocks"], 39);
+    let start = b["start_ns"].as_u64().unwrap();
+    let mut reqs = requests(&r, 0);
+    assert_eq!(reqs.len(), 20);
+    reqs.sort_by_key(|q| q["id"].as_u64().unwrap());
+    let t = |q: &Value, k: &str| q["timestamps_ns"][k].as_u64().unwrap();
+    // Dispatched in the trace's order, each at start + (timestamp − first) × 0.5.
+    for (q, (ts, _)) in reqs.iter().zip(&rows) {
+        assert_eq!(
+            t(q, "scheduled") - start,
+            ((ts - 5000.0) * 0.5 * 1e6) as u64
+        );
+        assert_eq!(
+            q["prompt_tokens"], 300,
+            "plain: exactly input_length tokens"
+        );
+    }
+    assert!(reqs
+        .windows(2)
+        .all(|w| t(&w[0], "sent") <= t(&w[1], "sent")));
+    assert_eq!(
+        b["summary"]["dispatch_lag_us"]["count"], 20,
+        "dispatch lag reported"
+    );
+    // A row sharing its first k hash ids with an earlier row finds k whole 128-token blocks
+    // cached; a row whose first block is new finds none.
+    for (j, q) in reqs.iter().enumerate() {
+        let ids = &rows[j].1;
+        let k = rows[..j]
+            .iter()
+            .map(|(_, e)| e.iter().zip(ids).take_while(|(a, b)| a == b).count())
+            .max()
+            .unwrap_or(0);
+        let cached = q["cached_tokens"].as_u64().unwrap();
+        assert_eq!(cached, 128 * k as u64, "row {}: {k} shared blocks", j + 1);
+    }
+}
+
+#[test]
+fn a_trace_row_longer_than_the_context_is_refused_before_any_engine_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama");
+    let body = "{\"timestamp\": 0, \"input_length\": 100, \"output_length\": 4}\n\
+                {\"timestamp\": 1, \"input_length\": 1000, \"output_length\": 100}\n";
+    let trace = write(&dir, "long.jsonl", body);
+    let o = bin()
+        .args(["benchmark", "run", "--model", &m, "--profile", "replay"])
+        .args(["--data", &format!("kind=trace_synthetic,source={trace}")])
+        .args(["--backend-kwargs", VLLM_KWARGS, "--python"])
+        .arg(python())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("long.jsonl row 2 asks for")
+            && stderr.contains("plus 100 output tokens, but model")
+            && stderr.contains("max_model_len 1024"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("engine ready"),
+        "no engine may start: {stderr}"
     );
 }

@@ -418,6 +418,21 @@ fn conversations_take_turns_and_conversation_slots_hold_a_stream() {
             );
         }
     }
+    // The HTML report shows the same per-turn rows.
+    let o = bin()
+        .args(["benchmark", "from-file"])
+        .arg(out_json(&dir))
+        .args(["--outputs", "html", "--output-dir"])
+        .arg(dir.path().join("html"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let html = std::fs::read_to_string(dir.path().join("html/benchmarks.html")).unwrap();
+    assert!(
+        html.contains("id=\"turns-table\""),
+        "the HTML report has the turns table"
+    );
+    assert!(html.contains("4 started, 4 completed, 0 cut"));
     let free = run(&[]);
     let c = &free["benchmarks"][0]["summary"]["conversations"];
     assert!(

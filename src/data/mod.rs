@@ -1,5 +1,6 @@
-//! Data: the synthetic spec grammar and exact-length prompt building.
+//! Data: the synthetic spec grammar, exact-length prompt building, dataset files and traces.
 pub mod dataset_dir;
 pub mod files;
 pub mod prompts;
 pub mod synthetic;
+pub mod trace;

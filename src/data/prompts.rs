@@ -106,6 +106,12 @@ impl Conversation {
 pub trait RequestSource: Send {
     /// The next request, or None when the data has run out.
     fn next_request(&mut self) -> Option<RequestSpec>;
+
+    /// A trace's arrival time of the request last returned: seconds after the trace's first
+    /// row, unscaled (the replay profile's schedule). None for data without timestamps.
+    fn arrival_s(&self) -> Option<f64> {
+        None
+    }
 }
 
 pub struct SyntheticSource {
@@ -215,7 +221,7 @@ impl SyntheticSource {
 }
 
 /// `n` tokens: a random stretch from the alphabet, then a window of the corpus at a random offset.
-fn window(corpus: &[u32], alphabet: &[u32], rng: &mut ChaCha8Rng, n: usize) -> Vec<u32> {
+pub fn window(corpus: &[u32], alphabet: &[u32], rng: &mut ChaCha8Rng, n: usize) -> Vec<u32> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n.min(UNIQUE_STRETCH) {
         out.push(alphabet[rng.gen_range(0..alphabet.len())]);

@@ -24,12 +24,28 @@ pub enum DataSource {
         /// lengths as output targets (`--data-args '{"recorded_replies": true}'`).
         recorded_replies: bool,
     },
+    /// A trace (`kind=mooncake` or `kind=trace_synthetic`): rows with arrival times.
+    Trace(std::sync::Arc<crate::data::trace::Trace>),
 }
 
 impl DataSource {
-    pub fn describe(&self) -> crate::report::DataSourceInfo {
+    /// The report's description; `time_scale` is the replay profile's, if it replays.
+    pub fn describe(&self, time_scale: Option<f64>) -> crate::report::DataSourceInfo {
         use crate::report::DataSourceInfo;
         match self {
+            DataSource::Trace(t) => {
+                let mooncake = t.spec.kind == crate::data::trace::TraceKind::Mooncake;
+                DataSourceInfo::Trace {
+                    trace_kind: t.spec.kind.name().into(),
+                    path: t.spec.path.display().to_string(),
+                    rows: t.rows.len(),
+                    timestamp_unit: t.spec.unit.name().into(),
+                    hash_id_block_size: mooncake.then_some(t.spec.block_size),
+                    distinct_blocks: mooncake.then_some(t.distinct_blocks),
+                    duration_s: t.duration_s(),
+                    replay_duration_s: time_scale.map(|s| t.duration_s() * s),
+                }
+            }
             DataSource::Synthetic(s) => DataSourceInfo::Synthetic { spec: s.clone() },
             DataSource::File {
                 path,
@@ -86,6 +102,21 @@ impl DataSource {
         column_mapper: Option<Value>,
     ) -> Result<DataSource> {
         let for_file_only = data_args.is_some() || column_mapper.is_some();
+        if crate::data::trace::is_trace_spec(arg) {
+            if for_file_only {
+                bail_usage!("--data-args and --data-column-mapper apply to dataset files, not to a trace (give its keys in --data)");
+            }
+            let m = crate::spec::grammar::parse("--data", arg)?;
+            crate::spec::fields::Spec::read(
+                "--data",
+                &Value::Object(m.clone()),
+                crate::spec::kinds::DATA,
+                None,
+            )?;
+            let spec = crate::data::trace::TraceSpec::from_map(&m)?;
+            let trace = crate::data::trace::Trace::load(spec)?;
+            return Ok(DataSource::Trace(std::sync::Arc::new(trace)));
+        }
         let spec = match spec_file(arg)? {
             Some(spec) => Some(spec),
             None if synthetic::looks_like_spec(arg) => Some(synthetic::parse(arg)?),
@@ -217,6 +248,7 @@ pub fn data_samples(arg: Option<i64>, data: &DataSource) -> Result<Option<u64>> 
         None | Some(-1) => Ok(match data {
             DataSource::Synthetic(s) => s.samples,
             DataSource::File { rows, .. } => Some(rows.len() as u64),
+            DataSource::Trace(t) => Some(t.rows.len() as u64),
         }),
         Some(n) if n >= 1 => Ok(Some(n as u64)),
         Some(n) => {

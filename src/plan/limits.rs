@@ -76,7 +76,12 @@ impl Limits {
             stopping_scope_all: Vec::new(),
         };
         limits.stopping_scope_all = scope_all(a.stopping_scope_all.as_deref(), &limits)?;
-        if limits.rampup > 0.0 && matches!(profile, Profile::Synchronous | Profile::Poisson(_)) {
+        if limits.rampup > 0.0
+            && matches!(
+                profile,
+                Profile::Synchronous | Profile::Poisson(_) | Profile::Replay(_)
+            )
+        {
             bail_usage!("--rampup applies to constant, concurrent and throughput benchmarks, not to --profile {}", profile.name());
         }
         Ok(limits)

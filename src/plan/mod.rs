@@ -143,6 +143,9 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         rates(a.rate.as_deref())?,
         a.profile_args.as_deref(),
     )?;
+    if matches!(profile, Profile::Replay(_)) && !matches!(data, DataSource::Trace(_)) {
+        bail_usage!("--profile replay sends each row of a trace at its timestamp, so it needs trace data: --data kind=mooncake,source=trace.jsonl or kind=trace_synthetic,source=trace.jsonl");
+    }
     let profile_options =
         profile_options(&profile, a.max_concurrency, a.sweep_strategy.as_deref())?;
     let limits = Limits::from_args(a, &profile)?;
@@ -361,7 +364,10 @@ impl Plan {
                 })
                 .collect(),
             data: plan.data_arg.clone(),
-            data_source: plan.data.describe(),
+            data_source: plan.data.describe(match &plan.profile {
+                Profile::Replay(r) => Some(r.time_scale),
+                _ => None,
+            }),
             request_format: plan.request_format.name().into(),
             profile: plan.profile.clone(),
             profile_options: plan.profile_options.clone(),

@@ -5,6 +5,7 @@ use crate::bail_usage;
 use crate::cli::ProfileKind;
 use crate::error::UsageError;
 use crate::scheduler::search::{knee_points, GoodputArgs, KneeArgs, KNEE_MIN_POINTS};
+use crate::scheduler::strategy::{ReplayArgs, ScheduleTurn};
 use crate::scheduler::{Profile, ProfileOptions, SweepStrategy};
 use crate::spec::fields::Spec;
 use anyhow::Result;
@@ -34,10 +35,31 @@ pub fn profile_with(
     rates: Option<Vec<f64>>,
     profile_args: Option<&str>,
 ) -> Result<Profile> {
+    if kind == ProfileKind::Replay {
+        if rates.is_some() {
+            bail_usage!("--rate is not used with --profile replay (each trace row is sent at its timestamp); give time_scale in --profile-args instead");
+        }
+        let mut m = match profile_args {
+            None => Map::new(),
+            Some(raw) => crate::spec::grammar::parse("--profile-args", raw)?,
+        };
+        if let Some(k) = m.get("kind").and_then(|v| v.as_str()) {
+            if k != "replay" {
+                bail_usage!("--profile-args: kind={k} does not match --profile replay");
+            }
+        }
+        m.insert("kind".into(), json!("replay"));
+        let option = if profile_args.is_some() {
+            "--profile-args"
+        } else {
+            "--profile"
+        };
+        return search_profile(option, &Value::Object(m));
+    }
     if !matches!(kind, ProfileKind::Goodput | ProfileKind::Knee) {
         if profile_args.is_some() {
             bail_usage!(
-                "--profile-args applies to --profile goodput and knee, not to --profile {}",
+                "--profile-args applies to --profile goodput, knee and replay, not to --profile {}",
                 kind.name()
             );
         }
@@ -81,8 +103,8 @@ pub fn profile_with(
     search_profile(option, &Value::Object(m))
 }
 
-/// A goodput or knee profile from its GuideLLM keys (`{kind, key: value…}`): one reader for
-/// `run --profile kind=goodput,…` and `benchmark run --profile goodput --profile-args …`.
+/// A goodput, knee or replay profile from its GuideLLM keys (`{kind, key: value…}`): one reader
+/// for `run --profile kind=goodput,…` and `benchmark run --profile goodput --profile-args …`.
 pub fn search_profile(option: &str, v: &Value) -> Result<Profile> {
     let (s, _) = Spec::read(option, v, crate::spec::kinds::PROFILE, None)?;
     let whole = |key: &str, min: u64| -> Result<Option<u32>> {
@@ -211,6 +233,27 @@ pub fn search_profile(option: &str, v: &Value) -> Result<Profile> {
                 max_step: whole("max_step", 1)?.unwrap_or(5),
             }))
         }
+        "replay" => {
+            let time_scale = within(
+                "time_scale",
+                |x| x > 0.0 && x.is_finite(),
+                "greater than 0 (below 1 compresses the trace's time, above 1 stretches it)",
+            )?
+            .unwrap_or(1.0);
+            let schedule_turn = match s.str("schedule_turn")?.as_deref() {
+                None | Some("idle_gap") => ScheduleTurn::IdleGap,
+                Some("timestamp") => ScheduleTurn::Timestamp,
+                Some(other) => {
+                    return Err(s.err(format!(
+                        "schedule_turn must be idle_gap or timestamp, not {other}"
+                    )))
+                }
+            };
+            Ok(Profile::Replay(ReplayArgs {
+                time_scale,
+                schedule_turn,
+            }))
+        }
         other => Err(s.err(format!("{other} is not a search profile"))),
     }
 }
@@ -267,7 +310,9 @@ pub fn profile(kind: ProfileKind, rates: Option<Vec<f64>>) -> Result<Profile> {
             }
             Profile::Sweep(n)
         }
-        ProfileKind::Goodput | ProfileKind::Knee => return profile_with(kind, rates, None),
+        ProfileKind::Goodput | ProfileKind::Knee | ProfileKind::Replay => {
+            return profile_with(kind, rates, None)
+        }
     })
 }
 

@@ -705,6 +705,44 @@ pub fn cap_line(b: &BenchmarkEntry) -> Option<String> {
     ))
 }
 
+/// A trace replay: the trace, its time on the replay's clock, and how far behind that schedule
+/// requests went out (dispatch lag: sent − scheduled).
+pub fn replay_line(b: &BenchmarkEntry, data: &crate::report::DataSourceInfo) -> Option<String> {
+    let crate::scheduler::Strategy::Replay { time_scale, .. } = b.strategy else {
+        return None;
+    };
+    let trace = match data {
+        crate::report::DataSourceInfo::Trace {
+            trace_kind,
+            rows,
+            timestamp_unit,
+            duration_s,
+            hash_id_block_size,
+            distinct_blocks,
+            ..
+        } => {
+            let blocks = match (hash_id_block_size, distinct_blocks) {
+                (Some(b), Some(d)) => format!(", {d} distinct {b}-token blocks"),
+                _ => String::new(),
+            };
+            format!(
+                "{trace_kind} trace of {rows} rows (timestamps in {timestamp_unit}{blocks}) spanning {duration_s:.3} s, replayed over {:.3} s at time_scale {time_scale}",
+                duration_s * time_scale
+            )
+        }
+        _ => format!("trace replayed at time_scale {time_scale}"),
+    };
+    let lag = &b.summary.dispatch_lag_us;
+    Some(format!(
+        "benchmark {}: {trace}; dispatch lag (sent − scheduled) median {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} requests",
+        b.index,
+        lag.median / 1e3,
+        lag.p99 / 1e3,
+        lag.max / 1e3,
+        lag.count
+    ))
+}
+
 /// Benchmarks that ended early, what stopped a profile, over-saturation, the concurrency cap,
 /// harness warnings, failed models.
 fn notes(report: &Report) {
@@ -730,9 +768,15 @@ fn notes(report: &Report) {
                 );
             }
         }
-        for line in [saturation_line(b), cap_line(b), prefix_bucket_line(b)]
-            .into_iter()
-            .flatten()
+        let data = &report.llmbench_config.data_source;
+        for line in [
+            saturation_line(b),
+            cap_line(b),
+            replay_line(b, data),
+            prefix_bucket_line(b),
+        ]
+        .into_iter()
+        .flatten()
         {
             println!("{line}");
         }

@@ -189,6 +189,11 @@ fn profile_args(r: &Report) -> Value {
             "points_each_side": k.points_each_side,
             "max_step": k.max_step,
         }),
+        Profile::Replay(a) => json!({
+            "kind": "replay",
+            "time_scale": a.time_scale,
+            "schedule_turn": a.schedule_turn.name(),
+        }),
     };
     let o = p.as_object_mut().expect("an object");
     o.insert("rampup_duration".into(), json!(c.limits.rampup));
@@ -250,6 +255,24 @@ fn data_args(r: &Report) -> Value {
                 _ => "json_file",
             };
             json!([{"kind": kind, "path": path}])
+        }
+        DataSourceInfo::Trace {
+            trace_kind,
+            path,
+            hash_id_block_size,
+            timestamp_unit,
+            ..
+        } => {
+            let mut d = json!({"kind": trace_kind, "source": {"kind": "json_file", "path": path}});
+            if let Some(b) = hash_id_block_size {
+                d["hash_id_block_size"] = json!(b);
+            }
+            // GuideLLM reads timestamps as seconds: its own time_scale converts milliseconds, so
+            // the scenario replays at the speed llmbench did.
+            if timestamp_unit == "ms" {
+                d["time_scale"] = json!(0.001);
+            }
+            json!([d])
         }
     }
 }
@@ -1143,6 +1166,12 @@ impl<'a> BenchmarkView<'a> {
             } => {
                 json!({"type_": "poisson", "rate": rate, "max_concurrency": max_concurrency, "random_seed": self.r.random_seed})
             }
+            Strategy::Replay {
+                time_scale,
+                schedule_turn,
+            } => {
+                json!({"type_": "trace", "time_scale": time_scale, "schedule_turn": schedule_turn.name()})
+            }
         }
     }
 
@@ -1154,6 +1183,7 @@ impl<'a> BenchmarkView<'a> {
             Strategy::Throughput { .. } => "throughput",
             Strategy::Constant { .. } => "constant",
             Strategy::Poisson { .. } => "poisson",
+            Strategy::Replay { .. } => "trace",
         }
     }
 
@@ -1290,12 +1320,12 @@ impl<'a> BenchmarkView<'a> {
         })
     }
 
-    /// Only constant and Poisson have an arrival schedule (GuideLLM's
+    /// Only constant, Poisson and trace replay have an arrival schedule (GuideLLM's
     /// `defines_arrival_schedule`); the others have no dispatch-delay metrics.
     fn arrival_schedule(&self) -> bool {
         matches!(
             self.b.strategy,
-            Strategy::Constant { .. } | Strategy::Poisson { .. }
+            Strategy::Constant { .. } | Strategy::Poisson { .. } | Strategy::Replay { .. }
         )
     }
 

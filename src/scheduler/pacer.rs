@@ -4,9 +4,11 @@
 //! wheel has millisecond granularity, and a relative sleep accumulates drift. Targets are
 //! `start + i/rate` (or seeded Poisson offsets), so a late wake-up never shifts the requests
 //! after it. Closed-loop strategies (synchronous, concurrent, throughput) take their targets from
-//! the slots the collector frees. A constant or Poisson schedule under `max_concurrency` keeps
-//! its targets, and a request due while the cap is full also waits for a freed slot: it is sent
-//! when the later of the two comes (`admitted`), so the wait shows apart from the pacer's lag.
+//! the slots the collector frees. A replay's targets are `start + timestamp × time_scale`, each
+//! row's timestamp counted from the trace's first row (`RequestSource::arrival_s`). A constant
+//! or Poisson schedule under `max_concurrency` keeps its targets, and a request due while the
+//! cap is full also waits for a freed slot: it is sent when the later of the two comes
+//! (`admitted`), so the wait shows apart from the pacer's lag.
 
 use super::collector::{Sent, TurnDone};
 use super::strategy::{constant_offset_s, Strategy};
@@ -82,9 +84,10 @@ impl Pacer {
             let Some(spec) = self.source.next_request() else {
                 break EndReason::DataExhausted;
             };
+            let arrival = self.source.arrival_s();
             let id = self.first_id + i;
             let prepared = self.submitter.prepare(id, &spec);
-            let Some(scheduled) = self.target(i, &mut poisson_t, &mut rng) else {
+            let Some(scheduled) = self.target(i, arrival, &mut poisson_t, &mut rng) else {
                 break EndReason::Interrupted;
             };
             if self.deadline.is_some_and(|d| scheduled >= d) {
@@ -131,6 +134,7 @@ impl Pacer {
     fn target(
         &self,
         i: u64,
+        arrival_s: Option<f64>,
         poisson_t: &mut f64,
         rng: &mut rand_chacha::ChaCha8Rng,
     ) -> Option<u64> {
@@ -145,6 +149,12 @@ impl Pacer {
                 }
                 Some(self.start_ns.saturating_add((*poisson_t * 1e9) as u64))
             }
+            // The plan gives the replay profile trace data only: a row without a timestamp is
+            // sent at once.
+            Strategy::Replay { time_scale, .. } => Some(
+                self.start_ns
+                    .saturating_add((arrival_s.unwrap_or(0.0) * time_scale * 1e9).round() as u64),
+            ),
             _ => self.slot(),
         }
     }
@@ -332,7 +342,8 @@ impl Pacer {
                     }
                 } else {
                     let k = if turns.hold { opened } else { sent_n };
-                    opp = self.target(k, &mut poisson_t, &mut rng);
+                    // Trace rows are single-turn (a replay never gets here): no arrival times.
+                    opp = self.target(k, None, &mut poisson_t, &mut rng);
                     if opp.is_none() {
                         break EndReason::Interrupted;
                     }

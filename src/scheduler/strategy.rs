@@ -37,6 +37,55 @@ pub enum Strategy {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_concurrency: Option<u32>,
     },
+    /// Each trace row at start + its timestamp (from the trace's first row) × time_scale.
+    Replay {
+        /// The factor on the trace's time: below 1 compresses it, above 1 stretches it.
+        time_scale: f64,
+        /// GuideLLM's `schedule_turn`; for single-turn rows both values send each row at its
+        /// scaled timestamp.
+        schedule_turn: ScheduleTurn,
+    },
+}
+
+/// When a trace's later turns are sent (GuideLLM's replay `schedule_turn`). A row that is its
+/// own conversation is sent at its scaled timestamp under either.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleTurn {
+    /// Keep the trace's idle gap after the previous turn's recorded duration.
+    #[default]
+    IdleGap,
+    /// Each turn at its trace timestamp, waiting only while the previous turn runs.
+    Timestamp,
+}
+
+impl ScheduleTurn {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScheduleTurn::IdleGap => "idle_gap",
+            ScheduleTurn::Timestamp => "timestamp",
+        }
+    }
+}
+
+/// The replay profile's keys (GuideLLM's `ReplayProfileArgs`).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct ReplayArgs {
+    /// The factor on the trace's time (1: as recorded).
+    pub time_scale: f64,
+    /// GuideLLM's `schedule_turn` (idle_gap or timestamp).
+    pub schedule_turn: ScheduleTurn,
+}
+
+impl Default for ReplayArgs {
+    fn default() -> Self {
+        ReplayArgs {
+            time_scale: 1.0,
+            schedule_turn: ScheduleTurn::IdleGap,
+        }
+    }
 }
 
 impl Strategy {
@@ -79,6 +128,7 @@ impl Strategy {
             Strategy::Throughput { max_concurrency } => format!("throughput@{max_concurrency}"),
             Strategy::Constant { rate, .. } => format!("constant@{rate:.2}"),
             Strategy::Poisson { rate, .. } => format!("poisson@{rate:.2}"),
+            Strategy::Replay { time_scale, .. } => format!("trace@{time_scale:.2}"),
         }
     }
 }
@@ -105,6 +155,8 @@ pub enum Profile {
     Goodput(GoodputArgs),
     /// Concurrent benchmarks and the knee of their throughput curve.
     Knee(KneeArgs),
+    /// One benchmark that sends each trace row at its (scaled) timestamp.
+    Replay(ReplayArgs),
 }
 
 impl Profile {
@@ -118,6 +170,7 @@ impl Profile {
             Profile::Sweep(_) => "sweep",
             Profile::Goodput(_) => "goodput",
             Profile::Knee(_) => "knee",
+            Profile::Replay(_) => "replay",
         }
     }
 }
@@ -205,6 +258,10 @@ impl StrategyPlan {
                 })
                 .collect(),
             Profile::Sweep(_) => vec![Strategy::Synchronous, throughput(None)],
+            Profile::Replay(a) => vec![Strategy::Replay {
+                time_scale: a.time_scale,
+                schedule_turn: a.schedule_turn,
+            }],
             Profile::Goodput(_) | Profile::Knee(_) => vec![],
         };
         let search = match profile {

@@ -743,6 +743,72 @@ fn monitor_mode_reports_over_saturation_without_stopping() {
     assert!(r.first_detected_s.unwrap() < 8.0);
 }
 
+/// A trace's rows (arrival seconds), through the replay profile's source.
+fn trace(arrivals: &[f64]) -> Box<dyn RequestSource> {
+    let specs: Vec<RequestSpec> = arrivals
+        .iter()
+        .map(|_| RequestSpec {
+            prompt: vec![1, 2, 3, 4],
+            content_tokens: 4,
+            prefix_tokens: 0,
+            max_tokens: Some(2),
+            conversation: None,
+            prefix_bucket: None,
+        })
+        .collect();
+    Box::new(crate::data::trace::TraceSource::new(
+        std::sync::Arc::new(specs),
+        std::sync::Arc::new(arrivals.to_vec()),
+    ))
+}
+
+fn replay(time_scale: f64) -> Strategy {
+    Strategy::Replay {
+        time_scale,
+        schedule_turn: Default::default(),
+    }
+}
+
+#[test]
+fn replay_sends_each_row_at_its_scaled_timestamp_until_the_trace_ends() {
+    // Bursts and gaps, two rows at the same instant, as a trace has them.
+    let at = [0.0, 0.25, 0.25, 1.0, 3.5, 3.75];
+    for scale in [1.0, 0.5, 2.0] {
+        let mut b = Bench::new(Shape::default());
+        let o = b.run(trace(&at), replay(scale), Constraints::default());
+        assert_eq!(o.ended_by, EndReason::DataExhausted);
+        let want: Vec<u64> = at
+            .iter()
+            .map(|t| (t * scale * 1e9).round() as u64)
+            .collect();
+        assert_eq!(scheduled(&o), want, "time_scale {scale}");
+        // Sent in trace order, on schedule.
+        let s = sent(&o);
+        assert!(s.windows(2).all(|w| w[0] <= w[1]));
+        for r in &o.records {
+            let lag = r.t.sent.unwrap() - r.t.scheduled.unwrap();
+            assert!(lag < 5 * MS, "lag {lag} ns");
+        }
+    }
+}
+
+#[test]
+fn replay_stops_at_the_constraints() {
+    let at: Vec<f64> = (0..20).map(|i| i as f64 * 0.1).collect();
+    let mut b = Bench::new(Shape::default());
+    let o = b.run(trace(&at), replay(1.0), requests(5));
+    assert_eq!(o.ended_by, EndReason::MaxRequests);
+    assert_eq!(o.records.len(), 5);
+    let mut b = Bench::new(Shape::default());
+    let c = Constraints {
+        max_seconds: Some(0.55),
+        ..Default::default()
+    };
+    let o = b.run(trace(&at), replay(1.0), c);
+    assert_eq!(o.ended_by, EndReason::MaxSeconds);
+    assert_eq!(o.records.len(), 6, "rows at 0 … 0.5 s");
+}
+
 /// Conversations of `turns` turns (4-token messages, `tokens` output tokens each), `delay` of
 /// think time after each reply.
 struct Chats {

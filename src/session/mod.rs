@@ -378,6 +378,7 @@ impl Session<'_> {
                 crate::render::console::saturation_line(entry),
                 crate::render::console::cap_line(entry),
                 crate::render::console::prefix_bucket_line(entry),
+                crate::render::console::replay_line(entry, &report.llmbench_config.data_source),
             ];
             for line in notes.into_iter().flatten() {
                 println!("{line}");

@@ -10,8 +10,10 @@ use crate::data::prompts::{
     Conversation, LaterTurn, Prepared, PromptFrame, RequestSource, RequestSpec, SyntheticSource,
     CORPUS_TEXT,
 };
+use crate::data::trace::{mooncake_prompt, Blocks, Trace, TraceKind, TraceSource};
 use crate::plan::{DataSource, Plan, RequestFormat};
 use anyhow::{anyhow, Result};
+use rand::SeedableRng;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,6 +48,7 @@ pub fn prepare_data(worker: &mut Worker, plan: &Plan, ready: &Ready, model: &str
             (*output_from_reply, *recorded_replies),
             frame,
         )?,
+        DataSource::Trace(trace) => from_trace(worker, plan, ready, trace, frame, model)?,
     };
     if let Some(limit) = ready.max_model_len {
         if max_prompt + max_out.unwrap_or(1) > limit {
@@ -70,15 +73,7 @@ fn synthetic(
     spec: &crate::data::synthetic::SyntheticSpec,
     frame: PromptFrame,
 ) -> Result<(Prep, u64, Option<u64>)> {
-    let corpus = if plan.engine == EngineKind::Mock {
-        let vocab = ready.vocab_size.unwrap_or(32_000).max(64) as u32;
-        (16..vocab.min(4096)).collect()
-    } else {
-        let mut t = tokenize(worker, vec![CORPUS_TEXT.to_string()])?;
-        t.pop()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| anyhow!("the tokenizer returned no tokens for the corpus"))?
-    };
+    let corpus = corpus(worker, plan, ready)?;
     if spec.turns > 1 && frame.turn.is_none() {
         bail_usage!(
             "--data: turns={} needs the request format to frame a conversation's later turns, and the {} format cannot ({}); use --request-format plain",
@@ -112,6 +107,151 @@ fn synthetic(
         warm: Box::new(warm),
     };
     Ok((prep, p, o))
+}
+
+/// The token corpus synthetic prompts are cut from: the built-in text tokenized by the model's
+/// tokenizer (the mock's vocabulary for the mock).
+fn corpus(worker: &mut Worker, plan: &Plan, ready: &Ready) -> Result<Vec<u32>> {
+    Ok(if plan.engine == EngineKind::Mock {
+        let vocab = ready.vocab_size.unwrap_or(32_000).max(64) as u32;
+        (16..vocab.min(4096)).collect()
+    } else {
+        let mut t = tokenize(worker, vec![CORPUS_TEXT.to_string()])?;
+        t.pop()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| anyhow!("the tokenizer returned no tokens for the corpus"))?
+    })
+}
+
+/// Requests from a trace's rows (up to `samples=`), each with its arrival time: Mooncake rows
+/// assembled from their token blocks, `trace_synthetic` rows as synthetic prompts of their length
+/// or their prompt text tokenized. Every row's prompt plus output is checked against the model's
+/// `max_model_len`, naming the first row that does not fit. With the longest prompt and output.
+fn from_trace(
+    worker: &mut Worker,
+    plan: &Plan,
+    ready: &Ready,
+    trace: &Trace,
+    frame: PromptFrame,
+    model: &str,
+) -> Result<(Prep, u64, Option<u64>)> {
+    let n = plan
+        .data_samples
+        .map_or(trace.rows.len(), |n| (n as usize).min(trace.rows.len()));
+    let rows = &trace.rows[..n];
+    let needs_corpus = rows.iter().any(|r| r.prompt.is_none());
+    let corpus = if needs_corpus {
+        corpus(worker, plan, ready)?
+    } else {
+        Vec::new()
+    };
+    let mut alphabet = corpus.clone();
+    alphabet.sort_unstable();
+    alphabet.dedup();
+    // Prompt texts, tokenized and framed as a dataset file's rows are.
+    let texts: Vec<FileRow> = rows
+        .iter()
+        .filter_map(|r| {
+            r.prompt.as_ref().map(|t| FileRow {
+                text: t.clone(),
+                system: None,
+                prompt_tokens: None,
+                output_tokens: None,
+                reply: None,
+                later: Vec::new(),
+            })
+        })
+        .collect();
+    let mut texts = file_requests(worker, plan, &frame, &texts, (false, false))?.into_iter();
+    let mut blocks = Blocks::new(&corpus, &alphabet, plan.seed, trace.spec.block_size);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(plan.seed);
+    let mut specs = Vec::with_capacity(n);
+    for r in rows {
+        let mut spec = match (trace.spec.kind, &r.prompt) {
+            (TraceKind::Mooncake, _) => mooncake_prompt(r, &mut blocks, &trace.uses, &frame),
+            (TraceKind::Synthetic, Some(_)) => texts.next().expect("one per text row"),
+            (TraceKind::Synthetic, None) => synthetic_prompt(
+                r.input_length.unwrap_or(1),
+                &corpus,
+                &alphabet,
+                &frame,
+                &mut rng,
+            ),
+        };
+        spec.max_tokens = r.output_length;
+        if let Some(limit) = ready.max_model_len {
+            let (p, o) = (
+                spec.prompt.len() as u64,
+                spec.max_tokens.unwrap_or(1) as u64,
+            );
+            if p + o > limit {
+                bail_usage!(
+                    "--data kind={}: {} row {} asks for {p} prompt tokens plus {} output tokens, but model {model} has max_model_len {limit}; raise it with vllm_config's max_model_len (up to the model's limit) or leave the row out",
+                    trace.spec.kind.name(),
+                    trace.spec.path.display(),
+                    r.line,
+                    spec.max_tokens.unwrap_or(1)
+                );
+            }
+        }
+        specs.push(spec);
+    }
+    let p = specs
+        .iter()
+        .map(|r| r.prompt.len() as u64)
+        .max()
+        .unwrap_or(0);
+    let o = specs
+        .iter()
+        .filter_map(|r| r.max_tokens)
+        .max()
+        .map(|m| m as u64);
+    let specs = Arc::new(specs);
+    let arrivals = Arc::new(rows.iter().map(|r| r.at_s).collect::<Vec<_>>());
+    let warm: Vec<RequestSpec> = specs
+        .iter()
+        .take(plan.warmup_requests as usize)
+        .cloned()
+        .collect();
+    let warm = Capped {
+        inner: Box::new(Prepared::new(Arc::new(warm))),
+        cap: 16,
+    };
+    let prep = Prep {
+        frame,
+        source: Box::new(TraceSource::new(specs.clone(), arrivals)),
+        prepared: Some(specs),
+        warm: Box::new(warm),
+    };
+    Ok((prep, p, o))
+}
+
+/// A synthetic prompt of exactly `n` tokens in its frame (with `plain`, a BOS the tokenizer adds
+/// counts among them).
+fn synthetic_prompt(
+    n: u32,
+    corpus: &[u32],
+    alphabet: &[u32],
+    frame: &PromptFrame,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> RequestSpec {
+    let body = if frame.counts_in_content() {
+        (n as usize).saturating_sub(frame.prefix.len()).max(1)
+    } else {
+        n as usize
+    };
+    let mut prompt = Vec::with_capacity(body + frame.prefix.len() + frame.suffix.len());
+    prompt.extend_from_slice(&frame.prefix);
+    prompt.extend(crate::data::prompts::window(corpus, alphabet, rng, body));
+    prompt.extend_from_slice(&frame.suffix);
+    RequestSpec {
+        prompt,
+        content_tokens: n,
+        prefix_tokens: 0,
+        max_tokens: None,
+        conversation: None,
+        prefix_bucket: None,
+    }
 }
 
 /// Requests from a dataset file's rows (up to `samples=`); every benchmark makes one pass over
@@ -441,34 +581,59 @@ pub fn dry_run(plan: &Plan, model: &str, prep: Prep, t0: std::time::Instant) -> 
             .and_then(|v| v.values().iter().max().copied()))
         .unwrap_or(1000);
     let mut source = prep.source;
-    let reqs: Vec<RequestSpec> = (0..n).map_while(|_| source.next_request()).collect();
-    let secs = t0.elapsed().as_secs_f64();
-    let lens: Vec<usize> = reqs.iter().map(|r| r.prompt.len()).collect();
-    let tokens: usize = lens.iter().sum();
-    if plan.console {
-        println!(
-            "dry run, {model}: prepared {} requests ({} prompt tokens; per request min {}, max {}) in {secs:.3} s after the tokenizer loaded; every check passed, no engine was started",
-            reqs.len(),
-            tokens,
-            lens.iter().min().unwrap_or(&0),
-            lens.iter().max().unwrap_or(&0)
-        );
-    }
-    if let Some(path) = &plan.save_requests {
-        use std::io::Write;
-        let tmp = path.with_extension("tmp");
-        let mut f = std::io::BufWriter::new(
-            std::fs::File::create(&tmp)
-                .map_err(|e| anyhow!("--save-requests {}: {e}", path.display()))?,
-        );
-        for r in &reqs {
+    // Streamed, so a large trace is never held twice.
+    let mut out = match &plan.save_requests {
+        None => None,
+        Some(path) => {
+            let tmp = path.with_extension("tmp");
+            let f = std::fs::File::create(&tmp)
+                .map_err(|e| anyhow!("--save-requests {}: {e}", path.display()))?;
+            Some((std::io::BufWriter::new(f), tmp, path))
+        }
+    };
+    let (mut count, mut tokens, mut min, mut max) = (0usize, 0usize, usize::MAX, 0usize);
+    let (mut convs, mut later, mut later_tokens) = (0usize, 0usize, 0usize);
+    for _ in 0..n {
+        let Some(r) = source.next_request() else {
+            break;
+        };
+        if let Some(c) = &r.conversation {
+            convs += 1;
+            later += c.later.len();
+            later_tokens += c.later.iter().map(|t| t.content.len()).sum::<usize>();
+        }
+        let len = r.prompt.len();
+        count += 1;
+        tokens += len;
+        min = min.min(len);
+        max = max.max(len);
+        if let Some((f, _, _)) = out.as_mut() {
+            use std::io::Write;
             let mut line = json!({"prompt_token_ids": r.prompt, "content_tokens": r.content_tokens, "prefix_tokens": r.prefix_tokens, "max_tokens": r.max_tokens});
+            if let Some(at) = source.arrival_s() {
+                line["arrival_s"] = json!(at);
+            }
             if let Some(b) = r.prefix_bucket {
                 line["prefix_bucket"] = json!(b);
             }
-            serde_json::to_writer(&mut f, &line)?;
+            serde_json::to_writer(&mut *f, &line)?;
             f.write_all(b"\n")?;
         }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    if plan.console {
+        println!(
+            "dry run, {model}: prepared {count} requests ({tokens} prompt tokens; per request min {}, max {max}){} in {secs:.3} s after the tokenizer loaded; every check passed, no engine was started",
+            if count == 0 { 0 } else { min },
+            if convs > 0 {
+                format!(", {convs} of them opening conversations with {later} later turns ({later_tokens} new-message tokens; their history comes from the engine's replies)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    if let Some((mut f, tmp, path)) = out {
+        use std::io::Write;
         f.flush()?;
         drop(f);
         std::fs::rename(&tmp, path)?;

@@ -93,9 +93,9 @@ pub static PROFILE: &[Kind] = &[
     },
     Kind {
         names: &["replay"],
-        keys: &[],
+        keys: profile_keys!(("time_scale", Yes), ("schedule_turn", Yes)),
         refused: None,
-        support: NotYet,
+        support: Yes,
     },
     Kind {
         names: &["goodput"],
@@ -223,6 +223,29 @@ const SYNTHETIC_KEYS: &[(&str, super::fields::Support)] = &[
     ("prefix_buckets", Yes),
 ];
 
+/// The trace kinds' keys (GuideLLM's `TraceDataArgs`, Mooncake's two, and llmbench's `path`
+/// and `timestamp_unit`); `hash_id_block_size` and `hash_ids_column` are for mooncake only.
+const TRACE_KEYS: &[(&str, super::fields::Support)] = &[
+    ("source", Yes),
+    ("path", Yes),
+    ("timestamp_unit", Yes),
+    ("hash_id_block_size", Yes),
+    ("hash_ids_column", Yes),
+    ("timestamp_column", Yes),
+    ("prompt_tokens_column", Yes),
+    ("output_tokens_column", Yes),
+    ("load_kwargs", Yes),
+    // Session timing and multi-turn traces: the real-workloads issue.
+    ("duration_column", NotYet),
+    ("conversation_id_column", NotYet),
+    ("max_wait", NotYet),
+    ("max_session_wait", NotYet),
+    ("min_concurrent_sessions", NotYet),
+    ("time_scale", NotYet),
+    ("copies", NotYet),
+    ("copy_offset", NotYet),
+];
+
 const TEXT_ONLY: &str =
     "llmbench benchmarks text generation; image and video requests are not built";
 const PYTHON_ONLY: &str =
@@ -300,15 +323,15 @@ pub static DATA: &[Kind] = &[
     },
     Kind {
         names: &["trace_synthetic"],
-        keys: &[],
+        keys: TRACE_KEYS,
         refused: None,
-        support: NotYet,
+        support: Yes,
     },
     Kind {
         names: &["mooncake"],
-        keys: &[],
+        keys: TRACE_KEYS,
         refused: None,
-        support: NotYet,
+        support: Yes,
     },
     Kind {
         names: &["otel", "opentelemetry"],

@@ -460,6 +460,15 @@ fn read_spec(
             let mut kwargs: Option<String> = None;
             for (i, d) in data.iter().enumerate() {
                 data_source(d, a)?;
+                if let Some(k @ ("mooncake" | "trace_synthetic")) =
+                    d.get("kind").and_then(|k| k.as_str())
+                {
+                    return Err(usage(format!(
+                        "--data: a trace (kind={k}) is its own source and cannot be zipped with others (source {} of {})",
+                        i + 1,
+                        data.len()
+                    )));
+                }
                 if d.get("kind").and_then(|k| k.as_str()) == Some("synthetic_text") {
                     return Err(usage(format!(
                         "--data: zipping synthetic data with other sources is not supported yet by llmbench (source {} of {}); several dataset files can be zipped",
@@ -682,10 +691,14 @@ fn profile(p: &Value, a: &mut RunArgs, from: &mut FromSpec) -> Result<()> {
         "sweep" => ProfileKind::Sweep,
         "goodput" => ProfileKind::Goodput,
         "knee" => ProfileKind::Knee,
+        "replay" => ProfileKind::Replay,
         other => return Err(s.err(format!("kind {other} is not supported yet"))),
     };
     a.profile = Some(kind);
-    if matches!(kind, ProfileKind::Goodput | ProfileKind::Knee) {
+    if matches!(
+        kind,
+        ProfileKind::Goodput | ProfileKind::Knee | ProfileKind::Replay
+    ) {
         // Checked here, so an error names --profile; the plan reads the same keys again.
         let mut m = s.map.clone();
         for k in ["rampup_duration", "warmup", "cooldown"] {
@@ -702,7 +715,7 @@ fn profile(p: &Value, a: &mut RunArgs, from: &mut FromSpec) -> Result<()> {
         ProfileKind::Throughput => Some("max_concurrency"),
         ProfileKind::Constant | ProfileKind::Poisson => Some("rate"),
         ProfileKind::Sweep => Some("sweep_size"),
-        ProfileKind::Goodput | ProfileKind::Knee => None,
+        ProfileKind::Goodput | ProfileKind::Knee | ProfileKind::Replay => None,
     };
     if let Some(key) = rate_key {
         match s.numbers(key)? {
@@ -749,7 +762,10 @@ fn profile(p: &Value, a: &mut RunArgs, from: &mut FromSpec) -> Result<()> {
             )));
         }
         if r > 0.0 {
-            if matches!(kind, ProfileKind::Synchronous | ProfileKind::Poisson) {
+            if matches!(
+                kind,
+                ProfileKind::Synchronous | ProfileKind::Poisson | ProfileKind::Replay
+            ) {
                 return Err(s.err(
                     "rampup_duration applies to constant, concurrent and throughput profiles",
                 ));
@@ -950,6 +966,14 @@ fn constraint(c: &Value, a: &mut RunArgs, seen: &mut Vec<String>) -> Result<()> 
 fn data_source(d: &Value, a: &mut RunArgs) -> Result<()> {
     let (s, _) = Spec::read("--data", d, kinds::DATA, None)?;
     let load_kwargs = s.object("load_kwargs")?.filter(|m| !m.is_empty());
+    if matches!(s.kind.as_str(), "mooncake" | "trace_synthetic") {
+        // Checked here so that the sentence names --data; the plan reads the same keys again.
+        let mut m = s.map.clone();
+        m.insert("kind".into(), Value::String(s.kind.clone()));
+        crate::data::trace::TraceSpec::from_map(&m)?;
+        a.data = Some(Value::Object(m).to_string());
+        return Ok(());
+    }
     if s.kind == "synthetic_text" {
         if load_kwargs.is_some() {
             return Err(s.err("load_kwargs has no meaning for synthetic data"));

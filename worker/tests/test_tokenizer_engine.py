@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from conftest import MODELS
+from conftest import MODELS, W
 
 LLAMA = os.path.join(MODELS, "tiny-llama")
 LLAMA_BOS = os.path.join(MODELS, "tiny-llama-bos")
@@ -109,3 +109,37 @@ def test_mock_with_real_tokenizer(supervisor):
     r = s.recv(timeout=60)
     assert r["type"] == "ready" and r["add_bos"] is True and r["vocab_size"] == 500
     assert r["config"]["tokenizer"] == LLAMA_BOS
+
+
+class _ReasoningTemplate:
+    """A chat template that drops earlier replies' <think>…</think>, as Qwen3's does."""
+
+    chat_template = "x"
+    bos_token_id = None
+
+    def encode(self, text, add_special_tokens=False):
+        return [ord(c) for c in text]
+
+    def __len__(self):
+        return 256
+
+    def apply_chat_template(self, msgs, tokenize=False, add_generation_prompt=True, chat_template=None):
+        out = ""
+        for m in msgs:
+            c = m["content"]
+            if m["role"] == "assistant" and self.strip and "</think>" in c:
+                c = c.split("</think>")[-1].lstrip("\n")
+            out += "<%s>%s</%s>" % (m["role"], c, m["role"])
+        return out + "<assistant>"
+
+
+def test_turn_frame_and_a_template_that_rewrites_history():
+    t = _ReasoningTemplate()
+    t.strip = False
+    frame, note = W.HFTokenizer(t, "t").turn_frame("default-template", None, None)
+    assert frame == [ord(c) for c in "</assistant><user>"] and note is None
+    t.strip = True
+    frame, note = W.HFTokenizer(t, "t").turn_frame("default-template", None, None)
+    assert frame == [ord(c) for c in "</assistant><user>"]
+    assert "drops an earlier reply's reasoning" in note
+    assert W.HFTokenizer(t, "t").turn_frame("plain", None, None) == ([], None)

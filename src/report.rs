@@ -255,6 +255,9 @@ pub enum DataSourceInfo {
         rows: usize,
         /// Whether each conversation's reply length is the output target.
         output_tokens_from_reply: bool,
+        /// The split read from a Hugging Face dataset directory; absent for a file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        split: Option<String>,
         /// Conversations whose later turns the file holds (each replayed turn by turn).
         #[serde(default, skip_serializing_if = "is_zero_usize")]
         conversations: usize,
@@ -722,6 +725,10 @@ pub struct RequestRecordOut {
     /// Whether the request was sent inside the benchmark's measurement window (it then counts in
     /// the summary's distributions).
     pub in_window: bool,
+    /// The synthetic spec's `prefix_buckets` entry (index) the request was drawn into; absent
+    /// without buckets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_bucket: Option<u16>,
     /// Its place in a conversation (multi-turn data); absent for an independent request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn: Option<crate::metrics::TurnTag>,
@@ -808,6 +815,7 @@ impl RequestRecordOut {
             output_events: r.token_events.len(),
             timestamps_ns: TimestampsNs::new(&r.t, origin),
             in_window: r.t.sent.is_some_and(|t| t >= ws && t <= we),
+            prefix_bucket: r.prefix_bucket,
             turn: r.turn,
         }
     }

@@ -474,6 +474,130 @@ fn search_knobs_bad_input() {
     );
 }
 
+#[test]
+fn workload_data_bad_input() {
+    let mock = mock_kwargs("{}");
+    let data = |spec: &str| -> Vec<String> {
+        [
+            "benchmark",
+            "run",
+            "--model",
+            "m",
+            "--max-requests",
+            "5",
+            "--backend-kwargs",
+            &mock,
+            "--data",
+            spec,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    // `llmbench run` (0.8 form): exit 2, one error line, nothing written.
+    let run08_error = |spec: &str, needles: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = format!("kind=json,path={}", dir.path().join("o.json").display());
+        let o = run(&[
+            "run",
+            "--backend",
+            "kind=vllm_python,model=m,engine=mock",
+            "--profile",
+            "kind=synchronous",
+            "--data",
+            spec,
+            "--output",
+            &out,
+        ]);
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{spec}: {stderr}");
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{stderr}"
+        );
+        for n in needles {
+            assert!(stderr.contains(n), "expected {n:?} for {spec}:\n{stderr}");
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "nothing written"
+        );
+    };
+    // prefix_buckets: weights must be positive, keys are GuideLLM's, not with prefix_tokens.
+    expect_usage_error(
+        &data(
+            r#"{"prompt_tokens": 64, "prefix_buckets": [{"bucket_weight": 70, "prefix_tokens": 256}, {"bucket_weight": 0, "prefix_tokens": 16}]}"#,
+        ),
+        &["prefix_buckets[1].bucket_weight must be a whole number ≥ 1 (got 0)"],
+    );
+    expect_usage_error(
+        &data(r#"{"prompt_tokens": 64, "prefix_buckets": [{"bucket_weight": -3}]}"#),
+        &["prefix_buckets[0].bucket_weight must be a whole number ≥ 1 (got -3)"],
+    );
+    expect_usage_error(
+        &data(
+            r#"{"prompt_tokens": 64, "prefix_buckets": [{"bucket_weight": 1, "prefix_tokenz": 16}]}"#,
+        ),
+        &[
+            "prefix_buckets[0] has unknown key 'prefix_tokenz'",
+            "prefix_tokens",
+        ],
+    );
+    expect_usage_error(
+        &data(
+            r#"{"prompt_tokens": 64, "prefix_tokens": 32, "prefix_buckets": [{"prefix_tokens": 16}]}"#,
+        ),
+        &["prefix_buckets and prefix_tokens cannot be given together"],
+    );
+    expect_usage_error(
+        &data(r#"{"prefix_buckets": [{"prefix_tokens": 16}]}"#),
+        &["prompt_tokens is required"],
+    );
+    // The same checks in the 0.8 form.
+    run08_error(
+        r#"{"kind": "synthetic_text", "prompt_tokens": 64, "prefix_buckets": [{"bucket_weight": 0}]}"#,
+        &["--data: prefix_buckets[0].bucket_weight must be a whole number ≥ 1"],
+    );
+
+    // A dataset directory: an unknown split names the splits there are.
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("saved");
+    std::fs::create_dir_all(saved.join("train")).unwrap();
+    std::fs::write(
+        saved.join("dataset_dict.json"),
+        r#"{"splits": ["train", "test"]}"#,
+    )
+    .unwrap();
+    let saved = saved.to_string_lossy().into_owned();
+    let mut args = data(&saved);
+    args.extend(["--data-args".into(), r#"{"split": "validation"}"#.into()]);
+    expect_usage_error(
+        &args,
+        &[&format!(
+            "--data {saved}: no split \"validation\"; its splits are train, test"
+        )],
+    );
+    run08_error(
+        &format!("kind=hf,source={saved},split=dev"),
+        &["no split \"dev\"; its splits are train, test"],
+    );
+    // A Hub id: no network access, one sentence saying what to do instead.
+    let hub = [
+        "--data openai/gsm8k is not a local file or directory",
+        "does not download from the Hugging Face Hub",
+        "save_to_disk",
+    ];
+    expect_usage_error(&data("openai/gsm8k"), &hub);
+    run08_error("kind=huggingface,source=openai/gsm8k", &hub);
+    // arrow_file takes .arrow or .feather.
+    run08_error(
+        "kind=arrow_file,path=d.parquet",
+        &["--data kind=arrow_file: path d.parquet must end in .arrow or .feather"],
+    );
+}
+
 /// The worker's vLLM version gate, against fake `vllm` packages on a Python without vLLM: an
 /// old release is refused in one sentence before anything starts; a newer one than tested runs
 /// (here on the mock path) with a warning in the report.

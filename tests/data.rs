@@ -435,6 +435,216 @@ fn bad_data_input_is_refused() {
     }
 }
 
+/// Prepares the requests of `args` (`benchmark run` or `run`) with the tiny model's tokenizer
+/// and no engine; returns the saved requests, byte for byte.
+fn prepared(args: &[&str], path: &std::path::Path) -> Vec<u8> {
+    let o = bin()
+        .args(args)
+        .args(if args[0] == "run" {
+            ["--seed", "value=3"]
+        } else {
+            ["--random-seed", "3"]
+        })
+        .args(["--dry-run", "--save-requests"])
+        .arg(path)
+        .args(["--python"])
+        .arg(python())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{args:?}\n{stdout}\n{stderr}");
+    assert!(stdout.contains("no engine was started"), "{stdout}");
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn arrow_files_and_hugging_face_directories_give_the_rows_of_the_same_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // pyarrow writes an IPC file (large_string prompts, int64 targets, record batches of 2
+    // rows) and a feather file (lz4, pyarrow's default); datasets' save_to_disk writes a
+    // DatasetDict (train in two .arrow stream shards); a Hub layout holds parquet per split.
+    let script = r#"
+import json, sys, pyarrow as pa, pyarrow.ipc as ipc, pyarrow.feather as feather, pyarrow.parquet as pq, datasets
+d = sys.argv[1]
+train = {"prompt": ["what is a benchmark", "why count tokens exactly", "how fast is it", "say something long about caches", "five"], "output_tokens_count": [3, 4, 5, 6, 7]}
+test = {"prompt": ["a test prompt", "another one"], "output_tokens_count": [2, 9]}
+for name, rows in (("train", train), ("test", test)):
+    with open(f"{d}/{name}.jsonl", "w") as f:
+        for p, n in zip(rows["prompt"], rows["output_tokens_count"]):
+            f.write(json.dumps({"prompt": p, "output_tokens_count": n}) + "\n")
+t = pa.table({"prompt": pa.array(train["prompt"], pa.large_string()), "output_tokens_count": pa.array(train["output_tokens_count"], pa.int64())})
+with ipc.new_file(f"{d}/train.arrow", t.schema) as w:
+    for b in t.to_batches(max_chunksize=2):
+        w.write_batch(b)
+feather.write_feather(t, f"{d}/train.feather")
+datasets.DatasetDict({"train": datasets.Dataset.from_dict(train), "test": datasets.Dataset.from_dict(test)}).save_to_disk(f"{d}/saved", num_shards={"train": 2, "test": 1})
+import os
+os.makedirs(f"{d}/hub/data")
+pq.write_table(pa.table(train), f"{d}/hub/data/train-00000-of-00001.parquet")
+pq.write_table(pa.table(test), f"{d}/hub/data/test-00000-of-00001.parquet")
+"#;
+    let st = std::process::Command::new(python())
+        .args(["-c", script])
+        .arg(d)
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "pyarrow and datasets write the test data (scripts/setup-vllm-cpu.sh installs datasets)"
+    );
+    let m = model("tiny-llama");
+    let p = |name: &str| d.join(name).to_string_lossy().into_owned();
+    let old = |data: &str, extra: &[&str], out: &str| {
+        let mut a = vec!["benchmark", "run", "--model", &m, "--data", data];
+        a.extend(extra);
+        prepared(&a, &d.join(out))
+    };
+    let backend = format!("kind=vllm_python,model={m}");
+    let new = |data: &str, out: &str| {
+        prepared(
+            &[
+                "run",
+                "--backend",
+                &backend,
+                "--profile",
+                "kind=synchronous",
+                "--data",
+                data,
+            ],
+            &d.join(out),
+        )
+    };
+    let train = old(&p("train.jsonl"), &[], "train.out");
+    let test = old(&p("test.jsonl"), &[], "test.out");
+    assert_eq!(
+        train
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count(),
+        5
+    );
+    assert_ne!(train, test);
+    for (what, got) in [
+        (
+            "arrow IPC file, 0.6 form",
+            old(&p("train.arrow"), &[], "a.out"),
+        ),
+        (
+            "feather (lz4), arrow_file",
+            new(
+                &format!("kind=arrow_file,path={}", p("train.feather")),
+                "f.out",
+            ),
+        ),
+        (
+            "save_to_disk, default split",
+            old(&p("saved"), &[], "s.out"),
+        ),
+        (
+            "Hub layout, hf kind",
+            new(&format!("kind=hf,source={}", p("hub")), "h.out"),
+        ),
+    ] {
+        assert!(got == train, "{what}: not the rows of train.jsonl");
+    }
+    for (what, got) in [(
+        "save_to_disk, split=test",
+        new(
+            &format!("kind=huggingface,source={},split=test", p("saved")),
+            "st.out",
+        ),
+    )] {
+        assert!(got == test, "{what}: not the rows of test.jsonl");
+    }
+}
+
+#[test]
+fn prefix_buckets_mix_and_per_bucket_cache_hits_on_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama");
+    // Bucket 0: one shared prefix of two full 128-token blocks (vLLM's CPU block size); bucket
+    // 1: no prefix. Weights 3:1.
+    let spec = r#"{"prompt_tokens": 64, "output_tokens": 2, "prefix_buckets": [{"bucket_weight": 3, "prefix_count": 1, "prefix_tokens": 256}, {"bucket_weight": 1, "prefix_tokens": 0}]}"#;
+    let out = dir.path().join("b.json");
+    let o = bin()
+        .args([
+            "benchmark",
+            "run",
+            "--model",
+            &m,
+            "--request-format",
+            "plain",
+            "--profile",
+            "synchronous",
+        ])
+        .args([
+            "--max-requests",
+            "24",
+            "--random-seed",
+            "11",
+            "--data",
+            spec,
+        ])
+        .args(["--backend-kwargs", VLLM_KWARGS, "--python"])
+        .arg(python())
+        .arg("--output-path")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&out);
+    let reqs = requests(&r, 0);
+    assert_eq!(reqs.len(), 24);
+    let mut n = [0u64; 2];
+    let mut seen_bucket0 = false;
+    for q in &reqs {
+        let b = q["prefix_bucket"]
+            .as_u64()
+            .expect("each request records its bucket") as usize;
+        n[b] += 1;
+        let cached = q["cached_tokens"].as_u64().unwrap();
+        if b == 0 {
+            assert_eq!(q["prefix_tokens"], 256);
+            assert_eq!(q["prompt_tokens"], 256 + 64);
+            // Its one prefix is cached after the bucket's first request (synchronous: in order).
+            if seen_bucket0 {
+                assert!(cached >= 256, "bucket 0 request after the first: {q}");
+            }
+            seen_bucket0 = true;
+        } else {
+            assert_eq!(q["prefix_tokens"], 0);
+            assert_eq!(cached, 0, "no shared prefix, no hit: {q}");
+        }
+    }
+    // 24 seeded draws at 3:1: 18 expected in bucket 0, binomial σ 2.1; the draw is fixed by
+    // the seed, so this is a check of the weights, never a flake.
+    assert!((12..=23).contains(&n[0]), "mix {n:?}");
+    let mix = r["benchmarks"][0]["summary"]["prefix_buckets"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(mix.len(), 2, "{mix:?}");
+    for (b, m) in mix.iter().enumerate() {
+        assert_eq!(m["bucket"], b as u64);
+        assert_eq!(m["requests"], n[b]);
+        assert!((m["share"].as_f64().unwrap() - n[b] as f64 / 24.0).abs() < 1e-9);
+    }
+    let share0 = mix[0]["cache_hit_share"].as_f64().unwrap();
+    // (n0 − 1) of n0 requests have ≥ 256 of their 320 tokens cached.
+    let floor = (n[0] - 1) as f64 * 256.0 / (n[0] as f64 * 320.0);
+    assert!(
+        share0 >= floor - 1e-9 && share0 <= 1.0,
+        "{share0} vs {floor}"
+    );
+    assert_eq!(mix[1]["cache_hit_share"].as_f64(), Some(0.0));
+    assert!(
+        stdout.contains(&format!("benchmark 0: prefix buckets #0 {} requests", n[0])),
+        "the console shows the mix: {stdout}"
+    );
+}
+
 /// Three-turn chats on the real engine: each later turn's prompt is exactly the previous prompt,
 /// the engine's reply and the template's framing of a new message (checked against the engine's
 /// own prompt counts), the prefix cache serves the history, and think time is respected.

@@ -1,5 +1,6 @@
 //! Prompts from dataset files: `.jsonl`, `.json` (a list of objects, a list of strings, or
-//! ShareGPT-style conversations), `.csv`, `.txt` (one prompt per line) and `.parquet`.
+//! ShareGPT-style conversations), `.csv`, `.txt` (one prompt per line), `.parquet`, and Arrow IPC
+//! (`.arrow`, `.feather`: the file format or the stream format, as `datasets.save_to_disk` writes).
 //!
 //! Every format is read into one shape — named columns, one JSON value per cell — and the same
 //! column rules then apply to all of them. Columns are found case-insensitively: the text from
@@ -63,7 +64,7 @@ pub struct LoadOptions {
 }
 
 /// The extensions `load` reads (compared case-insensitively), in the order error messages list them.
-pub const EXTENSIONS: &[&str] = &["jsonl", "json", "csv", "txt", "parquet"];
+pub const EXTENSIONS: &[&str] = &["jsonl", "json", "csv", "txt", "parquet", "arrow", "feather"];
 
 const TEXT_COLUMNS: &[&str] = &[
     "prompt",
@@ -180,7 +181,10 @@ fn read_table(path: &Path, opts: &LoadOptions) -> Result<Table> {
         );
     }
     if path.is_dir() {
-        crate::bail_usage!("--data {p} is a directory; give one {} file", ext_list());
+        crate::bail_usage!(
+            "--data {p} is a directory; a saved or downloaded Hugging Face dataset directory is read on its own (not zipped with other sources), else give one {} file",
+            ext_list()
+        );
     }
     let ext = extension(path).unwrap_or_default();
     if !EXTENSIONS.contains(&ext.as_str()) {
@@ -208,6 +212,7 @@ fn read_table(path: &Path, opts: &LoadOptions) -> Result<Table> {
         "csv" => read_csv(path, &args)?,
         "txt" => read_txt(&read_text(path)?),
         "parquet" => read_parquet(path)?,
+        "arrow" | "feather" => read_arrow(path)?,
         _ => unreachable!("extension checked above"),
     };
     if table.rows.is_empty() {
@@ -275,7 +280,7 @@ enum Loc {
     Line(usize),
     /// 0-based index into a JSON list.
     Index(usize),
-    /// 1-based row of a parquet file.
+    /// 1-based row of a parquet or Arrow file.
     Row(usize),
 }
 
@@ -294,6 +299,8 @@ struct Table {
     /// Every column seen, in first-seen order.
     columns: Vec<String>,
     rows: Vec<(Loc, Map<String, Value>)>,
+    /// Columns of a type llmbench does not read (Arrow), as `name (type)`: named in errors.
+    unread: Vec<String>,
 }
 
 impl Table {
@@ -320,10 +327,18 @@ impl Table {
     }
 
     fn column_list(&self) -> String {
-        if self.columns.is_empty() {
+        let read = if self.columns.is_empty() {
             "none".to_string()
         } else {
             self.columns.join(", ")
+        };
+        if self.unread.is_empty() {
+            read
+        } else {
+            format!(
+                "{read}; not read, of types other than text, numbers and lists of them: {}",
+                self.unread.join(", ")
+            )
         }
     }
 }
@@ -408,7 +423,7 @@ fn read_json(path: &Path, content: &str) -> Result<Table> {
 fn read_txt(content: &str) -> Table {
     let mut table = Table {
         columns: vec!["text".to_string()],
-        rows: Vec::new(),
+        ..Table::default()
     };
     for (i, line) in content.lines().enumerate() {
         if !line.trim().is_empty() {
@@ -469,7 +484,7 @@ fn read_csv(path: &Path, args: &Map<String, Value>) -> Result<Table> {
         .collect();
     let mut table = Table {
         columns: headers.clone(),
-        rows: Vec::new(),
+        ..Table::default()
     };
     for record in reader.records() {
         let record = record.map_err(csv_error)?;
@@ -508,7 +523,7 @@ fn read_parquet(path: &Path) -> Result<Table> {
         .collect();
     let mut table = Table {
         columns,
-        rows: Vec::new(),
+        ..Table::default()
     };
     for (i, row) in reader.into_iter().enumerate() {
         let row = row.map_err(|e| {
@@ -521,6 +536,164 @@ fn read_parquet(path: &Path) -> Result<Table> {
         table.rows.push((Loc::Row(i + 1), m));
     }
     Ok(table)
+}
+
+/// An Arrow IPC file (`ARROW1` magic: what `pyarrow.ipc.new_file` and feather v2 write) or
+/// stream (what `datasets.save_to_disk` writes as `.arrow`), record batch by record batch.
+fn read_arrow(path: &Path) -> Result<Table> {
+    use arrow_array::RecordBatch;
+    use arrow_ipc::reader::{FileReader, StreamReader};
+    use arrow_schema::ArrowError;
+    use std::io::{BufReader, Read, Seek, SeekFrom};
+    let p = path.display();
+    if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 {
+        return Ok(Table::default());
+    }
+    let io = |e: std::io::Error| usage(format!("--data file {p} could not be read ({e})"));
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut magic = [0u8; 6];
+    let is_file_format = file.read_exact(&mut magic).is_ok() && &magic == b"ARROW1";
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    let bad = |e: ArrowError| {
+        usage(format!(
+            "--data file {p} is not a readable Arrow IPC file or stream ({e}); write it with pyarrow (pyarrow.ipc, or feather with lz4 or no compression) or datasets' save_to_disk"
+        ))
+    };
+    type Batches = Box<dyn Iterator<Item = std::result::Result<RecordBatch, ArrowError>>>;
+    let (schema, batches): (arrow_schema::SchemaRef, Batches) = if is_file_format {
+        let r = FileReader::try_new(BufReader::new(file), None).map_err(bad)?;
+        (r.schema(), Box::new(r))
+    } else {
+        let r = StreamReader::try_new(BufReader::new(file), None).map_err(bad)?;
+        (r.schema(), Box::new(r))
+    };
+    let mut table = Table::default();
+    let mut read = Vec::new();
+    for (i, f) in schema.fields().iter().enumerate() {
+        if arrow_readable(f.data_type(), true) {
+            table.columns.push(f.name().clone());
+            read.push(i);
+        } else {
+            table
+                .unread
+                .push(format!("{} ({})", f.name(), f.data_type()));
+        }
+    }
+    let mut row_no = 0;
+    for batch in batches {
+        let batch = batch.map_err(|e| {
+            usage(format!(
+                "--data file {p} could not be read after row {row_no} ({e}); the file may be truncated"
+            ))
+        })?;
+        let cols: Vec<Vec<Value>> = read
+            .iter()
+            .map(|&i| arrow_column(batch.column(i).as_ref()))
+            .collect();
+        for r in 0..batch.num_rows() {
+            row_no += 1;
+            let m = read
+                .iter()
+                .zip(&cols)
+                .map(|(&i, c)| (schema.field(i).name().clone(), c[r].clone()))
+                .collect();
+            table.rows.push((Loc::Row(row_no), m));
+        }
+    }
+    Ok(table)
+}
+
+/// Whether an Arrow column becomes JSON values: strings, numbers, booleans, binary (as UTF-8
+/// text), and lists and structs of them (conversations); dictionary-encoded at the top level.
+fn arrow_readable(t: &arrow_schema::DataType, top: bool) -> bool {
+    use arrow_schema::DataType as D;
+    match t {
+        D::Null
+        | D::Boolean
+        | D::Int8
+        | D::Int16
+        | D::Int32
+        | D::Int64
+        | D::UInt8
+        | D::UInt16
+        | D::UInt32
+        | D::UInt64
+        | D::Float32
+        | D::Float64
+        | D::Utf8
+        | D::LargeUtf8
+        | D::Utf8View
+        | D::Binary
+        | D::LargeBinary => true,
+        D::List(f) | D::LargeList(f) => arrow_readable(f.data_type(), false),
+        D::Struct(fs) => fs.iter().all(|f| arrow_readable(f.data_type(), false)),
+        D::Dictionary(_, v) => top && arrow_readable(v, false),
+        _ => false,
+    }
+}
+
+/// One column's cells as JSON values (its type passed `arrow_readable`).
+fn arrow_column(a: &dyn arrow_array::Array) -> Vec<Value> {
+    use arrow_array::cast::AsArray;
+    if let Some(d) = a.as_any_dictionary_opt() {
+        let values = arrow_column(d.values().as_ref());
+        let keys = d.normalized_keys();
+        return (0..a.len())
+            .map(|i| {
+                if a.is_null(i) {
+                    Value::Null
+                } else {
+                    values.get(keys[i]).cloned().unwrap_or(Value::Null)
+                }
+            })
+            .collect();
+    }
+    (0..a.len()).map(|i| arrow_value(a, i)).collect()
+}
+
+fn arrow_value(a: &dyn arrow_array::Array, i: usize) -> Value {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::*;
+    use arrow_schema::DataType as D;
+    if matches!(a.data_type(), D::Null) || a.is_null(i) {
+        return Value::Null;
+    }
+    let float = |x: f64| serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number);
+    let bytes = |b: &[u8]| match std::str::from_utf8(b) {
+        Ok(s) => Value::String(s.to_string()),
+        Err(_) => Value::Null,
+    };
+    let list = |v: std::sync::Arc<dyn arrow_array::Array>| {
+        Value::Array((0..v.len()).map(|j| arrow_value(v.as_ref(), j)).collect())
+    };
+    match a.data_type() {
+        D::Boolean => a.as_boolean().value(i).into(),
+        D::Int8 => a.as_primitive::<Int8Type>().value(i).into(),
+        D::Int16 => a.as_primitive::<Int16Type>().value(i).into(),
+        D::Int32 => a.as_primitive::<Int32Type>().value(i).into(),
+        D::Int64 => a.as_primitive::<Int64Type>().value(i).into(),
+        D::UInt8 => a.as_primitive::<UInt8Type>().value(i).into(),
+        D::UInt16 => a.as_primitive::<UInt16Type>().value(i).into(),
+        D::UInt32 => a.as_primitive::<UInt32Type>().value(i).into(),
+        D::UInt64 => a.as_primitive::<UInt64Type>().value(i).into(),
+        D::Float32 => float(f64::from(a.as_primitive::<Float32Type>().value(i))),
+        D::Float64 => float(a.as_primitive::<Float64Type>().value(i)),
+        D::Utf8 => a.as_string::<i32>().value(i).into(),
+        D::LargeUtf8 => a.as_string::<i64>().value(i).into(),
+        D::Utf8View => a.as_string_view().value(i).into(),
+        D::Binary => bytes(a.as_binary::<i32>().value(i)),
+        D::LargeBinary => bytes(a.as_binary::<i64>().value(i)),
+        D::List(_) => list(a.as_list::<i32>().value(i)),
+        D::LargeList(_) => list(a.as_list::<i64>().value(i)),
+        D::Struct(fields) => Value::Object(
+            fields
+                .iter()
+                .zip(a.as_struct().columns())
+                .map(|(f, c)| (f.name().clone(), arrow_value(c.as_ref(), i)))
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
 }
 
 fn parquet_value(f: &parquet::record::Field) -> Value {
@@ -1202,6 +1375,149 @@ mod tests {
         );
     }
 
+    /// Two record batches of `large_string` prompts, int32/int64 targets, a dictionary-encoded
+    /// system prompt and a ShareGPT conversation column (list<struct>).
+    fn arrow_batches() -> (arrow_schema::SchemaRef, Vec<arrow_array::RecordBatch>) {
+        use arrow_array::builder::{ListBuilder, StringBuilder, StructBuilder};
+        use arrow_array::types::Int32Type;
+        use arrow_array::{ArrayRef, DictionaryArray, Int32Array, Int64Array, LargeStringArray};
+        use arrow_schema::{DataType, Field, Fields, Schema};
+        use std::sync::Arc;
+        let turn = Fields::from(vec![
+            Field::new("from", DataType::Utf8, true),
+            Field::new("value", DataType::Utf8, true),
+        ]);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("question", DataType::LargeUtf8, true),
+            Field::new("prompt_tokens_count", DataType::Int32, true),
+            Field::new("output_tokens_count", DataType::Int64, true),
+            Field::new(
+                "system",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                true,
+            ),
+            Field::new(
+                "conversations",
+                DataType::List(Arc::new(Field::new(
+                    "item",
+                    DataType::Struct(turn.clone()),
+                    true,
+                ))),
+                true,
+            ),
+            Field::new("when", DataType::Date32, true),
+        ]));
+        let batch = |qs: Vec<Option<&str>>, outs: Vec<Option<i64>>, sys: Vec<Option<&str>>| {
+            let n = qs.len();
+            let mut conv = ListBuilder::new(StructBuilder::from_fields(turn.clone(), n));
+            for q in &qs {
+                for (role, text) in [("human", q.unwrap_or("")), ("gpt", "ok")] {
+                    let s = conv.values();
+                    s.field_builder::<StringBuilder>(0)
+                        .unwrap()
+                        .append_value(role);
+                    s.field_builder::<StringBuilder>(1)
+                        .unwrap()
+                        .append_value(text);
+                    s.append(true);
+                }
+                conv.append(true);
+            }
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(LargeStringArray::from(qs)),
+                Arc::new(Int32Array::from(vec![Some(7); n])),
+                Arc::new(Int64Array::from(outs)),
+                Arc::new(sys.into_iter().collect::<DictionaryArray<Int32Type>>()),
+                Arc::new(conv.finish()),
+                Arc::new(arrow_array::Date32Array::from(vec![Some(1); n])),
+            ];
+            arrow_array::RecordBatch::try_new(schema.clone(), cols).unwrap()
+        };
+        let batches = vec![
+            batch(
+                vec![Some("first"), Some("second")],
+                vec![Some(3), None],
+                vec![Some("be brief"), None],
+            ),
+            batch(vec![Some("third")], vec![Some(5)], vec![Some("be brief")]),
+        ];
+        (schema, batches)
+    }
+
+    #[test]
+    fn arrow_file_and_stream_rows_across_batches() {
+        use arrow_ipc::writer::{FileWriter, IpcWriteOptions, StreamWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let (schema, batches) = arrow_batches();
+        let file_path = dir.path().join("d.arrow");
+        let mut w =
+            FileWriter::try_new(std::fs::File::create(&file_path).unwrap(), &schema).unwrap();
+        for b in &batches {
+            w.write(b).unwrap();
+        }
+        w.finish().unwrap();
+        // A stream (what save_to_disk writes), lz4-compressed (feather's default), as .feather.
+        let stream_path = dir.path().join("d.feather");
+        let write_opts = IpcWriteOptions::default()
+            .try_with_compression(Some(arrow_ipc::CompressionType::LZ4_FRAME))
+            .unwrap();
+        let mut w = StreamWriter::try_new_with_options(
+            std::fs::File::create(&stream_path).unwrap(),
+            &schema,
+            write_opts,
+        )
+        .unwrap();
+        for b in &batches {
+            w.write(b).unwrap();
+        }
+        w.finish().unwrap();
+        for path in [&file_path, &stream_path] {
+            let rows = load(path, &opts()).unwrap();
+            assert_eq!(
+                rows,
+                vec![
+                    FileRow {
+                        text: "first".into(),
+                        system: Some("be brief".into()),
+                        prompt_tokens: Some(7),
+                        output_tokens: Some(3),
+                        reply: None,
+                        later: Vec::new()
+                    },
+                    FileRow {
+                        text: "second".into(),
+                        system: None,
+                        prompt_tokens: Some(7),
+                        output_tokens: None,
+                        reply: None,
+                        later: Vec::new()
+                    },
+                    FileRow {
+                        text: "third".into(),
+                        system: Some("be brief".into()),
+                        prompt_tokens: Some(7),
+                        output_tokens: Some(5),
+                        reply: None,
+                        later: Vec::new()
+                    },
+                ],
+                "{}",
+                path.display()
+            );
+            // The conversation column through the mapper: its first human turn and the reply.
+            let rows = load(path, &mapper(json!({"text_column": "conversations"}))).unwrap();
+            assert_eq!(rows[2].text, "third");
+            assert_eq!(rows[2].reply.as_deref(), Some("ok"));
+            // A column of a type llmbench does not read is named, with its type.
+            let e = usage_err(load(path, &mapper(json!({"text_column": "when"}))));
+            assert!(e.contains("not read") && e.contains("when (Date32)"), "{e}");
+        }
+        // Not Arrow at all.
+        let bad = write(&dir, "bad.arrow", "not arrow at all");
+        let e = usage_err(load(&bad, &opts()));
+        assert!(e.contains("not a readable Arrow IPC file or stream"), "{e}");
+    }
+
     #[test]
     fn parquet_columns_discovery_and_mapper() {
         use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
@@ -1308,7 +1624,7 @@ mod tests {
     fn error_missing_file() {
         let msg = usage_err(load(Path::new("/nonexistent/dir/data.jsonl"), &opts()));
         assert!(
-            msg.starts_with("--data file /nonexistent/dir/data.jsonl does not exist; give an existing .jsonl, .json, .csv, .txt, .parquet file"),
+            msg.starts_with("--data file /nonexistent/dir/data.jsonl does not exist; give an existing .jsonl, .json, .csv, .txt, .parquet, .arrow, .feather file"),
             "{msg}"
         );
     }
@@ -1421,7 +1737,7 @@ mod tests {
         let path = write(&dir, "d.xlsx", "x");
         let msg = usage_err(load(&path, &opts()));
         assert!(
-            msg.ends_with("d.xlsx has extension \".xlsx\", which llmbench cannot read; supported: .jsonl, .json, .csv, .txt, .parquet"),
+            msg.ends_with("d.xlsx has extension \".xlsx\", which llmbench cannot read; supported: .jsonl, .json, .csv, .txt, .parquet, .arrow, .feather"),
             "{msg}"
         );
         let path = write(&dir, "noext", "x");
@@ -1485,7 +1801,15 @@ mod tests {
 
     #[test]
     fn supported_extensions() {
-        for name in ["a.jsonl", "a.JSON", "dir/a.csv", "a.txt", "a.Parquet"] {
+        for name in [
+            "a.jsonl",
+            "a.JSON",
+            "dir/a.csv",
+            "a.txt",
+            "a.Parquet",
+            "a.arrow",
+            "a.Feather",
+        ] {
             assert!(is_supported(Path::new(name)), "{name}");
         }
         for name in [

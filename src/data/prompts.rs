@@ -45,6 +45,8 @@ pub struct RequestSpec {
     /// Shared-prefix tokens at the start of the content, if the spec asked for them.
     pub prefix_tokens: u32,
     pub max_tokens: Option<u32>,
+    /// The `prefix_buckets` entry the request was drawn into (index), if the spec has buckets.
+    pub prefix_bucket: Option<u16>,
     /// The rest of the conversation this request opens, if it opens one with later turns.
     pub conversation: Option<Box<Conversation>>,
 }
@@ -122,6 +124,8 @@ pub struct SyntheticSource {
     frame: PromptFrame,
     rng: ChaCha8Rng,
     prefixes: Vec<Vec<u32>>,
+    /// With `prefix_buckets`: each bucket's cumulative weight and its prefixes.
+    buckets: Vec<(u64, Vec<Vec<u32>>)>,
     produced: u64,
 }
 
@@ -135,6 +139,19 @@ impl SyntheticSource {
         let prefixes = (0..spec.prefix_count)
             .map(|_| window(&corpus, &alphabet, &mut rng, spec.prefix_tokens as usize))
             .collect();
+        let mut total = 0u64;
+        let buckets = spec
+            .prefix_buckets
+            .iter()
+            .flatten()
+            .map(|b| {
+                total += u64::from(b.bucket_weight);
+                let ps = (0..b.prefix_count)
+                    .map(|_| window(&corpus, &alphabet, &mut rng, b.prefix_tokens as usize))
+                    .collect();
+                (total, ps)
+            })
+            .collect();
         let turn_frame = Arc::new(frame.turn.clone().unwrap_or_default());
         let turn_suffix = Arc::new(frame.suffix.clone());
         SyntheticSource {
@@ -146,13 +163,36 @@ impl SyntheticSource {
             frame,
             rng,
             prefixes,
+            buckets,
             produced: 0,
         }
+    }
+
+    /// GuideLLM's draw: a bucket with probability weight / total weight, then one of its
+    /// prefixes uniformly (GuideLLM expands the buckets into one list in those proportions and
+    /// picks from it uniformly, which is the same distribution).
+    fn draw_bucket(&mut self) -> (Option<u16>, Vec<u32>) {
+        let Some(&(total, _)) = self.buckets.last() else {
+            return (None, Vec::new());
+        };
+        let u = self.rng.gen_range(0..total);
+        let b = self.buckets.partition_point(|(cum, _)| *cum <= u);
+        let ps = &self.buckets[b].1;
+        let k = self.rng.gen_range(0..ps.len());
+        (Some(b as u16), ps[k].clone())
     }
 
     /// Largest prompt the spec can produce, template included, and largest output.
     /// For a conversation, its last turn: every turn's prompt, reply and frame.
     pub fn max_lengths(&self) -> (u64, Option<u64>) {
+        let longest_bucket = self
+            .spec
+            .prefix_buckets
+            .iter()
+            .flatten()
+            .map(|b| b.prefix_tokens)
+            .max()
+            .unwrap_or(0);
         let frame = (self.frame.prefix.len() + self.frame.suffix.len()) as u64;
         if self.spec.turns > 1 {
             let s = &self.spec;
@@ -162,7 +202,7 @@ impl SyntheticSource {
             let later = (s.turns - 1) as u64;
             let turn = self.turn_frame.len() as u64 + self.turn_suffix.len() as u64;
             let p = first_p
-                + s.prefix_tokens as u64
+                + s.prefix_tokens.max(longest_bucket) as u64
                 + frame
                 + first_o
                 + later * (s.prompt.max as u64 + turn)
@@ -170,7 +210,7 @@ impl SyntheticSource {
             return (p, s.output.as_ref().map(|o| o.max as u64));
         }
         let p = self.spec.prompt.max as u64
-            + self.spec.prefix_tokens as u64
+            + self.spec.prefix_tokens.max(longest_bucket) as u64
             + if self.frame.counts_in_content() {
                 0
             } else {
@@ -207,7 +247,10 @@ impl RequestSource for SyntheticSource {
             (Some(d), true) => Some(d.sample(&mut self.rng)),
             _ => self.spec.output.as_ref().map(|o| o.sample(&mut self.rng)),
         };
-        let shared = if self.prefixes.is_empty() {
+        let (bucket, bucket_prefix) = self.draw_bucket();
+        let shared = if bucket.is_some() {
+            &bucket_prefix[..]
+        } else if self.prefixes.is_empty() {
             &[][..]
         } else {
             let k = self.rng.gen_range(0..self.prefixes.len());
@@ -254,6 +297,7 @@ impl RequestSource for SyntheticSource {
             content_tokens: content,
             prefix_tokens,
             max_tokens,
+            prefix_bucket: bucket,
             conversation,
         })
     }
@@ -360,6 +404,49 @@ mod tests {
             .map(|_| s.next_request().unwrap().prompt[..256].to_vec())
             .collect();
         assert_eq!(ps.len(), 2);
+    }
+
+    #[test]
+    fn prefix_buckets_are_drawn_by_weight_and_seeded() {
+        let spec = parse(
+            r#"{"prompt_tokens": 4, "prefix_buckets": [{"bucket_weight": 70, "prefix_count": 1, "prefix_tokens": 32}, {"bucket_weight": 30, "prefix_count": 5, "prefix_tokens": 16}, {"bucket_weight": 100}]}"#,
+        )
+        .unwrap();
+        let run = |seed| {
+            let mut s = SyntheticSource::new(spec.clone(), corpus(), PromptFrame::default(), seed);
+            (0..2000)
+                .map(|_| s.next_request().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let a = run(5);
+        assert_eq!(a, run(5));
+        assert_ne!(a, run(6));
+        let mut counts = [0usize; 3];
+        let mut prefixes: Vec<std::collections::HashSet<Vec<u32>>> = vec![Default::default(); 3];
+        for r in &a {
+            let b = r.prefix_bucket.unwrap() as usize;
+            counts[b] += 1;
+            let want = [32, 16, 0][b];
+            assert_eq!(r.prefix_tokens, want);
+            assert_eq!(r.prompt.len(), want as usize + 4);
+            prefixes[b].insert(r.prompt[..want as usize].to_vec());
+        }
+        // Weights 70:30:100 of 2,000 draws: 700, 300, 1,000 expected; 4 binomial σ is at most
+        // 4·√(2000·0.5·0.5) ≈ 89. The seeded draw is fixed, so this never flakes.
+        for (got, want) in counts.iter().zip([700.0, 300.0, 1000.0]) {
+            assert!((*got as f64 - want).abs() < 89.0, "{counts:?}");
+        }
+        assert_eq!(
+            prefixes.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [1, 5, 1]
+        );
+        assert_eq!(s_max(&spec), 36);
+    }
+
+    fn s_max(spec: &crate::data::synthetic::SyntheticSpec) -> u64 {
+        SyntheticSource::new(spec.clone(), corpus(), PromptFrame::default(), 1)
+            .max_lengths()
+            .0
     }
 
     #[test]

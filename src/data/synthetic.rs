@@ -20,6 +20,7 @@ pub const KEYS: &[&str] = &[
     "output_tokens_max",
     "prefix_tokens",
     "prefix_count",
+    "prefix_buckets",
     "samples",
     "turns",
     "first_prompt_tokens",
@@ -35,6 +36,23 @@ pub const KEYS: &[&str] = &[
     "delay_min",
     "delay_max",
 ];
+
+/// The keys of one `prefix_buckets` entry.
+pub const BUCKET_KEYS: &[&str] = &["bucket_weight", "prefix_count", "prefix_tokens"];
+
+/// One entry of `prefix_buckets` (GuideLLM's `SyntheticTextPrefixBucketConfig`): a share of the
+/// requests, weighted relative to the other buckets, that start with one of `prefix_count`
+/// shared prefixes of `prefix_tokens` tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct PrefixBucket {
+    /// Relative weight (GuideLLM's default 100): a request falls in this bucket with
+    /// probability bucket_weight / the sum of all weights.
+    pub bucket_weight: u32,
+    /// Distinct shared prefixes in the bucket (default 1), drawn uniformly per request.
+    pub prefix_count: u32,
+    /// Tokens of each of its prefixes (default 0: no prefix).
+    pub prefix_tokens: u32,
+}
 
 /// A synthetic length distribution: constant without stdev, else a rounded normal clamped to
 /// [min, max] (uniform when stdev is 0).
@@ -181,6 +199,10 @@ pub struct SyntheticSpec {
     pub prefix_count: u32,
     /// Number of distinct samples, if given.
     pub samples: Option<u64>,
+    /// A weighted mix of shared-prefix buckets (GuideLLM's `prefix_buckets`), each request
+    /// drawn into one; absent without one (prefix_tokens and prefix_count then say it all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_buckets: Option<Vec<PrefixBucket>>,
     /// Turns per conversation (1: independent requests). Each later turn carries the history
     /// so far (earlier prompts and the engine's replies, as token ids) plus a new user message
     /// drawn from `prompt`, with an output target drawn from `output`.
@@ -213,10 +235,10 @@ pub fn looks_like_spec(s: &str) -> bool {
 }
 
 pub fn parse(s: &str) -> Result<SyntheticSpec> {
-    let pairs = if s.trim_start().starts_with('{') {
+    let (pairs, buckets) = if s.trim_start().starts_with('{') {
         json_pairs(s)?
     } else {
-        key_value_pairs(s)?
+        (key_value_pairs(s)?, None)
     };
     let mut get = std::collections::HashMap::new();
     for (k, v) in pairs {
@@ -232,6 +254,14 @@ pub fn parse(s: &str) -> Result<SyntheticSpec> {
         get.insert(k, v);
     }
     let g = |k: &str| get.get(k).copied();
+    if buckets.is_some() {
+        if let Some(k) = ["prefix_tokens", "prefix_count"]
+            .into_iter()
+            .find(|k| g(k).is_some())
+        {
+            crate::bail_usage!("--data: prefix_buckets and {k} cannot be given together (as in GuideLLM); put the prefix in a bucket: [{{\"bucket_weight\": 100, \"prefix_count\": 1, \"prefix_tokens\": 512}}]");
+        }
+    }
     let prompt = prompt_lengths(&g)?;
     let output = output_lengths(&g)?;
     let prefix_tokens = nonneg_int(&g, "prefix_tokens")?;
@@ -289,6 +319,7 @@ pub fn parse(s: &str) -> Result<SyntheticSpec> {
         prefix_tokens,
         prefix_count,
         samples,
+        prefix_buckets: buckets,
         turns,
         first_prompt,
         first_output,
@@ -296,21 +327,78 @@ pub fn parse(s: &str) -> Result<SyntheticSpec> {
     })
 }
 
-/// `{"prompt_tokens": 256, …}` → its (key, number) pairs.
-fn json_pairs(s: &str) -> Result<Vec<(String, f64)>> {
+/// `prefix_buckets`: a non-empty list of bucket objects, each key a whole number in range
+/// (GuideLLM's defaults for a key left out). An empty list is no buckets, as in GuideLLM.
+fn prefix_buckets(v: &serde_json::Value) -> Result<Option<Vec<PrefixBucket>>> {
+    let example = r#"[{"bucket_weight": 70, "prefix_count": 1, "prefix_tokens": 2000}, {"bucket_weight": 30, "prefix_count": 5, "prefix_tokens": 500}]"#;
+    let Some(list) = v.as_array() else {
+        crate::bail_usage!("--data: prefix_buckets must be a list of buckets such as {example}");
+    };
+    if list.len() > usize::from(u16::MAX) {
+        crate::bail_usage!(
+            "--data: prefix_buckets lists {} buckets; at most {}",
+            list.len(),
+            u16::MAX
+        );
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (i, b) in list.iter().enumerate() {
+        let Some(obj) = b.as_object() else {
+            crate::bail_usage!("--data: prefix_buckets[{i}] must be an object such as {{\"bucket_weight\": 70, \"prefix_count\": 1, \"prefix_tokens\": 2000}}, not {b}");
+        };
+        if let Some(k) = obj.keys().find(|k| !BUCKET_KEYS.contains(&k.as_str())) {
+            crate::bail_usage!(
+                "--data: prefix_buckets[{i}] has unknown key '{k}'; valid keys are {}",
+                BUCKET_KEYS.join(", ")
+            );
+        }
+        let int = |k: &str, default: u32, min: u32| -> Result<u32> {
+            match obj.get(k) {
+                None | Some(serde_json::Value::Null) => Ok(default),
+                Some(v) => match v.as_f64() {
+                    Some(x)
+                        if x.fract() == 0.0 && x >= f64::from(min) && x <= f64::from(u32::MAX) =>
+                    {
+                        Ok(x as u32)
+                    }
+                    _ => crate::bail_usage!(
+                        "--data: prefix_buckets[{i}].{k} must be a whole number ≥ {min} (got {v})"
+                    ),
+                },
+            }
+        };
+        out.push(PrefixBucket {
+            bucket_weight: int("bucket_weight", 100, 1)?,
+            prefix_count: int("prefix_count", 1, 1)?,
+            prefix_tokens: int("prefix_tokens", 0, 0)?,
+        });
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// `{"prompt_tokens": 256, …}` → its (key, number) pairs, and its `prefix_buckets`.
+type JsonSpec = (Vec<(String, f64)>, Option<Vec<PrefixBucket>>);
+fn json_pairs(s: &str) -> Result<JsonSpec> {
     let v: serde_json::Value = serde_json::from_str(s).map_err(|e| {
         UsageError::new(format!("--data: the JSON spec does not parse ({e}); write e.g. '{{\"prompt_tokens\": 256, \"output_tokens\": 128}}'"))
     })?;
     let obj = v
         .as_object()
         .ok_or_else(|| UsageError::new("--data: a JSON spec must be an object"))?;
-    obj.iter()
+    let buckets = match obj.get("prefix_buckets") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => prefix_buckets(v)?,
+    };
+    let pairs = obj
+        .iter()
+        .filter(|(k, _)| k.as_str() != "prefix_buckets")
         .map(|(k, v)| {
             v.as_f64().map(|f| (k.clone(), f)).ok_or_else(|| {
                 UsageError::new(format!("--data: {k} must be a number (got {v})")).into()
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok((pairs, buckets))
 }
 
 /// `prompt_tokens=256,output_tokens=128` → its (key, number) pairs.
@@ -322,6 +410,9 @@ fn key_value_pairs(s: &str) -> Result<Vec<(String, f64)>> {
                 UsageError::new(format!("--data: '{p}' is not key=value; write e.g. prompt_tokens=256,output_tokens=128"))
             })?;
             let k = k.trim();
+            if k == "prefix_buckets" {
+                return Err(UsageError::new("--data: prefix_buckets is a list, which key=value cannot hold; give the spec as JSON: --data '{\"prompt_tokens\": 256, \"prefix_buckets\": [{\"bucket_weight\": 70, \"prefix_count\": 1, \"prefix_tokens\": 2000}]}'").into());
+            }
             let f: f64 = v.trim().parse().map_err(|_| {
                 UsageError::new(format!("--data: {k} must be a number (got '{}')", v.trim()))
             })?;
@@ -452,6 +543,67 @@ mod tests {
         let v: std::collections::BTreeSet<u32> =
             (0..500).map(|_| s.prompt.sample(&mut r)).collect();
         assert_eq!(v, (5..=15).collect());
+    }
+
+    #[test]
+    fn prefix_buckets_parse_with_guidellms_defaults_and_refusals() {
+        let s = parse(r#"{"prompt_tokens": 8, "prefix_buckets": [{"bucket_weight": 70, "prefix_count": 1, "prefix_tokens": 2000}, {"prefix_tokens": 500}]}"#).unwrap();
+        assert_eq!(
+            s.prefix_buckets.unwrap(),
+            vec![
+                PrefixBucket {
+                    bucket_weight: 70,
+                    prefix_count: 1,
+                    prefix_tokens: 2000
+                },
+                PrefixBucket {
+                    bucket_weight: 100,
+                    prefix_count: 1,
+                    prefix_tokens: 500
+                },
+            ]
+        );
+        // An empty list is no buckets, as in GuideLLM.
+        assert!(parse(r#"{"prompt_tokens": 8, "prefix_buckets": []}"#)
+            .unwrap()
+            .prefix_buckets
+            .is_none());
+        let err = |spec: &str| {
+            let e = parse(spec).unwrap_err();
+            assert_eq!(crate::error::exit_code(&e), 2, "{e}");
+            e.to_string()
+        };
+        let e = err(
+            r#"{"prompt_tokens": 8, "prefix_tokens": 64, "prefix_buckets": [{"prefix_tokens": 5}]}"#,
+        );
+        assert!(
+            e.contains("prefix_buckets and prefix_tokens cannot be given together"),
+            "{e}"
+        );
+        let e = err(
+            r#"{"prompt_tokens": 8, "prefix_buckets": [{"bucket_weight": 0, "prefix_tokens": 5}]}"#,
+        );
+        assert!(
+            e.contains("prefix_buckets[0].bucket_weight must be a whole number ≥ 1 (got 0)"),
+            "{e}"
+        );
+        let e = err(
+            r#"{"prompt_tokens": 8, "prefix_buckets": [{"prefix_tokens": 5}, {"prefix_count": 0}]}"#,
+        );
+        assert!(
+            e.contains("prefix_buckets[1].prefix_count must be a whole number ≥ 1"),
+            "{e}"
+        );
+        let e = err(r#"{"prompt_tokens": 8, "prefix_buckets": [{"prefix_token": 5}]}"#);
+        assert!(
+            e.contains("unknown key 'prefix_token'")
+                && e.contains("bucket_weight, prefix_count, prefix_tokens"),
+            "{e}"
+        );
+        let e = err(r#"{"prompt_tokens": 8, "prefix_buckets": {"prefix_tokens": 5}}"#);
+        assert!(e.contains("must be a list of buckets"), "{e}");
+        let e = err("prompt_tokens=8,prefix_buckets=3");
+        assert!(e.contains("give the spec as JSON"), "{e}");
     }
 
     #[test]

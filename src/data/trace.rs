@@ -500,6 +500,7 @@ pub fn mooncake_prompt(
         prefix_tokens: 0,
         max_tokens: row.output_length,
         conversation: None,
+        prefix_bucket: None,
     }
 }
 
@@ -749,6 +750,7 @@ mod tests {
                 prefix_tokens: 0,
                 max_tokens: None,
                 conversation: None,
+                prefix_bucket: None,
             })
             .collect();
         let mut s = TraceSource::new(Arc::new(specs), Arc::new(vec![0.0, 0.5, 2.0]));

@@ -773,6 +773,7 @@ mod tests {
                 ..Default::default()
             },
             token_events: events.iter().map(|&t| (t, 1)).collect(),
+            prefix_bucket: None,
             turn: None,
         }
     }

@@ -167,6 +167,8 @@ pub struct RequestRecord {
     pub t: Timestamps,
     /// (supervisor receive time, tokens) of every output event, in order, stored compactly.
     pub token_events: TokenEvents,
+    /// The synthetic spec's `prefix_buckets` entry the request was drawn into.
+    pub prefix_bucket: Option<u16>,
     /// Its place in a conversation (multi-turn data); None for an independent request.
     pub turn: Option<TurnTag>,
 }
@@ -530,6 +532,57 @@ pub struct Summary {
     /// index (docs/metrics.md, "Conversations"); absent for independent requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversations: Option<turns::ConversationSummary>,
+    /// With a synthetic spec's `prefix_buckets`: the realised mix of the requests sent inside
+    /// the window, and the engine's prefix-cache hits per bucket, by bucket index. Absent
+    /// without buckets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefix_buckets: Vec<PrefixBucketMix>,
+}
+
+/// One `prefix_buckets` entry in a benchmark (docs/metrics.md, "Prefix buckets").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PrefixBucketMix {
+    /// The bucket's index in the spec's `prefix_buckets`, from 0.
+    pub bucket: u16,
+    /// Requests sent inside the window that were drawn into this bucket, any status.
+    pub requests: u64,
+    /// requests / the requests sent inside the window (the realised share of the mix).
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub share: f64,
+    /// Prompt tokens of the bucket's successful requests whose engine reported cached tokens
+    /// (the engine's count, else the tokens sent).
+    pub prompt_tokens: u64,
+    /// The engine's prefix-cache hit tokens (num_cached_tokens) of those requests, summed.
+    pub cached_tokens: u64,
+    /// cached_tokens / prompt_tokens: the share of the bucket's prompt tokens the engine's
+    /// prefix cache served; null when no successful request of the bucket reported them.
+    pub cache_hit_share: Option<f64>,
+}
+
+/// The realised `prefix_buckets` mix of the measured requests; empty without buckets.
+fn prefix_bucket_mix(measured: &[&RequestRecord]) -> Vec<PrefixBucketMix> {
+    let mut by: std::collections::BTreeMap<u16, PrefixBucketMix> = Default::default();
+    for r in measured {
+        let Some(b) = r.prefix_bucket else { continue };
+        let m = by.entry(b).or_insert_with(|| PrefixBucketMix {
+            bucket: b,
+            ..Default::default()
+        });
+        m.requests += 1;
+        if let (Status::Successful, Some(c)) = (r.status, r.cached_tokens) {
+            m.prompt_tokens += u64::from(r.prompt_tokens.unwrap_or(r.prompt_tokens_sent));
+            m.cached_tokens += u64::from(c);
+        }
+    }
+    let n = measured.len().max(1) as f64;
+    by.into_values()
+        .map(|mut m| {
+            m.share = m.requests as f64 / n;
+            m.cache_hit_share =
+                (m.prompt_tokens > 0).then(|| m.cached_tokens as f64 / m.prompt_tokens as f64);
+            m
+        })
+        .collect()
 }
 
 /// Statistics of one benchmark over its measurement window `[ws, we]` (docs/metrics.md):
@@ -609,6 +662,7 @@ pub fn summarize_with(
         incomplete: status("incomplete."),
         errored: status("errored."),
         slo: slo.map(|s| slo::slo_summary(s, records, &measured, ws, we, rt.duration_s)),
+        prefix_buckets: prefix_bucket_mix(&measured),
         ..Default::default()
     };
     for (name, _) in PER_REQUEST {
@@ -873,8 +927,53 @@ mod tests {
                 ..Default::default()
             },
             token_events: events.iter().copied().collect(),
+            prefix_bucket: None,
             turn: None,
         }
+    }
+
+    #[test]
+    fn prefix_bucket_mix_counts_every_measured_request_and_caches_of_successful_ones() {
+        let mk = |bucket: u16, prompt: u32, cached: Option<u32>, status: Status| RequestRecord {
+            prefix_bucket: Some(bucket),
+            prompt_tokens: Some(prompt),
+            cached_tokens: cached,
+            status,
+            ..rec(&[(20, 1), (30, 1)])
+        };
+        let records = vec![
+            mk(0, 300, Some(0), Status::Successful),
+            mk(0, 300, Some(256), Status::Successful),
+            mk(0, 300, Some(256), Status::Successful),
+            mk(1, 100, Some(0), Status::Successful),
+            mk(1, 100, Some(99), Status::Errored),
+        ];
+        let s = summarize(&records, 0, 1_000);
+        assert_eq!(
+            s.prefix_buckets,
+            vec![
+                PrefixBucketMix {
+                    bucket: 0,
+                    requests: 3,
+                    share: 0.6,
+                    prompt_tokens: 900,
+                    cached_tokens: 512,
+                    cache_hit_share: Some(512.0 / 900.0),
+                },
+                PrefixBucketMix {
+                    bucket: 1,
+                    requests: 2,
+                    share: 0.4,
+                    prompt_tokens: 100,
+                    cached_tokens: 0,
+                    cache_hit_share: Some(0.0),
+                },
+            ]
+        );
+        // Without buckets there is no mix (and the report has no key).
+        assert!(summarize(&[rec(&[(20, 1)])], 0, 1_000)
+            .prefix_buckets
+            .is_empty());
     }
 
     #[test]

@@ -269,6 +269,7 @@ mod tests {
                 ..Default::default()
             },
             token_events: tokens.iter().map(|&t| (t * MS, 1)).collect(),
+            prefix_bucket: None,
             turn: None,
         }
     }

@@ -18,6 +18,8 @@ pub enum DataSource {
         /// Use the length of each conversation's reply as its output target (`--data-args
         /// '{"output_tokens_from_reply": true}'`).
         output_from_reply: bool,
+        /// The split read from a dataset directory.
+        split: Option<String>,
         /// Later turns of file conversations carry the recorded replies as history, their
         /// lengths as output targets (`--data-args '{"recorded_replies": true}'`).
         recorded_replies: bool,
@@ -49,11 +51,13 @@ impl DataSource {
                 path,
                 rows,
                 output_from_reply,
+                split,
                 recorded_replies,
             } => DataSourceInfo::File {
                 path: path.display().to_string(),
                 rows: rows.len(),
                 output_tokens_from_reply: *output_from_reply,
+                split: split.clone(),
                 conversations: rows.iter().filter(|r| !r.later.is_empty()).count(),
                 recorded_replies: *recorded_replies,
             },
@@ -85,6 +89,7 @@ impl DataSource {
             path: PathBuf::from(paths.join(" + ")),
             rows: std::sync::Arc::new(rows),
             output_from_reply,
+            split: None,
             recorded_replies,
         })
     }
@@ -125,7 +130,10 @@ impl DataSource {
         }
         let path = Path::new(arg);
         if !path.exists() {
-            bail_usage!("--data {arg}: no such file, and not a synthetic spec such as \"prompt_tokens=256,output_tokens=128\" (hub datasets cannot be fetched offline)");
+            if looks_like_hub_id(arg) {
+                bail_usage!("{}", hub_id_refusal(arg));
+            }
+            bail_usage!("--data {arg}: no such file or directory, and not a synthetic spec such as \"prompt_tokens=256,output_tokens=128\"");
         }
         let output_from_reply = output_tokens_from_reply(data_args.as_ref());
         let recorded_replies = data_flag(data_args.as_ref(), "recorded_replies");
@@ -133,7 +141,11 @@ impl DataSource {
             column_mapper,
             data_args,
         };
-        let rows = crate::data::files::load(path, &opts)?;
+        let (rows, split) = if path.is_dir() {
+            crate::data::dataset_dir::load(path, &opts)?
+        } else {
+            (crate::data::files::load(path, &opts)?, None)
+        };
         if let Some(i) = rows.iter().position(|r| r.prompt_tokens == Some(0)) {
             bail_usage!(
                 "--data {arg}: row {} asks for 0 prompt tokens; a prompt needs at least 1",
@@ -144,9 +156,29 @@ impl DataSource {
             path: path.to_path_buf(),
             rows: std::sync::Arc::new(rows),
             output_from_reply,
+            split,
             recorded_replies,
         })
     }
+}
+
+/// `org/name` (or a bare `name`) with no extension: a Hugging Face Hub dataset id.
+pub fn looks_like_hub_id(arg: &str) -> bool {
+    let p = Path::new(arg);
+    !arg.is_empty()
+        && p.extension().is_none()
+        && !arg.starts_with(['.', '/', '~'])
+        && arg.split('/').count() <= 2
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+}
+
+/// The one sentence for a Hub dataset id.
+pub fn hub_id_refusal(id: &str) -> String {
+    format!(
+        "--data {id} is not a local file or directory, and llmbench does not download from the Hugging Face Hub (no network access); download it with `datasets` (load_dataset(\"{id}\").save_to_disk(\"DIR\")) and give DIR, or give a local dataset file"
+    )
 }
 
 /// `--data-args '{"output_tokens_from_reply": true}'`: a conversation's reply length is its

@@ -6,7 +6,7 @@
 //! reads; `plan` calls them in order, and `calibrate` builds its own Plan from the same pieces.
 
 mod confidence;
-mod data;
+pub(crate) mod data;
 mod engine;
 mod limits;
 mod models;

@@ -663,6 +663,34 @@ pub fn saturation_line(b: &BenchmarkEntry) -> Option<String> {
     ))
 }
 
+/// A benchmark's realised `prefix_buckets` mix and the engine's cache hits per bucket, when
+/// the spec has buckets: one line.
+pub fn prefix_bucket_line(b: &BenchmarkEntry) -> Option<String> {
+    let mix = &b.summary.prefix_buckets;
+    if mix.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = mix
+        .iter()
+        .map(|m| {
+            format!(
+                "#{} {} requests ({:.0}%), {} cached",
+                m.bucket,
+                m.requests,
+                100.0 * m.share,
+                m.cache_hit_share
+                    .map(|c| format!("{:.0}%", 100.0 * c))
+                    .unwrap_or_else(|| "unknown".into())
+            )
+        })
+        .collect();
+    Some(format!(
+        "benchmark {}: prefix buckets {}",
+        b.index,
+        parts.join("; ")
+    ))
+}
+
 /// What `max_concurrency` held back in a benchmark, when it held back any: one line.
 pub fn cap_line(b: &BenchmarkEntry) -> Option<String> {
     let c = b.summary.cap_wait.as_ref().filter(|c| c.delayed > 0)?;
@@ -741,9 +769,14 @@ fn notes(report: &Report) {
             }
         }
         let data = &report.llmbench_config.data_source;
-        for line in [saturation_line(b), cap_line(b), replay_line(b, data)]
-            .into_iter()
-            .flatten()
+        for line in [
+            saturation_line(b),
+            cap_line(b),
+            replay_line(b, data),
+            prefix_bucket_line(b),
+        ]
+        .into_iter()
+        .flatten()
         {
             println!("{line}");
         }

@@ -227,12 +227,19 @@ fn data_args(r: &Report) -> Value {
             if let Some(o) = &spec.output {
                 length("output", o);
             }
-            if spec.prefix_tokens > 0 {
+            if let Some(b) = &spec.prefix_buckets {
+                d.insert("prefix_buckets".into(), json!(b));
+            } else if spec.prefix_tokens > 0 {
                 d.insert("prefix_tokens".into(), json!(spec.prefix_tokens));
                 d.insert("prefix_count".into(), json!(spec.prefix_count.max(1)));
             }
             json!([d])
         }
+        DataSourceInfo::File {
+            path,
+            split: Some(split),
+            ..
+        } => json!([{"kind": "huggingface", "source": path, "load_kwargs": {"split": split}}]),
         DataSourceInfo::File { path, .. } => {
             let ext = std::path::Path::new(path)
                 .extension()
@@ -241,8 +248,10 @@ fn data_args(r: &Report) -> Value {
             let kind = match ext.as_str() {
                 "csv" => "csv_file",
                 "parquet" => "parquet_file",
-                "arrow" => "arrow_file",
+                "arrow" | "feather" => "arrow_file",
                 "txt" | "text" => "text_file",
+                // A dataset directory whose saved Dataset records no split.
+                "" => return json!([{"kind": "huggingface", "source": path}]),
                 _ => "json_file",
             };
             json!([{"kind": kind, "path": path}])

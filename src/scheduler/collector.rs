@@ -21,6 +21,7 @@ pub struct Sent {
     pub prefix: u32,
     pub prompt_len: u32,
     pub max_tokens: Option<u32>,
+    pub prefix_bucket: Option<u16>,
     /// Its place in a conversation, if it is a turn of one.
     pub turn: Option<TurnTag>,
 }
@@ -83,6 +84,7 @@ pub fn blank(id: u64) -> RequestRecord {
         preemptions: 0,
         t: Timestamps::default(),
         token_events: Default::default(),
+        prefix_bucket: None,
         turn: None,
     }
 }
@@ -151,6 +153,7 @@ impl Collector {
         r.prefix_tokens = s.prefix;
         r.prompt_tokens_sent = s.prompt_len;
         r.max_tokens = s.max_tokens;
+        r.prefix_bucket = s.prefix_bucket;
         r.turn = s.turn;
         if self.track_saturation {
             let concurrent = self.inflight.len();
@@ -339,6 +342,7 @@ mod tests {
             prefix: 0,
             prompt_len: 4,
             max_tokens: Some(8),
+            prefix_bucket: None,
             turn: None,
         }
     }

@@ -121,6 +121,7 @@ impl Pacer {
                 prefix: spec.prefix_tokens,
                 prompt_len: spec.prompt.len() as u32,
                 max_tokens: spec.max_tokens,
+                prefix_bucket: spec.prefix_bucket,
                 turn: None,
             }));
             i += 1;
@@ -228,6 +229,8 @@ impl Conversations {
                 prefix_tokens: 0,
                 max_tokens,
                 conversation: (!last).then_some(rest),
+                // The bucket is the first turn's, whose prompt carries the prefix.
+                prefix_bucket: None,
             },
             tag: TurnTag {
                 conversation: o.conv,
@@ -480,6 +483,7 @@ impl Pacer {
                 prompt_len,
                 max_tokens: spec.max_tokens,
                 turn: Some(tag),
+                prefix_bucket: spec.prefix_bucket,
             }));
             sent_n += 1;
         };

@@ -27,6 +27,7 @@ impl RequestSource for Source {
             content_tokens: 4,
             prefix_tokens: 0,
             max_tokens: Some(self.tokens),
+            prefix_bucket: None,
             conversation: None,
         })
     }
@@ -752,6 +753,7 @@ fn trace(arrivals: &[f64]) -> Box<dyn RequestSource> {
             prefix_tokens: 0,
             max_tokens: Some(2),
             conversation: None,
+            prefix_bucket: None,
         })
         .collect();
     Box::new(crate::data::trace::TraceSource::new(
@@ -835,6 +837,7 @@ impl RequestSource for Chats {
                 frame: Default::default(),
                 suffix: Default::default(),
             })),
+            prefix_bucket: None,
         })
     }
 }

@@ -377,6 +377,7 @@ impl Session<'_> {
             let notes = [
                 crate::render::console::saturation_line(entry),
                 crate::render::console::cap_line(entry),
+                crate::render::console::prefix_bucket_line(entry),
                 crate::render::console::replay_line(entry, &report.llmbench_config.data_source),
             ];
             for line in notes.into_iter().flatten() {

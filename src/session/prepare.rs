@@ -250,6 +250,7 @@ fn synthetic_prompt(
         prefix_tokens: 0,
         max_tokens: None,
         conversation: None,
+        prefix_bucket: None,
     }
 }
 
@@ -546,6 +547,7 @@ fn framed(
         content_tokens,
         prefix_tokens: 0,
         max_tokens: None,
+        prefix_bucket: None,
         conversation: None,
     })
 }
@@ -610,6 +612,9 @@ pub fn dry_run(plan: &Plan, model: &str, prep: Prep, t0: std::time::Instant) -> 
             let mut line = json!({"prompt_token_ids": r.prompt, "content_tokens": r.content_tokens, "prefix_tokens": r.prefix_tokens, "max_tokens": r.max_tokens});
             if let Some(at) = source.arrival_s() {
                 line["arrival_s"] = json!(at);
+            }
+            if let Some(b) = r.prefix_bucket {
+                line["prefix_bucket"] = json!(b);
             }
             serde_json::to_writer(&mut *f, &line)?;
             f.write_all(b"\n")?;

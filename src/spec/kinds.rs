@@ -220,7 +220,7 @@ const SYNTHETIC_KEYS: &[(&str, super::fields::Support)] = &[
     ("tool_response_tokens_max", NotYet),
     ("server_tool_call_turns", NotYet),
     ("branches", NotYet),
-    ("prefix_buckets", NotYet),
+    ("prefix_buckets", Yes),
 ];
 
 /// The trace kinds' keys (GuideLLM's `TraceDataArgs`, Mooncake's two, and llmbench's `path`
@@ -284,15 +284,24 @@ pub static DATA: &[Kind] = &[
     },
     Kind {
         names: &["arrow_file"],
-        keys: &[],
+        keys: &[("path", Yes), ("load_kwargs", Yes)],
         refused: None,
-        support: NotYet,
+        support: Yes,
     },
     Kind {
         names: &["huggingface", "hf"],
-        keys: &[],
+        // GuideLLM's aliases of `source`; `split` is llmbench's shorthand for load_kwargs.split.
+        keys: &[
+            ("source", Yes),
+            ("src", Yes),
+            ("from", Yes),
+            ("path", Yes),
+            ("name", Yes),
+            ("split", Yes),
+            ("load_kwargs", Yes),
+        ],
         refused: None,
-        support: NotYet,
+        support: Yes,
     },
     Kind {
         names: &["hdf5_file"],

@@ -992,6 +992,9 @@ fn data_source(d: &Value, a: &mut RunArgs) -> Result<()> {
         a.data = Some(Value::Object(keys).to_string());
         return Ok(());
     }
+    if s.kind == "huggingface" || s.kind == "hf" {
+        return huggingface_source(&s, load_kwargs, a);
+    }
     let Some(path) = s.str("path")? else {
         return Err(s.err("path is required: path=FILE"));
     };
@@ -1005,6 +1008,7 @@ fn data_source(d: &Value, a: &mut RunArgs) -> Result<()> {
         "csv_file" => ext == "csv",
         "json_file" => ext == "json" || ext == "jsonl",
         "parquet_file" => ext == "parquet",
+        "arrow_file" => ext == "arrow" || ext == "feather",
         _ => false,
     };
     if !fits {
@@ -1012,6 +1016,7 @@ fn data_source(d: &Value, a: &mut RunArgs) -> Result<()> {
             "text_file" => ".txt",
             "csv_file" => ".csv",
             "json_file" => ".json or .jsonl",
+            "arrow_file" => ".arrow or .feather",
             _ => ".parquet",
         };
         return Err(s.err(format!(
@@ -1021,6 +1026,54 @@ fn data_source(d: &Value, a: &mut RunArgs) -> Result<()> {
     a.data = Some(path);
     if let Some(k) = load_kwargs {
         a.data_args = Some(Value::Object(k).to_string());
+    }
+    Ok(())
+}
+
+/// `kind=huggingface,source=DIR[,split=S]`: a local dataset directory (saved with
+/// `save_to_disk`, or a Hub repository's files); the split travels in `data_args` as
+/// `--data-args '{"split": …}'` does in the 0.6 form.
+fn huggingface_source(
+    s: &Spec,
+    load_kwargs: Option<Map<String, Value>>,
+    a: &mut RunArgs,
+) -> Result<()> {
+    let mut source = None;
+    for key in ["source", "src", "from", "path", "name"] {
+        if let Some(v) = s.str(key)? {
+            if source.is_some() {
+                return Err(s.err(format!(
+                    "give the dataset once, as source=DIR (also given as {key})"
+                )));
+            }
+            source = Some(v);
+        }
+    }
+    let Some(source) = source else {
+        return Err(s.err("source is required: source=DIR, a dataset directory saved with datasets' save_to_disk or downloaded from the Hub"));
+    };
+    let path = Path::new(&source);
+    if !path.exists() {
+        if crate::plan::data::looks_like_hub_id(&source) {
+            return Err(usage(crate::plan::data::hub_id_refusal(&source)));
+        }
+        return Err(s.err(format!("source {source} does not exist; give a dataset directory saved with datasets' save_to_disk, or a directory of its data files")));
+    }
+    let mut kwargs = load_kwargs.unwrap_or_default();
+    if let Some(split) = s.str("split")? {
+        if kwargs
+            .get("split")
+            .is_some_and(|v| v.as_str() != Some(split.as_str()))
+        {
+            return Err(
+                s.err("split is given twice (split= and load_kwargs.split) with different values")
+            );
+        }
+        kwargs.insert("split".into(), Value::String(split));
+    }
+    a.data = Some(source);
+    if !kwargs.is_empty() {
+        a.data_args = Some(Value::Object(kwargs).to_string());
     }
     Ok(())
 }

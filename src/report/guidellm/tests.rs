@@ -226,11 +226,13 @@ fn a_dataset_file_is_guidellms_file_data_by_its_extension() {
         ("d/x.CSV", "csv_file"),
         ("p.parquet", "parquet_file"),
         ("t.txt", "text_file"),
+        ("t.feather", "arrow_file"),
     ] {
         r.llmbench_config.data_source = crate::report::DataSourceInfo::File {
             path: path.into(),
             rows: 3,
             output_tokens_from_reply: false,
+            split: None,
             conversations: 0,
             recorded_replies: false,
         };
@@ -243,5 +245,23 @@ fn a_dataset_file_is_guidellms_file_data_by_its_extension() {
             v["benchmarks"][0]["config"]["requests"]["data"][0]["kind"],
             kind
         );
+    }
+    // A Hugging Face dataset directory: GuideLLM's huggingface kind, with the split read.
+    for (split, want) in [
+        (
+            Some("test"),
+            json!([{"kind": "huggingface", "source": "d/saved", "load_kwargs": {"split": "test"}}]),
+        ),
+        (None, json!([{"kind": "huggingface", "source": "d/saved"}])),
+    ] {
+        r.llmbench_config.data_source = crate::report::DataSourceInfo::File {
+            path: "d/saved".into(),
+            rows: 3,
+            output_tokens_from_reply: false,
+            split: split.map(String::from),
+            conversations: 0,
+            recorded_replies: false,
+        };
+        assert_eq!(view(&r)["config"]["spec"]["data"], want);
     }
 }

@@ -474,9 +474,29 @@ fn tensor_parallel_2_on_cpu_runs_exactly_and_a_kill_leaves_nothing() {
     let kw = r#"{"vllm_config": {"enforce_eager": true, "max_model_len": 1024, "kv_cache_memory_bytes": 67108864, "tensor_parallel_size": 2}}"#;
     let mut run = spawn_cmd(
         bin()
-            .args(["benchmark", "run", "--model", &m, "--data", "prompt_tokens=64,output_tokens=16"])
-            .args(["--profile", "concurrent", "--rate", "2,2", "--max-requests", "6,100000"])
-            .args(["--backend-kwargs", kw, "--request-format", "plain", "--python"])
+            .args([
+                "benchmark",
+                "run",
+                "--model",
+                &m,
+                "--data",
+                "prompt_tokens=64,output_tokens=16",
+            ])
+            .args([
+                "--profile",
+                "concurrent",
+                "--rate",
+                "2,2",
+                "--max-requests",
+                "6,100000",
+            ])
+            .args([
+                "--backend-kwargs",
+                kw,
+                "--request-format",
+                "plain",
+                "--python",
+            ])
             .arg(python())
             .arg("--output-dir")
             .arg(dir.path())
@@ -485,8 +505,16 @@ fn tensor_parallel_2_on_cpu_runs_exactly_and_a_kill_leaves_nothing() {
     let pid = run.child.id();
     let deadline = std::time::Instant::now() + Duration::from_secs(300);
     while !run.stderr().contains("running benchmark 1") {
-        assert!(std::time::Instant::now() < deadline, "benchmark 1 never started: {}", run.stderr());
-        assert!(run.child.try_wait().unwrap().is_none(), "llmbench ended: {}", run.stderr());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "benchmark 1 never started: {}",
+            run.stderr()
+        );
+        assert!(
+            run.child.try_wait().unwrap().is_none(),
+            "llmbench ended: {}",
+            run.stderr()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_secs(1));
@@ -496,21 +524,34 @@ fn tensor_parallel_2_on_cpu_runs_exactly_and_a_kill_leaves_nothing() {
     assert_eq!(engine["config"]["tensor_parallel_size"], 2);
     assert_eq!(engine["config"]["cpu_omp_threads_bind"], "0|1", "{engine}");
     assert!(
-        engine["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("llmbench set VLLM_CPU_OMP_THREADS_BIND=0|1")),
+        engine["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("llmbench set VLLM_CPU_OMP_THREADS_BIND=0|1")),
         "{engine}"
     );
     let reqs = requests(&r, 0);
     assert_eq!(reqs.len(), 6);
     for q in &reqs {
         assert_eq!(q["status"], "successful");
-        assert_eq!((q["prompt_tokens"].as_u64(), q["output_tokens"].as_u64()), (Some(64), Some(16)), "{q}");
+        assert_eq!(
+            (q["prompt_tokens"].as_u64(), q["output_tokens"].as_u64()),
+            (Some(64), Some(16)),
+            "{q}"
+        );
     }
     let kids = descendants(pid);
     let ranks = kids.iter().filter(|(_, c)| c.contains("Worker")).count();
-    assert!(ranks >= 2, "two rank processes among the descendants: {kids:?}");
+    assert!(
+        ranks >= 2,
+        "two rank processes among the descendants: {kids:?}"
+    );
     run.kill9();
     let left = wait_gone(&kids, Duration::from_secs(5));
-    assert!(left.is_empty(), "descendants still alive 5 s after kill -9 of llmbench: {left:?}");
+    assert!(
+        left.is_empty(),
+        "descendants still alive 5 s after kill -9 of llmbench: {left:?}"
+    );
     let leaked: Vec<String> = shm_entries().difference(&shm_before).cloned().collect();
     assert!(leaked.is_empty(), "left in /dev/shm: {leaked:?}");
 }

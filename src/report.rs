@@ -104,6 +104,9 @@ pub struct SourceRun {
     pub host: Host,
     /// Its configuration.
     pub llmbench_config: RunConfig,
+    /// Its shard of a sharded plan (`--shard`), if it was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::plan::shard::Shard>,
 }
 
 /// The time origin.
@@ -882,6 +885,7 @@ pub fn combine(mut reports: Vec<Report>, paths: &[std::path::PathBuf]) -> Report
             clock: r.clock,
             host: r.host,
             llmbench_config: r.llmbench_config,
+            shard: r.shard,
         });
     }
     out

@@ -1350,6 +1350,7 @@ class MockEngine(Engine):
             # The mock does not use vLLM: an installed one is only described, never refused.
             versions = package_versions()
             config["vllm_version"] = versions["vllm"]
+            config = dict(sorted(config.items()))
             refusal, warning = vllm_version_gate(versions)
             if refusal or warning:
                 warnings.append(refusal or warning)

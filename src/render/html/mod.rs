@@ -63,6 +63,7 @@ pub fn render(report: &Report) -> Result<String, askama::Error> {
         requests: benches.iter().filter_map(request_sample).collect(),
         sample_max: SAMPLE_REQUESTS,
         config: run_config(report),
+        runs: runs_table(report),
     }
     .render()
 }
@@ -105,6 +106,8 @@ struct Page {
     requests: Vec<RequestSample>,
     sample_max: usize,
     config: Option<ConfigText>,
+    /// A combined report (`export`): the runs (or shards) it was made from, with their hosts.
+    runs: Option<Table>,
 }
 
 /// A table of plain text; the first `left` columns are left-aligned.
@@ -730,6 +733,49 @@ fn request_sample(b: &Bench) -> Option<RequestSample> {
         total: b.b.requests_total.max(rows.len()).to_string(),
         table: Table::new(&REQUEST_HEADERS, rows, 2),
     })
+}
+
+fn runs_table(r: &Report) -> Option<Table> {
+    if r.sources.is_empty() {
+        return None;
+    }
+    let rows = r
+        .sources
+        .iter()
+        .map(|s| {
+            let gpus = s
+                .host
+                .gpu
+                .as_ref()
+                .and_then(|g| g.baseline.as_ref())
+                .map(|b| {
+                    let total: u64 = b.iter().map(|g| g.total_mib).sum();
+                    format!("{} × NVIDIA, {:.0} GiB", b.len(), total as f64 / 1024.0)
+                })
+                .unwrap_or_else(|| "none".into());
+            vec![
+                s.path.clone(),
+                s.shard
+                    .as_ref()
+                    .map_or("–".into(), |sh| format!("{}/{}", sh.index, sh.count)),
+                s.host.hostname.clone(),
+                s.host.cpus.to_string(),
+                gpus,
+                s.llmbench_config
+                    .models
+                    .iter()
+                    .map(|m| m.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                s.llmbench_version.clone(),
+            ]
+        })
+        .collect();
+    Some(Table::new(
+        &["report", "shard", "host", "CPUs", "GPUs", "models", "llmbench"],
+        rows,
+        6,
+    ))
 }
 
 fn run_config(r: &Report) -> Option<ConfigText> {

@@ -87,6 +87,11 @@ def test_real_vllm_engine(supervisor):
     st = s.recv_type("stats_report", timeout=30, collect=[])
     assert st["id"] == 50 and st["telemetry"], st
     assert max(t[1] for t in st["telemetry"]) >= 1, st["telemetry"]  # [t_ns, running, waiting, ...]
+    # and summed the engine's own counters: both 64-token prompts prefilled, no speculation
+    c = st["engine_counters"]
+    assert c["prompt_tokens"] == 128 and c["preemptions"] == 0 and c["spec_decoding"] is None, c
+    assert c["prompt_tokens_computed"] + c["prompt_tokens_cached"] + c["prompt_tokens_external"] == 128, c
+    assert last["stop_reason"] is None  # ended by max_tokens
 
     # a prompt that does not fit fails alone
     s.send({"type": "generate", "id": 3, "prompt_token_ids": [5] * 1100, "max_tokens": 4, "ignore_eos": True,

@@ -522,6 +522,11 @@ fn ngram_speculation_reports_the_engines_own_counters() {
     assert_eq!(n(&c["prompt_tokens_cached"]), sum("cached_tokens"), "{c}");
     assert!(n(&c["prompt_tokens_cached"]) > 0, "identical prompts: {c}");
     assert_eq!(n(&c["preemptions"]), 0);
+    // Tokens written to the prefix cache were computed (the first prompt's full blocks).
+    assert!(
+        n(&c["cache_creation_tokens"]) <= n(&c["prompt_tokens_computed"]),
+        "{c}"
+    );
     let sd = &c["spec_decoding"];
     let (drafts, drafted, accepted) = (
         n(&sd["drafts"]),

@@ -999,6 +999,13 @@ class Telemetry:
         acc, self.counters = getattr(self, "counters", None), None
         return engine_counters_report(acc) if acc is not None else None
 
+    def add_cache_creation(self, n):
+        """A finished request's prompt tokens written to the prefix cache (vLLM keeps this per
+        request only: RequestOutput.num_cache_creation_tokens)."""
+        if self.counters is None:
+            self.counters = {}
+        self.counters["cache_creation_tokens"] = self.counters.get("cache_creation_tokens", 0) + int(n)
+
 
 def add_step_counters(acc, scheduler_stats, iteration_stats):
     """Adds one engine step's counters to `acc` (a dict, {} to start) and returns it: vLLM's
@@ -1041,7 +1048,7 @@ def engine_counters_report(acc):
     """The `engine_counters` of a stats_report from add_step_counters' sums."""
     out = {k: acc.get(k) for k in (
         "steps", "prompt_tokens", "prompt_tokens_computed", "prompt_tokens_cached",
-        "prompt_tokens_external", "preemptions")}
+        "prompt_tokens_external", "cache_creation_tokens", "preemptions")}
     spec = acc.get("spec")
     if spec is not None:
         drafted = spec["draft_tokens"]
@@ -2189,6 +2196,10 @@ class VllmEngine(Engine):
             item["cached_tokens"] = int(cached) if cached is not None else None
             stop = getattr(co, "stop_reason", None)
             item["stop_reason"] = stop if isinstance(stop, (int, str)) and not isinstance(stop, bool) else None
+            created = getattr(out, "num_cache_creation_tokens", None)
+            tel = getattr(self.w, "telemetry", None)
+            if created is not None and tel is not None:
+                tel.add_cache_creation(created)
             item["engine"] = engine_stamps(getattr(out, "metrics", None))
         return item
 

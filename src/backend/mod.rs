@@ -99,6 +99,10 @@ pub struct EngineCounters {
     /// Prompt tokens taken from an external KV transfer (a KV connector).
     #[serde(default)]
     pub prompt_tokens_external: Option<u64>,
+    /// Prompt tokens written to the prefix cache, summed over the requests that finished
+    /// (vLLM's per-request num_cache_creation_tokens).
+    #[serde(default)]
+    pub cache_creation_tokens: Option<u64>,
     /// Requests the engine preempted.
     #[serde(default)]
     pub preemptions: Option<u64>,

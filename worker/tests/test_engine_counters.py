@@ -24,7 +24,8 @@ def test_prompt_tokens_and_preemptions_sum_over_steps():
         acc = W.add_step_counters(acc, *s)
     out = W.engine_counters_report(acc)
     assert out == {"steps": 3, "prompt_tokens": 23, "prompt_tokens_computed": 14, "prompt_tokens_cached": 6,
-                   "prompt_tokens_external": 3, "preemptions": 1, "spec_decoding": None}
+                   "prompt_tokens_external": 3, "cache_creation_tokens": None, "preemptions": 1,
+                   "spec_decoding": None}
 
 
 def test_spec_decoding_sums_and_rate():
@@ -51,6 +52,9 @@ def test_telemetry_counters_reset_on_take():
     tel.counters = W.add_step_counters({}, *step(5))
     assert tel.take_counters()["prompt_tokens_computed"] == 5
     assert tel.take_counters() is None
+    tel.add_cache_creation(32)
+    tel.add_cache_creation(16)
+    assert tel.take_counters()["cache_creation_tokens"] == 48
 
 
 def test_stat_logger_plugins_is_a_list_of_names():

@@ -240,7 +240,7 @@ pub enum FromWorker {
         telemetry: Vec<(u64, u32, u32, f64, u64, u64, u64)>,
         /// The engine's own counters summed since the previous `stats` (null from the mock).
         #[serde(default)]
-        engine_counters: Option<super::EngineCounters>,
+        engine_counters: Option<Box<super::EngineCounters>>,
     },
 }
 

@@ -547,7 +547,7 @@ impl Backend for Worker {
             }) => Some(BackendStats {
                 loop_lag_us,
                 telemetry,
-                engine_counters,
+                engine_counters: engine_counters.map(|c| *c),
             }),
             _ => None,
         }

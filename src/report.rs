@@ -584,6 +584,10 @@ pub struct BenchmarkEntry {
     pub timeseries: TimeSeries,
     /// The engine's state over time.
     pub telemetry: Telemetry,
+    /// The engine's own counters over the whole benchmark (warm-up and cool-down included),
+    /// summed from vLLM's per-step stats; absent without them (the mock engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_counters: Option<crate::backend::EngineCounters>,
     /// Per-request records, in dispatch order (a sample per status with --sample-requests);
     /// `requests` in version 1.
     pub records: Records,
@@ -712,6 +716,10 @@ pub struct RequestRecordOut {
     pub max_tokens: Option<u32>,
     /// vLLM's num_cached_tokens (prefix-cache hits); null if unknown.
     pub cached_tokens: Option<u32>,
+    /// The stop string or stop token id that ended the request (vLLM's stop_reason); absent
+    /// when none did (max_tokens, an end-of-sequence token, the mock engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<crate::backend::StopReason>,
     /// vLLM's num_preemptions for the request.
     pub preemptions: u32,
     /// Time to first token, first_token − sent, ms; null without a first token.
@@ -812,6 +820,7 @@ impl RequestRecordOut {
             output_tokens: r.output_tokens,
             max_tokens: r.max_tokens,
             cached_tokens: r.cached_tokens,
+            stop_reason: r.stop_reason.clone(),
             preemptions: r.preemptions,
             ttft_ms: r.ttft_ns().map(|v| v as f64 / 1e6),
             latency_ms: r.latency_ns().map(|v| v as f64 / 1e6),
@@ -1015,6 +1024,7 @@ impl Report {
             headroom: hr,
             timeseries: timeseries(&o.records, o.start_ns, o.end_ns),
             telemetry: telemetry(&o.harness.telemetry, o.start_ns),
+            engine_counters: o.harness.engine_counters.clone(),
             summary,
             records: Records::Live(LiveRecords {
                 records: o.records,

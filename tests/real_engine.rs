@@ -555,3 +555,95 @@ fn tensor_parallel_2_on_cpu_runs_exactly_and_a_kill_leaves_nothing() {
     let leaked: Vec<String> = shm_entries().difference(&shm_before).cloned().collect();
     assert!(leaked.is_empty(), "left in /dev/shm: {leaked:?}");
 }
+
+#[test]
+fn ngram_speculation_reports_the_engines_own_counters() {
+    // N-gram lookup drafts what followed the context's last tokens where they occurred before.
+    // The tiny model's weights are random: sampled, its output never repeats (no draft at all);
+    // greedy, it falls into a short loop within a few tokens, which the lookup then predicts.
+    // Four identical prompts repeating one phrase: the later ones hit the prefix cache.
+    let dir = tempfile::tempdir().unwrap();
+    let phrase = "the quick brown fox jumps over the lazy dog and ".repeat(12);
+    let row = format!("{{\"prompt\": \"{phrase}\", \"output_tokens_count\": 48}}\n");
+    let data = dir.path().join("repeat.jsonl");
+    std::fs::write(&data, row.repeat(4)).unwrap();
+    let path = dir.path().join("spec.json");
+    let backend = format!(
+        r#"kind=vllm_python,model={},request_format=plain,vllm_config={{"enforce_eager": true, "max_model_len": 1024, "kv_cache_memory_bytes": 67108864, "speculative_config": {{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4, "prompt_lookup_min": 2}}}},sampling={{"temperature": 0}}"#,
+        model("tiny-llama")
+    );
+    let o = bin()
+        .args(["run", "--backend", &backend])
+        .args(["--profile", "kind=synchronous"])
+        .args(["--constraint", "kind=max_requests,count=4"])
+        .arg("--data")
+        .arg(format!("kind=json_file,path={}", data.display()))
+        .arg("--python")
+        .arg(python())
+        .arg("--output")
+        .arg(format!("kind=json,path={}", path.display()))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&path);
+    assert!(
+        r["models"][0]["engine"]["config"]["stat_logger_plugins"].is_array(),
+        "{}",
+        r["models"][0]["engine"]["config"]
+    );
+    let b = &r["benchmarks"][0];
+    let recs = b["records"].as_array().unwrap();
+    assert_eq!(recs.len(), 4);
+    for q in recs {
+        // Speculation changes how many tokens a step yields, never the count a request gets.
+        assert_eq!(q["status"], "successful", "{q}");
+        assert_eq!(q["output_tokens"], 48, "{q}");
+        assert!(q.get("stop_reason").is_none(), "ended by max_tokens: {q}");
+    }
+    let c = &b["engine_counters"];
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or_else(|| panic!("{c}"));
+    // Every request was prefilled once within the benchmark: the engine's prompt tokens are
+    // the records' own, split into computed and cached (no KV connector: nothing external).
+    let sum = |k: &str| recs.iter().map(|q| q[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(n(&c["prompt_tokens"]), sum("prompt_tokens"), "{c}");
+    assert_eq!(n(&c["prompt_tokens_external"]), 0, "{c}");
+    assert_eq!(
+        n(&c["prompt_tokens_computed"]) + n(&c["prompt_tokens_cached"]),
+        n(&c["prompt_tokens"])
+    );
+    assert_eq!(n(&c["prompt_tokens_cached"]), sum("cached_tokens"), "{c}");
+    assert!(n(&c["prompt_tokens_cached"]) > 0, "identical prompts: {c}");
+    assert_eq!(n(&c["preemptions"]), 0);
+    // Tokens written to the prefix cache were computed (the first prompt's full blocks).
+    assert!(
+        n(&c["cache_creation_tokens"]) <= n(&c["prompt_tokens_computed"]),
+        "{c}"
+    );
+    let sd = &c["spec_decoding"];
+    let (drafts, drafted, accepted) = (
+        n(&sd["drafts"]),
+        n(&sd["draft_tokens"]),
+        n(&sd["accepted_tokens"]),
+    );
+    assert!(
+        drafts > 0 && drafted >= drafts && drafted <= 3 * drafts,
+        "{sd}"
+    );
+    assert!(accepted <= drafted, "{sd}");
+    let rate = sd["acceptance_rate"].as_f64().unwrap();
+    assert!(
+        (rate - accepted as f64 / drafted as f64).abs() < 1e-12,
+        "{sd}"
+    );
+    let per_pos: Vec<u64> = sd["accepted_per_position"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(n)
+        .collect();
+    assert_eq!(per_pos.len(), 3, "{sd}");
+    assert!(per_pos.windows(2).all(|w| w[0] >= w[1]), "{sd}");
+    assert_eq!(per_pos.iter().sum::<u64>(), accepted, "{sd}");
+    assert!(per_pos[0] <= drafts, "{sd}");
+}

@@ -110,8 +110,13 @@ fn two_shards_cover_the_plan_once_and_merge_into_the_whole() {
     assert_eq!(m["sources"][0]["shard"]["index"], 1);
     assert_eq!(m["sources"][1]["shard"]["index"], 2);
     let html = std::fs::read_to_string(p("merged.html")).unwrap();
-    let host = m["sources"][0]["host"]["hostname"].as_str().unwrap().to_string();
-    assert!(html.contains("id=\"runs-table\"") && html.contains(">2/2</td>") && html.contains(&host));
+    let host = m["sources"][0]["host"]["hostname"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        html.contains("id=\"runs-table\"") && html.contains(">2/2</td>") && html.contains(&host)
+    );
     assert_eq!(benches(&m), benches(&read_json(&p("whole.json"))));
     assert_eq!(m["shards"]["missing"], serde_json::json!([]));
     assert_eq!(m["shards"]["present"], serde_json::json!([1, 2]));

@@ -1002,6 +1002,7 @@ class Telemetry:
         self.queries = 0
         self.hits = 0
         self.preempted = 0
+        self.counters = None
 
     def record(self, running, waiting, kv_usage, queries=0, hits=0, preempted=0):
         self.queries += queries
@@ -1018,6 +1019,98 @@ class Telemetry:
         """The samples so far, and a fresh collector (same object, emptied)."""
         out, self.samples = self.samples, []
         return out, self
+
+    def take_counters(self):
+        """The engine's own counters summed since the last call (engine_counters_report), None
+        where no vLLM stat logger recorded a step (the mock engine)."""
+        acc, self.counters = getattr(self, "counters", None), None
+        return engine_counters_report(acc) if acc is not None else None
+
+    def add_cache_creation(self, n):
+        """A finished request's prompt tokens written to the prefix cache (vLLM keeps this per
+        request only: RequestOutput.num_cache_creation_tokens)."""
+        if self.counters is None:
+            self.counters = {}
+        self.counters["cache_creation_tokens"] = self.counters.get("cache_creation_tokens", 0) + int(n)
+
+
+def add_step_counters(acc, scheduler_stats, iteration_stats):
+    """Adds one engine step's counters to `acc` (a dict, {} to start) and returns it: vLLM's
+    IterationStats.prompt_token_stats (computed / local prefix-cache hit / external KV transfer,
+    counted when a request's prefill is scheduled), preempted requests, and the scheduler's
+    SpecDecodingStats where a speculative config is set. Attributes a release lacks count as
+    absent (their keys stay out of `acc`)."""
+    if iteration_stats is not None:
+        pts = getattr(iteration_stats, "prompt_token_stats", None)
+        if pts is not None:
+            for key, attr in (
+                ("prompt_tokens", "total"),
+                ("prompt_tokens_computed", "computed"),
+                ("prompt_tokens_cached", "local_cache_hit"),
+                ("prompt_tokens_external", "external_kv_transfer"),
+            ):
+                v = getattr(pts, attr, None)
+                if v is not None:
+                    acc[key] = acc.get(key, 0) + int(v)
+        v = getattr(iteration_stats, "num_preempted_reqs", None)
+        if v is not None:
+            acc["preemptions"] = acc.get("preemptions", 0) + int(v)
+    sd = getattr(scheduler_stats, "spec_decoding_stats", None) if scheduler_stats is not None else None
+    if sd is not None:
+        spec = acc.setdefault("spec", {"drafts": 0, "draft_tokens": 0, "accepted_tokens": 0, "per_pos": []})
+        spec["drafts"] += int(getattr(sd, "num_drafts", 0) or 0)
+        spec["draft_tokens"] += int(getattr(sd, "num_draft_tokens", 0) or 0)
+        spec["accepted_tokens"] += int(getattr(sd, "num_accepted_tokens", 0) or 0)
+        per_pos = list(getattr(sd, "num_accepted_tokens_per_pos", None) or ())
+        acc_pos = spec["per_pos"]
+        if len(acc_pos) < len(per_pos):
+            acc_pos.extend([0] * (len(per_pos) - len(acc_pos)))
+        for i, v in enumerate(per_pos):
+            acc_pos[i] += int(v)
+    acc["steps"] = acc.get("steps", 0) + 1
+    return acc
+
+
+def engine_counters_report(acc):
+    """The `engine_counters` of a stats_report from add_step_counters' sums."""
+    out = {k: acc.get(k) for k in (
+        "steps", "prompt_tokens", "prompt_tokens_computed", "prompt_tokens_cached",
+        "prompt_tokens_external", "cache_creation_tokens", "preemptions")}
+    spec = acc.get("spec")
+    if spec is not None:
+        drafted = spec["draft_tokens"]
+        out["spec_decoding"] = {
+            "drafts": spec["drafts"],
+            "draft_tokens": drafted,
+            "accepted_tokens": spec["accepted_tokens"],
+            "acceptance_rate": spec["accepted_tokens"] / drafted if drafted else None,
+            "accepted_per_position": list(spec["per_pos"]),
+        }
+    else:
+        out["spec_decoding"] = None
+    return out
+
+
+def stat_logger_plugins():
+    """The stat loggers vLLM loads from its plugin entry point group (vllm.plugins'
+    STAT_LOGGER_PLUGINS_GROUP) into this process, where they run on the worker's event loop:
+    ["name = module:attr", ...], those VLLM_PLUGINS leaves out excluded."""
+    try:
+        from importlib.metadata import entry_points
+
+        try:
+            from vllm.plugins import STAT_LOGGER_PLUGINS_GROUP as group
+        except Exception:
+            group = "vllm.stat_logger_plugins"
+        allowed = os.environ.get("VLLM_PLUGINS")
+        allowed = None if allowed is None else set(p.strip() for p in allowed.split(",") if p.strip())
+        return sorted(
+            "%s = %s" % (ep.name, ep.value)
+            for ep in entry_points(group=group)
+            if allowed is None or ep.name in allowed
+        )
+    except Exception:
+        return []
 
 
 def make_stat_logger_class(base, sink, on_step):
@@ -1058,6 +1151,8 @@ def make_stat_logger_class(base, sink, on_step):
                 getattr(pc, "hits", 0) if pc is not None else 0,
                 getattr(iteration_stats, "num_preempted_reqs", 0) if iteration_stats is not None else 0,
             )
+            acc = getattr(sink, "counters", None)
+            sink.counters = add_step_counters({} if acc is None else acc, scheduler_stats, iteration_stats)
             on_step(time.monotonic_ns())
 
         def log_engine_initialized(self):
@@ -2041,6 +2136,7 @@ class VllmEngine(Engine):
         config = resolved_vllm_config(vc, current_platform)
         config["vllm_import_ns"] = import_ns
         config["vllm_version"] = pre.versions["vllm"]
+        config["stat_logger_plugins"] = stat_logger_plugins()
         config = dict(sorted(config.items()))
         pre.warnings[:] = [kv_cache_warning(config) if w == KV_DEFAULT_MARK else w for w in pre.warnings]
         self.w.loop.create_task(self._watch())
@@ -2194,6 +2290,12 @@ class VllmEngine(Engine):
             item["prompt_tokens"] = len(pids) if pids is not None else len(ids)
             cached = getattr(out, "num_cached_tokens", None)
             item["cached_tokens"] = int(cached) if cached is not None else None
+            stop = getattr(co, "stop_reason", None)
+            item["stop_reason"] = stop if isinstance(stop, (int, str)) and not isinstance(stop, bool) else None
+            created = getattr(out, "num_cache_creation_tokens", None)
+            tel = getattr(self.w, "telemetry", None)
+            if created is not None and tel is not None:
+                tel.add_cache_creation(created)
             item["engine"] = engine_stamps(getattr(out, "metrics", None))
         return item
 
@@ -2457,7 +2559,9 @@ class Worker:
     def on_stats(self, msg):
         lag, self.loop_lag_us = self.loop_lag_us, []
         samples, _ = self.telemetry.take()
-        self.send({"type": "stats_report", "id": msg.get("id"), "loop_lag_us": lag, "telemetry": samples})
+        counters = self.telemetry.take_counters()
+        self.send({"type": "stats_report", "id": msg.get("id"), "loop_lag_us": lag, "telemetry": samples,
+                   "engine_counters": counters})
 
     def start(self, transport):
         self.transport = transport

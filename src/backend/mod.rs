@@ -72,6 +72,69 @@ pub struct BackendStats {
     /// Engine state per step: (t_ns, running, waiting, kv_cache_usage, prefix_cache_queries,
     /// prefix_cache_hits, preemptions).
     pub telemetry: Vec<(u64, u32, u32, f64, u64, u64, u64)>,
+    /// The engine's own counters summed over the steps since the previous `stats`; None
+    /// without a vLLM stat logger (the mock engine, the simulator).
+    pub engine_counters: Option<EngineCounters>,
+}
+
+/// The engine's own counters over one benchmark, summed by the worker from the stats vLLM
+/// hands its stat logger after every engine step (docs/metrics.md, "Engine counters"). A
+/// counter the installed vLLM does not keep is null.
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct EngineCounters {
+    /// Engine steps the stat logger saw.
+    #[serde(default)]
+    pub steps: Option<u64>,
+    /// Prompt tokens of the prefills the engine scheduled (computed + cached + external).
+    #[serde(default)]
+    pub prompt_tokens: Option<u64>,
+    /// Prompt tokens the engine computed (prefilled locally).
+    #[serde(default)]
+    pub prompt_tokens_computed: Option<u64>,
+    /// Prompt tokens taken from the engine's own prefix cache.
+    #[serde(default)]
+    pub prompt_tokens_cached: Option<u64>,
+    /// Prompt tokens taken from an external KV transfer (a KV connector).
+    #[serde(default)]
+    pub prompt_tokens_external: Option<u64>,
+    /// Prompt tokens written to the prefix cache, summed over the requests that finished
+    /// (vLLM's per-request num_cache_creation_tokens).
+    #[serde(default)]
+    pub cache_creation_tokens: Option<u64>,
+    /// Requests the engine preempted.
+    #[serde(default)]
+    pub preemptions: Option<u64>,
+    /// Speculative decoding; null without a speculative config.
+    #[serde(default)]
+    pub spec_decoding: Option<SpecDecodingCounters>,
+}
+
+/// What ended a request at a stop condition (vLLM's CompletionOutput.stop_reason): the stop
+/// string, or the stop token id (an end-of-sequence token leaves it null).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum StopReason {
+    TokenId(u32),
+    Text(String),
+}
+
+/// vLLM's SpecDecodingStats summed over a benchmark's engine steps.
+#[derive(
+    Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub struct SpecDecodingCounters {
+    /// Drafts proposed (one per request per verification step).
+    pub drafts: u64,
+    /// Draft tokens proposed.
+    pub draft_tokens: u64,
+    /// Draft tokens the target model accepted.
+    pub accepted_tokens: u64,
+    /// accepted_tokens / draft_tokens; null without draft tokens.
+    pub acceptance_rate: Option<f64>,
+    /// Accepted draft tokens by position in the draft (index 0: the first draft token).
+    pub accepted_per_position: Vec<u64>,
 }
 
 pub trait Backend {

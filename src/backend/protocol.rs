@@ -238,6 +238,9 @@ pub enum FromWorker {
         /// prefix_cache_hits, preemptions), counters summed since the previous sample.
         #[serde(default)]
         telemetry: Vec<(u64, u32, u32, f64, u64, u64, u64)>,
+        /// The engine's own counters summed since the previous `stats` (null from the mock).
+        #[serde(default)]
+        engine_counters: Option<Box<super::EngineCounters>>,
     },
 }
 
@@ -307,6 +310,8 @@ pub struct OutputItem {
     pub prompt_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<super::StopReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<EngineStamps>,
 }

@@ -223,6 +223,7 @@ fn item(id: u64, n: u32, t: u64, finish: Option<&str>) -> OutputItem {
         submitted_ns: None,
         prompt_tokens: finish.map(|_| 4),
         cached_tokens: finish.map(|_| 0),
+        stop_reason: None,
         engine: None,
     }
 }

@@ -542,10 +542,12 @@ impl Backend for Worker {
             Ok(FromWorker::StatsReport {
                 loop_lag_us,
                 telemetry,
+                engine_counters,
                 ..
             }) => Some(BackendStats {
                 loop_lag_us,
                 telemetry,
+                engine_counters: engine_counters.map(|c| *c),
             }),
             _ => None,
         }

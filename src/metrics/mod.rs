@@ -163,6 +163,8 @@ pub struct RequestRecord {
     pub output_tokens: u32,
     pub max_tokens: Option<u32>,
     pub cached_tokens: Option<u32>,
+    /// The stop string or token id that ended it (vLLM's stop_reason).
+    pub stop_reason: Option<crate::backend::StopReason>,
     pub preemptions: u32,
     pub t: Timestamps,
     /// (supervisor receive time, tokens) of every output event, in order, stored compactly.
@@ -917,6 +919,7 @@ mod tests {
             output_tokens: events.iter().map(|e| e.1).sum(),
             max_tokens: None,
             cached_tokens: None,
+            stop_reason: None,
             preemptions: 0,
             t: Timestamps {
                 scheduled: Some(0),

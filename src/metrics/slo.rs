@@ -259,6 +259,7 @@ mod tests {
             output_tokens: tokens.len() as u32,
             max_tokens: None,
             cached_tokens: None,
+            stop_reason: None,
             preemptions: 0,
             t: Timestamps {
                 scheduled: Some(sent * MS),

@@ -81,6 +81,7 @@ pub fn blank(id: u64) -> RequestRecord {
         output_tokens: 0,
         max_tokens: None,
         cached_tokens: None,
+        stop_reason: None,
         preemptions: 0,
         t: Timestamps::default(),
         token_events: Default::default(),
@@ -310,6 +311,7 @@ fn apply_finish(r: &mut RequestRecord, t: u64, finish: String, it: &OutputItem) 
     r.t.end = Some(t);
     r.prompt_tokens = it.prompt_tokens.or(r.prompt_tokens);
     r.cached_tokens = it.cached_tokens;
+    r.stop_reason = it.stop_reason.clone();
     if let Some(e) = &it.engine {
         r.t.engine_queued = e.queued_ns;
         r.t.engine_scheduled = e.scheduled_ns;

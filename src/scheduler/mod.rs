@@ -102,6 +102,9 @@ pub struct HarnessStats {
     /// The engine's per-step telemetry during the benchmark (see the protocol's `stats_report`).
     #[serde(skip)]
     pub telemetry: Vec<(u64, u32, u32, f64, u64, u64, u64)>,
+    /// The engine's own counters during the benchmark (see the protocol's `stats_report`).
+    #[serde(skip)]
+    pub engine_counters: Option<crate::backend::EngineCounters>,
 }
 
 /// Live state of a running benchmark, for the progress display.
@@ -454,6 +457,7 @@ impl Running<'_, '_> {
             if let Some(st) = self.backend.stats() {
                 harness.loop_lag_us = st.loop_lag_us;
                 harness.telemetry = st.telemetry;
+                harness.engine_counters = st.engine_counters;
             }
         }
         let saturation = self

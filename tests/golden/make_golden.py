@@ -34,6 +34,7 @@ MESSAGES = [
         "prompt_token_ids": [1, 2, 300],
         "max_tokens": 16,
         "ignore_eos": True,
+        "return_token_ids": True,
         "sampling": {"seed": 5, "temperature": 0.5},
     },
     {"type": "abort", "ids": [3, 4]},
@@ -69,7 +70,7 @@ MESSAGES = [
         "warnings": ["vllm_config.model was ignored"],
     },
     {"type": "tokenized", "id": 1, "token_ids": [[77, 457], []]},
-    {"type": "framed", "id": 2, "prefix_ids": [4, 88], "suffix_ids": [5]},
+    {"type": "framed", "id": 2, "prefix_ids": [4, 88], "suffix_ids": [5], "turn_ids": [6, 4, 88], "turn_note": None},
     {
         "type": "outputs",
         "items": [

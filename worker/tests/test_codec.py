@@ -51,7 +51,7 @@ def doc_tables():
 def test_golden_set_matches_protocol_doc():
     messages = doc_tables()
     item_keys = {"id", "n", "t_ns", "token_ids", "finish", "received_ns", "submitted_ns", "prompt_tokens",
-                 "cached_tokens", "engine"}
+                 "cached_tokens", "stop_reason", "engine"}
     messages = {k: v for k, v in messages.items() if k not in item_keys}
     names = {os.path.basename(f)[: -len(".msgpack")] for f in golden_files()}
     assert names == set(messages), "golden files and protocol.md message tables differ"

@@ -87,12 +87,35 @@ def test_real_vllm_engine(supervisor):
     st = s.recv_type("stats_report", timeout=30, collect=[])
     assert st["id"] == 50 and st["telemetry"], st
     assert max(t[1] for t in st["telemetry"]) >= 1, st["telemetry"]  # [t_ns, running, waiting, ...]
+    # and summed the engine's own counters: both 64-token prompts prefilled, no speculation
+    c = st["engine_counters"]
+    assert c["prompt_tokens"] == 128 and c["preemptions"] == 0 and c["spec_decoding"] is None, c
+    assert c["prompt_tokens_computed"] + c["prompt_tokens_cached"] + c["prompt_tokens_external"] == 128, c
+    assert last["stop_reason"] is None  # ended by max_tokens
 
     # a prompt that does not fit fails alone
     s.send({"type": "generate", "id": 3, "prompt_token_ids": [5] * 1100, "max_tokens": 4, "ignore_eos": True,
             "sampling": {}})
     m = s.recv(timeout=30)
     assert m["type"] == "failed" and m["id"] == 3 and m["error"]
+
+    # a stop token ends a request with vLLM's stop_reason: the token id (greedy, so the same
+    # prompt yields the same tokens; the first token seen for the first time after the start)
+    def run_one(rid, sampling, max_tokens):
+        s.send({"type": "generate", "id": rid, "prompt_token_ids": [11 + k % 50 for k in range(40)],
+                "max_tokens": max_tokens, "ignore_eos": True, "return_token_ids": True, "sampling": sampling})
+        ids = []
+        while True:
+            m = s.recv(timeout=60)
+            for it in m["items"]:
+                ids += it.get("token_ids") or []
+                if it["finish"]:
+                    return it, ids
+    _, free = run_one(8, {"temperature": 0}, 12)
+    k = next(i for i in range(1, len(free)) if free[i] not in free[:i])
+    last, ids = run_one(9, {"temperature": 0, "stop_token_ids": [free[k]]}, 12)
+    assert last["finish"] == "stop" and last["stop_reason"] == free[k], (last, free, ids)
+    assert ids == free[:k + 1], (free, ids)  # a stop token id is part of the output
 
     # an abort that arrives before the request produced anything ends it in the worker
     s.send_raw(W.pack_frame({"type": "generate", "id": 7, "prompt_token_ids": [9] * 32, "max_tokens": 500,

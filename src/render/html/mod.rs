@@ -772,7 +772,9 @@ fn runs_table(r: &Report) -> Option<Table> {
         })
         .collect();
     Some(Table::new(
-        &["report", "shard", "host", "CPUs", "GPUs", "models", "llmbench"],
+        &[
+            "report", "shard", "host", "CPUs", "GPUs", "models", "llmbench",
+        ],
         rows,
         6,
     ))

@@ -59,6 +59,7 @@ fn calibration_plan(c: &CalibrateArgs, per: f64) -> Result<Plan> {
         vllm_config: Map::new(),
         mock: serde_json::from_value(mock)?,
         sampling: Map::new(),
+        batching: None,
         request_format: RequestFormat::DefaultTemplate,
         data: DataSource::load(&data_arg, None, None)?,
         data_arg,

@@ -181,8 +181,11 @@ impl HostGpu {
 /// The run's effective configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RunConfig {
-    /// Backend kind (always vllm_python).
+    /// Backend kind: vllm_python (streamed) or vllm_python_batch (non-streaming micro-batches).
     pub backend: String,
+    /// vllm_python_batch's micro-batches; absent for vllm_python.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batching: Option<crate::plan::Batching>,
     /// The worker's engine: vllm, or mock (the worker's built-in mock engine).
     pub engine: String,
     /// The models, in run order, with per-model overrides (--models-file).

@@ -702,3 +702,69 @@ fn vllm_version_gate_refuses_old_releases_and_warns_on_new_ones() {
         "{engine}"
     );
 }
+
+#[test]
+fn batch_backend_bad_input() {
+    let mock = r#"{"engine": "mock", "batch_size": 8}"#;
+    expect_usage_error(
+        &with(&["--backend-kwargs", mock]),
+        &["'batch_size' is for --backend vllm_python_batch"],
+    );
+    expect_usage_error(
+        &with(&["--backend", "vllm_python_batch", "--backend-kwargs", r#"{"engine": "mock", "batch_size": 0}"#]),
+        &["'batch_size' must be an integer from 1 to 1000000", "not 0"],
+    );
+    expect_usage_error(
+        &with(&["--backend", "vllm_python_batch", "--backend-kwargs", r#"{"engine": "mock", "batch_timeout": 0}"#]),
+        &["'batch_timeout' must be a number of seconds > 0"],
+    );
+    expect_usage_error(
+        &with(&["--backend", "vllm_python_bach"]),
+        &["--backend vllm_python_bach is not supported", "vllm_python_batch"],
+    );
+    // `llmbench run` (0.8 form): exit 2, one error line, nothing written.
+    let run08_error = |backend: &str, needles: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = format!("kind=json,path={}", dir.path().join("o.json").display());
+        let o = run(&[
+            "run",
+            "--backend",
+            backend,
+            "--profile",
+            "kind=synchronous",
+            "--data",
+            "kind=synthetic_text,prompt_tokens=8,output_tokens=4",
+            "--constraint",
+            "kind=max_requests,count=2",
+            "--output",
+            &out,
+        ]);
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{backend}: {stderr}");
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{stderr}"
+        );
+        for n in needles {
+            assert!(stderr.contains(n), "expected {n:?} for {backend}:\n{stderr}");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    };
+    run08_error(
+        "kind=vllm_python_batch,model=m,engine=mock,stream=true",
+        &["stream=true is refused for kind=vllm_python_batch"],
+    );
+    run08_error(
+        "kind=vllm_python,model=m,engine=mock,stream=false",
+        &["stream=false is refused for kind=vllm_python", "kind=vllm_python_batch"],
+    );
+    run08_error(
+        "kind=vllm_python,model=m,engine=mock,batch_size=4",
+        &["unknown key `batch_size`"],
+    );
+    run08_error(
+        "kind=vllm_python_batch,model=m,engine=mock,batch_timeout=-1",
+        &["'batch_timeout' must be a number of seconds > 0"],
+    );
+}

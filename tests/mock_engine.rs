@@ -541,3 +541,53 @@ fn file_conversations_with_recorded_replies() {
     );
     assert!(!dir.path().join("no.json").exists());
 }
+
+#[test]
+fn vllm_python_batch_in_the_run_form_batches_by_size_and_by_timeout() {
+    let _machine = shared_machine();
+    let dir = tempfile::tempdir().unwrap();
+    let path = out_json(&dir);
+    // Two benchmarks: 5 streams with batches of 4 (a full batch at once, the fifth request
+    // waits for the timeout or for three more), then one stream (every batch partial: each
+    // request waits the whole timeout before the engine sees it).
+    let o = bin()
+        .args([
+            "run",
+            "--backend",
+            r#"kind=vllm_python_batch,model=mock-model,engine=mock,batch_size=4,batch_timeout=0.03,mock={"step_base_us": 500}"#,
+            "--profile",
+            "kind=concurrent,streams=[5,1]",
+            "--data",
+            "kind=synthetic_text,prompt_tokens=16,output_tokens=8",
+            "--constraint",
+            "kind=max_requests,count=12",
+            "--python",
+            "python3",
+            "--output",
+        ])
+        .arg(format!("kind=json,path={}", path.display()))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&path);
+    assert_eq!(r["llmbench_config"]["backend"], "vllm_python_batch");
+    assert_eq!(
+        r["llmbench_config"]["batching"],
+        serde_json::json!({"batch_size": 4, "batch_timeout": 0.03})
+    );
+    let g = &r["benchmarks"][0]["config"]["backend"];
+    assert_eq!(
+        (&g["kind"], &g["batch_size"], &g["batch_timeout"]),
+        (&serde_json::json!("vllm_python_batch"), &serde_json::json!(4), &serde_json::json!(0.03))
+    );
+    check_micro_batches(&r["benchmarks"][0], 4, 8);
+    let alone = &r["benchmarks"][1];
+    assert_eq!(check_micro_batches(alone, 1, 8), 12, "one stream: a batch per request");
+    for q in alone["records"].as_array().unwrap() {
+        let t = &q["timestamps_ns"];
+        let waited = t["worker_submitted"].as_u64().unwrap() - t["worker_received"].as_u64().unwrap();
+        assert!(waited >= 30_000_000, "a partial batch waits batch_timeout: {waited} ns");
+    }
+    assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
+}

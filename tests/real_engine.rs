@@ -647,3 +647,35 @@ fn ngram_speculation_reports_the_engines_own_counters() {
     assert_eq!(per_pos.iter().sum::<u64>(), accepted, "{sd}");
     assert!(per_pos[0] <= drafts, "{sd}");
 }
+
+#[test]
+fn vllm_python_batch_sends_micro_batches_to_the_one_engine_timed_by_vllm() {
+    // The 0.6 form with the batch backend: 6 streams, micro-batches of 4.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("batch.json");
+    let kwargs = r#"{"batch_size": 4, "batch_timeout": 0.05, "vllm_config": {"enforce_eager": true, "max_model_len": 1024, "kv_cache_memory_bytes": 67108864}}"#;
+    let m = model("tiny-llama");
+    let o = bin()
+        .args(["benchmark", "run", "--backend", "vllm_python_batch", "--model", &m])
+        .args(["--backend-kwargs", kwargs, "--request-format", "plain"])
+        .args(["--data", "prompt_tokens=32,output_tokens=12", "--rate-type", "concurrent"])
+        .args(["--rate", "6", "--max-requests", "14", "--python"])
+        .arg(python())
+        .arg("--output-path")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&path);
+    assert_eq!(r["models"][0]["engine_starts"], 1);
+    assert_eq!(r["llmbench_config"]["backend"], "vllm_python_batch");
+    assert_eq!(r["llmbench_config"]["batching"]["batch_size"], 4);
+    assert_eq!(r["benchmarks"][0]["config"]["backend"]["kind"], "vllm_python_batch");
+    let b = &r["benchmarks"][0];
+    assert_eq!(b["summary"]["requests"]["successful"], 14, "{}", b["summary"]["requests"]);
+    let batches = check_micro_batches(b, 4, 12);
+    assert!(batches >= 4, "14 requests in batches of at most 4: {batches}");
+    assert_eq!(b["summary"]["output_tokens_total"], 14 * 12);
+    assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
+}

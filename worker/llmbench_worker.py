@@ -1382,7 +1382,7 @@ class MockRequest:
     __slots__ = (
         "id", "prompt_len", "to_prefill", "max_tokens", "generated", "received_ns",
         "submitted_ns", "queued_ns", "scheduled_ns", "first_ns", "last_ns", "first_sent",
-        "tok_base", "want_ids",
+        "tok_base", "want_ids", "final_only",
     )
 
     def __init__(self, rid, prompt_len, max_tokens, received_ns, submitted_ns, tok_base):
@@ -1400,6 +1400,7 @@ class MockRequest:
         self.first_sent = False
         self.tok_base = tok_base
         self.want_ids = False
+        self.final_only = False  # batched (vllm_python_batch): one item, when it ends
 
 
 class MockEngine(Engine):
@@ -1542,8 +1543,10 @@ class MockEngine(Engine):
         err = self.add(rid, prompt_ids, max_tokens, received_ns)
         if err:
             self.w.failed(rid, err)
-        elif msg.get("return_token_ids"):
-            self.by_id[rid].want_ids = True
+            return
+        r = self.by_id[rid]
+        r.want_ids = bool(msg.get("return_token_ids"))
+        r.final_only = bool(msg.get("batch_size"))
 
     def add(self, rid, prompt_ids, max_tokens, received_ns):
         n = len(prompt_ids)
@@ -1564,6 +1567,8 @@ class MockEngine(Engine):
         return None
 
     def _final(self, r, finish, t, n=0):
+        if r.final_only:
+            n = r.generated  # nothing was streamed: the whole reply
         item = self._item(r, n, t)
         item["finish"] = finish
         item["prompt_tokens"] = r.prompt_len
@@ -1721,7 +1726,7 @@ class MockEngine(Engine):
             r.last_ns = t
             if r.generated >= r.max_tokens:
                 self._finish(r, t, n, done)
-            else:
+            elif not r.final_only:
                 emit(self._item(r, n, t))
         for r, chunk in prefill:
             if by_id.get(r.id) is not r:
@@ -1734,7 +1739,7 @@ class MockEngine(Engine):
                 r.last_ns = t
                 if r.generated >= r.max_tokens:
                     self._finish(r, t, 1, done)
-                else:
+                elif not r.final_only:
                     emit(self._item(r, 1, t))
         if done:
             done = set(done)
@@ -1912,6 +1917,7 @@ class _VllmApi:
             EngineDeadError = None
         self.SamplingParams = SamplingParams
         self.DELTA = RequestOutputKind.DELTA
+        self.FINAL_ONLY = RequestOutputKind.FINAL_ONLY
         self.TokensPrompt = TokensPrompt
         self.AsyncLLMEngine = AsyncLLMEngine
         self.EngineDeadError = EngineDeadError
@@ -2237,7 +2243,8 @@ class VllmEngine(Engine):
         kwargs.pop("output_kind", None)
         kwargs["max_tokens"] = max_tokens  # None: up to max_model_len, never vLLM's default 16
         kwargs["ignore_eos"] = bool(msg.get("ignore_eos", False))
-        kwargs["output_kind"] = self.v.DELTA
+        # a batched request (vllm_python_batch) is not streamed: one output when it ends
+        kwargs["output_kind"] = self.v.FINAL_ONLY if msg.get("batch_size") else self.v.DELTA
         return self.v.SamplingParams(**kwargs)
 
     async def _run(self, req, msg, ids, max_tokens):
@@ -2422,6 +2429,81 @@ class Progress:
             self._due(time.monotonic_ns())  # re-arms if the timer fired early
 
 
+class Batcher:
+    """GuideLLM's `vllm_python_batch`, on the engine already loaded: requests whose `generate`
+    carries `batch_size` are gathered into micro-batches of at most that many; a partial batch
+    goes when `batch_timeout_ns` have passed since its first request. Batches reach the engine
+    one at a time, the next when every request of the one before has ended, as vLLM's
+    synchronous `LLM.generate` (which GuideLLM calls once per batch) runs them. The engine gets
+    them as non-streaming requests (`RequestOutputKind.FINAL_ONLY`): one output each, when it
+    ends, carrying vLLM's per-request stamps."""
+
+    def __init__(self, worker):
+        self.w = worker
+        self.pending = []  # (rid, msg, ids, max_tokens, received_ns) of the batch being gathered
+        self.queue = deque()  # batches formed, waiting for the engine
+        self.running = set()  # ids of the batch in the engine
+        self.timer = None
+        self.batches = 0
+
+    def waiting(self):
+        return len(self.pending) + sum(len(b) for b in self.queue)
+
+    def add(self, rid, msg, ids, max_tokens, received, size, timeout_ns):
+        self.pending.append((rid, msg, ids, max_tokens, received))
+        if len(self.pending) >= size:
+            self._form()
+        elif self.timer is None:
+            self.timer = self.w.loop.call_later(timeout_ns / 1e9, self._on_timer)
+
+    def _on_timer(self):
+        self.timer = None
+        if self.pending:
+            self._form()
+
+    def _form(self):
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.queue.append(self.pending)
+        self.pending = []
+        self._next()
+
+    def _next(self):
+        w = self.w
+        while not self.running and self.queue and not w.stopping and not w.closing:
+            batch = self.queue.popleft()
+            self.batches += 1
+            self.running = {b[0] for b in batch}
+            for rid, msg, ids, max_tokens, received in batch:
+                w.engine.generate(rid, msg, ids, max_tokens, received)
+
+    def ended(self, rid):
+        """A request's last item or failure went out."""
+        if rid in self.running:
+            self.running.discard(rid)
+            if not self.running:
+                self._next()
+
+    def take(self, ids):
+        """Removes the requests among `ids` that have not reached the engine; returns them."""
+        want = set(ids)
+        taken = [b for b in self.pending if b[0] in want]
+        self.pending = [b for b in self.pending if b[0] not in want]
+        for i, batch in enumerate(self.queue):
+            taken.extend(b for b in batch if b[0] in want)
+            self.queue[i] = [b for b in batch if b[0] not in want]
+        self.queue = deque(b for b in self.queue if b)
+        if not self.pending and self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        return taken
+
+    def take_all(self):
+        return self.take([b[0] for b in self.pending] + [b[0] for q in self.queue for b in q])
+
+
+
 ENGINES = {"vllm": VllmEngine, "mock": MockEngine, "tokenizer": TokenizerEngine}
 
 
@@ -2442,6 +2524,7 @@ class Worker:
         self.engine = NoEngine(self)
         self.initializing = False
         self.progress = Progress(self)
+        self.batcher = Batcher(self)
 
     # ---- output ----------------------------------------------------------------------------
 
@@ -2463,7 +2546,9 @@ class Worker:
         has finished with the request before the supervisor can send the next one."""
         if self.closing:
             return
-        if not self.pending and item["finish"] is None and self.engine.in_flight() == 1:
+        if item["finish"] is not None:
+            self.batcher.ended(item["id"])
+        elif not self.pending and self.engine.in_flight() == 1:
             self._send_items([item])
             return
         self.pending.append(item)
@@ -2705,6 +2790,19 @@ class Worker:
 
     def failed(self, rid, text):
         self.send({"type": "failed", "id": rid, "error": text})
+        self.batcher.ended(rid)
+
+    def _abort_unsent(self, taken):
+        """`abort` items for batched requests that never reached the engine."""
+        t = time.monotonic_ns()
+        ids_too = getattr(self.engine, "send_token_ids", False)
+        for rid, msg, ids, _max, received in taken:
+            item = {"id": rid, "n": 0, "t_ns": t}
+            if ids_too or msg.get("return_token_ids"):
+                item["token_ids"] = []
+            item.update(finish="abort", received_ns=received, submitted_ns=received,
+                        prompt_tokens=len(ids), cached_tokens=None, engine=None)
+            self.emit(item)
 
     def on_generate(self, msg, received):
         rid = msg.get("id")
@@ -2721,6 +2819,17 @@ class Worker:
             return
         if self.stopping:
             return
+        size = msg.get("batch_size")
+        if size is not None:
+            timeout = msg.get("batch_timeout_ns")
+            if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+                self.failed(rid, "generate.batch_size must be an integer >= 1 or absent")
+                return
+            if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 0:
+                self.failed(rid, "generate.batch_timeout_ns must be an integer >= 0 with batch_size")
+                return
+            self.batcher.add(rid, msg, ids, max_tokens, received, size, timeout)
+            return
         self.engine.generate(rid, msg, ids, max_tokens, received)
 
     async def on_abort(self, msg):
@@ -2728,10 +2837,17 @@ class Worker:
         if not isinstance(ids, list):
             self.error(None, "abort.ids must be a list of request ids")
             return
-        await self.engine.abort([i for i in ids if isinstance(i, int)])
+        ids = [i for i in ids if isinstance(i, int)]
+        taken = self.batcher.take(ids)
+        if taken:
+            self._abort_unsent(taken)
+            gone = {b[0] for b in taken}
+            ids = [i for i in ids if i not in gone]
+        await self.engine.abort(ids)
 
     async def on_reset(self, msg):
         rid = msg.get("id")
+        self._abort_unsent(self.batcher.take_all())
         try:
             attempts = await self.engine.reset()
         except RequestError as e:
@@ -2749,6 +2865,7 @@ class Worker:
 
     async def on_shutdown(self):
         self.stopping = True
+        self.batcher.take_all()
         await self.engine.shutdown()
         self.send({"type": "bye"})
         self.exit_when_written(0)

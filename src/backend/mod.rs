@@ -138,8 +138,13 @@ pub struct SpecDecodingCounters {
 }
 
 pub trait Backend {
-    /// A submitter for the pacer thread; `sampling` is added to every request.
-    fn submitter(&self, sampling: &protocol::Map) -> Box<dyn Submitter>;
+    /// A submitter for the pacer thread; `sampling` is added to every request; `batching`
+    /// sends them as vllm_python_batch's non-streaming micro-batches.
+    fn submitter(
+        &self,
+        sampling: &protocol::Map,
+        batching: Option<crate::plan::Batching>,
+    ) -> Box<dyn Submitter>;
     /// The stream of outputs, failures, progress and death, in arrival order.
     fn events(&self) -> Receiver<BackendEvent>;
     /// Asks the engine to end these requests; each comes back with finish "abort".

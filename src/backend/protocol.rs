@@ -165,6 +165,12 @@ pub struct Generate {
     pub return_token_ids: bool,
     #[serde(default)]
     pub sampling: Map,
+    /// vllm_python_batch: gathered into micro-batches of at most this many, not streamed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    /// With `batch_size`: how long a partial batch waits for more requests, ns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_timeout_ns: Option<u64>,
 }
 
 /// Borrowing twin of `Generate` for the hot path: the pacer encodes prompts it shares.
@@ -181,6 +187,10 @@ pub struct GenerateRef<'a> {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub return_token_ids: bool,
     pub sampling: &'a Map,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_timeout_ns: Option<u64>,
 }
 
 // ---------------------------------------------------------------- worker → supervisor

@@ -288,7 +288,11 @@ impl Submitter for SimSubmitter {
 }
 
 impl Backend for SimBackend {
-    fn submitter(&self, _sampling: &super::protocol::Map) -> Box<dyn Submitter> {
+    fn submitter(
+        &self,
+        _sampling: &super::protocol::Map,
+        _batching: Option<crate::plan::Batching>,
+    ) -> Box<dyn Submitter> {
         Box::new(SimSubmitter {
             clock: self.clock.clone(),
             engine: self.engine.clone(),

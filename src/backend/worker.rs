@@ -491,6 +491,7 @@ impl Worker {
 struct WorkerSubmitter {
     writer: Arc<Mutex<UnixStream>>,
     sampling: Map,
+    batching: Option<crate::plan::Batching>,
 }
 
 impl Submitter for WorkerSubmitter {
@@ -503,6 +504,8 @@ impl Submitter for WorkerSubmitter {
             ignore_eos: spec.max_tokens.is_some(),
             return_token_ids: spec.conversation.is_some(),
             sampling: &self.sampling,
+            batch_size: self.batching.map(|b| b.batch_size),
+            batch_timeout_ns: self.batching.map(|b| b.timeout_ns()),
         })
     }
     fn send(&mut self, prepared: &[u8]) -> Result<()> {
@@ -515,10 +518,15 @@ impl Submitter for WorkerSubmitter {
 }
 
 impl Backend for Worker {
-    fn submitter(&self, sampling: &Map) -> Box<dyn Submitter> {
+    fn submitter(
+        &self,
+        sampling: &Map,
+        batching: Option<crate::plan::Batching>,
+    ) -> Box<dyn Submitter> {
         Box::new(WorkerSubmitter {
             writer: self.writer.clone(),
             sampling: sampling.clone(),
+            batching,
         })
     }
     fn events(&self) -> Receiver<BackendEvent> {

@@ -8,19 +8,78 @@ use crate::bail_usage;
 use crate::error::UsageError;
 use anyhow::Result;
 use serde::de::Error as _;
-use serde::{Deserialize, Deserializer};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-/// `--backend` and `--target`: only the in-process backend exists.
-pub fn check_backend(backend: Option<&str>, target: Option<&str>) -> Result<()> {
-    match backend {
-        None | Some("vllm_python") => {}
-        Some(other) => bail_usage!("--backend {other} is not supported; the only backend is vllm_python (vLLM's engine in a supervised Python worker)"),
+/// `--backend vllm_python_batch` (GuideLLM 0.8's batch backend): requests go to the engine in
+/// non-streaming micro-batches (the worker's `Batcher`, docs/protocol.md), timed from vLLM's
+/// per-request stamps.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Batching {
+    /// Requests per micro-batch at most (GuideLLM's default 32).
+    pub batch_size: u32,
+    /// Seconds a partial batch waits for more requests after its first (default 0.01).
+    pub batch_timeout: f64,
+}
+
+impl Batching {
+    pub const DEFAULT: Batching = Batching {
+        batch_size: 32,
+        batch_timeout: 0.01,
+    };
+
+    pub fn timeout_ns(&self) -> u64 {
+        (self.batch_timeout * 1e9).round() as u64
     }
+
+    /// From `--backend-kwargs`' batch keys, for the batch backend only.
+    pub fn from_kwargs(batch: bool, k: &BackendKwargs) -> Result<Option<Batching>> {
+        if !batch {
+            if let Some(key) = [
+                k.batch_size.map(|_| "batch_size"),
+                k.batch_timeout.map(|_| "batch_timeout"),
+            ]
+            .into_iter()
+            .flatten()
+            .next()
+            {
+                bail_usage!("--backend-kwargs: '{key}' is for --backend vllm_python_batch (non-streaming micro-batches); remove it, or choose that backend");
+            }
+            return Ok(None);
+        }
+        let mut b = Batching::DEFAULT;
+        if let Some(n) = k.batch_size {
+            b.batch_size = n;
+        }
+        if let Some(t) = k.batch_timeout {
+            b.batch_timeout = t;
+        }
+        if b.batch_size == 0 {
+            bail_usage!("--backend-kwargs: 'batch_size' must be an integer >= 1 (requests per micro-batch), not 0");
+        }
+        if !(b.batch_timeout > 0.0 && b.batch_timeout <= 3600.0) {
+            bail_usage!(
+                "--backend-kwargs: 'batch_timeout' must be a number of seconds > 0 and at most 3600 (how long a partial batch waits for more requests), not {}",
+                b.batch_timeout
+            );
+        }
+        Ok(Some(b))
+    }
+}
+
+/// `--backend` and `--target`: only the in-process backends exist. Returns whether it is the
+/// batch backend.
+pub fn check_backend(backend: Option<&str>, target: Option<&str>) -> Result<bool> {
+    let batch = match backend {
+        None | Some("vllm_python") => false,
+        Some("vllm_python_batch") => true,
+        Some(other) => bail_usage!("--backend {other} is not supported; the backends are vllm_python (vLLM's engine in a supervised Python worker, streamed) and vllm_python_batch (the same engine, non-streaming micro-batches)"),
+    };
     if let Some(t) = target {
         bail_usage!("--target {t} is for HTTP backends; --backend vllm_python runs the engine itself and takes no target (only the in-process backend exists), so remove --target");
     }
-    Ok(())
+    Ok(batch)
 }
 
 /// `--backend-kwargs`. Unknown keys are refused: a typo such as `vllm_confg` would otherwise
@@ -43,6 +102,12 @@ pub struct BackendKwargs {
     /// The mock engine's shape (TTFT, ITL, output length, batch size…).
     #[serde(default, deserialize_with = "mock")]
     pub mock: Map,
+    /// `vllm_python_batch`: requests per micro-batch at most.
+    #[serde(default, deserialize_with = "batch_size")]
+    pub batch_size: Option<u32>,
+    /// `vllm_python_batch`: seconds a partial batch waits.
+    #[serde(default, deserialize_with = "batch_timeout")]
+    pub batch_timeout: Option<f64>,
 }
 
 impl Default for BackendKwargs {
@@ -53,6 +118,8 @@ impl Default for BackendKwargs {
             sampling: Map::new(),
             engine: EngineKind::Vllm,
             mock: Map::new(),
+            batch_size: None,
+            batch_timeout: None,
         }
     }
 }
@@ -119,6 +186,26 @@ fn mock<'de, D: Deserializer<'de>>(d: D) -> Result<Map, D::Error> {
     object(d, "mock")
 }
 
+fn batch_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Number(n) if n.as_u64().is_some_and(|n| (1..=1_000_000).contains(&n)) => {
+            Ok(Some(n.as_u64().unwrap_or(1) as u32))
+        }
+        v => Err(D::Error::custom(format!(
+            "'batch_size' must be an integer from 1 to 1000000 (requests per micro-batch), not {v}"
+        ))),
+    }
+}
+
+fn batch_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Number(n) if n.as_f64().is_some_and(|t| t > 0.0 && t <= 3600.0) => Ok(n.as_f64()),
+        v => Err(D::Error::custom(format!(
+            "'batch_timeout' must be a number of seconds > 0 and at most 3600 (how long a partial batch waits for more requests), not {v}"
+        ))),
+    }
+}
+
 fn engine<'de, D: Deserializer<'de>>(d: D) -> Result<EngineKind, D::Error> {
     match Value::deserialize(d)? {
         Value::String(s) if s == "vllm" => Ok(EngineKind::Vllm),
@@ -169,7 +256,7 @@ mod tests {
     fn an_unknown_key_is_named_with_the_valid_ones() {
         assert_eq!(
             err(r#"{"vllm_confg": {}}"#),
-            "--backend-kwargs: unknown key 'vllm_confg'; valid keys are 'vllm_config', 'request_format', 'sampling', 'engine', 'mock'"
+            "--backend-kwargs: unknown key 'vllm_confg'; valid keys are 'vllm_config', 'request_format', 'sampling', 'engine', 'mock', 'batch_size', 'batch_timeout'"
         );
     }
 

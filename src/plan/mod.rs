@@ -18,7 +18,7 @@ mod slo;
 
 pub use self::confidence::{confidence, DEFAULT_CONFIDENCE};
 pub use self::data::{data_samples, json_object, DataSource};
-pub use self::engine::{check_backend, BackendKwargs};
+pub use self::engine::{check_backend, BackendKwargs, Batching};
 pub use self::limits::{Amount, Limits, Window};
 pub use self::models::{check_local_models, models, ModelSpec};
 pub use self::outputs::Outputs;
@@ -46,6 +46,8 @@ pub struct Plan {
     pub vllm_config: Map,
     pub mock: Map,
     pub sampling: Map,
+    /// `--backend vllm_python_batch`: non-streaming micro-batches; None: streamed.
+    pub batching: Option<Batching>,
     pub request_format: RequestFormat,
     pub data: DataSource,
     pub data_arg: String,
@@ -107,7 +109,7 @@ fn refuse_06_flags(a: &RunArgs) -> Result<()> {
 
 pub fn plan(a: &RunArgs) -> Result<Plan> {
     refuse_06_flags(a)?;
-    check_backend(a.backend.as_deref(), a.target.as_deref())?;
+    let batch = check_backend(a.backend.as_deref(), a.target.as_deref())?;
     let mut models = models(&a.model, a.x.models_file.as_deref())?;
     if let Some(f) = &a.from_spec {
         for m in models.iter_mut() {
@@ -119,6 +121,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         }
     }
     let kwargs = BackendKwargs::parse(a.backend_kwargs.as_deref())?;
+    let batching = Batching::from_kwargs(batch, &kwargs)?;
     if kwargs.engine == EngineKind::Vllm {
         check_local_models(&models)?;
     }
@@ -206,6 +209,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         vllm_config: kwargs.vllm_config,
         mock: kwargs.mock,
         sampling: kwargs.sampling,
+        batching,
         request_format,
         data,
         data_arg,
@@ -353,7 +357,13 @@ impl Plan {
     pub fn run_config(&self) -> crate::report::RunConfig {
         let plan = self;
         crate::report::RunConfig {
-            backend: "vllm_python".into(),
+            backend: if plan.batching.is_some() {
+                "vllm_python_batch"
+            } else {
+                "vllm_python"
+            }
+            .into(),
+            batching: plan.batching,
             engine: plan.engine.name().into(),
             models: plan
                 .models

@@ -120,14 +120,21 @@ fn vllm_config(r: &Report, model: &str) -> Map<String, Value> {
     c
 }
 
-/// GuideLLM's `VLLMPythonAsyncBackendArgs` for one model (its `model` is one string).
+/// GuideLLM's `VLLMPythonAsyncBackendArgs` (or `VLLMPythonBatchBackendArgs`) for one model
+/// (its `model` is one string).
 fn backend_args(r: &Report, model: &str) -> Value {
-    json!({
+    let mut v = json!({
         "kind": "vllm_python",
         "model": model,
         "vllm_config": vllm_config(r, model),
         "request_format": r.llmbench_config.request_format,
-    })
+    });
+    if let Some(b) = r.llmbench_config.batching {
+        v["kind"] = json!("vllm_python_batch");
+        v["batch_size"] = json!(b.batch_size);
+        v["batch_timeout"] = json!(b.batch_timeout);
+    }
+    v
 }
 
 fn transient(a: Option<Amount>, of: super::WindowUnit) -> Value {

@@ -59,6 +59,9 @@ pub struct Collector {
     /// (kept only when `track_saturation`).
     pub saturation_samples: Vec<SatSample>,
     pub track_saturation: bool,
+    /// vllm_python_batch: outputs are not streamed, so a request's one item carries every
+    /// token, and its first and last tokens are placed by vLLM's own stamps.
+    pub engine_timed: bool,
     /// Where ended conversation turns go (multi-turn data): the pacer builds the next turns.
     pub turn_tx: Option<Sender<TurnDone>>,
     /// A stream holds its conversation through think time (`--conversation-slots`): a turn
@@ -104,6 +107,7 @@ impl Collector {
             longest_stall: (0, start_ns),
             saturation_samples: Vec::new(),
             track_saturation: false,
+            engine_timed: false,
             turn_tx: None,
             hold_conversations: false,
             replies: HashMap::new(),
@@ -217,7 +221,30 @@ impl Collector {
         if let Some(x) = it.submitted_ns {
             r.t.worker_submitted = Some(x);
         }
-        if it.n > 0 {
+        if it.n > 0 && self.engine_timed && it.finish.is_some() && r.t.first_token.is_none() {
+            // Not streamed: the engine's stamps say when the first and the last token were
+            // made (the same clock); without them (stats off) every token arrived at `t`.
+            let e = it.engine.as_ref();
+            let first = e.and_then(|e| e.first_token_ns).filter(|&f| f <= t).unwrap_or(t);
+            let last = e
+                .and_then(|e| e.last_token_ns)
+                .filter(|&l| l >= first && l <= t)
+                .unwrap_or(t);
+            r.t.first_token = Some(first);
+            r.t.last_token = Some(last);
+            r.output_tokens += it.n;
+            r.token_events.push(first, 1);
+            if it.n > 1 {
+                r.token_events.push(last, it.n - 1);
+            }
+            self.out_tokens += it.n as u64;
+            if let (true, Some(sent)) = (self.track_saturation, r.t.sent) {
+                self.saturation_samples.push(SatSample::FirstToken {
+                    t,
+                    ttft_ns: first.saturating_sub(sent),
+                });
+            }
+        } else if it.n > 0 {
             if r.t.first_token.is_none() {
                 r.t.first_token = Some(t);
                 r.t.worker_first_token = Some(it.t_ns);
@@ -381,5 +408,49 @@ mod tests {
         c.on_sent(late);
         let r = c.done.iter().find(|r| r.id == 3).unwrap();
         assert_eq!((r.t.sent, r.t.end), (Some(40), Some(40)));
+    }
+
+    #[test]
+    fn a_batched_request_is_timed_by_the_engines_stamps() {
+        use crate::backend::protocol::{EngineStamps, OutputItem};
+        let final_item = |id, n, engine| OutputItem {
+            id,
+            n,
+            t_ns: 95,
+            token_ids: None,
+            finish: Some("length".into()),
+            received_ns: Some(12),
+            submitted_ns: Some(20),
+            prompt_tokens: Some(4),
+            cached_tokens: Some(0),
+            stop_reason: None,
+            engine,
+        };
+        let mut c = Collector::new(None, 0);
+        c.engine_timed = true;
+        c.on_sent(sent(1, 10));
+        c.on_sent(sent(2, 10));
+        let stamps = EngineStamps {
+            queued_ns: Some(21),
+            scheduled_ns: Some(22),
+            first_token_ns: Some(30),
+            last_token_ns: Some(90),
+            preemptions: 0,
+        };
+        let _ = c.on_event(BackendEvent::Outputs(100, vec![final_item(1, 7, Some(stamps))]));
+        // vLLM kept no stats: every token at the supervisor's read
+        let _ = c.on_event(BackendEvent::Outputs(100, vec![final_item(2, 3, None)]));
+        let r = |id| c.done.iter().find(|r| r.id == id).unwrap();
+        let a = r(1);
+        assert_eq!((a.t.first_token, a.t.last_token, a.t.end), (Some(30), Some(90), Some(100)));
+        assert_eq!((a.t.worker_first_token, a.t.worker_last_token), (None, None));
+        assert_eq!(a.output_tokens, 7);
+        assert_eq!(a.ttft_ns(), Some(20));
+        let mut gaps = Vec::new();
+        a.itl_samples_ns(&mut gaps);
+        assert_eq!(gaps, vec![10.0; 6], "each gap is the request's mean");
+        let b = r(2);
+        assert_eq!((b.t.first_token, b.t.last_token, b.output_tokens), (Some(100), Some(100), 3));
+        assert_eq!(c.out_tokens, 10);
     }
 }

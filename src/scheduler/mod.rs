@@ -134,6 +134,8 @@ pub struct RunOptions<'a> {
     pub tick: Duration,
     /// Multi-turn data: Some(whether a stream holds its conversation through think time).
     pub conversations: Option<bool>,
+    /// vllm_python_batch: requests go in non-streaming micro-batches, timed by the engine.
+    pub batching: Option<crate::plan::Batching>,
 }
 
 /// How long in-flight requests get to come back after an abort.
@@ -180,7 +182,7 @@ pub fn run(
     let pacer = Pacer {
         turns,
         source,
-        submitter: backend.submitter(o.sampling),
+        submitter: backend.submitter(o.sampling, o.batching),
         clock: clock.clone(),
         stop: stop.clone(),
         strategy: strategy.clone(),
@@ -201,6 +203,7 @@ pub fn run(
     let slots = (concurrency.is_some() || cap.is_some()).then_some(slot_tx);
     let mut col = Collector::new(slots, start_ns);
     col.track_saturation = limits.saturation.is_some();
+    col.engine_timed = o.batching.is_some();
     if let Some(hold) = o.conversations {
         col.turn_tx = Some(turn_tx);
         col.hold_conversations = hold;

@@ -72,6 +72,7 @@ impl Bench {
             progress: None,
             tick: Duration::from_micros(200),
             conversations: self.conversations,
+            batching: None,
         };
         run(&mut self.backend, source, &s, &c, o).1
     }

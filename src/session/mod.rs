@@ -479,6 +479,7 @@ fn options<'a>(
         progress: None,
         tick: Duration::from_millis(10),
         conversations: plan.conversations(),
+        batching: plan.batching,
     }
 }
 

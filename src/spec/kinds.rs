@@ -25,9 +25,21 @@ pub static BACKEND: &[Kind] = &[
     },
     Kind {
         names: &["vllm_python_batch"],
-        keys: &[],
+        keys: &[
+            ("model", Yes),
+            ("vllm_config", Yes),
+            ("request_format", Yes),
+            ("stream", Yes),
+            ("image_placeholder", Yes),
+            ("audio_placeholder", Yes),
+            ("batch_size", Yes),
+            ("batch_timeout", Yes),
+            ("engine", Yes),
+            ("mock", Yes),
+            ("sampling", Yes),
+        ],
         refused: None,
-        support: NotYet,
+        support: Yes,
     },
     Kind {
         names: &["openai_http"],

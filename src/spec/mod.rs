@@ -596,7 +596,8 @@ fn backend(
         return Err(usage("--backend is required: --backend kind=vllm_python,model=MODEL (GuideLLM's default, openai_http, is a server; llmbench runs vLLM's engine in-process)".into()));
     };
     let (s, _) = Spec::read("--backend", b, kinds::BACKEND, Some("openai_http"))?;
-    a.backend = Some("vllm_python".into());
+    let batch = s.kind == "vllm_python_batch";
+    a.backend = Some(if batch { "vllm_python_batch" } else { "vllm_python" }.into());
     a.model = match s.get("model") {
         None => vec![],
         Some(Value::String(m)) => vec![m.clone()],
@@ -621,8 +622,14 @@ fn backend(
             s.err("model is required: model=MODEL (a directory or a model id), or model=[A, B]")
         );
     }
-    if s.bool("stream")? == Some(false) {
-        return Err(s.err("stream=false is refused: llmbench always streams, to time every token"));
+    match (batch, s.bool("stream")?) {
+        (false, Some(false)) => {
+            return Err(s.err("stream=false is refused for kind=vllm_python: it streams, to time every token; for non-streaming micro-batches use kind=vllm_python_batch"));
+        }
+        (true, Some(true)) => {
+            return Err(s.err("stream=true is refused for kind=vllm_python_batch: its micro-batches are never streamed; for streamed requests use kind=vllm_python"));
+        }
+        _ => {}
     }
     s.default_only(
         "image_placeholder",
@@ -639,7 +646,7 @@ fn backend(
     if let Some(v) = s.object("vllm_config")? {
         kwargs.insert("vllm_config".into(), Value::Object(v));
     }
-    for key in ["engine", "mock", "sampling"] {
+    for key in ["engine", "mock", "sampling", "batch_size", "batch_timeout"] {
         if let Some(v) = s.get(key) {
             kwargs.insert(key.into(), v.clone());
         }

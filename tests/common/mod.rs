@@ -310,3 +310,49 @@ impl MockRun {
         self.command().output().expect("running llmbench")
     }
 }
+
+/// Checks what vllm_python_batch promises in a report's benchmark: every request came back in
+/// one item (not streamed) timed by the engine's stamps; requests reached the engine in
+/// micro-batches of at most `size`, each after every request of the one before had ended.
+pub fn check_micro_batches(bench: &serde_json::Value, size: usize, out_tokens: u64) -> usize {
+    let mut reqs: Vec<&serde_json::Value> = bench["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["status"] == "successful")
+        .collect();
+    assert!(!reqs.is_empty());
+    let ts = |q: &serde_json::Value, k: &str| q["timestamps_ns"][k].as_u64();
+    for q in &reqs {
+        assert_eq!(q["output_tokens"], out_tokens, "{q}");
+        assert!(q["output_events"].as_u64().unwrap() <= 2, "{q}");
+        assert_eq!(ts(q, "first_token"), ts(q, "engine_first_token"), "{q}");
+        assert_eq!(ts(q, "last_token"), ts(q, "engine_last_token"), "{q}");
+        assert!(ts(q, "worker_first_token").is_none(), "{q}");
+        let ttft = q["ttft_ms"].as_f64().unwrap();
+        let from_engine = (ts(q, "engine_first_token").unwrap() - ts(q, "sent").unwrap()) as f64 / 1e6;
+        assert!((ttft - from_engine).abs() < 1e-3, "{ttft} vs {from_engine}");
+    }
+    // Batches: requests handed to the engine at the same moment (the worker stamps a batch's
+    // requests one after another, microseconds apart; batches are whole requests apart).
+    reqs.sort_by_key(|q| ts(q, "worker_submitted").unwrap());
+    let mut batches: Vec<Vec<&serde_json::Value>> = Vec::new();
+    for q in reqs {
+        let sub = ts(q, "worker_submitted").unwrap();
+        match batches.last_mut() {
+            Some(b) if sub < ts(b[0], "worker_submitted").unwrap() + 1_000_000 => b.push(q),
+            _ => batches.push(vec![q]),
+        }
+    }
+    for w in batches.windows(2) {
+        let ended = w[0]
+            .iter()
+            .map(|q| ts(q, "engine_last_token").unwrap())
+            .max()
+            .unwrap();
+        let next = ts(w[1][0], "worker_submitted").unwrap();
+        assert!(next >= ended, "a batch started before the one before it ended");
+    }
+    assert!(batches.iter().all(|b| b.len() <= size), "{:?}", batches.iter().map(Vec::len).collect::<Vec<_>>());
+    batches.len()
+}

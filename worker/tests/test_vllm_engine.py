@@ -149,6 +149,26 @@ def test_real_vllm_engine(supervisor):
     assert set(finish) == {4, 5} and all(it["finish"] == "abort" for it in finish.values())
     assert finish[4]["engine"]["scheduled_ns"] is not None
 
+    # vllm_python_batch on the same engine: three requests in micro-batches of two, not streamed
+    # (RequestOutputKind.FINAL_ONLY): one item each with every token and vLLM's stamps; the
+    # second batch reaches the engine after the first has ended
+    for rid in (11, 12, 13):
+        s.send({"type": "generate", "id": rid, "prompt_token_ids": [30 + rid] * 24, "max_tokens": 10,
+                "ignore_eos": True, "return_token_ids": True, "sampling": {},
+                "batch_size": 2, "batch_timeout_ns": 20_000_000})
+    got = {}
+    while len(got) < 3:
+        m = s.recv(timeout=60)
+        for it in m["items"]:
+            assert it["id"] not in got and it["finish"] == "length", it
+            got[it["id"]] = it
+    for it in got.values():
+        assert it["n"] == 10 and len(it["token_ids"]) == 10 and it["prompt_tokens"] == 24
+        e = it["engine"]
+        assert it["submitted_ns"] <= e["queued_ns"] <= e["scheduled_ns"] <= e["first_token_ns"]
+        assert e["first_token_ns"] < e["last_token_ns"] <= it["t_ns"]
+    assert got[13]["submitted_ns"] >= max(got[11]["t_ns"], got[12]["t_ns"])
+
     pgid = s.proc.pid
     assert len(group_members(pgid)) >= 2  # the front end and vLLM's EngineCore
     s.send({"type": "shutdown"})

@@ -2444,6 +2444,7 @@ class Batcher:
         self.queue = deque()  # batches formed, waiting for the engine
         self.running = set()  # ids of the batch in the engine
         self.timer = None
+        self.deadline_ns = 0  # when the partial batch goes: its first request's arrival + timeout
         self.batches = 0
 
     def waiting(self):
@@ -2454,12 +2455,21 @@ class Batcher:
         if len(self.pending) >= size:
             self._form()
         elif self.timer is None:
-            self.timer = self.w.loop.call_later(timeout_ns / 1e9, self._on_timer)
+            self.deadline_ns = received + timeout_ns
+            self._arm()
+
+    def _arm(self):
+        wait = self.deadline_ns - time.monotonic_ns()
+        self.timer = self.w.loop.call_later(max(wait, 0) / 1e9, self._on_timer)
 
     def _on_timer(self):
         self.timer = None
-        if self.pending:
-            self._form()
+        if not self.pending:
+            return
+        if time.monotonic_ns() < self.deadline_ns:
+            self._arm()  # the loop's timers may fire a little early (uvloop's are in ms)
+            return
+        self._form()
 
     def _form(self):
         if self.timer is not None:

@@ -36,6 +36,8 @@ MESSAGES = [
         "ignore_eos": True,
         "return_token_ids": True,
         "sampling": {"seed": 5, "temperature": 0.5},
+        "batch_size": 32,
+        "batch_timeout_ns": 10000000,
     },
     {"type": "abort", "ids": [3, 4]},
     {"type": "reset", "id": 5},

@@ -83,6 +83,7 @@ fn calibration_plan(c: &CalibrateArgs, per: f64) -> Result<Plan> {
         engine_start_timeout: 120.0,
         engine_stall_timeout: None,
         conversation_slots: false,
+        offline_ceiling: None,
         engine_log_dir: outputs.engine_log_dir,
         verbose: false,
         dry_run: false,

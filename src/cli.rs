@@ -482,6 +482,12 @@ pub struct LlmbenchArgs {
     #[arg(long)]
     pub conversation_slots: bool,
 
+    /// After each model's benchmarks, on the same engine: N requests of the same data sent at
+    /// once in one non-streaming batch (as `vllm bench throughput` does), the model's offline
+    /// ceiling; the report gives each benchmark's output throughput as a share of it.
+    #[arg(long, value_name = "N")]
+    pub offline_ceiling: Option<u32>,
+
     /// The engine watchdog: seconds without engine progress (a token, a finished request, a
     /// completed engine step, an answer) while requests are in flight or an abort, reset or
     /// shutdown is awaited, after which the engine counts as wedged and the model fails; 0 = off.

@@ -594,6 +594,23 @@ pub struct BenchmarkEntry {
     /// Per-request records, in dispatch order (a sample per status with --sample-requests);
     /// `requests` in version 1.
     pub records: Records,
+    /// `--offline-ceiling`: on the ceiling benchmark (N requests at once in one non-streaming
+    /// batch, after the model's other benchmarks, on the same engine) and on each of the
+    /// model's other benchmarks, which share of the ceiling's output throughput it reached.
+    /// Absent without the flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_ceiling: Option<CeilingNote>,
+}
+
+/// A benchmark against its model's offline ceiling (docs/metrics.md, "Offline ceiling").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CeilingNote {
+    /// Whether this benchmark is the ceiling itself.
+    pub is_ceiling: bool,
+    /// The ceiling's output tokens per second.
+    pub output_tokens_per_second: f64,
+    /// This benchmark's output tokens per second divided by the ceiling's (1 on the ceiling).
+    pub share: f64,
 }
 
 /// A stall worth a warning: at least `STALL_WARN_S` and `STALL_WARN_SHARE` of the benchmark.
@@ -980,6 +997,31 @@ impl Report {
         }
     }
 
+    /// After a model's ceiling benchmark (the last of `benchmarks[first..]`): each of the
+    /// model's other benchmarks gets its share of the ceiling's output throughput.
+    pub fn note_offline_ceiling(&mut self, first: usize) {
+        let Some(c) = self.benchmarks[first..]
+            .iter()
+            .rev()
+            .find_map(|b| b.offline_ceiling.clone().filter(|c| c.is_ceiling))
+        else {
+            return;
+        };
+        for b in &mut self.benchmarks[first..] {
+            if b.offline_ceiling.is_none() {
+                b.offline_ceiling = Some(CeilingNote {
+                    is_ceiling: false,
+                    output_tokens_per_second: c.output_tokens_per_second,
+                    share: if c.output_tokens_per_second > 0.0 {
+                        b.summary.output_tokens_per_second / c.output_tokens_per_second
+                    } else {
+                        0.0
+                    },
+                });
+            }
+        }
+    }
+
     pub fn add_benchmark(
         &mut self,
         model: &str,
@@ -1028,6 +1070,7 @@ impl Report {
             timeseries: timeseries(&o.records, o.start_ns, o.end_ns),
             telemetry: telemetry(&o.harness.telemetry, o.start_ns),
             engine_counters: o.harness.engine_counters.clone(),
+            offline_ceiling: None,
             summary,
             records: Records::Live(LiveRecords {
                 records: o.records,
@@ -1082,7 +1125,10 @@ pub fn headroom(
     costs: HarnessStats,
 ) -> Headroom {
     let mut warnings = Vec::new();
-    let itl_ms = s.itl_ms.median;
+    // Gaps between tokens are llmbench's to keep up with only where tokens were streamed (not
+    // vllm_python_batch's micro-batches, whose gaps are the engine's own means).
+    let streamed = records.iter().any(|r| r.t.worker_first_token.is_some());
+    let itl_ms = if streamed { s.itl_ms.median } else { 0.0 };
     // A tail needs a sample: p99 from 100 values on, the median below that (one stall of the
     // machine in a 50-request benchmark is not a harness limit).
     let tail = |d: &Distribution| {

@@ -719,6 +719,10 @@ fn batch_backend_bad_input() {
         &["'batch_timeout' must be a number of seconds > 0"],
     );
     expect_usage_error(
+        &with(&["--offline-ceiling", "0", "--backend-kwargs", r#"{"engine": "mock"}"#]),
+        &["--offline-ceiling must be a number of requests >= 1"],
+    );
+    expect_usage_error(
         &with(&["--backend", "vllm_python_bach"]),
         &["--backend vllm_python_bach is not supported", "vllm_python_batch"],
     );

@@ -591,3 +591,53 @@ fn vllm_python_batch_in_the_run_form_batches_by_size_and_by_timeout() {
     }
     assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
 }
+
+#[test]
+fn offline_ceiling_runs_one_batch_on_the_same_engine_and_gives_each_benchmark_its_share() {
+    let _machine = shared_machine();
+    let dir = tempfile::tempdir().unwrap();
+    let path = out_json(&dir);
+    let o = bin()
+        .args([
+            "run",
+            "--backend",
+            r#"kind=vllm_python,model=mock-model,engine=mock,mock={"step_base_us": 1000, "max_num_seqs": 32}"#,
+            "--profile",
+            "kind=concurrent,streams=[1,4]",
+            "--data",
+            "kind=synthetic_text,prompt_tokens=16,output_tokens=12",
+            "--constraint",
+            "kind=max_requests,count=8",
+            "--offline-ceiling",
+            "24",
+            "--python",
+            "python3",
+            "--output",
+        ])
+        .arg(format!("kind=json,path={}", path.display()))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r = read_json(&path);
+    assert_eq!(r["models"][0]["engine_starts"], 1);
+    let b = r["benchmarks"].as_array().unwrap();
+    assert_eq!(b.len(), 3);
+    let c = &b[2];
+    assert_eq!(c["offline_ceiling"]["is_ceiling"], true);
+    assert_eq!(c["summary"]["requests"]["successful"], 24);
+    assert_eq!(check_micro_batches(c, 24, 12), 1, "one batch of 24");
+    let tps = |b: &serde_json::Value| b["summary"]["output_tokens_per_second"].as_f64().unwrap();
+    for s in &b[..2] {
+        assert_eq!(s["offline_ceiling"]["is_ceiling"], false);
+        let share = s["offline_ceiling"]["share"].as_f64().unwrap();
+        assert!((share - tps(s) / tps(c)).abs() < 1e-9);
+        // the streamed benchmarks kept streaming
+        assert!(s["records"].as_array().unwrap().iter().all(|q| q["output_events"].as_u64().unwrap() > 2));
+    }
+    // One stream of one request at a time cannot reach a batch of 24 on a 32-sequence engine.
+    assert!(b[0]["offline_ceiling"]["share"].as_f64().unwrap() < 0.5);
+    let line = stdout.lines().find(|l| l.starts_with("offline ceiling of mock-model")).expect(&stdout);
+    assert!(line.contains("24 requests at once") && line.contains("0 (concurrent@1)"), "{line}");
+    assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
+}

@@ -659,7 +659,7 @@ fn vllm_python_batch_sends_micro_batches_to_the_one_engine_timed_by_vllm() {
         .args(["benchmark", "run", "--backend", "vllm_python_batch", "--model", &m])
         .args(["--backend-kwargs", kwargs, "--request-format", "plain"])
         .args(["--data", "prompt_tokens=32,output_tokens=12", "--rate-type", "concurrent"])
-        .args(["--rate", "6", "--max-requests", "14", "--python"])
+        .args(["--rate", "6", "--max-requests", "14", "--offline-ceiling", "8", "--python"])
         .arg(python())
         .arg("--output-path")
         .arg(&path)
@@ -676,6 +676,16 @@ fn vllm_python_batch_sends_micro_batches_to_the_one_engine_timed_by_vllm() {
     assert_eq!(b["summary"]["requests"]["successful"], 14, "{}", b["summary"]["requests"]);
     let batches = check_micro_batches(b, 4, 12);
     assert!(batches >= 4, "14 requests in batches of at most 4: {batches}");
-    assert_eq!(b["summary"]["output_tokens_total"], 14 * 12);
+    // The offline ceiling ran next on the same engine: 8 requests, one batch; the streaming
+    // benchmark's share of it is the ratio of their output throughputs.
+    let c = &r["benchmarks"][1];
+    assert_eq!(c["strategy"]["type"], "throughput");
+    assert_eq!(c["offline_ceiling"]["is_ceiling"], true);
+    assert_eq!(c["summary"]["requests"]["successful"], 8);
+    assert_eq!(check_micro_batches(c, 8, 12), 1, "one batch of 8");
+    let tps = |b: &serde_json::Value| b["summary"]["output_tokens_per_second"].as_f64().unwrap();
+    let share = b["offline_ceiling"]["share"].as_f64().unwrap();
+    assert!((share - tps(b) / tps(c)).abs() < 1e-9, "{share}");
+    assert!(stdout.contains("offline ceiling of"), "{stdout}");
     assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
 }

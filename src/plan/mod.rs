@@ -79,6 +79,9 @@ pub struct Plan {
     pub engine_stall_timeout: Option<f64>,
     /// `--conversation-slots`: conversations hold their slot through think time.
     pub conversation_slots: bool,
+    /// `--offline-ceiling N`: requests in the one non-streaming batch run after each model's
+    /// benchmarks.
+    pub offline_ceiling: Option<u32>,
     /// Where each model's whole engine log goes (`--engine-log`), if anywhere.
     pub engine_log_dir: Option<PathBuf>,
     pub verbose: bool,
@@ -235,6 +238,10 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         engine_start_timeout: a.x.engine_start_timeout,
         engine_stall_timeout,
         conversation_slots: a.x.conversation_slots,
+        offline_ceiling: match a.x.offline_ceiling {
+            Some(0) => bail_usage!("--offline-ceiling must be a number of requests >= 1 (sent at once, in one non-streaming batch), not 0"),
+            n => n,
+        },
         engine_log_dir: outputs.engine_log_dir,
         verbose: a.x.verbose,
         dry_run: a.x.dry_run,

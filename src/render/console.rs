@@ -1148,3 +1148,34 @@ mod tests {
         );
     }
 }
+
+/// `--offline-ceiling`: the model's ceiling and each of its benchmarks' share of it.
+pub fn ceiling_line(model_benchmarks: &[BenchmarkEntry]) -> Option<String> {
+    let c = model_benchmarks
+        .iter()
+        .find(|b| b.offline_ceiling.as_ref().is_some_and(|c| c.is_ceiling))?;
+    let shares: Vec<String> = model_benchmarks
+        .iter()
+        .filter_map(|b| {
+            let n = b.offline_ceiling.as_ref().filter(|n| !n.is_ceiling)?;
+            Some(format!(
+                "{} ({}) {:.0}%",
+                b.index,
+                b.strategy.label(),
+                n.share * 100.0
+            ))
+        })
+        .collect();
+    Some(format!(
+        "offline ceiling of {} (benchmark {}: {} requests at once, one non-streaming batch): {:.1} output tok/s{}",
+        c.model,
+        c.index,
+        c.summary.requests.successful,
+        c.summary.output_tokens_per_second,
+        if shares.is_empty() {
+            String::new()
+        } else {
+            format!("; share of it reached: {}", shares.join(", "))
+        }
+    ))
+}

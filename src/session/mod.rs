@@ -244,7 +244,7 @@ impl Session<'_> {
     fn benchmarks(
         &mut self,
         report: &mut Report,
-        mut source: Box<dyn RequestSource>,
+        source: Box<dyn RequestSource>,
         prepared: Option<Arc<Vec<RequestSpec>>>,
         ready: &Ready,
     ) -> Result<()> {
@@ -258,6 +258,7 @@ impl Session<'_> {
         let mut strategies = StrategyPlan::new(&self.plan.profile, default_concurrency)
             .with_options(&self.plan.profile_options);
         let (t0, first) = (Instant::now(), report.benchmarks.len());
+        let mut source = Some(source);
         let mut result = Ok(());
         while let Some(strategy) = strategies.next() {
             if self.interrupt.load(Ordering::Relaxed) {
@@ -271,17 +272,18 @@ impl Session<'_> {
             }
             // Benchmark i of the model's profile takes the i-th value of a limit list.
             let index = report.benchmarks.len() - first;
-            let (src, measured) = match self.benchmark(report, strategy.clone(), index, source) {
+            let src = source.take().expect("a source for each benchmark");
+            let (src, measured) = match self.benchmark(report, strategy.clone(), index, src, None) {
                 Ok(x) => x,
                 Err(e) => {
                     result = Err(e);
                     break;
                 }
             };
-            source = match &prepared {
+            source = Some(match &prepared {
                 Some(p) => Box::new(Prepared::new(p.clone())),
                 None => src,
-            };
+            });
             if measured.stopped_all
                 && strategies.scope_all_stops_after(&strategy)
                 && self.plan.console
@@ -298,6 +300,35 @@ impl Session<'_> {
             if let Err(e) = strategies.measured(&strategy, &measured) {
                 result = Err(anyhow!(e));
                 break;
+            }
+        }
+        // The offline ceiling, on the same engine, after the profile's benchmarks.
+        if let (Some(n), Ok(()), false) = (
+            self.plan.offline_ceiling,
+            &result,
+            self.interrupt.load(Ordering::Relaxed),
+        ) {
+            if report.benchmarks.len() > first {
+                result = self.reset();
+            }
+            let src: Option<Box<dyn RequestSource>> = match &prepared {
+                Some(p) => Some(Box::new(Prepared::new(p.clone()))),
+                None => source.take(),
+            };
+            if let (Ok(()), Some(src)) = (&result, src) {
+                let strategy = Strategy::Throughput { max_concurrency: n };
+                result = self
+                    .benchmark(report, strategy, 0, src, Some(n))
+                    .map(|_| ());
+                if result.is_ok() {
+                    report.note_offline_ceiling(first);
+                    if self.plan.console {
+                        if let Some(line) = crate::render::console::ceiling_line(&report.benchmarks[first..]) {
+                            println!("{line}");
+                        }
+                    }
+                    crate::write_report(self.plan, report)?;
+                }
             }
         }
         // A search's answer, from the probes it ran (also when it failed part-way).
@@ -328,6 +359,7 @@ impl Session<'_> {
         strategy: Strategy,
         index: usize,
         source: Box<dyn RequestSource>,
+        ceiling: Option<u32>,
     ) -> Result<(Box<dyn RequestSource>, Measured)> {
         let (plan, model) = (self.plan, self.spec.name.as_str());
         let label = format!("[{}] {}", report.benchmarks.len(), strategy.label());
@@ -341,9 +373,23 @@ impl Session<'_> {
         let live = plan.live_progress.then(|| progress_line(label));
         let mut limits = plan.limits.constraints(index, plan.engine_stall_timeout);
         limits.decide = decide(plan, &limits, index);
+        let mut window = plan.window.at(&plan.limits, index);
         let (interrupt, clock) = (self.interrupt, self.clock.clone());
         let mut o = options(plan, &clock, interrupt, &mut self.next_id);
         o.progress = live.as_ref().map(|f| f as &dyn Fn(&scheduler::Progress));
+        if let Some(n) = ceiling {
+            // The offline ceiling: n requests at once, one non-streaming batch, all measured.
+            limits = scheduler::Constraints {
+                max_requests: Some(n as u64),
+                engine_stall_s: plan.engine_stall_timeout,
+                ..Default::default()
+            };
+            window = Default::default();
+            o.batching = Some(crate::plan::Batching {
+                batch_size: n,
+                ..crate::plan::Batching::DEFAULT
+            });
+        }
         let (src, outcome) = scheduler::run(&mut self.worker, source, &strategy, &limits, o);
         if live.is_some() {
             print!("\r\x1b[2K");
@@ -357,7 +403,7 @@ impl Session<'_> {
             model,
             strategy,
             outcome,
-            &plan.window.at(&plan.limits, index),
+            &window,
             plan.sample_requests,
             crate::report::Judge {
                 slo: plan.slo.as_ref(),
@@ -366,6 +412,13 @@ impl Session<'_> {
         );
         let entry = report.benchmarks.last_mut().expect("just added");
         entry.stopped_by_scope_all = scope_all;
+        if ceiling.is_some() {
+            entry.offline_ceiling = Some(crate::report::CeilingNote {
+                is_ceiling: true,
+                output_tokens_per_second: entry.summary.output_tokens_per_second,
+                share: 1.0,
+            });
+        }
         let entry = &*entry;
         if plan.console {
             println!(

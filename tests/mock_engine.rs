@@ -615,6 +615,10 @@ fn offline_ceiling_runs_one_batch_on_the_same_engine_and_gives_each_benchmark_it
             "--output",
         ])
         .arg(format!("kind=json,path={}", path.display()))
+        .arg("--output")
+        .arg(format!("kind=html,path={}", dir.path().join("c.html").display()))
+        .arg("--output")
+        .arg(format!("kind=csv,path={}", dir.path().join("c.csv").display()))
         .output()
         .unwrap();
     let (stdout, stderr) = text(&o);
@@ -639,5 +643,21 @@ fn offline_ceiling_runs_one_batch_on_the_same_engine_and_gives_each_benchmark_it
     assert!(b[0]["offline_ceiling"]["share"].as_f64().unwrap() < 0.5);
     let line = stdout.lines().find(|l| l.starts_with("offline ceiling of mock-model")).expect(&stdout);
     assert!(line.contains("24 requests at once") && line.contains("0 (concurrent@1)"), "{line}");
+    let html = std::fs::read_to_string(dir.path().join("c.html")).unwrap();
+    let table = &html[html.find("id=\"ceiling-table\"").expect("ceiling table")..];
+    assert!(table.contains("the ceiling") && table.contains("streamed"));
+    // The CSV: a column per figure, under the JSON path it comes from.
+    let csv = std::fs::read_to_string(dir.path().join("c.csv")).unwrap();
+    let rows: Vec<Vec<String>> = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(csv.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    let col = rows[1].iter().position(|m| m == "offline_ceiling.share").expect("share column");
+    assert_eq!(rows[0][col], "Offline ceiling");
+    assert_eq!(rows[5][col], "1.0", "the ceiling's own row");
+    let share0: f64 = rows[3][col].parse().unwrap();
+    assert!((share0 - b[0]["offline_ceiling"]["share"].as_f64().unwrap()).abs() < 1e-12);
     assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
 }

@@ -523,6 +523,18 @@ fn tensor_parallel_2_on_cpu_runs_exactly_and_a_kill_leaves_nothing() {
     let engine = &r["models"][0]["engine"];
     assert_eq!(engine["config"]["tensor_parallel_size"], 2);
     assert_eq!(engine["config"]["cpu_omp_threads_bind"], "0|1", "{engine}");
+    // The processes the engine started: EngineCore and a model worker per rank, each a child
+    // of the one before (EngineCore of the worker, the ranks of EngineCore).
+    let procs = engine["config"]["engine_processes"].as_array().expect("engine_processes");
+    let worker_pid = r["models"][0]["worker"]["pid"].as_u64().unwrap();
+    let core: Vec<_> = procs.iter().filter(|p| p["ppid"].as_u64() == Some(worker_pid)).collect();
+    assert!(!core.is_empty(), "{procs:?}");
+    let core_pids: Vec<u64> = core.iter().map(|p| p["pid"].as_u64().unwrap()).collect();
+    let ranks = procs
+        .iter()
+        .filter(|p| core_pids.contains(&p["ppid"].as_u64().unwrap()) && p["name"] != "resource_tracker")
+        .count();
+    assert!(ranks >= 2, "a process per rank: {procs:?}");
     assert!(
         engine["warnings"].as_array().unwrap().iter().any(|w| w
             .as_str()
@@ -582,6 +594,8 @@ fn ngram_speculation_reports_the_engines_own_counters() {
         .arg(python())
         .arg("--output")
         .arg(format!("kind=json,path={}", path.display()))
+        .arg("--output")
+        .arg(format!("kind=html,path={}", dir.path().join("spec.html").display()))
         .output()
         .unwrap();
     let (stdout, stderr) = text(&o);
@@ -646,6 +660,11 @@ fn ngram_speculation_reports_the_engines_own_counters() {
     assert!(per_pos.windows(2).all(|w| w[0] >= w[1]), "{sd}");
     assert_eq!(per_pos.iter().sum::<u64>(), accepted, "{sd}");
     assert!(per_pos[0] <= drafts, "{sd}");
+    // The HTML report shows the same counters.
+    let html = std::fs::read_to_string(dir.path().join("spec.html")).unwrap();
+    let table = &html[html.find("id=\"engine-counters-table\"").expect("engine counters table")..];
+    let drafted = c["spec_decoding"]["draft_tokens"].as_u64().unwrap();
+    assert!(table.contains(&format!("<td>{drafted}</td>")), "{drafted} drafted in the HTML");
 }
 
 #[test]

@@ -486,6 +486,35 @@ def kill_group_members():
             continue
 
 
+def group_processes():
+    """The other live processes of the worker's process group (what the engine started: vLLM's
+    EngineCore, its model workers, the resource tracker), each `{"pid", "ppid", "name"}` with
+    the kernel's command name, sorted by pid; [] where /proc cannot be read."""
+    me, pg = os.getpid(), os.getpgrp()
+    out = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return out
+    for name in names:
+        if not name.isdigit() or int(name) == me:
+            continue
+        pid = int(name)
+        try:
+            with open("/proc/%d/stat" % pid, "rb") as f:
+                data = f.read()
+            fields = data[data.rindex(b")") + 2:].split()
+            if int(fields[2]) != pg or fields[0] == b"Z":
+                continue
+            comm = data[data.index(b"(") + 1:data.rindex(b")")].decode("utf-8", "replace")
+            if _is_resource_tracker(pid):
+                comm = "resource_tracker"
+            out.append({"name": comm, "pid": pid, "ppid": int(fields[1])})
+        except (OSError, ValueError, IndexError):
+            continue
+    return sorted(out, key=lambda p: p["pid"])
+
+
 def hard_exit(code):
     try:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # already ending the group: keep `code`
@@ -2143,6 +2172,7 @@ class VllmEngine(Engine):
         config["vllm_import_ns"] = import_ns
         config["vllm_version"] = pre.versions["vllm"]
         config["stat_logger_plugins"] = stat_logger_plugins()
+        config["engine_processes"] = group_processes()
         config = dict(sorted(config.items()))
         pre.warnings[:] = [kv_cache_warning(config) if w == KV_DEFAULT_MARK else w for w in pre.warnings]
         self.w.loop.create_task(self._watch())

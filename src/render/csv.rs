@@ -41,6 +41,9 @@ const SEC_REQUESTS: u32 = 2;
 const SEC_THROUGHPUT: u32 = 3;
 const SEC_SUMMARY: u32 = 4;
 const SEC_HEADROOM: u32 = 5;
+/// The engine's own counters and the offline ceiling, after llmbench's headroom.
+const SEC_ENGINE: u32 = 6;
+const ENGINE_ORDER: &[&str] = &["offline_ceiling", "engine_counters"];
 
 const RUN_ORDER: &[&str] = &["model", "index"];
 const BENCHMARK_ORDER: &[&str] = &[
@@ -327,6 +330,16 @@ impl Columns {
         } else if k == "requests_total" {
             let key = Key(SEC_REQUESTS, rank(REQUESTS_ORDER, k), vec![], none());
             self.add(key, "Requests", &[k], None);
+        } else if ENGINE_ORDER.contains(&k) {
+            if v.is_null() {
+                return;
+            }
+            let group = if k == "engine_counters" {
+                "Engine counters"
+            } else {
+                "Offline ceiling"
+            };
+            self.walk(SEC_ENGINE, rank(ENGINE_ORDER, k), vec![], group, &[k], v);
         } else if k == "strategy" || k == "over_saturation" {
             let order = if k == "strategy" {
                 STRATEGY_ORDER
@@ -411,6 +424,8 @@ fn row_value(b: &BenchmarkEntry) -> Value {
         "requests_total": b.requests_total,
         "summary": b.summary,
         "headroom": b.headroom,
+        "engine_counters": b.engine_counters,
+        "offline_ceiling": b.offline_ceiling,
     })
 }
 

@@ -50,6 +50,8 @@ pub fn render(report: &Report) -> Result<String, askama::Error> {
         summary: summary_table(&benches),
         slo: slo_table(&benches),
         turns: turn_table(&benches),
+        engine_counters: engine_counters_table(&benches),
+        ceiling: ceiling_table(&benches),
         answers: report
             .conclusions
             .iter()
@@ -93,6 +95,8 @@ struct Page {
     slo: Option<Table>,
     /// Multi-turn data: one row per benchmark and turn index.
     turns: Option<Table>,
+    engine_counters: Option<Table>,
+    ceiling: Option<Table>,
     /// The searches' answers (goodput, knee), one per model.
     answers: Vec<String>,
     /// The models ranked by their answer, with two or more of one profile.
@@ -517,6 +521,81 @@ fn search_table(report: &Report) -> Option<Table> {
 
 /// Per benchmark with an SLO: attainment per target and overall, the counts, what was left out,
 /// goodput and the target missed most (docs/metrics.md, "SLOs and goodput").
+/// The engine's own counters per benchmark (vLLM's stat logger; absent on the mock).
+fn engine_counters_table(benches: &[Bench]) -> Option<Table> {
+    let n = |v: Option<u64>| v.map_or("–".into(), |v| v.to_string());
+    let rows: Vec<Vec<String>> = benches
+        .iter()
+        .filter_map(|b| {
+            let c = b.b.engine_counters.as_ref()?;
+            let spec = c.spec_decoding.as_ref();
+            Some(vec![
+                b.label.clone(),
+                n(c.steps),
+                n(c.prompt_tokens),
+                n(c.prompt_tokens_computed),
+                n(c.prompt_tokens_cached),
+                n(c.prompt_tokens_external),
+                n(c.cache_creation_tokens),
+                n(c.preemptions),
+                spec.map_or("–".into(), |s| s.draft_tokens.to_string()),
+                spec.map_or("–".into(), |s| s.accepted_tokens.to_string()),
+                spec.and_then(|s| s.acceptance_rate)
+                    .map_or("–".into(), |r| format!("{:.1}%", 100.0 * r)),
+            ])
+        })
+        .collect();
+    (!rows.is_empty()).then(|| {
+        Table::new(
+            &[
+                "benchmark",
+                "engine steps",
+                "prompt tok",
+                "computed",
+                "prefix-cache hits",
+                "external KV",
+                "cache creation",
+                "preemptions",
+                "draft tok",
+                "accepted tok",
+                "acceptance",
+            ],
+            rows,
+            1,
+        )
+    })
+}
+
+/// `--offline-ceiling`: each benchmark against its model's ceiling.
+fn ceiling_table(benches: &[Bench]) -> Option<Table> {
+    let rows: Vec<Vec<String>> = benches
+        .iter()
+        .filter_map(|b| {
+            let c = b.b.offline_ceiling.as_ref()?;
+            Some(vec![
+                b.label.clone(),
+                if c.is_ceiling { "the ceiling" } else { "streamed" }.into(),
+                format!("{:.1}", b.b.summary.output_tokens_per_second),
+                format!("{:.1}", c.output_tokens_per_second),
+                format!("{:.1}%", 100.0 * c.share),
+            ])
+        })
+        .collect();
+    (!rows.is_empty()).then(|| {
+        Table::new(
+            &[
+                "benchmark",
+                "kind",
+                "output tok/s",
+                "offline ceiling tok/s",
+                "share of the ceiling",
+            ],
+            rows,
+            2,
+        )
+    })
+}
+
 fn turn_table(benches: &[Bench]) -> Option<Table> {
     let md = |d: &crate::metrics::Distribution, scale: f64| {
         if d.count == 0 {

@@ -21,6 +21,9 @@ LLMBENCH_TEST_GUIDELLM_PYTHON="$(scripts/setup-guidellm-venv.sh | tail -n 1)"
 echo "guidellm python: $LLMBENCH_TEST_GUIDELLM_PYTHON"
 export LLMBENCH_TEST_GUIDELLM_PYTHON
 
+echo "== Ray beside the vLLM venv (tests/ray.rs: engines on Ray)"
+LLMBENCH_TEST_RAY_SITE="$(scripts/setup-ray.sh "$py" | tail -n 1)"
+export LLMBENCH_TEST_RAY_SITE
 echo "== Chromium (for the HTML report test)"
 scripts/install-chromium.sh
 echo "== build"
@@ -29,7 +32,7 @@ cargo build --tests --quiet
 echo "== Rust unit and mock-engine tests"
 cargo test --quiet --lib --test protocol --test cli_errors --test mock_engine --test profiles --test containerfile --test report_formats --test report_schema --test html_report --test run_spec --test guidellm_compat --test slo --test search --test confidence --test shard --test replay
 echo "== real vLLM engine tests (one at a time: each starts an engine on 2 cores)"
-cargo test --quiet --test real_engine --test many_models --test data --test engine_failures -- --test-threads=1
+cargo test --quiet --test real_engine --test many_models --test data --test engine_failures --test ray -- --test-threads=1
 echo "== worker pytest"
 "$py" -m pytest -q worker/tests
 # One older supported release too (docs/vllm-versions.md): its own venv (about 9 GB, 1.5-3 min to

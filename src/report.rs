@@ -360,6 +360,12 @@ pub struct ModelEntry {
     /// `(EngineCore pid=…)` prefix). Absent when there is none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub root_cause: Vec<String>,
+    /// An engine on Ray (`distributed_executor_backend: "ray"`): the cluster, what it held
+    /// before the engine started and after its worker was gone, and how long Ray took to
+    /// release the engine's actors and placement groups (docs/cluster.md, "Ray"). Absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ray: Option<crate::backend::ray::RayInfo>,
 }
 
 impl ModelEntry {
@@ -376,6 +382,7 @@ impl ModelEntry {
             teardown: None,
             engine_log: None,
             root_cause: Vec::new(),
+            ray: None,
         }
     }
 }

@@ -1238,6 +1238,7 @@ MOCK_DEFAULTS = {
     "exit_after_outputs": 0,
     "hang_after_steps": 0,
     "spawn_setsid_child": False,
+    "ray_actors": 0,
     "max_model_len": 8192,
     "vocab_size": 32000,
     "bos_token_id": 1,
@@ -1462,6 +1463,8 @@ class MockEngine(Engine):
         device = self._hold_gpu_memory(shape, config)
         if shape["spawn_setsid_child"]:
             config["setsid_child_pid"] = self._spawn_setsid_child()
+        if shape["ray_actors"]:
+            self._start_ray_actors(shape["ray_actors"], config)
         self.w.exit_after = shape["exit_after_outputs"]  # enforced where output frames are written
         for k in sorted(shape):
             config.setdefault(k, shape[k])
@@ -1513,6 +1516,42 @@ class MockEngine(Engine):
             pass
         config["gpu_memory_allocated_bytes"] = allocated
         return device
+
+    def _start_ray_actors(self, n, config):
+        """ray_actors: what vLLM's Ray executor does at start-up, without vLLM: connect to the
+        cluster in RAY_ADDRESS (or start a local Ray instance when it is unset), reserve a
+        placement group of n bundles and start one actor in each. The worker is their Ray
+        driver, so they live as long as it does."""
+        try:
+            import ray
+            from ray.util.placement_group import placement_group
+            from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+        except ImportError as e:
+            raise UserError(
+                "mock.ray_actors needs Ray, which %s cannot import (%s)" % (sys.executable, _short(e)),
+                kind="missing_dependency",
+            )
+        address = os.environ.get("RAY_ADDRESS") or None
+        kwargs = {"logging_level": "ERROR", "log_to_driver": False}
+        if address is None:
+            kwargs.update(include_dashboard=False, num_cpus=max(1, os.cpu_count() or 1))
+        ray.init(address=address, **kwargs)
+        pg = placement_group([{"CPU": 0.01}] * n, strategy="PACK")
+        ray.get(pg.ready(), timeout=120)
+
+        @ray.remote(num_cpus=0.01)
+        class MockRank:
+            def pid(self):
+                return os.getpid()
+
+        self.ray_actors = [
+            MockRank.options(scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=i)).remote()
+            for i in range(n)
+        ]
+        config["ray_actor_pids"] = ray.get([a.pid.remote() for a in self.ray_actors], timeout=120)
+        config["ray_job_id"] = ray.get_runtime_context().get_job_id()
+        config["ray_placement_group"] = pg.id.hex()
+        config["ray_local_instance"] = address is None
 
     def _spawn_setsid_child(self):
         import subprocess

@@ -8,6 +8,7 @@
 //! same trait: prepare a request body, send it, turn SSE chunks into `BackendEvent::Outputs`.
 pub mod engine_log;
 pub mod protocol;
+pub mod ray;
 pub mod reaper;
 #[cfg(test)]
 pub mod sim;

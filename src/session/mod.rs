@@ -36,6 +36,7 @@ pub fn run_model(
         passthrough_logs: plan.verbose,
         log_path: plan.engine_log_file(idx, &spec.name),
     };
+    let ray = ray_before(plan, spec);
     let worker = Worker::spawn(&opts)?;
     let mut s = Session {
         plan,
@@ -52,7 +53,51 @@ pub fn run_model(
         Err(e) if e.downcast_ref::<error::EngineStalled>().is_some() => s.worker.kill(),
         _ => s.worker.teardown(Duration::from_secs(30)),
     }
+    if let Some((mut info, before)) = ray {
+        if let Some(before) = before {
+            info.after(&plan.python, &before, Duration::from_secs(120));
+            if !info.left.is_empty() {
+                eprintln!(
+                    "warning: Ray still holds the engine's {} two minutes after its worker ended",
+                    info.left.join(", ")
+                );
+            }
+        }
+        report.models[idx].ray = Some(info);
+    }
     explain_failure(&s.worker, &mut report.models[idx], res)
+}
+
+/// An engine on Ray: what the cluster holds before it starts (with `RAY_ADDRESS`), so that
+/// what the engine took can be checked for release after its worker is gone.
+fn ray_before(
+    plan: &Plan,
+    spec: &ModelSpec,
+) -> Option<(crate::backend::ray::RayInfo, Option<crate::backend::ray::Snapshot>)> {
+    use crate::backend::ray;
+    let mut vllm_config = plan.vllm_config.clone();
+    vllm_config.extend(spec.overrides.clone());
+    let on_ray = match plan.engine {
+        EngineKind::Mock => ray::in_play(&Default::default(), &plan.mock),
+        _ => ray::in_play(&vllm_config, &Default::default()),
+    };
+    if !on_ray || plan.dry_run {
+        return None;
+    }
+    let Some(address) = std::env::var("RAY_ADDRESS").ok().filter(|a| !a.is_empty()) else {
+        return Some((ray::RayInfo::local(), None));
+    };
+    match ray::snapshot(&plan.python, &address, Duration::from_secs(60)) {
+        Ok(s) => Some((ray::RayInfo::before(&address, &s), Some(s))),
+        Err(e) => {
+            eprintln!("warning: {e:#}; the engine's Ray actors cannot be checked for release");
+            let mut info = ray::RayInfo::before(&address, &ray::Snapshot::empty());
+            (info.nodes_alive, info.actors_alive_before, info.placement_groups_before) =
+                (None, None, None);
+            info.left = vec![format!("{e:#}")];
+            Some((info, None))
+        }
+    }
 }
 
 /// Records where the engine log is, and on a failure the engine's own explaining lines.

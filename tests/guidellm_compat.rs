@@ -207,6 +207,20 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
         "GuideLLM's turns metric: one entry per turn index"
     );
 
+    // GuideLLM 0.8's batch backend, and an offline ceiling after the profile's benchmarks: the
+    // view names VLLMPythonBatchBackendArgs and its timings come from the engine's stamps.
+    let o = bin()
+        .current_dir(dir.path())
+        .arg("run")
+        .args(["--backend", r#"kind=vllm_python_batch,model=mock-b,engine=mock,batch_size=4,mock={"step_base_us": 2000}"#])
+        .args(["--profile", "kind=concurrent,streams=[6]", "--constraint", "kind=max_requests,count=12"])
+        .args(["--data", "kind=synthetic_text,prompt_tokens=16,output_tokens=8", "--offline-ceiling", "8"])
+        .args(["--output", "kind=json,path=d/batch.json", "--python"])
+        .arg(python())
+        .output()
+        .unwrap();
+    ok(&o, "llmbench run with vllm_python_batch");
+
     // An open-loop schedule under max_concurrency: GuideLLM's strategy with its cap.
     let o = bin()
         .current_dir(dir.path())
@@ -276,6 +290,7 @@ fn guidellm_loads_the_report_and_its_numbers_are_llmbenchs() {
             dir.path().join("d/run.json"),
             dir.path().join("d/capped.json"),
             dir.path().join("d/turns.json"),
+            dir.path().join("d/batch.json"),
             dir.path().join("d/knee.json"),
             dir.path().join("d/goodput.json"),
         ],

@@ -661,3 +661,71 @@ fn offline_ceiling_runs_one_batch_on_the_same_engine_and_gives_each_benchmark_it
     assert!((share0 - b[0]["offline_ceiling"]["share"].as_f64().unwrap()).abs() < 1e-12);
     assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
 }
+
+/// A chat template that renders a conversation's earlier replies under another tag than the one
+/// it opens a reply with: history is rewritten, so later turns cannot be spliced.
+const REWRITING_TEMPLATE: &str = "{% for m in messages %}{% if m['role'] == 'user' %}<|user|>\n{{ m['content'] }}<|end|>\n{% else %}<|bot|>\n{{ m['content'] }}<|end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
+
+#[test]
+fn a_template_that_rewrites_history_has_later_turns_rendered_and_says_by_how_much() {
+    let _machine = shared_machine();
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("rewrite.jinja");
+    std::fs::write(&template, REWRITING_TEMPLATE).unwrap();
+    // ShareGPT conversations of three user turns each (the engine's replies form the history).
+    let data = dir.path().join("chats.jsonl");
+    let row = |k: usize| {
+        let say = |t: usize| format!("conversation {k} turn {t}: tell me more about the river and the mill by the old bridge");
+        serde_json::json!({"conversations": [
+            {"from": "human", "value": say(0)}, {"from": "gpt", "value": "sure, the river ran past the mill for a long time"},
+            {"from": "human", "value": say(1)}, {"from": "gpt", "value": "and then the mill stopped and the bridge fell"},
+            {"from": "human", "value": say(2)}, {"from": "gpt", "value": "that is all there is to tell"}]}).to_string()
+    };
+    std::fs::write(&data, (0..4).map(row).collect::<Vec<_>>().join("\n")).unwrap();
+    // The mock engine with the tiny model's real tokenizer (no vLLM engine needed to render).
+    let o = bin()
+        .args(["benchmark", "run", "--model", &model("tiny-llama"), "--backend-kwargs"])
+        .arg(mock_kwargs(r#"{"step_base_us": 500}"#))
+        .arg("--request-format")
+        .arg(&template)
+        .arg("--data")
+        .arg(&data)
+        .args(["--data-args", r#"{"output_tokens_from_reply": true}"#, "--rate-type", "concurrent"])
+        .args(["--rate", "2", "--max-requests", "12", "--engine-warmup-requests", "0", "--python"])
+        .arg(python())
+        .arg("--output-path")
+        .arg(out_json(&dir))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("renders a conversation's history differently")
+            && stderr.contains("rendered from the conversation's messages"),
+        "{stderr}"
+    );
+    let r = read_json(&out_json(&dir));
+    let reqs = requests(&r, 0);
+    assert_eq!(reqs.len(), 12);
+    let mut differs = 0;
+    for q in &reqs {
+        assert_eq!(q["status"], "successful", "{q}");
+        let (engine, spliced) = (q["prompt_tokens"].as_u64().unwrap(), q["prompt_tokens_sent"].as_u64().unwrap());
+        if q["turn"]["index"] == 0 {
+            assert_eq!(engine, spliced, "a first turn is sent as built: {q}");
+        } else {
+            // the rendering: the earlier reply under <|bot|>, decoded and tokenized again
+            differs += usize::from(engine != spliced);
+            assert!(engine > q["turn"]["history_tokens"].as_u64().unwrap() / 2, "{q}");
+        }
+    }
+    assert_eq!(differs, 8, "every later turn was rendered, not spliced");
+    let turns = &r["benchmarks"][0]["summary"]["conversations"]["turns"];
+    assert!(turns[0].get("rendered_minus_spliced_tokens").is_none());
+    for t in [&turns[1], &turns[2]] {
+        let d = &t["rendered_minus_spliced_tokens"];
+        assert_eq!(d["count"], 4, "{t}");
+        assert!(d["mean"].as_f64().unwrap() != 0.0, "{d}");
+    }
+    assert!(r["models"][0]["request_format"]["turn_note"].is_string());
+}

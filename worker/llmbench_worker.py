@@ -897,6 +897,23 @@ class HFTokenizer:
             )
         return self.encode_plain(mid2), None
 
+    def render(self, fmt, template, system, messages):
+        return _render_history(self, fmt, template, system, messages)
+
+
+def _render_history(tok, fmt, template, system, messages):
+    """A conversation's prompt as the chat template renders it: each message's token ids
+    decoded to text (special tokens left out: a reply's end-of-turn token is the template's to
+    write), the messages rendered with the generation prompt, the text tokenized as `frame`
+    tokenizes (no special tokens added: the template writes its own BOS)."""
+    msgs = [{"role": "system", "content": system}] if system else []
+    for role, ids in messages:
+        msgs.append({"role": str(role), "content": tok.tok.decode(list(ids), skip_special_tokens=True)})
+    kwargs = {"tokenize": False, "add_generation_prompt": True}
+    if fmt == "jinja":
+        kwargs["chat_template"] = template
+    return tok.encode_plain(tok.tok.apply_chat_template(msgs, **kwargs))
+
 
 class BuiltinTokenizer:
     """The mock engine's tokenizer when it has no real one: one token per whitespace word."""
@@ -947,6 +964,9 @@ class BuiltinTokenizer:
     def turn_frame(self, fmt, template, system):
         # after a reply: <|end|> <|user|>
         return ([], None) if fmt == "plain" else ([4, 5], None)
+
+    def render(self, fmt, template, system, messages):
+        raise UserError("the mock engine's built-in tokenizer cannot render a conversation")
 
 
 def load_hf_tokenizer(path, vllm_config):
@@ -2858,6 +2878,9 @@ class Worker:
         except Exception as e:
             self.error(rid, "frame_prompt failed: %s" % _short(e))
             return
+        # a conversation's later turns under a template that rewrites history are rendered
+        # with the format last framed (generate.messages)
+        self.render_format = (msg.get("format"), msg.get("template"), msg.get("system"))
         try:
             turn, note = tok.turn_frame(msg.get("format"), msg.get("template"), msg.get("system"))
         except Exception as e:
@@ -2898,6 +2921,18 @@ class Worker:
             return
         if self.stopping:
             return
+        messages = msg.get("messages")
+        if messages is not None:
+            tok = self.engine.tokenizer
+            fmt = getattr(self, "render_format", None)
+            if tok is None or fmt is None:
+                self.failed(rid, "generate.messages needs a tokenizer and a frame_prompt first")
+                return
+            try:
+                ids = tok.render(fmt[0], fmt[1], fmt[2], messages)
+            except Exception as e:
+                self.failed(rid, "rendering the conversation failed: %s" % _short(e))
+                return
         size = msg.get("batch_size")
         if size is not None:
             timeout = msg.get("batch_timeout_ns")

@@ -171,6 +171,10 @@ pub struct Generate {
     /// With `batch_size`: how long a partial batch waits for more requests, ns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_timeout_ns: Option<u64>,
+    /// A conversation's messages as (role, token ids), for the worker to render with the
+    /// request format's chat template in place of `prompt_token_ids`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<(String, Vec<u32>)>>,
 }
 
 /// Borrowing twin of `Generate` for the hot path: the pacer encodes prompts it shares.
@@ -191,6 +195,8 @@ pub struct GenerateRef<'a> {
     pub batch_size: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_timeout_ns: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<&'a [crate::data::prompts::Message]>,
 }
 
 // ---------------------------------------------------------------- worker → supervisor

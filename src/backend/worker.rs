@@ -506,6 +506,7 @@ impl Submitter for WorkerSubmitter {
             sampling: &self.sampling,
             batch_size: self.batching.map(|b| b.batch_size),
             batch_timeout_ns: self.batching.map(|b| b.timeout_ns()),
+            messages: spec.messages.as_deref().map(|m| &m[..]),
         })
     }
     fn send(&mut self, prepared: &[u8]) -> Result<()> {

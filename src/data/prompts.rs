@@ -49,7 +49,14 @@ pub struct RequestSpec {
     pub prefix_bucket: Option<u16>,
     /// The rest of the conversation this request opens, if it opens one with later turns.
     pub conversation: Option<Box<Conversation>>,
+    /// A later turn under a template that rewrites history: the conversation's messages so far,
+    /// for the worker to render with the chat template in place of `prompt` (docs/metrics.md,
+    /// "Conversations"); None: `prompt` is sent as it is.
+    pub messages: Option<Arc<Vec<Message>>>,
 }
+
+/// One message of a conversation: its role and its token ids (content only, no template).
+pub type Message = (&'static str, Vec<u32>);
 
 /// The later turns of a conversation: each is sent once the previous reply has come back (plus
 /// the think time), as the previous prompt + the reply's token ids + `frame` + its content +
@@ -61,6 +68,9 @@ pub struct Conversation {
     pub delay_ns: u64,
     pub frame: Arc<Vec<u32>>,
     pub suffix: Arc<Vec<u32>>,
+    /// Under a chat template that rewrites history (`PromptFrame::turn_note`): the messages so
+    /// far, each later turn rendered from them by the worker; None: spliced.
+    pub messages: Option<Vec<Message>>,
 }
 
 /// One later turn: the new user message's content and its output target.
@@ -85,12 +95,17 @@ impl Conversation {
         mut prompt: Vec<u32>,
         reply: &[u32],
         stopped: bool,
-    ) -> Option<(Vec<u32>, u32, u32, Option<u32>)> {
+    ) -> Option<NextTurn> {
         let t = self.later.pop_front()?;
         let (reply, stopped) = match &t.recorded_reply {
             Some(r) => (&r[..], false),
             None => (reply, stopped),
         };
+        let messages = self.messages.as_mut().map(|m| {
+            m.push(("assistant", reply.to_vec()));
+            m.push(("user", t.content.clone()));
+            Arc::new(m.clone())
+        });
         prompt.reserve(reply.len() + self.frame.len() + t.content.len() + self.suffix.len());
         prompt.extend_from_slice(reply);
         let history = prompt.len() as u32;
@@ -99,8 +114,27 @@ impl Conversation {
         prompt.extend_from_slice(&self.frame[skip..]);
         prompt.extend_from_slice(&t.content);
         prompt.extend_from_slice(&self.suffix);
-        Some((prompt, history, t.content.len() as u32, t.max_tokens))
+        Some(NextTurn {
+            prompt,
+            history,
+            content: t.content.len() as u32,
+            max_tokens: t.max_tokens,
+            messages,
+        })
     }
+}
+
+/// A conversation's next turn, built.
+pub struct NextTurn {
+    /// The spliced prompt: previous prompt + reply + frame + content + suffix.
+    pub prompt: Vec<u32>,
+    /// Tokens of it carried over (previous prompt + reply).
+    pub history: u32,
+    /// The new message's length.
+    pub content: u32,
+    pub max_tokens: Option<u32>,
+    /// The messages so far, where the worker renders them instead.
+    pub messages: Option<Arc<Vec<Message>>>,
 }
 
 pub trait RequestSource: Send {
@@ -285,11 +319,18 @@ impl RequestSource for SyntheticSource {
                 .delay
                 .as_ref()
                 .map_or(0.0, |d| d.sample(&mut self.rng));
+            let start = self.frame.prefix.len();
+            let end = prompt.len() - self.frame.suffix.len();
             Box::new(Conversation {
                 later,
                 delay_ns: (delay * 1e9).round() as u64,
                 frame: self.turn_frame.clone(),
                 suffix: self.turn_suffix.clone(),
+                messages: self
+                    .frame
+                    .turn_note
+                    .is_some()
+                    .then(|| vec![("user", prompt[start..end].to_vec())]),
             })
         });
         Some(RequestSpec {
@@ -299,6 +340,7 @@ impl RequestSource for SyntheticSource {
             max_tokens,
             prefix_bucket: bucket,
             conversation,
+            messages: None,
         })
     }
 }
@@ -465,5 +507,36 @@ mod tests {
         let mut p = Prepared::new(v.clone());
         let got: Vec<_> = std::iter::from_fn(|| p.next_request()).collect();
         assert_eq!(&got, &*v);
+    }
+
+    #[test]
+    fn a_template_that_rewrites_history_sends_the_messages_with_each_later_turn() {
+        let frame = PromptFrame {
+            format: "jinja".into(),
+            prefix: vec![1, 2],
+            suffix: vec![3],
+            turn: Some(vec![9]),
+            turn_note: Some("rewrites".into()),
+        };
+        let spec = parse("prompt_tokens=4,output_tokens=2,turns=3").unwrap();
+        let mut src = SyntheticSource::new(spec, corpus(), frame, 7);
+        let first = src.next_request().unwrap();
+        assert!(first.messages.is_none(), "a first turn is sent as built");
+        let content = first.prompt[2..first.prompt.len() - 1].to_vec();
+        let mut conv = *first.conversation.unwrap();
+        let next = conv.next_prompt(first.prompt.clone(), &[50, 51], false).unwrap();
+        let m = next.messages.expect("rendered by the worker");
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[0], ("user", content));
+        assert_eq!(m[1], ("assistant", vec![50, 51]));
+        assert_eq!(m[2].0, "user");
+        // the spliced prompt is still built: the reference the engine's count is compared with
+        let mut spliced = first.prompt.clone();
+        spliced.extend([50, 51, 9]);
+        spliced.extend(&m[2].1);
+        spliced.push(3);
+        assert_eq!(next.prompt, spliced);
+        let last = conv.next_prompt(next.prompt, &[60], false).unwrap();
+        assert_eq!(last.messages.unwrap().len(), 5);
     }
 }

@@ -500,6 +500,7 @@ pub fn mooncake_prompt(
         prefix_tokens: 0,
         max_tokens: row.output_length,
         conversation: None,
+        messages: None,
         prefix_bucket: None,
     }
 }
@@ -750,6 +751,7 @@ mod tests {
                 prefix_tokens: 0,
                 max_tokens: None,
                 conversation: None,
+                messages: None,
                 prefix_bucket: None,
             })
             .collect();

@@ -52,6 +52,13 @@ pub struct TurnSummary {
     /// plus any wait for a slot and llmbench's dispatch lag. Absent at index 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_reply_ms: Option<Distribution>,
+    /// The engine's prompt tokens minus those of the prompt llmbench spliced (previous prompt
+    /// + reply + framing + new message), per successful request: 0 where the history was
+    /// spliced (the engine saw exactly that prompt); where a chat template that rewrites history
+    /// had the worker render the messages instead, by how much the rendering differs. Absent at
+    /// index 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rendered_minus_spliced_tokens: Option<Distribution>,
 }
 
 fn per_request(name: &str, rs: &[&RequestRecord]) -> Distribution {
@@ -163,6 +170,15 @@ pub fn summarize(
                 itl_ms: Distribution::from_values(itl.into_iter().map(|v| v / 1e6).collect()),
                 request_latency_ms: per_request("request_latency_ms", &ok),
                 after_reply_ms: after_reply,
+                rendered_minus_spliced_tokens: (index > 0).then(|| {
+                    Distribution::from_values(
+                        ok.iter()
+                            .filter_map(|r| {
+                                Some(r.prompt_tokens? as f64 - r.prompt_tokens_sent as f64)
+                            })
+                            .collect(),
+                    )
+                }),
             }
         })
         .collect();

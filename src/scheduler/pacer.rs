@@ -214,9 +214,7 @@ impl Conversations {
             return;
         };
         let mut rest = o.rest;
-        let Some((prompt, history, content, max_tokens)) =
-            rest.next_prompt(o.prompt, &reply, d.stopped)
-        else {
+        let Some(next) = rest.next_prompt(o.prompt, &reply, d.stopped) else {
             return;
         };
         let at = d.end.saturating_add(rest.delay_ns);
@@ -224,10 +222,11 @@ impl Conversations {
         self.due.push(Due {
             at,
             spec: RequestSpec {
-                prompt,
-                content_tokens: content,
+                prompt: next.prompt,
+                content_tokens: next.content,
                 prefix_tokens: 0,
-                max_tokens,
+                max_tokens: next.max_tokens,
+                messages: next.messages,
                 conversation: (!last).then_some(rest),
                 // The bucket is the first turn's, whose prompt carries the prefix.
                 prefix_bucket: None,
@@ -235,7 +234,7 @@ impl Conversations {
             tag: TurnTag {
                 conversation: o.conv,
                 index: o.index + 1,
-                history_tokens: history,
+                history_tokens: next.history,
                 last,
             },
         });

@@ -29,6 +29,7 @@ impl RequestSource for Source {
             max_tokens: Some(self.tokens),
             prefix_bucket: None,
             conversation: None,
+            messages: None,
         })
     }
 }
@@ -754,6 +755,7 @@ fn trace(arrivals: &[f64]) -> Box<dyn RequestSource> {
             prefix_tokens: 0,
             max_tokens: Some(2),
             conversation: None,
+            messages: None,
             prefix_bucket: None,
         })
         .collect();
@@ -837,8 +839,10 @@ impl RequestSource for Chats {
                 delay_ns: self.delay,
                 frame: Default::default(),
                 suffix: Default::default(),
+                messages: None,
             })),
             prefix_bucket: None,
+            messages: None,
         })
     }
 }

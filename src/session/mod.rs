@@ -247,7 +247,7 @@ impl Session<'_> {
         }
         let turns = plan.conversations().is_some();
         if let (true, Some(note)) = (turns, &prep.frame.turn_note) {
-            eprintln!("warning: {model}: {note}");
+            eprintln!("warning: {model}: {note}; later turns are therefore rendered from the conversation's messages by the chat template (each message's token ids decoded, the conversation rendered and tokenized again), not spliced: summary.conversations.turns[].rendered_minus_spliced_tokens says by how much the engine's prompts differ from the spliced ones");
         }
         entry.request_format = Some(report::RequestFormatInfo::new(
             plan.request_format.name(),

@@ -250,6 +250,7 @@ fn synthetic_prompt(
         prefix_tokens: 0,
         max_tokens: None,
         conversation: None,
+        messages: None,
         prefix_bucket: None,
     }
 }
@@ -473,11 +474,16 @@ fn conversations(
                 recorded_reply: before.next(),
             })
             .collect();
+        let first = &out[i].prompt;
+        let content = first[frame.prefix.len().min(first.len())
+            ..first.len().saturating_sub(frame.suffix.len())]
+            .to_vec();
         out[i].conversation = Some(Box::new(Conversation {
             later,
             delay_ns: 0,
             frame: turn.clone(),
             suffix: suffix.clone(),
+            messages: frame.turn_note.is_some().then(|| vec![("user", content)]),
         }));
     }
     Ok(())
@@ -549,6 +555,7 @@ fn framed(
         max_tokens: None,
         prefix_bucket: None,
         conversation: None,
+        messages: None,
     })
 }
 

@@ -38,6 +38,7 @@ MESSAGES = [
         "sampling": {"seed": 5, "temperature": 0.5},
         "batch_size": 32,
         "batch_timeout_ns": 10000000,
+        "messages": [["user", [1, 2]], ["assistant", [7]], ["user", [300]]],
     },
     {"type": "abort", "ids": [3, 4]},
     {"type": "reset", "id": 5},

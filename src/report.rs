@@ -1120,6 +1120,10 @@ pub struct Headroom {
     /// Supervisor first-token time minus worker first-token time per request, µs: the delivery
     /// cost of the IPC.
     pub delivery_us: Distribution,
+    /// The costs below per 1,000 output tokens of the benchmark (every request, warm-up and
+    /// cool-down included, as the costs are); absent without output tokens or in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_1k_output_tokens: Option<CostPer1k>,
     /// llmbench's own CPU and memory use during the benchmark.
     #[serde(flatten)]
     pub costs: HarnessStats,
@@ -1176,6 +1180,16 @@ pub fn headroom(
             })
             .collect(),
     );
+    let tokens: u64 = records.iter().map(|r| r.output_tokens as u64).sum();
+    let per_1k = (tokens > 0).then(|| {
+        let k = tokens as f64 / 1000.0;
+        CostPer1k {
+            cpu_ms_supervisor: costs.cpu_seconds_supervisor * 1e3 / k,
+            cpu_ms_worker: costs.cpu_seconds_worker * 1e3 / k,
+            context_switches_supervisor: costs.context_switches_supervisor.unwrap_or(0) as f64 / k,
+            context_switches_worker: costs.context_switches_worker.unwrap_or(0) as f64 / k,
+        }
+    });
     Headroom {
         harness_limited: !warnings.is_empty(),
         warnings,
@@ -1184,7 +1198,22 @@ pub fn headroom(
         loop_lag_us: loop_lag,
         delivery_us,
         costs,
+        per_1k_output_tokens: per_1k,
     }
+}
+
+/// llmbench's own cost per 1,000 output tokens of a benchmark (docs/metrics.md, "Headroom").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CostPer1k {
+    /// CPU milliseconds of the supervisor.
+    pub cpu_ms_supervisor: f64,
+    /// CPU milliseconds of the worker process (vLLM's front end, AsyncLLM's output handling
+    /// and detokenizing, runs in it too).
+    pub cpu_ms_worker: f64,
+    /// Context switches (wake-ups) of the supervisor.
+    pub context_switches_supervisor: f64,
+    /// Context switches of the worker process.
+    pub context_switches_worker: f64,
 }
 
 /// Constant/Poisson: the requested rate and the rate requests were dispatched at (from their

@@ -55,7 +55,7 @@ pub trait Submitter: Send {
 
 /// CPU and memory of the processes that serve the requests (zero where not measurable, e.g. a
 /// remote server).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ProcessUsage {
     /// CPU seconds (user + system) so far of the backend's front-end process (the worker).
     pub cpu_seconds_worker: f64,
@@ -63,6 +63,10 @@ pub struct ProcessUsage {
     pub cpu_seconds_engine: f64,
     /// Peak resident memory of the front-end process, MiB.
     pub peak_rss_mib_worker: f64,
+    /// Context switches so far of every thread of the front-end process.
+    pub context_switches_worker: u64,
+    /// The CPUs the front-end process may run on (e.g. "0-1").
+    pub cpus_worker: Option<String>,
 }
 
 /// The backend's own health since the previous call.

@@ -85,16 +85,19 @@ pub struct RayInfo {
     pub address: Option<String>,
     /// Live nodes of the cluster when the engine started.
     pub nodes_alive: Option<u64>,
-    /// Live actors and placement groups in the cluster before the engine started.
+    /// Live actors in the cluster before the engine started.
     pub actors_alive_before: Option<u64>,
+    /// Placement groups not removed, before the engine started.
     pub placement_groups_before: Option<u64>,
-    /// The same once the engine's worker was gone and Ray had released what it held.
+    /// Live actors once the engine's worker was gone and Ray had released what it held.
     pub actors_alive_after: Option<u64>,
+    /// Placement groups not removed, at the same time.
     pub placement_groups_after: Option<u64>,
-    /// The Ray jobs the engine ran as (its drivers), and the actors and placement groups they
-    /// created.
+    /// The Ray jobs the engine ran as (its drivers: vLLM's EngineCore, or the mock's worker).
     pub engine_jobs: Vec<String>,
+    /// Actors those jobs created (alive or not).
     pub engine_actors: u64,
+    /// Placement groups those jobs created (removed or not).
     pub engine_placement_groups: u64,
     /// Actors or placement groups of the engine still held when llmbench stopped waiting
     /// (empty: all released).

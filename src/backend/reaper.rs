@@ -76,6 +76,34 @@ pub fn comm(pid: i32) -> Option<String> {
         .map(|s| s.trim_end().to_string())
 }
 
+/// Context switches (voluntary + involuntary) of every thread of a process so far (0 when it is
+/// gone): `/proc/PID/task/*/status`.
+pub fn context_switches(pid: i32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .map(|s| {
+            s.lines()
+                .filter(|l| l.starts_with("voluntary_ctxt_switches:") || l.starts_with("nonvoluntary_ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+/// The CPUs a process may run on (`Cpus_allowed_list` of /proc/PID/status, e.g. "0-1"); None
+/// when it is gone.
+pub fn allowed_cpus(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
+}
+
 /// Peak resident memory (VmHWM) of a process, MiB (0 when it is gone).
 pub fn peak_rss_mib(pid: i32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -570,6 +570,8 @@ impl Backend for Worker {
             cpu_seconds_worker: super::reaper::cpu_seconds(self.pid),
             cpu_seconds_engine: engine,
             peak_rss_mib_worker: super::reaper::peak_rss_mib(self.pid),
+            context_switches_worker: super::reaper::context_switches(self.pid),
+            cpus_worker: super::reaper::allowed_cpus(self.pid),
         }
     }
     /// The model workers (`VLLM::Worker…`) on a CPU host: an idle one stops polling its queue

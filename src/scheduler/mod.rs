@@ -96,6 +96,19 @@ pub struct HarnessStats {
     pub peak_rss_mib_supervisor: f64,
     /// Peak resident memory of the worker so far, MiB.
     pub peak_rss_mib_worker: f64,
+    /// Context switches (voluntary + involuntary, every thread) of the supervisor during the
+    /// benchmark: its wake-ups. Absent in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_switches_supervisor: Option<u64>,
+    /// The same for the worker process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_switches_worker: Option<u64>,
+    /// The CPUs the supervisor may run on (`Cpus_allowed_list`, e.g. "0-1").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus_supervisor: Option<String>,
+    /// The CPUs the worker process may run on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus_worker: Option<String>,
     /// How late each wake-up of the worker's 10 ms event-loop ticker was, µs.
     #[serde(skip)]
     pub loop_lag_us: Vec<u64>,
@@ -152,7 +165,7 @@ pub fn run(
 ) -> (Box<dyn RequestSource>, Outcome) {
     // The worker's event-loop lag since the last benchmark is not this one's: clear it.
     let _ = backend.stats();
-    let usage0 = (self_cpu_s(), backend.usage());
+    let usage0 = ((self_cpu_s(), self_context_switches()), backend.usage());
     let clock = o.clock.clone();
     let start_ns = clock.now_ns() + 2_000_000; // a moment for the pacer thread to be ready
     let (slot_tx, slot_rx) = unbounded::<u64>();
@@ -435,7 +448,7 @@ impl Running<'_, '_> {
         col: Collector,
         ended_by: EndReason,
         end_ns: u64,
-        usage0: (f64, crate::backend::ProcessUsage),
+        usage0: ((f64, u64), crate::backend::ProcessUsage),
     ) -> Outcome {
         let ended_at = if matches!(ended_by, EndReason::MaxSeconds | EndReason::Interrupted) {
             end_ns
@@ -449,7 +462,14 @@ impl Running<'_, '_> {
         let u1 = self.backend.usage();
         let (s0, u0) = usage0;
         let mut harness = HarnessStats {
-            cpu_seconds_supervisor: self_cpu_s() - s0,
+            context_switches_supervisor: Some(self_context_switches().saturating_sub(s0.1)),
+            context_switches_worker: Some(
+                u1.context_switches_worker
+                    .saturating_sub(u0.context_switches_worker),
+            ),
+            cpus_supervisor: crate::backend::reaper::allowed_cpus(std::process::id() as i32),
+            cpus_worker: u1.cpus_worker.clone(),
+            cpu_seconds_supervisor: self_cpu_s() - s0.0,
             cpu_seconds_worker: u1.cpu_seconds_worker - u0.cpu_seconds_worker,
             cpu_seconds_engine: (u1.cpu_seconds_engine - u0.cpu_seconds_engine).max(0.0),
             peak_rss_mib_supervisor: self_peak_rss_mib(),
@@ -519,6 +539,11 @@ impl ComputeWatch {
 
 fn self_rusage() -> Option<nix::sys::resource::Usage> {
     nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok()
+}
+
+/// Context switches of the supervisor so far, every thread (getrusage counts the process).
+fn self_context_switches() -> u64 {
+    self_rusage().map_or(0, |u| (u.voluntary_context_switches() + u.involuntary_context_switches()) as u64)
 }
 
 fn self_cpu_s() -> f64 {

@@ -453,14 +453,29 @@ fn goodput_and_knee_searches_run_every_probe_on_one_engine() {
         .collect();
     assert_eq!(b, [1, 2, 3, 4, 6, 8]);
     let c = &r["conclusions"][0];
+    assert_eq!((&c["benchmarks_run"], &c["engine_starts"]), (&6.into(), &1.into()), "{c}");
+    // The fit itself is checked against GuideLLM's own (tests/guidellm_compat.rs) and in unit
+    // tests; here, on 3-second benchmarks of a loaded 2-core machine, throughput at 4 streams
+    // and above is flat only within noise, so whether a bend is found varies from run to run:
+    // the answer must say what the fit found, either way.
     let t = &c["final"]["throughput"];
-    assert_eq!(t["status"], "ok", "{c}");
-    let knee = t["knee"].as_f64().unwrap();
-    assert!((2.0..=8.0).contains(&knee), "{c}");
-    assert!(c["answer"]
-        .as_str()
-        .unwrap()
-        .contains("stops scaling at about"));
+    let answer = c["answer"].as_str().unwrap();
+    match t["status"].as_str().unwrap() {
+        "ok" => {
+            let knee = t["knee"].as_f64().unwrap();
+            assert!((2.0..=8.0).contains(&knee), "{c}");
+            assert!(answer.contains("stops scaling at about"), "{answer}");
+        }
+        "no_knee" => assert!(answer.contains("no throughput knee between 1 and 8 streams"), "{answer}"),
+        other => panic!("knee status {other}: {c}"),
+    }
+    // Every point is one of the benchmarks, at its streams, with its throughput.
+    let points = c["knee_points"].as_array().unwrap();
+    assert_eq!(points.len(), 6);
+    for (p, bench) in points.iter().zip(r["benchmarks"].as_array().unwrap()) {
+        assert_eq!(p["streams"], bench["strategy"]["streams"]);
+        assert_eq!(p["output_tokens_per_second"], bench["summary"]["output_tokens_per_second"]);
+    }
 }
 
 /// Tensor parallel 2 with the multiprocessing executor on CPU: on a host with one NUMA node

@@ -711,20 +711,38 @@ fn batch_backend_bad_input() {
         &["'batch_size' is for --backend vllm_python_batch"],
     );
     expect_usage_error(
-        &with(&["--backend", "vllm_python_batch", "--backend-kwargs", r#"{"engine": "mock", "batch_size": 0}"#]),
+        &with(&[
+            "--backend",
+            "vllm_python_batch",
+            "--backend-kwargs",
+            r#"{"engine": "mock", "batch_size": 0}"#,
+        ]),
         &["'batch_size' must be an integer from 1 to 1000000", "not 0"],
     );
     expect_usage_error(
-        &with(&["--backend", "vllm_python_batch", "--backend-kwargs", r#"{"engine": "mock", "batch_timeout": 0}"#]),
+        &with(&[
+            "--backend",
+            "vllm_python_batch",
+            "--backend-kwargs",
+            r#"{"engine": "mock", "batch_timeout": 0}"#,
+        ]),
         &["'batch_timeout' must be a number of seconds > 0"],
     );
     expect_usage_error(
-        &with(&["--offline-ceiling", "0", "--backend-kwargs", r#"{"engine": "mock"}"#]),
+        &with(&[
+            "--offline-ceiling",
+            "0",
+            "--backend-kwargs",
+            r#"{"engine": "mock"}"#,
+        ]),
         &["--offline-ceiling must be a number of requests >= 1"],
     );
     expect_usage_error(
         &with(&["--backend", "vllm_python_bach"]),
-        &["--backend vllm_python_bach is not supported", "vllm_python_batch"],
+        &[
+            "--backend vllm_python_bach is not supported",
+            "vllm_python_batch",
+        ],
     );
     // `llmbench run` (0.8 form): exit 2, one error line, nothing written.
     let run08_error = |backend: &str, needles: &[&str]| {
@@ -751,7 +769,10 @@ fn batch_backend_bad_input() {
             "{stderr}"
         );
         for n in needles {
-            assert!(stderr.contains(n), "expected {n:?} for {backend}:\n{stderr}");
+            assert!(
+                stderr.contains(n),
+                "expected {n:?} for {backend}:\n{stderr}"
+            );
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     };
@@ -761,7 +782,10 @@ fn batch_backend_bad_input() {
     );
     run08_error(
         "kind=vllm_python,model=m,engine=mock,stream=false",
-        &["stream=false is refused for kind=vllm_python", "kind=vllm_python_batch"],
+        &[
+            "stream=false is refused for kind=vllm_python",
+            "kind=vllm_python_batch",
+        ],
     );
     run08_error(
         "kind=vllm_python,model=m,engine=mock,batch_size=4",

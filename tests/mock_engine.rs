@@ -579,15 +579,27 @@ fn vllm_python_batch_in_the_run_form_batches_by_size_and_by_timeout() {
     let g = &r["benchmarks"][0]["config"]["backend"];
     assert_eq!(
         (&g["kind"], &g["batch_size"], &g["batch_timeout"]),
-        (&serde_json::json!("vllm_python_batch"), &serde_json::json!(4), &serde_json::json!(0.03))
+        (
+            &serde_json::json!("vllm_python_batch"),
+            &serde_json::json!(4),
+            &serde_json::json!(0.03)
+        )
     );
     check_micro_batches(&r["benchmarks"][0], 4, 8);
     let alone = &r["benchmarks"][1];
-    assert_eq!(check_micro_batches(alone, 1, 8), 12, "one stream: a batch per request");
+    assert_eq!(
+        check_micro_batches(alone, 1, 8),
+        12,
+        "one stream: a batch per request"
+    );
     for q in alone["records"].as_array().unwrap() {
         let t = &q["timestamps_ns"];
-        let waited = t["worker_submitted"].as_u64().unwrap() - t["worker_received"].as_u64().unwrap();
-        assert!(waited >= 30_000_000, "a partial batch waits batch_timeout: {waited} ns");
+        let waited =
+            t["worker_submitted"].as_u64().unwrap() - t["worker_received"].as_u64().unwrap();
+        assert!(
+            waited >= 30_000_000,
+            "a partial batch waits batch_timeout: {waited} ns"
+        );
     }
     assert!(schema_errors(&r).is_empty(), "{:?}", schema_errors(&r));
 }
@@ -637,12 +649,22 @@ fn offline_ceiling_runs_one_batch_on_the_same_engine_and_gives_each_benchmark_it
         let share = s["offline_ceiling"]["share"].as_f64().unwrap();
         assert!((share - tps(s) / tps(c)).abs() < 1e-9);
         // the streamed benchmarks kept streaming
-        assert!(s["records"].as_array().unwrap().iter().all(|q| q["output_events"].as_u64().unwrap() > 2));
+        assert!(s["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["output_events"].as_u64().unwrap() > 2));
     }
     // One stream of one request at a time cannot reach a batch of 24 on a 32-sequence engine.
     assert!(b[0]["offline_ceiling"]["share"].as_f64().unwrap() < 0.5);
-    let line = stdout.lines().find(|l| l.starts_with("offline ceiling of mock-model")).expect(&stdout);
-    assert!(line.contains("24 requests at once") && line.contains("0 (concurrent@1)"), "{line}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("offline ceiling of mock-model"))
+        .expect(&stdout);
+    assert!(
+        line.contains("24 requests at once") && line.contains("0 (concurrent@1)"),
+        "{line}"
+    );
     let html = std::fs::read_to_string(dir.path().join("c.html")).unwrap();
     let table = &html[html.find("id=\"ceiling-table\"").expect("ceiling table")..];
     assert!(table.contains("the ceiling") && table.contains("streamed"));
@@ -654,7 +676,10 @@ fn offline_ceiling_runs_one_batch_on_the_same_engine_and_gives_each_benchmark_it
         .records()
         .map(|r| r.unwrap().iter().map(String::from).collect())
         .collect();
-    let col = rows[1].iter().position(|m| m == "offline_ceiling.share").expect("share column");
+    let col = rows[1]
+        .iter()
+        .position(|m| m == "offline_ceiling.share")
+        .expect("share column");
     assert_eq!(rows[0][col], "Offline ceiling");
     assert_eq!(rows[5][col], "1.0", "the ceiling's own row");
     let share0: f64 = rows[3][col].parse().unwrap();
@@ -675,7 +700,9 @@ fn a_template_that_rewrites_history_has_later_turns_rendered_and_says_by_how_muc
     // ShareGPT conversations of three user turns each (the engine's replies form the history).
     let data = dir.path().join("chats.jsonl");
     let row = |k: usize| {
-        let say = |t: usize| format!("conversation {k} turn {t}: tell me more about the river and the mill by the old bridge");
+        let say = |t: usize| {
+            format!("conversation {k} turn {t}: tell me more about the river and the mill by the old bridge")
+        };
         serde_json::json!({"conversations": [
             {"from": "human", "value": say(0)}, {"from": "gpt", "value": "sure, the river ran past the mill for a long time"},
             {"from": "human", "value": say(1)}, {"from": "gpt", "value": "and then the mill stopped and the bridge fell"},
@@ -684,14 +711,33 @@ fn a_template_that_rewrites_history_has_later_turns_rendered_and_says_by_how_muc
     std::fs::write(&data, (0..4).map(row).collect::<Vec<_>>().join("\n")).unwrap();
     // The mock engine with the tiny model's real tokenizer (no vLLM engine needed to render).
     let o = bin()
-        .args(["benchmark", "run", "--model", &model("tiny-llama"), "--backend-kwargs"])
+        .args([
+            "benchmark",
+            "run",
+            "--model",
+            &model("tiny-llama"),
+            "--backend-kwargs",
+        ])
         .arg(mock_kwargs(r#"{"step_base_us": 500}"#))
         .arg("--request-format")
         .arg(&template)
         .arg("--data")
         .arg(&data)
-        .args(["--data-args", r#"{"output_tokens_from_reply": true}"#, "--rate-type", "concurrent"])
-        .args(["--rate", "2", "--max-requests", "12", "--engine-warmup-requests", "0", "--python"])
+        .args([
+            "--data-args",
+            r#"{"output_tokens_from_reply": true}"#,
+            "--rate-type",
+            "concurrent",
+        ])
+        .args([
+            "--rate",
+            "2",
+            "--max-requests",
+            "12",
+            "--engine-warmup-requests",
+            "0",
+            "--python",
+        ])
         .arg(python())
         .arg("--output-path")
         .arg(out_json(&dir))
@@ -710,13 +756,19 @@ fn a_template_that_rewrites_history_has_later_turns_rendered_and_says_by_how_muc
     let mut differs = 0;
     for q in &reqs {
         assert_eq!(q["status"], "successful", "{q}");
-        let (engine, spliced) = (q["prompt_tokens"].as_u64().unwrap(), q["prompt_tokens_sent"].as_u64().unwrap());
+        let (engine, spliced) = (
+            q["prompt_tokens"].as_u64().unwrap(),
+            q["prompt_tokens_sent"].as_u64().unwrap(),
+        );
         if q["turn"]["index"] == 0 {
             assert_eq!(engine, spliced, "a first turn is sent as built: {q}");
         } else {
             // the rendering: the earlier reply under <|bot|>, decoded and tokenized again
             differs += usize::from(engine != spliced);
-            assert!(engine > q["turn"]["history_tokens"].as_u64().unwrap() / 2, "{q}");
+            assert!(
+                engine > q["turn"]["history_tokens"].as_u64().unwrap() / 2,
+                "{q}"
+            );
         }
     }
     assert_eq!(differs, 8, "every later turn was rendered, not spliced");

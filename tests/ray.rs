@@ -46,20 +46,36 @@ fn py_with_ray() -> Command {
 
 impl Head {
     fn start() -> Head {
-        let tmp = tempfile::Builder::new().prefix("rt").tempdir_in("/tmp").unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("rt")
+            .tempdir_in("/tmp")
+            .unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let o = py_with_ray()
-            .args(["-c", "from ray.scripts.scripts import main; main()", "start", "--head"])
+            .args([
+                "-c",
+                "from ray.scripts.scripts import main; main()",
+                "start",
+                "--head",
+            ])
             .arg(format!("--port={port}"))
-            .args(["--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"])
+            .args([
+                "--num-cpus=2",
+                "--include-dashboard=false",
+                "--disable-usage-stats",
+            ])
             .arg(format!("--temp-dir={}", tmp.path().display()))
             .output()
             .unwrap();
-        assert!(o.status.success(), "ray start: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "ray start: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         Head {
             address: format!("127.0.0.1:{port}"),
             _tmp: tmp,
@@ -78,7 +94,10 @@ print("STATE " + json.dumps({
   "groups": [{"id": k, "state": v["state"], "job": k[-8:]} for k, v in state.state.placement_group_table().items()],
 }))
 "#;
-        let o = py_with_ray().args(["-c", script, &self.address]).output().unwrap();
+        let o = py_with_ray()
+            .args(["-c", script, &self.address])
+            .output()
+            .unwrap();
         let out = String::from_utf8_lossy(&o.stdout);
         let line = out
             .lines()
@@ -104,7 +123,12 @@ print("STATE " + json.dumps({
 impl Drop for Head {
     fn drop(&mut self) {
         let _ = py_with_ray()
-            .args(["-c", "from ray.scripts.scripts import main; main()", "stop", "--force"])
+            .args([
+                "-c",
+                "from ray.scripts.scripts import main; main()",
+                "stop",
+                "--force",
+            ])
             .output();
     }
 }
@@ -126,15 +150,26 @@ fn ray_daemons() -> Vec<i32> {
 
 fn mock_ray_run(dir: &std::path::Path, address: Option<&str>, seconds: &str) -> Command {
     let mut c = bin();
-    c.args(["benchmark", "run", "--model", "mock-model", "--backend-kwargs"])
-        .arg(r#"{"engine": "mock", "mock": {"ray_actors": 2, "step_base_us": 2000}}"#)
-        .args(["--data", "prompt_tokens=16,output_tokens=8", "--rate-type", "synchronous"])
-        .args(["--max-seconds", seconds, "--python"])
-        .arg(python())
-        .arg("--output-path")
-        .arg(dir.join("r.json"))
-        .env("PYTHONPATH", ray_site())
-        .env(AUTH.0, AUTH.1);
+    c.args([
+        "benchmark",
+        "run",
+        "--model",
+        "mock-model",
+        "--backend-kwargs",
+    ])
+    .arg(r#"{"engine": "mock", "mock": {"ray_actors": 2, "step_base_us": 2000}}"#)
+    .args([
+        "--data",
+        "prompt_tokens=16,output_tokens=8",
+        "--rate-type",
+        "synchronous",
+    ])
+    .args(["--max-seconds", seconds, "--python"])
+    .arg(python())
+    .arg("--output-path")
+    .arg(dir.join("r.json"))
+    .env("PYTHONPATH", ray_site())
+    .env(AUTH.0, AUTH.1);
     match address {
         Some(a) => c.env("RAY_ADDRESS", a),
         None => c.env_remove("RAY_ADDRESS"),
@@ -149,7 +184,9 @@ fn ray_engines_release_their_actors_and_fail_with_vllms_cause_on_cpu() {
 
     // (b) A normal run: the mock's two actors and placement group live on the cluster during
     // the run and are released after it; the report says so.
-    let o = mock_ray_run(dir.path(), Some(&head.address), "2").output().unwrap();
+    let o = mock_ray_run(dir.path(), Some(&head.address), "2")
+        .output()
+        .unwrap();
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
     let r = read_json(&dir.path().join("r.json"));
@@ -162,11 +199,22 @@ fn ray_engines_release_their_actors_and_fail_with_vllms_cause_on_cpu() {
     assert_eq!(ray["address"], head.address.as_str());
     assert_eq!(ray["nodes_alive"], 1);
     assert_eq!(ray["engine_jobs"], serde_json::json!([job]));
-    assert_eq!((&ray["engine_actors"], &ray["engine_placement_groups"]), (&2.into(), &1.into()));
+    assert_eq!(
+        (&ray["engine_actors"], &ray["engine_placement_groups"]),
+        (&2.into(), &1.into())
+    );
     assert_eq!(ray["left"], serde_json::json!([]));
     assert!(ray["released_after_s"].as_f64().is_some());
-    assert!(ray["note"].as_str().unwrap().contains("GPU memory on other nodes"));
-    assert!(r["benchmarks"][0]["summary"]["requests"]["successful"].as_u64().unwrap() > 0);
+    assert!(ray["note"]
+        .as_str()
+        .unwrap()
+        .contains("GPU memory on other nodes"));
+    assert!(
+        r["benchmarks"][0]["summary"]["requests"]["successful"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 
     // (b) kill -9 of llmbench while its engine's actors are alive: the worker dies with it, Ray
     // sees its driver gone and ends the actors and the placement group.
@@ -203,9 +251,20 @@ fn ray_engines_release_their_actors_and_fail_with_vllms_cause_on_cpu() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(held, (0, 0), "Ray released the actors of a SIGKILLed llmbench's engine");
-    eprintln!("kill -9: Ray released the engine's actors and placement group within {:.1} s", t0.elapsed().as_secs_f64());
-    assert_eq!(wait_gone(&kids, Duration::from_secs(10)), vec![], "no process of llmbench left");
+    assert_eq!(
+        held,
+        (0, 0),
+        "Ray released the actors of a SIGKILLed llmbench's engine"
+    );
+    eprintln!(
+        "kill -9: Ray released the engine's actors and placement group within {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        wait_gone(&kids, Duration::from_secs(10)),
+        vec![],
+        "no process of llmbench left"
+    );
 
     // (a) The real vLLM on Ray: its CPU platform has no Ray executor. vLLM's root cause reaches
     // the console and the report, and nothing of the engine stays on the cluster.
@@ -224,14 +283,27 @@ fn ray_engines_release_their_actors_and_fail_with_vllms_cause_on_cpu() {
         .unwrap();
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(stderr.contains("current platform cpu does not support ray"), "{stderr}");
+    assert!(
+        stderr.contains("current platform cpu does not support ray"),
+        "{stderr}"
+    );
     let r = read_json(&dir3.path().join("r.json"));
     let m = &r["models"][0];
     assert_eq!(m["status"], "failed");
-    assert!(m["root_cause"].to_string().contains("does not support ray"), "{m}");
+    assert!(
+        m["root_cause"].to_string().contains("does not support ray"),
+        "{m}"
+    );
     let ray = &m["ray"];
-    assert_eq!(ray["engine_jobs"].as_array().unwrap().len(), 1, "EngineCore connected: {ray}");
-    assert_eq!((&ray["engine_actors"], &ray["left"]), (&0.into(), &serde_json::json!([])));
+    assert_eq!(
+        ray["engine_jobs"].as_array().unwrap().len(),
+        1,
+        "EngineCore connected: {ray}"
+    );
+    assert_eq!(
+        (&ray["engine_actors"], &ray["left"]),
+        (&0.into(), &serde_json::json!([]))
+    );
     let engine_job = ray["engine_jobs"][0].as_str().unwrap();
     assert_eq!(head.held_by(engine_job), (0, 0));
     assert_eq!(m["teardown"]["processes_left"], 0);
@@ -248,6 +320,13 @@ fn ray_engines_release_their_actors_and_fail_with_vllms_cause_on_cpu() {
     assert_eq!(m["engine"]["config"]["ray_local_instance"], true);
     assert!(m["ray"]["address"].is_null());
     assert_eq!(m["teardown"]["processes_left"], 0);
-    let after: Vec<i32> = ray_daemons().into_iter().filter(|p| !daemons.contains(p)).collect();
-    assert_eq!(after, Vec::<i32>::new(), "the local Ray instance's daemons ended");
+    let after: Vec<i32> = ray_daemons()
+        .into_iter()
+        .filter(|p| !daemons.contains(p))
+        .collect();
+    assert_eq!(
+        after,
+        Vec::<i32>::new(),
+        "the local Ray instance's daemons ended"
+    );
 }

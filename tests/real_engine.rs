@@ -453,7 +453,11 @@ fn goodput_and_knee_searches_run_every_probe_on_one_engine() {
         .collect();
     assert_eq!(b, [1, 2, 3, 4, 6, 8]);
     let c = &r["conclusions"][0];
-    assert_eq!((&c["benchmarks_run"], &c["engine_starts"]), (&6.into(), &1.into()), "{c}");
+    assert_eq!(
+        (&c["benchmarks_run"], &c["engine_starts"]),
+        (&6.into(), &1.into()),
+        "{c}"
+    );
     // The fit itself is checked against GuideLLM's own (tests/guidellm_compat.rs) and in unit
     // tests; here, on 3-second benchmarks of a loaded 2-core machine, throughput at 4 streams
     // and above is flat only within noise, so whether a bend is found varies from run to run:
@@ -466,7 +470,10 @@ fn goodput_and_knee_searches_run_every_probe_on_one_engine() {
             assert!((2.0..=8.0).contains(&knee), "{c}");
             assert!(answer.contains("stops scaling at about"), "{answer}");
         }
-        "no_knee" => assert!(answer.contains("no throughput knee between 1 and 8 streams"), "{answer}"),
+        "no_knee" => assert!(
+            answer.contains("no throughput knee between 1 and 8 streams"),
+            "{answer}"
+        ),
         other => panic!("knee status {other}: {c}"),
     }
     // Every point is one of the benchmarks, at its streams, with its throughput.
@@ -474,7 +481,10 @@ fn goodput_and_knee_searches_run_every_probe_on_one_engine() {
     assert_eq!(points.len(), 6);
     for (p, bench) in points.iter().zip(r["benchmarks"].as_array().unwrap()) {
         assert_eq!(p["streams"], bench["strategy"]["streams"]);
-        assert_eq!(p["output_tokens_per_second"], bench["summary"]["output_tokens_per_second"]);
+        assert_eq!(
+            p["output_tokens_per_second"],
+            bench["summary"]["output_tokens_per_second"]
+        );
     }
 }
 
@@ -540,14 +550,21 @@ fn tensor_parallel_2_on_cpu_runs_exactly_and_a_kill_leaves_nothing() {
     assert_eq!(engine["config"]["cpu_omp_threads_bind"], "0|1", "{engine}");
     // The processes the engine started: EngineCore and a model worker per rank, each a child
     // of the one before (EngineCore of the worker, the ranks of EngineCore).
-    let procs = engine["config"]["engine_processes"].as_array().expect("engine_processes");
+    let procs = engine["config"]["engine_processes"]
+        .as_array()
+        .expect("engine_processes");
     let worker_pid = r["models"][0]["worker"]["pid"].as_u64().unwrap();
-    let core: Vec<_> = procs.iter().filter(|p| p["ppid"].as_u64() == Some(worker_pid)).collect();
+    let core: Vec<_> = procs
+        .iter()
+        .filter(|p| p["ppid"].as_u64() == Some(worker_pid))
+        .collect();
     assert!(!core.is_empty(), "{procs:?}");
     let core_pids: Vec<u64> = core.iter().map(|p| p["pid"].as_u64().unwrap()).collect();
     let ranks = procs
         .iter()
-        .filter(|p| core_pids.contains(&p["ppid"].as_u64().unwrap()) && p["name"] != "resource_tracker")
+        .filter(|p| {
+            core_pids.contains(&p["ppid"].as_u64().unwrap()) && p["name"] != "resource_tracker"
+        })
         .count();
     assert!(ranks >= 2, "a process per rank: {procs:?}");
     assert!(
@@ -610,7 +627,10 @@ fn ngram_speculation_reports_the_engines_own_counters() {
         .arg("--output")
         .arg(format!("kind=json,path={}", path.display()))
         .arg("--output")
-        .arg(format!("kind=html,path={}", dir.path().join("spec.html").display()))
+        .arg(format!(
+            "kind=html,path={}",
+            dir.path().join("spec.html").display()
+        ))
         .output()
         .unwrap();
     let (stdout, stderr) = text(&o);
@@ -677,9 +697,14 @@ fn ngram_speculation_reports_the_engines_own_counters() {
     assert!(per_pos[0] <= drafts, "{sd}");
     // The HTML report shows the same counters.
     let html = std::fs::read_to_string(dir.path().join("spec.html")).unwrap();
-    let table = &html[html.find("id=\"engine-counters-table\"").expect("engine counters table")..];
+    let table = &html[html
+        .find("id=\"engine-counters-table\"")
+        .expect("engine counters table")..];
     let drafted = c["spec_decoding"]["draft_tokens"].as_u64().unwrap();
-    assert!(table.contains(&format!("<td>{drafted}</td>")), "{drafted} drafted in the HTML");
+    assert!(
+        table.contains(&format!("<td>{drafted}</td>")),
+        "{drafted} drafted in the HTML"
+    );
 }
 
 #[test]
@@ -690,10 +715,30 @@ fn vllm_python_batch_sends_micro_batches_to_the_one_engine_timed_by_vllm() {
     let kwargs = r#"{"batch_size": 4, "batch_timeout": 0.05, "vllm_config": {"enforce_eager": true, "max_model_len": 1024, "kv_cache_memory_bytes": 67108864}}"#;
     let m = model("tiny-llama");
     let o = bin()
-        .args(["benchmark", "run", "--backend", "vllm_python_batch", "--model", &m])
+        .args([
+            "benchmark",
+            "run",
+            "--backend",
+            "vllm_python_batch",
+            "--model",
+            &m,
+        ])
         .args(["--backend-kwargs", kwargs, "--request-format", "plain"])
-        .args(["--data", "prompt_tokens=32,output_tokens=12", "--rate-type", "concurrent"])
-        .args(["--rate", "6", "--max-requests", "14", "--offline-ceiling", "8", "--python"])
+        .args([
+            "--data",
+            "prompt_tokens=32,output_tokens=12",
+            "--rate-type",
+            "concurrent",
+        ])
+        .args([
+            "--rate",
+            "6",
+            "--max-requests",
+            "14",
+            "--offline-ceiling",
+            "8",
+            "--python",
+        ])
         .arg(python())
         .arg("--output-path")
         .arg(&path)
@@ -705,11 +750,21 @@ fn vllm_python_batch_sends_micro_batches_to_the_one_engine_timed_by_vllm() {
     assert_eq!(r["models"][0]["engine_starts"], 1);
     assert_eq!(r["llmbench_config"]["backend"], "vllm_python_batch");
     assert_eq!(r["llmbench_config"]["batching"]["batch_size"], 4);
-    assert_eq!(r["benchmarks"][0]["config"]["backend"]["kind"], "vllm_python_batch");
+    assert_eq!(
+        r["benchmarks"][0]["config"]["backend"]["kind"],
+        "vllm_python_batch"
+    );
     let b = &r["benchmarks"][0];
-    assert_eq!(b["summary"]["requests"]["successful"], 14, "{}", b["summary"]["requests"]);
+    assert_eq!(
+        b["summary"]["requests"]["successful"], 14,
+        "{}",
+        b["summary"]["requests"]
+    );
     let batches = check_micro_batches(b, 4, 12);
-    assert!(batches >= 4, "14 requests in batches of at most 4: {batches}");
+    assert!(
+        batches >= 4,
+        "14 requests in batches of at most 4: {batches}"
+    );
     // The offline ceiling ran next on the same engine: 8 requests, one batch; the streaming
     // benchmark's share of it is the ratio of their output throughputs.
     let c = &r["benchmarks"][1];

@@ -87,7 +87,10 @@ pub fn context_switches(pid: i32) -> u64 {
         .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
         .map(|s| {
             s.lines()
-                .filter(|l| l.starts_with("voluntary_ctxt_switches:") || l.starts_with("nonvoluntary_ctxt_switches:"))
+                .filter(|l| {
+                    l.starts_with("voluntary_ctxt_switches:")
+                        || l.starts_with("nonvoluntary_ctxt_switches:")
+                })
                 .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
                 .sum::<u64>()
         })

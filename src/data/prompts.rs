@@ -524,7 +524,9 @@ mod tests {
         assert!(first.messages.is_none(), "a first turn is sent as built");
         let content = first.prompt[2..first.prompt.len() - 1].to_vec();
         let mut conv = *first.conversation.unwrap();
-        let next = conv.next_prompt(first.prompt.clone(), &[50, 51], false).unwrap();
+        let next = conv
+            .next_prompt(first.prompt.clone(), &[50, 51], false)
+            .unwrap();
         let m = next.messages.expect("rendered by the worker");
         assert_eq!(m.len(), 3);
         assert_eq!(m[0], ("user", content));

@@ -7,8 +7,8 @@ use crate::backend::protocol::{EngineKind, Map};
 use crate::bail_usage;
 use crate::error::UsageError;
 use anyhow::Result;
-use serde::de::Error as _;
 use schemars::JsonSchema;
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 

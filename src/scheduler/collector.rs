@@ -225,7 +225,10 @@ impl Collector {
             // Not streamed: the engine's stamps say when the first and the last token were
             // made (the same clock); without them (stats off) every token arrived at `t`.
             let e = it.engine.as_ref();
-            let first = e.and_then(|e| e.first_token_ns).filter(|&f| f <= t).unwrap_or(t);
+            let first = e
+                .and_then(|e| e.first_token_ns)
+                .filter(|&f| f <= t)
+                .unwrap_or(t);
             let last = e
                 .and_then(|e| e.last_token_ns)
                 .filter(|&l| l >= first && l <= t)
@@ -437,20 +440,32 @@ mod tests {
             last_token_ns: Some(90),
             preemptions: 0,
         };
-        let _ = c.on_event(BackendEvent::Outputs(100, vec![final_item(1, 7, Some(stamps))]));
+        let _ = c.on_event(BackendEvent::Outputs(
+            100,
+            vec![final_item(1, 7, Some(stamps))],
+        ));
         // vLLM kept no stats: every token at the supervisor's read
         let _ = c.on_event(BackendEvent::Outputs(100, vec![final_item(2, 3, None)]));
         let r = |id| c.done.iter().find(|r| r.id == id).unwrap();
         let a = r(1);
-        assert_eq!((a.t.first_token, a.t.last_token, a.t.end), (Some(30), Some(90), Some(100)));
-        assert_eq!((a.t.worker_first_token, a.t.worker_last_token), (None, None));
+        assert_eq!(
+            (a.t.first_token, a.t.last_token, a.t.end),
+            (Some(30), Some(90), Some(100))
+        );
+        assert_eq!(
+            (a.t.worker_first_token, a.t.worker_last_token),
+            (None, None)
+        );
         assert_eq!(a.output_tokens, 7);
         assert_eq!(a.ttft_ns(), Some(20));
         let mut gaps = Vec::new();
         a.itl_samples_ns(&mut gaps);
         assert_eq!(gaps, vec![10.0; 6], "each gap is the request's mean");
         let b = r(2);
-        assert_eq!((b.t.first_token, b.t.last_token, b.output_tokens), (Some(100), Some(100), 3));
+        assert_eq!(
+            (b.t.first_token, b.t.last_token, b.output_tokens),
+            (Some(100), Some(100), 3)
+        );
         assert_eq!(c.out_tokens, 10);
     }
 }

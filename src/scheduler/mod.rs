@@ -543,7 +543,9 @@ fn self_rusage() -> Option<nix::sys::resource::Usage> {
 
 /// Context switches of the supervisor so far, every thread (getrusage counts the process).
 fn self_context_switches() -> u64 {
-    self_rusage().map_or(0, |u| (u.voluntary_context_switches() + u.involuntary_context_switches()) as u64)
+    self_rusage().map_or(0, |u| {
+        (u.voluntary_context_switches() + u.involuntary_context_switches()) as u64
+    })
 }
 
 fn self_cpu_s() -> f64 {

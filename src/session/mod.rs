@@ -73,7 +73,10 @@ pub fn run_model(
 fn ray_before(
     plan: &Plan,
     spec: &ModelSpec,
-) -> Option<(crate::backend::ray::RayInfo, Option<crate::backend::ray::Snapshot>)> {
+) -> Option<(
+    crate::backend::ray::RayInfo,
+    Option<crate::backend::ray::Snapshot>,
+)> {
     use crate::backend::ray;
     let mut vllm_config = plan.vllm_config.clone();
     vllm_config.extend(spec.overrides.clone());
@@ -92,8 +95,11 @@ fn ray_before(
         Err(e) => {
             eprintln!("warning: {e:#}; the engine's Ray actors cannot be checked for release");
             let mut info = ray::RayInfo::before(&address, &ray::Snapshot::empty());
-            (info.nodes_alive, info.actors_alive_before, info.placement_groups_before) =
-                (None, None, None);
+            (
+                info.nodes_alive,
+                info.actors_alive_before,
+                info.placement_groups_before,
+            ) = (None, None, None);
             info.left = vec![format!("{e:#}")];
             Some((info, None))
         }
@@ -368,7 +374,9 @@ impl Session<'_> {
                 if result.is_ok() {
                     report.note_offline_ceiling(first);
                     if self.plan.console {
-                        if let Some(line) = crate::render::console::ceiling_line(&report.benchmarks[first..]) {
+                        if let Some(line) =
+                            crate::render::console::ceiling_line(&report.benchmarks[first..])
+                        {
                             println!("{line}");
                         }
                     }

@@ -475,8 +475,8 @@ fn conversations(
             })
             .collect();
         let first = &out[i].prompt;
-        let content = first[frame.prefix.len().min(first.len())
-            ..first.len().saturating_sub(frame.suffix.len())]
+        let content = first
+            [frame.prefix.len().min(first.len())..first.len().saturating_sub(frame.suffix.len())]
             .to_vec();
         out[i].conversation = Some(Box::new(Conversation {
             later,

@@ -597,7 +597,14 @@ fn backend(
     };
     let (s, _) = Spec::read("--backend", b, kinds::BACKEND, Some("openai_http"))?;
     let batch = s.kind == "vllm_python_batch";
-    a.backend = Some(if batch { "vllm_python_batch" } else { "vllm_python" }.into());
+    a.backend = Some(
+        if batch {
+            "vllm_python_batch"
+        } else {
+            "vllm_python"
+        }
+        .into(),
+    );
     a.model = match s.get("model") {
         None => vec![],
         Some(Value::String(m)) => vec![m.clone()],

@@ -330,7 +330,8 @@ pub fn check_micro_batches(bench: &serde_json::Value, size: usize, out_tokens: u
         assert_eq!(ts(q, "last_token"), ts(q, "engine_last_token"), "{q}");
         assert!(ts(q, "worker_first_token").is_none(), "{q}");
         let ttft = q["ttft_ms"].as_f64().unwrap();
-        let from_engine = (ts(q, "engine_first_token").unwrap() - ts(q, "sent").unwrap()) as f64 / 1e6;
+        let from_engine =
+            (ts(q, "engine_first_token").unwrap() - ts(q, "sent").unwrap()) as f64 / 1e6;
         assert!((ttft - from_engine).abs() < 1e-3, "{ttft} vs {from_engine}");
     }
     // Batches: requests handed to the engine at the same moment (the worker stamps a batch's
@@ -351,8 +352,15 @@ pub fn check_micro_batches(bench: &serde_json::Value, size: usize, out_tokens: u
             .max()
             .unwrap();
         let next = ts(w[1][0], "worker_submitted").unwrap();
-        assert!(next >= ended, "a batch started before the one before it ended");
+        assert!(
+            next >= ended,
+            "a batch started before the one before it ended"
+        );
     }
-    assert!(batches.iter().all(|b| b.len() <= size), "{:?}", batches.iter().map(Vec::len).collect::<Vec<_>>());
+    assert!(
+        batches.iter().all(|b| b.len() <= size),
+        "{:?}",
+        batches.iter().map(Vec::len).collect::<Vec<_>>()
+    );
     batches.len()
 }

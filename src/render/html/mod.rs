@@ -574,7 +574,12 @@ fn ceiling_table(benches: &[Bench]) -> Option<Table> {
             let c = b.b.offline_ceiling.as_ref()?;
             Some(vec![
                 b.label.clone(),
-                if c.is_ceiling { "the ceiling" } else { "streamed" }.into(),
+                if c.is_ceiling {
+                    "the ceiling"
+                } else {
+                    "streamed"
+                }
+                .into(),
                 format!("{:.1}", b.b.summary.output_tokens_per_second),
                 format!("{:.1}", c.output_tokens_per_second),
                 format!("{:.1}%", 100.0 * c.share),

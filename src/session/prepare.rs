@@ -208,15 +208,7 @@ fn from_trace(
         .map(|m| m as u64);
     let specs = Arc::new(specs);
     let arrivals = Arc::new(rows.iter().map(|r| r.at_s).collect::<Vec<_>>());
-    let warm: Vec<RequestSpec> = specs
-        .iter()
-        .take(plan.warmup_requests as usize)
-        .cloned()
-        .collect();
-    let warm = Capped {
-        inner: Box::new(Prepared::new(Arc::new(warm))),
-        cap: 16,
-    };
+    let warm = warm_requests(&specs, plan.warmup_requests);
     let prep = Prep {
         frame,
         source: Box::new(TraceSource::new(specs.clone(), arrivals)),
@@ -278,15 +270,7 @@ fn from_file(
         .flatten()
         .max()
         .map(|m| m as u64);
-    let warm: Vec<RequestSpec> = specs
-        .iter()
-        .take(plan.warmup_requests as usize)
-        .cloned()
-        .collect();
-    let warm = Capped {
-        inner: Box::new(Prepared::new(Arc::new(warm))),
-        cap: 16,
-    };
+    let warm = warm_requests(&specs, plan.warmup_requests);
     let prep = Prep {
         frame,
         source: Box::new(Prepared::new(specs.clone())),
@@ -646,4 +630,14 @@ pub fn dry_run(plan: &Plan, model: &str, prep: Prep, t0: std::time::Instant) -> 
         std::fs::rename(&tmp, path)?;
     }
     Ok(())
+}
+
+/// The engine warm-up's requests: the first `n` of the prepared ones, at most 16 in flight.
+fn warm_requests(specs: &[RequestSpec], n: u32) -> Capped {
+    Capped {
+        inner: Box::new(Prepared::new(Arc::new(
+            specs.iter().take(n as usize).cloned().collect(),
+        ))),
+        cap: 16,
+    }
 }

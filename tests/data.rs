@@ -7,7 +7,7 @@ use common::*;
 use serde_json::Value;
 
 fn run_ok(args: &[&str], engine_kwargs: &str, out: &std::path::Path) -> Value {
-    let o = bin()
+    let o = engine_bin()
         .args(["benchmark", "run"])
         .args(args)
         .args(["--backend-kwargs", engine_kwargs, "--python"])
@@ -567,7 +567,7 @@ fn prefix_buckets_mix_and_per_bucket_cache_hits_on_the_engine() {
     // 1: no prefix. Weights 3:1.
     let spec = r#"{"prompt_tokens": 64, "output_tokens": 2, "prefix_buckets": [{"bucket_weight": 3, "prefix_count": 1, "prefix_tokens": 256}, {"bucket_weight": 1, "prefix_tokens": 0}]}"#;
     let out = dir.path().join("b.json");
-    let o = bin()
+    let o = engine_bin()
         .args([
             "benchmark",
             "run",

@@ -45,6 +45,7 @@ fn a_failing_model_is_recorded_and_the_run_goes_on() {
     let (llama, qwen) = (model("tiny-llama"), model("tiny-qwen3"));
     let o = base(&[&llama, "does-not-exist", &qwen], &out)
         .args(["--profile", "synchronous", "--max-requests", "3"])
+        .env("VLLM_ENABLE_V1_MULTIPROCESSING", "0") // layout does not matter here: engine_bin()
         .output()
         .unwrap();
     let (stdout, stderr) = text(&o);
@@ -233,6 +234,7 @@ fn models_file_with_overrides() {
             "--max-requests",
             "2",
         ])
+        .env("VLLM_ENABLE_V1_MULTIPROCESSING", "0") // layout does not matter here: engine_bin()
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);

@@ -7,7 +7,7 @@ use std::time::Duration;
 fn sync5(model: &str, format: &str, dir: &tempfile::TempDir) -> serde_json::Value {
     let path = dir.path().join(format!("{format}.json"));
     let py = python();
-    let o = bin()
+    let o = engine_bin()
         .args([
             "benchmark",
             "run",
@@ -289,7 +289,7 @@ fn sweep_on_the_real_engine_uses_one_engine_and_places_rates() {
         r#"kind=vllm_python,model={},request_format=plain,vllm_config={{"enforce_eager": true, "max_model_len": 1024, "kv_cache_memory_bytes": 67108864, "max_num_seqs": 16}}"#,
         model("tiny-llama")
     );
-    let o = bin()
+    let o = engine_bin()
         .args(["run", "--backend", &backend])
         .args([
             "--profile",
@@ -367,7 +367,7 @@ fn goodput_and_knee_searches_run_every_probe_on_one_engine() {
     let dir = tempfile::tempdir().unwrap();
     // Goodput: a TTFT target met while no request waits for a batch slot, missed once they do.
     let path = dir.path().join("goodput.json");
-    let o = bin()
+    let o = engine_bin()
         .args(["run", "--backend", &two_seq_backend()])
         .args([
             "--profile",
@@ -421,7 +421,7 @@ fn goodput_and_knee_searches_run_every_probe_on_one_engine() {
     // Knee: at most 4 sequences per batch, so throughput rises up to 4 streams and is flat
     // after (GuideLLM's fit needs at least two points before the bend).
     let path = dir.path().join("knee.json");
-    let o = bin()
+    let o = engine_bin()
         .args([
             "run",
             "--backend",
@@ -616,7 +616,7 @@ fn ngram_speculation_reports_the_engines_own_counters() {
         r#"kind=vllm_python,model={},request_format=plain,vllm_config={{"enforce_eager": true, "max_model_len": 1024, "kv_cache_memory_bytes": 67108864, "speculative_config": {{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4, "prompt_lookup_min": 2}}}},sampling={{"temperature": 0}}"#,
         model("tiny-llama")
     );
-    let o = bin()
+    let o = engine_bin()
         .args(["run", "--backend", &backend])
         .args(["--profile", "kind=synchronous"])
         .args(["--constraint", "kind=max_requests,count=4"])
@@ -714,7 +714,7 @@ fn vllm_python_batch_sends_micro_batches_to_the_one_engine_timed_by_vllm() {
     let path = dir.path().join("batch.json");
     let kwargs = r#"{"batch_size": 4, "batch_timeout": 0.05, "vllm_config": {"enforce_eager": true, "max_model_len": 1024, "kv_cache_memory_bytes": 67108864}}"#;
     let m = model("tiny-llama");
-    let o = bin()
+    let o = engine_bin()
         .args([
             "benchmark",
             "run",

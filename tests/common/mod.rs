@@ -41,6 +41,19 @@ pub fn bin() -> Command {
     c
 }
 
+/// llmbench for a test whose engine layout does not matter to what it checks (data, counts,
+/// searches, report contents): vLLM's engine core runs the model itself (`UniProcExecutor`, the
+/// layout vLLM uses for one GPU) instead of in a third process. vLLM's CPU platform picks its
+/// multiprocessing executor unless `VLLM_ENABLE_V1_MULTIPROCESSING=0`; the variable only changes
+/// the executor, as `AsyncLLM` always runs its engine core as a child process. It saves a process
+/// start and a vLLM import (about 10 s of 20) per engine start on 2 cores. The tests of teardown,
+/// kills, failures and parallel layouts keep vLLM's CPU default (`bin()`).
+pub fn engine_bin() -> Command {
+    let mut c = bin();
+    c.env("VLLM_ENABLE_V1_MULTIPROCESSING", "0");
+    c
+}
+
 /// The real-engine config used throughout the tests.
 pub const VLLM_KWARGS: &str = r#"{"vllm_config": {"enforce_eager": true, "max_model_len": 1024, "kv_cache_memory_bytes": 67108864}}"#;
 

@@ -48,6 +48,16 @@ pub struct CalibrateArgs {
     /// Also write the calibration runs' full report (JSON) here.
     #[arg(long, value_name = "FILE")]
     pub output_path: Option<PathBuf>,
+
+    /// As for `benchmark run`: how long the worker gathers a request's later tokens into one
+    /// frame (0: every output at once).
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 20.0,
+        allow_hyphen_values = true
+    )]
+    pub token_coalesce_ms: f64,
 }
 
 #[derive(Debug, Args)]
@@ -498,6 +508,18 @@ pub struct LlmbenchArgs {
         allow_hyphen_values = true
     )]
     pub engine_stall_timeout: f64,
+
+    /// Milliseconds over which the worker gathers a streaming request's later tokens (after its
+    /// first, before its last) into one frame, each token keeping the worker's own arrival
+    /// stamp; 0 sends every engine output at once. Fewer frames cost llmbench fewer wake-ups on
+    /// cores the engine needs (docs/performance.md); first tokens and ends are never held.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 20.0,
+        allow_hyphen_values = true
+    )]
+    pub token_coalesce_ms: f64,
 
     /// Directory for each model's whole engine log (the worker's and vLLM's processes' output,
     /// `engine-<N>-<model>.log`), or `none`. Default: beside the report file(s), when any is

@@ -1188,6 +1188,7 @@ pub fn headroom(
             cpu_ms_worker: costs.cpu_seconds_worker * 1e3 / k,
             context_switches_supervisor: costs.context_switches_supervisor.unwrap_or(0) as f64 / k,
             context_switches_worker: costs.context_switches_worker.unwrap_or(0) as f64 / k,
+            output_frames: costs.output_frames.map(|f| f as f64 / k),
         }
     });
     Headroom {
@@ -1214,6 +1215,9 @@ pub struct CostPer1k {
     pub context_switches_supervisor: f64,
     /// Context switches of the worker process.
     pub context_switches_worker: f64,
+    /// Frames of outputs the supervisor read (absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_frames: Option<f64>,
 }
 
 /// Constant/Poisson: the requested rate and the rate requests were dispatched at (from their

@@ -737,6 +737,17 @@ fn batch_backend_bad_input() {
         ]),
         &["--offline-ceiling must be a number of requests >= 1"],
     );
+    for bad in ["-1", "5000", "NaN"] {
+        expect_usage_error(
+            &with(&[
+                "--token-coalesce-ms",
+                bad,
+                "--backend-kwargs",
+                r#"{"engine": "mock"}"#,
+            ]),
+            &["--token-coalesce-ms must be a number of milliseconds from 0"],
+        );
+    }
     expect_usage_error(
         &with(&["--backend", "vllm_python_bach"]),
         &[

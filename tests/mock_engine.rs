@@ -781,3 +781,68 @@ fn a_template_that_rewrites_history_has_later_turns_rendered_and_says_by_how_muc
     }
     assert!(r["models"][0]["request_format"]["turn_note"].is_string());
 }
+
+/// `--token-coalesce-ms`: the worker sends a lone stream's later tokens together (far fewer
+/// frames than tokens) and every token keeps its own arrival time (no zero gaps, the mean gap is
+/// the request's TPOT); 0 sends one frame per token. The console and the HTML say what llmbench
+/// used per 1,000 tokens.
+#[test]
+fn coalesced_token_frames_keep_every_tokens_time() {
+    let _machine = shared_machine();
+    let run = |coalesce: &str, dir: &tempfile::TempDir| {
+        let o = MockRun::new()
+            .data("prompt_tokens=16,output_tokens=48")
+            .profile("synchronous")
+            .max_requests(6)
+            .mock(r#"{"step_base_us": 1000, "ttft_us": 2000}"#)
+            .args(&[
+                "--token-coalesce-ms",
+                coalesce,
+                "--outputs",
+                "json,html",
+                "--output-dir",
+            ])
+            .args(&[dir.path()])
+            .run();
+        let (stdout, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+        (read_json(&dir.path().join("benchmarks.json")), stdout)
+    };
+    for (coalesce, held) in [("20", true), ("0", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (r, stdout) = run(coalesce, &dir);
+        let b = &r["benchmarks"][0];
+        let reqs = requests(&r, 0);
+        assert_eq!(reqs.len(), 6);
+        let tokens: u64 = reqs
+            .iter()
+            .map(|q| q["output_tokens"].as_u64().unwrap())
+            .sum();
+        assert_eq!(tokens, 6 * 48);
+        let frames = b["headroom"]["output_frames"].as_u64().unwrap();
+        if held {
+            // 48 tokens a millisecond apart: the first alone, the rest in 20 ms frames
+            assert!(frames * 3 < tokens, "{frames} frames for {tokens} tokens");
+        } else {
+            assert!(frames >= tokens, "{frames} frames for {tokens} tokens");
+        }
+        let itl = &b["summary"]["itl_ms"];
+        assert_eq!(itl["count"].as_u64(), Some(6 * 47));
+        assert!(itl["min"].as_f64().unwrap() > 0.0, "a gap of 0: {itl}");
+        let tpot = b["summary"]["tpot_ms"]["mean"].as_f64().unwrap();
+        let mean = itl["mean"].as_f64().unwrap();
+        assert!(
+            (tpot - mean).abs() < 1e-6 * tpot.max(1.0),
+            "{tpot} vs {mean}"
+        );
+        assert!(
+            stdout.contains("llmbench's Own Cost (per 1,000 output tokens)"),
+            "{stdout}"
+        );
+        let per1k = &b["headroom"]["per_1k_output_tokens"];
+        let f = per1k["output_frames"].as_f64().unwrap();
+        assert!((f - frames as f64 * 1000.0 / tokens as f64).abs() < 1e-6);
+        let html = std::fs::read_to_string(dir.path().join("benchmarks.html")).unwrap();
+        assert!(html.contains("id=\"harness-cost-table\""));
+    }
+}

@@ -2616,6 +2616,13 @@ class Worker:
         self.inbox_busy = False
         self.pending = []
         self.flush_scheduled = False
+        # init.coalesce_ns: a streaming request's later tokens (neither its first item nor its
+        # last) are held, per request, and written together at most this long after the oldest
+        # of them; 0 writes every item as it comes (see emit).
+        self.coalesce_ns = 0
+        self.held = {}  # request id -> its held items, oldest first
+        self.streaming = set()  # requests whose first token went out (their later ones are held)
+        self.held_timer = None
         self.items_sent = 0
         self.exit_after = 0  # the mock's exit_after_outputs
         self.closing = False  # exiting: nothing more is written
@@ -2633,27 +2640,62 @@ class Worker:
     def send(self, msg):
         if self.closing:
             return
+        if self.held:
+            self._release_held()
         if self.pending:
             self._flush()
         self._write(msg)
 
     def emit(self, item):
         """Queue one output item; the items of one event-loop turn go out together in one frame
-        when the turn ends. A lone request's tokens (one request in flight, nothing queued) are
-        written at once instead: there is nothing to batch them with, and the turn's end is tens
-        of microseconds later. Its final item still waits for the turn's end, so that the worker
-        has finished with the request before the supervisor can send the next one."""
+        when the turn ends. A lone request's first item (one request in flight, nothing queued)
+        is written at once instead: there is nothing to batch it with, and the turn's end is tens
+        of microseconds later. A final item still waits for the turn's end, so that the worker
+        has finished with the request before the supervisor can send the next one.
+
+        With `coalesce_ns`, the items between a request's first and its last are held and go out
+        together, at most `coalesce_ns` after the oldest held one (a timer), before the request's
+        final item, or before any other message: each keeps its own `t_ns`, which the supervisor
+        uses as those tokens' arrival times (docs/metrics.md). Fewer frames: fewer wake-ups of
+        this loop's writer and of the supervisor, on cores the engine needs."""
         if self.closing:
             return
         if item["finish"] is not None:
             self.batcher.ended(item["id"])
-        elif not self.pending and self.engine.in_flight() == 1:
+            self.streaming.discard(item["id"])
+            held = self.held.pop(item["id"], None)
+            if held:
+                self.pending.extend(held)
+        elif item["id"] in self.streaming:
+            held = self.held.get(item["id"])
+            if held is None:
+                self.held[item["id"]] = [item]
+            else:
+                held.append(item)
+            if self.held_timer is None:
+                self.held_timer = self.loop.call_later(self.coalesce_ns / 1e9, self._release_held)
+            return
+        elif self.coalesce_ns and item["n"]:
+            self.streaming.add(item["id"])  # its first token goes now; the later ones are held
+        if not self.pending and item["finish"] is None and self.engine.in_flight() == 1:
             self._send_items([item])
             return
         self.pending.append(item)
         if not self.flush_scheduled:
             self.flush_scheduled = True
             self.loop.call_soon(self._flush)
+
+    def _release_held(self):
+        """Every held item goes out now, after the items of this turn so far (those are first or
+        final items: a request's first item precedes its held ones, and a final item took its
+        request's held ones in front of itself)."""
+        if self.held_timer is not None:
+            self.held_timer.cancel()
+            self.held_timer = None
+        held, self.held = self.held, {}
+        for items in held.values():
+            self.pending.extend(items)
+        self._flush()
 
     def _flush(self):
         self.flush_scheduled = False
@@ -2824,6 +2866,10 @@ class Worker:
             return
         self.initializing = True
         try:
+            coalesce = msg.get("coalesce_ns", 0)
+            if not isinstance(coalesce, int) or isinstance(coalesce, bool) or coalesce < 0:
+                raise UserError("init.coalesce_ns must be an integer >= 0 (ns), not %r" % (coalesce,), kind="config")
+            self.coalesce_ns = coalesce
             cls = ENGINES.get(kind)
             if cls is None:
                 raise UserError("unknown engine %r (vllm, mock, tokenizer)" % (kind,), kind="config")
@@ -2891,7 +2937,8 @@ class Worker:
     # ---- requests --------------------------------------------------------------------------
 
     def failed(self, rid, text):
-        self.send({"type": "failed", "id": rid, "error": text})
+        self.send({"type": "failed", "id": rid, "error": text})  # its held items go first
+        self.streaming.discard(rid)
         self.batcher.ended(rid)
 
     def _abort_unsent(self, taken):

@@ -153,6 +153,14 @@ pub struct Init {
     pub seed: u64,
     #[serde(default)]
     pub send_token_ids: bool,
+    /// How long the worker may hold a streaming request's later tokens to send them together,
+    /// ns (0: never; docs/protocol.md, "Worker process").
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub coalesce_ns: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

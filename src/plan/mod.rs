@@ -79,6 +79,9 @@ pub struct Plan {
     pub engine_stall_timeout: Option<f64>,
     /// `--conversation-slots`: conversations hold their slot through think time.
     pub conversation_slots: bool,
+    /// `--token-coalesce-ms` in ns: how long the worker may hold a streaming request's later
+    /// tokens to send them in one frame (0: never).
+    pub token_coalesce_ns: u64,
     /// `--offline-ceiling N`: requests in the one non-streaming batch run after each model's
     /// benchmarks.
     pub offline_ceiling: Option<u32>,
@@ -108,6 +111,14 @@ fn refuse_06_flags(a: &RunArgs) -> Result<()> {
         bail_usage!("--data-sampler {s} is not supported yet by llmbench: requests are sent in data order (shuffle the file, or use synthetic data with --random-seed)");
     }
     Ok(())
+}
+
+/// `--token-coalesce-ms` in ns.
+pub fn coalesce_ns(ms: f64) -> Result<u64> {
+    if !(ms.is_finite() && (0.0..=1000.0).contains(&ms)) {
+        bail_usage!("--token-coalesce-ms must be a number of milliseconds from 0 (every output sent at once) to 1000, not {ms}");
+    }
+    Ok((ms * 1e6).round() as u64)
 }
 
 pub fn plan(a: &RunArgs) -> Result<Plan> {
@@ -238,6 +249,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         engine_start_timeout: a.x.engine_start_timeout,
         engine_stall_timeout,
         conversation_slots: a.x.conversation_slots,
+        token_coalesce_ns: coalesce_ns(a.x.token_coalesce_ms)?,
         offline_ceiling: match a.x.offline_ceiling {
             Some(0) => bail_usage!("--offline-ceiling must be a number of requests >= 1 (sent at once, in one non-streaming batch), not 0"),
             n => n,

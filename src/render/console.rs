@@ -819,8 +819,57 @@ pub fn summary_text(report: &Report) -> String {
         throughput_stats(report),
         slo_stats(report),
         turn_stats(report),
+        harness_cost(report),
     ]
     .concat()
+}
+
+/// llmbench's own cost per 1,000 output tokens, and the CPUs it may run on (docs/metrics.md,
+/// "Headroom"): what a user on a busy host pays for the measurement.
+fn harness_cost(report: &Report) -> String {
+    if report
+        .benchmarks
+        .iter()
+        .all(|b| b.headroom.per_1k_output_tokens.is_none())
+    {
+        return String::new();
+    }
+    let mut cols = benchmark_columns(report);
+    type Cell = fn(&crate::report::CostPer1k) -> String;
+    let cells: [(&str, &str, Cell); 5] = [
+        ("Supervisor", "CPU ms", |c| {
+            format!("{:.1}", c.cpu_ms_supervisor)
+        }),
+        ("Supervisor", "wake-ups", |c| {
+            format!("{:.0}", c.context_switches_supervisor)
+        }),
+        ("Supervisor", "frames", |c| {
+            c.output_frames.map_or("--".into(), |f| format!("{f:.0}"))
+        }),
+        ("Worker", "CPU ms", |c| format!("{:.1}", c.cpu_ms_worker)),
+        ("Worker", "wake-ups", |c| {
+            format!("{:.0}", c.context_switches_worker)
+        }),
+    ];
+    for (group, name, f) in cells {
+        cols.push(column(report, [group, name, "per 1k tok"], |b, _| {
+            b.headroom
+                .per_1k_output_tokens
+                .as_ref()
+                .map_or("--".into(), f)
+        }));
+    }
+    let cpus = |c: &Option<String>| c.clone().unwrap_or_else(|| "--".into());
+    cols.push(column(report, ["CPUs", "Supervisor", "allowed"], |b, _| {
+        cpus(&b.headroom.costs.cpus_supervisor)
+    }));
+    cols.push(column(report, ["CPUs", "Worker", "allowed"], |b, _| {
+        cpus(&b.headroom.costs.cpus_worker)
+    }));
+    let mut out = render_table("llmbench's Own Cost (per 1,000 output tokens)", &cols);
+    out += "The worker runs vLLM's front end (AsyncLLM's output handling, detokenizing) as well as \
+            llmbench's part; wake-ups are context switches, frames the outputs read from the worker.\n";
+    out
 }
 
 /// Multi-turn data: one row per benchmark and turn index (empty without conversations).

@@ -62,6 +62,11 @@ pub struct Collector {
     /// vllm_python_batch: outputs are not streamed, so a request's one item carries every
     /// token, and its first and last tokens are placed by vLLM's own stamps.
     pub engine_timed: bool,
+    /// The worker holds a streaming request's later tokens and sends them together: a token
+    /// neither first nor last is placed at the worker's stamp (`t_ns`), not at the frame's read.
+    pub worker_stamps: bool,
+    /// Frames of outputs read (`BackendEvent::Outputs`).
+    pub frames: u64,
     /// Where ended conversation turns go (multi-turn data): the pacer builds the next turns.
     pub turn_tx: Option<Sender<TurnDone>>,
     /// A stream holds its conversation through think time (`--conversation-slots`): a turn
@@ -108,6 +113,8 @@ impl Collector {
             saturation_samples: Vec::new(),
             track_saturation: false,
             engine_timed: false,
+            worker_stamps: false,
+            frames: 0,
             turn_tx: None,
             hold_conversations: false,
             replies: HashMap::new(),
@@ -187,6 +194,7 @@ impl Collector {
     pub fn on_event(&mut self, ev: BackendEvent) -> Option<String> {
         match ev {
             BackendEvent::Outputs(t, items) => {
+                self.frames += 1;
                 self.progress(t);
                 for it in items {
                     self.on_item(t, it);
@@ -258,10 +266,16 @@ impl Collector {
                     });
                 }
             }
-            r.t.last_token = Some(t);
+            // A later token that the worker held arrived there at `t_ns` (the same clock); it is
+            // never placed before the tokens already seen, nor after this frame's read.
+            let at = match r.t.last_token {
+                Some(prev) if self.worker_stamps && it.finish.is_none() => it.t_ns.max(prev).min(t),
+                _ => t,
+            };
+            r.t.last_token = Some(at);
             r.t.worker_last_token = Some(it.t_ns);
             r.output_tokens += it.n;
-            r.token_events.push(t, it.n);
+            r.token_events.push(at, it.n);
             self.out_tokens += it.n as u64;
         }
         if let Some(ids) = it.token_ids.take() {

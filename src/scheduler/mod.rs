@@ -103,6 +103,11 @@ pub struct HarnessStats {
     /// The same for the worker process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_switches_worker: Option<u64>,
+    /// Frames of request outputs the supervisor read from the worker during the benchmark (each
+    /// a wake-up of its reader): fewer than the streamed outputs where the worker coalesced
+    /// them (`--token-coalesce-ms`). Absent in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_frames: Option<u64>,
     /// The CPUs the supervisor may run on (`Cpus_allowed_list`, e.g. "0-1").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpus_supervisor: Option<String>,
@@ -149,6 +154,9 @@ pub struct RunOptions<'a> {
     pub conversations: Option<bool>,
     /// vllm_python_batch: requests go in non-streaming micro-batches, timed by the engine.
     pub batching: Option<crate::plan::Batching>,
+    /// The worker holds a streaming request's later tokens and sends them together
+    /// (`--token-coalesce-ms`): those tokens are placed at the worker's own stamps.
+    pub worker_token_stamps: bool,
 }
 
 /// How long in-flight requests get to come back after an abort.
@@ -217,6 +225,7 @@ pub fn run(
     let mut col = Collector::new(slots, start_ns);
     col.track_saturation = limits.saturation.is_some();
     col.engine_timed = o.batching.is_some();
+    col.worker_stamps = o.worker_token_stamps;
     if let Some(hold) = o.conversations {
         col.turn_tx = Some(turn_tx);
         col.hold_conversations = hold;
@@ -467,6 +476,7 @@ impl Running<'_, '_> {
                 u1.context_switches_worker
                     .saturating_sub(u0.context_switches_worker),
             ),
+            output_frames: Some(col.frames),
             cpus_supervisor: crate::backend::reaper::allowed_cpus(std::process::id() as i32),
             cpus_worker: u1.cpus_worker.clone(),
             cpu_seconds_supervisor: self_cpu_s() - s0.0,

@@ -74,6 +74,7 @@ impl Bench {
             tick: Duration::from_micros(200),
             conversations: self.conversations,
             batching: None,
+            worker_token_stamps: false,
         };
         run(&mut self.backend, source, &s, &c, o).1
     }

@@ -185,6 +185,16 @@ impl Session<'_> {
             processor: self.plan.processor.clone(),
             seed: self.plan.seed,
             send_token_ids: false,
+            coalesce_ns: self.coalesce_ns(),
+        }
+    }
+
+    /// Later tokens are held in the worker and stamped by it only where its clock is ours.
+    fn coalesce_ns(&self) -> u64 {
+        if self.worker.clock_shared {
+            self.plan.token_coalesce_ns
+        } else {
+            0
         }
     }
 
@@ -276,7 +286,9 @@ impl Session<'_> {
         };
         let strategy = Strategy::Concurrent { streams: n };
         let (plan, interrupt, clock) = (self.plan, self.interrupt, self.clock.clone());
+        let worker_stamps = self.coalesce_ns() > 0;
         let mut o = options(plan, &clock, interrupt, &mut self.next_id);
+        o.worker_token_stamps = worker_stamps;
         o.rampup_s = 0.0;
         o.conversations = None;
         let (_, out) = scheduler::run(&mut self.worker, warm, &strategy, &limits, o);
@@ -428,7 +440,9 @@ impl Session<'_> {
         limits.decide = decide(plan, &limits, index);
         let mut window = plan.window.at(&plan.limits, index);
         let (interrupt, clock) = (self.interrupt, self.clock.clone());
+        let worker_stamps = self.coalesce_ns() > 0;
         let mut o = options(plan, &clock, interrupt, &mut self.next_id);
+        o.worker_token_stamps = worker_stamps;
         o.progress = live.as_ref().map(|f| f as &dyn Fn(&scheduler::Progress));
         if let Some(n) = ceiling {
             // The offline ceiling: n requests at once, one non-streaming batch, all measured.
@@ -586,6 +600,7 @@ fn options<'a>(
         tick: Duration::from_millis(10),
         conversations: plan.conversations(),
         batching: plan.batching,
+        worker_token_stamps: false,
     }
 }
 

@@ -25,6 +25,7 @@ MESSAGES = [
         "processor": None,
         "seed": 7,
         "send_token_ids": True,
+        "coalesce_ns": 20000000,
     },
     {"type": "tokenize", "id": 1, "texts": ["hello world", ""], "add_special_tokens": False},
     {"type": "frame_prompt", "id": 2, "format": "jinja", "template": "{{ messages[0]['content'] }}", "system": None},

@@ -416,3 +416,71 @@ def test_no_progress_from_a_hung_engine(supervisor):
         if m["type"] == "progress":
             seen.append(m["steps"])
     assert seen and seen[-1] == 5 and len(seen) <= 2, seen
+
+
+def start_coalescing(supervisor, mock, coalesce_ms):
+    s = supervisor()
+    assert s.recv()["type"] == "hello"
+    s.send({"type": "init", "engine": "mock", "model": "m", "vllm_config": {}, "mock": mock, "processor": None,
+            "seed": 1, "coalesce_ns": int(coalesce_ms * 1e6)})
+    assert s.recv()["type"] == "ready"
+    return s
+
+
+def test_coalesced_later_tokens_keep_their_own_stamps_and_order(supervisor):
+    """init.coalesce_ns: a request's first token goes at once, its later tokens are held and go
+    together (each with its own t_ns), the final item after them; nothing is lost or reordered."""
+    s = start_coalescing(supervisor, {"step_base_us": 1000}, 30)
+    gen(s, 1, max_tokens=40)
+    frames, by_id = collect(s, [1])
+    items = by_id[1]
+    check_request(items, 4, 40)
+    assert [i["n"] for i in items] == [1] * 40
+    # the first token alone in its frame, and far fewer frames than tokens: ~40 ms of 1 ms steps
+    # in 30 ms windows (the window bounds how long a token waits, not how many frames there are)
+    assert frames[0]["items"] == [items[0]]
+    assert len(frames) < 20, [len(f["items"]) for f in frames]
+    assert any(len(f["items"]) > 5 for f in frames)
+    # each held token kept its own step's stamp: distinct, increasing
+    ts = [i["t_ns"] for i in items]
+    assert len(set(ts)) == 40
+    # several requests: each one's items in order, every first item before that request's others
+    for rid in range(10, 16):
+        gen(s, rid, max_tokens=12)
+    frames, by_id = collect(s, range(10, 16))
+    for rid in range(10, 16):
+        check_request(by_id[rid], 4, 12)
+    # another message (here a `failed` for request 21) releases what was held before it goes:
+    # request 20's items before and after it are one increasing sequence ending in its abort
+    gen(s, 20, max_tokens=200)
+    before = []
+    m = s.recv()
+    assert m["type"] == "outputs" and m["items"] == [m["items"][0]] and m["items"][0]["n"] == 1
+    before += m["items"]
+    time.sleep(0.02)
+    s.send({"type": "generate", "id": 21, "prompt_token_ids": [1], "max_tokens": 0, "ignore_eos": True,
+            "sampling": {}})
+    while True:
+        m = s.recv()
+        if m["type"] == "failed":
+            assert m["id"] == 21
+            break
+        before += [i for i in m["items"] if i["id"] == 20]
+    assert len(before) > 1  # the held tokens of the 20 ms before the failure went out ahead of it
+    s.send({"type": "abort", "ids": [20]})
+    _, by_id = collect(s, [20])
+    items = before + by_id[20]
+    assert items[-1]["finish"] == "abort" and all(i["finish"] is None for i in items[:-1])
+    ts = [i["t_ns"] for i in items]
+    assert ts == sorted(ts)
+    s.send({"type": "shutdown"})
+    assert s.recv() == {"type": "bye"}
+
+
+def test_coalesce_ns_must_be_a_count(supervisor):
+    s = supervisor()
+    assert s.recv()["type"] == "hello"
+    s.send({"type": "init", "engine": "mock", "model": "m", "vllm_config": {}, "mock": {}, "processor": None,
+            "seed": 1, "coalesce_ns": -5})
+    m = s.recv()
+    assert m["type"] == "fatal" and m["user_error"] and "coalesce_ns" in m["error"]

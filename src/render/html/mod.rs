@@ -51,6 +51,7 @@ pub fn render(report: &Report) -> Result<String, askama::Error> {
         slo: slo_table(&benches),
         turns: turn_table(&benches),
         engine_counters: engine_counters_table(&benches),
+        harness_cost: harness_cost_table(&benches),
         ceiling: ceiling_table(&benches),
         answers: report
             .conclusions
@@ -96,6 +97,8 @@ struct Page {
     /// Multi-turn data: one row per benchmark and turn index.
     turns: Option<Table>,
     engine_counters: Option<Table>,
+    /// llmbench's own CPU, wake-ups and frames per 1,000 output tokens, and its CPUs.
+    harness_cost: Option<Table>,
     ceiling: Option<Table>,
     /// The searches' answers (goodput, knee), one per model.
     answers: Vec<String>,
@@ -559,6 +562,44 @@ fn engine_counters_table(benches: &[Bench]) -> Option<Table> {
                 "draft tok",
                 "accepted tok",
                 "acceptance",
+            ],
+            rows,
+            1,
+        )
+    })
+}
+
+/// llmbench's own cost per 1,000 output tokens of each benchmark (docs/metrics.md, "Headroom").
+fn harness_cost_table(benches: &[Bench]) -> Option<Table> {
+    let rows: Vec<Vec<String>> = benches
+        .iter()
+        .filter_map(|b| {
+            let c = b.b.headroom.per_1k_output_tokens.as_ref()?;
+            let h = &b.b.headroom.costs;
+            let cpus = |c: &Option<String>| c.clone().unwrap_or_else(|| "–".into());
+            Some(vec![
+                b.label.clone(),
+                format!("{:.1}", c.cpu_ms_supervisor),
+                format!("{:.0}", c.context_switches_supervisor),
+                c.output_frames.map_or("–".into(), |f| format!("{f:.0}")),
+                format!("{:.1}", c.cpu_ms_worker),
+                format!("{:.0}", c.context_switches_worker),
+                cpus(&h.cpus_supervisor),
+                cpus(&h.cpus_worker),
+            ])
+        })
+        .collect();
+    (!rows.is_empty()).then(|| {
+        Table::new(
+            &[
+                "benchmark",
+                "supervisor CPU ms",
+                "supervisor wake-ups",
+                "frames",
+                "worker CPU ms",
+                "worker wake-ups",
+                "supervisor CPUs",
+                "worker CPUs",
             ],
             rows,
             1,

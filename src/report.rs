@@ -1115,7 +1115,7 @@ pub struct Headroom {
     pub dispatch_rate: Option<f64>,
     /// Constant/Poisson: the requested rate, req/s; null otherwise.
     pub requested_rate: Option<f64>,
-    /// How late each wake-up of the worker's 10 ms event-loop ticker was, µs.
+    /// How late each wake-up of the worker's 50 ms event-loop ticker was, µs.
     pub loop_lag_us: Distribution,
     /// Supervisor first-token time minus worker first-token time per request, µs: the delivery
     /// cost of the IPC.

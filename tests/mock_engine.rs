@@ -263,7 +263,7 @@ fn a_starved_harness_is_flagged_and_a_comfortable_one_is_not() {
     );
     assert!(h["cpu_seconds_supervisor"].as_f64().unwrap() > 0.0);
     assert!(
-        h["loop_lag_us"]["count"].as_u64().unwrap() > 50,
+        h["loop_lag_us"]["count"].as_u64().unwrap() >= 5,
         "the worker's ticker reported"
     );
     // A slow engine (10 ms steps) at a modest rate: the harness is nowhere near its limit.
@@ -288,16 +288,20 @@ fn calibrate_reports_a_ceiling() {
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("harness ceiling"), "{stdout}");
-    // One table row per rate of the ladder, each with its verdict; every rate was dispatched.
+    // One table row per rate of the ladder, each with its verdict: never dispatched above its
+    // rate, and "yes" only where it was dispatched within 1% of it.
     let rows: Vec<Vec<&str>> = stdout
         .lines()
         .filter(|l| l.trim_end().ends_with("yes") || l.trim_end().ends_with("no"))
         .map(|l| l.split_whitespace().collect())
         .collect();
-    assert_eq!(rows.len(), 7, "{stdout}");
+    assert_eq!(rows.len(), 9, "{stdout}");
     for r in &rows {
         let (rate, dispatched): (f64, f64) = (r[0].parse().unwrap(), r[1].parse().unwrap());
-        assert!((dispatched - rate).abs() < 0.05 * rate, "{stdout}");
+        assert!(dispatched <= 1.01 * rate, "{stdout}");
+        if *r.last().unwrap() == "yes" {
+            assert!((dispatched - rate).abs() <= 0.01 * rate, "{stdout}");
+        }
     }
     // The verdict names the highest sustained rate of the table (when the machine sustained one).
     let line = stdout

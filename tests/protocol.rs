@@ -1,6 +1,8 @@
 //! Golden frames: every message in tests/golden/ decodes into its Rust type and re-encodes to
 //! the same MessagePack value (the worker's pytest does the same from the Python side).
-use llmbench::backend::protocol::{decode, encode_frame, read_frame, FromWorker, ToWorker};
+use llmbench::backend::protocol::{
+    decode, decode_from_worker, encode_frame, read_frame, FromWorker, ToWorker,
+};
 use std::path::PathBuf;
 
 fn golden() -> Vec<(String, Vec<u8>)> {
@@ -87,4 +89,26 @@ fn every_golden_frame_round_trips() {
             "{name}: re-encoded value differs\n  golden: {original}\n  rust:   {again}"
         );
     }
+}
+
+/// The supervisor's fast path for `outputs` frames decodes each golden frame from the worker
+/// exactly as the general decoder does (and takes the fast path for the outputs frame).
+#[test]
+fn the_outputs_fast_path_decodes_as_the_general_decoder() {
+    let mut seen_outputs = false;
+    for (name, bytes) in golden() {
+        let mut buf = Vec::new();
+        read_frame(&mut &bytes[..], &mut buf).unwrap().unwrap();
+        let Ok(general) = decode::<FromWorker>(&buf) else {
+            continue; // a message to the worker
+        };
+        let fast = decode_from_worker(&buf).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(fast, general, "{name}");
+        if let FromWorker::Outputs { items } = &fast {
+            assert!(buf.starts_with(b"\x82\xa4type\xa7outputs"), "{name}");
+            assert!(!items.is_empty());
+            seen_outputs = true;
+        }
+    }
+    assert!(seen_outputs);
 }

@@ -12,8 +12,13 @@ on the real engine), in rounds whose order alternates:
   --profile synchronous` or `concurrent --rate 8` on the same engine config; the report's
   `headroom.per_1k_output_tokens` gives the supervisor's and the worker's CPU ms, context
   switches and output frames per 1,000 output tokens.
-The front end of the direct run is what any client of AsyncLLM pays; what llmbench adds is
+The direct run holds the same PM QoS request llmbench holds (`/dev/cpu_dma_latency` = 0, CPUs
+out of deep idle states), so both sides run on the same machine tuning. The front end of the
+direct run is what any client of AsyncLLM pays; what llmbench adds is
 supervisor + worker − direct. Medians over the rounds are printed with each round's figures.
+Against the direct reference, each round also gives llmbench's median TTFT minus the direct
+one, and the ratios of median request latency, median per-gap ITL and output tokens/s; the
+medians over the rounds come with a bootstrap 95% interval (resampling rounds).
 `--mock` measures llmbench alone on the worker's mock engine (TTFT 5 ms, 1 ms steps; no direct
 run): its own costs without an engine's noise.
 
@@ -24,6 +29,8 @@ latency does, but a busy machine still adds involuntary switches).
 import argparse
 import json
 import os
+import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -38,7 +45,7 @@ CONFIG = {"enforce_eager": True, "kv_cache_memory_bytes": 67108864, "max_model_l
 PROMPT, OUTPUT = 256, 128
 
 DIRECT = r'''
-import asyncio, json, os, resource, sys
+import asyncio, json, os, resource, sys, time
 os.environ.setdefault("VLLM_NO_USAGE_STATS", "1"); os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from vllm import AsyncEngineArgs, SamplingParams
 from vllm.v1.engine.async_llm import AsyncLLM
@@ -57,25 +64,50 @@ def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
+def hold_low_latency():
+    """What llmbench holds during a run (src/clock.rs): CPUs kept out of deep idle states, so
+    both sides run on the same machine tuning. None where not permitted."""
+    try:
+        f = open("/dev/cpu_dma_latency", "wb", buffering=0)
+        f.write((0).to_bytes(4, "little"))
+        return f
+    except OSError:
+        return None
+
 async def main(model, config, reqs_path, streams, out):
+    hint = hold_low_latency()
     prompts = [json.loads(l) for l in open(reqs_path)]
     engine = AsyncLLM.from_engine_args(AsyncEngineArgs(model=model, disable_log_stats=True, **config))
-    async def one(i, r, max_tokens):
+    lat = []
+    async def one(i, r, max_tokens, record=False):
         sp = SamplingParams(max_tokens=max_tokens, ignore_eos=True, output_kind=RequestOutputKind.DELTA)
-        n = 0
+        n, t0 = 0, time.monotonic_ns()
+        first = prev = None
+        gaps = []
         async for o in engine.generate(TokensPrompt(prompt_token_ids=r["prompt_token_ids"]), sp, request_id=str(i)):
-            n += len(o.outputs[0].token_ids)
+            k = len(o.outputs[0].token_ids)
+            t = time.monotonic_ns()
+            if k:
+                if first is None:
+                    first = t
+                else:
+                    gaps += [(t - prev) / k / 1e6] * k
+                prev = t
+            n += k
+        if record:
+            lat.append({"ttft_ms": (first - t0) / 1e6, "latency_ms": (time.monotonic_ns() - t0) / 1e6, "gaps": gaps})
         return n
     await asyncio.gather(*(one("w%d" % i, prompts[i], 16) for i in range(2)))
     await engine.reset_prefix_cache()
     sem = asyncio.Semaphore(streams)
     async def limited(i, r):
         async with sem:
-            return await one(i, r, r["max_tokens"])
-    c0, s0 = cpu(), switches()
+            return await one(i, r, r["max_tokens"], True)
+    c0, s0, w0 = cpu(), switches(), time.monotonic_ns()
     counts = await asyncio.gather(*(limited(i, r) for i, r in enumerate(prompts)))
-    c1, s1 = cpu(), switches()
-    json.dump({"tokens": sum(counts), "cpu_s": c1 - c0, "switches": s1 - s0}, open(out, "w"))
+    c1, s1, w1 = cpu(), switches(), time.monotonic_ns()
+    json.dump({"tokens": sum(counts), "cpu_s": c1 - c0, "switches": s1 - s0, "seconds": (w1 - w0) / 1e9,
+               "requests": lat}, open(out, "w"))
     os._exit(0)
 
 asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]))
@@ -93,11 +125,28 @@ def prepare(n, path):
 
 
 def direct(reqs, streams, d):
+    """The reference in its own process group: it leaves with os._exit (no engine shutdown in
+    the measurement), so vLLM's processes are killed here, and its output goes to a file (a
+    pipe would stay open in them)."""
     out = os.path.join(d, "direct.json")
-    run([PY, "-c", DIRECT, MODEL, json.dumps(CONFIG), reqs, str(streams), out])
+    with open(os.path.join(d, "direct.log"), "w") as log:
+        p = subprocess.Popen([PY, "-c", DIRECT, MODEL, json.dumps(CONFIG), reqs, str(streams), out],
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        code = p.wait()
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if code != 0:
+        sys.exit("the direct reference failed (exit %d):\n%s" % (code, open(os.path.join(d, "direct.log")).read()[-3000:]))
     r = json.load(open(out))
     k = r["tokens"] / 1000
-    return {"cpu_ms": r["cpu_s"] * 1e3 / k, "switches": r["switches"] / k}
+    q = r["requests"]
+    return {"cpu_ms": r["cpu_s"] * 1e3 / k, "switches": r["switches"] / k,
+            "ttft_ms": statistics.median(x["ttft_ms"] for x in q),
+            "latency_ms": statistics.median(x["latency_ms"] for x in q),
+            "itl_ms": statistics.median(g for x in q for g in x["gaps"]),
+            "tok_s": r["tokens"] / r["seconds"]}
 
 
 def llmbench(n, streams, d, coalesce_ms, mock):
@@ -111,11 +160,38 @@ def llmbench(n, streams, d, coalesce_ms, mock):
          "--data", f"prompt_tokens={PROMPT},output_tokens={OUTPUT}", "--max-requests", str(n), *profile,
          "--token-coalesce-ms", str(coalesce_ms),
          "--backend-kwargs", json.dumps(kwargs), "--disable-console", "--output-path", out])
-    h = json.load(open(out))["benchmarks"][0]["headroom"]
+    b = json.load(open(out))["benchmarks"][0]
+    h, recs = b["headroom"], [q for q in b["records"] if q["status"] == "successful"]
     p = h["per_1k_output_tokens"]
-    return {"cpu_ms_sup": p["cpu_ms_supervisor"], "cpu_ms_worker": p["cpu_ms_worker"],
+    return {"ttft_ms": statistics.median(q["ttft_ms"] for q in recs),
+            "latency_ms": statistics.median(q["latency_ms"] for q in recs),
+            "itl_ms": b["summary"]["itl_ms"]["median"],
+            "tok_s": b["summary"]["output_tokens_per_second"],
+            "cpu_ms_sup": p["cpu_ms_supervisor"], "cpu_ms_worker": p["cpu_ms_worker"],
             "sw_sup": p["context_switches_supervisor"], "sw_worker": p["context_switches_worker"],
             "frames": p.get("output_frames"), "cpus": (h.get("cpus_supervisor"), h.get("cpus_worker"))}
+
+
+def bootstrap_median(xs, k=2000, seed=1):
+    """A 95% interval of the median of `xs` (resampling the rounds)."""
+    rng = random.Random(seed)
+    meds = sorted(statistics.median(rng.choice(xs) for _ in xs) for _ in range(k))
+    return meds[int(0.025 * k)], meds[int(0.975 * k) - 1]
+
+
+def latency_table(rows, k):
+    """Per round: llmbench (B = rows[r][k]) against the direct reference (A = rows[r][0])."""
+    figs = [
+        ("TTFT, llmbench - direct (ms)", lambda A, B: B["ttft_ms"] - A["ttft_ms"], "+.3f"),
+        ("request latency, llmbench / direct", lambda A, B: B["latency_ms"] / A["latency_ms"], ".4f"),
+        ("per-gap ITL median, llmbench / direct", lambda A, B: B["itl_ms"] / A["itl_ms"], ".4f"),
+        ("output tok/s, llmbench / direct", lambda A, B: B["tok_s"] / A["tok_s"], ".4f"),
+    ]
+    for name, f, fmt in figs:
+        xs = [f(r[0], r[k]) for r in rows]
+        lo, hi = bootstrap_median(xs)
+        print(f"  {name:<40} median {format(statistics.median(xs), fmt)}  95% [{format(lo, fmt)}, "
+              f"{format(hi, fmt)}]  rounds: {' '.join(format(x, fmt) for x in xs)}")
 
 
 def main():
@@ -181,6 +257,10 @@ def main():
                             f"  {med(lambda *r: r[k]['sw_sup'] + r[k]['sw_worker'] - r[0]['switches']):8.0f}        ")
                 print(row)
             print(f"  cores (supervisor, worker): {rows[-1][2]['cpus']}", flush=True)
+            if not a.mock:
+                for k, name in ((1, "before (--token-coalesce-ms 0)"), (2, "after (default)")):
+                    print(f"streams {streams}, llmbench {name} against the direct reference, per round:")
+                    latency_table(rows, k)
 
 
 if __name__ == "__main__":

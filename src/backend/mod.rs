@@ -72,7 +72,7 @@ pub struct ProcessUsage {
 /// The backend's own health since the previous call.
 #[derive(Debug, Clone, Default)]
 pub struct BackendStats {
-    /// How late each wake-up of the worker's 10 ms event-loop ticker was, µs.
+    /// How late each wake-up of the worker's 50 ms event-loop ticker was, µs.
     pub loop_lag_us: Vec<u64>,
     /// Engine state per step: (t_ns, running, waiting, kv_cache_usage, prefix_cache_queries,
     /// prefix_cache_hits, preemptions).

@@ -79,6 +79,24 @@ pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProtocolError
     rmp_serde::from_slice(body).map_err(|e| ProtocolError::Decode(e.to_string()))
 }
 
+/// An `outputs` frame as the worker writes it: a map whose first key is `type`, `"outputs"`.
+const OUTPUTS_PREFIX: &[u8] = b"\x82\xa4type\xa7outputs";
+
+#[derive(Deserialize)]
+struct OutputsFrame {
+    items: Vec<OutputItem>,
+}
+
+/// A frame from the worker. `outputs` frames, most of what the worker sends, are decoded
+/// straight into their items: serde's internally tagged enums first buffer the whole map
+/// (a third of the supervisor's CPU at 16,000 requests/s); every other frame goes the general way.
+pub fn decode_from_worker(body: &[u8]) -> Result<FromWorker, ProtocolError> {
+    if body.starts_with(OUTPUTS_PREFIX) {
+        return decode::<OutputsFrame>(body).map(|f| FromWorker::Outputs { items: f.items });
+    }
+    decode(body)
+}
+
 /// Free-form maps (vllm_config, mock shape, sampling extras, the resolved engine config): the
 /// user's JSON values as they were given, keys sorted. rmp_serde encodes a JSON number as the
 /// smallest MessagePack integer or a float64, a JSON object as a map in its own key order, so the

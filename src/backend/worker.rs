@@ -617,7 +617,7 @@ fn reader_loop(mut stream: UnixStream, tx: Sender<Event>, data: Sender<BackendEv
         match protocol::read_frame(&mut stream, &mut buf) {
             Ok(Some(())) => {
                 let t = now_ns();
-                let m = match protocol::decode::<FromWorker>(&buf) {
+                let m = match protocol::decode_from_worker(&buf) {
                     Ok(m) => m,
                     Err(e) => return closed(Some(format!("protocol error: {e}"))),
                 };

@@ -6,7 +6,8 @@ use super::saturation::SatSample;
 use crate::backend::{BackendEvent, OutputItem};
 use crate::metrics::{RequestRecord, Status, Timestamps, TurnTag};
 use crossbeam_channel::Sender;
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::VecDeque;
 
 /// The pacer's note that a request went out.
 #[derive(Debug, Clone)]
@@ -101,7 +102,7 @@ pub fn blank(id: u64) -> RequestRecord {
 impl Collector {
     pub fn new(slot_tx: Option<Sender<u64>>, start_ns: u64) -> Collector {
         Collector {
-            inflight: HashMap::new(),
+            inflight: HashMap::default(),
             done: Vec::new(),
             errors: 0,
             recent: VecDeque::new(),
@@ -117,7 +118,7 @@ impl Collector {
             frames: 0,
             turn_tx: None,
             hold_conversations: false,
-            replies: HashMap::new(),
+            replies: HashMap::default(),
         }
     }
 

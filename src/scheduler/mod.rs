@@ -114,7 +114,7 @@ pub struct HarnessStats {
     /// The CPUs the worker process may run on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpus_worker: Option<String>,
-    /// How late each wake-up of the worker's 10 ms event-loop ticker was, µs.
+    /// How late each wake-up of the worker's 50 ms event-loop ticker was, µs.
     #[serde(skip)]
     pub loop_lag_us: Vec<u64>,
     /// The engine's per-step telemetry during the benchmark (see the protocol's `stats_report`).
@@ -148,7 +148,8 @@ pub struct RunOptions<'a> {
     pub rampup_s: f64,
     /// Called about four times a second with the benchmark's live state.
     pub progress: Option<&'a dyn Fn(&Progress)>,
-    /// How long the collector waits for an event before checking its constraints again.
+    /// How long the collector waits for an event before checking its constraints again (it
+    /// wakes for the time limit itself exactly).
     pub tick: Duration,
     /// Multi-turn data: Some(whether a stream holds its conversation through think time).
     pub conversations: Option<bool>,
@@ -301,7 +302,18 @@ impl Running<'_, '_> {
         let mut pacer_end: Option<EndReason> = None;
         let mut compute = ComputeWatch::default();
         let mut last_progress = 0u64;
+        let deadline = self.limits.deadline(self.start_ns);
+        let mut now = clock.now_ns();
         loop {
+            // With nothing to read, wake for the time limit exactly, else every `tick` (the
+            // watchdog, the saturation detector and the progress line need no finer grain): a
+            // wake-up with nothing to do costs a core the engine needs.
+            let wait = deadline.map_or(self.o.tick, |d| {
+                self.o
+                    .tick
+                    .min(Duration::from_nanos(d.saturating_sub(now)))
+                    .max(Duration::from_micros(1))
+            });
             select! {
                 recv(events) -> ev => match ev {
                     Ok(ev) => {
@@ -328,9 +340,9 @@ impl Running<'_, '_> {
                         pacer_rx = crossbeam_channel::never();
                     }
                 },
-                default(self.o.tick) => clock.idle(self.o.tick),
+                default(wait) => clock.idle(wait),
             }
-            let now = clock.now_ns();
+            now = clock.now_ns();
             if compute.computing(&*self.backend, now) {
                 col.progress(now);
             }

@@ -597,7 +597,7 @@ fn options<'a>(
         seed: plan.seed,
         rampup_s: plan.limits.rampup,
         progress: None,
-        tick: Duration::from_millis(10),
+        tick: Duration::from_millis(100),
         conversations: plan.conversations(),
         batching: plan.batching,
         worker_token_stamps: false,

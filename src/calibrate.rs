@@ -85,7 +85,7 @@ fn calibration_plan(c: &CalibrateArgs, per: f64) -> Result<Plan> {
         engine_start_timeout: 120.0,
         engine_stall_timeout: None,
         conversation_slots: false,
-        token_coalesce_ns: plan::coalesce_ns(c.token_coalesce_ms)?,
+        token_coalesce_ns: plan::coalesce_ns(c.coalesce.token_coalesce_ms)?,
         offline_ceiling: None,
         engine_log_dir: outputs.engine_log_dir,
         verbose: false,

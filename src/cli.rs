@@ -35,6 +35,31 @@ pub enum Command {
     Calibrate(CalibrateArgs),
 }
 
+/// `--token-coalesce-ms`, shared by `benchmark run`/`run` and `calibrate`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenCoalesce {
+    /// Milliseconds over which the worker gathers a streaming request's later tokens (after its
+    /// first, before its last) into one frame, each token keeping the worker's own arrival
+    /// stamp; 0 sends every engine output at once. Fewer frames cost llmbench fewer wake-ups on
+    /// cores the engine needs (docs/performance.md); first tokens and ends are never held.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 20.0,
+        allow_hyphen_values = true
+    )]
+    pub token_coalesce_ms: f64,
+}
+
+impl Default for TokenCoalesce {
+    /// The flag's own default.
+    fn default() -> Self {
+        TokenCoalesce {
+            token_coalesce_ms: 20.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct CalibrateArgs {
     /// Total time to spend, spread over a ladder of request rates.
@@ -49,15 +74,8 @@ pub struct CalibrateArgs {
     #[arg(long, value_name = "FILE")]
     pub output_path: Option<PathBuf>,
 
-    /// As for `benchmark run`: how long the worker gathers a request's later tokens into one
-    /// frame (0: every output at once).
-    #[arg(
-        long,
-        value_name = "MS",
-        default_value_t = 20.0,
-        allow_hyphen_values = true
-    )]
-    pub token_coalesce_ms: f64,
+    #[command(flatten)]
+    pub coalesce: TokenCoalesce,
 }
 
 #[derive(Debug, Args)]
@@ -509,17 +527,8 @@ pub struct LlmbenchArgs {
     )]
     pub engine_stall_timeout: f64,
 
-    /// Milliseconds over which the worker gathers a streaming request's later tokens (after its
-    /// first, before its last) into one frame, each token keeping the worker's own arrival
-    /// stamp; 0 sends every engine output at once. Fewer frames cost llmbench fewer wake-ups on
-    /// cores the engine needs (docs/performance.md); first tokens and ends are never held.
-    #[arg(
-        long,
-        value_name = "MS",
-        default_value_t = 20.0,
-        allow_hyphen_values = true
-    )]
-    pub token_coalesce_ms: f64,
+    #[command(flatten)]
+    pub coalesce: TokenCoalesce,
 
     /// Directory for each model's whole engine log (the worker's and vLLM's processes' output,
     /// `engine-<N>-<model>.log`), or `none`. Default: beside the report file(s), when any is

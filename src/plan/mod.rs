@@ -249,7 +249,7 @@ pub fn plan(a: &RunArgs) -> Result<Plan> {
         engine_start_timeout: a.x.engine_start_timeout,
         engine_stall_timeout,
         conversation_slots: a.x.conversation_slots,
-        token_coalesce_ns: coalesce_ns(a.x.token_coalesce_ms)?,
+        token_coalesce_ns: coalesce_ns(a.x.coalesce.token_coalesce_ms)?,
         offline_ceiling: match a.x.offline_ceiling {
             Some(0) => bail_usage!("--offline-ceiling must be a number of requests >= 1 (sent at once, in one non-streaming batch), not 0"),
             n => n,

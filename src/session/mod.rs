@@ -286,9 +286,8 @@ impl Session<'_> {
         };
         let strategy = Strategy::Concurrent { streams: n };
         let (plan, interrupt, clock) = (self.plan, self.interrupt, self.clock.clone());
-        let worker_stamps = self.coalesce_ns() > 0;
-        let mut o = options(plan, &clock, interrupt, &mut self.next_id);
-        o.worker_token_stamps = worker_stamps;
+        let stamps = self.coalesce_ns() > 0;
+        let mut o = options(plan, &clock, interrupt, &mut self.next_id, stamps);
         o.rampup_s = 0.0;
         o.conversations = None;
         let (_, out) = scheduler::run(&mut self.worker, warm, &strategy, &limits, o);
@@ -440,9 +439,8 @@ impl Session<'_> {
         limits.decide = decide(plan, &limits, index);
         let mut window = plan.window.at(&plan.limits, index);
         let (interrupt, clock) = (self.interrupt, self.clock.clone());
-        let worker_stamps = self.coalesce_ns() > 0;
-        let mut o = options(plan, &clock, interrupt, &mut self.next_id);
-        o.worker_token_stamps = worker_stamps;
+        let stamps = self.coalesce_ns() > 0;
+        let mut o = options(plan, &clock, interrupt, &mut self.next_id, stamps);
         o.progress = live.as_ref().map(|f| f as &dyn Fn(&scheduler::Progress));
         if let Some(n) = ceiling {
             // The offline ceiling: n requests at once, one non-streaming batch, all measured.
@@ -588,6 +586,7 @@ fn options<'a>(
     clock: &Arc<dyn Clock>,
     interrupt: &'a AtomicBool,
     next_id: &'a mut u64,
+    worker_token_stamps: bool,
 ) -> scheduler::RunOptions<'a> {
     scheduler::RunOptions {
         clock: clock.clone(),
@@ -600,7 +599,7 @@ fn options<'a>(
         tick: Duration::from_millis(100),
         conversations: plan.conversations(),
         batching: plan.batching,
-        worker_token_stamps: false,
+        worker_token_stamps,
     }
 }
 

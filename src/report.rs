@@ -290,10 +290,41 @@ pub enum DataSourceInfo {
         distinct_blocks: Option<usize>,
         /// The trace's own span: its last row's time after its first, seconds.
         duration_s: f64,
-        /// With the replay profile: duration_s × time_scale, the span of the replay's schedule.
+        /// With the replay profile: the span of the replay's schedule, seconds — the latest row's
+        /// time after the data's session timing, × the profile's time_scale (for a conversation's
+        /// later rows under idle_gap, the time the trace recorded).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         replay_duration_s: Option<f64>,
+        /// Conversations of more than one row (conversation_id_column); each later row is sent
+        /// once the one before it has ended.
+        #[serde(default, skip_serializing_if = "is_zero_usize")]
+        conversations: usize,
+        /// The data's session timing keys, where any is set (GuideLLM's TraceDataArgs).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_timing: Option<SessionTimingInfo>,
     },
+}
+
+/// A trace's session timing (docs/metrics.md, "Trace replay"): applied to the rows' times before
+/// the replay profile's time_scale.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionTimingInfo {
+    /// Longest gap kept between a conversation's consecutive rows, in the trace's unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait: Option<f64>,
+    /// Longest idle kept from one session's last row to the next's first, in the trace's unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_session_wait: Option<f64>,
+    /// Sessions moved earlier so that at least this many overlap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_concurrent_sessions: Option<u32>,
+    /// The data's factor on the trace's times (after the caps; before the profile's).
+    pub time_scale: f64,
+    /// Passes over the trace, one after another.
+    pub copies: u32,
+    /// Where each copy starts within the previous copy's span (0 its start, 1 its end).
+    pub copy_offset: f64,
 }
 
 fn is_zero_usize(n: &usize) -> bool {

@@ -220,3 +220,89 @@ fn bad_traces_are_refused_naming_the_row() {
         assert!(stderr.contains(want), "want {want:?} in {stderr}");
     }
 }
+
+/// A Mooncake trace whose rows name their conversation: each later row goes the recorded idle
+/// gap (after the previous row's recorded duration, × time_scale) after the previous row has
+/// ended, as its own prompt; max_session_wait trims the idle before a late session.
+#[test]
+fn a_conversation_trace_sends_later_rows_after_their_idle_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let row = |s: &str, ts: u32, n: u32, ids: &[u64], dur: Option<u32>| {
+        let mut r = serde_json::json!({"session": s, "timestamp": ts, "input_length": n,
+            "output_length": 3, "hash_ids": ids});
+        if let Some(d) = dur {
+            r["duration"] = d.into();
+        }
+        r.to_string()
+    };
+    let rows = vec![
+        row("a", 0, 32, &[1, 2], Some(100)),
+        row("b", 100, 16, &[3], None),
+        row("a", 300, 48, &[1, 2, 4], Some(50)),
+        row("a", 400, 48, &[1, 2, 5], None),
+        row("c", 5000, 16, &[6], None),
+    ];
+    let trace = write(dir.path(), "conv.jsonl", &rows);
+    let out = dir.path().join("r.json");
+    let o = MockRun::new()
+        .data(&format!(
+            "kind=mooncake,source={trace},hash_id_block_size=16,conversation_id_column=session,max_session_wait=1000"
+        ))
+        .profile("replay")
+        .args(&["--profile-args", "time_scale=0.5"])
+        .no_engine_warmup()
+        .output(&out)
+        .run();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("mooncake trace of 5 rows (timestamps in ms, 6 distinct 16-token blocks, 1 conversation of several rows) spanning 5.000 s, replayed over 0.700 s after its session timing at time_scale 0.5"),
+        "{stdout}"
+    );
+    let r = report(&out);
+    let d = &r["llmbench_config"]["data_source"];
+    assert_eq!(d["conversations"], 1);
+    assert_eq!(d["session_timing"]["max_session_wait"], 1000.0);
+    assert!(
+        (d["replay_duration_s"].as_f64().unwrap() - 0.7).abs() < 1e-9,
+        "{d}"
+    );
+    let g = &r["config"]["spec"]["data"][0];
+    assert_eq!(g["max_session_wait"], 1000.0, "GuideLLM's view: {g}");
+    assert_eq!(g["time_scale"], 0.001);
+    let b = &r["benchmarks"][0];
+    assert_eq!(b["ended_by"], "data_exhausted");
+    let start = b["start_ns"].as_u64().unwrap();
+    let mut recs: Vec<&Value> = b["records"].as_array().unwrap().iter().collect();
+    assert_eq!(recs.len(), 5);
+    recs.sort_by_key(|r| r["id"].as_u64().unwrap());
+    let ts = |r: &Value, k: &str| r["timestamps_ns"][k].as_u64().unwrap();
+    let mut by_conv: std::collections::BTreeMap<u64, Vec<&Value>> = Default::default();
+    for q in &recs {
+        by_conv
+            .entry(q["turn"]["conversation"].as_u64().unwrap())
+            .or_default()
+            .push(q);
+    }
+    let convs: Vec<&Vec<&Value>> = by_conv.values().collect();
+    let sizes: Vec<usize> = convs.iter().map(|c| c.len()).collect();
+    assert_eq!(sizes, vec![3, 1, 1], "a's three rows, then b, then c");
+    let a = convs[0];
+    let content: Vec<u64> = a
+        .iter()
+        .map(|q| q["content_tokens"].as_u64().unwrap())
+        .collect();
+    assert_eq!(content, vec![32, 48, 48], "each row its own prompt");
+    for (k, q) in a.iter().enumerate() {
+        assert_eq!(q["turn"]["index"].as_u64().unwrap(), k as u64);
+        assert_eq!(q["turn"]["history_tokens"].as_u64().unwrap_or(0), 0);
+    }
+    // Idle gaps: 300 − 0 − 100 = 200 ms, then 400 − 300 − 50 = 50 ms, each × 0.5.
+    assert_eq!(ts(a[1], "scheduled"), ts(a[0], "end") + 100_000_000);
+    assert_eq!(ts(a[2], "scheduled"), ts(a[1], "end") + 25_000_000);
+    assert!(ts(a[1], "sent") >= ts(a[1], "scheduled"));
+    // b at 100 ms × 0.5; c's 4,600 ms of idle after a's last row cut to 1,000: 1,400 ms × 0.5.
+    assert_eq!(ts(convs[1][0], "scheduled") - start, 50_000_000);
+    let c = ts(convs[2][0], "scheduled") - start;
+    assert!(c.abs_diff(700_000_000) <= 1, "{c}");
+}

@@ -37,7 +37,7 @@ impl PromptFrame {
 }
 
 /// One prepared request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestSpec {
     pub prompt: Vec<u32>,
     /// Prompt tokens the data spec asked for (content, excluding template tokens).
@@ -81,6 +81,20 @@ pub struct LaterTurn {
     /// A dataset's recorded reply to the previous turn, to stand in the history for the
     /// engine's (`recorded_replies`); None: the engine's reply.
     pub recorded_reply: Option<Vec<u32>>,
+    /// A trace conversation's later row: `content` is its whole prompt (framed, not spliced
+    /// onto the history: the trace's rows carry their own context), sent on the trace's time.
+    pub trace: Option<TraceTiming>,
+}
+
+/// When a trace conversation's later row is due, and its requested prompt length.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TraceTiming {
+    /// Seconds after the replay's start (before the profile's time_scale).
+    pub at_s: f64,
+    /// Idle gap after the previous row's recorded duration, seconds.
+    pub gap_s: f64,
+    /// The row's prompt tokens (its input_length, or its text's tokens).
+    pub content_tokens: u32,
 }
 
 impl Conversation {
@@ -97,6 +111,16 @@ impl Conversation {
         stopped: bool,
     ) -> Option<NextTurn> {
         let t = self.later.pop_front()?;
+        if let Some(trace) = t.trace {
+            return Some(NextTurn {
+                prompt: t.content,
+                history: 0,
+                content: trace.content_tokens,
+                max_tokens: t.max_tokens,
+                messages: None,
+                trace: Some(trace),
+            });
+        }
         let (reply, stopped) = match &t.recorded_reply {
             Some(r) => (&r[..], false),
             None => (reply, stopped),
@@ -120,6 +144,7 @@ impl Conversation {
             content: t.content.len() as u32,
             max_tokens: t.max_tokens,
             messages,
+            trace: None,
         })
     }
 }
@@ -135,6 +160,8 @@ pub struct NextTurn {
     pub max_tokens: Option<u32>,
     /// The messages so far, where the worker renders them instead.
     pub messages: Option<Arc<Vec<Message>>>,
+    /// A trace row's timing (its prompt is its own, not spliced).
+    pub trace: Option<TraceTiming>,
 }
 
 pub trait RequestSource: Send {
@@ -144,6 +171,11 @@ pub trait RequestSource: Send {
     /// A trace's arrival time of the request last returned: seconds after the trace's first
     /// row, unscaled (the replay profile's schedule). None for data without timestamps.
     fn arrival_s(&self) -> Option<f64> {
+        None
+    }
+
+    /// The arrival time of the request `next_request` would return next, the same way.
+    fn next_arrival_s(&self) -> Option<f64> {
         None
     }
 }
@@ -310,6 +342,7 @@ impl RequestSource for SyntheticSource {
                     LaterTurn {
                         content: window(&self.corpus, &self.alphabet, &mut self.rng, n),
                         max_tokens: self.spec.output.as_ref().map(|o| o.sample(&mut self.rng)),
+                        trace: None,
                         recorded_reply: None,
                     }
                 })

@@ -76,20 +76,50 @@ pub struct TraceSpec {
     pub prompt_tokens_column: String,
     pub output_tokens_column: String,
     pub hash_ids_column: String,
+    /// How long each recorded request ran, in the timestamp unit (optional per row).
+    pub duration_column: String,
+    /// Rows with equal values form one conversation (its turns in time order); None: every row
+    /// is its own.
+    pub conversation_column: Option<String>,
+    pub timing: SessionTiming,
 }
 
-/// The keys a trace kind reads (GuideLLM's, plus llmbench's `path` and `timestamp_unit`).
-pub const KEYS: &[&str] = &[
-    "source",
-    "path",
-    "timestamp_unit",
-    "hash_id_block_size",
-    "timestamp_column",
-    "prompt_tokens_column",
-    "output_tokens_column",
-    "hash_ids_column",
-    "load_kwargs",
-];
+/// GuideLLM's session timing of a trace (`TraceDataArgs`), applied to the rows' times before
+/// the replay profile's own `time_scale`: wait caps and packing in the trace's own unit, then
+/// this `time_scale`, and `copies` of the whole trace one after another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionTiming {
+    /// Longest gap kept between a conversation's consecutive rows (trace unit).
+    pub max_wait: Option<f64>,
+    /// Longest idle kept from one session's last row to the next session's first (trace unit).
+    pub max_session_wait: Option<f64>,
+    /// Sessions are moved earlier so that at least this many overlap.
+    pub min_concurrent_sessions: Option<u32>,
+    pub time_scale: f64,
+    pub copies: u32,
+    /// Where copy k+1 starts within copy k's span: 0 its start, 1 its end.
+    pub copy_offset: f64,
+}
+
+impl Default for SessionTiming {
+    fn default() -> Self {
+        SessionTiming {
+            max_wait: None,
+            max_session_wait: None,
+            min_concurrent_sessions: None,
+            time_scale: 1.0,
+            copies: 1,
+            copy_offset: 1.0,
+        }
+    }
+}
+
+impl SessionTiming {
+    /// Whether any key moves a row's time (or repeats the trace).
+    pub fn is_set(&self) -> bool {
+        *self != SessionTiming::default()
+    }
+}
 
 /// Whether `--data` is a trace spec: `kind=mooncake,…`, `kind=trace_synthetic,…` or the same as
 /// a JSON object.
@@ -188,6 +218,50 @@ impl TraceSpec {
                 bail_usage!("--data kind={k}: load_kwargs has no meaning for a trace file llmbench reads itself");
             }
         }
+        let positive = |key: &str, what: &str| -> Result<Option<f64>> {
+            match get(key) {
+                None => Ok(None),
+                Some(v) => match v.as_f64() {
+                    Some(x) if x > 0.0 && x.is_finite() => Ok(Some(x)),
+                    _ => {
+                        bail_usage!("--data kind={k}: {key} must be a number > 0 ({what}), not {v}")
+                    }
+                },
+            }
+        };
+        let whole = |key: &str, what: &str| -> Result<Option<u32>> {
+            match get(key) {
+                None => Ok(None),
+                Some(v) => match v.as_f64() {
+                    Some(x) if x >= 1.0 && x.fract() == 0.0 && x <= 1e6 => Ok(Some(x as u32)),
+                    _ => bail_usage!(
+                        "--data kind={k}: {key} must be a whole number ≥ 1 ({what}), not {v}"
+                    ),
+                },
+            }
+        };
+        let in_unit = format!("in the trace's unit, {}", unit.name());
+        let timing = SessionTiming {
+            max_wait: positive("max_wait", &in_unit)?,
+            max_session_wait: positive("max_session_wait", &in_unit)?,
+            min_concurrent_sessions: whole("min_concurrent_sessions", "sessions")?,
+            time_scale: positive("time_scale", "the factor on the trace's times")?.unwrap_or(1.0),
+            copies: whole("copies", "passes over the trace")?.unwrap_or(1),
+            copy_offset: match get("copy_offset") {
+                None => 1.0,
+                Some(v) => match v.as_f64() {
+                    Some(x) if x >= 0.0 && x.is_finite() => x,
+                    _ => bail_usage!("--data kind={k}: copy_offset must be a number ≥ 0 (0: the next copy starts with the previous one, 1: after it), not {v}"),
+                },
+            },
+        };
+        let conversation_column = match get("conversation_id_column") {
+            None => None,
+            Some(Value::String(c)) if !c.is_empty() => Some(c.clone()),
+            Some(v) => bail_usage!(
+                "--data kind={k}: conversation_id_column must be a column name, not {v}"
+            ),
+        };
         Ok(TraceSpec {
             kind,
             path,
@@ -197,6 +271,9 @@ impl TraceSpec {
             prompt_tokens_column: column("prompt_tokens_column", "input_length")?,
             output_tokens_column: column("output_tokens_column", "output_length")?,
             hash_ids_column: column("hash_ids_column", "hash_ids")?,
+            duration_column: column("duration_column", "duration")?,
+            conversation_column,
+            timing,
         })
     }
 }
@@ -214,6 +291,30 @@ pub struct TraceRow {
     pub prompt: Option<String>,
     /// `mooncake`: each block's ordinal (ids numbered in order of first appearance).
     pub blocks: Vec<u32>,
+    /// How long the recorded request ran, seconds (the duration column), if the row says.
+    pub duration_s: Option<f64>,
+    /// The conversation the row belongs to (numbered in order of first appearance), with
+    /// `conversation_id_column`.
+    pub conversation: Option<u32>,
+}
+
+/// One row's place in a session on the replay's timeline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TraceTurn {
+    /// Index into `Trace::rows`.
+    pub row: usize,
+    /// Seconds after the replay's start (before the profile's time_scale).
+    pub at_s: f64,
+    /// A later turn's idle gap after its predecessor's recorded duration, seconds (0 for a first
+    /// turn): `schedule_turn=idle_gap` sends it this long after the predecessor actually ended.
+    pub gap_s: f64,
+}
+
+/// A conversation of the trace (or a row of its own), in one copy of the trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub copy: u32,
+    pub turns: Vec<TraceTurn>,
 }
 
 /// A loaded, checked trace.
@@ -231,6 +332,124 @@ impl Trace {
     /// The trace's own duration: its last row's time after its first, in seconds.
     pub fn duration_s(&self) -> f64 {
         self.rows.last().map_or(0.0, |r| r.at_s)
+    }
+
+    /// Whether some conversation has more than one row (`conversation_id_column`).
+    pub fn has_conversations(&self) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        self.rows
+            .iter()
+            .filter_map(|r| r.conversation)
+            .any(|c| !seen.insert(c))
+    }
+
+    /// The trace's sessions on the replay's timeline (before the profile's `time_scale`), in
+    /// order of their first turn: each a conversation's rows (or one row), its times after
+    /// GuideLLM's session timing (`TraceSessionTiming`, in its order): per copy, `max_wait`
+    /// within each session, `max_session_wait` between consecutive sessions, the copy placed at
+    /// its offset; then `min_concurrent_sessions` packing across copies, then `time_scale`.
+    pub fn sessions(&self) -> Vec<Session> {
+        let t = &self.spec.timing;
+        let unit = self.spec.unit.seconds();
+        // The sessions' rows, in order of first appearance (rows are in time order).
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut index: HashMap<u32, usize> = HashMap::new();
+        for (i, r) in self.rows.iter().enumerate() {
+            match r.conversation {
+                Some(c) => {
+                    let g = *index.entry(c).or_insert_with(|| {
+                        groups.push(Vec::new());
+                        groups.len() - 1
+                    });
+                    groups[g].push(i);
+                }
+                None => groups.push(vec![i]),
+            }
+        }
+        let mut out = Vec::with_capacity(groups.len() * t.copies as usize);
+        let mut pass_offset = 0.0f64;
+        // Packing state, shared by the copies.
+        let mut placed: Vec<f64> = Vec::new();
+        let mut first_start: Option<f64> = None;
+        for copy in 0..t.copies {
+            let mut last_end: Option<f64> = None;
+            let (mut copy_min, mut copy_max) = (f64::INFINITY, f64::NEG_INFINITY);
+            for g in &groups {
+                let mut at: Vec<f64> = g.iter().map(|&i| self.rows[i].at_s).collect();
+                if let Some(w) = t.max_wait.map(|w| w * unit) {
+                    // Original gaps are compared, so close rows stay close.
+                    let mut trim = 0.0;
+                    for k in 1..at.len() {
+                        let gap = self.rows[g[k]].at_s - self.rows[g[k - 1]].at_s;
+                        if gap > w {
+                            trim += gap - w;
+                        }
+                        at[k] = self.rows[g[k]].at_s - trim;
+                    }
+                }
+                let bounds = |at: &[f64]| (at[0], at[at.len() - 1]);
+                if let Some(w) = t.max_session_wait.map(|w| w * unit) {
+                    let (start, mut end) = bounds(&at);
+                    if let Some(last) = last_end {
+                        let gap = start - last;
+                        if gap > w {
+                            at.iter_mut().for_each(|x| *x -= gap - w);
+                            end -= gap - w;
+                        }
+                    }
+                    last_end = Some(last_end.map_or(end, |l| l.max(end)));
+                }
+                at.iter_mut().for_each(|x| *x += pass_offset);
+                let (start, end) = bounds(&at);
+                copy_min = copy_min.min(start);
+                copy_max = copy_max.max(end);
+                if let Some(n) = t.min_concurrent_sessions.map(|n| n as usize) {
+                    if end == start {
+                        // An instantaneous session is left where it is.
+                        first_start.get_or_insert(start);
+                        placed.push(end);
+                    } else {
+                        let target = if placed.is_empty() {
+                            first_start = Some(start);
+                            start
+                        } else if placed.len() < n {
+                            first_start.unwrap_or(start)
+                        } else {
+                            placed[placed.len() - n]
+                        };
+                        let new_start = start.min(target);
+                        at.iter_mut().for_each(|x| *x -= start - new_start);
+                        placed.push(new_start + (end - start));
+                    }
+                }
+                let turns = g
+                    .iter()
+                    .zip(&at)
+                    .enumerate()
+                    .map(|(k, (&row, &a))| {
+                        let gap_s = if k == 0 {
+                            0.0
+                        } else {
+                            let prev = &self.rows[g[k - 1]];
+                            let recorded = at[k - 1] + prev.duration_s.unwrap_or(0.0);
+                            (a - recorded).max(0.0) * t.time_scale
+                        };
+                        TraceTurn {
+                            row,
+                            at_s: a * t.time_scale,
+                            gap_s,
+                        }
+                    })
+                    .collect();
+                out.push(Session { copy, turns });
+            }
+            if copy_min.is_finite() {
+                pass_offset = copy_min + t.copy_offset * (copy_max - copy_min);
+            }
+        }
+        // Stable: sessions that start together keep the trace's order.
+        out.sort_by(|a, b| a.turns[0].at_s.total_cmp(&b.turns[0].at_s));
+        out
     }
 
     pub fn load(spec: TraceSpec) -> Result<Trace> {
@@ -288,6 +507,7 @@ impl Trace {
             bail_usage!("--data kind={k}: the trace {file} has no rows");
         }
         let mut rows = Vec::with_capacity(objects.len());
+        let mut conversations: HashMap<String, u32> = HashMap::new();
         let mut ids: HashMap<u64, u32> = HashMap::new();
         let mut uses: Vec<u32> = Vec::new();
         let (mut first, mut last) = (None::<f64>, 0.0f64);
@@ -325,6 +545,34 @@ impl Trace {
             let (in_col, out_col) = (&spec.prompt_tokens_column, &spec.output_tokens_column);
             let input_length = count(in_col, 1)?;
             let output_length = count(out_col, 1)?;
+            let d_col = &spec.duration_column;
+            let duration_s = match m.get(d_col) {
+                None | Some(Value::Null) => None,
+                Some(v) => match v.as_f64() {
+                    Some(x) if x >= 0.0 && x.is_finite() => Some(x * spec.unit.seconds()),
+                    _ => bail_usage!(
+                        "{here}: {d_col} must be a number ≥ 0 (how long the request ran, in {}), not {v}",
+                        spec.unit.name()
+                    ),
+                },
+            };
+            let conversation = match &spec.conversation_column {
+                None => None,
+                Some(c) => {
+                    let id = match m.get(c) {
+                        None | Some(Value::Null) => bail_usage!(
+                            "{here} has no {c} (conversation_id_column: every row names its conversation)"
+                        ),
+                        Some(Value::String(s)) => s.clone(),
+                        Some(v @ Value::Number(_)) => v.to_string(),
+                        Some(v) => {
+                            bail_usage!("{here}: {c} must be a string or a number, not {v}")
+                        }
+                    };
+                    let next = conversations.len() as u32;
+                    Some(*conversations.entry(id).or_insert(next))
+                }
+            };
             let mut row = TraceRow {
                 line,
                 at_s: (ts - t0) * spec.unit.seconds(),
@@ -332,6 +580,8 @@ impl Trace {
                 output_length,
                 prompt: None,
                 blocks: Vec::new(),
+                duration_s,
+                conversation,
             };
             match spec.kind {
                 TraceKind::Mooncake => {
@@ -505,7 +755,8 @@ pub fn mooncake_prompt(
     }
 }
 
-/// A trace's prepared requests, served once in order with each row's arrival time.
+/// A trace's prepared requests, served once in order with each one's arrival time (a session's
+/// first turn; a conversation's later turns ride in its `RequestSpec::conversation`).
 pub struct TraceSource {
     specs: Arc<Vec<RequestSpec>>,
     arrivals: Arc<Vec<f64>>,
@@ -535,6 +786,10 @@ impl RequestSource for TraceSource {
         self.pos
             .checked_sub(1)
             .and_then(|i| self.arrivals.get(i).copied())
+    }
+
+    fn next_arrival_s(&self) -> Option<f64> {
+        self.arrivals.get(self.pos).copied()
     }
 }
 
@@ -655,6 +910,187 @@ mod tests {
             "{\"kind\": \"trace_synthetic\", \"path\": \"t.jsonl\"}"
         ));
         assert!(!is_trace_spec("prompt_tokens=5"));
+    }
+
+    /// A trace_synthetic trace of (conversation, timestamp s, duration s) rows, read with `keys`.
+    fn conv_trace(rows: &[(&str, f64, Option<f64>)], keys: &[(&str, Value)]) -> Trace {
+        let mut m = Map::new();
+        m.insert("kind".into(), "trace_synthetic".into());
+        m.insert("source".into(), "t.jsonl".into());
+        m.insert("conversation_id_column".into(), "session".into());
+        for (k, v) in keys {
+            m.insert((*k).into(), v.clone());
+        }
+        let text: Vec<String> = rows
+            .iter()
+            .map(|(c, t, d)| {
+                let mut row = serde_json::json!({"session": c, "timestamp": t, "input_length": 4});
+                if let Some(d) = d {
+                    row["duration"] = (*d).into();
+                }
+                row.to_string()
+            })
+            .collect();
+        Trace::parse(TraceSpec::from_map(&m).unwrap(), &text.join("\n")).unwrap()
+    }
+
+    /// Each session's turn times, in the order sessions are served.
+    fn times(t: &Trace) -> Vec<Vec<f64>> {
+        t.sessions()
+            .iter()
+            .map(|s| s.turns.iter().map(|x| x.at_s).collect())
+            .collect()
+    }
+
+    // The expected times below are what GuideLLM 0.8.1's TraceSessionTiming gives for the
+    // same sessions (checked with its Python).
+    #[test]
+    fn wait_caps_trim_gaps_within_and_between_sessions_as_guidellm_does() {
+        let rows = [
+            ("a", 0.0, None),
+            ("a", 1.0, None),
+            ("a", 10.0, None),
+            ("a", 11.0, None),
+            ("b", 30.0, None),
+            ("c", 31.0, None),
+            ("c", 50.0, None),
+        ];
+        let t = conv_trace(&rows, &[]);
+        assert!(t.has_conversations());
+        assert_eq!(
+            times(&t),
+            vec![vec![0.0, 1.0, 10.0, 11.0], vec![30.0], vec![31.0, 50.0]]
+        );
+        let keys = [("max_wait", 2.into()), ("max_session_wait", 5.into())];
+        let t = conv_trace(&rows, &keys);
+        assert_eq!(
+            times(&t),
+            vec![vec![0.0, 1.0, 3.0, 4.0], vec![9.0], vec![14.0, 16.0]]
+        );
+        // The same caps counted in milliseconds: a trace read in ms keeps them in its unit.
+        let ms: Vec<_> = rows.iter().map(|(c, t, d)| (*c, t * 1000.0, *d)).collect();
+        let keys = [
+            ("timestamp_unit", "ms".into()),
+            ("max_wait", 2000.into()),
+            ("max_session_wait", 5000.into()),
+        ];
+        assert_eq!(
+            times(&conv_trace(&ms, &keys)),
+            vec![vec![0.0, 1.0, 3.0, 4.0], vec![9.0], vec![14.0, 16.0]]
+        );
+    }
+
+    #[test]
+    fn packing_keeps_at_least_n_sessions_overlapping_and_leaves_single_rows() {
+        let rows = [
+            ("a", 0.0, None),
+            ("a", 10.0, None),
+            ("b", 20.0, None),
+            ("b", 30.0, None),
+            ("c", 40.0, None),
+            ("d", 45.0, None),
+            ("c", 50.0, None),
+            ("e", 60.0, None),
+            ("e", 61.0, None),
+        ];
+        let t = conv_trace(&rows, &[("min_concurrent_sessions", 2.into())]);
+        // a [0, 10], b [0, 10], c [10, 20], d [45] (instantaneous, left), e [20, 21]; served in
+        // order of their first turn.
+        assert_eq!(
+            times(&t),
+            vec![
+                vec![0.0, 10.0],
+                vec![0.0, 10.0],
+                vec![10.0, 20.0],
+                vec![20.0, 21.0],
+                vec![45.0]
+            ]
+        );
+    }
+
+    #[test]
+    fn idle_gaps_follow_the_recorded_duration_and_everything_scales() {
+        let rows = [
+            ("a", 0.0, Some(3.0)),
+            ("b", 1.0, None),
+            ("a", 5.0, Some(9.0)),
+            ("a", 6.0, None),
+        ];
+        let t = conv_trace(&rows, &[("time_scale", 0.5.into())]);
+        let s = t.sessions();
+        assert_eq!(s.len(), 2);
+        let a: Vec<(usize, f64, f64)> = s[0]
+            .turns
+            .iter()
+            .map(|x| (x.row, x.at_s, x.gap_s))
+            .collect();
+        // 5 − (0 + 3) = 2 s idle, then the next row starts before the last one's recorded end: 0.
+        assert_eq!(a, vec![(0, 0.0, 0.0), (2, 2.5, 1.0), (3, 3.0, 0.0)]);
+        assert_eq!(s[1].turns[0].at_s, 0.5);
+        // Without a conversation column every row is its own session.
+        let mut m = Map::new();
+        m.insert("kind".into(), "trace_synthetic".into());
+        m.insert("source".into(), "t.jsonl".into());
+        let t = Trace::parse(
+            TraceSpec::from_map(&m).unwrap(),
+            "{\"session\": \"a\", \"timestamp\": 0, \"input_length\": 4}\n{\"session\": \"a\", \"timestamp\": 1, \"input_length\": 4}",
+        )
+        .unwrap();
+        assert!(!t.has_conversations());
+        assert_eq!(t.sessions().len(), 2);
+    }
+
+    #[test]
+    fn copies_follow_one_another_at_their_offset() {
+        let rows = [("a", 0.0, None), ("b", 1.0, None), ("c", 2.0, None)];
+        let t = conv_trace(&rows, &[("copies", 2.into())]);
+        let s = t.sessions();
+        let got: Vec<(u32, f64)> = s.iter().map(|x| (x.copy, x.turns[0].at_s)).collect();
+        assert_eq!(
+            got,
+            vec![(0, 0.0), (0, 1.0), (0, 2.0), (1, 2.0), (1, 3.0), (1, 4.0)]
+        );
+        let t = conv_trace(&rows, &[("copies", 3.into()), ("copy_offset", 0.5.into())]);
+        let got: Vec<f64> = t.sessions().iter().map(|x| x.turns[0].at_s).collect();
+        assert_eq!(got, vec![0.0, 1.0, 1.0, 2.0, 2.0, 2.0, 3.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn session_keys_and_columns_are_checked() {
+        let bad = |keys: &[(&str, Value)]| {
+            let mut m = Map::new();
+            m.insert("kind".into(), "mooncake".into());
+            m.insert("source".into(), "t.jsonl".into());
+            for (k, v) in keys {
+                m.insert((*k).into(), v.clone());
+            }
+            TraceSpec::from_map(&m).unwrap_err().to_string()
+        };
+        assert!(bad(&[("max_wait", 0.into())]).contains("max_wait must be a number > 0"));
+        assert!(bad(&[("copies", 1.5.into())]).contains("copies must be a whole number ≥ 1"));
+        assert!(bad(&[("copy_offset", (-1).into())]).contains("copy_offset must be a number ≥ 0"));
+        assert!(bad(&[("min_concurrent_sessions", 0.into())])
+            .contains("min_concurrent_sessions must be a whole number ≥ 1"));
+        assert!(bad(&[("time_scale", "x".into())]).contains("time_scale must be a number > 0"));
+        let mut m = Map::new();
+        m.insert("kind".into(), "trace_synthetic".into());
+        m.insert("source".into(), "t.jsonl".into());
+        m.insert("conversation_id_column".into(), "session".into());
+        let spec = TraceSpec::from_map(&m).unwrap();
+        let e = Trace::parse(
+            spec.clone(),
+            "{\"session\": 1, \"timestamp\": 0, \"input_length\": 4}\n{\"timestamp\": 1, \"input_length\": 4}",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("row 2 has no session"), "{e}");
+        let e = Trace::parse(
+            spec,
+            "{\"session\": 1, \"timestamp\": 0, \"input_length\": 4, \"duration\": -2}",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("row 1: duration must be a number ≥ 0"), "{e}");
     }
 
     fn blocks_trace() -> Trace {

@@ -35,6 +35,19 @@ impl DataSource {
         match self {
             DataSource::Trace(t) => {
                 let mooncake = t.spec.kind == crate::data::trace::TraceKind::Mooncake;
+                let timing = &t.spec.timing;
+                let span = if timing.is_set() {
+                    t.sessions()
+                        .iter()
+                        .flat_map(|s| s.turns.iter().map(|x| x.at_s))
+                        .fold(0.0, f64::max)
+                } else {
+                    t.duration_s()
+                };
+                let mut conversations = std::collections::HashMap::new();
+                for c in t.rows.iter().filter_map(|r| r.conversation) {
+                    *conversations.entry(c).or_insert(0u32) += 1;
+                }
                 DataSourceInfo::Trace {
                     trace_kind: t.spec.kind.name().into(),
                     path: t.spec.path.display().to_string(),
@@ -43,7 +56,16 @@ impl DataSource {
                     hash_id_block_size: mooncake.then_some(t.spec.block_size),
                     distinct_blocks: mooncake.then_some(t.distinct_blocks),
                     duration_s: t.duration_s(),
-                    replay_duration_s: time_scale.map(|s| t.duration_s() * s),
+                    replay_duration_s: time_scale.map(|s| span * s),
+                    conversations: conversations.values().filter(|&&n| n > 1).count(),
+                    session_timing: timing.is_set().then(|| crate::report::SessionTimingInfo {
+                        max_wait: timing.max_wait,
+                        max_session_wait: timing.max_session_wait,
+                        min_concurrent_sessions: timing.min_concurrent_sessions,
+                        time_scale: timing.time_scale,
+                        copies: timing.copies,
+                        copy_offset: timing.copy_offset,
+                    }),
                 }
             }
             DataSource::Synthetic(s) => DataSourceInfo::Synthetic { spec: s.clone() },

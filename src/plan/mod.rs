@@ -278,6 +278,7 @@ impl Plan {
             DataSource::File { rows, .. } if rows.iter().any(|r| !r.later.is_empty()) => {
                 Some(self.conversation_slots)
             }
+            DataSource::Trace(t) if t.has_conversations() => Some(self.conversation_slots),
             _ => None,
         }
     }

@@ -719,15 +719,27 @@ pub fn replay_line(b: &BenchmarkEntry, data: &crate::report::DataSourceInfo) -> 
             duration_s,
             hash_id_block_size,
             distinct_blocks,
+            replay_duration_s,
+            conversations,
+            session_timing,
             ..
         } => {
             let blocks = match (hash_id_block_size, distinct_blocks) {
                 (Some(b), Some(d)) => format!(", {d} distinct {b}-token blocks"),
                 _ => String::new(),
             };
+            let convs = match conversations {
+                0 => String::new(),
+                1 => ", 1 conversation of several rows".to_string(),
+                n => format!(", {n} conversations of several rows"),
+            };
+            let timing = match session_timing {
+                None => String::new(),
+                Some(_) => " after its session timing".to_string(),
+            };
             format!(
-                "{trace_kind} trace of {rows} rows (timestamps in {timestamp_unit}{blocks}) spanning {duration_s:.3} s, replayed over {:.3} s at time_scale {time_scale}",
-                duration_s * time_scale
+                "{trace_kind} trace of {rows} rows (timestamps in {timestamp_unit}{blocks}{convs}) spanning {duration_s:.3} s, replayed over {:.3} s{timing} at time_scale {time_scale}",
+                replay_duration_s.unwrap_or(duration_s * time_scale)
             )
         }
         _ => format!("trace replayed at time_scale {time_scale}"),

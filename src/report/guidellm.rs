@@ -268,16 +268,37 @@ fn data_args(r: &Report) -> Value {
             path,
             hash_id_block_size,
             timestamp_unit,
+            session_timing,
             ..
         } => {
             let mut d = json!({"kind": trace_kind, "source": {"kind": "json_file", "path": path}});
             if let Some(b) = hash_id_block_size {
                 d["hash_id_block_size"] = json!(b);
             }
+            let mut scale = session_timing.as_ref().map_or(1.0, |t| t.time_scale);
+            if let Some(t) = session_timing {
+                // Caps in the trace's unit, as GuideLLM compares them with the raw timestamps.
+                if let Some(w) = t.max_wait {
+                    d["max_wait"] = json!(w);
+                }
+                if let Some(w) = t.max_session_wait {
+                    d["max_session_wait"] = json!(w);
+                }
+                if let Some(n) = t.min_concurrent_sessions {
+                    d["min_concurrent_sessions"] = json!(n);
+                }
+                if t.copies != 1 {
+                    d["copies"] = json!(t.copies);
+                    d["copy_offset"] = json!(t.copy_offset);
+                }
+            }
             // GuideLLM reads timestamps as seconds: its own time_scale converts milliseconds, so
             // the scenario replays at the speed llmbench did.
             if timestamp_unit == "ms" {
-                d["time_scale"] = json!(0.001);
+                scale *= 0.001;
+            }
+            if scale != 1.0 {
+                d["time_scale"] = json!(scale);
             }
             json!([d])
         }

@@ -11,7 +11,7 @@
 //! (`admitted`), so the wait shows apart from the pacer's lag.
 
 use super::collector::{Sent, TurnDone};
-use super::strategy::{constant_offset_s, Strategy};
+use super::strategy::{constant_offset_s, ScheduleTurn, Strategy};
 use super::EndReason;
 use crate::backend::Submitter;
 use crate::clock::Clock;
@@ -201,6 +201,8 @@ struct Due {
 struct Conversations {
     open: HashMap<u64, Open>,
     due: Vec<Due>,
+    /// A replay: (its time_scale, schedule_turn, start), for a trace conversation's later rows.
+    replay: Option<(f64, ScheduleTurn, u64)>,
 }
 
 impl Conversations {
@@ -217,7 +219,19 @@ impl Conversations {
         let Some(next) = rest.next_prompt(o.prompt, &reply, d.stopped) else {
             return;
         };
-        let at = d.end.saturating_add(rest.delay_ns);
+        let at = match (next.trace, self.replay) {
+            (None, _) => d.end.saturating_add(rest.delay_ns),
+            // GuideLLM's TraceReplayStrategy: the recorded idle gap after the previous row's
+            // actual end, or the row's own time (not before the previous row has ended).
+            (Some(t), Some((scale, ScheduleTurn::IdleGap, _))) => {
+                d.end.saturating_add((t.gap_s * scale * 1e9).round() as u64)
+            }
+            (Some(t), Some((scale, ScheduleTurn::Timestamp, start))) => d
+                .end
+                .max(start.saturating_add((t.at_s * scale * 1e9).round() as u64)),
+            // Not a replay: the trace's times are unused, the next row follows at once.
+            (Some(_), None) => d.end,
+        };
         let last = rest.later.is_empty();
         self.due.push(Due {
             at,
@@ -314,6 +328,17 @@ impl Pacer {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed);
         let mut poisson_t = 0.0f64;
         let mut convs = Conversations::default();
+        // A replay opens each conversation at its first row's time, and its later rows go at
+        // theirs: the conversation-level loop, whatever --conversation-slots says.
+        let mut turns = turns;
+        if let Strategy::Replay {
+            time_scale,
+            schedule_turn,
+        } = self.strategy
+        {
+            convs.replay = Some((time_scale, schedule_turn, self.start_ns));
+            turns.hold = true;
+        }
         let closed = self.strategy.concurrency().is_some();
         let capped = self.strategy.cap().is_some();
         let mut sent_n: u64 = 0;
@@ -341,8 +366,9 @@ impl Pacer {
                     }
                 } else {
                     let k = if turns.hold { opened } else { sent_n };
-                    // Trace rows are single-turn (a replay never gets here): no arrival times.
-                    opp = self.target(k, None, &mut poisson_t, &mut rng);
+                    // A replay's next conversation opens at its first row's time.
+                    let arrival = self.source.next_arrival_s();
+                    opp = self.target(k, arrival, &mut poisson_t, &mut rng);
                     if opp.is_none() {
                         break EndReason::Interrupted;
                     }

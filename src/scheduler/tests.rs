@@ -834,6 +834,7 @@ impl RequestSource for Chats {
                     .map(|_| LaterTurn {
                         content: vec![5, 6, 7, 8],
                         max_tokens: Some(self.tokens),
+                        trace: None,
                         recorded_reply: None,
                     })
                     .collect(),
@@ -933,6 +934,114 @@ fn conversation_slots_hold_a_stream_through_think_time() {
                 next.t.scheduled.unwrap(),
                 prev.t.end.unwrap() + 200 * MS,
                 "a later turn is due at reply + think time"
+            );
+        }
+    }
+}
+
+/// A trace with conversations: session (first row's arrival s, later rows as (at s, gap s)).
+fn trace_sessions(sessions: &[(f64, &[(f64, f64)])]) -> Box<dyn RequestSource> {
+    use crate::data::prompts::{Conversation, LaterTurn, TraceTiming};
+    let row = |n: u32| RequestSpec {
+        prompt: (0..n).collect(),
+        content_tokens: n,
+        max_tokens: Some(2),
+        ..Default::default()
+    };
+    let specs: Vec<RequestSpec> = sessions
+        .iter()
+        .map(|(_, later)| {
+            let mut first = row(4);
+            if !later.is_empty() {
+                first.conversation = Some(Box::new(Conversation {
+                    later: later
+                        .iter()
+                        .map(|&(at_s, gap_s)| LaterTurn {
+                            content: row(6).prompt,
+                            max_tokens: Some(2),
+                            recorded_reply: None,
+                            trace: Some(TraceTiming {
+                                at_s,
+                                gap_s,
+                                content_tokens: 6,
+                            }),
+                        })
+                        .collect(),
+                    delay_ns: 0,
+                    frame: Default::default(),
+                    suffix: Default::default(),
+                    messages: None,
+                }));
+            }
+            first
+        })
+        .collect();
+    Box::new(crate::data::trace::TraceSource::new(
+        std::sync::Arc::new(specs),
+        std::sync::Arc::new(sessions.iter().map(|s| s.0).collect()),
+    ))
+}
+
+#[test]
+fn a_trace_conversation_sends_its_later_rows_by_schedule_turn() {
+    // Session A: rows at 0, then 0.5 s (idle gap 0.3 s after its recorded duration), 2.0 s
+    // (gap 0.1 s); session B one row at 0.2 s.
+    let sessions: &[(f64, &[(f64, f64)])] = &[(0.0, &[(0.5, 0.3), (2.0, 0.1)]), (0.2, &[])];
+    for (turn, scale) in [
+        (crate::scheduler::strategy::ScheduleTurn::IdleGap, 1.0),
+        (crate::scheduler::strategy::ScheduleTurn::IdleGap, 0.5),
+        (crate::scheduler::strategy::ScheduleTurn::Timestamp, 1.0),
+        (crate::scheduler::strategy::ScheduleTurn::Timestamp, 0.5),
+    ] {
+        let mut b = Bench::new(Shape::default());
+        b.conversations = Some(false);
+        let strategy = Strategy::Replay {
+            time_scale: scale,
+            schedule_turn: turn,
+        };
+        let o = b.run(trace_sessions(sessions), strategy, Constraints::default());
+        assert_eq!(o.ended_by, EndReason::DataExhausted, "{turn:?}");
+        assert_eq!(o.records.len(), 4);
+        let mut by_conv: std::collections::BTreeMap<u64, Vec<&RequestRecord>> = Default::default();
+        for r in &o.records {
+            by_conv
+                .entry(r.turn.unwrap().conversation)
+                .or_default()
+                .push(r);
+        }
+        let convs: Vec<&Vec<&RequestRecord>> = by_conv.values().collect();
+        assert_eq!(convs.len(), 2);
+        let (a, b) = (convs[0], convs[1]);
+        assert_eq!(a.len(), 3);
+        assert_eq!(b.len(), 1);
+        let start = a[0].t.scheduled.unwrap();
+        assert_eq!(
+            b[0].t.scheduled.unwrap() - start,
+            (0.2 * scale * 1e9) as u64
+        );
+        for k in 1..3 {
+            let (prev, r) = (a[k - 1], a[k]);
+            let (at, gap) = sessions[0].1[k - 1];
+            let end = prev.t.end.unwrap();
+            let want = match turn {
+                crate::scheduler::strategy::ScheduleTurn::IdleGap => {
+                    end + (gap * scale * 1e9).round() as u64
+                }
+                crate::scheduler::strategy::ScheduleTurn::Timestamp => {
+                    end.max(start + (at * scale * 1e9).round() as u64)
+                }
+            };
+            assert_eq!(r.t.scheduled.unwrap(), want, "{turn:?} ×{scale} row {k}");
+            assert!(r.t.sent.unwrap() >= want);
+            let t = r.turn.unwrap();
+            assert_eq!(
+                (t.index, t.history_tokens),
+                (k as u32, 0),
+                "rows are whole prompts"
+            );
+            assert_eq!(
+                r.prompt_tokens_sent, 6,
+                "a later row's own prompt, not spliced"
             );
         }
     }

@@ -10,7 +10,7 @@ use crate::backend::Backend;
 use crate::clock::{Clock, Monotonic};
 use crate::data::prompts::{Prepared, RequestSource, RequestSpec};
 use crate::error;
-use crate::plan::{ModelSpec, Plan};
+use crate::plan::{DataSource, ModelSpec, Plan};
 use crate::report::{self, Report};
 use crate::scheduler::search::Measured;
 use crate::scheduler::{self, EndReason, Outcome, Strategy, StrategyPlan};
@@ -261,7 +261,8 @@ impl Session<'_> {
         for w in &ready.warnings {
             eprintln!("warning: {model}: {w}");
         }
-        let turns = plan.conversations().is_some();
+        // A trace's conversations send each row's own prompt: nothing is spliced or rendered.
+        let turns = plan.conversations().is_some() && !matches!(plan.data, DataSource::Trace(_));
         if let (true, Some(note)) = (turns, &prep.frame.turn_note) {
             eprintln!("warning: {model}: {note}; later turns are therefore rendered from the conversation's messages by the chat template (each message's token ids decoded, the conversation rendered and tokenized again), not spliced: summary.conversations.turns[].rendered_minus_spliced_tokens says by how much the engine's prompts differ from the spliced ones");
         }

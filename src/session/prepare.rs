@@ -8,7 +8,7 @@ use crate::bail_usage;
 use crate::data::files::FileRow;
 use crate::data::prompts::{
     Conversation, LaterTurn, Prepared, PromptFrame, RequestSource, RequestSpec, SyntheticSource,
-    CORPUS_TEXT,
+    TraceTiming, CORPUS_TEXT,
 };
 use crate::data::trace::{mooncake_prompt, Blocks, Trace, TraceKind, TraceSource};
 use crate::plan::{DataSource, Plan, RequestFormat};
@@ -162,52 +162,104 @@ fn from_trace(
             })
         })
         .collect();
-    let mut texts = file_requests(worker, plan, &frame, &texts, (false, false))?.into_iter();
-    let mut blocks = Blocks::new(&corpus, &alphabet, plan.seed, trace.spec.block_size);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(plan.seed);
-    let mut specs = Vec::with_capacity(n);
-    for r in rows {
-        let mut spec = match (trace.spec.kind, &r.prompt) {
-            (TraceKind::Mooncake, _) => mooncake_prompt(r, &mut blocks, &trace.uses, &frame),
-            (TraceKind::Synthetic, Some(_)) => texts.next().expect("one per text row"),
-            (TraceKind::Synthetic, None) => synthetic_prompt(
-                r.input_length.unwrap_or(1),
-                &corpus,
-                &alphabet,
-                &frame,
-                &mut rng,
-            ),
-        };
-        spec.max_tokens = r.output_length;
-        if let Some(limit) = ready.max_model_len {
-            let (p, o) = (
-                spec.prompt.len() as u64,
-                spec.max_tokens.unwrap_or(1) as u64,
-            );
-            if p + o > limit {
-                bail_usage!(
-                    "--data kind={}: {} row {} asks for {p} prompt tokens plus {} output tokens, but model {model} has max_model_len {limit}; raise it with vllm_config's max_model_len (up to the model's limit) or leave the row out",
-                    trace.spec.kind.name(),
-                    trace.spec.path.display(),
-                    r.line,
-                    spec.max_tokens.unwrap_or(1)
+    let texts = file_requests(worker, plan, &frame, &texts, (false, false))?;
+    // Each copy of the trace builds its prompts anew (its blocks salted by the copy, as
+    // GuideLLM's hash tables are per pass), so a later pass does not hit the earlier's cache.
+    let copies = trace.spec.timing.copies;
+    let mut by_copy: Vec<Vec<RequestSpec>> = Vec::with_capacity(copies as usize);
+    for copy in 0..copies as u64 {
+        let salt = copy.wrapping_mul(1_000_003);
+        let mut texts = texts.iter().cloned();
+        let mut blocks = Blocks::new(
+            &corpus,
+            &alphabet,
+            plan.seed.wrapping_add(salt),
+            trace.spec.block_size,
+        );
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(plan.seed.wrapping_add(salt));
+        let mut specs = Vec::with_capacity(n);
+        for r in rows {
+            let mut spec = match (trace.spec.kind, &r.prompt) {
+                (TraceKind::Mooncake, _) => mooncake_prompt(r, &mut blocks, &trace.uses, &frame),
+                (TraceKind::Synthetic, Some(_)) => texts.next().expect("one per text row"),
+                (TraceKind::Synthetic, None) => synthetic_prompt(
+                    r.input_length.unwrap_or(1),
+                    &corpus,
+                    &alphabet,
+                    &frame,
+                    &mut rng,
+                ),
+            };
+            spec.max_tokens = r.output_length;
+            if let Some(limit) = ready.max_model_len {
+                let (p, o) = (
+                    spec.prompt.len() as u64,
+                    spec.max_tokens.unwrap_or(1) as u64,
                 );
+                if p + o > limit {
+                    bail_usage!(
+                        "--data kind={}: {} row {} asks for {p} prompt tokens plus {} output tokens, but model {model} has max_model_len {limit}; raise it with vllm_config's max_model_len (up to the model's limit) or leave the row out",
+                        trace.spec.kind.name(),
+                        trace.spec.path.display(),
+                        r.line,
+                        spec.max_tokens.unwrap_or(1)
+                    );
+                }
             }
+            specs.push(spec);
         }
-        specs.push(spec);
+        by_copy.push(specs);
     }
-    let p = specs
+    let p = by_copy[0]
         .iter()
         .map(|r| r.prompt.len() as u64)
         .max()
         .unwrap_or(0);
-    let o = specs
+    let o = by_copy[0]
         .iter()
         .filter_map(|r| r.max_tokens)
         .max()
         .map(|m| m as u64);
+    // Sessions on the replay's timeline: a conversation's first row is the request served, its
+    // later rows ride along, each due on the trace's time once the one before it has ended.
+    let mut specs = Vec::new();
+    let mut arrivals = Vec::new();
+    for session in trace.sessions() {
+        let mut turns = session.turns.into_iter().filter(|t| t.row < n);
+        let Some(first) = turns.next() else {
+            continue;
+        };
+        let built = &mut by_copy[session.copy as usize];
+        let mut spec = std::mem::take(&mut built[first.row]);
+        let later: std::collections::VecDeque<LaterTurn> = turns
+            .map(|t| {
+                let r = std::mem::take(&mut built[t.row]);
+                LaterTurn {
+                    trace: Some(TraceTiming {
+                        at_s: t.at_s,
+                        gap_s: t.gap_s,
+                        content_tokens: r.content_tokens,
+                    }),
+                    content: r.prompt,
+                    max_tokens: r.max_tokens,
+                    recorded_reply: None,
+                }
+            })
+            .collect();
+        if !later.is_empty() {
+            spec.conversation = Some(Box::new(Conversation {
+                later,
+                delay_ns: 0,
+                frame: Arc::default(),
+                suffix: Arc::default(),
+                messages: None,
+            }));
+        }
+        specs.push(spec);
+        arrivals.push(first.at_s);
+    }
     let specs = Arc::new(specs);
-    let arrivals = Arc::new(rows.iter().map(|r| r.at_s).collect::<Vec<_>>());
+    let arrivals = Arc::new(arrivals);
     let warm = warm_requests(&specs, plan.warmup_requests);
     let prep = Prep {
         frame,
@@ -455,6 +507,7 @@ fn conversations(
                     .next()
                     .filter(|r| !r.is_empty())
                     .map(|r| r.len() as u32),
+                trace: None,
                 recorded_reply: before.next(),
             })
             .collect();

@@ -247,15 +247,15 @@ const TRACE_KEYS: &[(&str, super::fields::Support)] = &[
     ("prompt_tokens_column", Yes),
     ("output_tokens_column", Yes),
     ("load_kwargs", Yes),
-    // Session timing and multi-turn traces: the real-workloads issue.
-    ("duration_column", NotYet),
-    ("conversation_id_column", NotYet),
-    ("max_wait", NotYet),
-    ("max_session_wait", NotYet),
-    ("min_concurrent_sessions", NotYet),
-    ("time_scale", NotYet),
-    ("copies", NotYet),
-    ("copy_offset", NotYet),
+    // Session timing and multi-turn traces (docs/metrics.md, "Trace replay").
+    ("duration_column", Yes),
+    ("conversation_id_column", Yes),
+    ("max_wait", Yes),
+    ("max_session_wait", Yes),
+    ("min_concurrent_sessions", Yes),
+    ("time_scale", Yes),
+    ("copies", Yes),
+    ("copy_offset", Yes),
 ];
 
 const TEXT_ONLY: &str =

@@ -226,7 +226,7 @@ fn refusals_are_one_sentence_naming_option_kind_and_key() {
         (vec!["--profile", "kind=synchronous", "--constraint", "kind=over_saturation,min_growth=0.5,moe_threshold=3"], "--constraint kind=over_saturation: moe_threshold belongs to GuideLLM's statistical detector"),
         (vec!["--profile", "kind=synchronous", "--output", "kind=plot,path=x.jpg"], "--output kind=plot"),
         (vec!["--profile", "kind=synchronous", "--metrics", "kind=generative,slo=500"], "--metrics kind=generative: slo must be a JSON object"),
-        (vec!["--profile", "kind=synchronous", "--data", "kind=mooncake,source=t.jsonl,copies=2"], "--data kind=mooncake: `copies` is not supported yet"),
+        (vec!["--profile", "kind=synchronous", "--data", "kind=synthetic_text,prompt_tokens=8,tool_call_turns=2"], "--data kind=synthetic_text: `tool_call_turns` is not supported yet"),
         (vec!["--profile", "kind=synchronous", "--data", "kind=mooncake,source=t.csv"], "--data kind=mooncake: the trace t.csv must be a .jsonl or .json file"),
         (vec!["--profile", "kind=synchronous", "--data", "kind=trace_synthetic,source=t.jsonl,timestamp_unit=us"], "--data kind=trace_synthetic: timestamp_unit must be s or ms"),
         (vec!["--profile", "kind=synchronous", "--data", "kind=mooncake"], "--data kind=mooncake: source is required"),

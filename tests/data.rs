@@ -483,6 +483,13 @@ import os
 os.makedirs(f"{d}/hub/data")
 pq.write_table(pa.table(train), f"{d}/hub/data/train-00000-of-00001.parquet")
 pq.write_table(pa.table(test), f"{d}/hub/data/test-00000-of-00001.parquet")
+# A Hub repository whose README.md header declares its configs: file names say nothing of splits.
+os.makedirs(f"{d}/hub2/parts/first")
+os.makedirs(f"{d}/hub2/parts/second")
+pq.write_table(pa.table(train), f"{d}/hub2/parts/first/a.parquet")
+pq.write_table(pa.table(test), f"{d}/hub2/parts/second/b.parquet")
+with open(f"{d}/hub2/README.md", "w") as f:
+    f.write("---\nconfigs:\n- config_name: other\n  data_files: parts/second/*.parquet\n- config_name: main\n  default: true\n  data_files:\n  - split: train\n    path: parts/first/*.parquet\n  - split: test\n    path: parts/second/*.parquet\n---\n# rows\n")
 "#;
     let st = std::process::Command::new(python())
         .args(["-c", script])
@@ -545,16 +552,36 @@ pq.write_table(pa.table(test), f"{d}/hub/data/test-00000-of-00001.parquet")
             "Hub layout, hf kind",
             new(&format!("kind=hf,source={}", p("hub")), "h.out"),
         ),
+        (
+            "README configs, the default config's default split",
+            old(&p("hub2"), &[], "c.out"),
+        ),
     ] {
         assert!(got == train, "{what}: not the rows of train.jsonl");
     }
-    for (what, got) in [(
-        "save_to_disk, split=test",
-        new(
-            &format!("kind=huggingface,source={},split=test", p("saved")),
-            "st.out",
+    let named = serde_json::json!({"kind": "hf", "source": p("hub2"),
+        "load_kwargs": {"name": "main", "split": "test"}});
+    for (what, got) in [
+        (
+            "save_to_disk, split=test",
+            new(
+                &format!("kind=huggingface,source={},split=test", p("saved")),
+                "st.out",
+            ),
         ),
-    )] {
+        (
+            "README configs, load_kwargs name and split",
+            new(&named.to_string(), "ct.out"),
+        ),
+        (
+            "README configs, the other config by --data-args name",
+            old(
+                &p("hub2"),
+                &["--data-args", r#"{"name": "other"}"#],
+                "co.out",
+            ),
+        ),
+    ] {
         assert!(got == test, "{what}: not the rows of test.jsonl");
     }
 }

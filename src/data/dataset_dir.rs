@@ -120,7 +120,8 @@ pub struct Resolved {
 /// The rows of a dataset directory, and the split they came from.
 pub fn load(dir: &Path, opts: &LoadOptions) -> Result<(Vec<FileRow>, Option<String>)> {
     let split = requested_split(opts.data_args.as_ref())?;
-    let r = resolve(dir, split.as_deref())?;
+    let config = requested_config(opts.data_args.as_ref())?;
+    let r = resolve_config(dir, split.as_deref(), config.as_deref())?;
     let mut rows = Vec::new();
     for f in &r.files {
         if std::fs::metadata(f).map(|m| m.len()).unwrap_or(0) == 0 {
@@ -149,9 +150,34 @@ fn requested_split(args: Option<&Value>) -> Result<Option<String>> {
     }
 }
 
-/// The files of `dir`'s requested (or default) split.
+/// `name` from `--data-args` (`load_dataset`'s config name), when given.
+fn requested_config(args: Option<&Value>) -> Result<Option<String>> {
+    match args.and_then(|a| a.get("name")) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+        Some(other) => crate::bail_usage!(
+            "--data name must name a config of the dataset's README.md as a string, not {other}"
+        ),
+    }
+}
+
+/// The files of `dir`'s requested (or default) split, of its default config.
 pub fn resolve(dir: &Path, split: Option<&str>) -> Result<Resolved> {
+    resolve_config(dir, split, None)
+}
+
+/// The files of `dir`'s requested (or default) split, of the config `name` where its README.md
+/// declares configs (the default one without a name).
+pub fn resolve_config(dir: &Path, split: Option<&str>, name: Option<&str>) -> Result<Resolved> {
     let d = dir.display();
+    if let Some(configs) = readme_configs(dir)? {
+        return from_config(dir, &configs, split, name);
+    }
+    if let Some(n) = name {
+        crate::bail_usage!(
+            "--data {d} declares no configs (no configs list in a README.md header), so it has no config \"{n}\"; leave name out"
+        );
+    }
     if dir.join("dataset_dict.json").is_file() {
         let splits = saved_splits(dir)?;
         let chosen = choose(dir, split, &splits)?;
@@ -197,6 +223,237 @@ pub fn resolve(dir: &Path, split: Option<&str>) -> Result<Resolved> {
         split: Some(chosen),
         files,
     })
+}
+
+/// One config of a Hub repository's README.md header: its data files (glob patterns relative to
+/// the repository) by split.
+#[derive(Debug, Clone, PartialEq)]
+struct HubConfig {
+    name: String,
+    default: bool,
+    data_files: BTreeMap<String, Vec<String>>,
+}
+
+/// The `configs` of `dir/README.md`'s YAML header, as the Hub and `datasets` read them; None
+/// where there is no README.md, no header or no `configs`.
+fn readme_configs(dir: &Path) -> Result<Option<Vec<HubConfig>>> {
+    let path = dir.join("README.md");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let text = text.trim_start_matches('\u{feff}');
+    let Some(rest) = text
+        .strip_prefix("---\n")
+        .or_else(|| text.strip_prefix("---\r\n"))
+    else {
+        return Ok(None);
+    };
+    let Some(end) = rest
+        .find("\n---")
+        .map(|i| i + 1)
+        .or_else(|| rest.starts_with("---").then_some(0))
+    else {
+        return Ok(None);
+    };
+    let p = path.display();
+    let header: Value = match serde_yaml_ng::from_str(&rest[..end]) {
+        Ok(Value::Null) => return Ok(None),
+        Ok(v) => v,
+        Err(e) => crate::bail_usage!("--data {p}: its YAML header is not valid YAML ({e})"),
+    };
+    let Some(list) = header.get("configs").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let Some(list) = list.as_array() else {
+        crate::bail_usage!("--data {p}: configs must be a list of {{config_name, data_files}}");
+    };
+    let mut out = Vec::new();
+    for c in list {
+        let name = c
+            .get("config_name")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string();
+        let bad = || -> anyhow::Error {
+            crate::error::UsageError::new(format!(
+                "--data {p}: config {name}'s data_files must be a path pattern, a list of them, or a list of {{split, path}}"
+            ))
+            .into()
+        };
+        let patterns = |v: &Value| -> Result<Vec<String>> {
+            match v {
+                Value::String(s) => Ok(vec![s.clone()]),
+                Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.as_str().map(String::from).ok_or_else(bad))
+                    .collect(),
+                _ => Err(bad()),
+            }
+        };
+        let mut data_files: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        match c.get("data_files") {
+            None | Some(Value::Null) => crate::bail_usage!(
+                "--data {p}: config {name} has no data_files; llmbench reads a config's data files, not a loading script"
+            ),
+            Some(Value::Array(a)) if a.iter().all(Value::is_object) => {
+                for e in a {
+                    let split = e.get("split").and_then(Value::as_str).unwrap_or("train");
+                    let path = e.get("path").ok_or_else(bad)?;
+                    data_files
+                        .entry(split.to_string())
+                        .or_default()
+                        .extend(patterns(path)?);
+                }
+            }
+            Some(Value::Object(m)) => {
+                for (split, path) in m {
+                    data_files.insert(split.clone(), patterns(path)?);
+                }
+            }
+            Some(v) => {
+                data_files.insert("train".into(), patterns(v)?);
+            }
+        }
+        out.push(HubConfig {
+            default: c.get("default").and_then(Value::as_bool).unwrap_or(false),
+            name,
+            data_files,
+        });
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// The chosen config's files for the chosen split: `name`'s, else the one marked `default`,
+/// named `default`, or the only one, as `datasets` picks.
+fn from_config(
+    dir: &Path,
+    configs: &[HubConfig],
+    split: Option<&str>,
+    name: Option<&str>,
+) -> Result<Resolved> {
+    let d = dir.display();
+    let names = || {
+        configs
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let config = match name {
+        Some(n) => match configs.iter().find(|c| c.name == n) {
+            Some(c) => c,
+            None => crate::bail_usage!(
+                "--data {d}: no config \"{n}\" in its README.md; its configs are {}",
+                names()
+            ),
+        },
+        None => match configs
+            .iter()
+            .find(|c| c.default)
+            .or_else(|| configs.iter().find(|c| c.name == "default"))
+            .or_else(|| (configs.len() == 1).then(|| &configs[0]))
+        {
+            Some(c) => c,
+            None => crate::bail_usage!(
+                "--data {d}: its README.md declares configs {} and none is the default; choose one with --data-args '{{\"name\": \"…\"}}' (load_kwargs.name in the run form)",
+                names()
+            ),
+        },
+    };
+    let splits: Vec<String> = config.data_files.keys().cloned().collect();
+    let chosen = choose(dir, split, &splits)?;
+    let mut found = Vec::new();
+    walk(dir, dir, &mut found)?;
+    let rel: Vec<(String, &PathBuf)> = found
+        .iter()
+        .map(|(p, _)| {
+            let r = p.strip_prefix(dir).unwrap_or(p);
+            (r.to_string_lossy().replace('\\', "/"), p)
+        })
+        .collect();
+    let mut files = Vec::new();
+    for pattern in &config.data_files[&chosen] {
+        let pat = pattern.trim_start_matches("./");
+        let matched: Vec<PathBuf> = rel
+            .iter()
+            .filter(|(r, _)| glob_match(pat, r))
+            .map(|(_, p)| (*p).clone())
+            .collect();
+        if matched.is_empty() {
+            crate::bail_usage!(
+                "--data {d}: config {}'s split {chosen} names {pattern}, which matches no {} file in the directory",
+                config.name,
+                HUB_EXTENSIONS.iter().map(|e| format!(".{e}")).collect::<Vec<_>>().join("/")
+            );
+        }
+        for m in matched {
+            if !files.contains(&m) {
+                files.push(m);
+            }
+        }
+    }
+    files.sort();
+    Ok(Resolved {
+        layout: Layout::HubFiles,
+        split: Some(chosen),
+        files,
+    })
+}
+
+/// fsspec's glob as `datasets` uses it for data_files: `*` and `?` within one path segment,
+/// `**` across segments, `[…]` a character class; anything else literal.
+fn glob_match(pattern: &str, path: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some(b'*') if p.get(1) == Some(&b'*') => {
+                // `**/` also matches no directory at all.
+                let rest = &p[2..];
+                let rest_slash = rest.strip_prefix(b"/").unwrap_or(rest);
+                (0..=s.len()).any(|i| go(rest, &s[i..]))
+                    || (rest.len() != rest_slash.len() && go(rest_slash, s))
+            }
+            Some(b'*') => {
+                let rest = &p[1..];
+                let mut i = 0;
+                loop {
+                    if go(rest, &s[i..]) {
+                        return true;
+                    }
+                    if i == s.len() || s[i] == b'/' {
+                        return false;
+                    }
+                    i += 1;
+                }
+            }
+            Some(b'?') => !s.is_empty() && s[0] != b'/' && go(&p[1..], &s[1..]),
+            Some(b'[') => match p.iter().position(|&c| c == b']') {
+                Some(close) if close > 1 && !s.is_empty() => {
+                    let class = &p[1..close];
+                    let (neg, class) = match class.first() {
+                        Some(b'!' | b'^') => (true, &class[1..]),
+                        _ => (false, class),
+                    };
+                    let c = s[0];
+                    let mut hit = false;
+                    let mut k = 0;
+                    while k < class.len() {
+                        if k + 2 < class.len() && class[k + 1] == b'-' {
+                            hit |= class[k] <= c && c <= class[k + 2];
+                            k += 3;
+                        } else {
+                            hit |= class[k] == c;
+                            k += 1;
+                        }
+                    }
+                    hit != neg && go(&p[close + 1..], &s[1..])
+                }
+                _ => !s.is_empty() && s[0] == b'[' && go(&p[1..], &s[1..]),
+            },
+            Some(&c) => !s.is_empty() && s[0] == c && go(&p[1..], &s[1..]),
+        }
+    }
+    go(pattern.as_bytes(), path.as_bytes())
 }
 
 /// The requested split, or GuideLLM's default among `splits`.
@@ -534,6 +791,81 @@ mod tests {
         );
         let e = usage_msg(resolve(d, Some("test")));
         assert!(e.contains("its splits are test_sft, train"), "{e}");
+    }
+
+    #[test]
+    fn readme_configs_choose_the_files_by_config_and_split() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        touch(
+            d,
+            "README.md",
+            "---\nlicense: mit\nconfigs:\n- config_name: chat\n  default: true\n  data_files:\n  - split: train\n    path: chat/train-*.jsonl\n  - split: test\n    path: [chat/test.jsonl]\n- config_name: code\n  data_files: \"code/**/*.jsonl\"\n---\n# A dataset\n",
+        );
+        touch(d, "chat/train-0.jsonl", "");
+        touch(d, "chat/train-1.jsonl", "");
+        touch(d, "chat/test.jsonl", "");
+        touch(d, "code/a/x.jsonl", "");
+        touch(d, "code/y.jsonl", "");
+        // Without configs the names would make chat/test.jsonl a test split of everything.
+        let r = resolve(d, None).unwrap();
+        assert_eq!(r.split.as_deref(), Some("train"));
+        assert_eq!(names(&r, d), ["chat/train-0.jsonl", "chat/train-1.jsonl"]);
+        let r = resolve_config(d, Some("test"), None).unwrap();
+        assert_eq!(names(&r, d), ["chat/test.jsonl"]);
+        let r = resolve_config(d, None, Some("code")).unwrap();
+        assert_eq!(names(&r, d), ["code/a/x.jsonl", "code/y.jsonl"]);
+        let e = usage_msg(resolve_config(d, None, Some("math")));
+        assert!(
+            e.contains("no config \"math\"") && e.contains("chat, code"),
+            "{e}"
+        );
+        let e = usage_msg(resolve_config(d, Some("test"), Some("code")));
+        assert!(e.contains("no split \"test\"; its splits are train"), "{e}");
+
+        // Two configs, none the default: one sentence asking for a name.
+        touch(
+            d,
+            "README.md",
+            "---\nconfigs:\n- config_name: a\n  data_files: chat/*.jsonl\n- config_name: b\n  data_files: code/*.jsonl\n---\n",
+        );
+        let e = usage_msg(resolve(d, None));
+        assert!(
+            e.contains("declares configs a, b and none is the default"),
+            "{e}"
+        );
+        assert_eq!(
+            names(&resolve_config(d, None, Some("b")).unwrap(), d),
+            ["code/y.jsonl"]
+        );
+        // A pattern that matches nothing is named.
+        touch(
+            d,
+            "README.md",
+            "---\nconfigs:\n- config_name: default\n  data_files: data/*.parquet\n---\n",
+        );
+        let e = usage_msg(resolve(d, None));
+        assert!(e.contains("names data/*.parquet, which matches no"), "{e}");
+        // No configs: a name has nothing to choose.
+        touch(d, "README.md", "---\nlicense: mit\n---\n");
+        let e = usage_msg(resolve_config(d, None, Some("a")));
+        assert!(e.contains("declares no configs"), "{e}");
+    }
+
+    #[test]
+    fn globs_match_as_fsspec_does() {
+        assert!(glob_match(
+            "data/train-*",
+            "data/train-00000-of-00001.parquet"
+        ));
+        assert!(!glob_match("data/*", "data/sub/x.parquet"));
+        assert!(glob_match("data/**", "data/sub/x.parquet"));
+        assert!(glob_match("**/*.jsonl", "x.jsonl"));
+        assert!(glob_match("**/*.jsonl", "a/b/x.jsonl"));
+        assert!(glob_match("part-?.csv", "part-1.csv"));
+        assert!(glob_match("part-[0-2].csv", "part-2.csv"));
+        assert!(!glob_match("part-[!0-2].csv", "part-2.csv"));
+        assert!(!glob_match("train.jsonl", "train.json"));
     }
 
     #[test]

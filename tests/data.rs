@@ -478,6 +478,7 @@ with ipc.new_file(f"{d}/train.arrow", t.schema) as w:
     for b in t.to_batches(max_chunksize=2):
         w.write_batch(b)
 feather.write_feather(t, f"{d}/train.feather")
+feather.write_feather(t, f"{d}/train-zstd.feather", compression="zstd")
 datasets.DatasetDict({"train": datasets.Dataset.from_dict(train), "test": datasets.Dataset.from_dict(test)}).save_to_disk(f"{d}/saved", num_shards={"train": 2, "test": 1})
 import os
 os.makedirs(f"{d}/hub/data")
@@ -543,6 +544,10 @@ with open(f"{d}/hub2/README.md", "w") as f:
                 &format!("kind=arrow_file,path={}", p("train.feather")),
                 "f.out",
             ),
+        ),
+        (
+            "feather (zstd), 0.6 form",
+            old(&p("train-zstd.feather"), &[], "z.out"),
         ),
         (
             "save_to_disk, default split",

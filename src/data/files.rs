@@ -556,7 +556,7 @@ fn read_arrow(path: &Path) -> Result<Table> {
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     let bad = |e: ArrowError| {
         usage(format!(
-            "--data file {p} is not a readable Arrow IPC file or stream ({e}); write it with pyarrow (pyarrow.ipc, or feather with lz4 or no compression) or datasets' save_to_disk"
+            "--data file {p} is not a readable Arrow IPC file or stream ({e}); write it with pyarrow (pyarrow.ipc, or feather uncompressed, lz4 or zstd) or datasets' save_to_disk"
         ))
     };
     type Batches = Box<dyn Iterator<Item = std::result::Result<RecordBatch, ArrowError>>>;
@@ -1471,7 +1471,22 @@ mod tests {
             w.write(b).unwrap();
         }
         w.finish().unwrap();
-        for path in [&file_path, &stream_path] {
+        // A file, zstd-compressed (pyarrow's other codec).
+        let zstd_path = dir.path().join("z.arrow");
+        let write_opts = IpcWriteOptions::default()
+            .try_with_compression(Some(arrow_ipc::CompressionType::ZSTD))
+            .unwrap();
+        let mut w = FileWriter::try_new_with_options(
+            std::fs::File::create(&zstd_path).unwrap(),
+            &schema,
+            write_opts,
+        )
+        .unwrap();
+        for b in &batches {
+            w.write(b).unwrap();
+        }
+        w.finish().unwrap();
+        for path in [&file_path, &stream_path, &zstd_path] {
             let rows = load(path, &opts()).unwrap();
             assert_eq!(
                 rows,

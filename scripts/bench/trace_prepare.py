@@ -6,7 +6,10 @@ ms), prepared with the tokenizer only (`--dry-run`: no engine). Prints llmbench'
 the preparation (after the tokenizer loaded) and llmbench's peak RSS (VmHWM of its own process,
 not the Python worker's). Target: under 2 s and under 1 GiB.
 
-Usage: scripts/bench/trace_prepare.py [--rows N] [--smoke] [MODEL_DIR]
+With --conversations, a row that continues an earlier row's blocks belongs to that row's
+conversation (conversation_id_column=session), so the rows are prepared as conversations.
+
+Usage: scripts/bench/trace_prepare.py [--rows N] [--conversations] [--smoke] [MODEL_DIR]
 """
 import argparse
 import json
@@ -24,10 +27,11 @@ BLOCK = 512
 
 def trace(rows, seed=1):
     """Rows like Mooncake's conversation trace: ~12k-token inputs (1k..30k), block 0 shared by
-    all, a third of the rows continuing an earlier row's blocks, the rest new."""
+    all, a third of the rows continuing an earlier row's blocks (and its session), the rest new."""
     rnd = random.Random(seed)
     next_id = 1
     history = []
+    sessions = []
     out = []
     t = 0
     for _ in range(rows):
@@ -35,15 +39,19 @@ def trace(rows, seed=1):
         n = int(min(30_000, max(1_000, rnd.lognormvariate(9.25, 0.6))))
         blocks = -(-n // BLOCK)
         ids = [0]
+        session = len(out)
         if history and rnd.random() < 0.33:
-            prev = rnd.choice(history[-200:])
+            k = rnd.randrange(max(0, len(history) - 200), len(history))
+            prev = history[k]
+            session = sessions[k]
             ids = prev[: min(len(prev), blocks)]
         while len(ids) < blocks:
             ids.append(next_id)
             next_id += 1
         ids = ids[:blocks]
         history.append(ids)
-        out.append({"timestamp": t, "input_length": n,
+        sessions.append(session)
+        out.append({"timestamp": t, "session": session, "input_length": n,
                     "output_length": int(max(16, min(2000, rnd.lognormvariate(5.5, 0.7)))),
                     "hash_ids": ids})
     return out
@@ -54,6 +62,9 @@ def main():
     ap.add_argument("model", nargs="?", default=os.path.join(ROOT, ".cache/models/tiny-llama"))
     ap.add_argument("--rows", type=int, default=10_000)
     ap.add_argument("--smoke", action="store_true", help="500 rows, a check that it runs")
+    ap.add_argument("--conversations", action="store_true",
+                    help="rows that continue an earlier row join its conversation "
+                         "(conversation_id_column=session)")
     a = ap.parse_args()
     rows = 500 if a.smoke else a.rows
     py = os.environ.get("LLMBENCH_PYTHON", os.path.join(ROOT, ".cache/vllm-venv/bin/python"))
@@ -73,7 +84,8 @@ def main():
               f"{rs[-1]['timestamp'] / 1e3:.0f} s long")
         cmd = [binary, "benchmark", "run", "--model", a.model, "--python", py, "--dry-run",
                "--request-format", "plain", "--profile", "replay",
-               "--data", f"kind=mooncake,source={path}",
+               "--data", f"kind=mooncake,source={path}"
+               + (",conversation_id_column=session" if a.conversations else ""),
                "--backend-kwargs", '{"vllm_config": {"max_model_len": 32768}}']
         start = time.monotonic()
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -92,10 +104,12 @@ def main():
         if p.returncode != 0:
             sys.exit(f"llmbench failed ({p.returncode}):\n{stdout}\n{stderr}")
         m = re.search(r"prepared (\d+) requests .* in ([0-9.]+) s after the tokenizer loaded", stdout)
-        if not m or int(m.group(1)) != rows:
+        want = len({r["session"] for r in rs}) if a.conversations else rows
+        if not m or int(m.group(1)) != want:
             sys.exit(f"unexpected output:\n{stdout}")
         secs = float(m.group(2))
-        print(f"prepared {rows} requests in {secs:.3f} s after the tokenizer loaded "
+        convs = f" ({want} conversations)" if a.conversations else ""
+        print(f"prepared {rows} rows{convs} in {secs:.3f} s after the tokenizer loaded "
               f"(the whole command: {wall:.1f} s); llmbench's peak RSS {hwm / 1024:.0f} MiB")
         if not a.smoke and (secs >= 2.0 or hwm >= 1024 * 1024):
             sys.exit("above the target (2 s, 1 GiB)")

@@ -637,6 +637,7 @@ pub fn dry_run(plan: &Plan, model: &str, prep: Prep, t0: std::time::Instant) -> 
     };
     let (mut count, mut tokens, mut min, mut max) = (0usize, 0usize, usize::MAX, 0usize);
     let (mut convs, mut later, mut later_tokens) = (0usize, 0usize, 0usize);
+    let mut trace_rows = false;
     for _ in 0..n {
         let Some(r) = source.next_request() else {
             break;
@@ -645,6 +646,7 @@ pub fn dry_run(plan: &Plan, model: &str, prep: Prep, t0: std::time::Instant) -> 
             convs += 1;
             later += c.later.len();
             later_tokens += c.later.iter().map(|t| t.content.len()).sum::<usize>();
+            trace_rows |= c.later.iter().any(|t| t.trace.is_some());
         }
         let len = r.prompt.len();
         count += 1;
@@ -669,7 +671,9 @@ pub fn dry_run(plan: &Plan, model: &str, prep: Prep, t0: std::time::Instant) -> 
         println!(
             "dry run, {model}: prepared {count} requests ({tokens} prompt tokens; per request min {}, max {max}){} in {secs:.3} s after the tokenizer loaded; every check passed, no engine was started",
             if count == 0 { 0 } else { min },
-            if convs > 0 {
+            if convs > 0 && trace_rows {
+                format!(", {convs} of them opening conversations with {later} later rows ({later_tokens} prompt tokens, each row its own prompt)")
+            } else if convs > 0 {
                 format!(", {convs} of them opening conversations with {later} later turns ({later_tokens} new-message tokens; their history comes from the engine's replies)")
             } else {
                 String::new()

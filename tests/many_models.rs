@@ -130,6 +130,15 @@ fn engine_core_killed_mid_benchmark_keeps_the_partial_result_and_the_next_model_
     );
     assert_eq!(b[1]["model"], qwen.as_str());
     assert_eq!(b[1]["ended_by"], "max_seconds");
+    // vLLM's CPU default binds its model worker's OpenMP threads and keeps a CPU for the rest:
+    // llmbench's supervisor and worker ran there (on a host with more than one CPU).
+    let placed = check_cpu_placement(&m[1], &b[1]);
+    assert_eq!(
+        placed,
+        std::thread::available_parallelism().unwrap().get() > 1,
+        "{}",
+        m[1]["engine"]["config"]
+    );
     assert!(worker_pids(&r).iter().all(|&p| !alive(p)));
     // The dead engine's shared memory did not outlive it (nor the healthy one's).
     let leaked: Vec<String> = shm_entries().difference(&shm_before).cloned().collect();

@@ -55,6 +55,9 @@ fn plain_and_template_prompt_counts_match_the_engine() {
     );
     assert_eq!(r["models"][0]["engine_starts"], 1);
     assert_eq!(r["models"][0]["engine"]["device"], "cpu");
+    // vLLM's one-GPU layout on CPU binds no thread: llmbench stays on every CPU it had (the
+    // default layout's binding is checked in tests/many_models.rs).
+    check_cpu_placement(&r["models"][0], &r["benchmarks"][0]);
     let reqs = requests(&r, 0);
     assert_eq!(reqs.len(), 5);
     for q in &reqs {
@@ -548,6 +551,9 @@ fn tensor_parallel_2_on_cpu_runs_exactly_and_a_kill_leaves_nothing() {
     let engine = &r["models"][0]["engine"];
     assert_eq!(engine["config"]["tensor_parallel_size"], 2);
     assert_eq!(engine["config"]["cpu_omp_threads_bind"], "0|1", "{engine}");
+    // Every CPU is bound to a rank: llmbench stays where it was.
+    assert_eq!(engine["config"]["engine_bound_cpus"], "0-1", "{engine}");
+    assert!(engine["config"].get("llmbench_cpus").is_none(), "{engine}");
     // The processes the engine started: EngineCore and a model worker per rank, each a child
     // of the one before (EngineCore of the worker, the ranks of EngineCore).
     let procs = engine["config"]["engine_processes"]

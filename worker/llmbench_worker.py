@@ -515,6 +515,91 @@ def group_processes():
     return sorted(out, key=lambda p: p["pid"])
 
 
+def _cpu_list(text):
+    """A kernel CPU list ("0-2,5") as a set of CPU numbers."""
+    out = set()
+    for part in text.strip().split(","):
+        if not part:
+            continue
+        a, _, b = part.partition("-")
+        out.update(range(int(a), int(b or a) + 1))
+    return out
+
+
+def _cpu_text(cpus):
+    """A set of CPU numbers as a kernel CPU list, ranges joined ("0-2,5")."""
+    out, run = [], []
+    for c in sorted(cpus):
+        if run and c == run[-1] + 1:
+            run.append(c)
+            continue
+        if run:
+            out.append("%d-%d" % (run[0], run[-1]) if len(run) > 1 else "%d" % run[0])
+        run = [c]
+    if run:
+        out.append("%d-%d" % (run[0], run[-1]) if len(run) > 1 else "%d" % run[0])
+    return ",".join(out)
+
+
+def _thread_cpus(pid):
+    """The allowed-CPU list of each thread of process `pid` (as /proc writes it)."""
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith("Cpus_allowed_list:"):
+                        out.append(line.split(":", 1)[1])
+                        break
+        except OSError:
+            continue
+    return out
+
+
+def engine_bound_cpus(procs, allowed=None, thread_cpus=_thread_cpus):
+    """The CPUs the engine's processes bind threads to: vLLM's CPU backend pins each model
+    worker's OpenMP threads (VLLM_CPU_OMP_THREADS_BIND, `auto` by default) and keeps the other
+    CPUs for EngineCore and the front end. A thread of `procs` (pids) allowed fewer CPUs than
+    the worker itself is bound; the union of those is returned (empty: nothing bound, as on
+    GPUs)."""
+    allowed = set(allowed if allowed is not None else os.sched_getaffinity(0))
+    bound = set()
+    for pid in procs:
+        try:
+            lists = thread_cpus(pid)
+        except OSError:
+            continue
+        for text in lists:
+            try:
+                cpus = _cpu_list(text) & allowed
+            except ValueError:
+                continue
+            if cpus and cpus < allowed:
+                bound |= cpus
+    return bound
+
+
+def place_off_engine_cpus(bound):
+    """Moves this process's threads (and so the threads it starts later) off the CPUs the engine
+    bound, where others are left; returns the CPUs they may now run on, or None when nothing was
+    moved (nothing bound, no CPU left, or LLMBENCH_CPU_PLACEMENT=off)."""
+    if os.environ.get("LLMBENCH_CPU_PLACEMENT", "").lower() == "off" or not bound:
+        return None
+    rest = set(os.sched_getaffinity(0)) - set(bound)
+    if not rest:
+        return None
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        tids = [str(os.getpid())]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(int(tid), rest)
+        except (OSError, ValueError):
+            pass
+    return rest
+
+
 def hard_exit(code):
     try:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # already ending the group: keep `code`
@@ -2232,6 +2317,13 @@ class VllmEngine(Engine):
         config["vllm_version"] = pre.versions["vllm"]
         config["stat_logger_plugins"] = stat_logger_plugins()
         config["engine_processes"] = group_processes()
+        bound = engine_bound_cpus([p["pid"] for p in config["engine_processes"]])
+        if bound:
+            config["engine_bound_cpus"] = _cpu_text(bound)
+            placed = place_off_engine_cpus(bound)
+            if placed:
+                # The supervisor moves its own threads to the same CPUs.
+                config["llmbench_cpus"] = _cpu_text(placed)
         config = dict(sorted(config.items()))
         pre.warnings[:] = [kv_cache_warning(config) if w == KV_DEFAULT_MARK else w for w in pre.warnings]
         self.w.loop.create_task(self._watch())

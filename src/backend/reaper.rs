@@ -107,6 +107,61 @@ pub fn allowed_cpus(pid: i32) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
+/// A kernel CPU list ("0-2,5") as CPU numbers; None when it is not one.
+pub fn parse_cpu_list(s: &str) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b) = (
+            a.trim().parse::<usize>().ok()?,
+            b.trim().parse::<usize>().ok()?,
+        );
+        if b < a {
+            return None;
+        }
+        out.extend(a..=b);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The supervisor's CPUs before any placement, to return to when a later engine binds none.
+static ORIGINAL_CPUS: std::sync::OnceLock<Option<nix::sched::CpuSet>> = std::sync::OnceLock::new();
+
+/// Moves every thread of the supervisor (and so the threads it starts later) to `cpus` — the
+/// CPUs the worker left to llmbench off the ones the engine binds (`llmbench_cpus` of its ready
+/// message) — or back to the CPUs it started with when None. Returns whether it is now placed.
+pub fn place_supervisor(cpus: Option<&str>) -> bool {
+    use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+    use nix::unistd::Pid;
+    let original = ORIGINAL_CPUS.get_or_init(|| sched_getaffinity(Pid::from_raw(0)).ok());
+    let target = match cpus.and_then(parse_cpu_list) {
+        Some(list) => {
+            let mut set = CpuSet::new();
+            for c in list {
+                if set.set(c).is_err() {
+                    return false;
+                }
+            }
+            set
+        }
+        None => match original {
+            Some(set) => *set,
+            None => return false,
+        },
+    };
+    let tids: Vec<i32> = std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_else(|_| vec![0]);
+    let mut moved = false;
+    for tid in tids {
+        moved |= sched_setaffinity(Pid::from_raw(tid), &target).is_ok();
+    }
+    moved && cpus.is_some()
+}
+
 /// Peak resident memory (VmHWM) of a process, MiB (0 when it is gone).
 pub fn peak_rss_mib(pid: i32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -214,5 +269,19 @@ pub fn sweep(keep: &[i32], budget: Duration) -> usize {
             sigkill(pid);
             let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
         }
+    }
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_parse_as_the_kernel_writes_them() {
+        assert_eq!(parse_cpu_list("0-2,5\n"), Some(vec![0, 1, 2, 5]));
+        assert_eq!(parse_cpu_list("3"), Some(vec![3]));
+        assert_eq!(parse_cpu_list(""), None);
+        assert_eq!(parse_cpu_list("2-1"), None);
+        assert_eq!(parse_cpu_list("x"), None);
     }
 }

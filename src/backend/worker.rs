@@ -90,6 +90,9 @@ pub struct Worker {
 impl Worker {
     /// Spawns the worker and completes the `hello` half of the handshake.
     pub fn spawn(opts: &WorkerOptions) -> Result<Worker> {
+        // A new worker (and its engine) starts on every CPU llmbench was given, not on the few
+        // an earlier engine left it (the worker moves off what its own engine binds).
+        super::reaper::place_supervisor(None);
         let dir = tempfile::Builder::new()
             .prefix("llmbench-")
             .tempdir()

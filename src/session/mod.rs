@@ -239,6 +239,10 @@ impl Session<'_> {
         let entry = &mut report.models[self.idx];
         entry.engine_starts += 1;
         entry.engine = Some(report::EngineInfo::new(ready));
+        // Off the CPUs the engine binds (vLLM's CPU backend pins its OpenMP threads), where the
+        // worker found others; back to every CPU for an engine that binds none.
+        let cpus = ready.config.get("llmbench_cpus").and_then(|v| v.as_str());
+        crate::backend::reaper::place_supervisor(cpus);
         if plan.console {
             let device = if ready.device.is_empty() {
                 "?"

@@ -32,6 +32,10 @@ pub const LLMBENCH_VARS: &[(&str, &str)] = &[
         "LLMBENCH_NO_CPU_LATENCY_HINT",
         "do not hold /dev/cpu_dma_latency at 0 during runs",
     ),
+    (
+        "LLMBENCH_CPU_PLACEMENT",
+        "off: llmbench stays on every CPU, not only those the engine leaves unbound",
+    ),
 ];
 
 /// The `GUIDELLM*` variables that are set, in name order.

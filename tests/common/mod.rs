@@ -370,3 +370,45 @@ pub fn check_micro_batches(bench: &serde_json::Value, size: usize, out_tokens: u
     );
     batches.len()
 }
+
+/// A kernel CPU list ("0-2,5") from a report.
+pub fn cpu_set(v: &serde_json::Value) -> std::collections::BTreeSet<u32> {
+    let mut out = std::collections::BTreeSet::new();
+    for part in v
+        .as_str()
+        .unwrap_or_else(|| panic!("a CPU list: {v}"))
+        .split(',')
+    {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        out.extend(a.parse::<u32>().unwrap()..=b.parse::<u32>().unwrap());
+    }
+    out
+}
+
+/// llmbench's CPU placement as a model's report entry and a benchmark of it show it: where the
+/// engine bound some CPUs (`engine_bound_cpus`) and left others, the supervisor and the worker
+/// ran on exactly the others (`llmbench_cpus`, the headroom's CPUs); else where they were.
+/// Returns whether they were moved.
+pub fn check_cpu_placement(model: &serde_json::Value, bench: &serde_json::Value) -> bool {
+    let cfg = &model["engine"]["config"];
+    let h = &bench["headroom"];
+    let all: std::collections::BTreeSet<u32> =
+        (0..std::thread::available_parallelism().unwrap().get() as u32).collect();
+    let bound = match cfg.get("engine_bound_cpus") {
+        Some(v) => cpu_set(v),
+        None => Default::default(),
+    };
+    let rest: std::collections::BTreeSet<u32> = all.difference(&bound).cloned().collect();
+    if bound.is_empty() || rest.is_empty() {
+        assert!(
+            cfg.get("llmbench_cpus").is_none(),
+            "nothing to move to: {cfg}"
+        );
+        assert_eq!(cpu_set(&h["cpus_supervisor"]), all, "{h}");
+        return false;
+    }
+    assert_eq!(cpu_set(&cfg["llmbench_cpus"]), rest, "{cfg}");
+    assert_eq!(cpu_set(&h["cpus_supervisor"]), rest, "{h}");
+    assert_eq!(cpu_set(&h["cpus_worker"]), rest, "{h}");
+    true
+}

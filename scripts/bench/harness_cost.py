@@ -5,7 +5,8 @@ vLLM driven directly (#18).
 For a single stream and for 8 concurrent streams (256 prompt / 128 output tokens, the tiny model
 on the real engine), in rounds whose order alternates:
 - direct: this script's reference drives AsyncLLM in one Python process (DELTA outputs, token-id
-  prompts, ignore_eos), at most S requests in flight, and counts its own CPU time and context
+  prompts, ignore_eos) on uvloop (as `vllm serve` and llmbench's worker do), at most S requests
+  in flight, and counts its own CPU time and context
   switches (every thread, /proc/self/task/*/status) over the measured requests;
 - llmbench "before": `--token-coalesce-ms 0` (every engine output written and read at once, as
   llmbench did before #18); "after": the default (`--token-coalesce-ms 20`). `benchmark run
@@ -22,7 +23,11 @@ medians over the rounds come with a bootstrap 95% interval (resampling rounds).
 `--mock` measures llmbench alone on the worker's mock engine (TTFT 5 ms, 1 ms steps; no direct
 run): its own costs without an engine's noise.
 
-Usage: scripts/bench/harness_cost.py [--pairs 3] [--requests 60] [--mock] [--smoke]
+The direct reference moves its own threads off the CPUs the engine binds, as llmbench does
+(DIRECT_PLACEMENT=off leaves it on every CPU): the comparison isolates llmbench's own work.
+`--after-only` skips the "before" runs (llmbench as it is against the reference).
+
+Usage: scripts/bench/harness_cost.py [--pairs 3] [--requests 60] [--mock] [--smoke] [--after-only]
 Run on an otherwise idle machine (CPU time and context switches vary less with load than
 latency does, but a busy machine still adds involuntary switches).
 """
@@ -74,10 +79,49 @@ def hold_low_latency():
     except OSError:
         return None
 
+def place_off_engine_cpus():
+    """As llmbench does (docs/metrics.md, "Headroom"): this process's threads move off the CPUs
+    the engine's processes bind (vLLM's CPU backend pins its OpenMP threads), where any are left;
+    so the comparison measures llmbench's own cost, not where it runs. The CPUs, or None."""
+    if os.environ.get("DIRECT_PLACEMENT") == "off":
+        return None
+    def cpus(text):
+        out = set()
+        for part in text.strip().split(","):
+            a, _, b = part.partition("-")
+            out.update(range(int(a), int(b or a) + 1))
+        return out
+    allowed, bound, me, pg = set(os.sched_getaffinity(0)), set(), os.getpid(), os.getpgrp()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            data = open("/proc/%s/stat" % name, "rb").read()
+            if int(data[data.rindex(b")") + 2:].split()[2]) != pg:
+                continue
+            for tid in os.listdir("/proc/%s/task" % name):
+                for l in open("/proc/%s/task/%s/status" % (name, tid)):
+                    if l.startswith("Cpus_allowed_list:"):
+                        c = cpus(l.split(":", 1)[1]) & allowed
+                        if c and c < allowed:
+                            bound |= c
+        except (OSError, ValueError):
+            continue
+    rest = allowed - bound
+    if not bound or not rest:
+        return None
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), rest)
+        except OSError:
+            pass
+    return sorted(rest)
+
 async def main(model, config, reqs_path, streams, out):
     hint = hold_low_latency()
     prompts = [json.loads(l) for l in open(reqs_path)]
     engine = AsyncLLM.from_engine_args(AsyncEngineArgs(model=model, disable_log_stats=True, **config))
+    placed = place_off_engine_cpus()
     lat = []
     async def one(i, r, max_tokens, record=False):
         sp = SamplingParams(max_tokens=max_tokens, ignore_eos=True, output_kind=RequestOutputKind.DELTA)
@@ -107,10 +151,12 @@ async def main(model, config, reqs_path, streams, out):
     counts = await asyncio.gather(*(limited(i, r) for i, r in enumerate(prompts)))
     c1, s1, w1 = cpu(), switches(), time.monotonic_ns()
     json.dump({"tokens": sum(counts), "cpu_s": c1 - c0, "switches": s1 - s0, "seconds": (w1 - w0) / 1e9,
-               "requests": lat}, open(out, "w"))
+               "requests": lat, "cpus": placed}, open(out, "w"))
     os._exit(0)
 
-asyncio.run(main(sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]))
+# uvloop, as vLLM's own server (`vllm serve`) and llmbench's worker run their event loops.
+import uvloop
+uvloop.run(main(sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]))
 '''
 
 
@@ -146,7 +192,7 @@ def direct(reqs, streams, d):
             "ttft_ms": statistics.median(x["ttft_ms"] for x in q),
             "latency_ms": statistics.median(x["latency_ms"] for x in q),
             "itl_ms": statistics.median(g for x in q for g in x["gaps"]),
-            "tok_s": r["tokens"] / r["seconds"]}
+            "tok_s": r["tokens"] / r["seconds"], "cpus": r.get("cpus")}
 
 
 def llmbench(n, streams, d, coalesce_ms, mock):
@@ -200,6 +246,8 @@ def main():
     ap.add_argument("--requests", type=int, default=60)
     ap.add_argument("--mock", action="store_true", help="llmbench alone, on the mock engine")
     ap.add_argument("--smoke", action="store_true", help="1 round of 8 requests")
+    ap.add_argument("--after-only", action="store_true",
+                    help="llmbench as it is (default coalescing) against the reference, no 'before' runs")
     a = ap.parse_args()
     if a.smoke:
         a.pairs, a.requests = 1, 8
@@ -217,21 +265,23 @@ def main():
             rows = []
             for i in range(a.pairs):
                 A = None
+                before = (lambda: None) if a.after_only else (lambda: llmbench(a.requests, streams, d, 0, a.mock))
                 if i % 2 == 0:
                     if not a.mock:
                         A = direct(reqs, streams, d)
-                    B0 = llmbench(a.requests, streams, d, 0, a.mock)
+                    B0 = before()
                     B1 = llmbench(a.requests, streams, d, 20, a.mock)
                 else:
                     B1 = llmbench(a.requests, streams, d, 20, a.mock)
-                    B0 = llmbench(a.requests, streams, d, 0, a.mock)
+                    B0 = before()
                     if not a.mock:
                         A = direct(reqs, streams, d)
+                B0 = B0 or B1
                 rows.append((A, B0, B1))
                 line = f"  streams {streams} round {i + 1}:"
                 if A:
                     line += f" direct {A['cpu_ms']:.1f} ms / {A['switches']:.0f} switches;"
-                for name, B in (("before", B0), ("after", B1)):
+                for name, B in ((("after", B1),) if a.after_only else (("before", B0), ("after", B1))):
                     line += (f" {name}: supervisor {B['cpu_ms_sup']:.1f} ms / {B['sw_sup']:.0f} / {B['frames']:.0f} "
                              f"frames, worker {B['cpu_ms_worker']:.1f} ms / {B['sw_worker']:.0f};")
                 print(line + " (per 1,000 output tokens)", flush=True)
@@ -256,9 +306,12 @@ def main():
                     row += (f"  {med(lambda *r: r[k]['cpu_ms_sup'] + r[k]['cpu_ms_worker'] - r[0]['cpu_ms']):14.1f}"
                             f"  {med(lambda *r: r[k]['sw_sup'] + r[k]['sw_worker'] - r[0]['switches']):8.0f}        ")
                 print(row)
-            print(f"  cores (supervisor, worker): {rows[-1][2]['cpus']}", flush=True)
+            print(f"  cores (supervisor, worker): {rows[-1][2]['cpus']}"
+                  + (f"; direct reference: {rows[-1][0]['cpus'] or 'every CPU'}" if not a.mock else ""), flush=True)
             if not a.mock:
-                for k, name in ((1, "before (--token-coalesce-ms 0)"), (2, "after (default)")):
+                variants = ((2, "after (default)"),) if a.after_only else \
+                    ((1, "before (--token-coalesce-ms 0)"), (2, "after (default)"))
+                for k, name in variants:
                     print(f"streams {streams}, llmbench {name} against the direct reference, per round:")
                     latency_table(rows, k)
 

@@ -984,3 +984,29 @@ fn a_trace_row_longer_than_the_context_is_refused_before_any_engine_starts() {
         "no engine may start: {stderr}"
     );
 }
+
+#[test]
+fn a_dry_run_prepares_a_whole_trace_with_its_copies_not_the_first_thousand() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("tiny-llama");
+    let body: String = (0..1200)
+        .map(|i| format!("{{\"timestamp\": {i}, \"input_length\": 20, \"output_length\": 4}}\n"))
+        .collect();
+    let trace = write(&dir, "t.jsonl", &body);
+    let o = bin()
+        .args(["run", "--backend", &format!("kind=vllm_python,model={m}")])
+        .args(["--profile", "kind=replay", "--dry-run", "--python"])
+        .arg(python())
+        .args([
+            "--data",
+            &format!("kind=trace_synthetic,source={trace},copies=2"),
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("prepared 2400 requests"),
+        "1,200 rows twice: {stdout}{stderr}"
+    );
+}

@@ -615,15 +615,19 @@ impl RequestSource for Capped {
 /// `--dry-run`: prepare the requests with the tokenizer only (no engine), check them, say what
 /// would be sent, and optionally save them (`--save-requests`, JSON Lines of token ids).
 pub fn dry_run(plan: &Plan, model: &str, prep: Prep, t0: std::time::Instant) -> Result<()> {
-    let n = plan
-        .data_samples
-        // A list of limits (one per benchmark): the largest benchmark.
-        .or(plan
-            .limits
-            .max_requests
-            .as_ref()
-            .and_then(|v| v.values().iter().max().copied()))
-        .unwrap_or(1000);
+    let n = match &plan.data {
+        // A trace is served once, whole (its copies and conversations included).
+        DataSource::Trace(_) => u64::MAX,
+        _ => plan
+            .data_samples
+            // A list of limits (one per benchmark): the largest benchmark.
+            .or(plan
+                .limits
+                .max_requests
+                .as_ref()
+                .and_then(|v| v.values().iter().max().copied()))
+            .unwrap_or(1000),
+    };
     let mut source = prep.source;
     // Streamed, so a large trace is never held twice.
     let mut out = match &plan.save_requests {

@@ -15,7 +15,7 @@ use serde_json::json;
 
 const OUTPUT_TOKENS: f64 = 32.0;
 const LADDER: &[f64] = &[
-    250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 24000.0, 32000.0,
+    250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0, 20000.0, 24000.0, 32000.0,
 ];
 
 pub fn run(c: &CalibrateArgs, argv: Vec<String>) -> Result<i32> {

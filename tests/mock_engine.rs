@@ -145,6 +145,8 @@ fn worker_that_exits_on_its_own_is_reported_with_its_status() {
         .max_requests(50)
         .no_engine_warmup()
         .mock(r#"{"step_base_us": 1000, "exit_after_outputs": 100}"#)
+        // An item per token: 100 items are 10 requests of 10 tokens.
+        .args(&["--token-coalesce-ms", "0"])
         .output(&out_json(&dir))
         .run();
     let (_, stderr) = text(&o);
@@ -295,7 +297,7 @@ fn calibrate_reports_a_ceiling() {
         .filter(|l| l.trim_end().ends_with("yes") || l.trim_end().ends_with("no"))
         .map(|l| l.split_whitespace().collect())
         .collect();
-    assert_eq!(rows.len(), 9, "{stdout}");
+    assert_eq!(rows.len(), 10, "{stdout}");
     for r in &rows {
         let (rate, dispatched): (f64, f64) = (r[0].parse().unwrap(), r[1].parse().unwrap());
         assert!(dispatched <= 1.01 * rate, "{stdout}");

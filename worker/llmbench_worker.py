@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import difflib
 import functools
+import gc
 import importlib.util
 import inspect
 import json
@@ -1547,6 +1548,7 @@ class MockEngine(Engine):
         super().__init__(worker, msg)
         self.waiting = deque()
         self.running = []
+        self.prefilling = deque()  # with ttft_us: running requests whose prefill is not over
         self.by_id = {}
         self.task = None
         self.generates = 0  # generate messages seen (for fail_every)
@@ -1758,16 +1760,20 @@ class MockEngine(Engine):
     def _item(self, r, n, t):
         item = {"id": r.id, "n": n, "t_ns": t}
         if self.send_token_ids or r.want_ids:
-            start = r.generated - n
-            b = r.tok_base
-            v = self.vocab
-            item["token_ids"] = [(b + k * 7919) % v for k in range(start, start + n)]
+            item["token_ids"] = self._ids(r, n)
         item["finish"] = None
         if not r.first_sent:
             r.first_sent = True
             item["received_ns"] = r.received_ns
             item["submitted_ns"] = r.submitted_ns
         return item
+
+    def _ids(self, r, n):
+        """The token ids of a request's latest `n` tokens (a function of its id and position)."""
+        start = r.generated - n
+        b = r.tok_base
+        v = self.vocab
+        return [(b + k * 7919) % v for k in range(start, start + n)]
 
     async def abort(self, ids):
         t = time.monotonic_ns()
@@ -1821,10 +1827,13 @@ class MockEngine(Engine):
         if tel is not None:
             tel.record(len(running), len(waiting), 0.0)
         max_seqs = self.max_seqs
+        prefilling = self.prefilling if self.ttft_ns else None
         while waiting and (max_seqs == 0 or len(running) < max_seqs):
             r = waiting.popleft()
             r.scheduled_ns = now_ns
             running.append(r)
+            if prefilling is not None:
+                prefilling.append(r)  # in submission order: their prefills end in this order
 
     def _plan_step(self):
         """Decodes first, then prefill chunks within the token budget: (decode, prefill, the
@@ -1838,10 +1847,8 @@ class MockEngine(Engine):
                 decode.append(r)
                 if budget is not None:
                     budget -= 1
-        for r in self.running:
+        for r in () if self.ttft_ns else self.running:  # ttft_us: prefilled apart (_apply_step)
             if r.to_prefill > 0:
-                if self.ttft_ns:
-                    continue  # prefilled "in the background": see _apply_step
                 if budget is None:
                     chunk = r.to_prefill
                 elif budget <= 0:
@@ -1884,9 +1891,15 @@ class MockEngine(Engine):
             # a request's prefill is done in the first step that ends at or after
             # submitted + ttft_us, at no cost to any step
             ttft_ns = self.ttft_ns
-            prefill = [(r, r.to_prefill) for r in self.running if r.to_prefill > 0 and r.submitted_ns + ttft_ns <= t]
+            prefilling = self.prefilling
+            prefill = []
+            while prefilling and prefilling[0].submitted_ns + ttft_ns <= t:
+                r = prefilling.popleft()
+                prefill.append((r, r.to_prefill))
         by_id = self.by_id
         emit = self.w.emit
+        hold = self.w.hold if self.w.coalesce_ns else None
+        all_ids = self.send_token_ids
         tps = self.tps
         done = []
         for r in decode:
@@ -1900,7 +1913,8 @@ class MockEngine(Engine):
             if r.generated >= r.max_tokens:
                 self._finish(r, t, n, done)
             elif not r.final_only:
-                emit(self._item(r, n, t))
+                if hold is None or not hold(r.id, n, t, self._ids(r, n) if all_ids or r.want_ids else None):
+                    emit(self._item(r, n, t))
         for r, chunk in prefill:
             if by_id.get(r.id) is not r:
                 continue
@@ -2439,7 +2453,15 @@ class VllmEngine(Engine):
                 return
             prompt = self.v.TokensPrompt(prompt_token_ids=ids)
             req.submitted = time.monotonic_ns()
+            hold = w.hold if w.coalesce_ns else None
+            want = self.send_token_ids or req.want_ids
             async for out in self.engine.generate(prompt, sp, str(rid)):
+                if hold is not None and not out.finished and req.first_sent:
+                    # a later output of a streaming request: held as its count and stamp
+                    outs = out.outputs
+                    toks = outs[0].token_ids if outs else ()
+                    if hold(rid, len(toks), time.monotonic_ns(), toks if want else None):
+                        continue
                 item = self._item(req, out, ids)
                 if out.finished:
                     finished = True
@@ -2698,6 +2720,38 @@ class Batcher:
 ENGINES = {"vllm": VllmEngine, "mock": MockEngine, "tokenizer": TokenizerEngine}
 
 
+def freeze_gc_heap():
+    """Once the engine is up, as `vllm serve` does after its start: what exists now (vLLM, torch,
+    the tokenizer, the model's Python objects) goes to the collector's permanent generation, so
+    the collections that a benchmark's allocations trigger never walk it again; and the youngest
+    generation is collected every 100,000 allocations instead of 700, by when the items,
+    frames and replies of a turn are long gone (nothing the worker makes per token is cyclic).
+    Before, the worker spent a fifth of its time in the cyclic garbage collector at 20,000
+    requests/s (docs/performance.md), pausing the event loop that carries every token."""
+    gc.collect(0)
+    gc.collect(1)
+    gc.collect(2)
+    gc.freeze()
+    gc.set_threshold(100_000, 10, 10)
+
+
+def held_item(rid, h):
+    """The one `outputs` item of a request's held outputs: `n` their tokens, `t_ns` the last
+    one's stamp, `steps` (only where more than one output was held) each output's token count
+    and stamp, flat and oldest first (docs/protocol.md)."""
+    steps, ids = h
+    if len(steps) == 2:
+        item = {"id": rid, "n": steps[0], "t_ns": steps[1]}
+    else:
+        item = {"id": rid, "n": sum(steps[0::2]), "t_ns": steps[-1]}
+    if ids is not None:
+        item["token_ids"] = ids
+    item["finish"] = None
+    if len(steps) > 2:
+        item["steps"] = steps
+    return item
+
+
 class Worker:
     """The socket's messages, dispatched to the engine; outputs batched per event-loop turn."""
 
@@ -2712,7 +2766,7 @@ class Worker:
         # last) are held, per request, and written together at most this long after the oldest
         # of them; 0 writes every item as it comes (see emit).
         self.coalesce_ns = 0
-        self.held = {}  # request id -> its held items, oldest first
+        self.held = {}  # request id -> [steps: flat [n, t_ns, …] oldest first, token ids or None]
         self.streaming = set()  # requests whose first token went out (their later ones are held)
         self.held_timer = None
         self.items_sent = 0
@@ -2757,15 +2811,9 @@ class Worker:
             self.streaming.discard(item["id"])
             held = self.held.pop(item["id"], None)
             if held:
-                self.pending.extend(held)
+                self.pending.append(held_item(item["id"], held))
         elif item["id"] in self.streaming:
-            held = self.held.get(item["id"])
-            if held is None:
-                self.held[item["id"]] = [item]
-            else:
-                held.append(item)
-            if self.held_timer is None:
-                self.held_timer = self.loop.call_later(self.coalesce_ns / 1e9, self._release_held)
+            self.hold(item["id"], item["n"], item["t_ns"], item.get("token_ids"))
             return
         elif self.coalesce_ns and item["n"]:
             self.streaming.add(item["id"])  # its first token goes now; the later ones are held
@@ -2777,16 +2825,38 @@ class Worker:
             self.flush_scheduled = True
             self.loop.call_soon(self._flush)
 
+    def hold(self, rid, n, t, ids):
+        """A streaming request's later output (after its first token, before its last), held
+        under `coalesce_ns`: its token count and stamp are appended to the request's held steps
+        (and its token ids to theirs), no item is built. Engines call this before building an
+        item; False: not held (coalescing is off, or the request's first token has not gone),
+        the engine emits an item as usual."""
+        if rid not in self.streaming:
+            return False
+        if self.closing:
+            return True
+        h = self.held.get(rid)
+        if h is None:
+            self.held[rid] = [[n, t], None if ids is None else list(ids)]
+            if self.held_timer is None:
+                self.held_timer = self.loop.call_later(self.coalesce_ns / 1e9, self._release_held)
+        else:
+            h[0] += (n, t)
+            if ids is not None:
+                h[1].extend(ids)
+        return True
+
     def _release_held(self):
-        """Every held item goes out now, after the items of this turn so far (those are first or
-        final items: a request's first item precedes its held ones, and a final item took its
-        request's held ones in front of itself)."""
+        """Every held request's outputs go out now, one item each, after the items of this turn
+        so far (those are first or final items: a request's first item precedes its held ones,
+        and a final item took its request's held ones in front of itself)."""
         if self.held_timer is not None:
             self.held_timer.cancel()
             self.held_timer = None
         held, self.held = self.held, {}
-        for items in held.values():
-            self.pending.extend(items)
+        pending = self.pending
+        for rid, h in held.items():
+            pending.append(held_item(rid, h))
         self._flush()
 
     def _flush(self):
@@ -2981,6 +3051,7 @@ class Worker:
             return
         self.engine = engine
         self.initializing = False
+        freeze_gc_heap()
         self.progress.start()
         self.send(ready)
 

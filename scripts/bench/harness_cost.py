@@ -24,7 +24,10 @@ medians over the rounds come with a bootstrap 95% interval (resampling rounds).
 run): its own costs without an engine's noise.
 
 The direct reference moves its own threads off the CPUs the engine binds, as llmbench does
-(DIRECT_PLACEMENT=off leaves it on every CPU): the comparison isolates llmbench's own work.
+(DIRECT_PLACEMENT=off leaves it on every CPU), and sets the garbage collector as llmbench's
+worker does once the engine is up (the startup heap frozen, as `vllm serve` does; collections
+every 100,000 allocations; DIRECT_GC=default leaves Python's): the comparison isolates
+llmbench's own work.
 `--after-only` skips the "before" runs (llmbench as it is against the reference).
 
 Usage: scripts/bench/harness_cost.py [--pairs 3] [--requests 60] [--mock] [--smoke] [--after-only]
@@ -122,6 +125,12 @@ async def main(model, config, reqs_path, streams, out):
     prompts = [json.loads(l) for l in open(reqs_path)]
     engine = AsyncLLM.from_engine_args(AsyncEngineArgs(model=model, disable_log_stats=True, **config))
     placed = place_off_engine_cpus()
+    if os.environ.get("DIRECT_GC") != "default":
+        # llmbench's worker's collector settings once its engine is up (vllm serve freezes too)
+        import gc
+        gc.collect(0); gc.collect(1); gc.collect(2)
+        gc.freeze()
+        gc.set_threshold(100_000, 10, 10)
     lat = []
     async def one(i, r, max_tokens, record=False):
         sp = SamplingParams(max_tokens=max_tokens, ignore_eos=True, output_kind=RequestOutputKind.DELTA)

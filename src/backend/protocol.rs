@@ -356,6 +356,11 @@ pub struct OutputItem {
     pub stop_reason: Option<super::StopReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<EngineStamps>,
+    /// Several held outputs of a streaming request in one item: each one's token count and
+    /// the worker's stamp, flat (`[n, t_ns, n, t_ns, …]`), oldest first; `n` is their sum and
+    /// `t_ns` the last stamp. Absent for an item of one output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<u64>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

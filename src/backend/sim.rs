@@ -225,6 +225,7 @@ fn item(id: u64, n: u32, t: u64, finish: Option<&str>) -> OutputItem {
         cached_tokens: finish.map(|_| 0),
         stop_reason: None,
         engine: None,
+        steps: None,
     }
 }
 

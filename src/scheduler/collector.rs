@@ -256,29 +256,15 @@ impl Collector {
                     ttft_ns: first.saturating_sub(sent),
                 });
             }
-        } else if it.n > 0 {
-            if r.t.first_token.is_none() {
-                r.t.first_token = Some(t);
-                r.t.worker_first_token = Some(it.t_ns);
-                if let (true, Some(sent)) = (self.track_saturation, r.t.sent) {
-                    self.saturation_samples.push(SatSample::FirstToken {
-                        t,
-                        ttft_ns: t.saturating_sub(sent),
-                    });
-                }
+        } else if let Some(steps) = it.steps.take() {
+            // Several held outputs in one item: each placed as an item of its own would be.
+            for s in steps.chunks_exact(2) {
+                self.on_tokens(it.id, t, s[0] as u32, s[1], it.finish.is_none());
             }
-            // A later token that the worker held arrived there at `t_ns` (the same clock); it is
-            // never placed before the tokens already seen, nor after this frame's read.
-            let at = match r.t.last_token {
-                Some(prev) if self.worker_stamps && it.finish.is_none() => it.t_ns.max(prev).min(t),
-                _ => t,
-            };
-            r.t.last_token = Some(at);
-            r.t.worker_last_token = Some(it.t_ns);
-            r.output_tokens += it.n;
-            r.token_events.push(at, it.n);
-            self.out_tokens += it.n as u64;
+        } else if it.n > 0 {
+            self.on_tokens(it.id, t, it.n, it.t_ns, it.finish.is_none());
         }
+        let r = self.inflight.get_mut(&it.id).expect("present");
         if let Some(ids) = it.token_ids.take() {
             self.replies.entry(it.id).or_default().extend(ids);
         }
@@ -292,6 +278,35 @@ impl Collector {
             let r = self.inflight.remove(&id).expect("present");
             self.finish(r, t);
         }
+    }
+
+    /// `n` streamed tokens of request `id` that the worker stamped `t_ns`, read in a frame at `t`.
+    fn on_tokens(&mut self, id: u64, t: u64, n: u32, t_ns: u64, streaming: bool) {
+        if n == 0 {
+            return;
+        }
+        let r = self.inflight.get_mut(&id).expect("present");
+        if r.t.first_token.is_none() {
+            r.t.first_token = Some(t);
+            r.t.worker_first_token = Some(t_ns);
+            if let (true, Some(sent)) = (self.track_saturation, r.t.sent) {
+                self.saturation_samples.push(SatSample::FirstToken {
+                    t,
+                    ttft_ns: t.saturating_sub(sent),
+                });
+            }
+        }
+        // A later token that the worker held arrived there at `t_ns` (the same clock); it is
+        // never placed before the tokens already seen, nor after this frame's read.
+        let at = match r.t.last_token {
+            Some(prev) if self.worker_stamps && streaming => t_ns.max(prev).min(t),
+            _ => t,
+        };
+        r.t.last_token = Some(at);
+        r.t.worker_last_token = Some(t_ns);
+        r.output_tokens += n;
+        r.token_events.push(at, n);
+        self.out_tokens += n as u64;
     }
 
     /// Counts a finished request for the error limits.
@@ -443,6 +458,7 @@ mod tests {
             cached_tokens: Some(0),
             stop_reason: None,
             engine,
+            steps: None,
         };
         let mut c = Collector::new(None, 0);
         c.engine_timed = true;
@@ -482,5 +498,46 @@ mod tests {
             (Some(100), Some(100), 3)
         );
         assert_eq!(c.out_tokens, 10);
+    }
+
+    #[test]
+    fn held_outputs_merged_in_one_item_are_placed_at_their_own_stamps() {
+        use crate::backend::protocol::OutputItem;
+        let item = |n, t_ns, finish: Option<&str>, steps: Option<Vec<u64>>| OutputItem {
+            id: 1,
+            n,
+            t_ns,
+            token_ids: None,
+            finish: finish.map(Into::into),
+            received_ns: None,
+            submitted_ns: None,
+            prompt_tokens: finish.map(|_| 4),
+            cached_tokens: finish.map(|_| 0),
+            stop_reason: None,
+            engine: None,
+            steps,
+        };
+        let mut c = Collector::new(None, 0);
+        c.worker_stamps = true;
+        c.on_sent(sent(1, 10));
+        let _ = c.on_event(BackendEvent::Outputs(20, vec![item(1, 19, None, None)]));
+        // Three held outputs read at 40: 1 token stamped 18 (before the first token's read: not
+        // placed before it), 2 stamped 25, 1 stamped 31.
+        let held = item(4, 31, None, Some(vec![1, 18, 2, 25, 1, 31]));
+        let _ = c.on_event(BackendEvent::Outputs(40, vec![held]));
+        let _ = c.on_event(BackendEvent::Outputs(
+            50,
+            vec![item(1, 49, Some("length"), None)],
+        ));
+        let r = c.done.iter().find(|r| r.id == 1).unwrap();
+        assert_eq!(r.output_tokens, 6);
+        assert_eq!(c.out_tokens, 6);
+        let mut gaps = Vec::new();
+        r.itl_samples_ns(&mut gaps);
+        assert_eq!(gaps, vec![0.0, 2.5, 2.5, 6.0, 19.0]);
+        assert_eq!(
+            (r.t.first_token, r.t.last_token, r.t.worker_last_token),
+            (Some(20), Some(50), Some(49))
+        );
     }
 }

@@ -51,7 +51,7 @@ def doc_tables():
 def test_golden_set_matches_protocol_doc():
     messages = doc_tables()
     item_keys = {"id", "n", "t_ns", "token_ids", "finish", "received_ns", "submitted_ns", "prompt_tokens",
-                 "cached_tokens", "stop_reason", "engine"}
+                 "cached_tokens", "stop_reason", "engine", "steps"}
     messages = {k: v for k, v in messages.items() if k not in item_keys}
     names = {os.path.basename(f)[: -len(".msgpack")] for f in golden_files()}
     assert names == set(messages), "golden files and protocol.md message tables differ"
@@ -74,13 +74,15 @@ def test_golden_outputs_item_keys_in_doc_order():
     data = open(os.path.join(GOLDEN, "outputs.msgpack"), "rb").read()
     items = msgspec.msgpack.decode(data[4:])["items"]
     order = ["id", "n", "t_ns", "token_ids", "finish", "received_ns", "submitted_ns", "prompt_tokens",
-             "cached_tokens", "engine"]
+             "cached_tokens", "engine", "steps"]
     for it in items:
         keys = list(it)
         assert keys == [k for k in order if k in it]
     assert items[0]["finish"] is None and "token_ids" in items[0] and "received_ns" in items[0]
     assert items[1]["finish"] == "length" and {"prompt_tokens", "cached_tokens", "engine"} <= set(items[1])
     assert list(items[1]["engine"]) == ["queued_ns", "scheduled_ns", "first_token_ns", "last_token_ns", "preemptions"]
+    held = items[2]  # several held outputs of one request in one item
+    assert held["finish"] is None and held["n"] == sum(held["steps"][0::2]) and held["t_ns"] == held["steps"][-1]
 
 
 def test_make_golden_reproduces_files(tmp_path):

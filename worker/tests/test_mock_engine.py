@@ -427,23 +427,41 @@ def start_coalescing(supervisor, mock, coalesce_ms):
     return s
 
 
+def expand(items):
+    """Items with `steps` (several held outputs of one request) as one item per output."""
+    out = []
+    for i in items:
+        steps = i.get("steps")
+        if steps is None:
+            out.append(i)
+            continue
+        assert len(steps) >= 4 and len(steps) % 2 == 0, i
+        ns, ts = steps[0::2], steps[1::2]
+        assert i["n"] == sum(ns) and i["t_ns"] == ts[-1] and ts == sorted(ts), i
+        assert i["finish"] is None and "received_ns" not in i, i
+        out += [{"id": i["id"], "n": n, "t_ns": t, "finish": None} for n, t in zip(ns, ts)]
+    return out
+
+
 def test_coalesced_later_tokens_keep_their_own_stamps_and_order(supervisor):
     """init.coalesce_ns: a request's first token goes at once, its later tokens are held and go
-    together (each with its own t_ns), the final item after them; nothing is lost or reordered."""
+    together in one item (each with its own count and t_ns in `steps`), the final item after
+    them; nothing is lost or reordered."""
     s = start_coalescing(supervisor, {"step_base_us": 1000}, 30)
     gen(s, 1, max_tokens=40)
     frames, by_id = collect(s, [1])
     items = by_id[1]
     check_request(items, 4, 40)
-    assert [i["n"] for i in items] == [1] * 40
-    # the first token alone in its frame, and far fewer frames than tokens: ~40 ms of 1 ms steps
-    # in 30 ms windows (the window bounds how long a token waits, not how many frames there are)
+    # the first token alone in its frame; ~40 ms of 1 ms steps held in 30 ms windows: a few
+    # frames and items, not one per token (the window bounds how long a token waits)
     assert frames[0]["items"] == [items[0]]
-    assert len(frames) < 20, [len(f["items"]) for f in frames]
-    assert any(len(f["items"]) > 5 for f in frames)
+    assert len(frames) < 20 and len(items) < 20, [f["items"] for f in frames]
+    assert any(len(i.get("steps", ())) > 10 for i in items), items
+    outputs = expand(items)
+    assert [i["n"] for i in outputs] == [1] * 40
     # each held token kept its own step's stamp: distinct, increasing
-    ts = [i["t_ns"] for i in items]
-    assert len(set(ts)) == 40
+    ts = [i["t_ns"] for i in outputs]
+    assert len(set(ts)) == 40 and ts == sorted(ts)
     # several requests: each one's items in order, every first item before that request's others
     for rid in range(10, 16):
         gen(s, rid, max_tokens=12)
@@ -469,7 +487,7 @@ def test_coalesced_later_tokens_keep_their_own_stamps_and_order(supervisor):
     assert len(before) > 1  # the held tokens of the 20 ms before the failure went out ahead of it
     s.send({"type": "abort", "ids": [20]})
     _, by_id = collect(s, [20])
-    items = before + by_id[20]
+    items = expand(before + by_id[20])
     assert items[-1]["finish"] == "abort" and all(i["finish"] is None for i in items[:-1])
     ts = [i["t_ns"] for i in items]
     assert ts == sorted(ts)

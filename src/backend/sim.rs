@@ -212,7 +212,7 @@ fn live_time(shape: &Shape, t: u64) -> Option<u64> {
     }
 }
 
-fn item(id: u64, n: u32, t: u64, finish: Option<&str>) -> OutputItem {
+pub(crate) fn item(id: u64, n: u32, t: u64, finish: Option<&str>) -> OutputItem {
     OutputItem {
         id,
         n,

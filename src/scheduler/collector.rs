@@ -256,15 +256,26 @@ impl Collector {
                     ttft_ns: first.saturating_sub(sent),
                 });
             }
-        } else if let Some(steps) = it.steps.take() {
-            // Several held outputs in one item: each placed as an item of its own would be.
-            for s in steps.chunks_exact(2) {
-                self.on_tokens(it.id, t, s[0] as u32, s[1], it.finish.is_none());
+        } else {
+            // A held token is placed at the worker's stamp (see place_tokens); the final
+            // item's at this frame's read.
+            let held = self.worker_stamps && it.finish.is_none();
+            let (n, first) = match it.steps.take() {
+                // Several held outputs in one item: each placed as an item of its own would be.
+                Some(steps) => steps.chunks_exact(2).fold((0, false), |(n, first), s| {
+                    let k = s[0] as u32;
+                    (n + k, place_tokens(r, t, k, s[1], held) || first)
+                }),
+                None => (it.n, place_tokens(r, t, it.n, it.t_ns, held)),
+            };
+            self.out_tokens += n as u64;
+            if let (true, true, Some(sent)) = (first, self.track_saturation, r.t.sent) {
+                self.saturation_samples.push(SatSample::FirstToken {
+                    t,
+                    ttft_ns: t.saturating_sub(sent),
+                });
             }
-        } else if it.n > 0 {
-            self.on_tokens(it.id, t, it.n, it.t_ns, it.finish.is_none());
         }
-        let r = self.inflight.get_mut(&it.id).expect("present");
         if let Some(ids) = it.token_ids.take() {
             self.replies.entry(it.id).or_default().extend(ids);
         }
@@ -278,35 +289,6 @@ impl Collector {
             let r = self.inflight.remove(&id).expect("present");
             self.finish(r, t);
         }
-    }
-
-    /// `n` streamed tokens of request `id` that the worker stamped `t_ns`, read in a frame at `t`.
-    fn on_tokens(&mut self, id: u64, t: u64, n: u32, t_ns: u64, streaming: bool) {
-        if n == 0 {
-            return;
-        }
-        let r = self.inflight.get_mut(&id).expect("present");
-        if r.t.first_token.is_none() {
-            r.t.first_token = Some(t);
-            r.t.worker_first_token = Some(t_ns);
-            if let (true, Some(sent)) = (self.track_saturation, r.t.sent) {
-                self.saturation_samples.push(SatSample::FirstToken {
-                    t,
-                    ttft_ns: t.saturating_sub(sent),
-                });
-            }
-        }
-        // A later token that the worker held arrived there at `t_ns` (the same clock); it is
-        // never placed before the tokens already seen, nor after this frame's read.
-        let at = match r.t.last_token {
-            Some(prev) if self.worker_stamps && streaming => t_ns.max(prev).min(t),
-            _ => t,
-        };
-        r.t.last_token = Some(at);
-        r.t.worker_last_token = Some(t_ns);
-        r.output_tokens += n;
-        r.token_events.push(at, n);
-        self.out_tokens += n as u64;
     }
 
     /// Counts a finished request for the error limits.
@@ -364,6 +346,30 @@ impl Collector {
         }
         self.done.sort_by_key(|r| r.id);
     }
+}
+
+/// `n` streamed tokens of `r` that the worker stamped `t_ns`, read in a frame at `t`; true when
+/// they hold its first token. A `held` token (a streaming request's, where the worker's stamps
+/// are used) arrived at the worker at `t_ns`, on the same clock: it is placed there, never
+/// before the tokens already seen nor after this frame's read; any other at `t`.
+fn place_tokens(r: &mut RequestRecord, t: u64, n: u32, t_ns: u64, held: bool) -> bool {
+    if n == 0 {
+        return false;
+    }
+    let first = r.t.first_token.is_none();
+    if first {
+        r.t.first_token = Some(t);
+        r.t.worker_first_token = Some(t_ns);
+    }
+    let at = match r.t.last_token {
+        Some(prev) if held => t_ns.max(prev).min(t),
+        _ => t,
+    };
+    r.t.last_token = Some(at);
+    r.t.worker_last_token = Some(t_ns);
+    r.output_tokens += n;
+    r.token_events.push(at, n);
+    first
 }
 
 /// A request's last item: its end, counts, vLLM's stamps and status.
@@ -502,32 +508,19 @@ mod tests {
 
     #[test]
     fn held_outputs_merged_in_one_item_are_placed_at_their_own_stamps() {
-        use crate::backend::protocol::OutputItem;
-        let item = |n, t_ns, finish: Option<&str>, steps: Option<Vec<u64>>| OutputItem {
-            id: 1,
-            n,
-            t_ns,
-            token_ids: None,
-            finish: finish.map(Into::into),
-            received_ns: None,
-            submitted_ns: None,
-            prompt_tokens: finish.map(|_| 4),
-            cached_tokens: finish.map(|_| 0),
-            stop_reason: None,
-            engine: None,
-            steps,
-        };
+        use crate::backend::sim::item;
         let mut c = Collector::new(None, 0);
         c.worker_stamps = true;
         c.on_sent(sent(1, 10));
-        let _ = c.on_event(BackendEvent::Outputs(20, vec![item(1, 19, None, None)]));
+        let _ = c.on_event(BackendEvent::Outputs(20, vec![item(1, 1, 19, None)]));
         // Three held outputs read at 40: 1 token stamped 18 (before the first token's read: not
         // placed before it), 2 stamped 25, 1 stamped 31.
-        let held = item(4, 31, None, Some(vec![1, 18, 2, 25, 1, 31]));
+        let mut held = item(1, 4, 31, None);
+        held.steps = Some(vec![1, 18, 2, 25, 1, 31]);
         let _ = c.on_event(BackendEvent::Outputs(40, vec![held]));
         let _ = c.on_event(BackendEvent::Outputs(
             50,
-            vec![item(1, 49, Some("length"), None)],
+            vec![item(1, 1, 49, Some("length"))],
         ));
         let r = c.done.iter().find(|r| r.id == 1).unwrap();
         assert_eq!(r.output_tokens, 6);

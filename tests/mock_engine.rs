@@ -789,9 +789,9 @@ fn a_template_that_rewrites_history_has_later_turns_rendered_and_says_by_how_muc
 }
 
 /// `--token-coalesce-ms`: the worker sends a lone stream's later tokens together (far fewer
-/// frames than tokens) and every token keeps its own arrival time (no zero gaps, the mean gap is
-/// the request's TPOT); 0 sends one frame per token. The console and the HTML say what llmbench
-/// used per 1,000 tokens.
+/// frames than tokens) and every token keeps its own arrival time (gaps are not collapsed to
+/// zero, the mean gap is the request's TPOT); 0 sends one frame per token. The console and the
+/// HTML say what llmbench used per 1,000 tokens.
 #[test]
 fn coalesced_token_frames_keep_every_tokens_time() {
     let _machine = shared_machine();
@@ -834,7 +834,12 @@ fn coalesced_token_frames_keep_every_tokens_time() {
         }
         let itl = &b["summary"]["itl_ms"];
         assert_eq!(itl["count"].as_u64(), Some(6 * 47));
-        assert!(itl["min"].as_f64().unwrap() > 0.0, "a gap of 0: {itl}");
+        // Sending 20 ms of tokens in one frame must not stamp them alike: were they given their
+        // frame's arrival, 19 of every 20 gaps would be 0. (A single gap may still be 0: a held
+        // token stamped before its request's first token arrived is placed at that arrival,
+        // which on a loaded host can be more than a step after the engine made it; and with
+        // coalescing off, two frames read together arrive together.)
+        assert!(itl["p50"].as_f64().unwrap() > 0.0, "most gaps are 0: {itl}");
         let tpot = b["summary"]["tpot_ms"]["mean"].as_f64().unwrap();
         let mean = itl["mean"].as_f64().unwrap();
         assert!(

@@ -611,6 +611,13 @@ impl Drop for Worker {
 /// the data side, everything else to the control side; a fatal error or the end of the
 /// connection goes to both (whichever side is waiting must learn of it).
 fn reader_loop(mut stream: UnixStream, tx: Sender<Event>, data: Sender<BackendEvent>) {
+    // The reader's stamps end every TTFT and place every frame: like the pacer, it runs at
+    // real-time priority where the system allows. Otherwise, on a host whose cores the engine
+    // keeps busy (vLLM's EngineCore busy-polls the core llmbench runs on), each wake-up waited
+    // for the scheduler's slice: 0.40 ms median from the worker's first token to this read on
+    // 2 cores, 0.09 ms with it (scripts/bench/interleaved.py, docs/performance.md). It reads,
+    // stamps and hands over; a frame costs the engine a few microseconds.
+    crate::scheduler::pacer::sharpen_current_thread();
     let mut buf = Vec::with_capacity(64 * 1024);
     let closed = |why: Option<String>| {
         let _ = data.send(BackendEvent::Died(why.clone().unwrap_or_default()));

@@ -2103,6 +2103,9 @@ class _VllmApi:
         except ImportError:
             EngineDeadError = None
         self.SamplingParams = SamplingParams
+        # vllm serve marks the SamplingParams it builds per request skip_clone (where the release
+        # has it); without it AsyncLLM deep-copies them in every add_request, on TTFT's path
+        self.skip_clone = "skip_clone" in (getattr(SamplingParams, "__struct_fields__", None) or ())
         self.DELTA = RequestOutputKind.DELTA
         self.FINAL_ONLY = RequestOutputKind.FINAL_ONLY
         self.TokensPrompt = TokensPrompt
@@ -2440,6 +2443,8 @@ class VllmEngine(Engine):
         kwargs["ignore_eos"] = bool(msg.get("ignore_eos", False))
         # a batched request (vllm_python_batch) is not streamed: one output when it ends
         kwargs["output_kind"] = self.v.FINAL_ONLY if msg.get("batch_size") else self.v.DELTA
+        if self.v.skip_clone:
+            kwargs["skip_clone"] = True  # built for this request alone, as vllm serve's are
         return self.v.SamplingParams(**kwargs)
 
     async def _run(self, req, msg, ids, max_tokens):

@@ -57,4 +57,5 @@ python3 scripts/bench/trace_prepare.py --smoke
 scripts/bench/memory.sh 2000 1000
 python3 scripts/bench/engine_ratio.py --smoke
 python3 scripts/bench/harness_cost.py --mock --smoke
+python3 scripts/bench/hops.py --smoke
 echo "== all tests passed in $(( $(date +%s) - t0 )) s"

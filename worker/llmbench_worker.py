@@ -334,11 +334,17 @@ def decode_body(body):
     return msg
 
 
-def split_frames(buf, handle):
+# A `stage` frame as the supervisor encodes it: a map whose first key is "type", "stage".
+STAGE_HEAD = b"\xa4type\xa5stage"
+
+
+def split_frames(buf, handle, lazy_stage=False):
     """The one framing loop: decode every complete frame at the start of `buf` (bytes or
     bytearray) and call handle(message) for each, in order. Returns the number of bytes consumed;
     an incomplete last frame is left for later. Raises ProtocolError at the first bad frame, after
-    the frames before it were handed on."""
+    the frames before it were handed on. With `lazy_stage`, a `stage` frame in the supervisor's
+    encoding is handed on undecoded, as {"type": "stage", "raw": body}: it is decoded when the
+    request is built, not in the read that may also hold the `go` of the request before it."""
     pos, end = 0, len(buf)
     while end - pos >= 4:
         n = check_length(int.from_bytes(buf[pos : pos + 4], "big"))
@@ -346,7 +352,10 @@ def split_frames(buf, handle):
             break
         body = bytes(buf[pos + 4 : pos + 4 + n])
         pos += 4 + n
-        handle(decode_body(body))
+        if lazy_stage and body[1:12] == STAGE_HEAD:
+            handle({"type": "stage", "raw": body})
+        else:
+            handle(decode_body(body))
     return pos
 
 
@@ -381,7 +390,7 @@ class Inbox(asyncio.Protocol):
         buf += data
         on_message = self.on_message
         try:
-            pos = split_frames(buf, lambda msg: on_message(msg, t))
+            pos = split_frames(buf, lambda msg: on_message(msg, t), True)
         except ProtocolError as e:
             self.failed = True
             self.on_closed("protocol error: %s" % e)
@@ -407,7 +416,10 @@ class Inbox(asyncio.Protocol):
 
 
 # handled inside the read callback; the others (init, abort, shutdown) are awaited in order
-SYNC_MESSAGES = frozenset(("generate", "tokenize", "frame_prompt", "stats", "reset"))
+# How long after a `stage` arrives the worker builds its request (unless its `go` comes first).
+STAGE_BUILD_S = 0.001
+
+SYNC_MESSAGES = frozenset(("generate", "stage", "go", "tokenize", "frame_prompt", "stats", "reset"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1416,9 +1428,15 @@ class Engine:
         """Build the engine and return its `ready` message; raises UserError or EngineStartError."""
         raise NotImplementedError
 
-    def generate(self, rid, msg, prompt_ids, max_tokens, received_ns):
-        """Start one request (already checked by the Worker); refusals are `failed` messages."""
+    def generate(self, rid, msg, prompt_ids, max_tokens, received_ns, built=None):
+        """Start one request (already checked by the Worker); refusals are `failed` messages.
+        `built`: what `build` made for it when it was staged."""
         self.w.failed(rid, "the engine is not started (send init first)")
+
+    def build(self, msg, prompt_ids, max_tokens):
+        """For a staged request: what the engine takes, built while it waits for its `go`
+        (None: nothing to build ahead, or building failed, which `generate` then reports)."""
+        return None
 
     def in_flight(self):
         return 0
@@ -1476,7 +1494,7 @@ class TokenizerEngine(Engine):
     def can_become(self, kind):
         return kind in ("vllm", "mock")
 
-    def generate(self, rid, msg, prompt_ids, max_tokens, received_ns):
+    def generate(self, rid, msg, prompt_ids, max_tokens, received_ns, built=None):
         self.w.failed(rid, "the tokenizer engine cannot generate")
 
     async def start(self, msg, model):
@@ -1706,7 +1724,7 @@ class MockEngine(Engine):
     def in_flight(self):
         return len(self.by_id)
 
-    def generate(self, rid, msg, prompt_ids, max_tokens, received_ns):
+    def generate(self, rid, msg, prompt_ids, max_tokens, received_ns, built=None):
         if rid in self.by_id:
             self.w.failed(rid, "request id %d is already in flight" % rid)
             return
@@ -2426,13 +2444,13 @@ class VllmEngine(Engine):
     def in_flight(self):
         return len(self.reqs)
 
-    def generate(self, rid, msg, prompt_ids, max_tokens, received_ns):
+    def generate(self, rid, msg, prompt_ids, max_tokens, received_ns, built=None):
         if rid in self.reqs:
             self.w.failed(rid, "request id %d is already in flight" % rid)
             return
         req = _VllmRequest(rid, received_ns, len(prompt_ids))
         req.want_ids = bool(msg.get("return_token_ids"))
-        req.task = self.w.loop.create_task(self._run(req, msg, prompt_ids, max_tokens))
+        req.task = self.w.loop.create_task(self._run(req, msg, prompt_ids, max_tokens, built))
         req.task.add_done_callback(functools.partial(self._done, req))
         self.reqs[rid] = req
 
@@ -2447,16 +2465,32 @@ class VllmEngine(Engine):
             kwargs["skip_clone"] = True  # built for this request alone, as vllm serve's are
         return self.v.SamplingParams(**kwargs)
 
-    async def _run(self, req, msg, ids, max_tokens):
+    def build(self, msg, prompt_ids, max_tokens):
+        """SamplingParams and the prompt, made while the request waits for its `go`: 20 us
+        when the worker is warm, 100-200 us after seconds idle, off the path to the first token."""
+        if self.v is None:
+            return None
+        try:
+            sp = self._sampling_params(msg, max_tokens)
+            if getattr(sp, "n", 1) != 1:
+                return None
+            return sp, self.v.TokensPrompt(prompt_token_ids=prompt_ids)
+        except Exception:
+            return None  # _run builds it again and reports why it fails
+
+    async def _run(self, req, msg, ids, max_tokens, built=None):
         w = self.w
         rid = req.id
         finished = False
         try:
-            sp = self._sampling_params(msg, max_tokens)
-            if getattr(sp, "n", 1) != 1:
-                w.failed(rid, "sampling.n must be 1")
-                return
-            prompt = self.v.TokensPrompt(prompt_token_ids=ids)
+            if built is not None:
+                sp, prompt = built
+            else:
+                sp = self._sampling_params(msg, max_tokens)
+                if getattr(sp, "n", 1) != 1:
+                    w.failed(rid, "sampling.n must be 1")
+                    return
+                prompt = self.v.TokensPrompt(prompt_token_ids=ids)
             req.submitted = time.monotonic_ns()
             hold = w.hold if w.coalesce_ns else None
             want = self.send_token_ids or req.want_ids
@@ -2782,6 +2816,10 @@ class Worker:
         self.initializing = False
         self.progress = Progress(self)
         self.batcher = Batcher(self)
+        # a `stage` awaiting its `go`: its frame's bytes until built, then (id, msg, prompt ids,
+        # max_tokens, what the engine built)
+        self.staged = None
+        self.stage_timer = None
 
     # ---- output ----------------------------------------------------------------------------
 
@@ -2985,6 +3023,10 @@ class Worker:
         try:
             if t == "generate":
                 self.on_generate(msg, received_ns)
+            elif t == "go":
+                self.on_go(msg, received_ns)
+            elif t == "stage":
+                self.on_stage(msg)
             elif t == "tokenize":
                 self.on_tokenize(msg)
             elif t == "frame_prompt":
@@ -3026,6 +3068,7 @@ class Worker:
     # ---- init ------------------------------------------------------------------------------
 
     async def on_init(self, msg):
+        self.staged = None
         kind = msg.get("engine")
         # A tokenizer-only worker may be upgraded to an engine: the supervisor prepares and checks
         # its data with the tokenizer before any (slow) engine load, in the same process.
@@ -3122,19 +3165,91 @@ class Worker:
                         prompt_tokens=len(ids), cached_tokens=None, engine=None)
             self.emit(item)
 
-    def on_generate(self, msg, received):
+    def _checked(self, msg, report=True):
+        """A `generate`'s id, prompt and max_tokens; None after reporting what is wrong with
+        them (or, with report False, without)."""
         rid = msg.get("id")
         if not isinstance(rid, int) or isinstance(rid, bool):
-            self.error(None, "generate.id must be an integer", False)
-            return
+            if report:
+                self.error(None, "generate.id must be an integer", False)
+            return None
         ids = msg.get("prompt_token_ids")
         if not isinstance(ids, list):
-            self.failed(rid, "generate.prompt_token_ids must be a list of token ids")
-            return
+            if report:
+                self.failed(rid, "generate.prompt_token_ids must be a list of token ids")
+            return None
         max_tokens = msg.get("max_tokens")
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-            self.failed(rid, "generate.max_tokens must be an integer >= 1 or nil")
+            if report:
+                self.failed(rid, "generate.max_tokens must be an integer >= 1 or nil")
+            return None
+        return rid, ids, max_tokens
+
+    def on_stage(self, msg):
+        """A request sent ahead of its time (a `generate` but for its type), to be made ready so
+        that its `go` only hands it to the engine. The supervisor stages a request right after it
+        sent the one before, so the work waits STAGE_BUILD_S (the request before is with the
+        engine by then), or until the `go`, whichever comes first. It replaces a staged request
+        that got no `go` (the pacer stages one request at a time; one it never sent, at a
+        benchmark's end, is dropped here). Nothing is reported before the `go`: a request that
+        fails its checks is handled at its `go` as a `generate` would be."""
+        if self.stage_timer is not None:
+            self.stage_timer.cancel()
+            self.stage_timer = None
+        self.staged = None
+        if "raw" in msg:
+            self.staged = msg["raw"]
+            self.stage_timer = self.loop.call_later(STAGE_BUILD_S, self._build_staged)
             return
+        self._stage(msg)
+
+    def _build_staged(self):
+        self.stage_timer = None
+        raw = self.staged
+        if isinstance(raw, bytes):
+            self.staged = None
+            try:
+                msg = decode_body(raw)
+            except ProtocolError as e:
+                self.error(None, "stage: %s" % e, False)
+                return
+            self._stage(msg)
+
+    def _stage(self, msg):
+        rid = msg.get("id")
+        c = self._checked(msg, report=False)
+        if c is None or msg.get("messages") is not None or msg.get("batch_size") is not None:
+            self.staged = (rid, msg, None)  # its go handles it as a generate
+            return
+        _, ids, max_tokens = c
+        self.staged = (rid, msg, (ids, max_tokens, self.engine.build(msg, ids, max_tokens)))
+
+    def on_go(self, msg, received):
+        """Start the staged request: `received` (this frame's read) is its worker_received."""
+        rid = msg.get("id")
+        if not isinstance(rid, int) or isinstance(rid, bool):
+            self.error(None, "go.id must be an integer", False)
+            return
+        if isinstance(self.staged, bytes):
+            self._build_staged()  # its go came first
+        staged = self.staged
+        if staged is None or staged[0] != rid:
+            self.failed(rid, "go for request %d, which is not the staged request" % rid)
+            return
+        self.staged = None
+        if staged[2] is None:
+            self.on_generate(staged[1], received)
+            return
+        if self.stopping:
+            return
+        ids, max_tokens, built = staged[2]
+        self.engine.generate(rid, staged[1], ids, max_tokens, received, built)
+
+    def on_generate(self, msg, received):
+        c = self._checked(msg)
+        if c is None:
+            return
+        rid, ids, max_tokens = c
         if self.stopping:
             return
         messages = msg.get("messages")
@@ -3177,6 +3292,7 @@ class Worker:
 
     async def on_reset(self, msg):
         rid = msg.get("id")
+        self.staged = None
         self._abort_unsent(self.batcher.take_all())
         try:
             attempts = await self.engine.reset()

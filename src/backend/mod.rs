@@ -49,6 +49,13 @@ impl BackendEvent {
 /// encoded) before the pacer waits for its send time, so that preparing never delays a send.
 pub trait Submitter: Send {
     fn prepare(&mut self, id: u64, spec: &RequestSpec) -> Vec<u8>;
+    /// For a request whose send time is not now: hands the request to the backend ahead, to be
+    /// made ready there, and returns the short message that starts it (sent with `send` at the
+    /// send time, in place of `prepare`'s). None where the backend has no such step, or for a
+    /// request it cannot stage: `prepare` it then.
+    fn stage(&mut self, _id: u64, _spec: &RequestSpec) -> Option<Vec<u8>> {
+        None
+    }
     /// Sends a prepared request; an error means the backend is gone.
     fn send(&mut self, prepared: &[u8]) -> Result<()>;
 }

@@ -144,6 +144,14 @@ pub enum ToWorker {
         system: Option<String>,
     },
     Generate(Generate),
+    /// A `generate` sent ahead of its time: the worker checks it and builds what the engine
+    /// takes, and hands it to the engine when its `go` comes (docs/protocol.md, "Staged
+    /// requests"). At most one is staged: a later `stage` replaces one that got no `go`.
+    Stage(Generate),
+    /// Start the staged request `id` now.
+    Go {
+        id: u64,
+    },
     Abort {
         ids: Vec<u64>,
     },

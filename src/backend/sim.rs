@@ -154,6 +154,8 @@ struct Engine {
     /// When each serving slot is next free.
     slots: Vec<u64>,
     submitted: u64,
+    /// Requests the pacer staged ahead of their send.
+    staged: u64,
 }
 
 pub struct SimBackend {
@@ -188,6 +190,7 @@ impl SimBackend {
                 shape,
                 slots,
                 submitted: 0,
+                staged: 0,
             })),
             rx,
             aborted: Vec::new(),
@@ -196,6 +199,11 @@ impl SimBackend {
     }
 
     /// Kills the simulated engine now: the scheduler sees it die.
+    /// How many requests the pacer staged ahead of their send so far.
+    pub fn staged(&self) -> u64 {
+        self.engine.lock().unwrap().staged
+    }
+
     pub fn die(&self, why: &str) {
         let _ = self.clock.tx.send(BackendEvent::Died(why.into()));
     }
@@ -270,6 +278,10 @@ impl Submitter for SimSubmitter {
         let mut b = id.to_le_bytes().to_vec();
         b.extend(spec.max_tokens.map_or(u32::MAX, |m| m).to_le_bytes());
         b
+    }
+    fn stage(&mut self, id: u64, spec: &RequestSpec) -> Option<Vec<u8>> {
+        self.engine.lock().unwrap().staged += 1;
+        Some(self.prepare(id, spec))
     }
     fn send(&mut self, p: &[u8]) -> Result<()> {
         let id = u64::from_le_bytes(p[..8].try_into()?);

@@ -495,6 +495,9 @@ struct WorkerSubmitter {
     writer: Arc<Mutex<UnixStream>>,
     sampling: Map,
     batching: Option<crate::plan::Batching>,
+    /// LLMBENCH_NO_STAGING=1: every request is a `generate` written at its time (to measure
+    /// what staging saves: scripts/bench/hops.py).
+    no_staging: bool,
 }
 
 impl Submitter for WorkerSubmitter {
@@ -511,6 +514,30 @@ impl Submitter for WorkerSubmitter {
             batch_timeout_ns: self.batching.map(|b| b.timeout_ns()),
             messages: spec.messages.as_deref().map(|m| &m[..]),
         })
+    }
+    /// The request goes now as a `stage` (the worker builds vLLM's inputs for it while it
+    /// waits); its `go`, a few bytes, is what the pacer sends at the request's time. Not for
+    /// micro-batched requests or a conversation's rendered turns, which the worker starts as
+    /// they come. None when the write fails: the pacer then prepares a `generate`, whose send
+    /// finds the socket gone.
+    fn stage(&mut self, id: u64, spec: &RequestSpec) -> Option<Vec<u8>> {
+        if self.no_staging || self.batching.is_some() || spec.messages.is_some() {
+            return None;
+        }
+        let frame = protocol::encode_frame(&GenerateRef {
+            kind: "stage",
+            id,
+            prompt_token_ids: &spec.prompt,
+            max_tokens: spec.max_tokens,
+            ignore_eos: spec.max_tokens.is_some(),
+            return_token_ids: spec.conversation.is_some(),
+            sampling: &self.sampling,
+            batch_size: None,
+            batch_timeout_ns: None,
+            messages: None,
+        });
+        self.send(&frame).ok()?;
+        Some(protocol::encode_frame(&ToWorker::Go { id }))
     }
     fn send(&mut self, prepared: &[u8]) -> Result<()> {
         let mut w = self
@@ -531,6 +558,7 @@ impl Backend for Worker {
             writer: self.writer.clone(),
             sampling: sampling.clone(),
             batching,
+            no_staging: std::env::var_os("LLMBENCH_NO_STAGING").is_some_and(|v| v == "1"),
         })
     }
     fn events(&self) -> Receiver<BackendEvent> {

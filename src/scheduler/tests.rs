@@ -155,6 +155,26 @@ fn synchronous_sends_each_request_after_the_previous_ended() {
 }
 
 #[test]
+fn a_request_that_waits_is_staged_ahead_and_a_fast_schedule_is_not() {
+    // Synchronous: every request after the first waits for the one before it to end.
+    let mut b = Bench::new(Shape::default());
+    let o = b.run(endless(4), Strategy::Synchronous, requests(5));
+    assert_eq!(statuses(&o, Status::Successful), 5);
+    assert_eq!(b.backend.staged(), 4);
+    // 20 req/s: the run starts 2 ms after the pacer, the others 50 ms after the one before.
+    let mut b = Bench::new(Shape::default());
+    let o = b.run(endless(2), constant(20.0), requests(10));
+    assert_eq!(statuses(&o, Status::Successful), 10);
+    assert_eq!(b.backend.staged(), 10);
+    // 5,000 req/s: after the first, each is due 0.2 ms after the last, sooner than staging
+    // pays off.
+    let mut b = Bench::new(Shape::default());
+    let o = b.run(endless(2), constant(5000.0), requests(50));
+    assert_eq!(statuses(&o, Status::Successful), 50);
+    assert_eq!(b.backend.staged(), 1);
+}
+
+#[test]
 fn concurrent_keeps_n_streams_busy_and_never_more() {
     let mut b = Bench::new(Shape::default());
     let o = b.run(

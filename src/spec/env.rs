@@ -36,6 +36,10 @@ pub const LLMBENCH_VARS: &[(&str, &str)] = &[
         "LLMBENCH_CPU_PLACEMENT",
         "off: llmbench stays on every CPU, not only those the engine leaves unbound",
     ),
+    (
+        "LLMBENCH_NO_STAGING",
+        "1: every request is written whole at its send time, none staged ahead",
+    ),
 ];
 
 /// The `GUIDELLM*` variables that are set, in name order.

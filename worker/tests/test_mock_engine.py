@@ -502,3 +502,55 @@ def test_coalesce_ns_must_be_a_count(supervisor):
             "seed": 1, "coalesce_ns": -5})
     m = s.recv()
     assert m["type"] == "fatal" and m["user_error"] and "coalesce_ns" in m["error"]
+
+
+def stage(s, rid, **kw):
+    msg = {"type": "stage", "id": rid, "prompt_token_ids": [1, 2, 3, 4], "max_tokens": 3, "ignore_eos": True,
+           "sampling": {}}
+    msg.update(kw)
+    s.send(msg)
+
+
+def test_a_staged_request_starts_at_its_go_and_is_stamped_there(supervisor):
+    s, _ = start(supervisor, {"step_base_us": 500})
+    stage(s, 1)
+    time.sleep(0.05)  # built by now (STAGE_BUILD_S), and not started
+    with pytest.raises(TimeoutError):
+        s.recv(0.1)
+    before = time.monotonic_ns()
+    s.send({"type": "go", "id": 1})
+    _, by_id = collect(s, [1])
+    items = by_id[1]
+    assert sum(it["n"] for it in items) == 3 and items[-1]["finish"] == "length"
+    assert items[0]["received_ns"] >= before  # the go's read, not the stage's
+    # a go that comes before the staged request was built (the frames in one write)
+    s.send_raw(W.pack_frame({"type": "stage", "id": 2, "prompt_token_ids": [5, 6], "max_tokens": 2,
+                             "ignore_eos": True, "sampling": {}}) + W.pack_frame({"type": "go", "id": 2}))
+    _, by_id = collect(s, [2])
+    assert sum(it["n"] for it in by_id[2]) == 2
+
+
+def test_a_later_stage_replaces_one_that_got_no_go(supervisor):
+    s, _ = start(supervisor, {"step_base_us": 500})
+    stage(s, 1)
+    stage(s, 2)
+    s.send({"type": "go", "id": 1})
+    m = s.recv()
+    assert m["type"] == "failed" and m["id"] == 1 and "not the staged request" in m["error"], m
+    s.send({"type": "go", "id": 2})
+    _, by_id = collect(s, [2])
+    assert sum(it["n"] for it in by_id[2]) == 3
+    # a go with nothing staged
+    s.send({"type": "go", "id": 2})
+    m = s.recv()
+    assert m["type"] == "failed" and m["id"] == 2, m
+
+
+def test_a_bad_staged_request_fails_at_its_go(supervisor):
+    s, _ = start(supervisor, {"step_base_us": 500})
+    stage(s, 7, max_tokens=0)
+    with pytest.raises(TimeoutError):
+        s.recv(0.1)  # nothing is said before its go
+    s.send({"type": "go", "id": 7})
+    m = s.recv()
+    assert m["type"] == "failed" and m["id"] == 7 and "max_tokens" in m["error"], m

@@ -117,6 +117,25 @@ def test_real_vllm_engine(supervisor):
     assert last["finish"] == "stop" and last["stop_reason"] == free[k], (last, free, ids)
     assert ids == free[:k + 1], (free, ids)  # a stop token id is part of the output
 
+    # a staged request (its SamplingParams and prompt built ahead, started by its go) runs as
+    # its generate would: the same tokens, the stop token honoured; received_ns is the go's read
+    s.send({"type": "stage", "id": 10, "prompt_token_ids": [11 + k % 50 for k in range(40)], "max_tokens": 12,
+            "ignore_eos": True, "return_token_ids": True, "sampling": {"temperature": 0, "stop_token_ids": [free[k]]}})
+    time.sleep(0.05)
+    before = time.monotonic_ns()
+    s.send({"type": "go", "id": 10})
+    staged, first = [], None
+    while True:
+        m = s.recv(timeout=60)
+        assert m["type"] == "outputs", m
+        it = m["items"][0]
+        first = first or it
+        staged += it.get("token_ids") or []
+        if it["finish"]:
+            break
+    assert it["finish"] == "stop" and staged == free[:k + 1], (it, staged, free)
+    assert before <= first["received_ns"] <= first["submitted_ns"] <= first["t_ns"]
+
     # an abort that arrives before the request produced anything ends it in the worker
     s.send_raw(W.pack_frame({"type": "generate", "id": 7, "prompt_token_ids": [9] * 32, "max_tokens": 500,
                              "ignore_eos": True, "sampling": {}}) + W.pack_frame({"type": "abort", "ids": [7]}))

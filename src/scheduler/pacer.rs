@@ -67,6 +67,9 @@ const STAGE_LEAD_NS: u64 = 1_000_000;
 /// ...and the last two sends were at least this far apart: at thousands of requests a second
 /// the second message per request would cost the worker more than the few microseconds it saves.
 const STAGE_MIN_GAP_NS: u64 = 1_000_000;
+/// A request with a known send time is staged this long before it (the worker builds it 1 ms
+/// after the stage arrives); one waiting for a slot, at once.
+const STAGE_AHEAD_NS: u64 = 2_000_000;
 
 /// Whether to stage a request that `waits` (for its time or a slot), the last two sends
 /// `last_gap` apart (None: fewer than two sends yet).
@@ -118,6 +121,20 @@ impl Pacer {
                 None => self.slot_rx.is_empty(),
             };
             let staged = if should_stage(waits, last_gap) {
+                // A known send time: staged shortly before it, not beside the request just sent
+                // (whose way to the engine it would share), and the worker's code is warm again
+                // when the go comes.
+                if let Some(t) = known.filter(|&t| t > now + STAGE_AHEAD_NS) {
+                    if self.deadline.is_some_and(|d| t >= d) {
+                        break EndReason::MaxSeconds;
+                    }
+                    if !self.clock.wait_until(t - STAGE_AHEAD_NS, &self.stop)
+                        || self.stop.load(Ordering::Relaxed)
+                    {
+                        break EndReason::Interrupted;
+                    }
+                    self.clock.dispatched();
+                }
                 self.submitter.stage(id, &spec)
             } else {
                 None

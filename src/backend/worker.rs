@@ -500,10 +500,11 @@ struct WorkerSubmitter {
     no_staging: bool,
 }
 
-impl Submitter for WorkerSubmitter {
-    fn prepare(&mut self, id: u64, spec: &RequestSpec) -> Vec<u8> {
+impl WorkerSubmitter {
+    /// A request's `generate` frame, or (`kind` "stage") the same request sent ahead.
+    fn encode(&self, kind: &'static str, id: u64, spec: &RequestSpec) -> Vec<u8> {
         protocol::encode_frame(&GenerateRef {
-            kind: "generate",
+            kind,
             id,
             prompt_token_ids: &spec.prompt,
             max_tokens: spec.max_tokens,
@@ -515,6 +516,12 @@ impl Submitter for WorkerSubmitter {
             messages: spec.messages.as_deref().map(|m| &m[..]),
         })
     }
+}
+
+impl Submitter for WorkerSubmitter {
+    fn prepare(&mut self, id: u64, spec: &RequestSpec) -> Vec<u8> {
+        self.encode("generate", id, spec)
+    }
     /// The request goes now as a `stage` (the worker builds vLLM's inputs for it while it
     /// waits); its `go`, a few bytes, is what the pacer sends at the request's time. Not for
     /// micro-batched requests or a conversation's rendered turns, which the worker starts as
@@ -524,18 +531,7 @@ impl Submitter for WorkerSubmitter {
         if self.no_staging || self.batching.is_some() || spec.messages.is_some() {
             return None;
         }
-        let frame = protocol::encode_frame(&GenerateRef {
-            kind: "stage",
-            id,
-            prompt_token_ids: &spec.prompt,
-            max_tokens: spec.max_tokens,
-            ignore_eos: spec.max_tokens.is_some(),
-            return_token_ids: spec.conversation.is_some(),
-            sampling: &self.sampling,
-            batch_size: None,
-            batch_timeout_ns: None,
-            messages: None,
-        });
+        let frame = self.encode("stage", id, spec);
         self.send(&frame).ok()?;
         Some(protocol::encode_frame(&ToWorker::Go { id }))
     }

@@ -40,6 +40,8 @@ HOPS = [
      lambda t: t["worker_received"] - t["sent"] + t["worker_submitted"] - t["worker_received"]
      + t["first_token"] - t["worker_first_token"]),
     ("end", "worker's last output -> supervisor end", lambda t: t["end"] - t["worker_last_token"]),
+    ("engine", "handed to the engine -> worker's first token (vLLM's part, for reference)",
+     lambda t: t["worker_first_token"] - t["worker_submitted"]),
 ]
 
 

@@ -58,7 +58,24 @@ DIRECT = hc.DIRECT.split("async def main(")[0] + r'''
 async def main(model, config, reqs_path, streams, out):
     hint = hold_low_latency()
     prompts = [json.loads(l) for l in open(reqs_path)]
-    engine = AsyncLLM.from_engine_args(AsyncEngineArgs(model=model, disable_log_stats=True, **config))
+    kw = {}
+    if os.environ.get("DIRECT_STATS"):
+        # vLLM's per-request and per-step stats kept, as llmbench's engine keeps them (its
+        # timestamps are the engine_* stamps): a stat logger that records nothing
+        from vllm.v1.metrics.loggers import StatLoggerBase
+
+        class Quiet(StatLoggerBase):
+            def __init__(self, vllm_config, engine_index=0):
+                pass
+
+            def record(self, *args, **kwargs):
+                pass
+
+            def log_engine_initialized(self):
+                pass
+
+        kw["stat_loggers"] = [Quiet]
+    engine = AsyncLLM.from_engine_args(AsyncEngineArgs(model=model, disable_log_stats=True, **config), **kw)
     placed = place_off_engine_cpus()
     import gc
     gc.collect(0); gc.collect(1); gc.collect(2)
@@ -268,11 +285,16 @@ def main():
     ap.add_argument("--aa", action="store_true",
                     help="calibration: a second direct reference in llmbench's place (what the instrument reads "
                          "when both sides are the same)")
+    ap.add_argument("--direct-stats", action="store_true",
+                    help="the direct reference keeps vLLM's per-request stats as llmbench's engine does (by "
+                         "default it runs with them off, as AsyncLLM with disable_log_stats and no stat logger)")
     ap.add_argument("--verbose", action="store_true", help="each pair's absolute figures")
     ap.add_argument("--smoke", action="store_true", help="1 round of 4 pairs")
     a = ap.parse_args()
     if a.smoke:
         a.pairs, a.rounds = 4, 1
+    if a.direct_stats:
+        os.environ["DIRECT_STATS"] = "1"
     period = a.period or (6.0 if a.streams == 1 else 9.0)
     if not os.path.exists(BIN):
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)

@@ -81,9 +81,11 @@ async def main(model, config, reqs_path, streams, out):
     gc.collect(0); gc.collect(1); gc.collect(2)
     gc.freeze()
     gc.set_threshold(100_000, 10, 10)
-    async def one(i, r, max_tokens):
+    async def one(i, r, max_tokens, t0=None):
+        # a burst's requests share one t0, taken before the first of them starts: the ones
+        # after it wait for those before to be added to the engine, as llmbench's do
         sp = SamplingParams(max_tokens=max_tokens, ignore_eos=True, output_kind=RequestOutputKind.DELTA)
-        n, t0 = 0, time.monotonic_ns()
+        n, t0 = 0, t0 or time.monotonic_ns()
         first = last = None
         gaps = []
         async for o in engine.generate(TokensPrompt(prompt_token_ids=r["prompt_token_ids"]), sp, request_id=str(i)):
@@ -112,7 +114,8 @@ async def main(model, config, reqs_path, streams, out):
                 break
             await asyncio.sleep(wait / 1e9)
         rs = prompts[b * streams:(b + 1) * streams]
-        bursts.append(await asyncio.gather(*(one("%d-%d" % (b, j), r, r["max_tokens"]) for j, r in enumerate(rs))))
+        sent = time.monotonic_ns()
+        bursts.append(await asyncio.gather(*(one("%d-%d" % (b, j), r, r["max_tokens"], sent) for j, r in enumerate(rs))))
     json.dump({"bursts": bursts, "cpus": placed}, open(out, "w"))
     os._exit(0)
 

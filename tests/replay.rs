@@ -93,6 +93,11 @@ fn a_mooncake_trace_is_replayed_at_its_scaled_timestamps() {
         .map(|r| r["content_tokens"].as_u64().unwrap())
         .collect();
     assert_eq!(content, lens.map(|l| l as u64));
+    // The two rows at 1,100 ms are a burst: one write starts both, and the worker read it once.
+    let stamp = |i: usize, k: &str| recs[i]["timestamps_ns"][k].as_u64().unwrap();
+    assert_eq!(stamp(1, "sent"), stamp(2, "sent"));
+    assert_eq!(stamp(1, "worker_received"), stamp(2, "worker_received"));
+    assert!(stamp(0, "sent") < stamp(1, "sent") && stamp(2, "sent") < stamp(3, "sent"));
     // GuideLLM's view names the strategy as GuideLLM does.
     assert_eq!(b["config"]["strategy"]["type_"], "trace");
 }

@@ -2859,10 +2859,13 @@ class Worker:
         self.initializing = False
         self.progress = Progress(self)
         self.batcher = Batcher(self)
-        # a `stage` awaiting its `go`: its frame's bytes until built, then (id, msg, prompt ids,
-        # max_tokens, what the engine built)
-        self.staged = None
+        # the staged requests awaiting their `go`, by id: (msg, (prompt ids, max_tokens, what
+        # the engine built) or None for one its go handles as a generate); the stage frames
+        # not built yet, their bytes in order; whether a go came since the last stage
+        self.staged = {}
+        self.unbuilt = []
         self.stage_timer = None
+        self.went = False
 
     # ---- output ----------------------------------------------------------------------------
 
@@ -3111,7 +3114,7 @@ class Worker:
     # ---- init ------------------------------------------------------------------------------
 
     async def on_init(self, msg):
-        self.staged = None
+        self.clear_staged()
         kind = msg.get("engine")
         # A tokenizer-only worker may be upgraded to an engine: the supervisor prepares and checks
         # its data with the tokenizer before any (slow) engine load, in the same process.
@@ -3228,65 +3231,73 @@ class Worker:
             return None
         return rid, ids, max_tokens
 
+    def clear_staged(self):
+        self.staged.clear()
+        self.unbuilt.clear()
+        self.went = False
+
     def on_stage(self, msg):
         """A request sent ahead of its time (a `generate` but for its type), to be made ready so
-        that its `go` only hands it to the engine. The supervisor stages a request right after it
-        sent the one before, so the work waits STAGE_BUILD_S (the request before is with the
-        engine by then), or until the `go`, whichever comes first. It replaces a staged request
-        that got no `go` (the pacer stages one request at a time; one it never sent, at a
-        benchmark's end, is dropped here). Nothing is reported before the `go`: a request that
-        fails its checks is handled at its `go` as a `generate` would be."""
-        if self.stage_timer is not None:
-            self.stage_timer.cancel()
-            self.stage_timer = None
-        self.staged = None
+        that its `go` only hands it to the engine. Several may be staged: a burst of requests
+        due together, whose gos then come in one write. The supervisor may stage a request right
+        after it sent the one before, so the work waits STAGE_BUILD_S (the request before is
+        with the engine by then), or until the request's `go`, whichever comes first. A stage
+        after a `go` drops the staged requests that got none (one the pacer never sent, at a
+        benchmark's end). Nothing is reported before the `go`: a request that fails its checks
+        is handled at its `go` as a `generate` would be."""
+        if self.went:
+            self.clear_staged()
         if "raw" in msg:
-            self.staged = msg["raw"]
-            self.stage_timer = self.loop.call_later(STAGE_BUILD_S, self._build_staged)
+            self.unbuilt.append(msg["raw"])
+            if self.stage_timer is None:
+                self.stage_timer = self.loop.call_later(STAGE_BUILD_S, self._build_staged)
             return
         self._stage(msg)
 
-    def _build_staged(self):
-        self.stage_timer = None
-        raw = self.staged
-        if isinstance(raw, bytes):
-            self.staged = None
+    def _build_staged(self, until=None):
+        """Builds the stage frames not built yet, in order (until request `until`'s)."""
+        if until is None:
+            self.stage_timer = None
+        while self.unbuilt:
+            raw = self.unbuilt.pop(0)
             try:
                 msg = decode_body(raw)
             except ProtocolError as e:
                 self.error(None, "stage: %s" % e, False)
-                return
+                continue
             self._stage(msg)
+            if until is not None and msg.get("id") == until:
+                return
 
     def _stage(self, msg):
         rid = msg.get("id")
         c = self._checked(msg, report=False)
         if c is None or msg.get("messages") is not None or msg.get("batch_size") is not None:
-            self.staged = (rid, msg, None)  # its go handles it as a generate
+            self.staged[rid] = (msg, None)  # its go handles it as a generate
             return
         _, ids, max_tokens = c
-        self.staged = (rid, msg, (ids, max_tokens, self.engine.build(msg, ids, max_tokens)))
+        self.staged[rid] = (msg, (ids, max_tokens, self.engine.build(msg, ids, max_tokens)))
 
     def on_go(self, msg, received):
-        """Start the staged request: `received` (this frame's read) is its worker_received."""
+        """Start a staged request: `received` (this frame's read) is its worker_received."""
         rid = msg.get("id")
         if not isinstance(rid, int) or isinstance(rid, bool):
             self.error(None, "go.id must be an integer", False)
             return
-        if isinstance(self.staged, bytes):
-            self._build_staged()  # its go came first
-        staged = self.staged
-        if staged is None or staged[0] != rid:
-            self.failed(rid, "go for request %d, which is not the staged request" % rid)
+        self.went = True
+        if rid not in self.staged and self.unbuilt:
+            self._build_staged(rid)  # its go came first
+        staged = self.staged.pop(rid, None)
+        if staged is None:
+            self.failed(rid, "go for request %d, which is not staged" % rid)
             return
-        self.staged = None
-        if staged[2] is None:
-            self.on_generate(staged[1], received)
+        if staged[1] is None:
+            self.on_generate(staged[0], received)
             return
         if self.stopping:
             return
-        ids, max_tokens, built = staged[2]
-        self.engine.generate(rid, staged[1], ids, max_tokens, received, built)
+        ids, max_tokens, built = staged[1]
+        self.engine.generate(rid, staged[0], ids, max_tokens, received, built)
 
     def on_generate(self, msg, received):
         c = self._checked(msg)
@@ -3335,7 +3346,7 @@ class Worker:
 
     async def on_reset(self, msg):
         rid = msg.get("id")
-        self.staged = None
+        self.clear_staged()
         self._abort_unsent(self.batcher.take_all())
         try:
             attempts = await self.engine.reset()

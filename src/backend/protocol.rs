@@ -146,7 +146,8 @@ pub enum ToWorker {
     Generate(Generate),
     /// A `generate` sent ahead of its time: the worker checks it and builds what the engine
     /// takes, and hands it to the engine when its `go` comes (docs/protocol.md, "Staged
-    /// requests"). At most one is staged: a later `stage` replaces one that got no `go`.
+    /// requests"). Several may be staged (a burst due together); a `stage` after a `go` drops
+    /// those that got none.
     Stage(Generate),
     /// Start the staged request `id` now.
     Go {

@@ -156,6 +156,8 @@ struct Engine {
     submitted: u64,
     /// Requests the pacer staged ahead of their send.
     staged: u64,
+    /// The pacer's writes (a burst of requests due together is one).
+    writes: u64,
 }
 
 pub struct SimBackend {
@@ -191,6 +193,7 @@ impl SimBackend {
                 slots,
                 submitted: 0,
                 staged: 0,
+                writes: 0,
             })),
             rx,
             aborted: Vec::new(),
@@ -198,12 +201,17 @@ impl SimBackend {
         }
     }
 
-    /// Kills the simulated engine now: the scheduler sees it die.
     /// How many requests the pacer staged ahead of their send so far.
     pub fn staged(&self) -> u64 {
         self.engine.lock().unwrap().staged
     }
 
+    /// How many writes the pacer's requests took so far.
+    pub fn writes(&self) -> u64 {
+        self.engine.lock().unwrap().writes
+    }
+
+    /// Kills the simulated engine now: the scheduler sees it die.
     pub fn die(&self, why: &str) {
         let _ = self.clock.tx.send(BackendEvent::Died(why.into()));
     }
@@ -283,18 +291,18 @@ impl Submitter for SimSubmitter {
         self.engine.lock().unwrap().staged += 1;
         Some(self.prepare(id, spec))
     }
+    /// One write: one or more requests, in order.
     fn send(&mut self, p: &[u8]) -> Result<()> {
-        let id = u64::from_le_bytes(p[..8].try_into()?);
-        let m = u32::from_le_bytes(p[8..12].try_into()?);
         let mut st = self.clock.st.lock().unwrap();
         let now = st.now;
-        let evs = self
-            .engine
-            .lock()
-            .unwrap()
-            .serve(id, (m != u32::MAX).then_some(m), now);
-        for (t, ev) in evs {
-            self.clock.schedule(&mut st, t, ev);
+        let mut engine = self.engine.lock().unwrap();
+        engine.writes += 1;
+        for r in p.chunks(12) {
+            let id = u64::from_le_bytes(r[..8].try_into()?);
+            let m = u32::from_le_bytes(r[8..12].try_into()?);
+            for (t, ev) in engine.serve(id, (m != u32::MAX).then_some(m), now) {
+                self.clock.schedule(&mut st, t, ev);
+            }
         }
         Ok(())
     }

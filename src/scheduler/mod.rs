@@ -215,6 +215,7 @@ pub fn run(
         first_id,
         seed: o.seed ^ first_id.wrapping_mul(0x9E37_79B9_7F4A_7C15),
         slot_rx,
+        held_slot: Default::default(),
         tx: msg_tx,
         sharpen: clock.is_real(),
     };

@@ -44,6 +44,8 @@ pub struct Pacer {
     pub first_id: u64,
     pub seed: u64,
     pub slot_rx: Receiver<u64>,
+    /// A freed slot taken from `slot_rx` that is not due yet (a ramp's later stream).
+    pub held_slot: std::cell::Cell<Option<u64>>,
     pub tx: Sender<PacerMsg>,
     /// Ask for real-time priority and no timer slack (the real clock).
     pub sharpen: bool,
@@ -71,6 +73,19 @@ const STAGE_MIN_GAP_NS: u64 = 1_000_000;
 /// after the stage arrives); one waiting for a slot, at once.
 const STAGE_AHEAD_NS: u64 = 2_000_000;
 
+/// ...and this much longer for each further request of a burst staged with it.
+const STAGE_MEMBER_NS: u64 = 250_000;
+/// The most requests due at one time that go in one write.
+const MAX_BURST: usize = 64;
+
+/// A request taken from the source: its trace arrival, and its target where the schedule knows
+/// it when the request is taken (an open loop).
+struct Pulled {
+    spec: RequestSpec,
+    arrival: Option<f64>,
+    known: Option<u64>,
+}
+
 /// Whether to stage a request that `waits` (for its time or a slot), the last two sends
 /// `last_gap` apart (None: fewer than two sends yet).
 fn should_stage(waits: bool, last_gap: Option<u64>) -> bool {
@@ -93,62 +108,138 @@ impl Pacer {
         let mut poisson_t = 0.0f64;
         let mut i: u64 = 0;
         let (mut last_sent, mut last_gap): (Option<u64>, Option<u64>) = (None, None);
+        // An open-loop schedule's targets are known when a request is taken from the source;
+        // a closed loop's come with a freed slot.
+        let closed = !matches!(
+            self.strategy,
+            Strategy::Constant { .. } | Strategy::Poisson { .. } | Strategy::Replay { .. }
+        );
+        // A request taken from the source after the burst before it, due later.
+        let mut ahead: Option<Pulled> = None;
+        let mut exhausted = false;
         let end = loop {
             if self.max_requests.is_some_and(|m| i >= m) {
                 break EndReason::MaxRequests;
             }
             // Prepare before waiting, so building and encoding the prompt never delays the send.
-            let Some(spec) = self.source.next_request() else {
-                break EndReason::DataExhausted;
+            let first = match ahead.take() {
+                Some(p) => p,
+                None if exhausted => break EndReason::DataExhausted,
+                None => match self.pull(i, closed, &mut poisson_t, &mut rng) {
+                    Ok(Some(p)) => p,
+                    Ok(None) => break EndReason::DataExhausted,
+                    Err(()) => break EndReason::Interrupted,
+                },
             };
-            let arrival = self.source.arrival_s();
-            let id = self.first_id + i;
-            // An open-loop target is known now; a closed loop's comes with a freed slot.
-            let closed = !matches!(
-                self.strategy,
-                Strategy::Constant { .. } | Strategy::Poisson { .. } | Strategy::Replay { .. }
-            );
-            let mut known = None;
-            if !closed {
-                match self.target(i, arrival, &mut poisson_t, &mut rng) {
-                    Some(t) => known = Some(t),
-                    None => break EndReason::Interrupted,
+            let known = first.known;
+            // A burst: the requests due at the same time as this one (a trace's rows with one
+            // timestamp) go in one write, so the worker hands them to the engine one after
+            // another in one read, as a front end receiving them together would.
+            let mut burst = vec![first];
+            if let Some(t) = known.filter(|_| self.strategy.cap().is_none()) {
+                while burst.len() < MAX_BURST
+                    && self
+                        .max_requests
+                        .is_none_or(|m| i + (burst.len() as u64) < m)
+                {
+                    let n = i + burst.len() as u64;
+                    match self.pull(n, closed, &mut poisson_t, &mut rng) {
+                        Ok(Some(p)) if p.known == Some(t) => burst.push(p),
+                        Ok(Some(p)) => {
+                            ahead = Some(p);
+                            break;
+                        }
+                        Ok(None) => {
+                            exhausted = true;
+                            break;
+                        }
+                        Err(()) => unreachable!("an open-loop target needs no slot"),
+                    }
                 }
             }
             let now = self.clock.now_ns();
             let waits = match known {
                 Some(t) => t.saturating_sub(now) >= STAGE_LEAD_NS,
-                None => self.slot_rx.is_empty(),
+                None => match self.held_slot.get() {
+                    Some(t) => t.saturating_sub(now) >= STAGE_LEAD_NS,
+                    None => self.slot_rx.is_empty(),
+                },
             };
-            let staged = if should_stage(waits, last_gap) {
-                // A known send time: staged shortly before it, not beside the request just sent
-                // (whose way to the engine it would share), and the worker's code is warm again
-                // when the go comes.
-                if let Some(t) = known.filter(|&t| t > now + STAGE_AHEAD_NS) {
+            let mut prepared = Vec::new();
+            if should_stage(waits, last_gap) {
+                // A known send time: staged shortly before it (longer for a burst, which the
+                // worker builds request by request), not beside the request just sent (whose
+                // way to the engine it would share), and the worker's code is warm again when
+                // the go comes.
+                let lead = STAGE_AHEAD_NS + STAGE_MEMBER_NS * (burst.len() as u64 - 1);
+                if let Some(t) = known.filter(|&t| t > now + lead) {
                     if self.deadline.is_some_and(|d| t >= d) {
                         break EndReason::MaxSeconds;
                     }
-                    if !self.clock.wait_until(t - STAGE_AHEAD_NS, &self.stop)
+                    if !self.clock.wait_until(t - lead, &self.stop)
                         || self.stop.load(Ordering::Relaxed)
                     {
                         break EndReason::Interrupted;
                     }
                     self.clock.dispatched();
                 }
-                self.submitter.stage(id, &spec)
+                for (k, p) in burst.iter().enumerate() {
+                    let id = self.first_id + i + k as u64;
+                    match self.submitter.stage(id, &p.spec) {
+                        Some(go) => prepared.extend(go),
+                        None => prepared.extend(self.submitter.prepare(id, &p.spec)),
+                    }
+                }
             } else {
-                None
-            };
-            let prepared = staged.unwrap_or_else(|| self.submitter.prepare(id, &spec));
+                for (k, p) in burst.iter().enumerate() {
+                    prepared.extend(
+                        self.submitter
+                            .prepare(self.first_id + i + k as u64, &p.spec),
+                    );
+                }
+            }
             let scheduled = match known {
                 Some(t) => t,
-                None => match self.target(i, arrival, &mut poisson_t, &mut rng) {
+                None => match self.target(i, burst[0].arrival, &mut poisson_t, &mut rng) {
                     Some(t) => t,
                     None => break EndReason::Interrupted,
                 },
             };
             if self.deadline.is_some_and(|d| scheduled >= d) {
                 break EndReason::MaxSeconds;
+            }
+            // A closed loop's burst: the slots freed by now (the first fill, or streams that
+            // ended in one engine step) take their requests in the same write.
+            while closed
+                && burst.len() < MAX_BURST
+                && self
+                    .max_requests
+                    .is_none_or(|m| i + (burst.len() as u64) < m)
+            {
+                let Some(free) = self
+                    .held_slot
+                    .take()
+                    .or_else(|| self.slot_rx.try_recv().ok())
+                else {
+                    break;
+                };
+                let free = free.max(self.start_ns);
+                if free > scheduled.max(self.clock.now_ns()) {
+                    self.held_slot.set(Some(free));
+                    break;
+                }
+                let n = i + burst.len() as u64;
+                match self.pull(n, closed, &mut poisson_t, &mut rng) {
+                    Ok(Some(mut p)) => {
+                        p.known = Some(free);
+                        prepared.extend(self.submitter.prepare(self.first_id + n, &p.spec));
+                        burst.push(p);
+                    }
+                    _ => {
+                        exhausted = true;
+                        break;
+                    }
+                }
             }
             let admitted = match self.strategy.cap() {
                 None => None,
@@ -171,22 +262,50 @@ impl Pacer {
             self.clock.dispatched();
             last_gap = last_sent.map(|t| sent.saturating_sub(t));
             last_sent = Some(sent);
-            let _ = self.tx.send(PacerMsg::Sent(Sent {
-                id,
-                scheduled,
-                admitted,
-                sent,
-                content: spec.content_tokens,
-                prefix: spec.prefix_tokens,
-                prompt_len: spec.prompt.len() as u32,
-                max_tokens: spec.max_tokens,
-                prefix_bucket: spec.prefix_bucket,
-                turn: None,
-            }));
-            i += 1;
+            for p in burst {
+                let spec = p.spec;
+                let _ = self.tx.send(PacerMsg::Sent(Sent {
+                    id: self.first_id + i,
+                    scheduled: p.known.unwrap_or(scheduled),
+                    admitted,
+                    sent,
+                    content: spec.content_tokens,
+                    prefix: spec.prefix_tokens,
+                    prompt_len: spec.prompt.len() as u32,
+                    max_tokens: spec.max_tokens,
+                    prefix_bucket: spec.prefix_bucket,
+                    turn: None,
+                }));
+                i += 1;
+            }
         };
         let _ = self.tx.send(PacerMsg::Done(end));
         self.source
+    }
+
+    /// Request `i` from the source, with its target if the schedule knows it now (`closed`:
+    /// it comes with a freed slot). Ok(None): the data is exhausted; Err: stopped.
+    fn pull(
+        &mut self,
+        i: u64,
+        closed: bool,
+        poisson_t: &mut f64,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Result<Option<Pulled>, ()> {
+        let Some(spec) = self.source.next_request() else {
+            return Ok(None);
+        };
+        let arrival = self.source.arrival_s();
+        let known = if closed {
+            None
+        } else {
+            Some(self.target(i, arrival, poisson_t, rng).ok_or(())?)
+        };
+        Ok(Some(Pulled {
+            spec,
+            arrival,
+            known,
+        }))
     }
 
     /// The send target of request `i`; None when stopped while waiting for a slot.
@@ -223,6 +342,9 @@ impl Pacer {
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return None;
+            }
+            if let Some(t) = self.held_slot.take() {
+                return Some(t);
             }
             if let Ok(t) = self.slot_rx.recv_timeout(Duration::from_millis(20)) {
                 return Some(t.max(self.start_ns));

@@ -175,6 +175,25 @@ fn a_request_that_waits_is_staged_ahead_and_a_fast_schedule_is_not() {
 }
 
 #[test]
+fn a_closed_loops_first_fill_goes_in_one_write() {
+    // Four streams free at the start: their four requests share one write and one send time.
+    let mut b = Bench::new(Shape::default());
+    let o = b.run(endless(4), Strategy::Concurrent { streams: 4 }, requests(4));
+    assert_eq!(statuses(&o, Status::Successful), 4);
+    assert_eq!(b.backend.writes(), 1);
+    let s = sent(&o);
+    assert!(s.iter().all(|&t| t == s[0]), "{s:?}");
+    // With a ramp the streams start one by one: one write each, at its own time.
+    let mut b = Bench::new(Shape::default());
+    b.rampup_s = 0.2;
+    let o = b.run(endless(4), Strategy::Concurrent { streams: 4 }, requests(4));
+    assert_eq!(statuses(&o, Status::Successful), 4);
+    assert_eq!(b.backend.writes(), 4);
+    let s = sent(&o);
+    assert!(s.windows(2).all(|w| w[0] < w[1]), "{s:?}");
+}
+
+#[test]
 fn concurrent_keeps_n_streams_busy_and_never_more() {
     let mut b = Bench::new(Shape::default());
     let o = b.run(
@@ -814,6 +833,36 @@ fn replay_sends_each_row_at_its_scaled_timestamp_until_the_trace_ends() {
             assert!(r.t.sent.unwrap() >= r.t.scheduled.unwrap());
         }
     }
+}
+
+#[test]
+fn rows_due_together_go_in_one_write_and_share_their_send_time() {
+    // Four rows at 0.1 s and two at 0.5 s: a burst each, staged ahead and started by one write.
+    let at = [0.0, 0.1, 0.1, 0.1, 0.1, 0.3, 0.5, 0.5];
+    let mut b = Bench::new(Shape::default());
+    let o = b.run(trace(&at), replay(1.0), Constraints::default());
+    assert_eq!(o.ended_by, EndReason::DataExhausted);
+    assert_eq!(statuses(&o, Status::Successful), 8);
+    assert_eq!(
+        o.records.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6, 7, 8]
+    );
+    assert_eq!(b.backend.writes(), 4);
+    assert_eq!(b.backend.staged(), 8);
+    let s = sent(&o);
+    assert!(s[1..5].iter().all(|&t| t == s[1]) && s[6] == s[7], "{s:?}");
+    assert!(s[0] < s[1] && s[4] < s[5] && s[5] < s[6], "{s:?}");
+    // A limit cuts a burst: the third row of the burst is not sent.
+    let mut b = Bench::new(Shape::default());
+    let o = b.run(trace(&at), replay(1.0), requests(3));
+    assert_eq!(o.ended_by, EndReason::MaxRequests);
+    assert_eq!(o.records.len(), 3);
+    assert_eq!(b.backend.writes(), 2);
+    // A constant rate's requests are each due at their own time: one write each.
+    let mut b = Bench::new(Shape::default());
+    let o = b.run(endless(2), constant(20.0), requests(6));
+    assert_eq!(statuses(&o, Status::Successful), 6);
+    assert_eq!(b.backend.writes(), 6);
 }
 
 #[test]

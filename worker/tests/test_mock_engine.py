@@ -530,20 +530,33 @@ def test_a_staged_request_starts_at_its_go_and_is_stamped_there(supervisor):
     assert sum(it["n"] for it in by_id[2]) == 2
 
 
-def test_a_later_stage_replaces_one_that_got_no_go(supervisor):
+def test_a_burst_is_staged_together_and_a_later_stage_drops_what_got_no_go(supervisor):
     s, _ = start(supervisor, {"step_base_us": 500})
+    # a burst: staged one by one, their gos in one write
     stage(s, 1)
     stage(s, 2)
-    s.send({"type": "go", "id": 1})
+    stage(s, 3, max_tokens=2)
+    s.send_raw(b"".join(W.pack_frame({"type": "go", "id": i}) for i in (1, 2, 3)))
+    _, by_id = collect(s, [1, 2, 3])
+    assert [sum(it["n"] for it in by_id[i]) for i in (1, 2, 3)] == [3, 3, 2]
+    # all three read in one write: one worker_received
+    assert len({by_id[i][0]["received_ns"] for i in (1, 2, 3)}) == 1
+    # 4 is never sent; the stage after 5's go drops it
+    stage(s, 4)
+    stage(s, 5)
+    s.send({"type": "go", "id": 5})
+    _, by_id = collect(s, [5])
+    stage(s, 6)
+    s.send({"type": "go", "id": 4})
     m = s.recv()
-    assert m["type"] == "failed" and m["id"] == 1 and "not the staged request" in m["error"], m
-    s.send({"type": "go", "id": 2})
-    _, by_id = collect(s, [2])
-    assert sum(it["n"] for it in by_id[2]) == 3
+    assert m["type"] == "failed" and m["id"] == 4 and "not staged" in m["error"], m
+    s.send({"type": "go", "id": 6})
+    _, by_id = collect(s, [6])
+    assert sum(it["n"] for it in by_id[6]) == 3
     # a go with nothing staged
-    s.send({"type": "go", "id": 2})
+    s.send({"type": "go", "id": 6})
     m = s.recv()
-    assert m["type"] == "failed" and m["id"] == 2, m
+    assert m["type"] == "failed" and m["id"] == 6, m
 
 
 def test_a_bad_staged_request_fails_at_its_go(supervisor):

@@ -58,4 +58,6 @@ scripts/bench/memory.sh 2000 1000
 python3 scripts/bench/engine_ratio.py --smoke
 python3 scripts/bench/harness_cost.py --mock --smoke
 python3 scripts/bench/hops.py --smoke
+# bursts of 8 staged together and started by one write, against vLLM driven directly
+python3 scripts/bench/interleaved.py --smoke --streams 8 --direct-stats
 echo "== all tests passed in $(( $(date +%s) - t0 )) s"

@@ -19,9 +19,15 @@ says how many did), so each side runs alone on the host, with the other idle bes
 the two requests of a pair are less than a period apart: the host's drift is common to both.
 Both use the same prompts (token ids llmbench's dry run wrote for the same trace).
 
-A direct request's TTFT runs from its burst's start stamp, taken when the burst is due and
-before its tasks are created (llmbench's runs from its `sent`): it includes the turn of the
-event loop that starts them, a few hundred microseconds after seconds idle on a 2-core VM.
+A direct request's TTFT runs from its burst's start stamp, taken when the first of its tasks
+starts on its way into vLLM (llmbench's runs from its `sent`, when its write to the worker
+returned; the worker's read starts the requests at once). Its SamplingParams (marked
+skip_clone, as vllm serve's and llmbench's are: vLLM does not copy them) and prompt are built
+before its time, as llmbench's staged requests are. So what both sides time from their start
+is handing the requests to the engine and the engine's work; llmbench's TTFT adds its own hops
+(write -> worker read, worker's first token -> supervisor read), and the direct reference's
+start leaves out the turn of its event loop that runs its tasks (a few hundred microseconds
+after seconds idle), which llmbench's worker does not take.
 --direct-stats keeps vLLM's per-request stats on the direct engine, as on llmbench's.
 
 Per pair: llmbench's TTFT minus the direct one (ms), and llmbench / direct for request latency and
@@ -86,14 +92,22 @@ async def main(model, config, reqs_path, streams, out):
     gc.collect(0); gc.collect(1); gc.collect(2)
     gc.freeze()
     gc.set_threshold(100_000, 10, 10)
-    async def one(i, r, max_tokens, t0=None):
-        # a burst's requests share one t0, taken before the first of them starts: the ones
-        # after it wait for those before to be added to the engine, as llmbench's do
-        sp = SamplingParams(max_tokens=max_tokens, ignore_eos=True, output_kind=RequestOutputKind.DELTA)
-        n, t0 = 0, t0 or time.monotonic_ns()
+    def build(r, max_tokens):
+        kw = {"skip_clone": True} if "skip_clone" in (getattr(SamplingParams, "__struct_fields__", None) or ()) else {}
+        sp = SamplingParams(max_tokens=max_tokens, ignore_eos=True, output_kind=RequestOutputKind.DELTA, **kw)
+        return TokensPrompt(prompt_token_ids=r["prompt_token_ids"]), sp
+
+    async def one(i, built, start=None):
+        # a burst's requests share one start stamp, taken when the first of them starts on its
+        # way into vLLM: the ones after it wait for those before to be added to the engine, as
+        # llmbench's do
+        start = start if start is not None else [None]
+        if start[0] is None:
+            start[0] = time.monotonic_ns()
+        n, t0 = 0, start[0]
         first = last = None
         gaps = []
-        async for o in engine.generate(TokensPrompt(prompt_token_ids=r["prompt_token_ids"]), sp, request_id=str(i)):
+        async for o in engine.generate(*built, request_id=str(i)):
             k = len(o.outputs[0].token_ids)
             t = time.monotonic_ns()
             if k:
@@ -104,7 +118,7 @@ async def main(model, config, reqs_path, streams, out):
                 last = t
             n += k
         return {"sent": t0, "first": first, "last": last, "end": time.monotonic_ns(), "tokens": n, "gaps": gaps}
-    await asyncio.gather(*(one("w%d" % i, prompts[i], 16) for i in range(2)))
+    await asyncio.gather(*(one("w%d" % i, build(prompts[i], 16)) for i in range(2)))
     await engine.reset_prefix_cache()
     os.write(int(sys.argv[6]), b"ready\n")  # vLLM logs to stdout: a pipe of its own
     loop = asyncio.get_running_loop()
@@ -113,14 +127,16 @@ async def main(model, config, reqs_path, streams, out):
     bursts = []
     for b in range(len(prompts) // streams):
         due = t0 + b * period
+        # built before their time, as llmbench's staged requests are: what is timed is handing
+        # them to the engine
+        built = [build(r, r["max_tokens"]) for r in prompts[b * streams:(b + 1) * streams]]
         while True:
             wait = due - time.monotonic_ns()
             if wait <= 0:
                 break
             await asyncio.sleep(wait / 1e9)
-        rs = prompts[b * streams:(b + 1) * streams]
-        sent = time.monotonic_ns()
-        bursts.append(await asyncio.gather(*(one("%d-%d" % (b, j), r, r["max_tokens"], sent) for j, r in enumerate(rs))))
+        start = [None]
+        bursts.append(await asyncio.gather(*(one("%d-%d" % (b, j), x, start) for j, x in enumerate(built))))
     json.dump({"bursts": bursts, "cpus": placed}, open(out, "w"))
     os._exit(0)
 
@@ -196,6 +212,7 @@ def one_round(d, pairs, streams, period, aa):
         report = os.path.join(d, "llmbench.json")
         ll = subprocess.Popen(llmbench_cmd(trace, ["--output-path", report]), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
+        procs.append(ll)  # llmbench ends its own worker when it is ended
         errs = []
         started = threading.Event()
         t_start = []
@@ -220,7 +237,12 @@ def one_round(d, pairs, streams, period, aa):
     finally:
         for proc in procs:
             try:
-                os.killpg(proc.pid, signal.SIGKILL)
+                if proc.args[0] == BIN:
+                    if proc.poll() is None:
+                        proc.terminate()
+                        proc.wait()
+                else:
+                    os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
     r = json.load(open(report))
@@ -232,6 +254,9 @@ def one_round(d, pairs, streams, period, aa):
              (("sent", "sent"), ("first", "first_token"), ("last", "last_token"), ("end", "end"))}
             | {"tokens": q["output_tokens"]} for q in recs]
     mine = [mine[i:i + streams] for i in range(0, len(mine), streams)]
+    split = sum(1 for x in mine if len({r["sent"] for r in x}) != 1)
+    if split or len(mine) != pairs or any(len(x) != streams for x in mine):
+        sys.exit(f"llmbench sent {len(recs)} requests; {split} of its bursts not in one write")
     hops = [{"to_worker": (t["worker_received"] - t["sent"]) / 1e6,
              "to_engine": (t["worker_submitted"] - t["worker_received"]) / 1e6,
              "from_worker": (t["first_token"] - t["worker_first_token"]) / 1e6,
@@ -285,6 +310,8 @@ def summary(rows, show_pairs, first):
 
 
 def main():
+    # killed: the finally blocks still end both sides' engines (their own sessions)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser()
     ap.add_argument("--pairs", type=int, default=60)
     ap.add_argument("--streams", type=int, default=1)

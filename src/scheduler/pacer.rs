@@ -92,6 +92,32 @@ fn should_stage(waits: bool, last_gap: Option<u64>) -> bool {
     waits && last_gap.is_none_or(|d| d >= STAGE_MIN_GAP_NS)
 }
 
+/// Where the open dispatch loop stands: requests taken so far, the schedule's random state, and
+/// a request taken ahead of its burst.
+struct Walk {
+    /// Requests sent so far (the next one's index).
+    i: u64,
+    rng: rand_chacha::ChaCha8Rng,
+    poisson_t: f64,
+    /// A closed loop's targets come with a freed slot; an open loop's are known when a request
+    /// is taken from the source.
+    closed: bool,
+    /// A request taken from the source after the burst before it, due later.
+    ahead: Option<Pulled>,
+    exhausted: bool,
+    last_sent: Option<u64>,
+    /// How far apart the last two sends were (None: fewer than two yet).
+    last_gap: Option<u64>,
+}
+
+/// A burst ready to go: its requests, their frames (stages sent already, so `go`s, or whole
+/// requests), and its schedule target.
+struct Ready {
+    burst: Vec<Pulled>,
+    frames: Vec<u8>,
+    scheduled: u64,
+}
+
 impl Pacer {
     /// Dispatches until a limit, the data or `stop` ends it; hands the source back.
     pub fn run(mut self) -> Box<dyn RequestSource> {
@@ -104,202 +130,229 @@ impl Pacer {
             let _ = tx.send(PacerMsg::Done(end));
             return source;
         }
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed);
-        let mut poisson_t = 0.0f64;
-        let mut i: u64 = 0;
-        let (mut last_sent, mut last_gap): (Option<u64>, Option<u64>) = (None, None);
-        // An open-loop schedule's targets are known when a request is taken from the source;
-        // a closed loop's come with a freed slot.
-        let closed = !matches!(
-            self.strategy,
-            Strategy::Constant { .. } | Strategy::Poisson { .. } | Strategy::Replay { .. }
-        );
-        // A request taken from the source after the burst before it, due later.
-        let mut ahead: Option<Pulled> = None;
-        let mut exhausted = false;
+        let mut w = Walk {
+            i: 0,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(self.seed),
+            poisson_t: 0.0,
+            closed: !matches!(
+                self.strategy,
+                Strategy::Constant { .. } | Strategy::Poisson { .. } | Strategy::Replay { .. }
+            ),
+            ahead: None,
+            exhausted: false,
+            last_sent: None,
+            last_gap: None,
+        };
         let end = loop {
-            if self.max_requests.is_some_and(|m| i >= m) {
-                break EndReason::MaxRequests;
-            }
-            // Prepare before waiting, so building and encoding the prompt never delays the send.
-            let first = match ahead.take() {
-                Some(p) => p,
-                None if exhausted => break EndReason::DataExhausted,
-                None => match self.pull(i, closed, &mut poisson_t, &mut rng) {
-                    Ok(Some(p)) => p,
-                    Ok(None) => break EndReason::DataExhausted,
-                    Err(()) => break EndReason::Interrupted,
-                },
-            };
-            let known = first.known;
-            // A burst: the requests due at the same time as this one (a trace's rows with one
-            // timestamp) go in one write, so the worker hands them to the engine one after
-            // another in one read, as a front end receiving them together would.
-            let mut burst = vec![first];
-            if let Some(t) = known.filter(|_| self.strategy.cap().is_none()) {
-                while burst.len() < MAX_BURST
-                    && self
-                        .max_requests
-                        .is_none_or(|m| i + (burst.len() as u64) < m)
-                {
-                    let n = i + burst.len() as u64;
-                    match self.pull(n, closed, &mut poisson_t, &mut rng) {
-                        Ok(Some(p)) if p.known == Some(t) => burst.push(p),
-                        Ok(Some(p)) => {
-                            ahead = Some(p);
-                            break;
-                        }
-                        Ok(None) => {
-                            exhausted = true;
-                            break;
-                        }
-                        Err(()) => unreachable!("an open-loop target needs no slot"),
-                    }
-                }
-            }
-            let now = self.clock.now_ns();
-            let waits = match known {
-                Some(t) => t.saturating_sub(now) >= STAGE_LEAD_NS,
-                None => match self.held_slot.get() {
-                    Some(t) => t.saturating_sub(now) >= STAGE_LEAD_NS,
-                    None => self.slot_rx.is_empty(),
-                },
-            };
-            let mut prepared = Vec::new();
-            if should_stage(waits, last_gap) {
-                // A known send time: staged shortly before it (longer for a burst, which the
-                // worker builds request by request), not beside the request just sent (whose
-                // way to the engine it would share), and the worker's code is warm again when
-                // the go comes.
-                let lead = STAGE_AHEAD_NS + STAGE_MEMBER_NS * (burst.len() as u64 - 1);
-                if let Some(t) = known.filter(|&t| t > now + lead) {
-                    if self.deadline.is_some_and(|d| t >= d) {
-                        break EndReason::MaxSeconds;
-                    }
-                    if !self.clock.wait_until(t - lead, &self.stop)
-                        || self.stop.load(Ordering::Relaxed)
-                    {
-                        break EndReason::Interrupted;
-                    }
-                    self.clock.dispatched();
-                }
-                for (k, p) in burst.iter().enumerate() {
-                    let id = self.first_id + i + k as u64;
-                    match self.submitter.stage(id, &p.spec) {
-                        Some(go) => prepared.extend(go),
-                        None => prepared.extend(self.submitter.prepare(id, &p.spec)),
-                    }
-                }
-            } else {
-                for (k, p) in burst.iter().enumerate() {
-                    prepared.extend(
-                        self.submitter
-                            .prepare(self.first_id + i + k as u64, &p.spec),
-                    );
-                }
-            }
-            let scheduled = match known {
-                Some(t) => t,
-                None => match self.target(i, burst[0].arrival, &mut poisson_t, &mut rng) {
-                    Some(t) => t,
-                    None => break EndReason::Interrupted,
-                },
-            };
-            if self.deadline.is_some_and(|d| scheduled >= d) {
-                break EndReason::MaxSeconds;
-            }
-            // A closed loop's burst: the slots freed by now (the first fill, or streams that
-            // ended in one engine step) take their requests in the same write.
-            while closed
-                && burst.len() < MAX_BURST
-                && self
-                    .max_requests
-                    .is_none_or(|m| i + (burst.len() as u64) < m)
-            {
-                let Some(free) = self
-                    .held_slot
-                    .take()
-                    .or_else(|| self.slot_rx.try_recv().ok())
-                else {
-                    break;
-                };
-                let free = free.max(self.start_ns);
-                if free > scheduled.max(self.clock.now_ns()) {
-                    self.held_slot.set(Some(free));
-                    break;
-                }
-                let n = i + burst.len() as u64;
-                match self.pull(n, closed, &mut poisson_t, &mut rng) {
-                    Ok(Some(mut p)) => {
-                        p.known = Some(free);
-                        prepared.extend(self.submitter.prepare(self.first_id + n, &p.spec));
-                        burst.push(p);
-                    }
-                    _ => {
-                        exhausted = true;
-                        break;
-                    }
-                }
-            }
-            let admitted = match self.strategy.cap() {
-                None => None,
-                Some(_) => match self.slot() {
-                    None => break EndReason::Interrupted,
-                    Some(free) => (free > scheduled).then_some(free),
-                },
-            };
-            let due = admitted.unwrap_or(scheduled);
-            if self.deadline.is_some_and(|d| due >= d) {
-                break EndReason::MaxSeconds;
-            }
-            if !self.clock.wait_until(due, &self.stop) || self.stop.load(Ordering::Relaxed) {
-                break EndReason::Interrupted;
-            }
-            if self.submitter.send(&prepared).is_err() {
-                break EndReason::WorkerDied;
-            }
-            let sent = self.clock.now_ns();
-            self.clock.dispatched();
-            last_gap = last_sent.map(|t| sent.saturating_sub(t));
-            last_sent = Some(sent);
-            for p in burst {
-                let spec = p.spec;
-                let _ = self.tx.send(PacerMsg::Sent(Sent {
-                    id: self.first_id + i,
-                    scheduled: p.known.unwrap_or(scheduled),
-                    admitted,
-                    sent,
-                    content: spec.content_tokens,
-                    prefix: spec.prefix_tokens,
-                    prompt_len: spec.prompt.len() as u32,
-                    max_tokens: spec.max_tokens,
-                    prefix_bucket: spec.prefix_bucket,
-                    turn: None,
-                }));
-                i += 1;
+            if let Err(end) = self.step(&mut w) {
+                break end;
             }
         };
         let _ = self.tx.send(PacerMsg::Done(end));
         self.source
     }
 
-    /// Request `i` from the source, with its target if the schedule knows it now (`closed`:
-    /// it comes with a freed slot). Ok(None): the data is exhausted; Err: stopped.
-    fn pull(
-        &mut self,
-        i: u64,
-        closed: bool,
-        poisson_t: &mut f64,
-        rng: &mut rand_chacha::ChaCha8Rng,
-    ) -> Result<Option<Pulled>, ()> {
+    /// Sends the next request, or the next burst of requests due together, at its time.
+    fn step(&mut self, w: &mut Walk) -> Result<(), EndReason> {
+        if self.max_requests.is_some_and(|m| w.i >= m) {
+            return Err(EndReason::MaxRequests);
+        }
+        // Prepare before waiting, so building and encoding the prompt never delays the send.
+        let burst = self.gather(w)?;
+        let frames = self.prepare_burst(w, &burst)?;
+        let scheduled = match burst[0].known {
+            Some(t) => t,
+            None => self
+                .target(w.i, burst[0].arrival, &mut w.poisson_t, &mut w.rng)
+                .ok_or(EndReason::Interrupted)?,
+        };
+        if self.deadline.is_some_and(|d| scheduled >= d) {
+            return Err(EndReason::MaxSeconds);
+        }
+        let mut ready = Ready {
+            burst,
+            frames,
+            scheduled,
+        };
+        if w.closed {
+            self.join_freed_slots(w, &mut ready);
+        }
+        self.dispatch(w, ready)
+    }
+
+    /// Whether a burst of `len` requests from request `i` on may take one more.
+    fn burst_room(&self, i: u64, len: usize) -> bool {
+        len < MAX_BURST && self.max_requests.is_none_or(|m| i + (len as u64) < m)
+    }
+
+    /// The next request, with the requests due at the same time as it where an open loop without
+    /// a cap knows them (a trace's rows with one timestamp): a burst goes in one write, so the
+    /// worker hands its requests to the engine one after another in one read, as a front end
+    /// receiving them together would.
+    fn gather(&mut self, w: &mut Walk) -> Result<Vec<Pulled>, EndReason> {
+        let first = match w.ahead.take() {
+            Some(p) => p,
+            None if w.exhausted => return Err(EndReason::DataExhausted),
+            None => self.pull(w, w.i)?.ok_or(EndReason::DataExhausted)?,
+        };
+        let mut burst = vec![first];
+        let Some(t) = burst[0].known.filter(|_| self.strategy.cap().is_none()) else {
+            return Ok(burst);
+        };
+        while self.burst_room(w.i, burst.len()) {
+            match self.pull(w, w.i + burst.len() as u64)? {
+                Some(p) if p.known == Some(t) => burst.push(p),
+                Some(p) => {
+                    w.ahead = Some(p);
+                    break;
+                }
+                None => {
+                    w.exhausted = true;
+                    break;
+                }
+            }
+        }
+        Ok(burst)
+    }
+
+    /// The burst's frames. Where it waits (its time at least 1 ms off, or a slot to free) and
+    /// sends are not too close together, its requests are staged: a known send time is waited
+    /// for until shortly before it (longer for a burst, which the worker builds request by
+    /// request), not beside the request just sent (whose way to the engine it would share), and
+    /// the worker's code is warm again when the go comes.
+    fn prepare_burst(&mut self, w: &Walk, burst: &[Pulled]) -> Result<Vec<u8>, EndReason> {
+        let known = burst[0].known;
+        let now = self.clock.now_ns();
+        let waits = match known {
+            Some(t) => t.saturating_sub(now) >= STAGE_LEAD_NS,
+            None => match self.held_slot.get() {
+                Some(t) => t.saturating_sub(now) >= STAGE_LEAD_NS,
+                None => self.slot_rx.is_empty(),
+            },
+        };
+        let ids = (self.first_id + w.i..).zip(burst);
+        let mut frames = Vec::new();
+        if !should_stage(waits, w.last_gap) {
+            for (id, p) in ids {
+                frames.extend(self.submitter.prepare(id, &p.spec));
+            }
+            return Ok(frames);
+        }
+        let lead = STAGE_AHEAD_NS + STAGE_MEMBER_NS * (burst.len() as u64 - 1);
+        if let Some(t) = known.filter(|&t| t > now + lead) {
+            if self.deadline.is_some_and(|d| t >= d) {
+                return Err(EndReason::MaxSeconds);
+            }
+            if !self.clock.wait_until(t - lead, &self.stop) || self.stop.load(Ordering::Relaxed) {
+                return Err(EndReason::Interrupted);
+            }
+            self.clock.dispatched();
+        }
+        for (id, p) in ids {
+            match self.submitter.stage(id, &p.spec) {
+                Some(go) => frames.extend(go),
+                None => frames.extend(self.submitter.prepare(id, &p.spec)),
+            }
+        }
+        Ok(frames)
+    }
+
+    /// A closed loop's burst: the slots freed by the send time (the first fill, or streams that
+    /// ended in one engine step) take their requests in the same write. A slot freed later (a
+    /// ramp's later stream) is held for the next step.
+    fn join_freed_slots(&mut self, w: &mut Walk, ready: &mut Ready) {
+        while self.burst_room(w.i, ready.burst.len()) {
+            let Some(free) = self
+                .held_slot
+                .take()
+                .or_else(|| self.slot_rx.try_recv().ok())
+            else {
+                break;
+            };
+            let free = free.max(self.start_ns);
+            if free > ready.scheduled.max(self.clock.now_ns()) {
+                self.held_slot.set(Some(free));
+                break;
+            }
+            let n = w.i + ready.burst.len() as u64;
+            match self.pull(w, n) {
+                Ok(Some(mut p)) => {
+                    p.known = Some(free);
+                    ready
+                        .frames
+                        .extend(self.submitter.prepare(self.first_id + n, &p.spec));
+                    ready.burst.push(p);
+                }
+                _ => {
+                    w.exhausted = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Waits for the burst's time (and, under a cap, a free slot), sends it in one write and
+    /// tells the collector when each of its requests went.
+    fn dispatch(&mut self, w: &mut Walk, ready: Ready) -> Result<(), EndReason> {
+        let Ready {
+            burst,
+            frames,
+            scheduled,
+        } = ready;
+        let admitted = match self.strategy.cap() {
+            None => None,
+            Some(_) => {
+                let free = self.slot().ok_or(EndReason::Interrupted)?;
+                (free > scheduled).then_some(free)
+            }
+        };
+        let due = admitted.unwrap_or(scheduled);
+        if self.deadline.is_some_and(|d| due >= d) {
+            return Err(EndReason::MaxSeconds);
+        }
+        if !self.clock.wait_until(due, &self.stop) || self.stop.load(Ordering::Relaxed) {
+            return Err(EndReason::Interrupted);
+        }
+        if self.submitter.send(&frames).is_err() {
+            return Err(EndReason::WorkerDied);
+        }
+        let sent = self.clock.now_ns();
+        self.clock.dispatched();
+        w.last_gap = w.last_sent.map(|t| sent.saturating_sub(t));
+        w.last_sent = Some(sent);
+        for p in burst {
+            let spec = p.spec;
+            let _ = self.tx.send(PacerMsg::Sent(Sent {
+                id: self.first_id + w.i,
+                scheduled: p.known.unwrap_or(scheduled),
+                admitted,
+                sent,
+                content: spec.content_tokens,
+                prefix: spec.prefix_tokens,
+                prompt_len: spec.prompt.len() as u32,
+                max_tokens: spec.max_tokens,
+                prefix_bucket: spec.prefix_bucket,
+                turn: None,
+            }));
+            w.i += 1;
+        }
+        Ok(())
+    }
+
+    /// Request `n` from the source, with its target if the schedule knows it now (an open loop;
+    /// a closed loop's comes with a freed slot). Ok(None): the data is exhausted.
+    fn pull(&mut self, w: &mut Walk, n: u64) -> Result<Option<Pulled>, EndReason> {
         let Some(spec) = self.source.next_request() else {
             return Ok(None);
         };
         let arrival = self.source.arrival_s();
-        let known = if closed {
+        let known = if w.closed {
             None
         } else {
-            Some(self.target(i, arrival, poisson_t, rng).ok_or(())?)
+            Some(
+                self.target(n, arrival, &mut w.poisson_t, &mut w.rng)
+                    .ok_or(EndReason::Interrupted)?,
+            )
         };
         Ok(Some(Pulled {
             spec,
@@ -502,197 +555,243 @@ impl Pacer {
             }
         }
     }
+}
 
+/// Where the conversation loop stands.
+struct TurnWalk {
+    rng: rand_chacha::ChaCha8Rng,
+    poisson_t: f64,
+    convs: Conversations,
+    /// Slots come as they free (closed-loop profiles); else the schedule gives the targets.
+    closed: bool,
+    capped: bool,
+    /// Turns sent, and conversations opened, so far.
+    sent_n: u64,
+    opened: u64,
+    /// No new conversation left in the source.
+    exhausted: bool,
+    /// A dispatch opportunity in hand: a freed slot, or the schedule's next arrival.
+    opp: Option<u64>,
+}
+
+/// A turn picked to go: its request, its tag (None: a conversation's first turn), its target,
+/// and when a capped schedule's slot freed for it if later than that.
+type Pick = (RequestSpec, Option<TurnTag>, u64, Option<u64>);
+
+impl Pacer {
     /// Dispatches conversations: first turns from the source, later turns built by
     /// `Conversations` as their previous turns end.
-    fn run_turns(mut self, turns: Turns) -> (Box<dyn RequestSource>, EndReason) {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed);
-        let mut poisson_t = 0.0f64;
-        let mut convs = Conversations::default();
+    fn run_turns(mut self, mut turns: Turns) -> (Box<dyn RequestSource>, EndReason) {
+        let mut t = TurnWalk {
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(self.seed),
+            poisson_t: 0.0,
+            convs: Conversations::default(),
+            closed: self.strategy.concurrency().is_some(),
+            capped: self.strategy.cap().is_some(),
+            sent_n: 0,
+            opened: 0,
+            exhausted: false,
+            opp: None,
+        };
         // A replay opens each conversation at its first row's time, and its later rows go at
         // theirs: the conversation-level loop, whatever --conversation-slots says.
-        let mut turns = turns;
         if let Strategy::Replay {
             time_scale,
             schedule_turn,
         } = self.strategy
         {
-            convs.replay = Some((time_scale, schedule_turn, self.start_ns));
+            t.convs.replay = Some((time_scale, schedule_turn, self.start_ns));
             turns.hold = true;
         }
-        let closed = self.strategy.concurrency().is_some();
-        let capped = self.strategy.cap().is_some();
-        let mut sent_n: u64 = 0;
-        let mut opened: u64 = 0;
-        let mut exhausted = false;
-        // A dispatch opportunity in hand: a freed slot, or the schedule's next arrival.
-        let mut opp: Option<u64> = None;
-        let end = 'run: loop {
-            if self.max_requests.is_some_and(|m| sent_n >= m) {
-                break EndReason::MaxRequests;
+        let end = loop {
+            if let Err(end) = self.turn_step(&mut t, &turns) {
+                break end;
             }
-            while let Ok(d) = turns.rx.try_recv() {
-                convs.ended(d);
-            }
-            if exhausted && !convs.live() {
-                break EndReason::DataExhausted;
-            }
-            // The next opportunity: slots for closed-loop profiles (a slot arrives when one
-            // frees), the schedule's targets for open-loop ones (counted per request, or per
-            // conversation when conversations hold their slot).
-            if opp.is_none() && !(turns.hold && exhausted) {
-                if closed {
-                    if let Ok(t) = self.slot_rx.try_recv() {
-                        opp = Some(t.max(self.start_ns));
-                    }
-                } else {
-                    let k = if turns.hold { opened } else { sent_n };
-                    // A replay's next conversation opens at its first row's time.
-                    let arrival = self.source.next_arrival_s();
-                    opp = self.target(k, arrival, &mut poisson_t, &mut rng);
-                    if opp.is_none() {
-                        break EndReason::Interrupted;
-                    }
-                }
-            }
-            let now = self.clock.now_ns();
-            let pick: Option<(RequestSpec, Option<TurnTag>, u64, Option<u64>)> = if turns.hold {
-                // Later turns go at their time; a new conversation at an opportunity.
-                let due_at = convs.earliest();
-                let next = match (due_at, opp) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                if let Some(n) = next {
-                    if self.deadline.is_some_and(|d| n >= d) {
-                        break EndReason::MaxSeconds;
-                    }
-                }
-                if next.is_some_and(|n| n <= now) {
-                    if let Some(d) = convs.take_due(now) {
-                        Some((d.spec, Some(d.tag), d.at, None))
-                    } else {
-                        let at = opp.take().expect("an opportunity is due");
-                        match self.source.next_request() {
-                            Some(spec) => Some((spec, None, at, None)),
-                            None => {
-                                exhausted = true;
-                                None
-                            }
-                        }
-                    }
-                } else {
-                    match self.wait_for(next, &turns.rx, closed && opp.is_none()) {
-                        Wake::Stopped => break EndReason::Interrupted,
-                        Wake::Turn(d) => convs.ended(d),
-                        Wake::Slot(t) => opp = Some(t),
-                        Wake::Reached => {}
-                    }
-                    None
-                }
-            } else {
-                // Every opportunity takes a due later turn, else opens a conversation.
-                let Some(at) = opp else {
-                    match self.wait_for(None, &turns.rx, closed) {
-                        Wake::Stopped => break EndReason::Interrupted,
-                        Wake::Turn(d) => convs.ended(d),
-                        Wake::Slot(t) => opp = Some(t),
-                        Wake::Reached => {}
-                    }
-                    continue;
-                };
-                if self.deadline.is_some_and(|d| at >= d) {
-                    break EndReason::MaxSeconds;
-                }
-                if at > now {
-                    match self.wait_for(Some(at), &turns.rx, false) {
-                        Wake::Stopped => break EndReason::Interrupted,
-                        Wake::Turn(d) => convs.ended(d),
-                        _ => {}
-                    }
-                    continue;
-                }
-                let admitted = if capped {
-                    match self.slot() {
-                        None => break EndReason::Interrupted,
-                        Some(free) => (free > at).then_some(free),
-                    }
-                } else {
-                    None
-                };
-                let now = self.clock.now_ns();
-                if let Some(d) = convs.take_due(now) {
-                    opp = None;
-                    Some((d.spec, Some(d.tag), at.max(d.at), admitted))
-                } else if exhausted {
-                    // No new conversation left: the opportunity waits for a later turn.
-                    match self.wait_for(convs.earliest(), &turns.rx, false) {
-                        Wake::Stopped => break EndReason::Interrupted,
-                        Wake::Turn(d) => convs.ended(d),
-                        _ => {}
-                    }
-                    None
-                } else {
-                    match self.source.next_request() {
-                        Some(spec) => {
-                            opp = None;
-                            Some((spec, None, at, admitted))
-                        }
-                        None => {
-                            exhausted = true;
-                            None
-                        }
-                    }
-                }
-            };
-            let Some((mut spec, tag, scheduled, admitted)) = pick else {
-                continue;
-            };
-            let id = self.first_id + sent_n;
-            let tag = tag.unwrap_or(TurnTag {
-                conversation: id,
-                index: 0,
-                history_tokens: 0,
-                last: spec.conversation.is_none(),
-            });
-            let prepared = self.submitter.prepare(id, &spec);
-            if self.deadline.is_some_and(|d| self.clock.now_ns() >= d) {
-                break 'run EndReason::MaxSeconds;
-            }
-            if self.submitter.send(&prepared).is_err() {
-                break EndReason::WorkerDied;
-            }
-            let sent = self.clock.now_ns();
-            self.clock.dispatched();
-            if tag.index == 0 {
-                opened += 1;
-            }
-            let prompt_len = spec.prompt.len() as u32;
-            if let Some(rest) = spec.conversation.take() {
-                convs.open.insert(
-                    id,
-                    Open {
-                        conv: tag.conversation,
-                        index: tag.index,
-                        prompt: std::mem::take(&mut spec.prompt),
-                        rest,
-                    },
-                );
-            }
-            let _ = self.tx.send(PacerMsg::Sent(Sent {
-                id,
-                scheduled,
-                admitted,
-                sent,
-                content: spec.content_tokens,
-                prefix: spec.prefix_tokens,
-                prompt_len,
-                max_tokens: spec.max_tokens,
-                turn: Some(tag),
-                prefix_bucket: spec.prefix_bucket,
-            }));
-            sent_n += 1;
         };
         (self.source, end)
+    }
+
+    /// One pass of the conversation loop: takes the ended turns in, and sends a turn if one is
+    /// due (else waits for the next event).
+    fn turn_step(&mut self, t: &mut TurnWalk, turns: &Turns) -> Result<(), EndReason> {
+        if self.max_requests.is_some_and(|m| t.sent_n >= m) {
+            return Err(EndReason::MaxRequests);
+        }
+        while let Ok(d) = turns.rx.try_recv() {
+            t.convs.ended(d);
+        }
+        if t.exhausted && !t.convs.live() {
+            return Err(EndReason::DataExhausted);
+        }
+        // The next opportunity: slots for closed-loop profiles (a slot arrives when one frees),
+        // the schedule's targets for open-loop ones (counted per request, or per conversation
+        // when conversations hold their slot).
+        if t.opp.is_none() && !(turns.hold && t.exhausted) {
+            if t.closed {
+                if let Ok(s) = self.slot_rx.try_recv() {
+                    t.opp = Some(s.max(self.start_ns));
+                }
+            } else {
+                let k = if turns.hold { t.opened } else { t.sent_n };
+                // A replay's next conversation opens at its first row's time.
+                let arrival = self.source.next_arrival_s();
+                t.opp = Some(
+                    self.target(k, arrival, &mut t.poisson_t, &mut t.rng)
+                        .ok_or(EndReason::Interrupted)?,
+                );
+            }
+        }
+        let pick = if turns.hold {
+            self.pick_held(t, &turns.rx)?
+        } else {
+            self.pick_each(t, &turns.rx)?
+        };
+        match pick {
+            Some(pick) => self.send_turn(t, pick),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies what ended a wait.
+    fn woke(t: &mut TurnWalk, wake: Wake) -> Result<(), EndReason> {
+        match wake {
+            Wake::Stopped => return Err(EndReason::Interrupted),
+            Wake::Turn(d) => t.convs.ended(d),
+            Wake::Slot(s) => t.opp = Some(s),
+            Wake::Reached => {}
+        }
+        Ok(())
+    }
+
+    /// Conversations that hold their slot: later turns go at their time, a new conversation at
+    /// an opportunity. None: nothing was due (it waited for the next event instead).
+    fn pick_held(
+        &mut self,
+        t: &mut TurnWalk,
+        rx: &Receiver<TurnDone>,
+    ) -> Result<Option<Pick>, EndReason> {
+        let now = self.clock.now_ns();
+        let next = match (t.convs.earliest(), t.opp) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if next.is_some_and(|n| self.deadline.is_some_and(|d| n >= d)) {
+            return Err(EndReason::MaxSeconds);
+        }
+        if next.is_none_or(|n| n > now) {
+            let wake = self.wait_for(next, rx, t.closed && t.opp.is_none());
+            Self::woke(t, wake)?;
+            return Ok(None);
+        }
+        if let Some(d) = t.convs.take_due(now) {
+            return Ok(Some((d.spec, Some(d.tag), d.at, None)));
+        }
+        let at = t.opp.take().expect("an opportunity is due");
+        match self.source.next_request() {
+            Some(spec) => Ok(Some((spec, None, at, None))),
+            None => {
+                t.exhausted = true;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Every opportunity takes a due later turn, else opens a conversation. None: nothing went
+    /// (it waited for the next event instead).
+    fn pick_each(
+        &mut self,
+        t: &mut TurnWalk,
+        rx: &Receiver<TurnDone>,
+    ) -> Result<Option<Pick>, EndReason> {
+        let Some(at) = t.opp else {
+            let wake = self.wait_for(None, rx, t.closed);
+            Self::woke(t, wake)?;
+            return Ok(None);
+        };
+        if self.deadline.is_some_and(|d| at >= d) {
+            return Err(EndReason::MaxSeconds);
+        }
+        if at > self.clock.now_ns() {
+            let wake = self.wait_for(Some(at), rx, false);
+            Self::woke(t, wake)?;
+            return Ok(None);
+        }
+        let admitted = if t.capped {
+            let free = self.slot().ok_or(EndReason::Interrupted)?;
+            (free > at).then_some(free)
+        } else {
+            None
+        };
+        let now = self.clock.now_ns();
+        if let Some(d) = t.convs.take_due(now) {
+            t.opp = None;
+            return Ok(Some((d.spec, Some(d.tag), at.max(d.at), admitted)));
+        }
+        if t.exhausted {
+            // No new conversation left: the opportunity waits for a later turn.
+            let wake = self.wait_for(t.convs.earliest(), rx, false);
+            Self::woke(t, wake)?;
+            return Ok(None);
+        }
+        match self.source.next_request() {
+            Some(spec) => {
+                t.opp = None;
+                Ok(Some((spec, None, at, admitted)))
+            }
+            None => {
+                t.exhausted = true;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Sends a picked turn, keeps the rest of its conversation, and tells the collector.
+    fn send_turn(&mut self, t: &mut TurnWalk, pick: Pick) -> Result<(), EndReason> {
+        let (mut spec, tag, scheduled, admitted) = pick;
+        let id = self.first_id + t.sent_n;
+        let tag = tag.unwrap_or(TurnTag {
+            conversation: id,
+            index: 0,
+            history_tokens: 0,
+            last: spec.conversation.is_none(),
+        });
+        let prepared = self.submitter.prepare(id, &spec);
+        if self.deadline.is_some_and(|d| self.clock.now_ns() >= d) {
+            return Err(EndReason::MaxSeconds);
+        }
+        if self.submitter.send(&prepared).is_err() {
+            return Err(EndReason::WorkerDied);
+        }
+        let sent = self.clock.now_ns();
+        self.clock.dispatched();
+        if tag.index == 0 {
+            t.opened += 1;
+        }
+        let prompt_len = spec.prompt.len() as u32;
+        if let Some(rest) = spec.conversation.take() {
+            t.convs.open.insert(
+                id,
+                Open {
+                    conv: tag.conversation,
+                    index: tag.index,
+                    prompt: std::mem::take(&mut spec.prompt),
+                    rest,
+                },
+            );
+        }
+        let _ = self.tx.send(PacerMsg::Sent(Sent {
+            id,
+            scheduled,
+            admitted,
+            sent,
+            content: spec.content_tokens,
+            prefix: spec.prefix_tokens,
+            prompt_len,
+            max_tokens: spec.max_tokens,
+            turn: Some(tag),
+            prefix_bucket: spec.prefix_bucket,
+        }));
+        t.sent_n += 1;
+        Ok(())
     }
 }

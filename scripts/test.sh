@@ -59,5 +59,9 @@ python3 scripts/bench/engine_ratio.py --smoke
 python3 scripts/bench/harness_cost.py --mock --smoke
 python3 scripts/bench/hops.py --smoke
 # bursts of 8 staged together and started by one write, against vLLM driven directly
-python3 scripts/bench/interleaved.py --smoke --streams 8 --direct-stats
+il_log="$(mktemp)"
+python3 scripts/bench/interleaved.py --smoke --streams 8 --direct-stats | tee "$il_log"
+# its rounds pooled as pool_rounds.py pools several runs' logs (which it must still be able to read)
+python3 scripts/bench/pool_rounds.py "$il_log"
+rm -f "$il_log"
 echo "== all tests passed in $(( $(date +%s) - t0 )) s"

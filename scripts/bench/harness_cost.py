@@ -29,8 +29,12 @@ worker does once the engine is up (the startup heap frozen, as `vllm serve` does
 every 100,000 allocations; DIRECT_GC=default leaves Python's): the comparison isolates
 llmbench's own work.
 `--after-only` skips the "before" runs (llmbench as it is against the reference).
+`--direct-stats` has the direct engine keep vLLM's per-request and per-step stats, as llmbench's
+engine does (its engine_* timestamps come from them); by default the reference collects none, so
+its latencies leave out what vLLM's own stats cost the engine.
 
 Usage: scripts/bench/harness_cost.py [--pairs 3] [--requests 60] [--mock] [--smoke] [--after-only]
+       [--direct-stats]
 Run on an otherwise idle machine (CPU time and context switches vary less with load than
 latency does, but a busy machine still adds involuntary switches).
 """
@@ -120,10 +124,30 @@ def place_off_engine_cpus():
             pass
     return sorted(rest)
 
+def engine_kwargs():
+    """DIRECT_STATS=1: vLLM's per-request and per-step stats kept, as llmbench's engine keeps them
+    (its engine_* timestamps come from them), with a stat logger that records nothing. Without it,
+    AsyncLLM with disable_log_stats and no stat logger collects none."""
+    if not os.environ.get("DIRECT_STATS"):
+        return {}
+    from vllm.v1.metrics.loggers import StatLoggerBase
+
+    class Quiet(StatLoggerBase):
+        def __init__(self, vllm_config, engine_index=0):
+            pass
+
+        def record(self, *args, **kwargs):
+            pass
+
+        def log_engine_initialized(self):
+            pass
+
+    return {"stat_loggers": [Quiet]}
+
 async def main(model, config, reqs_path, streams, out):
     hint = hold_low_latency()
     prompts = [json.loads(l) for l in open(reqs_path)]
-    engine = AsyncLLM.from_engine_args(AsyncEngineArgs(model=model, disable_log_stats=True, **config))
+    engine = AsyncLLM.from_engine_args(AsyncEngineArgs(model=model, disable_log_stats=True, **config), **engine_kwargs())
     placed = place_off_engine_cpus()
     if os.environ.get("DIRECT_GC") != "default":
         # llmbench's worker's collector settings once its engine is up (vllm serve freezes too)
@@ -254,12 +278,16 @@ def main():
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--requests", type=int, default=60)
     ap.add_argument("--mock", action="store_true", help="llmbench alone, on the mock engine")
+    ap.add_argument("--direct-stats", action="store_true",
+                    help="the direct reference keeps vLLM's per-request stats as llmbench's engine does")
     ap.add_argument("--smoke", action="store_true", help="1 round of 8 requests")
     ap.add_argument("--after-only", action="store_true",
                     help="llmbench as it is (default coalescing) against the reference, no 'before' runs")
     a = ap.parse_args()
     if a.smoke:
         a.pairs, a.requests = 1, 8
+    if a.direct_stats:
+        os.environ["DIRECT_STATS"] = "1"
     if not os.path.exists(BIN):
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     engine = "the mock engine (TTFT 5 ms, 1 ms steps)" if a.mock else \

@@ -33,7 +33,10 @@ after seconds idle), which llmbench's worker does not take.
 Per pair: llmbench's TTFT minus the direct one (ms), and llmbench / direct for request latency and
 the mean gap between a request's tokens (its ITL; with --streams N, the medians over the burst, and
 output tokens per second over the burst). Medians over the pairs come with a bootstrap 95%
-interval (resampling pairs). Each round starts both engines afresh; the last lines pool the rounds.
+interval (resampling pairs). Each round starts both engines afresh, and two instances of the same
+engine differ by a percent or so for a whole round, either way; so the last lines pool the rounds
+with an interval that resamples rounds, then pairs within them (pool_rounds.py, which also pools
+the rounds of several runs' logs).
 Then what llmbench's own hops add to TTFT, from each request's timestamp chain (supervisor write
 -> worker read -> handed to the engine; the worker's first token -> the supervisor's read): the
 part of the TTFT difference that no engine drift can hide.
@@ -59,6 +62,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness_cost as hc  # noqa: E402  (the direct reference's helpers, the engine config)
+import pool_rounds  # noqa: E402  (the two-level bootstrap)
 
 PY, BIN, MODEL, CONFIG = hc.PY, hc.BIN, hc.MODEL, hc.CONFIG
 PROMPT, OUTPUT = hc.PROMPT, hc.OUTPUT
@@ -69,24 +73,7 @@ DIRECT = hc.DIRECT.split("async def main(")[0] + r'''
 async def main(model, config, reqs_path, streams, out):
     hint = hold_low_latency()
     prompts = [json.loads(l) for l in open(reqs_path)]
-    kw = {}
-    if os.environ.get("DIRECT_STATS"):
-        # vLLM's per-request and per-step stats kept, as llmbench's engine keeps them (its
-        # timestamps are the engine_* stamps): a stat logger that records nothing
-        from vllm.v1.metrics.loggers import StatLoggerBase
-
-        class Quiet(StatLoggerBase):
-            def __init__(self, vllm_config, engine_index=0):
-                pass
-
-            def record(self, *args, **kwargs):
-                pass
-
-            def log_engine_initialized(self):
-                pass
-
-        kw["stat_loggers"] = [Quiet]
-    engine = AsyncLLM.from_engine_args(AsyncEngineArgs(model=model, disable_log_stats=True, **config), **kw)
+    engine = AsyncLLM.from_engine_args(AsyncEngineArgs(model=model, disable_log_stats=True, **config), **engine_kwargs())
     placed = place_off_engine_cpus()
     import gc
     gc.collect(0); gc.collect(1); gc.collect(2)
@@ -298,11 +285,13 @@ NAMES = (("ttft", "TTFT, {} - direct (ms)", "+.3f"),
          ("tput", "output tok/s, {} / direct", ".4f"))
 
 
-def summary(rows, show_pairs, first):
+def summary(rows, show_pairs, first, rounds=None):
+    """Medians over the pairs `rows`; the interval resamples pairs, or with `rounds` (the rows
+    of each round) rounds and then pairs within them."""
     for k, name, fmt in NAMES:
         name = name.format(first)
         xs = [r[k] for r in rows]
-        lo, hi = hc.bootstrap_median(xs)
+        lo, hi = pool_rounds.two_level([[r[k] for r in x] for x in rounds]) if rounds else hc.bootstrap_median(xs)
         line = f"  {name:<46} median {format(statistics.median(xs), fmt)}  95% [{format(lo, fmt)}, {format(hi, fmt)}]"
         if show_pairs:
             line += "\n    pairs: " + " ".join(format(x, fmt) for x in xs)
@@ -336,7 +325,7 @@ def main():
     print(f"machine: {os.cpu_count()} cpus; model {os.path.basename(MODEL)}, engine config {json.dumps(CONFIG)}; "
           f"{a.pairs} pairs of {'a request' if a.streams == 1 else f'bursts of {a.streams} requests'} x "
           f"{PROMPT}/{OUTPUT} tokens, {period} s apart; {a.rounds} round(s)", flush=True)
-    pooled = []
+    pooled, per_round = [], []
     first = "direct reference 2" if a.aa else "llmbench"
     for rnd in range(a.rounds):
         with tempfile.TemporaryDirectory() as d:
@@ -344,6 +333,7 @@ def main():
         itl_d = statistics.median(g for x in theirs for r in x for g in r["gaps"])
         rows = [figures(A, B) for A, B in zip(mine, theirs)]
         pooled += rows
+        per_round.append(rows)
         lat = [r["lat_ms"] for r in rows]
         print(f"round {rnd + 1}: {len(rows)} pairs, {overlaps(mine, theirs)} overlapping; median latency {first} "
               f"{statistics.median(x[0] for x in lat):.1f} ms, direct {statistics.median(x[1] for x in lat):.1f} ms; "
@@ -370,8 +360,8 @@ def main():
                 print(f"  {name:<46} median {statistics.median(xs):.3f} ms  95% [{lo:.3f}, {hi:.3f}]  "
                       f"p90 {sorted(xs)[int(0.9 * len(xs))]:.3f} ms", flush=True)
     if a.rounds > 1:
-        print(f"all {a.rounds} rounds, {len(pooled)} pairs:")
-        summary(pooled, False, first)
+        print(f"all {a.rounds} rounds, {len(pooled)} pairs (interval: rounds resampled, then pairs):")
+        summary(pooled, False, first, per_round)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ is as wide as the rounds' spread says it must be; with one round it is the pair 
 Only logs of the same comparison (single stream, or bursts of the same size) belong together.
 """
 import random
-import re
 import statistics
 import sys
 

@@ -574,6 +574,19 @@ struct TurnWalk {
     opp: Option<u64>,
 }
 
+impl TurnWalk {
+    /// Applies what ended a wait.
+    fn woke(&mut self, wake: Wake) -> Result<(), EndReason> {
+        match wake {
+            Wake::Stopped => return Err(EndReason::Interrupted),
+            Wake::Turn(d) => self.convs.ended(d),
+            Wake::Slot(s) => self.opp = Some(s),
+            Wake::Reached => {}
+        }
+        Ok(())
+    }
+}
+
 /// A turn picked to go: its request, its tag (None: a conversation's first turn), its target,
 /// and when a capped schedule's slot freed for it if later than that.
 type Pick = (RequestSpec, Option<TurnTag>, u64, Option<u64>);
@@ -652,17 +665,6 @@ impl Pacer {
         }
     }
 
-    /// Applies what ended a wait.
-    fn woke(t: &mut TurnWalk, wake: Wake) -> Result<(), EndReason> {
-        match wake {
-            Wake::Stopped => return Err(EndReason::Interrupted),
-            Wake::Turn(d) => t.convs.ended(d),
-            Wake::Slot(s) => t.opp = Some(s),
-            Wake::Reached => {}
-        }
-        Ok(())
-    }
-
     /// Conversations that hold their slot: later turns go at their time, a new conversation at
     /// an opportunity. None: nothing was due (it waited for the next event instead).
     fn pick_held(
@@ -680,7 +682,7 @@ impl Pacer {
         }
         if next.is_none_or(|n| n > now) {
             let wake = self.wait_for(next, rx, t.closed && t.opp.is_none());
-            Self::woke(t, wake)?;
+            t.woke(wake)?;
             return Ok(None);
         }
         if let Some(d) = t.convs.take_due(now) {
@@ -705,7 +707,7 @@ impl Pacer {
     ) -> Result<Option<Pick>, EndReason> {
         let Some(at) = t.opp else {
             let wake = self.wait_for(None, rx, t.closed);
-            Self::woke(t, wake)?;
+            t.woke(wake)?;
             return Ok(None);
         };
         if self.deadline.is_some_and(|d| at >= d) {
@@ -713,7 +715,7 @@ impl Pacer {
         }
         if at > self.clock.now_ns() {
             let wake = self.wait_for(Some(at), rx, false);
-            Self::woke(t, wake)?;
+            t.woke(wake)?;
             return Ok(None);
         }
         let admitted = if t.capped {
@@ -730,7 +732,7 @@ impl Pacer {
         if t.exhausted {
             // No new conversation left: the opportunity waits for a later turn.
             let wake = self.wait_for(t.convs.earliest(), rx, false);
-            Self::woke(t, wake)?;
+            t.woke(wake)?;
             return Ok(None);
         }
         match self.source.next_request() {
